@@ -1,0 +1,60 @@
+"""rcdm: the Radiology Common Data Model (R-CDM) for OHDSI sites.
+
+``import rcdm`` (or ``reticulate::import("rcdm")`` from R) gives the whole public API: the SqlRender-compatible
+SQL engine, the database layer and the DDL.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from rcdm.errors import (  # noqa: E402
+    DatabaseError,
+    IdentifierError,
+    MissingDriverError,
+    RcdmError,
+    SqlRenderError,
+    TranslationError,
+    UnsupportedDialectError,
+    UsageError,
+)
+from rcdm.sql import (  # noqa: E402
+    get_temp_table_prefix,
+    list_supported_dialects,
+    load_render_translate,
+    render,
+    render_translate,
+    split_sql,
+    translate,
+    translate_single_statement,
+)
+from rcdm.db import connect, execute_sql, exists_table, insert_table, query_sql  # noqa: E402
+from rcdm.ddl import create_tables, drop_tables, get_ddl  # noqa: E402
+
+__all__ = [
+    "__version__",
+    "connect",
+    "create_tables",
+    "drop_tables",
+    "execute_sql",
+    "exists_table",
+    "get_ddl",
+    "get_temp_table_prefix",
+    "insert_table",
+    "list_supported_dialects",
+    "load_render_translate",
+    "query_sql",
+    "render",
+    "render_translate",
+    "split_sql",
+    "translate",
+    "translate_single_statement",
+    "DatabaseError",
+    "IdentifierError",
+    "MissingDriverError",
+    "RcdmError",
+    "SqlRenderError",
+    "TranslationError",
+    "UnsupportedDialectError",
+    "UsageError",
+]
