@@ -1,0 +1,7 @@
+"""``python -m rcdm`` runs the ``rcdm`` command."""
+
+import sys
+
+from rcdm.cli import main
+
+sys.exit(main())
