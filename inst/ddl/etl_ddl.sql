@@ -1,0 +1,30 @@
+-- rcdm's ETL bookkeeping, beside the R-CDM tables: one row per run, and one row per file the ETL has seen.
+-- rcdm_etl_file makes re-runs cheap and exact (a file already loaded, skipped or quarantined and unchanged
+-- since is not read again) and is the quarantine list (status 'quarantined', with the reason and the time).
+-- It holds no patient data: paths are relative to the archive root, reasons are fixed codes plus detail.
+{DEFAULT @cdm_database_schema = cdm}
+
+IF OBJECT_ID('@cdm_database_schema.rcdm_etl_run', 'U') IS NULL
+CREATE TABLE @cdm_database_schema.rcdm_etl_run (
+  run_id BIGINT NOT NULL,
+  started_at DATETIME NOT NULL,
+  finished_at DATETIME NULL,
+  status VARCHAR(20) NOT NULL,
+  rcdm_version VARCHAR(20) NULL,
+  summary VARCHAR(MAX) NULL,
+  CONSTRAINT xpk_rcdm_etl_run PRIMARY KEY (run_id)
+);
+
+IF OBJECT_ID('@cdm_database_schema.rcdm_etl_file', 'U') IS NULL
+CREATE TABLE @cdm_database_schema.rcdm_etl_file (
+  file_key VARCHAR(64) NOT NULL,
+  file_path VARCHAR(1024) NOT NULL,
+  file_size BIGINT NULL,
+  file_mtime_ns BIGINT NULL,
+  status VARCHAR(20) NOT NULL,
+  reason VARCHAR(255) NULL,
+  radiology_image_id BIGINT NULL,
+  run_id BIGINT NOT NULL,
+  processed_at DATETIME NOT NULL,
+  CONSTRAINT xpk_rcdm_etl_file PRIMARY KEY (file_key)
+);
