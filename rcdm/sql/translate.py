@@ -1,19 +1,257 @@
-"""Placeholder until the translate module lands (being written now)."""
+"""Translate OHDSI SQL (SqlRender's SQL Server source dialect) to each target, through sqlglot's syntax tree.
+
+Per statement: take out what sqlglot cannot parse (``--HINT`` comments, ``IF OBJECT_ID(...) ... DROP/CREATE``,
+``UPDATE STATISTICS``), parse as T-SQL, run the target's transforms (``rcdm.sql.dialects``), and write it
+with the target's sqlglot dialect. Statement results are cached, so a template seen before costs little.
+"""
+
 from __future__ import annotations
 
+import difflib
+import functools
+import re
+import secrets
+import string
+from typing import Optional
 
-def translate(sql, target_dialect, temp_emulation_schema=None):
-    raise NotImplementedError
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ErrorLevel, ParseError, SqlglotError
+
+from rcdm.errors import TranslationError, UnsupportedDialectError
+from rcdm.sql.dialects import TARGETS, Target
+from rcdm.sql.split import split_sql, split_sql_with_offsets
+from rcdm.sql.transforms import Context
+
+_SUPPORTED = ["sql server", "postgresql", "oracle", "bigquery", "duckdb", "sqlite", "redshift", "snowflake", "spark", "synapse"]
+
+_LEADING_COMMENTS = re.compile(r"\A(?:\s*(?:--[^\n]*(?:\n|\Z)|/\*.*?\*/))*\s*", re.DOTALL)
+_HINT_DISTRIBUTE = re.compile(r"--\s*HINT\s+DISTRIBUTE_ON_KEY\s*\(\s*([\w]+)\s*\)", re.IGNORECASE)
+_OBJECT_ID = r"IF\s+OBJECT_ID\s*\(\s*N?'(?P<name>[^']+)'\s*(?:,\s*N?'U'\s*)?\)\s+IS\s+"
+_IF_EXISTS_DROP = re.compile(
+    _OBJECT_ID + r"NOT\s+NULL\s+(?:BEGIN\s+)?DROP\s+TABLE\s+(?P<table>[^\s;]+)\s*;?\s*(?:END\s*;?)?\s*\Z",
+    re.IGNORECASE | re.DOTALL,
+)
+_IF_NOT_EXISTS_CREATE = re.compile(_OBJECT_ID + r"NULL\s+(?P<create>CREATE\s+TABLE\s.*)\Z", re.IGNORECASE | re.DOTALL)
+_UPDATE_STATISTICS = re.compile(r"\AUPDATE\s+STATISTICS\s+(?P<table>[^\s;]+)\s*\Z", re.IGNORECASE)
+_CLUSTERED = re.compile(r"\b(PRIMARY\s+KEY|UNIQUE)\s+(?:NON)?CLUSTERED\b", re.IGNORECASE)
+_CLUSTERED_INDEX = re.compile(r"\b(CREATE\s+(?:UNIQUE\s+)?)(?:NON)?CLUSTERED\s+(INDEX)\b", re.IGNORECASE)
+# T-SQL functions sqlglot's reader passes through by name: on another target they would be untranslated.
+_TSQL_ONLY_FUNCTIONS = {"ISNUMERIC", "HASHBYTES", "OBJECT_ID", "DATENAME", "SCOPE_IDENTITY", "NEWSEQUENTIALID", "SYSDATETIME"}
 
 
-def translate_single_statement(sql, target_dialect, temp_emulation_schema=None):
-    raise NotImplementedError
+def list_supported_dialects() -> list[str]:
+    """SqlRender's names of the targets rcdm translates to."""
+    return list(_SUPPORTED)
 
 
-def get_temp_table_prefix():
-    raise NotImplementedError
+def sqlglot_dialect(dialect: str) -> str:
+    """The sqlglot dialect that reads what ``translate`` writes for ``dialect`` (e.g. 'postgresql' -> 'postgres')."""
+    return _target(dialect).sqlglot
 
 
-def list_supported_dialects():
-    return ["sql server", "postgresql", "oracle", "bigquery", "duckdb", "sqlite", "redshift", "snowflake",
-            "spark", "synapse"]
+def _random_prefix() -> str:
+    alphabet = string.ascii_lowercase + string.digits
+    return secrets.choice(string.ascii_lowercase) + "".join(secrets.choice(alphabet) for _ in range(7))
+
+
+_TEMP_PREFIX = _random_prefix()
+
+
+def get_temp_table_prefix() -> str:
+    """The 8-character session prefix of emulated temp tables: starts with a letter, fixed for this process."""
+    return _TEMP_PREFIX
+
+
+def _target(dialect: str) -> Target:
+    name = (dialect or "").strip().lower() if isinstance(dialect, str) else ""
+    if name in TARGETS:
+        return TARGETS[name]
+    close = difflib.get_close_matches(name, _SUPPORTED, n=1, cutoff=0.5)
+    hint = f" Did you mean '{close[0]}'?" if close else ""
+    supported = ", ".join(f"'{d}'" for d in _SUPPORTED)
+    raise UnsupportedDialectError(f"Unknown dialect {dialect!r}.{hint} Supported dialects: {supported}.")
+
+
+class _StatementError(Exception):
+    """A problem in one statement, at ``line`` counted from the statement's first line (1-based)."""
+
+    def __init__(self, message: str, line: int = 1) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+def translate(sql: str, target_dialect: str, temp_emulation_schema: Optional[str] = None) -> str:
+    """Translate an OHDSI SQL script to ``target_dialect`` (SqlRender's ``translate``)."""
+    target = _target(target_dialect)
+    pieces = split_sql_with_offsets(sql)
+    out: list[str] = []
+    for offset, statement in pieces:
+        first_line = sql.count("\n", 0, offset) + 1
+        try:
+            out.extend(_translate_statement(statement, target.name, temp_emulation_schema))
+        except _StatementError as error:
+            line = first_line + error.line - 1
+            excerpt = statement if len(statement) <= 200 else statement[:200] + " ..."
+            raise TranslationError(
+                f"Cannot translate the statement at line {line} to '{target.name}': {error}\n"
+                f"Statement: {excerpt}"
+            ) from None
+    if not out:
+        return ""
+    text = "\n".join(s if s.endswith("END;") else s + ";" for s in out)
+    last_offset, last = pieces[-1]
+    ends_with_semicolon = sql[last_offset + len(last):].lstrip().startswith(";") or last.endswith(";")
+    if len(out) == 1 and not ends_with_semicolon and not text.endswith("END;"):
+        text = text[:-1]
+    return text
+
+
+def translate_single_statement(sql: str, target_dialect: str, temp_emulation_schema: Optional[str] = None) -> str:
+    """Translate one statement and return it without its trailing ``;``; fail if it becomes several."""
+    parts = split_sql(translate(sql, target_dialect, temp_emulation_schema=temp_emulation_schema))
+    if len(parts) > 1:
+        raise TranslationError(
+            f"Expected one statement but the translation to '{target_dialect}' has {len(parts)}: {parts}"
+        )
+    return parts[0] if parts else ""
+
+
+@functools.lru_cache(maxsize=8192)
+def _translate_statement(statement: str, dialect: str, temp_emulation_schema: Optional[str]) -> tuple[str, ...]:
+    target = TARGETS[dialect]
+    hint = _HINT_DISTRIBUTE.search(statement)
+    lead = _LEADING_COMMENTS.match(statement).end()
+    body = statement[lead:]
+    body_line = statement.count("\n", 0, lead) + 1
+    ctx = Context(
+        target=target,
+        temp_emulation_schema=temp_emulation_schema,
+        temp_prefix=get_temp_table_prefix(),
+        distribute_on_key=hint.group(1) if hint else None,
+    )
+    try:
+        tree = _parse(body, body_line)
+        if tree is None:  # UPDATE STATISTICS where the target has no ANALYZE
+            return ()
+        if isinstance(tree, exp.Analyze) and not target.analyze and target.sqlglot != "tsql":
+            return ()
+        trees = [tree]
+        for transform in target.transforms:
+            results = [transform(t, ctx) for t in trees]
+            trees = [r for result in results if result is not None for r in (result if isinstance(result, list) else [result])]
+        for tree in trees:
+            _check_translated(tree, target)
+        return tuple(_write(tree, ctx) for tree in trees)
+    except TranslationError as error:
+        raise _StatementError(str(error), body_line) from None
+    except SqlglotError as error:
+        raise _StatementError(f"{type(error).__name__}: {error}", body_line) from None
+
+
+def _parse(body: str, body_line: int) -> Optional[exp.Expression]:
+    """Parse one OHDSI statement as T-SQL, first turning the idioms sqlglot cannot read into trees."""
+    match = _IF_EXISTS_DROP.match(body)
+    if match:
+        drop = _parse_tsql(f"DROP TABLE IF EXISTS {match.group('table')}", body_line)
+        return drop
+    match = _IF_NOT_EXISTS_CREATE.match(body)
+    if match:
+        create = _parse_tsql(match.group("create"), body_line)
+        create.set("exists", True)
+        return create
+    match = _UPDATE_STATISTICS.match(body)
+    if match:
+        table = sqlglot.parse_one(match.group("table"), into=exp.Table, read="tsql")
+        return exp.Analyze(tables=[table])
+    return _parse_tsql(body, body_line)
+
+
+def _parse_tsql(body: str, body_line: int) -> exp.Expression:
+    body = _CLUSTERED_INDEX.sub(r"\1\2", _CLUSTERED.sub(r"\1", body))
+    try:
+        tree = sqlglot.parse_one(body, read="tsql")
+    except ParseError as error:
+        detail = error.errors[0] if error.errors else {}
+        line = body_line + int(detail.get("line") or 1) - 1
+        around = (
+            f"{detail.get('start_context', '')}>>>{detail.get('highlight', '')}<<<{detail.get('end_context', '')}"
+            if detail
+            else str(error)
+        )
+        raise _StatementError(f"{detail.get('description', 'cannot parse')} near: {around}", line) from None
+    if tree is None:
+        raise _StatementError("empty statement", body_line)
+    if isinstance(tree, exp.Alias):  # "DBCC CHECKDB" reads as the expression DBCC AS CHECKDB
+        raise _StatementError(f"not a SQL statement sqlglot understands: {body[:120]}", body_line)
+    command = tree if isinstance(tree, exp.Command) else tree.find(exp.Command)
+    if command is not None:
+        raise _StatementError(
+            f"OHDSI SQL not supported by rcdm's translator (sqlglot cannot parse it): {command.sql('tsql')[:120]}",
+            body_line,
+        )
+    return tree
+
+
+def _check_translated(tree: exp.Expression, target: Target) -> None:
+    """Refuse a result that would still hold T-SQL-only functions on another target."""
+    if target.sqlglot == "tsql":
+        return
+    if isinstance(tree, exp.Execute):
+        raise TranslationError(f"EXEC of a SQL Server procedure has no translation to '{target.name}'")
+    if tree.find(exp.ObjectId):
+        raise TranslationError(f"OBJECT_ID() has no translation to '{target.name}' outside IF OBJECT_ID(...) DROP/CREATE")
+    for node in tree.find_all(exp.Anonymous):
+        if node.name.upper() in _TSQL_ONLY_FUNCTIONS:
+            raise TranslationError(f"{node.name.upper()}() has no translation to '{target.name}'")
+
+
+def _sql(tree: exp.Expression, target: Target) -> str:
+    return tree.sql(dialect=target.sqlglot, unsupported_level=ErrorLevel.RAISE)
+
+
+def _object_id_name(table: exp.Table, target: Target) -> str:
+    text = _sql(table, target)
+    return f"tempdb..{text}" if text.startswith("#") else text
+
+
+def _plsql_ignoring(statements: list[str], sqlcode: int) -> str:
+    """An Oracle block running ``statements`` and ignoring error ``sqlcode`` (-942 no table, -955 exists)."""
+    body = "".join(f"  EXECUTE IMMEDIATE '{s.replace(chr(39), chr(39) * 2)}';\n" for s in statements)
+    return (
+        f"BEGIN\n{body}EXCEPTION\n  WHEN OTHERS THEN\n    IF SQLCODE != {sqlcode} THEN\n      RAISE;\n"
+        "    END IF;\nEND;"
+    )
+
+
+def _write(tree: exp.Expression, ctx: Context) -> str:
+    """Generate the target's SQL, with the forms sqlglot does not write (OBJECT_ID tests, PL/SQL, WITH DISTRIBUTION)."""
+    target = ctx.target
+    if isinstance(tree, exp.Analyze) and target.sqlglot == "tsql":
+        return f"UPDATE STATISTICS {_sql(tree.args['tables'][0], target)}"
+    if isinstance(tree, exp.Drop) and tree.args.get("exists") and str(tree.args.get("kind")).upper() == "TABLE":
+        if target.if_exists == "object_id":
+            table = (tree.args.get("tables") or [tree.this])[0]
+            tree.set("exists", False)
+            return f"IF OBJECT_ID('{_object_id_name(table, target)}', 'U') IS NOT NULL {_sql(tree, target)}"
+        if target.if_exists == "plsql":
+            tree.set("exists", False)
+            name = _sql(tree, target)[len("DROP TABLE "):]
+            return _plsql_ignoring([f"TRUNCATE TABLE {name}", f"DROP TABLE {name}"], -942)
+    if isinstance(tree, exp.Create) and tree.args.get("exists") and str(tree.args.get("kind")).upper() == "TABLE":
+        if target.if_exists == "object_id":
+            tree.set("exists", False)
+            table = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
+            return f"IF OBJECT_ID('{_object_id_name(table, target)}', 'U') IS NULL {_write(tree, ctx)}"
+        if target.if_exists == "plsql":
+            tree.set("exists", False)
+            return _plsql_ignoring([_sql(tree, target)], -955)
+    if target.distribution == "synapse" and isinstance(tree, exp.Create) and str(tree.args.get("kind")).upper() == "TABLE":
+        key = ctx.distribute_on_key
+        distribution = f"HASH({key})" if key else "ROUND_ROBIN"
+        if tree.expression is not None:
+            table = _sql(tree.this, target)
+            return f"CREATE TABLE {table} WITH (DISTRIBUTION = {distribution}) AS {_sql(tree.expression, target)}"
+        if key:
+            return f"{_sql(tree, target)} WITH (DISTRIBUTION = {distribution})"
+    return _sql(tree, target)

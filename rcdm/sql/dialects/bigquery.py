@@ -1,0 +1,28 @@
+"""Google BigQuery: emulated temp tables, lower-case names, no indexes or enforced keys, DELETE for TRUNCATE."""
+
+from rcdm.sql import transforms as t
+
+NAME = "bigquery"
+SQLGLOT_DIALECT = "bigquery"
+TEMP_TABLES = "emulated"
+IF_EXISTS = "native"
+ANALYZE = False
+INDEXES = False
+TRANSFORMS = (
+    t.plain_key_columns,
+    t.select_into_to_ctas,
+    t.temp_tables_emulated,
+    t.create_or_replace_emulated,
+    t.convert_to_cast,
+    t.yyyymmdd_date_literals,
+    t.string_plus_to_concat,
+    t.datediff_on_dates,
+    t.getdate_to_current_date,
+    t.standard_types,
+    t.unsized_strings,
+    t.variance_samp,
+    t.drop_indexes,
+    t.drop_key_constraints,
+    t.truncate_to_delete,
+    t.lower_identifiers,
+)

@@ -1,0 +1,27 @@
+"""Amazon Redshift: PostgreSQL-like; temp tables are native, no indexes, DISTKEY from --HINT DISTRIBUTE_ON_KEY."""
+
+from rcdm.sql import transforms as t
+
+NAME = "redshift"
+SQLGLOT_DIALECT = "redshift"
+TEMP_TABLES = "native"
+IF_EXISTS = "native"
+ANALYZE = True
+INDEXES = False
+DISTRIBUTION = "distkey"
+TRANSFORMS = (
+    t.plain_key_columns,
+    t.select_into_to_ctas,
+    t.temp_tables_native,
+    t.convert_to_cast,
+    t.yyyymmdd_date_literals,
+    t.string_plus_to_concat,
+    t.datediff_on_dates,
+    t.datefromparts_redshift,
+    t.getdate_to_current_date,
+    t.standard_types,
+    t.variance_samp,
+    t.drop_indexes,
+    t.distribute_on_key,
+    t.use_search_path,
+)

@@ -1,0 +1,24 @@
+"""Spark (Databricks): emulated temp tables, no indexes or key constraints."""
+
+from rcdm.sql import transforms as t
+
+NAME = "spark"
+SQLGLOT_DIALECT = "spark"
+TEMP_TABLES = "emulated"
+IF_EXISTS = "native"
+ANALYZE = False
+INDEXES = False
+TRANSFORMS = (
+    t.plain_key_columns,
+    t.select_into_to_ctas,
+    t.temp_tables_emulated,
+    t.convert_to_cast,
+    t.yyyymmdd_date_literals,
+    t.string_plus_to_concat,
+    t.datediff_on_dates,
+    t.getdate_to_current_date,
+    t.standard_types,
+    t.variance_samp,
+    t.drop_indexes,
+    t.drop_key_constraints,
+)

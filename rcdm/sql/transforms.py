@@ -1,0 +1,766 @@
+"""Tree -> tree rewrites that turn OHDSI SQL (parsed as T-SQL) into each target's meaning.
+
+Each function takes the statement's tree and the translation ``Context`` and returns the new tree, or
+``None`` when the statement has no equivalent on the target and is dropped (an index on BigQuery).
+Which functions run for which target is data, in ``rcdm.sql.dialects.<target>.TRANSFORMS``; they run in
+that order from one place, ``rcdm.sql.translate``. sqlglot's own generators already get most of the
+syntax right (TOP, ISNULL, COUNT_BIG, IIF, LEN, CHARINDEX, NEWID ...); these cover what it does not.
+
+Dates on SQLite are ISO ``YYYY-MM-DD`` text (what ``DATE()`` returns and what rcdm's database layer
+stores), so DATEADD, DATEDIFF, DATEFROMPARTS, EOMONTH, YEAR/MONTH/DAY and CAST(... AS DATE) all read and
+write that form. SqlRender's SQLite translation uses epoch seconds instead; ours differs on purpose.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import warnings
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Optional
+
+import sqlglot
+from sqlglot import exp
+
+from rcdm.errors import TranslationError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rcdm.sql.dialects import Target
+
+MAX_EMULATED_NAME_LENGTH = 63
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a transform may need besides the tree: the target, temp emulation schema and session prefix."""
+
+    target: "Target"
+    temp_emulation_schema: Optional[str]
+    temp_prefix: str
+    distribute_on_key: Optional[str] = None
+
+
+Transform = Callable[[exp.Expression, Context], Optional[exp.Expression]]
+
+_STRING_TYPES = {
+    exp.DataType.Type.VARCHAR,
+    exp.DataType.Type.NVARCHAR,
+    exp.DataType.Type.CHAR,
+    exp.DataType.Type.NCHAR,
+    exp.DataType.Type.TEXT,
+}
+_STRING_FUNCTIONS = (
+    exp.DPipe,
+    exp.Concat,
+    exp.Upper,
+    exp.Lower,
+    exp.Substring,
+    exp.Trim,
+    exp.Left,
+    exp.Right,
+)
+_YYYYMMDD = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
+
+
+@functools.lru_cache(maxsize=None)
+def _parsed_template(sql: str, dialect: str) -> exp.Expression:
+    return sqlglot.parse_one(sql, read=dialect)
+
+
+def _template(sql: str, dialect: str, **values: exp.Expression) -> exp.Expression:
+    """Parse a snippet with ``:name`` placeholders (cached) and fill them with copies of ``values``."""
+    tree = _parsed_template(sql, dialect).copy()
+    return exp.replace_placeholders(tree, **{k: v.copy() for k, v in values.items()})
+
+
+def _unit(node: exp.Expression) -> str:
+    unit = node.args.get("unit")
+    return unit.name.upper() if unit is not None else "DAY"
+
+
+def _unwrap(node: exp.Expression) -> exp.Expression:
+    """Strip the TimeStrToTime / TsOrDsToDate wrappers sqlglot's T-SQL reader puts around date arguments."""
+    while isinstance(node, (exp.TimeStrToTime, exp.TsOrDsToDate)):
+        node = node.this
+    return node
+
+
+def _as_date(node: exp.Expression) -> exp.Expression:
+    node = _unwrap(node)
+    if isinstance(node, exp.Cast) and node.to.is_type(exp.DataType.Type.DATE):
+        return node
+    return exp.cast(node, exp.DataType.Type.DATE)
+
+
+def _replace_all(tree: exp.Expression, kind: type, fn: Callable[[exp.Expression], exp.Expression]) -> exp.Expression:
+    """Replace every node of ``kind``, innermost first, with ``fn(node)``."""
+    for node in reversed(list(tree.find_all(kind))):
+        new = fn(node)
+        if new is not node:
+            if node is tree:
+                tree = new
+            else:
+                node.replace(new)
+    return tree
+
+
+# --- statements -------------------------------------------------------------------------------------
+
+
+def select_into_to_ctas(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """Convert SELECT ... INTO t FROM ... (also after a WITH) to CREATE TABLE t AS SELECT ..."""
+    select = tree
+    while isinstance(select, exp.SetOperation):
+        select = select.this
+    if not isinstance(select, exp.Select) or not select.args.get("into"):
+        return tree
+    into = select.args["into"]
+    select.set("into", None)
+    properties = None
+    if into.args.get("temporary"):
+        properties = exp.Properties(expressions=[exp.TemporaryProperty()])
+    return exp.Create(this=into.this, kind="TABLE", expression=tree, properties=properties)
+
+
+def _is_temp(identifier: Optional[exp.Expression]) -> bool:
+    return isinstance(identifier, exp.Identifier) and bool(identifier.args.get("temporary"))
+
+
+def _created_table(tree: exp.Expression) -> Optional[exp.Table]:
+    if isinstance(tree, exp.Create):
+        target = tree.this
+        return target.this if isinstance(target, exp.Schema) else target if isinstance(target, exp.Table) else None
+    return None
+
+
+def _drop_temporary_property(tree: exp.Expression) -> None:
+    if isinstance(tree, exp.Create) and tree.args.get("properties"):
+        for prop in list(tree.args["properties"].expressions):
+            if isinstance(prop, exp.TemporaryProperty):
+                prop.pop()
+        if not tree.args["properties"].expressions:
+            tree.set("properties", None)
+
+
+def temp_tables_native(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """Convert #t to a real temporary table t (CREATE TEMPORARY TABLE t, references to t)."""
+    table = _created_table(tree)
+    if table is not None and _is_temp(table.this):
+        props = tree.args.get("properties") or exp.Properties(expressions=[])
+        if not any(isinstance(p, exp.TemporaryProperty) for p in props.expressions):
+            props.append("expressions", exp.TemporaryProperty())
+        tree.set("properties", props)
+    for identifier in tree.find_all(exp.Identifier):
+        if _is_temp(identifier):
+            identifier.set("temporary", None)
+    return tree
+
+
+def temp_tables_sqlite(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """Convert #t to temp.t, SQLite's schema of temporary tables."""
+    _drop_temporary_property(tree)
+    for table in tree.find_all(exp.Table):
+        if _is_temp(table.this):
+            table.set("db", exp.to_identifier("temp"))
+    for identifier in tree.find_all(exp.Identifier):
+        if _is_temp(identifier):
+            identifier.set("temporary", None)
+    return tree
+
+
+def temp_tables_emulated(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """Convert #t to a real table <temp_emulation_schema>.<session prefix>t, as SqlRender emulates them."""
+    temps = [i for i in tree.find_all(exp.Identifier) if _is_temp(i)]
+    if not temps:
+        return tree
+    if not ctx.temp_emulation_schema:
+        raise TranslationError(
+            f"'{ctx.target.name}' has no temporary tables: SqlRender emulates #{temps[0].name} with a real "
+            "table, so pass temp_emulation_schema (a schema where rcdm may create and drop tables)"
+        )
+    _drop_temporary_property(tree)
+    for identifier in temps:
+        name = f"{ctx.temp_prefix}{identifier.name}"
+        if len(name) > MAX_EMULATED_NAME_LENGTH:
+            warnings.warn(
+                f"Emulated temp table name '{name}' is {len(name)} characters, longer than the "
+                f"{MAX_EMULATED_NAME_LENGTH} many databases allow; use a shorter name than #{identifier.name}",
+                stacklevel=2,
+            )
+        identifier.set("this", name)
+        identifier.set("temporary", None)
+        parent = identifier.parent
+        if isinstance(parent, exp.Table) and identifier.arg_key == "this":
+            parent.set("db", exp.to_identifier(ctx.temp_emulation_schema))
+    return tree
+
+
+def create_or_replace_emulated(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """Create emulated temp tables with CREATE OR REPLACE, since an old session's table may remain."""
+    table = _created_table(tree)
+    if table is not None and table.name.startswith(ctx.temp_prefix) and ctx.temp_emulation_schema:
+        if table.db == ctx.temp_emulation_schema and not tree.args.get("exists"):
+            tree.set("replace", True)
+    return tree
+
+
+def drop_indexes(tree: exp.Expression, ctx: Context) -> Optional[exp.Expression]:
+    """Drop CREATE INDEX statements on targets without indexes (BigQuery, Spark, Snowflake, Redshift)."""
+    if isinstance(tree, exp.Create) and str(tree.args.get("kind", "")).upper() == "INDEX":
+        return None
+    return tree
+
+
+def plain_key_columns(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """Write key and index columns as plain names (no NULLS FIRST), CLUSTERED dropped from indexes."""
+    if isinstance(tree, exp.Create) and isinstance(tree.this, exp.Index):
+        tree.set("clustered", None)
+    for holder in list(tree.find_all(exp.Index, exp.PrimaryKey, exp.UniqueColumnConstraint)):
+        for ordered in list(holder.find_all(exp.Ordered)):
+            if not ordered.args.get("desc"):
+                ordered.replace(ordered.this)
+    return tree
+
+
+def sqlite_index_schema(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """Move the schema from the table to the index name: SQLite writes CREATE INDEX s.i ON t (a)."""
+    if isinstance(tree, exp.Create) and isinstance(tree.this, exp.Index):
+        index = tree.this
+        table = index.args.get("table")
+        if isinstance(table, exp.Table) and table.args.get("db"):
+            schema = table.args["db"]
+            table.set("db", None)
+            index.set("this", exp.Table(this=index.this.copy(), db=schema.copy()))
+    return tree
+
+
+def drop_key_constraints(tree: exp.Expression, ctx: Context) -> Optional[exp.Expression]:
+    """Drop PRIMARY KEY / FOREIGN KEY / UNIQUE constraints the target cannot declare (BigQuery, Spark)."""
+    if isinstance(tree, exp.Alter) and all(isinstance(a, exp.AddConstraint) for a in tree.args.get("actions", [])):
+        return None
+    keys = (exp.PrimaryKey, exp.PrimaryKeyColumnConstraint, exp.ForeignKey, exp.UniqueColumnConstraint, exp.Reference)
+    for node in list(tree.find_all(*keys)):
+        holder = node.parent
+        if isinstance(holder, (exp.ColumnConstraint, exp.Constraint)):
+            holder.pop()
+        elif isinstance(node, exp.PrimaryKey) or isinstance(node, exp.ForeignKey):
+            node.pop()
+    return tree
+
+
+def drop_alter_constraints(tree: exp.Expression, ctx: Context) -> Optional[exp.Expression]:
+    """Drop ALTER TABLE ... ADD CONSTRAINT, which the target cannot run (SQLite, DuckDB)."""
+    if isinstance(tree, exp.Alter) and tree.args.get("actions") and all(
+        isinstance(a, exp.AddConstraint) for a in tree.args["actions"]
+    ):
+        return None
+    return tree
+
+
+def truncate_to_delete(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """Convert TRUNCATE TABLE t to DELETE FROM t WHERE TRUE (BigQuery)."""
+    if isinstance(tree, exp.TruncateTable) and len(tree.expressions) == 1:
+        return exp.Delete(this=tree.expressions[0], where=exp.Where(this=exp.true()))
+    return tree
+
+
+def lower_identifiers(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """Lower-case unquoted identifiers (BigQuery names are case-sensitive, OHDSI SQL's are not)."""
+    for identifier in tree.find_all(exp.Identifier):
+        if not identifier.quoted:
+            identifier.set("this", identifier.name.lower())
+    return tree
+
+
+def from_dual(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """Add FROM DUAL to a SELECT without FROM (Oracle)."""
+    for select in tree.find_all(exp.Select):
+        if not select.args.get("from_"):
+            select.set("from_", exp.From(this=exp.to_table("DUAL")))
+    return tree
+
+
+def distribute_on_key(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """Use a --HINT DISTRIBUTE_ON_KEY(col) hint as Redshift's DISTKEY(col)."""
+    if ctx.distribute_on_key and isinstance(tree, exp.Create) and str(tree.args.get("kind")).upper() == "TABLE":
+        props = tree.args.get("properties") or exp.Properties(expressions=[])
+        props.append("expressions", exp.DistKeyProperty(this=exp.to_identifier(ctx.distribute_on_key)))
+        tree.set("properties", props)
+    return tree
+
+
+# --- expressions ------------------------------------------------------------------------------------
+
+
+def _is_string(node: exp.Expression) -> bool:
+    if isinstance(node, exp.Literal):
+        return node.is_string
+    if isinstance(node, (exp.Cast, exp.TryCast)):
+        return node.to.this in _STRING_TYPES
+    if isinstance(node, exp.Paren):
+        return _is_string(node.this)
+    return isinstance(node, _STRING_FUNCTIONS)
+
+
+def string_plus_to_concat(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """Convert + between strings (a string literal, a cast to VARCHAR, a string function) to ||."""
+
+    def convert(node: exp.Expression) -> exp.Expression:
+        if _is_string(node.this) or _is_string(node.expression):
+            return exp.DPipe(this=node.this, expression=node.expression, safe=True)
+        return node
+
+    return _replace_all(tree, exp.Add, convert)
+
+
+def yyyymmdd_date_literals(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """Rewrite 'YYYYMMDD' literals used as dates (SQL Server's unseparated form) to ISO 'YYYY-MM-DD'."""
+    date_contexts = (exp.Cast, exp.TimeStrToTime, exp.TsOrDsToDate, exp.DateAdd, exp.DateDiff)
+    for literal in tree.find_all(exp.Literal):
+        match = _YYYYMMDD.match(literal.this) if literal.is_string else None
+        if match and isinstance(literal.parent, date_contexts):
+            if isinstance(literal.parent, exp.Cast) and not literal.parent.to.is_type(*exp.DataType.TEMPORAL_TYPES):
+                continue
+            literal.replace(exp.Literal.string("-".join(match.groups())))
+    return tree
+
+
+def _date_operand(node: exp.Expression) -> exp.Expression:
+    node = _unwrap(node)
+    if isinstance(node, exp.Literal) and node.is_string:
+        return exp.cast(node, exp.DataType.Type.DATE)
+    return node
+
+
+def _add_parts(node: exp.DateAdd) -> tuple[exp.Expression, exp.Expression, str]:
+    unit = _unit(node)
+    amount = node.expression
+    if unit == "YEAR":
+        amount = exp.Mul(this=exp.Paren(this=amount), expression=exp.Literal.number(12))
+        unit = "MONTH"
+    if unit not in ("DAY", "MONTH"):
+        raise TranslationError(f"DATEADD({unit.lower()}, ...) is not supported; use day, month or year")
+    return _date_operand(node.this), amount, unit
+
+
+def dateadd_postgres(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """Convert DATEADD(day|month|year, n, d) to CAST(d + n * INTERVAL '1 day' AS DATE) (a DATE stays a DATE)."""
+
+    def convert(node: exp.DateAdd) -> exp.Expression:
+        date, amount, unit = _add_parts(node)
+        sql = f"CAST(:d + (:n) * INTERVAL '1 {unit.lower()}' AS DATE)"
+        return _template(sql, "postgres", d=date, n=amount)
+
+    return _replace_all(tree, exp.DateAdd, convert)
+
+
+def dateadd_duckdb(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """Convert DATEADD(day|month|year, n, d) to CAST(d + TO_DAYS(CAST(n AS INTEGER)) AS DATE)."""
+
+    def convert(node: exp.DateAdd) -> exp.Expression:
+        date, amount, unit = _add_parts(node)
+        fn = "TO_DAYS" if unit == "DAY" else "TO_MONTHS"
+        return _template(f"CAST(:d + {fn}(CAST(:n AS INTEGER)) AS DATE)", "duckdb", d=date, n=amount)
+
+    return _replace_all(tree, exp.DateAdd, convert)
+
+
+def dateadd_sqlite(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """Convert DATEADD to DATE(d, n || ' days'); months clamp to the month's last day as SQL Server does."""
+
+    def convert(node: exp.DateAdd) -> exp.Expression:
+        date, amount, unit = _add_parts(node)
+        if unit == "DAY":
+            return _template("DATE(:d, CAST(:n AS INTEGER) || ' days')", "sqlite", d=date, n=amount)
+        sql = (
+            "MIN(DATE(:d, 'start of month', CAST(:n AS INTEGER) || ' months', '+1 month', '-1 day'), "
+            "DATE(:d, 'start of month', CAST(:n AS INTEGER) || ' months', "
+            "(CAST(STRFTIME('%d', :d) AS INTEGER) - 1) || ' days'))"
+        )
+        return _template(sql, "sqlite", d=date, n=amount)
+
+    return _replace_all(tree, exp.DateAdd, convert)
+
+
+def dateadd_oracle(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """Convert DATEADD to d + n (days) or ADD_MONTHS(d, n) (months, years)."""
+
+    def convert(node: exp.DateAdd) -> exp.Expression:
+        date, amount, unit = _add_parts(node)
+        if unit == "DAY":
+            return exp.Paren(this=exp.Add(this=date, expression=amount))
+        return exp.Anonymous(this="ADD_MONTHS", expressions=[date, amount])
+
+    return _replace_all(tree, exp.DateAdd, convert)
+
+
+def _diff_parts(node: exp.DateDiff) -> tuple[exp.Expression, exp.Expression, str]:
+    """(start, end, unit) of DATEDIFF(unit, start, end); sqlglot stores end as ``this``."""
+    return _unwrap(node.expression), _unwrap(node.this), _unit(node)
+
+
+_MONTH_DIFF_AGE = (
+    "(EXTRACT(YEAR FROM AGE(CAST(:b AS DATE), CAST(:a AS DATE))) * 12"
+    " + EXTRACT(MONTH FROM AGE(CAST(:b AS DATE), CAST(:a AS DATE))))"
+)
+
+
+def _datediff_with(dialect: str, day: str, month: str, year: str) -> Transform:
+    templates = {"DAY": day, "MONTH": month, "YEAR": year}
+
+    def transform(tree: exp.Expression, ctx: Context) -> exp.Expression:
+        def convert(node: exp.DateDiff) -> exp.Expression:
+            start, end, unit = _diff_parts(node)
+            if unit not in templates:
+                return node
+            return _template(templates[unit], dialect, a=_unwrap(start), b=_unwrap(end))
+
+        return _replace_all(tree, exp.DateDiff, convert)
+
+    return transform
+
+
+datediff_postgres = _datediff_with(
+    "postgres",
+    "(CAST(:b AS DATE) - CAST(:a AS DATE))",
+    _MONTH_DIFF_AGE,
+    "(EXTRACT(YEAR FROM CAST(:b AS DATE)) - EXTRACT(YEAR FROM CAST(:a AS DATE)))",
+)
+datediff_postgres.__doc__ = "Convert DATEDIFF(day|month|year, a, b) to date arithmetic (b - a in whole days)."
+
+datediff_duckdb = _datediff_with(
+    "duckdb",
+    "(CAST(:b AS DATE) - CAST(:a AS DATE))",
+    _MONTH_DIFF_AGE,
+    "(EXTRACT(YEAR FROM CAST(:b AS DATE)) - EXTRACT(YEAR FROM CAST(:a AS DATE)))",
+)
+datediff_duckdb.__doc__ = "Convert DATEDIFF(day|month|year, a, b) to DuckDB date arithmetic."
+
+datediff_sqlite = _datediff_with(
+    "sqlite",
+    "CAST(JULIANDAY(DATE(:b)) - JULIANDAY(DATE(:a)) AS INTEGER)",
+    "((CAST(STRFTIME('%Y', :b) AS INTEGER) * 12 + CAST(STRFTIME('%m', :b) AS INTEGER))"
+    " - (CAST(STRFTIME('%Y', :a) AS INTEGER) * 12 + CAST(STRFTIME('%m', :a) AS INTEGER))"
+    " + (CASE WHEN CAST(STRFTIME('%d', :b) AS INTEGER) >= CAST(STRFTIME('%d', :a) AS INTEGER) THEN 0 ELSE -1 END))",
+    "(CAST(STRFTIME('%Y', :b) AS INTEGER) - CAST(STRFTIME('%Y', :a) AS INTEGER))",
+)
+datediff_sqlite.__doc__ = "Convert DATEDIFF(day|month|year, a, b) to JULIANDAY / STRFTIME arithmetic on ISO dates."
+
+datediff_oracle = _datediff_with(
+    "oracle",
+    "(TRUNC(CAST(:b AS DATE)) - TRUNC(CAST(:a AS DATE)))",
+    "FLOOR(MONTHS_BETWEEN(TRUNC(CAST(:b AS DATE)), TRUNC(CAST(:a AS DATE))))",
+    "(EXTRACT(YEAR FROM CAST(:b AS DATE)) - EXTRACT(YEAR FROM CAST(:a AS DATE)))",
+)
+datediff_oracle.__doc__ = "Convert DATEDIFF(day|month|year, a, b) to Oracle date subtraction / MONTHS_BETWEEN."
+
+
+def datediff_on_dates(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """Compare DATEDIFF(day, a, b) arguments as DATEs (whole days), not timestamps."""
+    for node in tree.find_all(exp.DateDiff):
+        if _unit(node) == "DAY":
+            node.set("this", _as_date(node.this))
+            node.set("expression", _as_date(node.expression))
+    return tree
+
+
+def _func_template(kind: type, dialect: str, sql: str, names: tuple[str, ...], doc: str) -> Transform:
+    def transform(tree: exp.Expression, ctx: Context) -> exp.Expression:
+        def convert(node: exp.Expression) -> exp.Expression:
+            values = {name: _date_operand(node.args[key]) for name, key in zip(("a", "b", "c"), names)}
+            return _template(sql, dialect, **values)
+
+        return _replace_all(tree, kind, convert)
+
+    transform.__doc__ = doc
+    return transform
+
+
+datefromparts_make_date = _func_template(
+    exp.DateFromParts, "postgres", "MAKE_DATE(CAST(:a AS INT), CAST(:b AS INT), CAST(:c AS INT))",
+    ("year", "month", "day"), "Convert DATEFROMPARTS(y, m, d) to MAKE_DATE(y, m, d) (EXTRACT gives NUMERIC, hence casts).",
+)
+datefromparts_sqlite = _func_template(
+    exp.DateFromParts, "sqlite", "DATE(PRINTF('%04d-%02d-%02d', :a, :b, :c))", ("year", "month", "day"),
+    "Convert DATEFROMPARTS(y, m, d) to an ISO date text DATE(PRINTF('%04d-%02d-%02d', y, m, d)).",
+)
+datefromparts_to_date = _func_template(
+    exp.DateFromParts, "oracle", "TO_DATE(TO_CHAR((:a) * 10000 + (:b) * 100 + (:c)), 'YYYYMMDD')",
+    ("year", "month", "day"), "Convert DATEFROMPARTS(y, m, d) to TO_DATE(TO_CHAR(y*10000+m*100+d), 'YYYYMMDD').",
+)
+datefromparts_redshift = _func_template(
+    exp.DateFromParts, "redshift", "TO_DATE(CAST((:a) * 10000 + (:b) * 100 + (:c) AS VARCHAR), 'YYYYMMDD')",
+    ("year", "month", "day"), "Convert DATEFROMPARTS(y, m, d) to TO_DATE(CAST(y*10000+m*100+d AS VARCHAR), 'YYYYMMDD').",
+)
+eomonth_sqlite = _func_template(
+    exp.LastDay, "sqlite", "DATE(:a, 'start of month', '+1 month', '-1 day')", ("this",),
+    "Convert EOMONTH(d) to DATE(d, 'start of month', '+1 month', '-1 day').",
+)
+
+
+def date_parts_sqlite(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """Convert YEAR/MONTH/DAY(d) to CAST(STRFTIME('%Y', d) AS INTEGER)."""
+    formats = {exp.Year: "%Y", exp.Month: "%m", exp.Day: "%d"}
+    for kind, fmt in formats.items():
+        tree = _replace_all(
+            tree, kind, lambda n, fmt=fmt: _template(f"CAST(STRFTIME('{fmt}', :a) AS INTEGER)", "sqlite", a=_unwrap(n.this))
+        )
+    return tree
+
+
+def date_parts_extract(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """Convert YEAR/MONTH/DAY(d) to EXTRACT(YEAR FROM d) (Oracle has no YEAR function)."""
+    for kind, part in ((exp.Year, "YEAR"), (exp.Month, "MONTH"), (exp.Day, "DAY")):
+        tree = _replace_all(
+            tree, kind, lambda n, part=part: exp.Extract(this=exp.var(part), expression=_as_date(n.this))
+        )
+    return tree
+
+
+def getdate_to_current_date(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """Convert GETDATE() to CURRENT_DATE, as SqlRender does."""
+    return _replace_all(tree, exp.CurrentTimestamp, lambda n: exp.CurrentDate())
+
+
+def cast_date_oracle(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """Convert CAST('YYYY-MM-DD' AS DATE) to TO_DATE('YYYY-MM-DD', 'YYYY-MM-DD') (independent of NLS settings)."""
+
+    def convert(node: exp.Cast) -> exp.Expression:
+        if node.to.is_type(exp.DataType.Type.DATE) and isinstance(node.this, exp.Literal) and node.this.is_string:
+            return exp.Anonymous(this="TO_DATE", expressions=[node.this, exp.Literal.string("YYYY-MM-DD")])
+        return node
+
+    return _replace_all(tree, exp.Cast, convert)
+
+
+def _retype(tree: exp.Expression, fn: Callable[[exp.DataType], Optional[exp.DataType]]) -> exp.Expression:
+    for dtype in list(tree.find_all(exp.DataType)):
+        new = fn(dtype)
+        if new is not None:
+            dtype.replace(new)
+    return tree
+
+
+def _is_max(dtype: exp.DataType) -> bool:
+    return any(isinstance(e, (exp.Var, exp.Column)) and e.name.upper() == "MAX" for e in dtype.find_all(exp.Var, exp.Column))
+
+
+def standard_types(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """Convert T-SQL types: VARCHAR(MAX) -> TEXT, DATETIME/DATETIME2 -> TIMESTAMP, FLOAT -> DOUBLE."""
+    T = exp.DataType.Type
+
+    def convert(dtype: exp.DataType) -> Optional[exp.DataType]:
+        if dtype.this in (T.VARCHAR, T.NVARCHAR) and _is_max(dtype):
+            return exp.DataType.build("TEXT")
+        if dtype.this in (T.DATETIME, T.DATETIME2, T.SMALLDATETIME):
+            return exp.DataType.build("TIMESTAMP")
+        if dtype.this == T.FLOAT and not dtype.expressions:
+            return exp.DataType.build("DOUBLE")
+        if dtype.this == T.NVARCHAR:
+            return exp.DataType(this=T.VARCHAR, expressions=dtype.expressions)
+        return None
+
+    return _retype(tree, convert)
+
+
+def unsized_strings(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """Drop the length of string types (BigQuery STRING, DuckDB VARCHAR): VARCHAR(n) -> STRING."""
+    T = exp.DataType.Type
+
+    def convert(dtype: exp.DataType) -> Optional[exp.DataType]:
+        if dtype.this in (T.VARCHAR, T.NVARCHAR, T.CHAR, T.NCHAR, T.TEXT) and dtype.expressions:
+            return exp.DataType.build("TEXT" if ctx.target.name == "bigquery" else "VARCHAR")
+        return None
+
+    return _retype(tree, convert)
+
+
+def oracle_types(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """Convert BIGINT to NUMBER(19) and an unsized VARCHAR to VARCHAR2(4000), as Oracle needs a length."""
+    T = exp.DataType.Type
+
+    def convert(dtype: exp.DataType) -> Optional[exp.DataType]:
+        if dtype.this == T.BIGINT:
+            return exp.DataType.build("DECIMAL(19)")
+        if dtype.this in (T.VARCHAR, T.NVARCHAR) and not dtype.expressions:
+            return exp.DataType.build("VARCHAR(4000)")
+        return None
+
+    return _retype(tree, convert)
+
+
+def variance_samp(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """Convert VAR(x) to VAR_SAMP(x) (the sample variance, under the name every target knows)."""
+
+    def convert(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Variance) or (isinstance(node, exp.Anonymous) and node.name.upper() == "VAR"):
+            args = node.expressions if isinstance(node, exp.Anonymous) else [node.this]
+            return exp.Anonymous(this="VAR_SAMP", expressions=args)
+        return node
+
+    return _replace_all(tree, exp.Func, convert)
+
+
+def left_right_substr(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """Convert LEFT(s, n) / RIGHT(s, n) to SUBSTR (SQLite and Oracle have no LEFT/RIGHT)."""
+    tree = _replace_all(
+        tree, exp.Left, lambda n: exp.Anonymous(this="SUBSTR", expressions=[n.this, exp.Literal.number(1), n.expression])
+    )
+    return _replace_all(
+        tree, exp.Right, lambda n: exp.Anonymous(this="SUBSTR", expressions=[n.this, exp.Neg(this=exp.Paren(this=n.expression))])
+    )
+
+
+def uuid_sqlite(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """Convert NEWID() to LOWER(HEX(RANDOMBLOB(16)))."""
+    return _replace_all(tree, exp.Uuid, lambda n: _template("LOWER(HEX(RANDOMBLOB(16)))", "sqlite"))
+
+
+def uuid_oracle(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """Convert NEWID() to SYS_GUID()."""
+    return _replace_all(tree, exp.Uuid, lambda n: exp.Anonymous(this="SYS_GUID", expressions=[]))
+
+
+def isnumeric_regex(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """Convert ISNUMERIC(a) to a CASE over a regular-expression match, as SqlRender does."""
+    pattern = r"'^([0-9]+\.?[0-9]*|\.[0-9]+)$'"
+
+    def convert(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Anonymous) and node.name.upper() == "ISNUMERIC" and len(node.expressions) == 1:
+            sql = f"CASE WHEN CAST(:a AS VARCHAR) ~ {pattern} THEN 1 ELSE 0 END"
+            return _template(sql, "postgres", a=node.expressions[0])
+        return node
+
+    return _replace_all(tree, exp.Anonymous, convert)
+
+
+def isnumeric_glob(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """Convert ISNUMERIC(a) to SQLite GLOB tests, as SqlRender does."""
+
+    def convert(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Anonymous) and node.name.upper() == "ISNUMERIC" and len(node.expressions) == 1:
+            sql = "CASE WHEN :a GLOB '[0-9]*' OR :a GLOB '[0-9]*.[0-9]*' OR :a GLOB '.[0-9]*' THEN 1 ELSE 0 END"
+            return _template(sql, "sqlite", a=node.expressions[0])
+        return node
+
+    return _replace_all(tree, exp.Anonymous, convert)
+
+
+def refuse(kind: type, message: str) -> Transform:
+    """A transform that refuses statements using ``kind`` on this target, with ``message``."""
+
+    def transform(tree: exp.Expression, ctx: Context) -> exp.Expression:
+        if tree.find(kind):
+            raise TranslationError(f"{message} on '{ctx.target.name}'")
+        return tree
+
+    transform.__doc__ = f"Refuse {kind.__name__}: {message}."
+    return transform
+
+
+refuse_stddev = refuse(exp.Stddev, "STDEV is not available")
+def refuse_variance(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """Refuse VAR(x): there is no variance aggregate on this target."""
+    for node in tree.find_all(exp.Variance, exp.Anonymous):
+        if isinstance(node, exp.Variance) or node.name.upper() in ("VAR", "VAR_SAMP"):
+            raise TranslationError(f"VAR is not available on '{ctx.target.name}'")
+    return tree
+refuse_md5 = refuse(exp.MD5, "HASHBYTES is not available")
+
+
+def use_search_path(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """Convert USE s to SET search_path TO s (PostgreSQL, Redshift)."""
+    if isinstance(tree, exp.Use):
+        return exp.Command(this="SET", expression=f" search_path TO {tree.this.sql(ctx.target.sqlglot)}")
+    return tree
+
+
+def convert_to_cast(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """Convert CONVERT(type, x) without a style to CAST(x AS type)."""
+
+    def convert(node: exp.Convert) -> exp.Expression:
+        if node.args.get("style") is None and isinstance(node.this, exp.DataType):
+            return exp.Cast(this=node.expression, to=node.this)
+        return node
+
+    return _replace_all(tree, exp.Convert, convert)
+
+
+def concat_date_yyyymmdd(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """Read CAST(<string built with + or CONCAT> AS DATE) as 'YYYYMMDD' text, as SqlRender does."""
+    sql = {
+        "duckdb": "CAST(STRPTIME(:a, '%Y%m%d') AS DATE)",
+        "sqlite": "DATE(SUBSTR(:a, 1, 4) || '-' || SUBSTR(:a, 5, 2) || '-' || SUBSTR(:a, 7, 2))",
+    }[ctx.target.sqlglot]
+
+    def convert(node: exp.Cast) -> exp.Expression:
+        if node.to.is_type(exp.DataType.Type.DATE) and isinstance(node.this, (exp.DPipe, exp.Concat)):
+            return _template(sql, ctx.target.sqlglot, a=node.this)
+        return node
+
+    return _replace_all(tree, exp.Cast, convert)
+
+
+def unnest_set_operands(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """Write (SELECT ...) UNION (SELECT ...) without the parentheses, which SQLite does not accept."""
+    for setop in list(tree.find_all(exp.SetOperation)):
+        for key in ("this", "expression"):
+            operand = setop.args.get(key)
+            if isinstance(operand, exp.Subquery) and not operand.alias and isinstance(operand.this, exp.Select):
+                inner = operand.this
+                if not inner.args.get("order") and not inner.args.get("limit"):
+                    setop.set(key, inner)
+    return tree
+
+
+def values_to_union(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """Convert (VALUES (...), (...)) AS t(a, b) to (SELECT ... AS a, ... AS b UNION ALL SELECT ...) AS t."""
+    for values in list(tree.find_all(exp.Values)):
+        alias = values.args.get("alias")
+        columns = [c.name for c in alias.columns] if alias else []
+        if not columns:
+            continue
+        selects = []
+        for i, row in enumerate(values.expressions):
+            cells = row.expressions if isinstance(row, exp.Tuple) else [row]
+            selects.append(
+                exp.select(*[exp.alias_(c.copy(), columns[j]) if i == 0 else c.copy() for j, c in enumerate(cells)])
+            )
+        union = selects[0]
+        for select in selects[1:]:
+            union = exp.union(union, select, distinct=False)
+        values.replace(exp.Subquery(this=union, alias=exp.TableAlias(this=exp.to_identifier(alias.name))))
+    return tree
+
+
+def split_alter_add(tree: exp.Expression, ctx: Context):
+    """Split ALTER TABLE t ADD a INT, b INT into one ALTER TABLE per column (SQLite adds one at a time)."""
+    if isinstance(tree, exp.Alter) and len(tree.args.get("actions") or []) > 1:
+        if all(isinstance(a, exp.ColumnDef) for a in tree.args["actions"]):
+            return [_one_action(tree, a) for a in tree.args["actions"]]
+    return tree
+
+
+def _one_action(tree: exp.Alter, action: exp.Expression) -> exp.Alter:
+    single = tree.copy()
+    single.set("actions", [action.copy()])
+    return single
+
+
+def drop_alter_column(tree: exp.Expression, ctx: Context) -> Optional[exp.Expression]:
+    """Drop ALTER TABLE ... ALTER COLUMN (SQLite columns have no fixed type to change)."""
+    if isinstance(tree, exp.Alter) and any(isinstance(a, exp.AlterColumn) for a in tree.args.get("actions") or []):
+        return None
+    return tree
+
+
+def log_numeric(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """Cast LOG(base, x) arguments to NUMERIC: PostgreSQL has the two-argument LOG for NUMERIC only."""
+
+    def convert(node: exp.Log) -> exp.Expression:
+        if node.expression is None:
+            return node
+        numeric = exp.DataType.Type.DECIMAL
+        return exp.Log(this=exp.cast(node.this, numeric), expression=exp.cast(node.expression, numeric))
+
+    return _replace_all(tree, exp.Log, convert)
