@@ -17,12 +17,18 @@ from rcdm.identifiers import check_schema
 from rcdm.resources import read_template
 from rcdm.sql import render, split_sql, translate
 
-MODELS: dict[str, tuple[str, ...]] = {"rcdm": ("rcdm",), "micdm": ("micdm",), "all": ("rcdm", "micdm")}
-"""Which template sets each ``model`` argument covers."""
+MODELS: dict[str, tuple[str, ...]] = {
+    "rcdm": ("rcdm",),
+    "micdm": ("micdm",),
+    "all": ("rcdm", "micdm"),
+    "etl": ("etl",),
+}
+"""Which template sets each ``model`` argument covers (``etl``: the ETL's run and file bookkeeping)."""
 
 TABLES: dict[str, tuple[str, ...]] = {
     "rcdm": ("radiology_occurrence", "radiology_image"),
     "micdm": ("image_occurrence", "image_feature"),
+    "etl": ("rcdm_etl_run", "rcdm_etl_file"),
 }
 """Tables of each template set, parents first (the order of creation; dropping goes the other way)."""
 
@@ -60,6 +66,8 @@ def ddl_statements(
     statements = []
     for name in _check_model(model):
         for part in parts:
+            if part == "constraints" and name == "etl":
+                continue
             sql = render(read_template(f"ddl/{name}_{part}.sql"), cdm_database_schema=cdm_database_schema)
             statements += [_describe(s) for s in split_sql(sql)]
     return statements
@@ -87,8 +95,9 @@ def get_ddl(
 ) -> str:
     """The DDL script for ``model`` translated to ``target_dialect`` (``"sql server"`` gives OHDSI SQL)."""
     statements = ddl_statements(cdm_database_schema, model, indexes, foreign_keys)
-    translated = [translate(s.sql, target_dialect, temp_emulation_schema=temp_emulation_schema) for s in statements]
-    return "\n".join(t.strip() for t in translated if t.strip()) + "\n"
+    translated = [translate(s.sql + ";", target_dialect, temp_emulation_schema=temp_emulation_schema).strip()
+                  for s in statements]
+    return "\n".join(t for t in translated if t.strip(" ;")) + "\n"
 
 
 def create_tables(

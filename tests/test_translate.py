@@ -326,7 +326,7 @@ MATRIX = [
         'redshift': 'ALTER TABLE results.t ADD CONSTRAINT pk_t PRIMARY KEY (id);',
         'snowflake': 'ALTER TABLE results.t ADD CONSTRAINT pk_t PRIMARY KEY (id);',
         'spark': '',
-        'synapse': 'ALTER TABLE results.t ADD CONSTRAINT pk_t PRIMARY KEY (id);',
+        'synapse': '',
     }),
     # foreign_key
     ('ALTER TABLE results.t ADD CONSTRAINT fk_t FOREIGN KEY (id) REFERENCES results.u (id);', {
@@ -339,7 +339,7 @@ MATRIX = [
         'redshift': 'ALTER TABLE results.t ADD CONSTRAINT fk_t FOREIGN KEY (id) REFERENCES results.u (id);',
         'snowflake': 'ALTER TABLE results.t ADD CONSTRAINT fk_t FOREIGN KEY (id) REFERENCES results.u (id);',
         'spark': '',
-        'synapse': 'ALTER TABLE results.t ADD CONSTRAINT fk_t FOREIGN KEY (id) REFERENCES results.u (id);',
+        'synapse': '',
     }),
     # create_with_pk
     ('CREATE TABLE results.t (id INT NOT NULL, PRIMARY KEY NONCLUSTERED (id));', {
@@ -352,7 +352,7 @@ MATRIX = [
         'redshift': 'CREATE TABLE results.t (id INTEGER NOT NULL, PRIMARY KEY (id));',
         'snowflake': 'CREATE TABLE results.t (id INT NOT NULL, PRIMARY KEY (id));',
         'spark': 'CREATE TABLE results.t (id INT NOT NULL);',
-        'synapse': 'CREATE TABLE results.t (id INTEGER NOT NULL, PRIMARY KEY (id));',
+        'synapse': 'CREATE TABLE results.t (id INTEGER NOT NULL);',
     }),
 ]
 

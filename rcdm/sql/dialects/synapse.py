@@ -1,4 +1,7 @@
-"""Azure Synapse (dedicated SQL pool): T-SQL with distribution hints; SELECT INTO becomes CTAS WITH (DISTRIBUTION)."""
+"""Azure Synapse (dedicated SQL pool): T-SQL with distribution hints; SELECT INTO becomes CTAS WITH (DISTRIBUTION).
+
+Dedicated pools enforce no keys and refuse FOREIGN KEY and enforced PRIMARY KEY constraints, so both are dropped.
+"""
 
 from rcdm.sql import transforms as t
 
@@ -9,4 +12,4 @@ IF_EXISTS = "object_id"
 ANALYZE = False
 INDEXES = True
 DISTRIBUTION = "synapse"
-TRANSFORMS = (t.select_into_to_ctas,)
+TRANSFORMS = (t.select_into_to_ctas, t.drop_key_constraints)
