@@ -1,0 +1,89 @@
+"""Files per second of three ways to read DICOM headers, on the same corpus (warm page cache).
+
+    python extras/benchmarks/make_corpus.py /tmp/corpus --n 2000
+    python extras/benchmarks/bench_header_reader.py /tmp/corpus [--repeat 3]
+
+(a) ``pydicom.dcmread(path)`` in a loop (the whole file, as most scripts do); (b) ``open(path).read(8192)``
+(the floor: the bytes any header reader must touch); (c) ``rcdm.dicom.read_header`` in one process and
+``read_headers(workers=2)`` in two. Prints files/s (best of ``--repeat``) and the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import pydicom
+
+from rcdm.dicom.reader import HeaderRecord, read_header, read_headers
+
+
+def _files(root: Path) -> list[str]:
+    return sorted(str(p) for p in root.rglob("*") if p.is_file())
+
+
+def _rate(fn, files: list[str], repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn(files)
+        best = min(best, time.perf_counter() - start)
+    return len(files) / best
+
+
+def run_dcmread(files: list[str]) -> None:
+    for path in files:
+        pydicom.dcmread(path)
+
+
+def run_read8k(files: list[str]) -> None:
+    for path in files:
+        with open(path, "rb") as f:
+            f.read(8192)
+
+
+def run_ours(files: list[str]) -> None:
+    for path in files:
+        read_header(path)
+
+
+def run_ours_2(files: list[str]) -> None:
+    for _, result in read_headers(files, workers=2):
+        assert isinstance(result, HeaderRecord)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("corpus", type=Path)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args(argv)
+    warnings.simplefilter("ignore")
+    files = _files(args.corpus)
+    if not files:
+        raise SystemExit(f"no files below {args.corpus}; run make_corpus.py first")
+    total = 0
+    for path in files:  # warm the page cache with every byte (dcmread reads whole files)
+        with open(path, "rb") as f:
+            total += len(f.read())
+    print(f"{len(files)} files, {total / 1e6:.0f} MB, {os.cpu_count()} CPUs, pydicom {pydicom.__version__}")
+    rates = {
+        "(a) pydicom.dcmread(path)": _rate(run_dcmread, files, args.repeat),
+        "(b) open().read(8192)": _rate(run_read8k, files, args.repeat),
+        "(c) read_header, 1 process": _rate(run_ours, files, args.repeat),
+        "(c) read_headers, 2 processes": _rate(run_ours_2, files, args.repeat),
+    }
+    for name, rate in rates.items():
+        print(f"{name:32s} {rate:10,.0f} files/s")
+    a, b, c1, c2 = rates.values()
+    print(f"read_header / dcmread (1 process):   {c1 / a:5.1f}x")
+    print(f"read(8192) / read_header:            {b / c1:5.1f}x")
+    print(f"2 processes / 1 process:             {c2 / c1:5.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1032 @@
+"""Read the few DICOM header attributes R-CDM needs, fast, without ever touching pixel data.
+
+Two paths give the same record:
+
+* a fast path reads the first 8 KiB of the file (more, by doubling, when the header is longer), walks the
+  element headers and keeps the raw bytes of the ~30 wanted elements only (sequences only for the
+  enhanced multi-frame functional groups), then converts them exactly as pydicom does, using pydicom's
+  own decoder for any non-ASCII or ISO 2022 text. After the last wanted element it skips on to Pixel
+  Data with one 12-byte read per element, to tell a complete file from a truncated one;
+* anything the fast path does not expect (deflated data, a file meta group that is not explicit VR little
+  endian, an unknown VR, elements out of order, a transfer syntax it does not know) falls back to
+  ``pydicom.dcmread(stop_before_pixels=True, specific_tags=...)``, and pydicom decides.
+
+A file without the DICM marker is parsed only if it starts like a data set (group 0008 with a valid VR,
+or a plausible implicit VR length); anything else is "not_dicom", so pydicom's ``force=True`` is never a
+blind fallback. pydicom is the arbiter: the tests read every file bundled with pydicom and pydicom-data
+both ways and require the same record. Files that are not DICOM are skipped; files that are DICOM but
+unusable are quarantined; each with a short stable reason code (``SKIP_REASONS``, ``QUARANTINE_REASONS``).
+
+Absent and empty: a text field is ``None`` when the element is absent and ``""`` when it is present with
+an empty value; numeric and tuple fields are ``None`` for both (an empty ImageType gives ``()``).
+
+Speed (extras/benchmarks/bench_header_reader.py, 2,000 CT/MR/CR files with pixel data, 1 core): about
+6x ``pydicom.dcmread(path)``; the cost follows the number of elements in the header (private groups
+included), about 0.25 us each, plus ~30 us a file for opening and converting.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import multiprocessing
+import os
+import stat
+import struct
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, fields
+from struct import Struct
+from typing import Any, Literal
+
+from rcdm.errors import RcdmError
+
+#: Why a file was skipped (it is not a DICOM image instance: nothing to load, nothing wrong).
+SKIP_REASONS = {
+    "not_dicom": "not a DICOM file (no DICM marker and no plausible DICOM data set at the start)",
+    "dicomdir": "a DICOMDIR (Media Storage Directory), an index of other files, not an image",
+    "empty_file": "the file is empty",
+    "not_a_file": "a directory or other non-regular file",
+}
+#: Why a file was quarantined (it looks like DICOM but cannot be loaded as it is).
+QUARANTINE_REASONS = {
+    "missing_uid": "StudyInstanceUID, SeriesInstanceUID or SOPInstanceUID is absent or empty",
+    "truncated": "an element (or the pixel data) is declared longer than the file",
+    "permission_denied": "the file cannot be opened: permission denied",
+    "broken_symlink": "a symbolic link whose target does not exist",
+    "unreadable": "the operating system reported an error reading the file",
+    "parse_error": "pydicom could not parse the header",
+}
+
+_DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
+_IMPLICIT_LE = "1.2.840.10008.1.2"
+_EXPLICIT_LE = "1.2.840.10008.1.2.1"
+_EXPLICIT_BE = "1.2.840.10008.1.2.2"
+_DEFLATED = ("1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.8.1")
+_FIRST_CHUNK = 8192
+_UNDEFINED = 0xFFFFFFFF
+
+
+class DicomSkip(RcdmError):
+    """The file is not something to load (not DICOM, a DICOMDIR, empty); ``reason`` is a SKIP_REASONS key."""
+
+    def __init__(self, path: str, reason: str, detail: str = "") -> None:
+        self.path, self.reason, self.detail = str(path), reason, detail
+        super().__init__(f"{path}: skipped ({reason}){': ' + detail if detail else ''}")
+
+    def __reduce__(self):  # picklable across worker processes
+        return (type(self), (self.path, self.reason, self.detail))
+
+
+class DicomQuarantine(RcdmError):
+    """The file looks like DICOM but cannot be loaded; ``reason`` is a QUARANTINE_REASONS key."""
+
+    def __init__(self, path: str, reason: str, detail: str = "") -> None:
+        self.path, self.reason, self.detail = str(path), reason, detail
+        super().__init__(f"{path}: quarantined ({reason}){': ' + detail if detail else ''}")
+
+    def __reduce__(self):
+        return (type(self), (self.path, self.reason, self.detail))
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """What ``read_headers`` yields for a file it did not read: skipped or quarantined, with the reason."""
+
+    action: Literal["skip", "quarantine"]
+    reason: str
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderRecord:
+    """The header values of one DICOM instance, as plain picklable Python values.
+
+    Text fields: ``None`` = element absent, ``""`` = present but empty. Multi-valued text in a single-valued
+    field is joined with a backslash, as stored in DICOM. Dates and times are the raw DICOM strings (see
+    ``rcdm.dicom.derive.study_datetime`` for validated values).
+
+    Enhanced multi-frame objects: ``slice_thickness``, ``image_orientation`` and ``image_type`` fall back
+    to the SharedFunctionalGroupsSequence and then to the first item of PerFrameFunctionalGroupsSequence
+    (PixelMeasures, PlaneOrientation, <modality>ImageFrameType → FrameType); ``functional_groups`` says
+    that at least one of them came from there. ``contrast_agent`` falls back to the CodeMeaning of the first
+    ContrastBolusAgentSequence item; ``contrast_administered`` is ContrastBolusAgentAdministered from the
+    functional groups' ContrastBolusUsageSequence ("YES" if any item says YES, else the first value).
+    """
+
+    sop_instance_uid: str
+    series_instance_uid: str
+    study_instance_uid: str
+    sop_class_uid: str | None = None
+    patient_id: str | None = None
+    modality: str | None = None
+    manufacturer: str | None = None
+    study_date: str | None = None
+    study_time: str | None = None
+    series_date: str | None = None
+    series_time: str | None = None
+    acquisition_date: str | None = None
+    acquisition_time: str | None = None
+    content_date: str | None = None
+    content_time: str | None = None
+    study_description: str | None = None
+    series_description: str | None = None
+    protocol_name: str | None = None
+    body_part_examined: str | None = None
+    laterality: str | None = None
+    image_laterality: str | None = None
+    image_type: tuple[str, ...] | None = None
+    contrast_agent: str | None = None
+    contrast_route: str | None = None
+    contrast_administered: str | None = None
+    image_orientation: tuple[float, ...] | None = None
+    instance_number: int | None = None
+    slice_thickness: float | None = None
+    rows: int | None = None
+    columns: int | None = None
+    number_of_frames: int | None = None
+    specific_character_set: tuple[str, ...] | None = None
+    transfer_syntax_uid: str | None = None
+    functional_groups: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        """The record as a plain dict (field name → value)."""
+        return {name: getattr(self, name) for name in _RECORD_FIELDS}
+
+    def __reduce__(self):  # a plain tuple of values: 4x smaller and faster to pickle than the default
+        return (HeaderRecord, tuple(getattr(self, name) for name in _RECORD_FIELDS))
+
+
+_RECORD_FIELDS = tuple(f.name for f in fields(HeaderRecord))
+
+
+# --- what to read: DICOM tag → keyword, or keyword + the wanted elements inside its items -------------
+
+_FRAME_ITEM: dict[int, Any] = {
+    0x00289110: ("PixelMeasuresSequence", {0x00180050: "SliceThickness"}),
+    0x00209116: ("PlaneOrientationSequence", {0x00200037: "ImageOrientationPatient"}),
+    0x00189341: ("ContrastBolusUsageSequence", {0x00189342: "ContrastBolusAgentAdministered"}),
+}
+_FRAME_TYPE_SEQUENCES = {
+    0x00189226: "MRImageFrameTypeSequence",
+    0x00189329: "CTImageFrameTypeSequence",
+    0x00189751: "PETFrameTypeSequence",
+    0x00189504: "XRay3DFrameTypeSequence",
+    0x00409092: "ParametricMapFrameTypeSequence",
+    0x00189227: "MRSpectroscopyFrameTypeSequence",
+}
+for _tag, _kw in _FRAME_TYPE_SEQUENCES.items():
+    _FRAME_ITEM[_tag] = (_kw, {0x00089007: "FrameType"})
+
+_WANTED: dict[int, Any] = {
+    0x00080005: "SpecificCharacterSet",
+    0x00080008: "ImageType",
+    0x00080016: "SOPClassUID",
+    0x00080018: "SOPInstanceUID",
+    0x00080020: "StudyDate",
+    0x00080021: "SeriesDate",
+    0x00080022: "AcquisitionDate",
+    0x00080023: "ContentDate",
+    0x00080030: "StudyTime",
+    0x00080031: "SeriesTime",
+    0x00080032: "AcquisitionTime",
+    0x00080033: "ContentTime",
+    0x00080060: "Modality",
+    0x00080070: "Manufacturer",
+    0x00081030: "StudyDescription",
+    0x0008103E: "SeriesDescription",
+    0x00100020: "PatientID",
+    0x00180010: "ContrastBolusAgent",
+    0x00180012: ("ContrastBolusAgentSequence", {0x00080104: "CodeMeaning"}),
+    0x00180015: "BodyPartExamined",
+    0x00180050: "SliceThickness",
+    0x00181030: "ProtocolName",
+    0x00181040: "ContrastBolusRoute",
+    0x0020000D: "StudyInstanceUID",
+    0x0020000E: "SeriesInstanceUID",
+    0x00200013: "InstanceNumber",
+    0x00200037: "ImageOrientationPatient",
+    0x00200060: "Laterality",
+    0x00200062: "ImageLaterality",
+    0x00280008: "NumberOfFrames",
+    0x00280010: "Rows",
+    0x00280011: "Columns",
+    0x52009229: ("SharedFunctionalGroupsSequence", _FRAME_ITEM),
+    0x52009230: ("PerFrameFunctionalGroupsSequence", _FRAME_ITEM),
+}
+_PER_FRAME = 0x52009230
+_LAST_WANTED = _PER_FRAME
+_PIXEL_DATA = 0x7FE00010
+
+
+def _flatten_tags(tree: dict[int, Any]) -> list[int]:
+    out: list[int] = []
+    for tag, spec in tree.items():
+        out.append(tag)
+        if isinstance(spec, tuple):
+            out.extend(_flatten_tags(spec[1]))
+    return out
+
+
+#: Every tag the reader looks at (top level and inside the sequences); used for pydicom's specific_tags.
+WANTED_TAGS: tuple[int, ...] = tuple(sorted(set(_flatten_tags(_WANTED))))
+
+_KEYWORD_VR: dict[str, str] = {}  # filled lazily from pydicom.datadict (implicit VR and UN need it)
+
+
+def _dictionary_vr(keyword: str) -> str:
+    vr = _KEYWORD_VR.get(keyword)
+    if vr is None:
+        from pydicom.datadict import dictionary_VR, tag_for_keyword
+
+        vr = _KEYWORD_VR[keyword] = dictionary_VR(tag_for_keyword(keyword))
+    return vr
+
+
+# --- the fast path ----------------------------------------------------------------------------------
+
+class _Unusual(Exception):
+    """The fast path met something it does not handle; pydicom reads the file instead."""
+
+
+class _Truncated(Exception):
+    """A declared length runs past the end of the file."""
+
+
+_VALID_VRS = frozenset(
+    vr.encode()
+    for vr in (
+        "AE AS AT CS DA DS DT FD FL IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL UN UR US UT UV"
+    ).split()
+)
+_LONG_VRS = frozenset(vr.encode() for vr in "OB OD OF OL OV OW SQ UC UN UR UT SV UV".split())
+_TEXT_VRS = frozenset("SH LO UC ST LT UT".split())
+_SINGLE_TEXT_VRS = frozenset("ST LT UT".split())
+_LE_TAG, _BE_TAG = Struct("<HH"), Struct(">HH")
+_LE_EXPL, _BE_EXPL = Struct("<HH2sH"), Struct(">HH2sH")
+_LE_U32, _BE_U32 = Struct("<L"), Struct(">L")
+_LE_TAGLEN, _BE_TAGLEN = Struct("<HHL"), Struct(">HHL")
+_LE_HEAD = Struct("<HHHH")  # group, element, VR as a little-endian integer, 16-bit length
+_VR_NAMES = {int.from_bytes(vr, "little"): (None if vr == b"UN" else vr.decode()) for vr in _VALID_VRS}
+_LONG_VR_CODES = frozenset(int.from_bytes(vr, "little") for vr in _LONG_VRS)
+_SHORT_VR_CODES = frozenset(int.from_bytes(vr, "little") for vr in _VALID_VRS - _LONG_VRS)
+
+
+class _Source:
+    """The first bytes of an open file, grown on demand (the file is read sequentially from offset 0)."""
+
+    __slots__ = ("f", "buf", "size")
+
+    def __init__(self, f, size: int) -> None:
+        self.f, self.size = f, size
+        self.buf = f.read(_FIRST_CHUNK)
+
+    def need(self, end: int) -> bytes:
+        """Make sure bytes [0, end) are in the buffer; raise _Truncated past the end of the file."""
+        if end > self.size:
+            raise _Truncated(f"needs {end} bytes, file has {self.size}")
+        have = len(self.buf)
+        if end > have:
+            self.buf += self.f.read(max(end - have, have))
+        return self.buf
+
+
+class _Walker:
+    """Walks DICOM elements in one encoding and collects the raw bytes of the wanted ones."""
+
+    __slots__ = ("src", "implicit", "little", "expl_s", "u32_s", "taglen_s", "resume")
+
+    def __init__(self, src: _Source, implicit: bool, little: bool) -> None:
+        self.src, self.implicit, self.little = src, implicit, little
+        self.resume: int | None = None  # where the top-level walk stopped early (None: at EOF or unknown)
+        self.expl_s = _LE_EXPL if little else _BE_EXPL
+        self.u32_s = _LE_U32 if little else _BE_U32
+        self.taglen_s = _LE_TAGLEN if little else _BE_TAGLEN
+
+    def walk(
+        self, pos: int, end: int | None, wanted: dict[int, Any], out: dict[str, Any], top: bool, single: bool = False
+    ) -> int:
+        """Read elements from ``pos`` to ``end`` (or to an item delimiter when ``end`` is None).
+
+        Returns the position after the last element read. At the top level it stops at EOF, at pixel
+        data, after the first PerFrameFunctionalGroupsSequence item, or at the first tag past the last
+        wanted one (top-level elements are in ascending tag order; anything else goes to pydicom).
+        """
+        src = self.src
+        buf = src.buf
+        size = src.size
+        implicit = self.implicit
+        u32 = self.u32_s.unpack_from
+        expl = self.expl_s.unpack_from
+        taglen = self.taglen_s.unpack_from
+        last_tag = -1
+        first = True
+        while True:
+            if single and not first:
+                return pos
+            first = False
+            if end is not None and pos >= end:
+                if pos > end:
+                    raise _Unusual("element runs past the end of its item")
+                return pos
+            if pos + 12 > len(buf):
+                if top and pos >= size:
+                    if pos > size:
+                        raise _Truncated("the last element runs past the end of the file")
+                    return pos
+                if pos + 8 > size:
+                    raise _Truncated("element header cut short")
+                buf = src.need(min(pos + 12, size))
+            if implicit:
+                group, elem, length = taglen(buf, pos)
+                vr = None
+                hdr = 8
+            else:
+                group, elem, vr, length = expl(buf, pos)
+                if group == 0xFFFE:
+                    length = u32(buf, pos + 4)[0]
+                    vr = None
+                    hdr = 8
+                elif vr in _LONG_VRS:
+                    length = u32(buf, pos + 8)[0]
+                    hdr = 12
+                elif vr in _VALID_VRS:
+                    hdr = 8
+                else:
+                    raise _Unusual(f"unknown VR {vr!r} at offset {pos}")
+            tag = group << 16 | elem
+            if group == 0xFFFE:
+                if tag == 0xFFFEE00D and end is None and not top:
+                    return pos + 8
+                raise _Unusual(f"unexpected delimiter ({group:04X},{elem:04X}) at offset {pos}")
+            if top:
+                if tag <= last_tag:
+                    raise _Unusual("elements out of order")
+                last_tag = tag
+                if tag > _LAST_WANTED:
+                    self.resume = pos
+                    return pos
+            pos += hdr
+            spec = wanted.get(tag)
+            is_seq = vr == b"SQ" or (length == _UNDEFINED and (vr is None or vr == b"UN"))
+            if spec is None:
+                if length == _UNDEFINED:
+                    if not is_seq:
+                        raise _Unusual(f"undefined length for VR {vr!r}")
+                    pos = self._items(pos, None, vr == b"UN", None, 0)
+                else:
+                    pos += length
+                continue
+            if isinstance(spec, tuple):
+                keyword, subtree = spec
+                if not is_seq and not (length != _UNDEFINED and vr in (None, b"UN")):
+                    raise _Unusual(f"{keyword} is not a sequence (VR {vr!r})")
+                items: list[dict[str, Any]] = []
+                seq_end = None if length == _UNDEFINED else pos + length
+                first_only = (top or single) and tag == _PER_FRAME
+                pos = self._items(pos, seq_end, vr == b"UN", (subtree, items), 1 if first_only else 0)
+                out[keyword] = items
+                if first_only:  # the rest of the frames are not needed; resume after them if we can
+                    self.resume = seq_end
+                    return pos
+                continue
+            if length == _UNDEFINED:
+                raise _Unusual(f"undefined length for {spec}")
+            stop = pos + length
+            if stop > len(buf):
+                buf = src.need(stop)
+            out[spec] = (vr.decode() if vr is not None and vr != b"UN" else None, buf[pos:stop])
+            pos = stop
+
+    def walk_top_explicit_le(self, pos: int, out: dict[str, Any]) -> int:
+        """The top-level loop for explicit VR little endian files, kept tight: most time is spent here.
+
+        The VR is read as an integer (no bytes object, cheap set lookups). Sequences and anything
+        irregular are handed to ``walk`` one element at a time.
+        """
+        src = self.src
+        buf = src.buf
+        nbuf = len(buf)
+        size = src.size
+        u32 = _LE_U32.unpack_from
+        head = _LE_HEAD.unpack_from
+        wanted = _WANTED
+        long_vrs, short_vrs = _LONG_VR_CODES, _SHORT_VR_CODES
+        last_wanted, undefined = _LAST_WANTED, _UNDEFINED
+        last_tag = -1
+        while True:
+            if pos + 12 > nbuf:
+                if pos >= size:
+                    if pos > size:
+                        raise _Truncated("the last element runs past the end of the file")
+                    return pos
+                if pos + 8 > size:
+                    raise _Truncated("element header cut short")
+                buf = src.need(min(pos + 12, size))
+                nbuf = len(buf)
+            group, elem, vr, length = head(buf, pos)
+            tag = group << 16 | elem
+            if tag <= last_tag:
+                raise _Unusual("elements out of order")
+            last_tag = tag
+            if vr in long_vrs:
+                length = u32(buf, pos + 8)[0]
+                hdr = 12
+            elif vr in short_vrs:
+                hdr = 8
+            else:
+                raise _Unusual(f"unknown VR or delimiter at offset {pos}")
+            if tag > last_wanted:
+                self.resume = pos
+                return pos
+            spec = wanted.get(tag)
+            if spec is None:
+                if length != undefined:
+                    pos += hdr + length
+                    continue
+            elif spec.__class__ is str and length != undefined:
+                pos += hdr
+                stop = pos + length
+                if stop > nbuf:
+                    buf = src.need(stop)
+                    nbuf = len(buf)
+                out[spec] = (_VR_NAMES[vr], buf[pos:stop])
+                pos = stop
+                continue
+            # sequences (wanted or not) and undefined lengths: the general walker, one element
+            pos = self.walk(pos, None, wanted, out, False, single=True)
+            if tag == _PER_FRAME:
+                return pos
+            buf = src.buf
+            nbuf = len(buf)
+
+    def _items(self, pos: int, end: int | None, as_implicit_le: bool, collect, max_items: int) -> int:
+        """Walk the items of a sequence; collect the wanted elements of each when ``collect`` is given."""
+        if as_implicit_le and (not self.implicit or not self.little):
+            return _Walker(self.src, True, True)._items(pos, end, False, collect, max_items)
+        src = self.src
+        taglen = self.taglen_s.unpack_from
+        count = 0
+        while end is None or pos < end:
+            if pos + 8 > len(src.buf):
+                src.need(pos + 8)
+            group, elem, length = taglen(src.buf, pos)
+            pos += 8
+            if group != 0xFFFE:
+                raise _Unusual("sequence item expected")
+            if elem == 0xE0DD:
+                return pos
+            if elem != 0xE000:
+                raise _Unusual("sequence item expected")
+            item_end = None if length == _UNDEFINED else pos + length
+            if collect is None:
+                pos = item_end if item_end is not None else self.walk(pos, None, {}, {}, False)
+            else:
+                item: dict[str, Any] = {}
+                pos = self.walk(pos, item_end, collect[0], item, False)
+                collect[1].append(item)
+            count += 1
+            if max_items and count >= max_items:
+                return pos
+        if pos != end:
+            raise _Unusual("sequence runs past its declared length")
+        return pos
+
+
+def _read_meta(src: _Source) -> tuple[int, dict[str, str]]:
+    """Parse the file meta group (explicit VR little endian) after the preamble; return (end, values)."""
+    buf = src.buf
+    pos = 132
+    meta: dict[str, str] = {}
+    while True:
+        if pos + 12 > len(buf):
+            if pos >= src.size:
+                if pos > src.size:
+                    raise _Truncated("file meta cut short")
+                break
+            if pos + 8 > src.size:
+                raise _Truncated("file meta cut short")
+            buf = src.need(min(pos + 12, src.size))
+        group, elem, vr, length = _LE_EXPL.unpack_from(buf, pos)
+        if group != 2:
+            break
+        if vr in _LONG_VRS:
+            length = _LE_U32.unpack_from(buf, pos + 8)[0]
+            pos += 12
+        elif vr in _VALID_VRS:
+            pos += 8
+        else:
+            raise _Unusual("file meta is not explicit VR little endian")
+        if elem in (0x0002, 0x0010):
+            buf = src.need(pos + length)
+            meta["sop_class" if elem == 2 else "ts"] = buf[pos : pos + length].decode("latin-1").rstrip("\0 ")
+        pos += length
+    return pos, meta
+
+
+def _sniff_no_meta(buf: bytes) -> tuple[bool, bool] | None:
+    """Whether a file without the DICM marker starts like a DICOM data set: (implicit, little) or None.
+
+    Accepts only a first element in group 0x0008 (or the meta group 0x0002) with a plausible VR or length,
+    so that text files, gzip files and other garbage are never parsed as DICOM.
+    """
+    if len(buf) < 12:
+        return None
+    g_le, e_le = _LE_TAG.unpack_from(buf, 0)
+    g_be, _ = _BE_TAG.unpack_from(buf, 0)
+    vr = buf[4:6]
+    if g_le in (0x0002, 0x0008) and e_le < 0x1000:
+        if vr in _VALID_VRS:
+            return (False, True)
+        length = _LE_U32.unpack_from(buf, 4)[0]
+        if length < 1024 and e_le <= 0x0100:
+            return (True, True)
+        return None
+    if g_be == 0x0008 and vr in _VALID_VRS:
+        return (False, False)
+    return None
+
+
+def _check_pixel_data(src: _Source, pos: int, implicit: bool, little: bool) -> None:
+    """Skip the top-level elements after the wanted ones (to Pixel Data and past), one small read each.
+
+    Raises _Truncated when an element, or Pixel Data with a defined length, runs past the end of the
+    file, and _Unusual when the tags go backwards (a corrupt tag made the walk stop too early). Stops
+    without a verdict at an undefined length (a sequence, encapsulated pixel data).
+    """
+    f, size = src.f, src.size
+    last_tag = -1
+    taglen = _LE_TAGLEN if little else _BE_TAGLEN
+    expl = _LE_EXPL if little else _BE_EXPL
+    u32 = _LE_U32 if little else _BE_U32
+    while pos < size:
+        if pos + 12 <= len(src.buf):
+            head = src.buf[pos : pos + 12]
+        else:
+            f.seek(pos)
+            head = f.read(12)
+        if len(head) < 8:
+            raise _Truncated("element header cut short")
+        if implicit:
+            group, elem, length = taglen.unpack_from(head)
+            hdr = 8
+        else:
+            group, elem, vr, length = expl.unpack_from(head)
+            hdr = 8
+            if vr in _LONG_VRS:
+                if len(head) < 12:
+                    raise _Truncated("element header cut short")
+                length, hdr = u32.unpack_from(head, 8)[0], 12
+            elif vr not in _VALID_VRS:
+                return
+        tag = group << 16 | elem
+        if tag <= last_tag:  # out of order: the early stop may have missed elements; let pydicom read
+            raise _Unusual("elements out of order")
+        last_tag = tag
+        if length == _UNDEFINED:
+            return
+        pos += hdr + length
+        if pos > size:
+            raise _Truncated("pixel data is shorter than declared" if tag == _PIXEL_DATA else "element cut short")
+
+
+def _fast_read(src: _Source) -> tuple[dict[str, Any], bool, str | None, str | None]:
+    """Fast path: (raw values, little endian, transfer syntax, media storage SOP class).
+
+    Raises _Unusual for anything pydicom should decide, _Truncated, or DicomSkip("not_dicom").
+    """
+    buf = src.buf
+    meta: dict[str, str] = {}
+    if len(buf) >= 132 and buf[128:132] == b"DICM":
+        pos, meta = _read_meta(src)
+        ts = meta.get("ts")
+        if ts is None or ts in _DEFLATED:
+            raise _Unusual("deflated or no transfer syntax")
+        if ts == _IMPLICIT_LE:
+            implicit, little = True, True
+        elif ts == _EXPLICIT_BE:
+            implicit, little = False, False
+        elif ts == _EXPLICIT_LE or ts.startswith(("1.2.840.10008.1.2.4.", "1.2.840.10008.1.2.5")):
+            implicit, little = False, True
+        else:
+            raise _Unusual(f"transfer syntax {ts}")
+        buf = src.buf
+        if pos + 6 <= len(buf):  # pydicom checks the first element's VR against the transfer syntax
+            looks_explicit = buf[pos + 4 : pos + 6] in _VALID_VRS
+            if looks_explicit == implicit:
+                raise _Unusual("transfer syntax does not match the data set encoding")
+    else:
+        sniffed = _sniff_no_meta(buf)
+        if sniffed is None:
+            raise DicomSkip("", "not_dicom")
+        implicit, little = sniffed
+        pos, ts = 0, None
+        if buf[:2] == b"\x02\x00":
+            raise _Unusual("meta group without preamble")
+    out: dict[str, Any] = {}
+    walker = _Walker(src, implicit, little)
+    if little and not implicit:
+        walker.walk_top_explicit_le(pos, out)
+    else:
+        walker.walk(pos, None, _WANTED, out, True)
+    if walker.resume is not None:
+        _check_pixel_data(src, walker.resume, implicit, little)
+    return out, little, ts, meta.get("sop_class")
+
+
+@functools.lru_cache(maxsize=64)
+def _python_encodings(charset: tuple[str, ...]) -> list[str]:
+    from pydicom.charset import convert_encodings
+
+    return convert_encodings(list(charset) if charset else None)
+
+
+def _latin1_values(raw: bytes) -> str | list[str]:
+    """CS, DA, TM, AS, AE, DT, UR: pydicom's ``multi_string`` (trailing spaces/NULs off, split on '\\')."""
+    text = raw.decode("latin-1").rstrip(" \x00")
+    return text.split("\\") if "\\" in text else text
+
+
+def _number_strings(raw: bytes) -> str | list[str]:
+    """DS and IS: pydicom strips the whole string first, then splits."""
+    text = raw.decode("latin-1").strip().rstrip(" \x00")
+    return text.split("\\") if "\\" in text else text
+
+
+def _uid_values(raw: bytes) -> str | list[str]:
+    """UI: like CS, and each UID is stripped of surrounding whitespace (pydicom's UID class)."""
+    items = [item.strip() for item in raw.decode("latin-1").rstrip(" \x00").split("\\")]
+    return items[0] if len(items) == 1 else items
+
+
+_LATIN1_DECODERS = {vr: _latin1_values for vr in ("AE", "AS", "CS", "DA", "DT", "TM", "UR")}
+_LATIN1_DECODERS.update({"DS": _number_strings, "IS": _number_strings, "UI": _uid_values})
+_INT_FORMATS = {"US": ("H", 2), "SS": ("h", 2), "UL": ("L", 4), "SL": ("l", 4)}
+
+
+def _decode_raw(
+    keyword: str, vr: str | None, raw: bytes, little: bool, charset: tuple[str, ...]
+) -> Any:
+    """Convert one raw value the way pydicom does (same stripping and splitting), to str/list/int."""
+    if vr is None:
+        vr = _dictionary_vr(keyword)
+    decoder = _LATIN1_DECODERS.get(vr)
+    if decoder is not None:
+        return decoder(raw) if raw else ""
+    if vr in _TEXT_VRS:
+        if not raw:
+            return ""
+        if raw.isascii() and b"\x1b" not in raw:
+            text = raw.decode("ascii")
+        else:
+            from pydicom.charset import TEXT_VR_DELIMS, decode_bytes
+
+            text = decode_bytes(raw, _python_encodings(charset), TEXT_VR_DELIMS)
+        if vr in _SINGLE_TEXT_VRS:
+            return text.rstrip("\0 ")
+        if "\\" not in text:
+            return text.rstrip("\0 ")
+        return [v.rstrip("\0 ") for v in text.split("\\")]
+    if vr in _INT_FORMATS:
+        if not raw:
+            return None
+        fmt, width = _INT_FORMATS[vr]
+        n = len(raw) // width
+        values = list(Struct(("<" if little else ">") + fmt * n).unpack_from(raw))
+        return values[0] if n == 1 else values
+    raise _Unusual(f"{keyword} has VR {vr}")
+
+
+def _convert_fast(
+    values: dict[str, Any], little: bool, charset: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """Decode the raw values of the fast path (recursively for sequence items)."""
+    out: dict[str, Any] = {}
+    if "SpecificCharacterSet" in values:
+        cs = _decode_raw("SpecificCharacterSet", *values["SpecificCharacterSet"], little, ())
+        charset = tuple(cs) if isinstance(cs, list) else ((cs,) if cs else ())
+    for keyword, value in values.items():
+        if isinstance(value, list):
+            out[keyword] = [_convert_fast(item, little, charset) for item in value]
+        else:
+            out[keyword] = _decode_raw(keyword, value[0], value[1], little, charset)
+    return out
+
+
+# --- the pydicom path -------------------------------------------------------------------------------
+
+def _values_from_dataset(ds, tree: dict[int, Any] = _WANTED) -> dict[str, Any]:
+    """The wanted values of a pydicom Dataset in the fast path's form (str / list / int / items)."""
+    out: dict[str, Any] = {}
+    for tag, spec in tree.items():
+        if tag not in ds:
+            continue
+        value = ds[tag].value
+        if isinstance(spec, tuple):
+            out[spec[0]] = [_values_from_dataset(item, spec[1]) for item in (value or [])]
+            continue
+        if value is None or isinstance(value, (str, int, float)):
+            out[spec] = value
+        elif isinstance(value, bytes):
+            out[spec] = None
+        else:
+            out[spec] = list(value)
+    return out
+
+
+def record_from_dataset(ds, transfer_syntax_uid: str | None = None) -> HeaderRecord | None:
+    """Build the record from a pydicom Dataset (the arbiter's view); None when a UID is missing."""
+    if transfer_syntax_uid is None:
+        meta = getattr(ds, "file_meta", None)
+        transfer_syntax_uid = str(meta.TransferSyntaxUID) if meta and "TransferSyntaxUID" in meta else None
+    return _assemble(_values_from_dataset(ds), transfer_syntax_uid)
+
+
+# --- values → record ---------------------------------------------------------------------------------
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, list):
+        return "\\".join(str(v) for v in value)
+    return str(value)
+
+
+def _texts(value: Any) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, list):
+        return tuple(str(v) for v in value)
+    return (str(value),) if str(value) else ()
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return int(value)
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        try:
+            number = float(str(value))
+        except ValueError:
+            return None
+        return int(number) if number.is_integer() else None
+
+
+def _floats(value: Any) -> tuple[float, ...] | None:
+    if value is None or value == "":
+        return None
+    items = value if isinstance(value, list) else [value]
+    try:
+        return tuple(float(v) for v in items)
+    except (TypeError, ValueError):
+        return None
+
+
+def _float(value: Any) -> float | None:
+    numbers = _floats(value)
+    return numbers[0] if numbers else None
+
+
+def _from_groups(values: dict[str, Any], sequence: str, keyword: str) -> tuple[bool, Any]:
+    """The first value of ``keyword`` inside the functional groups (shared, then the first frame)."""
+    for groups in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
+        for group in (values.get(groups) or [])[:1]:
+            for item in group.get(sequence) or []:
+                if keyword in item:
+                    return True, item[keyword]
+    return False, None
+
+
+def _assemble(values: dict[str, Any], transfer_syntax_uid: str | None) -> HeaderRecord | None:
+    uids = [_text(values.get(k)) for k in ("SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID")]
+    if not all(uids):
+        return None
+    from_groups = False
+
+    slice_thickness = _float(values.get("SliceThickness"))
+    if "SliceThickness" not in values:
+        found, value = _from_groups(values, "PixelMeasuresSequence", "SliceThickness")
+        slice_thickness, from_groups = _float(value), from_groups or found
+    orientation = _floats(values.get("ImageOrientationPatient"))
+    if "ImageOrientationPatient" not in values:
+        found, value = _from_groups(values, "PlaneOrientationSequence", "ImageOrientationPatient")
+        orientation, from_groups = _floats(value), from_groups or found
+    image_type = _texts(values.get("ImageType"))
+    if "ImageType" not in values:
+        for sequence in _FRAME_TYPE_SEQUENCES.values():
+            found, value = _from_groups(values, sequence, "FrameType")
+            if found:
+                image_type, from_groups = _texts(value), True
+                break
+    administered: str | None = None
+    for groups in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
+        for group in (values.get(groups) or [])[:1]:
+            for item in group.get("ContrastBolusUsageSequence") or []:
+                value = _text(item.get("ContrastBolusAgentAdministered"))
+                if value is not None:
+                    from_groups = True
+                    administered = value if administered in (None, "NO", "") else administered
+        if administered is not None:
+            break
+    agent = _text(values.get("ContrastBolusAgent"))
+    if not agent:
+        for item in values.get("ContrastBolusAgentSequence") or []:
+            meaning = _text(item.get("CodeMeaning"))
+            if meaning:
+                agent = meaning
+                break
+    return HeaderRecord(
+        sop_instance_uid=uids[0],
+        series_instance_uid=uids[1],
+        study_instance_uid=uids[2],
+        sop_class_uid=_text(values.get("SOPClassUID")),
+        patient_id=_text(values.get("PatientID")),
+        modality=_text(values.get("Modality")),
+        manufacturer=_text(values.get("Manufacturer")),
+        study_date=_text(values.get("StudyDate")),
+        study_time=_text(values.get("StudyTime")),
+        series_date=_text(values.get("SeriesDate")),
+        series_time=_text(values.get("SeriesTime")),
+        acquisition_date=_text(values.get("AcquisitionDate")),
+        acquisition_time=_text(values.get("AcquisitionTime")),
+        content_date=_text(values.get("ContentDate")),
+        content_time=_text(values.get("ContentTime")),
+        study_description=_text(values.get("StudyDescription")),
+        series_description=_text(values.get("SeriesDescription")),
+        protocol_name=_text(values.get("ProtocolName")),
+        body_part_examined=_text(values.get("BodyPartExamined")),
+        laterality=_text(values.get("Laterality")),
+        image_laterality=_text(values.get("ImageLaterality")),
+        image_type=image_type,
+        contrast_agent=agent,
+        contrast_route=_text(values.get("ContrastBolusRoute")),
+        contrast_administered=administered,
+        image_orientation=orientation,
+        instance_number=_int(values.get("InstanceNumber")),
+        slice_thickness=slice_thickness,
+        rows=_int(values.get("Rows")),
+        columns=_int(values.get("Columns")),
+        number_of_frames=_int(values.get("NumberOfFrames")),
+        specific_character_set=_texts(values.get("SpecificCharacterSet")),
+        transfer_syntax_uid=transfer_syntax_uid,
+        functional_groups=from_groups,
+    )
+
+
+# --- public API --------------------------------------------------------------------------------------
+
+_open = open  # indirection so tests can simulate I/O errors that root cannot provoke
+
+
+def _open_nonblocking(path: str, flags: int) -> int:
+    """Open without blocking, so that a FIFO among the files is skipped instead of hanging the load."""
+    return os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
+
+
+def _pydicom_read(path: str, force: bool) -> HeaderRecord:
+    """The slow, general path: pydicom reads the header (never the pixel data) and decides."""
+    import warnings
+
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=list(WANTED_TAGS), force=force)
+            meta = getattr(ds, "file_meta", None)
+            media_class = str(meta.get("MediaStorageSOPClassUID", "")) if meta is not None else ""
+            ts = str(meta.TransferSyntaxUID) if meta is not None and "TransferSyntaxUID" in meta else None
+            values = _values_from_dataset(ds)  # pydicom converts values lazily: errors surface here
+    except InvalidDicomError as exc:
+        raise DicomSkip(path, "not_dicom", str(exc)) from None
+    except (EOFError, OSError) as exc:
+        if isinstance(exc, OSError) and not isinstance(exc, EOFError) and exc.errno is not None:
+            raise DicomQuarantine(path, "unreadable", str(exc)) from None
+        raise DicomQuarantine(path, "truncated", str(exc) or type(exc).__name__) from None
+    except Exception as exc:  # pydicom raises many kinds on malformed data
+        raise DicomQuarantine(path, "parse_error", f"{type(exc).__name__}: {exc}") from None
+    if media_class == _DICOMDIR_CLASS:
+        raise DicomSkip(path, "dicomdir")
+    if str(values.get("SOPClassUID") or "") == _DICOMDIR_CLASS or "DirectoryRecordSequence" in ds:
+        raise DicomSkip(path, "dicomdir")
+    record = _assemble(values, ts)
+    if record is None:
+        if force and not any(k in values for k in ("SOPInstanceUID", "StudyInstanceUID", "Modality")):
+            raise DicomSkip(path, "not_dicom", "no DICOM identifiers in the data set")
+        raise DicomQuarantine(path, "missing_uid")
+    return record
+
+
+def read_header(path: str | os.PathLike[str]) -> HeaderRecord:
+    """Read the header of one file; raise DicomSkip or DicomQuarantine (with ``.reason``) if it is not loadable.
+
+    Symbolic links are followed; a broken link is quarantined. Pixel data is never read.
+    """
+    path = os.fspath(path)
+    try:
+        f = _open(path, "rb", opener=_open_nonblocking)
+    except PermissionError as exc:
+        raise DicomQuarantine(path, "permission_denied", str(exc)) from None
+    except FileNotFoundError as exc:
+        if os.path.islink(path):
+            raise DicomQuarantine(path, "broken_symlink", f"-> {os.readlink(path)}") from None
+        raise DicomQuarantine(path, "unreadable", str(exc)) from None
+    except IsADirectoryError:
+        raise DicomSkip(path, "not_a_file") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise DicomQuarantine(path, "broken_symlink", "symlink loop") from None
+        raise DicomQuarantine(path, "unreadable", str(exc)) from None
+    with f:
+        try:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise DicomSkip(path, "not_a_file")
+            size = st.st_size
+            if size == 0:
+                raise DicomSkip(path, "empty_file")
+            src = _Source(f, size)
+            has_dicm = src.buf[128:132] == b"DICM"
+            try:
+                values, little, ts, media_class = _fast_read(src)
+            except DicomSkip as skip:
+                raise DicomSkip(path, skip.reason, skip.detail) from None
+            except _Truncated as exc:
+                raise DicomQuarantine(path, "truncated", str(exc)) from None
+            except (_Unusual, ValueError, IndexError, LookupError, RecursionError):
+                values = None
+            except struct.error as exc:
+                raise DicomQuarantine(path, "truncated", str(exc)) from None
+        except OSError as exc:
+            raise DicomQuarantine(path, "unreadable", str(exc)) from None
+    if values is None:
+        return _pydicom_read(path, force=not has_dicm)
+    if media_class == _DICOMDIR_CLASS:
+        raise DicomSkip(path, "dicomdir")
+    try:
+        converted = _convert_fast(values, little)
+    except _Unusual:
+        return _pydicom_read(path, force=not has_dicm)
+    if str(converted.get("SOPClassUID") or "") == _DICOMDIR_CLASS:
+        raise DicomSkip(path, "dicomdir")
+    record = _assemble(converted, ts)
+    if record is None:
+        if ts is None and not any(k in converted for k in ("SOPInstanceUID", "StudyInstanceUID", "Modality")):
+            raise DicomSkip(path, "not_dicom", "no DICOM identifiers in the data set")
+        raise DicomQuarantine(path, "missing_uid")
+    return record
+
+
+def _read_one(path: str | os.PathLike[str]) -> HeaderRecord | Rejected:
+    try:
+        return read_header(path)
+    except DicomSkip as exc:
+        return Rejected("skip", exc.reason, exc.detail)
+    except DicomQuarantine as exc:
+        return Rejected("quarantine", exc.reason, exc.detail)
+
+
+def _read_chunk(paths: list[str]) -> list[tuple[str, HeaderRecord | Rejected]]:
+    return [(p, _read_one(p)) for p in paths]
+
+
+def read_headers(
+    paths: Iterable[str | os.PathLike[str]], workers: int = 1, chunksize: int = 256
+) -> Iterator[tuple[str, HeaderRecord | Rejected]]:
+    """Read many files, in order: yield (path, HeaderRecord) or (path, Rejected(action, reason, detail)).
+
+    ``workers`` > 1 reads in that many processes; the paths are streamed in chunks of ``chunksize``
+    with a bounded number in flight, so the input is never materialised as a whole. Never raises for a
+    bad file.
+    """
+    if workers <= 1:
+        for p in paths:
+            yield os.fspath(p), _read_one(p)
+        return
+
+    def chunks() -> Iterator[list[str]]:
+        chunk: list[str] = []
+        for p in paths:
+            chunk.append(os.fspath(p))
+            if len(chunk) >= chunksize:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+
+    # At most 4 chunks per worker in flight: order is kept and memory stays bounded for any input
+    # (Pool.imap would drain the whole input into its task queue).
+    with multiprocessing.get_context().Pool(workers) as pool:
+        pending: deque = deque()
+        for chunk in chunks():
+            pending.append(pool.apply_async(_read_chunk, (chunk,)))
+            if len(pending) >= 4 * workers:
+                yield from pending.popleft().get()
+        while pending:
+            yield from pending.popleft().get()

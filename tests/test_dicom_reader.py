@@ -1,0 +1,343 @@
+"""The header reader against pydicom (the arbiter) on every file bundled with pydicom and pydicom-data."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import pickle
+import warnings
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom.data import get_charset_files, get_testdata_files
+from pydicom.errors import InvalidDicomError
+
+from rcdm.dicom import reader
+from rcdm.dicom.reader import (
+    QUARANTINE_REASONS,
+    SKIP_REASONS,
+    DicomQuarantine,
+    DicomSkip,
+    HeaderRecord,
+    Rejected,
+    read_header,
+    read_headers,
+    record_from_dataset,
+)
+
+ALL_FILES = sorted({p for p in get_testdata_files() + get_charset_files() if os.path.isfile(p)})
+BY_NAME = {}
+for _p in ALL_FILES:
+    BY_NAME.setdefault(os.path.basename(_p), _p)
+
+
+def _name(path: str) -> str:
+    norm = path.replace(os.sep, "/")
+    for marker in ("/test_files/", "/charset_files/", "/data_store/data/"):
+        if marker in norm:
+            return norm.split(marker, 1)[1]
+    return os.path.basename(path)
+
+
+def _outcome(path: str) -> tuple[str, HeaderRecord | None]:
+    try:
+        return "read", read_header(path)
+    except DicomSkip as exc:
+        assert exc.reason in SKIP_REASONS
+        return f"skip:{exc.reason}", None
+    except DicomQuarantine as exc:
+        assert exc.reason in QUARANTINE_REASONS
+        return f"quarantine:{exc.reason}", None
+
+
+def _arbiter(path: str):
+    """pydicom's own reading of the file; force=True only for files pydicom refuses without it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            ds = pydicom.dcmread(path)
+        except InvalidDicomError:
+            ds = pydicom.dcmread(path, force=True)
+        if len(ds) == 0:  # e.g. compressed pixel data cut short: the full read returns nothing
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+    return ds
+
+
+# Files whose outcome is known (name relative to pydicom's data folders).
+EXPECTED = {
+    "CT_small.dcm": "read",
+    "MR_small_bigendian.dcm": "read",
+    "MR_small_implicit.dcm": "read",
+    "image_dfl.dcm": "read",  # deflated: through pydicom
+    "ExplVR_LitEndNoMeta.dcm": "read",  # no preamble, no meta, explicit VR little endian
+    "ExplVR_BigEndNoMeta.dcm": "read",
+    "rtstruct.dcm": "read",  # no preamble, implicit VR
+    "badVR.dcm": "read",
+    "emri_small_jpeg_2k_lossless_too_short.dcm": "read",  # header intact, compressed pixels cut short
+    "MR_truncated.dcm": "quarantine:truncated",
+    "rtplan_truncated.dcm": "quarantine:truncated",  # ends inside a value
+    "no_meta.dcm": "skip:not_dicom",  # starts one byte off: garbage
+    "zipMR.gz": "skip:not_dicom",
+    "README.txt": "skip:not_dicom",
+    "test1.json": "skip:not_dicom",
+    "rtplan.dump": "skip:not_dicom",
+    "crayons.icc": "skip:not_dicom",
+    "dicomdirtests/DICOMDIR": "skip:dicomdir",
+    "dicomdirtests/DICOMDIR-bigEnd": "skip:dicomdir",
+    "dicomdirtests/DICOMDIR-implicit": "skip:dicomdir",
+    "dicomdirtests/DICOMDIR-empty.dcm": "skip:dicomdir",
+    "chrSQEncoding.dcm": "quarantine:missing_uid",
+}
+
+
+@pytest.mark.parametrize("path", ALL_FILES, ids=_name)
+def test_every_bundled_file_agrees_with_pydicom(path: str) -> None:
+    outcome, record = _outcome(path)
+    name = _name(path)
+    if name in EXPECTED:
+        assert outcome == EXPECTED[name]
+    if record is None:
+        return
+    assert isinstance(record, HeaderRecord)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = record_from_dataset(_arbiter(path))
+    assert expected is not None, "pydicom finds no UIDs where the reader did"
+    mismatches = {
+        field: (value, getattr(expected, field))
+        for field, value in record.as_dict().items()
+        if getattr(expected, field) != value
+    }
+    assert not mismatches
+
+
+def test_the_fast_path_reads_nearly_every_file() -> None:
+    """The arbiter test above must exercise the fast path, not only the pydicom fallback."""
+    fast, dicom = 0, 0
+    for path in ALL_FILES:
+        if _outcome(path)[0] != "read":
+            continue
+        dicom += 1
+        with open(path, "rb") as f:
+            src = reader._Source(f, os.path.getsize(path))
+            try:
+                reader._fast_read(src)
+                fast += 1
+            except reader._Unusual:
+                pass
+    assert dicom > 200
+    assert fast >= dicom - 5
+
+
+def test_the_fast_path_handles_each_encoding() -> None:
+    for name in ("CT_small.dcm", "MR_small_bigendian.dcm", "MR_small_implicit.dcm", "explicit_VR-UN.dcm",
+                 "chrKoreanMulti.dcm", "liver_1frame.dcm", "rtstruct.dcm", "ExplVR_BigEndNoMeta.dcm"):
+        if name not in BY_NAME:  # explicit_VR-UN.dcm comes with pydicom-data
+            continue
+        path = BY_NAME[name]
+        with open(path, "rb") as f:
+            values, *_ = reader._fast_read(reader._Source(f, os.path.getsize(path)))
+        assert "SOPInstanceUID" in values, name
+
+
+def test_absent_and_empty_are_kept_apart() -> None:
+    record = read_header(BY_NAME["CT_small.dcm"])
+    assert record.laterality == ""  # present, empty
+    assert record.body_part_examined is None  # absent
+    assert record.modality == "CT"
+    assert record.rows == 128 and record.columns == 128
+    assert record.image_orientation == (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+    assert record.image_type == ("ORIGINAL", "PRIMARY", "AXIAL")
+
+
+def test_enhanced_multiframe_values_come_from_the_functional_groups() -> None:
+    checked = 0
+    for name in ("liver_1frame.dcm", "eCT_Supplemental.dcm", "emri_small.dcm", "liver.dcm"):
+        if name not in BY_NAME:
+            continue
+        record = read_header(BY_NAME[name])
+        ds = pydicom.dcmread(BY_NAME[name], stop_before_pixels=True)
+        if "SharedFunctionalGroupsSequence" not in ds:  # emri_small.dcm: groups stripped
+            continue
+        assert "ImageOrientationPatient" not in ds
+        assert record.functional_groups
+        groups = [ds[k].value[0] for k in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence")
+                  if k in ds and len(ds[k].value)]
+        orientation = next(
+            (tuple(float(v) for v in g.PlaneOrientationSequence[0].ImageOrientationPatient)
+             for g in groups if "PlaneOrientationSequence" in g),
+            None,
+        )
+        thickness = next(
+            (float(g.PixelMeasuresSequence[0].SliceThickness) for g in groups
+             if "PixelMeasuresSequence" in g and "SliceThickness" in g.PixelMeasuresSequence[0]),
+            None,
+        )
+        assert record.image_orientation == orientation
+        assert record.slice_thickness == thickness
+        checked += 1
+    assert checked >= 2
+
+
+CHARSET_CASES = [
+    ("chrKoreanMulti.dcm", None),
+    ("chrI2.dcm", None),
+    ("chrH31.dcm", None),
+    ("chrH32.dcm", None),
+    ("chrJapMulti.dcm", None),
+    ("chrX2.dcm", None),  # GB18030
+    ("chrArab.dcm", None),
+    ("chrHbrw.dcm", None),
+    ("chrGreek.dcm", None),
+    ("chrRuss.dcm", None),
+    ("chrX1.dcm", None),  # UTF-8
+    ("chrFrenMulti.dcm", None),
+]
+
+
+@pytest.mark.parametrize("name", [c[0] for c in CHARSET_CASES])
+def test_text_in_each_character_set_decodes_like_pydicom(name: str, tmp_path: Path) -> None:
+    """Put the file's own (non-ASCII) patient name into the LO fields we read, in the file's charset."""
+    ds = pydicom.dcmread(BY_NAME[name])
+    text = str(ds.PatientName).replace("\\", "/")
+    assert not text.isascii()
+    ds.StudyDescription = text
+    ds.SeriesDescription = text[:10]
+    ds.ProtocolName = text + "  "
+    path = tmp_path / name
+    ds.save_as(path)
+    record = read_header(path)
+    arbiter = pydicom.dcmread(path)
+    assert record.study_description == arbiter.StudyDescription == text
+    assert record.series_description == arbiter.SeriesDescription
+    assert record.protocol_name == arbiter.ProtocolName
+    charset = ds.SpecificCharacterSet
+    assert record.specific_character_set == ((charset,) if isinstance(charset, str) else tuple(charset))
+
+
+def test_korean_utf8_and_gb18030_written_by_pydicom(tmp_path: Path) -> None:
+    for charset, text in (("ISO_IR 192", "뇌 CT 조영 증강"), ("GB18030", "头部CT增强"),
+                          (["", "ISO 2022 IR 149"], "흉부 조영"), ("ISO_IR 127", "تصوير مقطعي")):
+        ds = pydicom.dcmread(BY_NAME["MR_small.dcm"])
+        ds.SpecificCharacterSet = charset
+        ds.StudyDescription = text
+        path = tmp_path / "x.dcm"
+        ds.save_as(path)
+        assert read_header(path).study_description == text == pydicom.dcmread(path).StudyDescription
+
+
+# --- files that are not images, or broken -----------------------------------------------------------
+
+def _expect(path, outcome: str) -> None:
+    assert _outcome(str(path))[0] == outcome
+
+
+def test_empty_file_directory_and_text(tmp_path: Path) -> None:
+    (tmp_path / "empty.dcm").write_bytes(b"")
+    _expect(tmp_path / "empty.dcm", "skip:empty_file")
+    _expect(tmp_path, "skip:not_a_file")
+    (tmp_path / "notes.txt").write_text("hello\n" * 100)
+    _expect(tmp_path / "notes.txt", "skip:not_dicom")
+    (tmp_path / "tiny").write_bytes(b"\x08\x00")
+    _expect(tmp_path / "tiny", "skip:not_dicom")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_a_fifo_is_skipped_without_blocking(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe")
+    _expect(tmp_path / "pipe", "skip:not_a_file")
+
+
+def test_gzip_of_a_dicom_file_is_not_dicom(tmp_path: Path) -> None:
+    path = tmp_path / "ct.dcm.gz"
+    path.write_bytes(gzip.compress(Path(BY_NAME["CT_small.dcm"]).read_bytes()))
+    _expect(path, "skip:not_dicom")
+
+
+def test_random_bytes_never_parse(tmp_path: Path) -> None:
+    import random
+
+    rng = random.Random(7)
+    for i in range(50):
+        path = tmp_path / f"r{i}.dcm"
+        path.write_bytes(bytes(rng.randrange(256) for _ in range(rng.randrange(1, 3000))))
+        outcome, _ = _outcome(str(path))
+        assert outcome.startswith(("skip:", "quarantine:"))
+
+
+def test_truncated_copies_never_crash(tmp_path: Path) -> None:
+    data = Path(BY_NAME["CT_small.dcm"]).read_bytes()
+    PIXEL_DATA_END = data.find(b"\xe0\x7f\x10\x00OW") + 12 + 128 * 128 * 2
+    outcomes = set()
+    for cut in list(range(1, 200, 7)) + list(range(200, len(data), 997)):
+        path = tmp_path / f"cut{cut}.dcm"
+        path.write_bytes(data[:cut])
+        outcome, _ = _outcome(str(path))
+        outcomes.add(outcome)
+        if 140 < cut <= PIXEL_DATA_END:  # after that only trailing padding (FFFC,FFFC) is cut
+            assert outcome in ("quarantine:truncated", "quarantine:missing_uid"), (cut, outcome)
+    assert "quarantine:truncated" in outcomes
+
+
+def test_missing_uids_are_quarantined(tmp_path: Path) -> None:
+    for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"):
+        ds = pydicom.dcmread(BY_NAME["MR_small.dcm"])
+        delattr(ds, keyword)
+        path = tmp_path / f"no_{keyword}.dcm"
+        ds.save_as(path)
+        _expect(path, "quarantine:missing_uid")
+    ds = pydicom.dcmread(BY_NAME["MR_small.dcm"])
+    ds.SOPInstanceUID = ""
+    ds.save_as(tmp_path / "empty_uid.dcm")
+    _expect(tmp_path / "empty_uid.dcm", "quarantine:missing_uid")
+
+
+def test_symlinks_are_followed_and_broken_ones_quarantined(tmp_path: Path) -> None:
+    link = tmp_path / "link.dcm"
+    link.symlink_to(BY_NAME["MR_small.dcm"])
+    assert read_header(link) == read_header(BY_NAME["MR_small.dcm"])
+    broken = tmp_path / "broken.dcm"
+    broken.symlink_to(tmp_path / "nowhere.dcm")
+    _expect(broken, "quarantine:broken_symlink")
+    loop = tmp_path / "loop.dcm"
+    loop.symlink_to(loop)
+    _expect(loop, "quarantine:broken_symlink")
+
+
+def test_permission_denied_is_quarantined(tmp_path: Path, monkeypatch) -> None:
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(reader, "_open", refuse)
+    _expect(BY_NAME["MR_small.dcm"], "quarantine:permission_denied")
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root can read a mode-000 file")
+def test_permission_denied_on_a_real_file(tmp_path: Path) -> None:
+    path = tmp_path / "locked.dcm"
+    path.write_bytes(Path(BY_NAME["MR_small.dcm"]).read_bytes())
+    path.chmod(0)
+    _expect(path, "quarantine:permission_denied")
+
+
+def test_header_record_is_picklable_and_plain() -> None:
+    record = read_header(BY_NAME["CT_small.dcm"])
+    assert pickle.loads(pickle.dumps(record)) == record
+    for value in record.as_dict().values():
+        assert value is None or type(value) in (str, int, float, bool, tuple)
+        if type(value) is tuple:
+            assert all(type(v) in (str, float) for v in value)
+
+
+def test_read_headers_in_order_with_one_and_two_processes(tmp_path: Path) -> None:
+    (tmp_path / "junk.txt").write_text("not dicom")
+    paths = [BY_NAME["CT_small.dcm"], str(tmp_path / "junk.txt"), BY_NAME["MR_truncated.dcm"],
+             BY_NAME["MR_small.dcm"]] * 5
+    one = list(read_headers(paths))
+    two = list(read_headers(iter(paths), workers=2, chunksize=3))
+    assert one == two
+    assert [p for p, _ in one] == paths
+    assert one[1][1] == Rejected("skip", "not_dicom", one[1][1].detail)
+    assert one[2][1].action == "quarantine" and one[2][1].reason == "truncated"
+    assert isinstance(one[3][1], HeaderRecord)
