@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Set up rcdm on a fresh machine and run it: the two commands README.md opens with.
 #   bash extras/dev.sh demo   the main job end to end on the embedded DuckDB default, with bundled sample data
-#   bash extras/dev.sh test   the whole test suite (Python against DuckDB, SQLite and a real PostgreSQL server)
+#   bash extras/dev.sh test   the whole test suite (Python against DuckDB, SQLite and a real PostgreSQL server,
+#                             and the R package's testthat suite through reticulate)
 # Everything they need is installed here: a virtual environment with rcdm and its test extras, and the
-# Debian packages (a PostgreSQL server) when missing. RCDM_VENV overrides the venv folder.
+# Debian packages (a PostgreSQL server, R with reticulate and testthat) when missing. RCDM_VENV overrides the venv folder.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${RCDM_VENV:-$ROOT/.venv}"
@@ -45,10 +46,17 @@ have_pg_server() {
   compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null
 }
 
+have_r() {
+  command -v Rscript >/dev/null && Rscript -e 'quit(status = !all(c("reticulate", "testthat") %in% rownames(installed.packages())))' >/dev/null 2>&1
+}
+
 setup_system() {
-  if ! have_pg_server; then
-    log "installing a PostgreSQL server (Debian package postgresql)"
-    apt_install postgresql
+  local packages=()
+  have_pg_server || packages+=(postgresql)
+  have_r || packages+=(r-base-core r-cran-reticulate r-cran-testthat)
+  if [ "${#packages[@]}" -gt 0 ]; then
+    log "installing Debian packages: ${packages[*]}"
+    apt_install "${packages[@]}"
   fi
   if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then
     useradd --system --no-create-home postgres

@@ -73,6 +73,12 @@ def _batches(table: pa.Table, progress: bool, what: str) -> Iterator[pa.RecordBa
             bar.close()
 
 
+def _commit(conn: "Connection", connection: Any) -> None:
+    """Commit the load, unless it runs inside ``rcdm.db.transaction`` (which commits everything at its end)."""
+    if not getattr(conn, "in_transaction", False):
+        connection.commit()
+
+
 def _rows(batch: pa.RecordBatch) -> list[tuple]:
     """Python tuples of a batch (None for nulls; dates, datetimes, Decimals as Python objects)."""
     return list(zip(*(column.to_pylist() for column in batch.columns)))
@@ -147,7 +153,7 @@ def load_postgresql(conn: "Connection", target: str, table: pa.Table, progress: 
                 for batch in _batches(table, progress, f"COPY into {target}"):
                     for row in _rows(batch):
                         copy.write_row(row)
-        raw.commit()
+        _commit(conn, raw)
     except BaseException:
         raw.rollback()
         raise
@@ -161,7 +167,7 @@ def load_sqlite(conn: "Connection", target: str, table: pa.Table, progress: bool
     try:
         for batch in _batches(table, progress, f"Inserting into {target}"):
             raw.executemany(sql, _rows(batch))
-        raw.commit()
+        _commit(conn, raw)
     except BaseException:
         raw.rollback()
         raise
@@ -176,7 +182,7 @@ def load_sqlserver(conn: "Connection", target: str, table: pa.Table, progress: b
         cursor.fast_executemany = True
         for batch in _batches(table, progress, f"Inserting into {target}"):
             cursor.executemany(sql, _rows(batch))
-        raw.commit()
+        _commit(conn, raw)
     except BaseException:
         raw.rollback()
         raise
@@ -193,7 +199,7 @@ def load_oracle(conn: "Connection", target: str, table: pa.Table, progress: bool
         with raw.cursor() as cursor:
             for batch in _batches(table, progress, f"Inserting into {target}"):
                 cursor.executemany(sql, _rows(batch))
-        raw.commit()
+        _commit(conn, raw)
     except BaseException:
         raw.rollback()
         raise
@@ -242,7 +248,7 @@ def load_generic(conn: "Connection", target: str, table: pa.Table, progress: boo
     try:
         for batch in _batches(table, progress, f"Inserting into {target}"):
             sa_conn.execute(statement, [dict(zip(keys, row)) for row in _rows(batch)])
-        sa_conn.commit()
+        _commit(conn, sa_conn)
     except BaseException:
         sa_conn.rollback()
         raise

@@ -2,7 +2,8 @@
 
 Exit codes: 0 success; 1 an rcdm error; 2 bad usage (argument, identifier, dialect); 3 SQL that cannot be
 rendered or translated; 4 a missing optional driver (the message names the extra to install); 5 a database
-error; 130 interrupted.
+error; 6 another ETL run holds the schema; 130 interrupted. An ETL run that quarantined files still exits 0
+(it prints them).
 """
 
 from __future__ import annotations
@@ -102,6 +103,193 @@ def cmd_ddl_drop(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- etl, report ----------------------------------------------------------------------------------------
+
+def _connect_for_etl(db: str | None):
+    """Open the database; DuckDB's refusal of a file another process holds becomes a LockError (exit 6)."""
+    from rcdm.db import connect
+    from rcdm.errors import DatabaseError, LockError
+    from rcdm.etl.lock import lock_message_for
+
+    try:
+        return connect(db)
+    except DatabaseError as exc:
+        message = lock_message_for(exc, db or "the database")
+        if message:
+            raise LockError(message) from None
+        raise
+
+
+def _print_summary(summary: dict) -> None:
+    print(f"rcdm etl run {summary['run_id']}: {summary['files_seen']} files seen = {summary['loaded']} loaded + "
+          f"{summary['quarantined']} quarantined + {summary['skipped']} skipped")
+    for title, key in (("skipped", "skipped_by_reason"), ("quarantined", "quarantined_by_reason")):
+        if summary[key]:
+            print(f"  {title}: " + ", ".join(f"{k} {v}" for k, v in summary[key].items()))
+    print(f"  this run: {summary['studies']} studies, {summary['series']} series, {summary['images']} images "
+          f"({summary['new_studies']} new studies); impossible dates or times (stored as NULL or replaced by a fallback): {summary['invalid_dates']}")
+    print(f"  tables: " + ", ".join(f"{k} {v}" for k, v in summary["tables"].items()))
+    print(f"  {summary['seconds']} s, {summary['files_per_second']} files/s")
+
+
+def _print_quarantine(conn, schema: str, run_id: int, limit: int = 50) -> None:
+    from rcdm.db import query_sql
+
+    rows = query_sql(conn, "SELECT file_path, reason FROM @s.rcdm_etl_file WHERE run_id = :r AND status = "
+                           "'quarantined' ORDER BY file_path;", s=schema, bind={"r": run_id})
+    if rows.empty:
+        return
+    print(f"Quarantined files ({len(rows)}):")
+    for path, reason in list(zip(rows["file_path"], rows["reason"]))[:limit]:
+        print(f"  {path}  [{reason}]")
+    if len(rows) > limit:
+        print(f"  ... and {len(rows) - limit} more (see {schema}.rcdm_etl_file, status 'quarantined')")
+
+
+def cmd_etl(args: argparse.Namespace) -> int:
+    from rcdm.etl import run_etl
+    from rcdm.report import format_report, quality_report
+
+    if args.person_map is None and args.person_source is None:
+        raise UsageError("rcdm etl needs --person-map FILE or --person-source cdm")
+    with _connect_for_etl(args.db) as conn:
+        summary = run_etl(args.paths, conn, args.schema, person_map=args.person_map,
+                          person_source=args.person_source, secret_file=args.secret_file, workers=args.workers,
+                          batch_size=args.batch_size, root=args.root, file_list=args.file_list,
+                          staging_dir=args.staging_dir, keep_staging=args.keep_staging,
+                          summary_json=args.summary_json, quiet=args.quiet,
+                          progress=False if args.no_progress else None)
+        if not args.quiet:
+            _print_summary(summary)
+            _print_quarantine(conn, args.schema, summary["run_id"])
+            print()
+            print(format_report(quality_report(conn, args.schema), "table"))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from rcdm.db import connect
+    from rcdm.report import format_report, quality_report
+
+    with connect(args.db) as conn:
+        text = format_report(quality_report(conn, args.schema), args.format)
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+        if not args.quiet:
+            print(f"report written to {args.out}")
+    else:
+        print(text, end="" if text.endswith("\n") else "\n")
+    return 0
+
+
+# --- demo ----------------------------------------------------------------------------------------------
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from rcdm.demo import run_demo
+
+    run_demo(args.out, n_patients=args.patients, workers=args.workers, quiet=args.quiet)
+    return 0
+
+
+# --- cdm, cohort, extract -------------------------------------------------------------------------------
+
+def cmd_cdm_load_csv(args: argparse.Namespace) -> int:
+    from rcdm.cdm_csv import load_cdm_csv
+    from rcdm.db import connect
+
+    with connect(args.db) as conn:
+        loaded = load_cdm_csv(conn, args.schema, args.source, tables=args.tables, overwrite=args.overwrite,
+                              progress=not args.quiet)
+    if not args.quiet:
+        _print_rows([{"table": t, "rows": n} for t, n in loaded.items()], ["table", "rows"])
+    return 0
+
+
+def cmd_cohort_generate(args: argparse.Namespace) -> int:
+    from rcdm.cohort import generate_cohort
+    from rcdm.db import connect
+
+    sql = _read_sql(args.sql)
+    with connect(args.db, temp_emulation_schema=args.temp_emulation_schema) as conn:
+        result = generate_cohort(conn, sql, args.cohort_id, args.schema, args.cohort_schema or args.schema,
+                                 args.cohort_table, vocabulary_database_schema=args.vocabulary_schema,
+                                 results_database_schema=args.results_schema)
+    if not args.quiet:
+        print(f"cohort {result['cohort_definition_id']} in {result['cohort_table']}: {result['persons']} persons, "
+              f"{result['entries']} entries ({result['seconds']} s)")
+    return 0
+
+
+_EXTRACT_FILTERS = ("modalities", "protocol_concept_ids", "include_descendants", "vocabulary_database_schema",
+                    "body_parts", "contrast", "planes", "lateralities", "min_slice_thickness", "max_slice_thickness",
+                    "window_start_days", "window_end_days", "window_anchor", "first_study_only")
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    from rcdm.db import connect
+    from rcdm.extract import count_cohort_images, get_cohort_images, materialize, write_manifest
+
+    mode = "copy" if args.copy else "link" if args.link else "manifest"
+    if not args.dry_run and args.out is None:
+        raise UsageError("rcdm extract needs --out DIR (or --dry-run)")
+    if mode != "manifest" and not args.dry_run and args.root is None:
+        raise UsageError(f"--{mode} needs --root DIR, the archive root the stored file paths are relative to")
+    filters = {name: getattr(args, name) for name in _EXTRACT_FILTERS}
+    common = dict(cohort_database_schema=args.cohort_schema, cohort_table=args.cohort_table, **filters)
+    with connect(args.db) as conn:
+        if args.dry_run:
+            counts = count_cohort_images(conn, args.cohort_id, args.schema, **common)
+            _print_rows(counts.to_dict("records"), ["modality", "persons", "studies", "series", "images"])
+            return 0
+        images = get_cohort_images(conn, args.cohort_id, args.schema, **common)
+    paths = write_manifest(images, args.out)
+    if not args.quiet:
+        print(f"{images['radiology_image_id'].nunique()} images of {images['person_id'].nunique()} persons; "
+              f"manifest: {paths['csv']}, {paths['parquet']}")
+    if mode == "manifest":
+        return 0
+    summary = materialize(images, args.root, args.out, mode=mode, progress=not args.quiet)
+    if not args.quiet:
+        print(f"{mode}: {summary['copied'] + summary['linked']} new, {summary['skipped']} already there, "
+              f"{len(summary['missing'])} missing under {args.root}")
+    for path in summary["missing"][:20]:
+        print(f"rcdm: missing: {path}", file=sys.stderr)
+    return 1 if summary["missing"] else 0
+
+
+def _split(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _add_extract_filters(p: argparse.ArgumentParser) -> None:
+    f = p.add_argument_group("filters (repeat an option, or give a comma-separated list)")
+    f.add_argument("--modality", dest="modalities", action="extend", type=_split, metavar="CODE",
+                   help="image modality (CT, MR, ...)")
+    f.add_argument("--protocol-concept-id", dest="protocol_concept_ids", action="extend", type=_split, metavar="ID",
+                   help="protocol_concept_id of the study")
+    f.add_argument("--include-descendants", action="store_true",
+                   help="also the descendants of the protocol concepts (concept_ancestor)")
+    f.add_argument("--vocabulary-schema", dest="vocabulary_database_schema", default=None,
+                   help="schema of concept_ancestor (default: --schema)")
+    f.add_argument("--body-part", dest="body_parts", action="extend", type=_split, metavar="PART",
+                   help="body_part_source_value (HEAD, CHEST, ...)")
+    f.add_argument("--contrast", action="extend", type=_split, metavar="PHASE", help="pre or post")
+    f.add_argument("--plane", dest="planes", action="extend", type=_split, metavar="PLANE",
+                   help="axial, coronal, sagittal or oblique")
+    f.add_argument("--laterality", dest="lateralities", action="extend", type=_split, metavar="L|R|B|U",
+                   help="laterality (L, R, B for both, U for unpaired)")
+    f.add_argument("--min-slice-thickness", type=float, default=None, metavar="MM")
+    f.add_argument("--max-slice-thickness", type=float, default=None, metavar="MM")
+    f.add_argument("--window-start", dest="window_start_days", type=int, default=None, metavar="DAYS",
+                   help="first day of the study window, relative to the anchor (e.g. -30)")
+    f.add_argument("--window-end", dest="window_end_days", type=int, default=None, metavar="DAYS",
+                   help="last day of the study window, relative to the anchor (e.g. 0)")
+    f.add_argument("--window-anchor", choices=["start", "end"], default="start",
+                   help="the window counts from the cohort entry's start (default) or end date")
+    f.add_argument("--first-study-only", action="store_true",
+                   help="per person, only the earliest study with a matching image")
+
+
 # --- parser --------------------------------------------------------------------------------------------
 
 def _add_db(p: argparse.ArgumentParser) -> None:
@@ -124,6 +312,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"rcdm {__version__}")
     verbs = parser.add_subparsers(dest="verb", metavar="VERB")
     verbs.required = True
+
+    p = verbs.add_parser("demo", help="the main job end to end on bundled sample data (DuckDB)",
+                         description="Write a synthetic DICOM corpus, load it into an embedded DuckDB database with "
+                                     "the ETL, and print the mapping-quality report.")
+    p.add_argument("--out", default="rcdm-demo", help="folder for the corpus and the database (default: rcdm-demo)")
+    p.add_argument("--patients", type=int, default=12, help="patients in the sample corpus (default: 12)")
+    p.add_argument("--workers", type=int, default=None, help="header-reading processes (default: all cores)")
+    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    p.set_defaults(func=cmd_demo)
 
     sql = verbs.add_parser("sql", help="render and translate OHDSI SQL (SqlRender-compatible)",
                            description="Render and translate OHDSI SQL templates, as R's SqlRender does.")
@@ -162,6 +359,92 @@ def build_parser() -> argparse.ArgumentParser:
     _add_db(p)
     p.add_argument("--model", default="rcdm", choices=["rcdm", "micdm", "all"], help="which tables (default: rcdm)")
     p.set_defaults(func=cmd_ddl_drop)
+
+    p = verbs.add_parser(
+        "etl", help="load DICOM headers into the R-CDM tables",
+        description="Read the headers of the DICOM files under PATH (in parallel worker processes), de-identify "
+                    "them (person_id from a site map, keyed hashes for UIDs) and load radiology_occurrence and "
+                    "radiology_image. Re-runs skip unchanged files; an interrupted run resumes where it stopped; "
+                    "unreadable files are quarantined and listed. Prints a summary and the quality report.")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="DICOM files or folders (walked recursively)")
+    _add_db(p)
+    who = p.add_mutually_exclusive_group()
+    who.add_argument("--person-map", metavar="FILE", help="CSV with the header patient_id,person_id")
+    who.add_argument("--person-source", choices=["cdm"],
+                     help="'cdm': map PatientID to person.person_source_value of the same schema")
+    p.add_argument("--secret-file", metavar="FILE",
+                   help="site secret for the keyed UID hashes (default ~/.rcdm/site_secret; created on first use: "
+                        "back it up, a lost secret breaks reloads)")
+    p.add_argument("--workers", type=int, default=None, help="worker processes reading headers (default: CPUs)")
+    p.add_argument("--batch-size", type=int, default=500, help="files per batch and per transaction (default 500)")
+    p.add_argument("--root", metavar="DIR", help="store file_path relative to DIR (default: the folder given)")
+    p.add_argument("--file-list", metavar="FILE", help="also load the paths listed in FILE, one per line")
+    p.add_argument("--staging-dir", metavar="DIR",
+                   help="where batches are staged as Parquet (default: beside a DuckDB file, else a temp folder)")
+    p.add_argument("--keep-staging", action="store_true", help="keep the Parquet staging files after the run")
+    p.add_argument("--summary-json", metavar="FILE", help="also write the run's summary to FILE as JSON")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_etl)
+
+    p = verbs.add_parser("report", help="print the mapping-quality report",
+                         description="How well each R-CDM column is filled (the paper's Tables 3 and 4), "
+                                     "studies by modality and year, and the ETL's file statuses and quarantine.")
+    _add_db(p)
+    p.add_argument("--format", default="table", choices=["table", "json", "csv", "html"],
+                   help="output format (default: table)")
+    p.add_argument("--out", metavar="FILE", help="write to FILE instead of standard output")
+    p.set_defaults(func=cmd_report)
+
+    cdm = verbs.add_parser("cdm", help="load an OMOP CDM from CSV files",
+                           description="Work with the OMOP CDM tables beside the R-CDM tables.")
+    cdm_verbs = cdm.add_subparsers(dest="cdm_verb", metavar="ACTION")
+    cdm_verbs.required = True
+    p = cdm_verbs.add_parser("load-csv", help="load OMOP CDM tables from a folder or zip of CSVs (Eunomia format)",
+                             description="Load <table>.csv files (types from _schema.tsv when present, else "
+                                         "inferred) into a schema, through the backend's bulk path.")
+    p.add_argument("source", metavar="SOURCE", help="folder or .zip of <table>.csv files")
+    _add_db(p)
+    p.add_argument("--tables", default=None, metavar="A,B", help="only these tables (default: every CSV)")
+    p.add_argument("--overwrite", action="store_true", help="replace tables that exist")
+    p.set_defaults(func=cmd_cdm_load_csv)
+
+    cohort = verbs.add_parser("cohort", help="generate cohorts without ATLAS",
+                              description="Cohorts from ATLAS-exported cohort SQL.")
+    cohort_verbs = cohort.add_subparsers(dest="cohort_verb", metavar="ACTION")
+    cohort_verbs.required = True
+    p = cohort_verbs.add_parser(
+        "generate", help="run an ATLAS-exported cohort definition (OHDSI SQL)",
+        description="Render, translate and run a cohort definition exported from ATLAS as OHDSI SQL; creates "
+                    "the cohort table if missing and replaces earlier rows of the cohort id.")
+    p.add_argument("--sql", required=True, metavar="FILE", help="the cohort SQL file, or - for standard input")
+    p.add_argument("--cohort-id", required=True, type=int, help="cohort_definition_id to write")
+    _add_db(p)
+    p.add_argument("--cohort-schema", default=None, help="target_database_schema of the cohort table "
+                                                         "(default: --schema)")
+    p.add_argument("--cohort-table", default="cohort", help="target_cohort_table (default: cohort)")
+    p.add_argument("--vocabulary-schema", default=None, help="vocabulary_database_schema (default: --schema)")
+    p.add_argument("--results-schema", default=None, help="results_database_schema (default: --cohort-schema)")
+    p.add_argument("--temp-emulation-schema", default=None, help="schema for emulated temp tables (oracle, ...)")
+    p.set_defaults(func=cmd_cohort_generate)
+
+    p = verbs.add_parser(
+        "extract", help="the images of a cohort: manifest, copy or link",
+        description="Select the R-CDM images of a cohort's persons (with filters), write manifest.csv and "
+                    "manifest.parquet under --out, and optionally copy (verified, resumable) or link the files "
+                    "into person_<id>/study_<id>/series_<id>/. --dry-run prints counts only.")
+    p.add_argument("--cohort-id", required=True, type=int, help="cohort_definition_id")
+    _add_db(p)
+    p.add_argument("--cohort-schema", default=None, help="schema of the cohort table (default: --schema)")
+    p.add_argument("--cohort-table", default="cohort", help="cohort table (default: cohort)")
+    p.add_argument("--root", default=None, metavar="DIR", help="archive root the stored file paths are relative to")
+    p.add_argument("--out", default=None, metavar="DIR", help="output folder (manifest and files)")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--manifest-only", action="store_true", help="write the manifest only (the default)")
+    how.add_argument("--copy", action="store_true", help="copy the files, verifying each copy")
+    how.add_argument("--link", action="store_true", help="symlink the files")
+    p.add_argument("--dry-run", action="store_true", help="print counts by modality only")
+    _add_extract_filters(p)
+    p.set_defaults(func=cmd_extract)
     return parser
 
 

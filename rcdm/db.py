@@ -23,12 +23,15 @@ Decisions worth knowing:
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
+import decimal
 import hashlib
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import pandas as pd
 import pyarrow as pa
@@ -119,6 +122,10 @@ class Connection:
         """The main database file (DuckDB, SQLite); None for servers and in-memory databases."""
         self.sqlite_schemas: dict[str, str] = {}
         """SQLite only: schema name → file ATTACHed under that name (``:memory:`` for in-memory ones)."""
+        self.transaction_depth = 0
+        """How many ``transaction(conn)`` blocks are open; while > 0 nothing commits on its own."""
+        self.read_only = False
+        """Opened with ``connect(read_only=True)``: the database refuses writes where the driver allows it."""
         self._sa: sa.Connection | None = None
 
     # -- lifecycle
@@ -129,6 +136,8 @@ class Connection:
             sa.event.listen(self.engine, "connect", self._attach_sqlite_schemas)
         elif self.dialect == "duckdb" and self.database_path is not None:
             sa.event.listen(self.engine, "connect", self._attach_duckdb_file)
+        if self.read_only and self.dialect in _READ_ONLY_SESSION:
+            sa.event.listen(self.engine, "connect", _READ_ONLY_SESSION[self.dialect])
         try:
             self._sa = self.engine.connect()
             self._sa.exec_driver_sql(_PING.get(self.dialect, "SELECT 1")).fetchall()
@@ -186,9 +195,19 @@ class Connection:
         committed there is seen by later statements.
         """
         sa_conn = self.sqlalchemy_connection
-        if sa_conn.in_transaction():
+        if sa_conn.in_transaction() and not self.transaction_depth:
             sa_conn.commit()
         return sa_conn.connection.driver_connection
+
+    @property
+    def in_transaction(self) -> bool:
+        """Whether a ``transaction(conn)`` block is open (statements and bulk loads then do not commit)."""
+        return self.transaction_depth > 0
+
+    def commit_unless_in_transaction(self) -> None:
+        """Commit the open SQLAlchemy transaction, unless a ``transaction(conn)`` block will commit it later."""
+        if not self.transaction_depth:
+            self.sqlalchemy_connection.commit()
 
     # -- SQLite schemas
     def sqlite_schema_path(self, schema: str) -> str:
@@ -211,7 +230,8 @@ class Connection:
 
     def _attach_duckdb_file(self, dbapi_connection: Any, _record: Any) -> None:
         path = str(self.database_path).replace("'", "''")
-        dbapi_connection.execute(f"ATTACH IF NOT EXISTS '{path}' AS {DUCKDB_CATALOG}")
+        mode = " (READ_ONLY)" if self.read_only else ""
+        dbapi_connection.execute(f"ATTACH IF NOT EXISTS '{path}' AS {DUCKDB_CATALOG}{mode}")
         dbapi_connection.execute(f"USE {DUCKDB_CATALOG}")
 
     def _attach_sqlite_schemas(self, dbapi_connection: Any, _record: Any) -> None:
@@ -220,6 +240,24 @@ class Connection:
 
 
 _PING = {"oracle": "SELECT 1 FROM DUAL"}
+
+
+def _read_only_postgresql(dbapi_connection: Any, _record: Any) -> None:
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+    dbapi_connection.commit()
+
+
+def _read_only_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.execute("PRAGMA query_only = ON")
+
+
+_READ_ONLY_SESSION: dict[str, Callable[[Any, Any], None]] = {
+    "postgresql": _read_only_postgresql,
+    "redshift": _read_only_postgresql,
+    "sqlite": _read_only_sqlite,
+}
+"""Dialect → what makes a new driver connection refuse writes (DuckDB files: ATTACH ... (READ_ONLY))."""
 
 
 def _driver_message(exc: sa.exc.DBAPIError) -> str:
@@ -246,6 +284,7 @@ def connect(
     extra_settings: str | None = None,
     connection_string: str | None = None,
     temp_emulation_schema: str | None = None,
+    read_only: bool = False,
 ) -> Connection:
     """Open a connection from a SQLAlchemy URL, a file path, or DatabaseConnector's connection fields.
 
@@ -259,6 +298,10 @@ def connect(
     ``dbms`` given with a URL sets the SqlRender dialect (e.g. ``"synapse"`` over a ``mssql+pyodbc`` URL).
     The connection is tested before it is returned: an unreachable database raises DatabaseError, a driver
     that is not installed raises MissingDriverError naming the rcdm extra to install.
+
+    ``read_only=True`` (the viewer) opens the database so that it refuses writes where the driver allows: a
+    DuckDB file is ATTACHed ``(READ_ONLY)`` in its own instance, SQLite gets ``PRAGMA query_only``, PostgreSQL
+    and Redshift sessions default to read-only transactions. Other servers: connect as a read-only account.
     """
     if dbms is not None:
         dbms = dbms.strip().lower()
@@ -288,12 +331,14 @@ def connect(
     if database_path is not None:
         database_path.parent.mkdir(parents=True, exist_ok=True)
     if dialect == "duckdb" and database_path is not None:
-        url = url.set(database=_duckdb_instance(database_path))
+        url = url.set(database=_duckdb_instance(database_path) + ("_ro" if read_only else ""))
     try:
         engine = sa.create_engine(url, **_ENGINE_OPTIONS.get(dialect, {}))
     except (ImportError, sa.exc.NoSuchModuleError) as exc:
         raise BACKENDS[dialect].missing_driver(exc) from None
-    return Connection(engine, dialect, temp_emulation_schema, database_path).open()
+    conn = Connection(engine, dialect, temp_emulation_schema, database_path)
+    conn.read_only = read_only
+    return conn.open()
 
 
 _ENGINE_OPTIONS: dict[str, dict[str, Any]] = {
@@ -657,7 +702,7 @@ def execute_statements(conn: Connection, statements: Iterable[str], progress: bo
         used = _used_binds(statement, bind)
         try:
             _run(conn, statement, used)
-            sa_conn.commit()
+            conn.commit_unless_in_transaction()
         except sa.exc.DBAPIError as exc:
             raise _fail(conn, exc, statement, number, total) from None
 
@@ -699,12 +744,35 @@ def query_statement(conn: Connection, statement: str, bind: Mapping[str, Any] | 
             rows = result.fetchall()
         else:
             columns, rows = [], []
-        sa_conn.commit()
+        conn.commit_unless_in_transaction()
     except sa.exc.DBAPIError as exc:
         raise _fail(conn, exc, statement, 1, 1) from None
     frame = pd.DataFrame.from_records(rows, columns=columns)
     if conn.dialect == "sqlite":
         frame = _sqlite_dates_back(frame)
+    return _plain_types(frame)
+
+
+def _plain_types(frame: pd.DataFrame) -> pd.DataFrame:
+    """Give driver-typed object columns plain dtypes: DECIMAL → float, dates → datetime64, ints → int64.
+
+    Drivers hand back Python objects (``Decimal``, ``datetime.date``); typed columns are what pandas users
+    expect and what reticulate turns into R numeric / Date-time vectors (object columns become R lists).
+    """
+    for column in frame.columns:
+        values = frame[column]
+        if values.dtype != object:
+            continue
+        present = values.dropna()
+        if present.empty:
+            continue
+        kinds = {type(v) for v in present}
+        if kinds <= {decimal.Decimal}:
+            frame[column] = values.astype(float)
+        elif kinds <= {dt.date, dt.datetime, pd.Timestamp}:
+            frame[column] = pd.to_datetime(values)
+        elif kinds <= {int, bool} and kinds != {bool}:
+            frame[column] = values.astype("Int64") if len(present) < len(values) else values.astype("int64")
     return frame
 
 
@@ -745,7 +813,7 @@ def exists_table(conn: Connection, schema: str | None, table: str) -> bool:
     except sa.exc.DBAPIError as exc:
         sa_conn.rollback()
         raise DatabaseError(f"Could not list the tables of schema {schema!r}: {_driver_message(exc)}") from None
-    sa_conn.commit()
+    conn.commit_unless_in_transaction()
     return table.lower() in {n.lower() for n in names}
 
 
@@ -777,7 +845,7 @@ def existing_indexes_and_constraints(conn: Connection, schema: str, table: str) 
     except sa.exc.DBAPIError as exc:
         sa_conn.rollback()
         raise DatabaseError(f"Could not list the indexes of {schema}.{table}: {_driver_message(exc)}") from None
-    sa_conn.commit()
+    conn.commit_unless_in_transaction()
     return names
 
 
@@ -859,6 +927,83 @@ def _create_sqlite_schema(conn: Connection, schema: str) -> None:
     except Exception as exc:  # sqlite3.Error
         raise DatabaseError(f"Could not attach SQLite schema {schema!r} from {file}: {exc}") from None
     conn.sqlite_schemas[name] = file
+
+
+# --------------------------------------------------------------------------------------------------------------
+# transaction
+
+
+@contextlib.contextmanager
+def transaction(conn: Connection) -> Iterator[Connection]:
+    """Run everything inside the block in one database transaction: all of it commits at the end, or none.
+
+    ``execute_sql``, ``query_sql``, ``exists_table`` and ``insert_table`` (including the bulk paths: DuckDB's
+    Arrow insert, PostgreSQL's COPY, SQLite's executemany) skip their own commits while the block is open.
+    An exception rolls the whole block back and propagates; a process killed inside the block leaves nothing
+    behind (the database rolls an uncommitted transaction back). Nested blocks join the outer one.
+    DDL inside the block is transactional on DuckDB, SQLite and PostgreSQL, not on Oracle or MySQL-likes.
+    """
+    if conn.transaction_depth:
+        conn.transaction_depth += 1
+        try:
+            yield conn
+        finally:
+            conn.transaction_depth -= 1
+        return
+    sa_conn = conn.sqlalchemy_connection
+    if sa_conn.in_transaction():
+        sa_conn.commit()
+    raw = sa_conn.connection.driver_connection
+    _TX_BEGIN.get(conn.dialect, _begin_implicitly)(sa_conn)
+    conn.transaction_depth = 1
+    try:
+        yield conn
+    except BaseException:
+        conn.transaction_depth = 0
+        _rollback_transaction(conn)
+        raise
+    conn.transaction_depth = 0
+    try:
+        if sa_conn.in_transaction():
+            sa_conn.commit()
+        raw.commit()  # the bulk paths ran on the driver connection, which SQLAlchemy may not know is in use
+    except sa.exc.DBAPIError as exc:
+        _rollback_transaction(conn)
+        raise DatabaseError(f"Commit failed on {BACKENDS[conn.dialect].label}: {_driver_message(exc)}") from None
+    except bulk.driver_errors(conn) as exc:
+        _rollback_transaction(conn)
+        raise DatabaseError(f"Commit failed on {BACKENDS[conn.dialect].label}: {exc}") from None
+
+
+def _begin_implicitly(sa_conn: sa.Connection) -> None:
+    """psycopg, pyodbc, oracledb (autocommit off) open a transaction with the first statement."""
+
+
+def _begin_duckdb(sa_conn: sa.Connection) -> None:
+    """DuckDB commits each statement unless told BEGIN; duckdb-engine's ``do_begin`` says it for SQLAlchemy."""
+    sa_conn.begin()
+
+
+def _begin_sqlite(sa_conn: sa.Connection) -> None:
+    """Python's sqlite3 opens transactions only before DML; an explicit BEGIN also covers DDL."""
+    raw = sa_conn.connection.driver_connection
+    if not raw.in_transaction:
+        raw.execute("BEGIN")
+
+
+_TX_BEGIN: dict[str, Callable[[sa.Connection], None]] = {"duckdb": _begin_duckdb, "sqlite": _begin_sqlite}
+
+
+def _rollback_transaction(conn: Connection) -> None:
+    """Roll back both SQLAlchemy's view of the transaction and the driver connection's (best effort)."""
+    try:
+        conn.sqlalchemy_connection.rollback()
+    except Exception:  # noqa: BLE001 - the original error matters more
+        pass
+    try:
+        conn.sqlalchemy_connection.connection.driver_connection.rollback()
+    except Exception:  # noqa: BLE001 - DuckDB says "no transaction is active" after SQLAlchemy's rollback
+        pass
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -1019,4 +1164,5 @@ __all__ = [
     "insert_table",
     "query_sql",
     "query_statement",
+    "transaction",
 ]

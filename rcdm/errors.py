@@ -49,3 +49,9 @@ class DatabaseError(RcdmError):
     """The database refused a statement or could not be reached; the message names the statement."""
 
     exit_code = 5
+
+
+class LockError(RcdmError):
+    """Another ETL run holds the schema; the message names that run (host, pid, start) and how to proceed."""
+
+    exit_code = 6

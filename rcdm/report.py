@@ -95,6 +95,7 @@ COLUMN_RULES: tuple[ColumnRule, ...] = _rules(
     ("image_resolution_columns", "positive"),
     ("ct_slice_thickness", "positive", "CT"),
     ("modality", "text"),
+    ("instance_number", "not_null"),
     ("radiology_series_source_value", "text"),
     ("radiology_image_source_value", "text"),
 )

@@ -9,8 +9,9 @@ import pytest
 
 from rcdm.cli import build_parser, main
 
-VERBS = [[], ["sql"], ["sql", "render"], ["sql", "translate"], ["sql", "dialects"], ["ddl"], ["ddl", "create"],
-         ["ddl", "drop"]]
+VERBS = [[], ["demo"], ["sql"], ["sql", "render"], ["sql", "translate"], ["sql", "dialects"], ["ddl"], ["ddl", "create"],
+         ["ddl", "drop"], ["etl"], ["report"], ["cdm"], ["cdm", "load-csv"], ["cohort"], ["cohort", "generate"],
+         ["extract"]]
 
 
 def _all_verb_paths(parser, prefix=()):

@@ -555,7 +555,7 @@ def test_bulk_100k_rows_postgresql_uses_copy(postgres_url, monkeypatch):
             assert insert_table(conn, schema, "big", large_table(), create_table=True) == LARGE
             frame = query_sql(conn, f"SELECT COUNT(*) AS n, MAX(label) AS m, MIN(event_date) AS d FROM {schema}.big;")
             assert frame["n"].tolist() == [LARGE]
-            assert frame["d"].tolist() == [dt.date(2000, 1, 1)]
+            assert frame["d"].tolist() == [pd.Timestamp(2000, 1, 1)]
             assert not any(s.lstrip().upper().startswith("INSERT") for s in seen)
         finally:
             execute_sql(conn, f"DROP SCHEMA {schema} CASCADE;")
@@ -571,7 +571,7 @@ def test_bulk_100k_rows_sqlite_uses_its_loader(tmp_path, monkeypatch):
         assert insert_table(conn, "cdm", "big", large_table(), create_table=True, progress=True) == LARGE
         frame = query_sql(conn, "SELECT COUNT(*) AS n, MIN(event_date) AS first_date FROM cdm.big;")
         assert frame["n"].tolist() == [LARGE]
-        assert frame["first_date"].tolist() == [dt.date(2000, 1, 1)]
+        assert frame["first_date"].tolist() == [pd.Timestamp(2000, 1, 1)]
     assert calls == ["cdm.big"]
 
 
@@ -692,3 +692,60 @@ def test_create_schema_is_idempotent(db):
 def test_top_level_reexports():
     assert rcdm.connect is connect and rcdm.query_sql is query_sql and rcdm.insert_table is insert_table
     assert rcdm.execute_sql is execute_sql and rcdm.exists_table is exists_table
+
+
+# --------------------------------------------------------------------------------------------------------------
+# transaction: statements, queries and bulk loads commit together or not at all
+
+
+def test_transaction_commits_statements_and_bulk_loads_together(db):
+    from rcdm.db import transaction
+
+    conn, schema = db
+    execute_sql(conn, f"CREATE TABLE {schema}.tx_t (a BIGINT, b VARCHAR(20));")
+    with transaction(conn):
+        execute_sql(conn, f"INSERT INTO {schema}.tx_t (a, b) VALUES (1, 'x');")
+        insert_table(conn, schema, "tx_t", pa.table({"a": [2, 3], "b": ["y", "z"]}))
+        inside = query_sql(conn, f"SELECT COUNT(*) AS n FROM {schema}.tx_t;")["n"][0]
+        assert inside == 3  # the transaction sees its own rows
+        assert conn.in_transaction
+    assert not conn.in_transaction
+    assert query_sql(conn, f"SELECT COUNT(*) AS n FROM {schema}.tx_t;")["n"][0] == 3
+
+
+def test_transaction_rolls_back_everything_on_error(db):
+    from rcdm.db import transaction
+
+    conn, schema = db
+    execute_sql(conn, f"CREATE TABLE {schema}.tx_r (a BIGINT);")
+    insert_table(conn, schema, "tx_r", pa.table({"a": [1]}))
+    with pytest.raises(RuntimeError):
+        with transaction(conn):
+            execute_sql(conn, f"DELETE FROM {schema}.tx_r;")
+            insert_table(conn, schema, "tx_r", pa.table({"a": [7, 8, 9]}))
+            with transaction(conn):  # nested blocks join the outer one
+                execute_sql(conn, f"INSERT INTO {schema}.tx_r (a) VALUES (10);")
+            raise RuntimeError("boom")
+    assert sorted(query_sql(conn, f"SELECT a FROM {schema}.tx_r;")["a"]) == [1]
+    # the connection is usable afterwards, and a failing statement inside also rolls back
+    with pytest.raises(DatabaseError):
+        with transaction(conn):
+            insert_table(conn, schema, "tx_r", pa.table({"a": [5]}))
+            execute_sql(conn, f"INSERT INTO {schema}.no_such_table (a) VALUES (1);")
+    assert sorted(query_sql(conn, f"SELECT a FROM {schema}.tx_r;")["a"]) == [1]
+
+
+def test_transaction_is_invisible_to_other_connections_until_commit(tmp_path, postgres_url):
+    from rcdm.db import transaction
+
+    schema = f"tx_{uuid.uuid4().hex[:10]}"
+    with connect(postgres_url) as a, connect(postgres_url) as b:
+        create_schema(a, schema)
+        try:
+            execute_sql(a, f"CREATE TABLE {schema}.t (a BIGINT);")
+            with transaction(a):
+                insert_table(a, schema, "t", pa.table({"a": [1, 2]}))
+                assert query_sql(b, f"SELECT COUNT(*) AS n FROM {schema}.t;")["n"][0] == 0
+            assert query_sql(b, f"SELECT COUNT(*) AS n FROM {schema}.t;")["n"][0] == 2
+        finally:
+            execute_sql(a, f"DROP SCHEMA IF EXISTS {schema} CASCADE;")

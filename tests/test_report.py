@@ -118,6 +118,7 @@ EXPECTED = {  # (table, column): (mapped, rows)
     ("radiology_image", "image_resolution_columns"): 9,
     ("radiology_image", "ct_slice_thickness"): 6,
     ("radiology_image", "modality"): 9,
+    ("radiology_image", "instance_number"): 0,
     ("radiology_image", "radiology_series_source_value"): 9,
     ("radiology_image", "radiology_image_source_value"): 9,
 }

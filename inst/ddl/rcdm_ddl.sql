@@ -40,6 +40,7 @@ CREATE TABLE @cdm_database_schema.radiology_image (
   image_resolution_columns INTEGER NULL,
   ct_slice_thickness FLOAT NULL,
   modality VARCHAR(16) NULL,
+  instance_number INTEGER NULL,
   radiology_series_source_value VARCHAR(64) NULL,
   radiology_image_source_value VARCHAR(64) NULL,
   CONSTRAINT xpk_radiology_image PRIMARY KEY (radiology_image_id)

@@ -17,11 +17,12 @@ from rcdm.errors import UsageError
 from rcdm.protocols import playbook as pb
 from rcdm.protocols.athena import loinc_concept_index
 from rcdm.protocols.normalize import Normalizer, fold, read_tsv
+from rcdm.protocols.source_value import PROTOCOL_VOCABULARY, protocol_code
 from rcdm.protocols.stcm import SiteMapping, read_stcm, source_key
 
 CONTRAST_CLASSES = ("W", "WO", "WWO")
 _STUDY_KEYS = ("modality", "body_part", "study_description", "series_descriptions", "protocol_name", "laterality",
-               "contrast", "view", "procedure_code")
+               "contrast", "view", "procedure_code", "protocol_source_value")
 
 
 @dataclass(frozen=True)
@@ -177,8 +178,14 @@ class ProtocolMatcher:
         self.concepts = loinc_concepts
         self.concept_by_id = {int(r["concept_id"]): r for r in loinc_concepts.values()}
         self.site: dict[str, SiteMapping] = {}
+        self.site_protocol: dict[str, SiteMapping] = {}
+        """RCDM_PROTOCOL rows, keyed on the protocol source value only (never on a bare description)."""
         for m in site_mappings:
-            if m.is_valid():
+            if m.is_valid() and m.source_vocabulary_id == PROTOCOL_VOCABULARY:
+                self.site_protocol.setdefault(source_key(m.source_code), m)
+                if m.source_code_description:
+                    self.site_protocol.setdefault(source_key(m.source_code_description), m)
+            elif m.is_valid():
                 self.site.setdefault(source_key(m.source_code), m)
                 if m.source_code_description:
                     self.site.setdefault(source_key(m.source_code_description), m)
@@ -202,6 +209,23 @@ class ProtocolMatcher:
         loinc = loinc_concept_index(concepts) if concepts else {}
         site = list(read_stcm(stcm)) if stcm else []
         return cls(terms, loinc, site, Path(rules_dir) if rules_dir else default_rules())
+
+    @classmethod
+    def from_data(cls, terms: dict[str, pb.PlaybookTerm], concepts: Iterable[dict[str, Any]] = (),
+                  site_mappings: Iterable[SiteMapping] = (), rules_dir: str | Path | None = None) -> "ProtocolMatcher":
+        """Build a matcher from parsed terms, CONCEPT rows (any vocabulary; LOINC ones are used, standard
+        concepts winning, as ``athena.loinc_concept_index`` does) and site mappings, e.g. read from a database."""
+        from rcdm.protocols.vocab_data import rules_dir as default_rules
+
+        loinc: dict[str, dict[str, Any]] = {}
+        for row in concepts:
+            if row.get("vocabulary_id") != "LOINC" or row.get("invalid_reason"):
+                continue
+            code = str(row["concept_code"])
+            prev = loinc.get(code)
+            if prev is None or (row.get("standard_concept") == "S" and prev.get("standard_concept") != "S"):
+                loinc[code] = row
+        return cls(terms, loinc, list(site_mappings), Path(rules_dir) if rules_dir else default_rules())
 
     # --- features ------------------------------------------------------------------------------------
 
@@ -374,8 +398,13 @@ class ProtocolMatcher:
         return int(row["concept_id"]), ""
 
     def _site(self, study: dict[str, Any]) -> Match | None:
-        for key in ("procedure_code", "study_description", "protocol_name"):
-            m = self.site.get(source_key(study.get(key)))
+        psv = study.get("protocol_source_value")
+        for key in ("protocol_source_value", "procedure_code", "study_description", "protocol_name"):
+            if key == "protocol_source_value":
+                m = (self.site_protocol.get(source_key(protocol_code(psv))) or self.site_protocol.get(source_key(psv))
+                     if psv else None)
+            else:
+                m = self.site.get(source_key(study.get(key)))
             if m is None or not study.get(key):
                 continue
             row = self.concept_by_id.get(m.target_concept_id)
@@ -393,7 +422,8 @@ class ProtocolMatcher:
                 tuple(n(s) for s in study.get("series_descriptions") or ()), n(study.get("protocol_name")),
                 str(study.get("laterality") or "").lower(), str(study.get("contrast") or "").lower(),
                 n(study.get("view")), source_key(study.get("procedure_code")),
-                source_key(study.get("study_description")), source_key(study.get("protocol_name")))
+                source_key(study.get("study_description")), source_key(study.get("protocol_name")),
+                source_key(study.get("protocol_source_value")))
 
     def match(self, study: dict[str, Any]) -> Match:
         """Map one study (plain dict of DICOM-derived attributes) to a Match; memoised on its normalised key."""

@@ -32,6 +32,7 @@ SELECT
   SUM(CASE WHEN ct_slice_thickness > 0 THEN 1 ELSE 0 END) AS ct_slice_thickness_mapped,
   SUM(CASE WHEN modality = 'CT' AND ct_slice_thickness > 0 THEN 1 ELSE 0 END) AS ct_slice_thickness_ct_mapped,
   SUM(CASE WHEN LEN(RTRIM(modality)) > 0 THEN 1 ELSE 0 END) AS modality_mapped,
+  SUM(CASE WHEN instance_number IS NOT NULL THEN 1 ELSE 0 END) AS instance_number_mapped,
   SUM(CASE WHEN LEN(RTRIM(radiology_series_source_value)) > 0 THEN 1 ELSE 0 END) AS radiology_series_source_value_mapped,
   SUM(CASE WHEN LEN(RTRIM(radiology_image_source_value)) > 0 THEN 1 ELSE 0 END) AS radiology_image_source_value_mapped
 FROM @cdm_database_schema.radiology_image;

@@ -1,0 +1,4 @@
+library(testthat)
+library(RadiologyCDM)
+
+test_check("RadiologyCDM")

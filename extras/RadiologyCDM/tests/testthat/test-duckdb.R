@@ -1,0 +1,38 @@
+test_that("create, load, report and extract on DuckDB from R", {
+  database <- tempfile(fileext = ".duckdb")
+  checkWorkflow(database, "cdm")
+})
+
+test_that("re-creating the tables is a no-op and reports what exists", {
+  database <- tempfile(fileext = ".duckdb")
+  createRcdmTables(database, "cdm", model = "all")
+  again <- createRcdmTables(database, "cdm", model = "all")
+  expect_true(all(again$status == "exists"))
+  expect_equal(sort(dropRcdmTables(database, "cdm", model = "all")),
+               sort(c("image_feature", "image_occurrence", "radiology_image", "radiology_occurrence")))
+})
+
+test_that("Python errors reach R as R errors with the same message", {
+  err <- tryCatch(createRcdmTables(tempfile(fileext = ".duckdb"), "cdm; DROP TABLE person"),
+                  error = function(e) e)
+  expect_s3_class(err, "rcdm_error")
+  expect_s3_class(err, "rcdm_IdentifierError")
+  expect_match(conditionMessage(err), "Invalid cdm_database_schema 'cdm; DROP TABLE person'", fixed = TRUE)
+  expect_error(connectRcdm(list(server = "x")), "connectionDetails must be")
+})
+
+test_that("the Python API takes plain R values through reticulate::import", {
+  rcdm <- reticulate::import("rcdm")
+  expect_equal(rcdm$render("SELECT @a FROM @b;", a = 1, b = "t"), "SELECT 1 FROM t;")
+  expect_equal(rcdm$translate("SELECT TOP 5 x FROM t;", "postgresql"), "SELECT x FROM t LIMIT 5;")
+  conn <- rcdm$connect(tempfile(fileext = ".duckdb"))
+  on.exit(conn$close())
+  rcdm$insert_table(conn, "main", "r_frame", data.frame(a = c(1L, 2L), b = c("x", "y"),
+                                                        d = as.Date(c("2020-01-01", "2021-02-03"))),
+                    create_table = TRUE)
+  back <- rcdm$query_sql(conn, "SELECT a, b, d FROM main.r_frame ORDER BY a;")
+  expect_s3_class(back, "data.frame")
+  expect_equal(back$a, c(1, 2))
+  expect_equal(back$b, c("x", "y"))
+  expect_equal(as.Date(back$d), as.Date(c("2020-01-01", "2021-02-03")))
+})

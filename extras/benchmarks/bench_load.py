@@ -1,0 +1,125 @@
+"""Load throughput of the ETL's load step against a raw bulk insert of the same rows, in the same run.
+
+For DuckDB (a file) and PostgreSQL (``--postgres URL``, or a throw-away server started like the tests do), it
+makes N synthetic staged image rows (studies of ~60 images in series of ~20; the shape ``rcdm.etl.transform``
+stages) and measures, each on a fresh schema:
+
+* ``etl``: ``rcdm.etl.load.load_batch`` per batch (one transaction: work table, duplicate/study decisions,
+  image insert, study merge, counts, series renumbering, rcdm_etl_file rows);
+* ``raw``: the same rows straight into ``radiology_image`` through the driver's own bulk path (DuckDB: an
+  Arrow view + INSERT ... SELECT; PostgreSQL: COPY FROM STDIN), one commit.
+
+Prints rows/s of both and the ratio raw/etl (target: within 2x). Usage:
+
+    python extras/benchmarks/bench_load.py --rows 200000 --batch-size 5000 [--postgres URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import pyarrow as pa
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
+
+from rcdm.db import connect, execute_sql, insert_table  # noqa: E402
+from rcdm.ddl import create_tables  # noqa: E402
+from rcdm.etl.load import create_work_tables, load_batch  # noqa: E402
+from rcdm.etl.transform import STAGE_SCHEMA, file_key  # noqa: E402
+
+IMAGE_COLUMNS = ("radiology_image_id", "radiology_occurrence_id", "radiology_series_id", "file_path",
+                 "body_part_source_value", "laterality_concept_id", "laterality_source_value",
+                 "anatomical_plane_concept_id", "anatomical_plane_source_value", "series_type_concept_id",
+                 "series_type_source_value", "image_resolution_rows", "image_resolution_columns",
+                 "ct_slice_thickness", "modality", "instance_number", "radiology_series_source_value",
+                 "radiology_image_source_value")
+
+
+def make_batch(start: int, n: int) -> pa.Table:
+    """n staged rows: image i belongs to series i // 20 and study i // 60."""
+    cols: dict[str, list] = {name: [] for name in STAGE_SCHEMA.names}
+    for seq, i in enumerate(range(start, start + n)):
+        path = f"archive/{i // 60:07d}/{i // 20:08d}/{i:09d}.dcm"
+        values = {
+            "seq": seq, "file_key": file_key(path), "file_path": path, "file_size": 524288, "file_mtime_ns": i,
+            "status": "loaded", "reason": None, "patient_key": "p" * 64, "person_id": 1 + i // 600,
+            "radiology_image_id": 10_000_000 + i, "radiology_occurrence_id": 1_000_000 + i // 60,
+            "radiology_series_id": 5_000_000 + i // 20, "body_part_source_value": "HEAD",
+            "laterality_concept_id": None, "laterality_source_value": None,
+            "anatomical_plane_concept_id": "RID10579", "anatomical_plane_source_value": "axial",
+            "series_type_concept_id": "RID28833", "series_type_source_value": "pre:series_description",
+            "image_resolution_rows": 512, "image_resolution_columns": 512, "ct_slice_thickness": 5.0,
+            "modality": "CT", "instance_number": 1 + i % 20, "radiology_series_source_value": f"{i // 20:064x}",
+            "radiology_image_source_value": f"{i:064x}", "radiology_occurrence_source_value": f"{i // 60:064x}",
+            "study_date": dt.date(2020, 1, 1) + dt.timedelta(days=i // 6000),
+            "study_datetime": dt.datetime(2020, 1, 1, 8, 0), "manufacturer": "GE MEDICAL SYSTEMS",
+            "protocol_source_value": "CT|HEAD|CT HEAD|AXIAL|CT HEAD", "invalid_dates": 0,
+        }
+        for name in STAGE_SCHEMA.names:
+            cols[name].append(values[name])
+    return pa.table(cols, schema=STAGE_SCHEMA)
+
+
+def bench(label: str, url: str, rows: int, batch_size: int, drop_schema: bool) -> dict:
+    batches = [make_batch(start, min(batch_size, rows - start)) for start in range(0, rows, batch_size)]
+    results = {}
+    with connect(url) as conn:
+        for kind in ("raw", "etl"):
+            schema = f"bench_{kind}_{uuid.uuid4().hex[:6]}"
+            create_tables(conn, schema, model="rcdm")
+            create_tables(conn, schema, model="etl")
+            create_work_tables(conn, schema)
+            started = time.perf_counter()
+            if kind == "etl":
+                for batch in batches:
+                    load_batch(conn, schema, batch, run_id=1)
+            else:
+                whole = pa.concat_tables(batches).select(list(IMAGE_COLUMNS))
+                insert_table(conn, schema, "radiology_image", whole)  # the driver's bulk path, one commit
+            seconds = time.perf_counter() - started
+            results[kind] = rows / seconds
+            if drop_schema:
+                execute_sql(conn, f"DROP SCHEMA {schema} CASCADE;")
+    ratio = results["raw"] / results["etl"]
+    print(f"{label:<11} rows {rows:>8}  batch {batch_size:>6}  raw {results['raw']:>10,.0f} rows/s  "
+          f"etl {results['etl']:>10,.0f} rows/s  raw/etl {ratio:5.2f}x")
+    return {"raw": results["raw"], "etl": results["etl"], "ratio": ratio}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--batch-size", type=int, action="append", default=None,
+                        help="rows per ETL batch (repeat to compare several; default 500 and 5000)")
+    parser.add_argument("--postgres", default=None, help="PostgreSQL URL (default: start a throw-away server)")
+    parser.add_argument("--no-postgres", action="store_true")
+    args = parser.parse_args()
+    sizes = args.batch_size or [500, 5000]
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in sizes:
+            bench("duckdb", str(Path(tmp) / f"bench{size}.duckdb"), args.rows, size, drop_schema=False)
+    if args.no_postgres:
+        return
+    server = None
+    url = args.postgres
+    if url is None:
+        from pg_server import start_server
+
+        server = start_server()
+        url = server.url
+    try:
+        for size in sizes:
+            bench("postgresql", url, args.rows, size, drop_schema=True)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()

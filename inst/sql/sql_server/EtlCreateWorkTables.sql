@@ -1,0 +1,58 @@
+-- rcdm ETL work tables, beside the R-CDM tables: each batch is bulk-inserted here, then applied to
+-- radiology_image / radiology_occurrence / rcdm_etl_file by EtlLoadBatch.sql, in the same transaction.
+-- They hold only de-identified values (keyed hashes, relative paths, derived values) and are emptied at the
+-- start of every batch. One ETL run per schema at a time (rcdm.etl.lock), so one set of work tables is enough.
+{DEFAULT @cdm_database_schema = cdm}
+
+IF OBJECT_ID('@cdm_database_schema.rcdm_etl_stage_image', 'U') IS NULL
+CREATE TABLE @cdm_database_schema.rcdm_etl_stage_image (
+  seq INTEGER NOT NULL,
+  file_key VARCHAR(64) NOT NULL,
+  file_path VARCHAR(1024) NOT NULL,
+  file_size BIGINT NULL,
+  file_mtime_ns BIGINT NULL,
+  status VARCHAR(20) NOT NULL,
+  reason VARCHAR(255) NULL,
+  person_id BIGINT NULL,
+  radiology_image_id BIGINT NULL,
+  radiology_occurrence_id BIGINT NULL,
+  radiology_series_id BIGINT NULL,
+  body_part_source_value VARCHAR(64) NULL,
+  laterality_concept_id VARCHAR(20) NULL,
+  laterality_source_value VARCHAR(20) NULL,
+  anatomical_plane_concept_id VARCHAR(20) NULL,
+  anatomical_plane_source_value VARCHAR(20) NULL,
+  series_type_concept_id VARCHAR(20) NULL,
+  series_type_source_value VARCHAR(50) NULL,
+  image_resolution_rows INTEGER NULL,
+  image_resolution_columns INTEGER NULL,
+  ct_slice_thickness FLOAT NULL,
+  modality VARCHAR(16) NULL,
+  instance_number INTEGER NULL,
+  radiology_series_source_value VARCHAR(64) NULL,
+  radiology_image_source_value VARCHAR(64) NULL,
+  run_id BIGINT NOT NULL,
+  processed_at DATETIME NOT NULL
+);
+
+IF OBJECT_ID('@cdm_database_schema.rcdm_etl_stage_study', 'U') IS NULL
+CREATE TABLE @cdm_database_schema.rcdm_etl_stage_study (
+  radiology_occurrence_id BIGINT NOT NULL,
+  person_id BIGINT NOT NULL,
+  radiology_occurrence_date DATE NULL,
+  radiology_occurrence_datetime DATETIME NULL,
+  modality VARCHAR(50) NULL,
+  manufacturer VARCHAR(64) NULL,
+  protocol_source_value VARCHAR(255) NULL,
+  radiology_occurrence_source_value VARCHAR(64) NULL,
+  is_new INTEGER NOT NULL,
+  CONSTRAINT xpk_rcdm_etl_stage_study PRIMARY KEY (radiology_occurrence_id)
+);
+
+IF OBJECT_ID('@cdm_database_schema.rcdm_etl_stage_order', 'U') IS NULL
+CREATE TABLE @cdm_database_schema.rcdm_etl_stage_order (
+  radiology_image_id BIGINT NOT NULL,
+  series_total_number INTEGER NULL,
+  series_serial_number INTEGER NULL,
+  CONSTRAINT xpk_rcdm_etl_stage_order PRIMARY KEY (radiology_image_id)
+);

@@ -1,0 +1,57 @@
+"""Run ``process_batch`` over a stream of batches: in this process, or in a pool of worker processes.
+
+Batches are submitted lazily with a bounded number in flight (twice the workers), and results come back in
+submission order, so memory stays flat however large the archive and the load order is deterministic. A
+distributed executor only has to offer the same ``map_batches(batches) -> iterator of (batch, result)``.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any, TypeVar
+
+import pyarrow as pa
+
+from rcdm.etl.transform import BatchContext, FileEntry, process_batch
+
+T = TypeVar("T")
+
+
+def default_workers() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
+class LocalExecutor:
+    """``workers == 1``: read in this process; otherwise a ``ProcessPoolExecutor`` (forkserver start method)."""
+
+    def __init__(self, ctx: BatchContext, workers: int | None = None) -> None:
+        self.ctx = ctx
+        self.workers = max(1, int(workers or default_workers()))
+
+    def map_batches(self, batches: Iterable[tuple[T, list[FileEntry]]]) -> Iterator[tuple[T, pa.Table]]:
+        """For each ``(tag, entries)``, yield ``(tag, process_batch(entries, ctx))``, in order."""
+        if self.workers == 1:
+            for tag, entries in batches:
+                yield tag, process_batch(entries, self.ctx)
+            return
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("forkserver" if "forkserver" in methods else None)
+        in_flight: deque[tuple[Any, Future]] = deque()
+        limit = self.workers * 2
+        with ProcessPoolExecutor(max_workers=self.workers, mp_context=context) as pool:
+            try:
+                for tag, entries in batches:
+                    in_flight.append((tag, pool.submit(process_batch, entries, self.ctx)))
+                    while len(in_flight) >= limit:
+                        done_tag, future = in_flight.popleft()
+                        yield done_tag, future.result()
+                while in_flight:
+                    done_tag, future = in_flight.popleft()
+                    yield done_tag, future.result()
+            finally:
+                for _tag, future in in_flight:
+                    future.cancel()

@@ -1,0 +1,359 @@
+"""``run_etl``: DICOM files → R-CDM rows, end to end (walk, read in workers, de-identify, stage, load, report).
+
+Plain arguments only (the CLI and R's reticulate call it the same way): a path or a list of paths, numbers
+that may arrive as floats, strings for files. Returns the run's summary as a plain dict (see ``SUMMARY_KEYS``).
+Logs (logger ``rcdm.etl``) hold relative paths, hashes and reason codes, never a patient id, name, birth date
+or real UID.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import sys
+import time
+import warnings
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from rcdm import __version__
+from rcdm.db import Connection, connect, execute_sql, query_sql, query_statement
+from rcdm.dicom.deid import MissingSecretWarning, hmac_hex, load_or_create_secret, load_person_map
+from rcdm.errors import UsageError
+from rcdm.etl import lock
+from rcdm.etl.discover import iter_files
+from rcdm.etl.executor import LocalExecutor
+from rcdm.etl.load import _statements, clear_work_tables, create_work_tables, load_batch
+from rcdm.etl.stage import Staging
+from rcdm.etl.transform import BatchContext, FileEntry, file_key, relative_path
+from rcdm.identifiers import check_schema
+
+log = logging.getLogger("rcdm.etl")
+
+FINAL_STATUSES = ("loaded", "duplicate", "skipped", "quarantined")
+"""Statuses of ``rcdm_etl_file`` that a re-run does not read again while the file is unchanged
+(``unmapped_patient`` is retried: the person map may have grown)."""
+
+SUMMARY_KEYS = ("run_id", "files_seen", "loaded", "quarantined", "skipped", "skipped_by_reason",
+                "quarantined_by_reason", "unmapped_patient", "invalid_dates", "studies", "series", "images",
+                "new_studies", "tables", "seconds", "files_per_second")
+"""The summary's keys. Invariant: files_seen == loaded + quarantined + skipped, where skipped counts files that
+are not DICOM images (by reason), ``duplicate`` SOP instances, ``unchanged`` files of earlier runs and
+``unmapped_patient`` instances. studies/series/images: distinct ones loaded by this run; tables: row totals."""
+
+
+def _int(value: Any, name: str, minimum: int = 1) -> int:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"{name} must be a number, not {value!r}") from None
+    if not number.is_integer() or number < minimum:
+        raise UsageError(f"{name} must be a whole number >= {minimum}, not {value!r}")
+    return int(number)
+
+
+def _paths(paths: str | os.PathLike | Iterable[str | os.PathLike] | None) -> list[str]:
+    if paths is None:
+        return []
+    if isinstance(paths, (str, os.PathLike)):
+        return [os.fspath(paths)]
+    return [os.fspath(p) for p in paths]
+
+
+def default_root(paths: list[str]) -> str:
+    """The archive root when none is given: the directory given, or the common folder of all the paths."""
+    absolute = [os.path.abspath(p) for p in paths]
+    if not absolute:
+        return os.getcwd()
+    if len(absolute) == 1:
+        return absolute[0] if os.path.isdir(absolute[0]) else os.path.dirname(absolute[0])
+    common = os.path.commonpath(absolute)
+    return common if os.path.isdir(common) else os.path.dirname(common)
+
+
+def person_lookup(secret: bytes, conn: Connection, schema: str, person_map: str | None,
+                  person_source: str | None) -> dict[str, int]:
+    """patient_key (keyed hash of the PatientID) → person_id; raw PatientIDs are dropped as soon as hashed."""
+    if person_map is not None:
+        mapping = load_person_map(person_map)
+        # PersonMap offers lookup() only; its dict is read here once to hash the keys (no other use).
+        return {hmac_hex(secret, patient, "patient"): person for patient, person in mapping._map.items()}
+    frame = query_sql(conn, "SELECT person_id, person_source_value FROM @s.person "
+                            "WHERE person_source_value IS NOT NULL;", s=schema)
+    lookup: dict[str, int] = {}
+    for person_id, source in zip(frame["person_id"], frame["person_source_value"]):
+        text = str(source).strip()
+        if text:
+            key = hmac_hex(secret, text, "patient")
+            lookup[key] = min(int(person_id), lookup.get(key, int(person_id)))
+    del frame
+    return lookup
+
+
+def _stat(path: str) -> tuple[int | None, int | None]:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None, None
+    return st.st_size, st.st_mtime_ns
+
+
+def _known_files(conn: Connection, schema: str, keys: list[str]) -> dict[str, tuple[Any, Any, str]]:
+    """``file_key`` → (size, mtime_ns, status) of the files an earlier run recorded with a final status."""
+    if not keys:
+        return {}
+    for key in keys:  # hex only: safe to write into the IN-list
+        if len(key) != 64 or any(c not in "0123456789abcdef" for c in key):
+            raise ValueError("file keys are SHA-256 hex digests")
+    (statement,) = _statements(conn, "SELECT file_key, file_size, file_mtime_ns, status FROM "
+                                     "@cdm_database_schema.rcdm_etl_file WHERE file_key IN ('rcdm_file_keys');", schema)
+    # translated once per run target; the validated hex keys are put in afterwards (no translation per batch)
+    frame = query_statement(conn, statement.replace("'rcdm_file_keys'", ", ".join(f"'{k}'" for k in keys)))
+    return {k: (s, m, st) for k, s, m, st in zip(frame["file_key"], frame["file_size"], frame["file_mtime_ns"],
+                                                   frame["status"])}
+
+
+def _same(stored: Any, current: int | None) -> bool:
+    if current is None:
+        return False
+    try:
+        return int(stored) == current
+    except (TypeError, ValueError):
+        return False
+
+
+class _Batches:
+    """Batches of FileEntry to read, with the count of unchanged files each batch left out."""
+
+    def __init__(self, conn: Connection, schema: str, files: Iterator[str], root: str, size: int) -> None:
+        self.conn, self.schema, self.files, self.root, self.size = conn, schema, files, root, size
+        self.seen = 0
+
+    def __iter__(self) -> Iterator[tuple[dict[str, int], list[FileEntry]]]:
+        chunk: list[str] = []
+        for path in self.files:
+            chunk.append(path)
+            if len(chunk) >= self.size:
+                yield self._prepare(chunk)
+                chunk = []
+        if chunk:
+            yield self._prepare(chunk)
+
+    def _prepare(self, paths: list[str]) -> tuple[dict[str, int], list[FileEntry]]:
+        entries = []
+        for path in paths:
+            rel = relative_path(path, self.root)
+            size, mtime = _stat(path)
+            entries.append(FileEntry(path, rel, file_key(rel), size, mtime))
+        known = _known_files(self.conn, self.schema, [e.file_key for e in entries])
+        fresh = []
+        for e in entries:
+            k = known.get(e.file_key)
+            if k is not None and k[2] in FINAL_STATUSES and _same(k[0], e.size) and _same(k[1], e.mtime_ns):
+                continue
+            fresh.append(e)
+        self.seen += len(paths)
+        return {"files": len(paths), "unchanged": len(paths) - len(fresh)}, fresh
+
+
+def _map_persons(table: pa.Table, lookup: dict[str, int]) -> tuple[pa.Table, int]:
+    """Fill person_id from patient_key; loaded rows of unmapped patients become ``unmapped_patient``."""
+    keys = table.column("patient_key").to_pylist()
+    statuses = table.column("status").to_pylist()
+    reasons = table.column("reason").to_pylist()
+    persons: list[int | None] = []
+    unmapped = 0
+    for i, key in enumerate(keys):
+        person = lookup.get(key) if key else None
+        persons.append(person)
+        if statuses[i] == "loaded" and person is None:
+            statuses[i] = "unmapped_patient"
+            reasons[i] = "unmapped_patient" if key else "unmapped_patient: no PatientID"
+            unmapped += 1
+    table = table.set_column(table.schema.get_field_index("person_id"), "person_id", pa.array(persons, pa.int64()))
+    table = table.set_column(table.schema.get_field_index("status"), "status", pa.array(statuses, pa.string()))
+    table = table.set_column(table.schema.get_field_index("reason"), "reason", pa.array(reasons, pa.string()))
+    return table, unmapped
+
+
+def _progress_bar(enabled: bool):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(unit="file", desc="rcdm etl", file=sys.stderr, dynamic_ncols=True)
+
+
+def run_etl(
+    paths: str | os.PathLike | Iterable[str | os.PathLike] | None,
+    conn: Connection | str,
+    cdm_database_schema: str,
+    person_map: str | os.PathLike | None = None,
+    person_source: str | None = None,
+    secret_file: str | os.PathLike | None = None,
+    workers: int | float | None = None,
+    batch_size: int | float = 500,
+    root: str | os.PathLike | None = None,
+    file_list: str | os.PathLike | None = None,
+    staging_dir: str | os.PathLike | None = None,
+    keep_staging: bool = False,
+    summary_json: str | os.PathLike | None = None,
+    quiet: bool = False,
+    progress: bool | None = None,
+) -> dict[str, Any]:
+    """Load the DICOM files under ``paths`` (and those listed in ``file_list``) into ``cdm_database_schema``.
+
+    ``conn`` is an open rcdm Connection or a database URL/path (then opened and closed here). Patients are
+    mapped to ``person_id`` by ``person_map`` (CSV ``patient_id,person_id``) or ``person_source="cdm"``
+    (``person.person_source_value`` of the same schema). ``secret_file`` holds the site secret of the keyed
+    hashes (created on first use, with a warning). ``workers`` processes read headers (default: CPU count;
+    1 = in this process), ``batch_size`` files per batch and per transaction. ``file_path`` is stored
+    relative to ``root`` (default: the directory given, or the common folder of the paths). Batches are
+    staged as Parquet in ``staging_dir`` (kept with ``keep_staging``). Returns the summary dict (and writes it
+    to ``summary_json`` if given); raises LockError if another run holds the schema.
+    """
+    if isinstance(conn, (str, os.PathLike)):
+        with connect(conn) as opened:
+            return run_etl(paths, opened, cdm_database_schema, person_map, person_source, secret_file, workers,
+                           batch_size, root, file_list, staging_dir, keep_staging, summary_json, quiet, progress)
+    check_schema(cdm_database_schema, "cdm_database_schema")
+    path_list = _paths(paths)
+    if not path_list and file_list is None:
+        raise UsageError("Give at least one path (a DICOM file or folder) or a file list.")
+    if (person_map is None) == (person_source is None):
+        raise UsageError("Give exactly one of person_map (a CSV 'patient_id,person_id') or person_source='cdm'.")
+    if person_source is not None and str(person_source).lower() != "cdm":
+        raise UsageError(f"person_source must be 'cdm' (the CDM's person.person_source_value), not {person_source!r}")
+    batch_size = _int(batch_size, "batch_size")
+    workers = _int(workers, "workers") if workers is not None else None
+    schema = cdm_database_schema
+    started = time.monotonic()
+    show = (not quiet and sys.stderr.isatty()) if progress is None else bool(progress)
+
+    from rcdm.ddl import create_tables
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", MissingSecretWarning)
+        secret = load_or_create_secret(secret_file)
+    for w in caught:
+        log.info("%s", w.message)
+        if not quiet:
+            print(f"rcdm: WARNING: {w.message}", file=sys.stderr)
+    create_tables(conn, schema, model="rcdm")
+    create_tables(conn, schema, model="etl")
+    create_work_tables(conn, schema)
+    lookup = person_lookup(secret, conn, schema, os.fspath(person_map) if person_map else None, person_source)
+
+    lock.acquire(conn, schema)
+    run_id = int(query_sql(conn, "SELECT COALESCE(MAX(run_id), 0) + 1 AS next_id FROM @s.rcdm_etl_run;",
+                           s=schema)["next_id"][0])
+    info = {"host": socket.gethostname(), "pid": os.getpid()}
+    execute_sql(conn, "INSERT INTO @s.rcdm_etl_run (run_id, started_at, status, rcdm_version, summary) "
+                      "VALUES (:run_id, :started_at, 'running', :version, :summary);", s=schema,
+                bind={"run_id": run_id, "started_at": lock.now(), "version": __version__,
+                      "summary": json.dumps(info)})
+    log.info("run %d: loading into schema %s (%d persons in the map)", run_id, schema, len(lookup))
+    root_dir = os.path.abspath(os.fspath(root)) if root is not None else default_root(path_list)
+    staging = Staging(staging_dir, run_id, conn.database_path, keep_staging)
+    counts: Counter[str] = Counter()
+    skipped_by: Counter[str] = Counter()
+    quarantined_by: Counter[str] = Counter()
+    new_studies = 0
+    bar = _progress_bar(show)
+    status = "failed"
+    try:
+        batches = _Batches(conn, schema, iter_files(path_list, file_list), root_dir, batch_size)
+        executor = LocalExecutor(BatchContext(secret), workers)
+        number = 0
+        for tag, table in executor.map_batches(iter(batches)):
+            number += 1
+            counts["files_seen"] += tag["files"]
+            if tag["unchanged"]:
+                skipped_by["unchanged"] += tag["unchanged"]
+            if table.num_rows:
+                table, _unmapped = _map_persons(table, lookup)
+                staging.write(number, table)
+                table = staging.read(number)
+                outcome = load_batch(conn, schema, table, run_id)
+                new_studies += outcome.new_studies
+                invalid = table.column("invalid_dates").to_pylist()
+                for i, (st, reason) in enumerate(zip(outcome.statuses, outcome.reasons)):
+                    code = (reason or "").split(":", 1)[0] or st
+                    if st == "loaded":
+                        counts["loaded"] += 1
+                        if invalid[i]:
+                            counts["invalid_dates"] += 1
+                    elif st == "quarantined":
+                        quarantined_by[code] += 1
+                        log.info("quarantined %s: %s", table.column("file_path")[i].as_py(), code)
+                    elif st in ("duplicate", "unmapped_patient"):
+                        skipped_by[st] += 1
+                    else:
+                        skipped_by[code] += 1
+            if bar is not None:
+                bar.update(tag["files"])
+                bar.set_postfix(studies=new_studies, quarantined=sum(quarantined_by.values()), refresh=False)
+            log.debug("batch %d: %d files, %d unchanged", number, tag["files"], tag["unchanged"])
+        status = "finished"
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+        summary = _summary(conn, schema, run_id, counts, skipped_by, quarantined_by, new_studies,
+                           time.monotonic() - started) if status == "finished" else {"run_id": run_id, **counts}
+        try:
+            clear_work_tables(conn, schema)
+            execute_sql(conn, "UPDATE @s.rcdm_etl_run SET status = :status, finished_at = :finished, "
+                              "summary = :summary WHERE run_id = :run_id;", s=schema,
+                        bind={"status": status, "finished": lock.now(), "run_id": run_id,
+                              "summary": json.dumps({**summary, **info}, default=str)})
+        finally:
+            lock.release(conn, schema)
+            staging.close()
+    if summary_json is not None:
+        Path(summary_json).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    log.info("run %d: %d files seen, %d loaded, %d quarantined, %d skipped", run_id, summary["files_seen"],
+             summary["loaded"], summary["quarantined"], summary["skipped"])
+    return summary
+
+
+def _summary(conn: Connection, schema: str, run_id: int, counts: Counter, skipped_by: Counter,
+             quarantined_by: Counter, new_studies: int, seconds: float) -> dict[str, Any]:
+    loaded_here = query_sql(
+        conn,
+        "SELECT COUNT(DISTINCT i.radiology_occurrence_id) AS studies, COUNT(DISTINCT i.radiology_series_id) AS series, "
+        "COUNT(*) AS images FROM @s.radiology_image i WHERE i.radiology_image_id IN (SELECT f.radiology_image_id "
+        "FROM @s.rcdm_etl_file f WHERE f.run_id = :run_id AND f.status = 'loaded');", s=schema,
+        bind={"run_id": run_id}).iloc[0]
+    totals = query_sql(conn, "SELECT (SELECT COUNT(*) FROM @s.radiology_occurrence) AS occurrences, "
+                             "(SELECT COUNT(*) FROM @s.radiology_image) AS images;", s=schema).iloc[0]
+    files_seen = int(counts["files_seen"])
+    skipped = int(sum(skipped_by.values()))
+    quarantined = int(sum(quarantined_by.values()))
+    return {
+        "run_id": run_id,
+        "files_seen": files_seen,
+        "loaded": int(counts["loaded"]),
+        "quarantined": quarantined,
+        "skipped": skipped,
+        "skipped_by_reason": dict(sorted(skipped_by.items())),
+        "quarantined_by_reason": dict(sorted(quarantined_by.items())),
+        "unmapped_patient": int(skipped_by.get("unmapped_patient", 0)),
+        "invalid_dates": int(counts["invalid_dates"]),
+        "studies": int(loaded_here["studies"]),
+        "series": int(loaded_here["series"]),
+        "images": int(loaded_here["images"]),
+        "new_studies": int(new_studies),
+        "tables": {"radiology_occurrence": int(totals["occurrences"]), "radiology_image": int(totals["images"])},
+        "seconds": round(seconds, 3),
+        "files_per_second": round(files_seen / seconds, 1) if seconds > 0 else None,
+    }

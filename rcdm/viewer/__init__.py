@@ -1,0 +1,66 @@
+"""The R-CDM database viewer: a small web application behind a login (``rcdm viewer``).
+
+``create_app`` (in ``rcdm.viewer.app``) builds the Starlette app; ``serve`` runs it with uvicorn; the numbers
+come from ``rcdm.viewer.queries``; accounts and sessions from ``rcdm.viewer.auth``. The web libraries are the
+optional extra ``rcdm[viewer]``; importing this package does not need them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rcdm.errors import MissingDriverError
+
+REQUIREMENTS: tuple[tuple[str, str], ...] = (
+    ("starlette", "starlette"), ("uvicorn", "uvicorn"), ("argon2", "argon2-cffi"),
+    ("multipart", "python-multipart"), ("itsdangerous", "itsdangerous"),
+)
+"""(module, distribution) pairs the viewer needs: the ``viewer`` extra."""
+
+
+def missing_extra(distribution: str) -> MissingDriverError:
+    return MissingDriverError(f"The viewer needs {distribution}: pip install 'rcdm[viewer]'")
+
+
+def is_available() -> bool:
+    """Whether every library of the viewer extra is installed."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(module) is not None for module, _ in REQUIREMENTS)
+
+
+def require() -> None:
+    """Raise MissingDriverError naming ``pip install 'rcdm[viewer]'`` when a viewer library is missing."""
+    import importlib.util
+
+    for module, distribution in REQUIREMENTS:
+        if importlib.util.find_spec(module) is None:
+            raise missing_extra(distribution)
+
+
+def serve(db: str | None, schema: str, *, host: str = "127.0.0.1", port: int = 8765, users_file: str | None = None,
+          vocabulary_schema: str | None = None, cohort_schema: str | None = None, secure_cookies: bool = False,
+          cache_seconds: float = 300.0, log_level: str = "info") -> None:
+    """Check the database and the users file, then serve the viewer until interrupted (read-only connections)."""
+    require()
+    import uvicorn
+
+    from rcdm.db import connect
+    from rcdm.errors import UsageError
+    from rcdm.viewer import auth
+    from rcdm.viewer.app import create_app
+    from rcdm.viewer.queries import ViewerSource
+
+    if not auth.load_users(users_file):
+        raise UsageError(f"No viewer users in {auth.users_path(users_file)}: add one with "
+                         "'rcdm viewer add-user NAME" + (f" --users {users_file}'" if users_file else "'"))
+    factory = lambda: connect(db, read_only=True)  # noqa: E731
+    with factory() as conn:  # fail now, with a clear message, rather than on the first page
+        ViewerSource.detect(conn, schema, vocabulary_schema, cohort_schema)
+    app = create_app(factory, schema, users_file, vocabulary_schema=vocabulary_schema, cohort_schema=cohort_schema,
+                     secure_cookies=secure_cookies, cache_seconds=cache_seconds)
+    print(f"rcdm viewer: http://{host}:{port}/ (schema {schema}; Ctrl+C stops)")
+    uvicorn.run(app, host=host, port=port, log_level=log_level, proxy_headers=False, server_header=False)
+
+
+__all__ = ["REQUIREMENTS", "is_available", "missing_extra", "require", "serve"]

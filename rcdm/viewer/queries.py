@@ -1,0 +1,412 @@
+"""The viewer's core: every number a page shows, from OHDSI SQL templates, as plain JSON-able Python values.
+
+Routes in ``rcdm.viewer.app`` only parse the request and call these functions. The aggregate queries are OHDSI
+SQL templates under ``inst/sql/sql_server/`` (``QualityReport*.sql`` through ``rcdm.report`` for the overview,
+``ViewerProtocols.sql``, ``ViewerCombinations.sql``, ``ViewerSearch.sql``), rendered and translated to the
+connection's dialect by ``rcdm.db.query_sql``. Request text never becomes SQL text: search filter values are
+validated (``parse_filters``) and then bound by the driver (``bind=``); the only values rendered into SQL are
+TRUE/FALSE switches, integers this module produced, and schema/table names checked as identifiers at startup.
+Sorting and filtering of the combinations table happen in Python, on the aggregate's rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import math
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterable, Mapping
+
+import pandas as pd
+
+from rcdm.errors import UsageError
+from rcdm.identifiers import check_identifier, check_schema
+
+PLANES: dict[str, str | None] = {"axial": "RID10579", "coronal": "RID10570", "sagittal": "RID10574",
+                                 "oblique": None}
+"""Search plane values → the RadLex id that means the same when the source value is missing (as in
+GetCohortImages.sql)."""
+
+CONTRAST_PHASES: dict[str, str | None] = {"pre": "RID28833", "post": None}
+"""Search contrast phase values → the RadLex id that means the same when the source value is missing."""
+
+COMBINATION_COLUMNS: tuple[str, ...] = ("modality", "body_part", "anatomical_plane", "contrast_phase",
+                                        "protocol_concept_id", "studies", "series", "images")
+"""Columns of the combinations table; ``sort`` must be one of them."""
+
+MANIFEST_COLUMNS: tuple[str, ...] = ("person_id", "radiology_occurrence_id", "radiology_occurrence_date",
+                                     "protocol_concept_id", "protocol_source_value", "radiology_series_id",
+                                     "radiology_image_id", "modality", "body_part_source_value",
+                                     "anatomical_plane", "contrast_phase", "series_serial_number", "file_path")
+"""Columns of the search's manifest CSV (the image rows a cohort extraction would copy)."""
+
+PAGE_SIZES: tuple[int, ...] = (10, 25, 50, 100)
+MAX_MANIFEST_ROWS = 1_000_000
+"""The manifest export stops here; the CSV's last line says so when it does."""
+
+_FREE_TEXT = re.compile(r"^[\w .,:;/+()&\-]{1,64}$", re.UNICODE)
+"""Modality and body part values: printable, short. They are bound anyway; this only bounds the input."""
+
+
+@dataclass(frozen=True)
+class ViewerSource:
+    """Where the viewer reads: the CDM schema, the vocabulary (for concept names) and the cohort table."""
+
+    cdm_schema: str
+    vocabulary_schema: str | None = None
+    cohort_schema: str | None = None
+    cohort_table: str = "cohort"
+    has_vocabulary: bool = False
+    has_cohort: bool = False
+
+    @classmethod
+    def detect(cls, conn: Any, cdm_schema: str, vocabulary_schema: str | None = None,
+               cohort_schema: str | None = None, cohort_table: str = "cohort") -> "ViewerSource":
+        """Check the names (IdentifierError before any SQL) and find out which optional tables exist."""
+        from rcdm.db import exists_table
+
+        check_schema(cdm_schema, "cdm schema")
+        vocabulary_schema = vocabulary_schema or cdm_schema
+        cohort_schema = cohort_schema or cdm_schema
+        check_schema(vocabulary_schema, "vocabulary schema")
+        check_schema(cohort_schema, "cohort schema")
+        check_identifier(cohort_table, "cohort table")
+        for table in ("radiology_occurrence", "radiology_image"):
+            if not exists_table(conn, cdm_schema, table):
+                raise UsageError(f"Table {cdm_schema}.{table} does not exist: create and load the R-CDM tables "
+                                 f"first (rcdm ddl create --schema {cdm_schema}; rcdm etl ...).")
+        return cls(cdm_schema, vocabulary_schema, cohort_schema, cohort_table,
+                   has_vocabulary=exists_table(conn, vocabulary_schema, "concept"),
+                   has_cohort=exists_table(conn, cohort_schema, cohort_table))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Plain values
+
+
+def plain(value: Any) -> Any:
+    """A cell as a JSON-able value: NaN/NA → None, numpy scalars → int/float, Decimal → int/float, dates → ISO."""
+    from rcdm.report import _plain
+
+    value = _plain(value)
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2 ** 53:
+        return int(value)
+    return value
+
+
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [{str(k): plain(v) for k, v in zip(frame.columns, row)} for row in frame.itertuples(index=False)]
+
+
+def _count(value: Any) -> int:
+    value = plain(value)
+    return 0 if value is None else int(value)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Overview
+
+
+def overview(conn: Any, source: ViewerSource) -> dict[str, Any]:
+    """Persons, studies, series, images; studies and images by year and by modality; the quality report."""
+    from rcdm.report import quality_report, report_to_dict
+
+    report = report_to_dict(quality_report(conn, source.cdm_schema), orient="records")
+    tables = {table: [r for r in report["columns"] if r["table"] == table]
+              for table in ("radiology_occurrence", "radiology_image")}
+    return {"summary": report["summary"], "by_year": report["by_year"], "by_modality": report["by_modality"],
+            "quality": tables, "files": report["files"], "quarantine": report["quarantine"]}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Protocols
+
+
+def protocols(conn: Any, source: ViewerSource, top_n: int = 50) -> dict[str, Any]:
+    """The most frequent protocol concepts (with names) and the most frequent unmapped source values."""
+    from rcdm.db import query_sql
+    from rcdm.resources import read_template
+
+    frame = query_sql(conn, read_template("ViewerProtocols.sql"), cdm_database_schema=source.cdm_schema,
+                      vocabulary_database_schema=source.vocabulary_schema,
+                      use_vocabulary="TRUE" if source.has_vocabulary else "FALSE")
+    concepts: dict[int, dict[str, Any]] = {}
+    unmapped: dict[str | None, dict[str, Any]] = {}
+    for row in records(frame):
+        concept_id = row["protocol_concept_id"]
+        if concept_id in (None, 0):
+            entry = unmapped.setdefault(row["protocol_source_value"], {
+                "protocol_source_value": row["protocol_source_value"], "protocol_concept_id": concept_id,
+                "studies": 0, "images": 0})
+        else:
+            entry = concepts.setdefault(int(concept_id), {
+                "protocol_concept_id": int(concept_id), "concept_name": row["concept_name"],
+                "vocabulary_id": row["vocabulary_id"], "source_values": 0, "studies": 0, "images": 0})
+            entry["source_values"] += 1
+        entry["studies"] += _count(row["studies"])
+        entry["images"] += _count(row["images"])
+    order = lambda e: (-e["studies"], -e["images"], str(e.get("protocol_concept_id") or e.get("protocol_source_value")))  # noqa: E731
+    top = sorted(concepts.values(), key=order)
+    missing = sorted(unmapped.values(), key=lambda e: (-e["studies"], -e["images"], e["protocol_source_value"] is None,
+                                                       str(e["protocol_source_value"] or "")))
+    total = sum(e["studies"] for e in top) + sum(e["studies"] for e in missing)
+    mapped = sum(e["studies"] for e in top)
+    return {
+        "studies": total,
+        "mapped_studies": mapped,
+        "mapped_pct": round(100.0 * mapped / total, 2) if total else None,
+        "concepts": len(top),
+        "vocabulary": source.has_vocabulary,
+        "protocols": top[:top_n],
+        "unmapped": missing[:top_n],
+        "unmapped_source_values": len(missing),
+    }
+
+
+def concept_names(protocol_data: Mapping[str, Any]) -> dict[int, str | None]:
+    """protocol_concept_id → concept name, from ``protocols()``'s result (for the search page's study list)."""
+    return {p["protocol_concept_id"]: p["concept_name"] for p in protocol_data.get("protocols", [])}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Combinations
+
+
+def combinations(conn: Any, source: ViewerSource, top_n: int = 5000) -> list[dict[str, Any]]:
+    """Counts per modality × body part × plane × contrast phase × protocol concept (the ``top_n`` largest)."""
+    from rcdm.db import query_sql
+    from rcdm.resources import read_template
+
+    top_n = _positive_int(top_n, "top_n", 1_000_000)
+    frame = query_sql(conn, read_template("ViewerCombinations.sql"), cdm_database_schema=source.cdm_schema,
+                      top_n=str(top_n))
+    return [{c: r.get(c) for c in COMBINATION_COLUMNS} for r in records(frame)]
+
+
+def filter_combinations(rows: Iterable[Mapping[str, Any]], q: str = "", sort: str = "images",
+                        order: str = "desc", **equals: str) -> list[dict[str, Any]]:
+    """Rows whose values contain ``q`` (case-insensitive) and equal each ``column=value`` given, sorted.
+
+    Works on the aggregate's rows in Python: nothing of the request reaches SQL. Missing values sort last.
+    """
+    if sort not in COMBINATION_COLUMNS:
+        raise UsageError(f"Unknown sort column {sort!r}: use one of {', '.join(COMBINATION_COLUMNS)}.")
+    if order not in ("asc", "desc"):
+        raise UsageError(f"Unknown order {order!r}: use asc or desc.")
+    for column in equals:
+        if column not in COMBINATION_COLUMNS:
+            raise UsageError(f"Unknown filter column {column!r}: use one of {', '.join(COMBINATION_COLUMNS)}.")
+    needle = (q or "").strip().lower()
+    out = []
+    for row in rows:
+        if needle and not any(needle in str(v).lower() for v in row.values() if v is not None):
+            continue
+        if any(value != "" and str(row.get(col)) != value for col, value in equals.items()):
+            continue
+        out.append(dict(row))
+    present = [r for r in out if r.get(sort) is not None]
+    absent = [r for r in out if r.get(sort) is None]
+    present.sort(key=lambda r: (r[sort] if isinstance(r[sort], (int, float)) else str(r[sort]).lower()),
+                 reverse=order == "desc")
+    return present + absent
+
+
+def filter_options(rows: Iterable[Mapping[str, Any]]) -> dict[str, list[Any]]:
+    """The distinct modalities, body parts and protocol concepts of the combinations, for the search form."""
+    rows = list(rows)
+    out: dict[str, list[Any]] = {}
+    for column in ("modality", "body_part", "protocol_concept_id"):
+        values = {r[column] for r in rows if r.get(column) not in (None, "")}
+        out[column] = sorted(values, key=lambda v: (isinstance(v, str), v))
+    return out
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Search
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    """Validated search filters; None = not filtered. Built by ``parse_filters`` from request parameters."""
+
+    modality: str | None = None
+    protocol_concept_id: int | None = None
+    body_part: str | None = None
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+    plane: str | None = None
+    contrast: str | None = None
+    cohort_id: int | None = None
+
+    def query_string(self) -> str:
+        """The filters as URL query parameters (for paging links and the manifest link)."""
+        from urllib.parse import urlencode
+
+        return urlencode({k: (v.isoformat() if isinstance(v, dt.date) else v)
+                          for k, v in asdict(self).items() if v is not None})
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in asdict(self).items()}
+
+    @property
+    def active(self) -> bool:
+        return any(v is not None for v in asdict(self).values())
+
+
+FILTER_NAMES: tuple[str, ...] = tuple(SearchFilters.__dataclass_fields__)
+
+
+def _text(value: str, name: str, upper: bool = False) -> str:
+    value = value.strip()
+    if not _FREE_TEXT.match(value):
+        raise UsageError(f"Invalid {name}: up to 64 letters, digits, spaces and . , : ; / + ( ) & - _")
+    return value.upper() if upper else value
+
+
+def _positive_int(value: Any, name: str, maximum: int = 2 ** 63 - 1, allow_zero: bool = False) -> int:
+    text = str(value).strip()
+    if not re.fullmatch(r"\d{1,19}", text):
+        raise UsageError(f"Invalid {name} {str(value)[:40]!r}: give a whole number.")
+    number = int(text)
+    if number > maximum or (number == 0 and not allow_zero):
+        raise UsageError(f"Invalid {name} {number}: give a number between {0 if allow_zero else 1} and {maximum}.")
+    return number
+
+
+def _date(value: str, name: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value.strip())
+    except ValueError:
+        raise UsageError(f"Invalid {name} {value[:40]!r}: give a date as YYYY-MM-DD.") from None
+
+
+def parse_filters(params: Mapping[str, str]) -> SearchFilters:
+    """Validate search parameters (strict whitelists and types); raise UsageError naming the first bad one.
+
+    Empty values mean "no filter". Unknown parameters are ignored (paging, sorting belong to the caller).
+    """
+    values: dict[str, Any] = {}
+    get = lambda name: (params.get(name) or "").strip()  # noqa: E731
+    if get("modality"):
+        values["modality"] = _text(get("modality"), "modality", upper=True)
+    if get("protocol_concept_id"):
+        values["protocol_concept_id"] = _positive_int(get("protocol_concept_id"), "protocol concept id",
+                                                      2 ** 31 - 1, allow_zero=True)
+    if get("body_part"):
+        values["body_part"] = _text(get("body_part"), "body part", upper=True)
+    if get("date_from"):
+        values["date_from"] = _date(get("date_from"), "start date")
+    if get("date_to"):
+        values["date_to"] = _date(get("date_to"), "end date")
+    if get("plane"):
+        if get("plane").lower() not in PLANES:
+            raise UsageError(f"Invalid plane: use one of {', '.join(PLANES)}.")
+        values["plane"] = get("plane").lower()
+    if get("contrast"):
+        if get("contrast").lower() not in CONTRAST_PHASES:
+            raise UsageError(f"Invalid contrast phase: use one of {', '.join(CONTRAST_PHASES)}.")
+        values["contrast"] = get("contrast").lower()
+    if get("cohort_id"):
+        values["cohort_id"] = _positive_int(get("cohort_id"), "cohort id", 2 ** 63 - 1, allow_zero=True)
+    filters = SearchFilters(**values)
+    if filters.date_from and filters.date_to and filters.date_from > filters.date_to:
+        raise UsageError("Invalid date range: the start date is after the end date.")
+    return filters
+
+
+def _search_parameters(source: ViewerSource, filters: SearchFilters) -> tuple[dict[str, str], dict[str, Any]]:
+    """Template switches (TRUE/FALSE only) and the bound values for ``filters``."""
+    if filters.cohort_id is not None and not source.has_cohort:
+        raise UsageError(f"No cohort table {source.cohort_schema}.{source.cohort_table}: the cohort filter needs "
+                         "one (rcdm viewer --cohort-schema).")
+    bind: dict[str, Any] = {}
+    switches: dict[str, str] = {}
+    for name, key in (("modality", "modality"), ("protocol", "protocol_concept_id"), ("body_part", "body_part"),
+                      ("date_from", "date_from"), ("date_to", "date_to"), ("plane", "plane"),
+                      ("contrast", "contrast"), ("cohort", "cohort_id")):
+        value = getattr(filters, key)
+        switches[f"filter_{name}"] = "FALSE" if value is None else "TRUE"
+        if value is not None:
+            bind["cohort_definition_id" if key == "cohort_id" else key] = value
+    if filters.plane is not None:
+        bind["plane_concept_id"] = PLANES[filters.plane] or "-"
+    if filters.contrast is not None:
+        bind["contrast_concept_id"] = CONTRAST_PHASES[filters.contrast] or "-"
+    return switches, bind
+
+
+def _search_query(conn: Any, source: ViewerSource, filters: SearchFilters, output: str, offset: int = 0,
+                  page_size: int = 25) -> pd.DataFrame:
+    from rcdm.db import query_sql
+    from rcdm.resources import read_template
+
+    switches, bind = _search_parameters(source, filters)
+    return query_sql(conn, read_template("ViewerSearch.sql"), cdm_database_schema=source.cdm_schema,
+                     cohort_database_schema=source.cohort_schema, cohort_table=source.cohort_table,
+                     output=output, offset=str(int(offset)), page_size=str(int(page_size)), bind=bind, **switches)
+
+
+def search(conn: Any, source: ViewerSource, filters: SearchFilters, page: int = 1, page_size: int = 25,
+           names: Mapping[int, str | None] | None = None) -> dict[str, Any]:
+    """Counts of the matching persons, studies, series and images, and one page of studies (newest first).
+
+    Studies show person_id only, never patient identifiers. ``names`` adds protocol concept names.
+    """
+    if page_size not in PAGE_SIZES:
+        raise UsageError(f"Invalid page size {page_size}: use one of {', '.join(map(str, PAGE_SIZES))}.")
+    page = _positive_int(page, "page", 10_000_000)
+    counts = records(_search_query(conn, source, filters, "counts"))[0]
+    counts = {k: _count(counts.get(k)) for k in ("persons", "studies", "series", "images")}
+    pages = max(1, math.ceil(counts["studies"] / page_size))
+    page = min(page, pages)
+    studies = records(_search_query(conn, source, filters, "studies", (page - 1) * page_size, page_size))
+    for study in studies:
+        study["concept_name"] = (names or {}).get(study["protocol_concept_id"])
+    return {"filters": filters.as_dict(), "counts": counts, "page": page, "pages": pages, "page_size": page_size,
+            "studies": studies}
+
+
+def manifest_frame(conn: Any, source: ViewerSource, filters: SearchFilters,
+                   max_rows: int = MAX_MANIFEST_ROWS) -> pd.DataFrame:
+    """The matching images, one row each (``MANIFEST_COLUMNS``), at most ``max_rows`` + 1 (to tell truncation)."""
+    max_rows = _positive_int(max_rows, "max rows", 100_000_000)
+    frame = _search_query(conn, source, filters, "images", 0, max_rows + 1)
+    return frame[list(MANIFEST_COLUMNS)]
+
+
+def manifest_csv(frame: pd.DataFrame, max_rows: int = MAX_MANIFEST_ROWS) -> str:
+    """The manifest as CSV text (header ``MANIFEST_COLUMNS``); a final ``# truncated`` line when cut."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(MANIFEST_COLUMNS)
+    for i, row in enumerate(frame.itertuples(index=False)):
+        if i >= max_rows:
+            out.write(f"# truncated at {max_rows} rows: narrow the search\n")
+            break
+        writer.writerow(["" if plain(v) is None else plain(v) for v in row])
+    return out.getvalue()
+
+
+__all__ = [
+    "COMBINATION_COLUMNS",
+    "CONTRAST_PHASES",
+    "MANIFEST_COLUMNS",
+    "PAGE_SIZES",
+    "PLANES",
+    "SearchFilters",
+    "ViewerSource",
+    "combinations",
+    "concept_names",
+    "filter_combinations",
+    "filter_options",
+    "manifest_csv",
+    "manifest_frame",
+    "overview",
+    "parse_filters",
+    "protocols",
+    "search",
+]

@@ -1,0 +1,435 @@
+"""The ETL end to end on real files and real databases (DuckDB files and the session's PostgreSQL server).
+
+Shared helpers here (``snapshot``, ``corpus``...) are imported by the other ``test_etl_*`` modules.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pydicom
+import pytest
+
+from rcdm.db import connect, execute_sql, insert_table, query_sql
+from rcdm.dicom.derive import parse_date
+from rcdm.dicom.sample import write_sample_corpus
+from rcdm.errors import LockError, UsageError
+from rcdm.etl import run_etl
+
+TABLES = ("radiology_occurrence", "radiology_image")
+ORDER = {"radiology_occurrence": "radiology_occurrence_id", "radiology_image": "radiology_image_id"}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# helpers
+
+
+def snapshot(conn, schema: str) -> dict:
+    """Every row of both R-CDM tables and of rcdm_etl_file (without run ids and times), sorted, as plain values."""
+    out = {}
+    for table in TABLES:
+        frame = query_sql(conn, f"SELECT * FROM {schema}.{table} ORDER BY {ORDER[table]};")
+        out[table] = [tuple(None if _isna(v) else (str(v) if not isinstance(v, (int, float, str)) else v)
+                            for v in row) for row in frame.itertuples(index=False)]
+    files = query_sql(conn, f"SELECT file_key, file_path, status, reason, radiology_image_id FROM "
+                            f"{schema}.rcdm_etl_file ORDER BY file_key;")
+    out["rcdm_etl_file"] = [tuple(None if _isna(v) else v for v in row) for row in files.itertuples(index=False)]
+    return out
+
+
+def _isna(v) -> bool:
+    try:
+        return v is None or bool(v != v)
+    except (TypeError, ValueError):
+        return False
+
+
+def check_invariant(summary: dict) -> None:
+    assert summary["files_seen"] == summary["loaded"] + summary["quarantined"] + summary["skipped"], summary
+    assert summary["skipped"] == sum(summary["skipped_by_reason"].values())
+    assert summary["quarantined"] == sum(summary["quarantined_by_reason"].values())
+
+
+def make_corpus(base: Path, seeds=(0,), n_patients: int = 4) -> dict:
+    """Sample corpora (one per seed) under ``base``, one person map covering every patient."""
+    infos = [write_sample_corpus(base / "tree" / f"seed{s}", n_patients=n_patients, seed=s) for s in seeds]
+    person_map = base / "persons.csv"
+    shutil.copy(infos[0]["person_map"], person_map)
+    for info in infos:
+        os.remove(info["person_map"])
+    return {"root": base / "tree", "person_map": str(person_map), "infos": infos,
+            "images": [p for info in infos for p in info["images"]],
+            "files": [p for info in infos for p in info["files"] if not p.endswith("person_map.csv")]}
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> dict:
+    return make_corpus(tmp_path_factory.mktemp("corpus"), seeds=(0,), n_patients=4)
+
+
+@pytest.fixture
+def secret(tmp_path) -> str:
+    return str(tmp_path / "secret")
+
+
+def pg_schema(conn) -> str:
+    schema = f"etl_{uuid.uuid4().hex[:10]}"
+    execute_sql(conn, f"DROP SCHEMA IF EXISTS {schema} CASCADE;")
+    return schema
+
+
+# --------------------------------------------------------------------------------------------------------------
+# DuckDB round trip, values, idempotence
+
+
+def test_duckdb_round_trip_values_and_rerun(corpus, secret, tmp_path):
+    with connect(tmp_path / "cdm.duckdb") as conn:
+        summary = run_etl(str(corpus["root"]), conn, "cdm", person_map=corpus["person_map"], secret_file=secret,
+                          workers=1, batch_size=7.0, quiet=True)
+        check_invariant(summary)
+        n_images = len(corpus["images"])
+        assert summary["loaded"] == summary["images"] == n_images
+        assert summary["quarantined_by_reason"] == {"missing_uid": 1, "truncated": 1}
+        assert summary["skipped_by_reason"] == {"dicomdir": 1, "not_dicom": 2}  # README.txt, random.dcm
+        assert summary["tables"] == {"radiology_occurrence": corpus["infos"][0]["studies"], "radiology_image": n_images}
+        assert summary["studies"] == corpus["infos"][0]["studies"]
+        assert summary["series"] == corpus["infos"][0]["series"]
+
+        image = query_sql(conn, "SELECT * FROM cdm.radiology_image;")
+        by_path = {row["file_path"]: row for row in image.to_dict("records")}
+        for path in corpus["images"]:
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+            row = by_path[Path(path).relative_to(corpus["root"]).as_posix()]
+            assert row["image_resolution_rows"] == ds.Rows and row["image_resolution_columns"] == ds.Columns
+            assert row["modality"] == ds.Modality
+            assert row["body_part_source_value"] == ds.BodyPartExamined
+            assert row["instance_number"] == ds.InstanceNumber
+            assert row["series_serial_number"] == ds.InstanceNumber  # numbered 1..n in the corpus
+            if ds.Modality == "CT":
+                assert row["ct_slice_thickness"] == pytest.approx(float(ds.SliceThickness))
+            else:
+                assert _isna(row["ct_slice_thickness"])
+        occurrence = query_sql(conn, "SELECT * FROM cdm.radiology_occurrence;")
+        assert (occurrence["protocol_concept_id"] == 0).all()
+        assert (occurrence["count_of_images"].sum()) == n_images
+        totals = image.groupby("radiology_series_id").size()
+        for series_id, count in totals.items():
+            assert set(image[image["radiology_series_id"] == series_id]["series_total_number"]) == {count}
+        before = snapshot(conn, "cdm")
+
+        again = run_etl(str(corpus["root"]), conn, "cdm", person_map=corpus["person_map"], secret_file=secret,
+                        workers=1, batch_size=7, quiet=True)
+        check_invariant(again)
+        assert again["loaded"] == 0 and again["skipped_by_reason"] == {"unchanged": summary["files_seen"]}
+        assert snapshot(conn, "cdm") == before
+        runs = query_sql(conn, "SELECT run_id, status FROM cdm.rcdm_etl_run ORDER BY run_id;")
+        assert runs["status"].tolist() == ["finished", "finished"]
+
+
+def test_postgresql_round_trip_equals_duckdb(corpus, secret, tmp_path, postgres_url):
+    with connect(tmp_path / "cdm.duckdb") as duck:
+        run_etl(str(corpus["root"]), duck, "cdm", person_map=corpus["person_map"], secret_file=secret, workers=1,
+                batch_size=9, quiet=True)
+        expected = snapshot(duck, "cdm")
+    with connect(postgres_url) as pg:
+        schema = pg_schema(pg)
+        try:
+            summary = run_etl(str(corpus["root"]), pg, schema, person_map=corpus["person_map"],
+                              secret_file=secret, workers=2, batch_size=9, quiet=True)
+            check_invariant(summary)
+            assert snapshot(pg, schema) == expected
+            again = run_etl(str(corpus["root"]), pg, schema, person_map=corpus["person_map"], secret_file=secret,
+                            workers=1, batch_size=9, quiet=True)
+            assert again["loaded"] == 0 and snapshot(pg, schema) == expected
+        finally:
+            execute_sql(pg, f"DROP SCHEMA IF EXISTS {schema} CASCADE;")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# incremental loads: new files of known studies, unmapped patients, person source
+
+
+def _file_list(path: Path, files: list[str]) -> str:
+    path.write_text("".join(f + "\n" for f in files), encoding="utf-8")
+    return str(path)
+
+
+def test_new_files_of_known_studies_update_counts_like_a_single_run(corpus, secret, tmp_path):
+    root = str(corpus["root"])
+    images = corpus["images"]
+    first = [p for p in images if not p.endswith("/1.dcm")]  # the lowest instance numbers come later
+    with connect(tmp_path / "cdm.duckdb") as conn:
+        s1 = run_etl(None, conn, "inc", file_list=_file_list(tmp_path / "a.txt", first), root=root,
+                     person_map=corpus["person_map"], secret_file=secret, workers=1, batch_size=5, quiet=True)
+        assert s1["loaded"] == len(first)
+        s2 = run_etl(root, conn, "inc", root=root, person_map=corpus["person_map"], secret_file=secret,
+                     workers=1, batch_size=5, quiet=True)
+        check_invariant(s2)
+        assert s2["loaded"] == len(images) - len(first)
+        assert s2["skipped_by_reason"]["unchanged"] == len(first)
+        run_etl(root, conn, "single", person_map=corpus["person_map"], secret_file=secret, workers=1,
+                batch_size=500, quiet=True)
+        assert snapshot(conn, "inc") == snapshot(conn, "single")
+
+
+def test_unmapped_patients_are_counted_then_loaded_when_the_map_grows(corpus, secret, tmp_path):
+    rows = list(csv.reader(open(corpus["person_map"], encoding="utf-8")))
+    partial = tmp_path / "partial.csv"
+    with open(partial, "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(rows[:-1])  # the last patient is missing
+    missing = rows[-1][0]
+    expected_unmapped = sum(1 for p in corpus["images"] if f"/{missing}/" in p)
+    root = str(corpus["root"])
+    with connect(tmp_path / "cdm.duckdb") as conn:
+        s1 = run_etl(root, conn, "cdm", person_map=str(partial), secret_file=secret, workers=1, quiet=True)
+        check_invariant(s1)
+        assert s1["unmapped_patient"] == s1["skipped_by_reason"]["unmapped_patient"] == expected_unmapped > 0
+        assert s1["loaded"] == len(corpus["images"]) - expected_unmapped
+        stored = query_sql(conn, "SELECT COUNT(*) AS n FROM cdm.rcdm_etl_file WHERE status = 'unmapped_patient';")
+        assert stored["n"][0] == expected_unmapped
+        s2 = run_etl(root, conn, "cdm", person_map=corpus["person_map"], secret_file=secret, workers=1, quiet=True)
+        assert s2["loaded"] == expected_unmapped and s2["unmapped_patient"] == 0
+        run_etl(root, conn, "single", person_map=corpus["person_map"], secret_file=secret, workers=1, quiet=True)
+        assert snapshot(conn, "cdm") == snapshot(conn, "single")
+
+
+def test_person_source_cdm_gives_the_same_rows_as_the_map(corpus, secret, tmp_path):
+    root = str(corpus["root"])
+    rows = list(csv.DictReader(open(corpus["person_map"], encoding="utf-8")))
+    with connect(tmp_path / "cdm.duckdb") as conn:
+        run_etl(root, conn, "bymap", person_map=corpus["person_map"], secret_file=secret, workers=1, quiet=True)
+        from rcdm.db import create_schema
+
+        create_schema(conn, "bycdm")
+        execute_sql(conn, "CREATE TABLE bycdm.person (person_id BIGINT, person_source_value VARCHAR(50));")
+        insert_table(conn, "bycdm", "person", {"person_id": [int(r["person_id"]) for r in rows],
+                                               "person_source_value": [r["patient_id"] for r in rows]})
+        summary = run_etl(root, conn, "bycdm", person_source="cdm", secret_file=secret, workers=1, quiet=True)
+        assert summary["unmapped_patient"] == 0
+        assert snapshot(conn, "bycdm") == snapshot(conn, "bymap")
+
+
+def test_arguments_are_checked(corpus, secret, tmp_path):
+    with connect(tmp_path / "cdm.duckdb") as conn:
+        with pytest.raises(UsageError):
+            run_etl(str(corpus["root"]), conn, "cdm", secret_file=secret)  # no person mapping
+        with pytest.raises(UsageError):
+            run_etl(str(corpus["root"]), conn, "cdm", person_map=corpus["person_map"], secret_file=secret,
+                    batch_size=0)
+        with pytest.raises(UsageError):
+            run_etl(str(tmp_path / "nope"), conn, "cdm", person_map=corpus["person_map"], secret_file=secret)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# bad files, dates, PHI
+
+
+def _bad_files(folder: Path, template: str) -> dict[str, str]:
+    """Corrupt, truncated, empty, non-DICOM and unreadable files; returns {name: expected status}."""
+    folder.mkdir(parents=True, exist_ok=True)
+    data = Path(template).read_bytes()
+    (folder / "empty.dcm").write_bytes(b"")
+    (folder / "text.dcm").write_text("not a DICOM file\n" * 20)
+    (folder / "truncated_header.dcm").write_bytes(data[:300])
+    (folder / "corrupt.dcm").write_bytes(data[:132] + bytes(range(256)) * 8)
+    os.symlink(folder / "does-not-exist.dcm", folder / "broken_link.dcm")
+    expected = {"empty.dcm": "skipped", "text.dcm": "skipped", "broken_link.dcm": "quarantined",
+                "truncated_header.dcm": "quarantined", "corrupt.dcm": "quarantined"}
+    locked = folder / "locked.dcm"
+    locked.write_bytes(data)
+    os.chmod(locked, 0)
+    try:
+        with open(locked, "rb"):
+            readable = True  # root ignores the mode (CI): the broken link covers "cannot open"
+    except PermissionError:
+        readable = False
+    if readable:
+        os.chmod(locked, 0o644)
+        locked.unlink()
+    else:
+        expected["locked.dcm"] = "quarantined"
+    return expected
+
+
+def test_bad_files_are_skipped_or_quarantined_with_a_reason(corpus, secret, tmp_path):
+    bad = _bad_files(tmp_path / "bad", corpus["images"][0])
+    with connect(tmp_path / "cdm.duckdb") as conn:
+        summary = run_etl(str(tmp_path / "bad"), conn, "cdm", person_map=corpus["person_map"], secret_file=secret,
+                          workers=1, quiet=True)
+        check_invariant(summary)
+        files = query_sql(conn, "SELECT file_path, status, reason FROM cdm.rcdm_etl_file;")
+        got = {r["file_path"]: r for r in files.to_dict("records")}
+        assert summary["files_seen"] == len(bad)
+        for name, status in bad.items():
+            assert got[name]["status"] == status, got[name]
+            assert got[name]["reason"], got[name]
+        assert got["broken_link.dcm"]["reason"] == "broken_symlink"
+        assert got["empty.dcm"]["reason"] == "empty_file"
+        assert summary["loaded"] == 0
+
+
+def test_impossible_dates_become_null_and_are_counted(corpus, secret, tmp_path):
+    folder = tmp_path / "dates"
+    folder.mkdir()
+    ds = pydicom.dcmread(corpus["images"][0])
+    ds = copy.deepcopy(ds)
+    ds.StudyInstanceUID = pydicom.uid.generate_uid(entropy_srcs=["bad-dates-study"])
+    ds.SeriesInstanceUID = pydicom.uid.generate_uid(entropy_srcs=["bad-dates-series"])
+    ds.SOPInstanceUID = pydicom.uid.generate_uid(entropy_srcs=["bad-dates-sop"])
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.StudyDate = ds.SeriesDate = ds.AcquisitionDate = ds.ContentDate = "20231301"
+    ds.save_as(folder / "bad_dates.dcm")
+    with connect(tmp_path / "cdm.duckdb") as conn:
+        summary = run_etl(str(folder), conn, "cdm", person_map=corpus["person_map"], secret_file=secret, workers=1,
+                          quiet=True)
+        assert summary["loaded"] == 1 and summary["invalid_dates"] == 1
+        occ = query_sql(conn, "SELECT radiology_occurrence_date, radiology_occurrence_datetime "
+                              "FROM cdm.radiology_occurrence;")
+        assert _isna(occ.iloc[0, 0]) and _isna(occ.iloc[0, 1])
+        # the sample corpus's impossible StudyDate falls back to SeriesDate, and is counted too
+        s2 = run_etl(str(corpus["root"]), conn, "corpus", person_map=corpus["person_map"], secret_file=secret,
+                     workers=1, quiet=True)
+        invalid = sum(1 for p in corpus["images"]
+                      if parse_date(str(pydicom.dcmread(p, stop_before_pixels=True).StudyDate)) is None)
+        assert s2["invalid_dates"] == invalid > 0
+        dates = query_sql(conn, "SELECT COUNT(*) AS n FROM corpus.radiology_occurrence "
+                                "WHERE radiology_occurrence_date IS NULL;")
+        assert dates["n"][0] == 0
+
+
+def _phi_values(paths: list[str]) -> set[str]:
+    values: set[str] = set()
+    for path in paths:
+        try:
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+        except Exception:  # noqa: BLE001 - not DICOM
+            continue
+        for keyword in ("PatientID", "PatientName", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID",
+                        "PatientBirthDate"):
+            value = str(ds.get(keyword, "") or "").strip()
+            if len(value) >= 4:
+                values.add(value)
+                if keyword == "PatientName":
+                    values.update(part for part in value.split("^") if len(part) >= 6)
+    return values
+
+
+def test_no_phi_in_tables_staging_or_logs(corpus, secret, tmp_path, caplog):
+    # file paths are stored as they are (relative): give the files neutral names, as the archive would
+    flat = tmp_path / "archive"
+    flat.mkdir()
+    for i, path in enumerate(corpus["files"]):
+        shutil.copy(path, flat / f"{i:04d}.dcm")
+    phi = _phi_values([str(p) for p in flat.iterdir()])
+    assert any("SAMPLE" in v for v in phi) and any(v.count(".") > 3 for v in phi)
+    staging = tmp_path / "staging"
+    caplog.set_level(logging.DEBUG, logger="rcdm")
+    with connect(tmp_path / "cdm.duckdb") as conn:
+        summary = run_etl(str(flat), conn, "cdm", person_map=corpus["person_map"], secret_file=secret, workers=1,
+                          batch_size=8, staging_dir=str(staging), keep_staging=True, quiet=True)
+        assert summary["loaded"] == len(corpus["images"])
+        tables = query_sql(conn, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'cdm';")
+        texts: list[str] = []
+        for table in tables["table_name"]:
+            frame = query_sql(conn, f"SELECT * FROM cdm.{table};")
+            texts += [str(v) for v in frame.to_numpy().ravel() if v is not None]
+    parquet = sorted(staging.rglob("*.parquet"))
+    assert parquet, "the staging files were kept"
+    for file in parquet:
+        texts += [str(v) for column in pq.read_table(file).to_pydict().values() for v in column if v is not None]
+    texts.append(caplog.text)
+    blob = "\n".join(texts)
+    leaks = sorted(v for v in phi if v in blob)
+    assert not leaks, f"PHI found: {leaks[:5]}"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# one run per schema
+
+
+def test_concurrent_runs_on_postgresql_are_refused(corpus, secret, postgres_url):
+    from rcdm.etl import lock
+
+    with connect(postgres_url) as holder, connect(postgres_url) as other:
+        schema = pg_schema(holder)
+        try:
+            from rcdm.ddl import create_tables
+
+            create_tables(holder, schema, model="etl")
+            lock.acquire(holder, schema)
+            with pytest.raises(LockError, match="being loaded"):
+                run_etl(str(corpus["root"]), other, schema, person_map=corpus["person_map"], secret_file=secret,
+                        workers=1, quiet=True)
+            lock.release(holder, schema)
+            summary = run_etl(str(corpus["root"]), other, schema, person_map=corpus["person_map"],
+                              secret_file=secret, workers=1, quiet=True)
+            assert summary["loaded"] == len(corpus["images"])
+        finally:
+            execute_sql(holder, f"DROP SCHEMA IF EXISTS {schema} CASCADE;")
+
+
+def test_running_row_of_a_live_process_refuses_a_dead_one_is_interrupted(corpus, secret, tmp_path):
+    import json
+
+    from rcdm.ddl import create_tables
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    with connect(tmp_path / "cdm.duckdb") as conn:
+        create_tables(conn, "cdm", model="etl")
+        import socket
+
+        for run_id, pid in ((1, os.getpid()), (2, dead.pid)):
+            execute_sql(conn, "INSERT INTO cdm.rcdm_etl_run (run_id, started_at, status, summary) VALUES "
+                              "(:r, CURRENT_TIMESTAMP, 'running', :s);",
+                        bind={"r": run_id, "s": json.dumps({"host": socket.gethostname(), "pid": pid})})
+        with pytest.raises(LockError, match=f"pid {os.getpid()}"):
+            run_etl(str(corpus["root"]), conn, "cdm", person_map=corpus["person_map"], secret_file=secret,
+                    workers=1, quiet=True)
+        execute_sql(conn, "UPDATE cdm.rcdm_etl_run SET status = 'failed' WHERE run_id = 1;")
+        summary = run_etl(str(corpus["root"]), conn, "cdm", person_map=corpus["person_map"], secret_file=secret,
+                          workers=1, quiet=True)
+        assert summary["loaded"] == len(corpus["images"])
+        runs = query_sql(conn, "SELECT run_id, status FROM cdm.rcdm_etl_run ORDER BY run_id;")
+        assert runs["status"].tolist() == ["failed", "interrupted", "finished"]
+
+
+def test_duckdb_file_held_by_another_process_is_a_lock_error(corpus, secret, tmp_path):
+    db = tmp_path / "cdm.duckdb"
+    with connect(db):
+        out = subprocess.run([sys.executable, "-m", "rcdm", "etl", str(corpus["root"]), "--db", str(db),
+                              "--person-map", corpus["person_map"], "--secret-file", secret, "--quiet"],
+                             capture_output=True, text=True, timeout=120)
+    assert out.returncode == 6, out.stderr
+    assert "another" in out.stderr and "rcdm etl" in out.stderr
+
+
+def test_cli_prints_summary_quarantine_and_report(corpus, secret, tmp_path):
+    from rcdm.cli import main
+
+    summary_file = tmp_path / "summary.json"
+    out = subprocess.run([sys.executable, "-m", "rcdm", "etl", str(corpus["root"]), "--db",
+                          str(tmp_path / "cdm.duckdb"), "--person-map", corpus["person_map"], "--secret-file", secret,
+                          "--workers", "1", "--summary-json", str(summary_file)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "files seen" in out.stdout and "Quarantined files (2)" in out.stdout
+    assert "R-CDM mapping quality" in out.stdout
+    import json
+
+    summary = json.loads(summary_file.read_text())
+    check_invariant(summary)
+    report = subprocess.run([sys.executable, "-m", "rcdm", "report", "--db", str(tmp_path / "cdm.duckdb"),
+                             "--format", "json"], capture_output=True, text=True, timeout=120)
+    assert report.returncode == 0, report.stderr
+    assert json.loads(report.stdout)["summary"]
+    assert main(["etl", str(corpus["root"]), "--db", str(tmp_path / "x.duckdb")]) == 2  # no person mapping

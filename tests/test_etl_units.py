@@ -1,0 +1,106 @@
+"""The ETL's small parts: file discovery, the ordered executor, the worker's de-identified output, decisions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+import pyarrow as pa
+import pytest
+
+from rcdm.errors import UsageError
+from rcdm.etl.discover import iter_files
+from rcdm.etl.executor import LocalExecutor
+from rcdm.etl.load import decide
+from rcdm.etl.lock import advisory_key, lock_message_for
+from rcdm.etl.transform import STAGE_SCHEMA, BatchContext, FileEntry, file_key, process_batch
+
+
+def test_iter_files_is_sorted_depth_first_follows_links_and_guards_loops(tmp_path):
+    for name in ("b/2.dcm", "b/1.dcm", "a/z.dcm", "c.dcm", "a/sub/x.dcm"):
+        path = tmp_path / "root" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(name)
+    root = tmp_path / "root"
+    os.symlink(root, root / "a" / "loop")  # a directory link back to the root: not entered again
+    os.symlink(root / "c.dcm", root / "d_link.dcm")
+    os.symlink(root / "missing.dcm", root / "e_broken.dcm")
+    found = [os.path.relpath(p, root) for p in iter_files([root])]
+    assert found == ["a/sub/x.dcm", "a/z.dcm", "b/1.dcm", "b/2.dcm", "c.dcm", "d_link.dcm", "e_broken.dcm"]
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"# comment\n{root / 'c.dcm'}\n\n")
+    assert list(iter_files([], file_list=listing)) == [str(root / "c.dcm")]
+    with pytest.raises(UsageError):
+        list(iter_files([tmp_path / "nope"]))
+
+
+def test_iter_files_is_lazy(tmp_path):
+    (tmp_path / "x.dcm").write_text("x")
+    it = iter_files([tmp_path])
+    assert next(it).endswith("x.dcm")
+
+
+def test_executor_keeps_order_with_workers(tmp_path):
+    entries = []
+    for i in range(12):
+        path = tmp_path / f"{i:02d}.txt"
+        path.write_text("not dicom")
+        entries.append(FileEntry(str(path), path.name, file_key(path.name), 9, 0))
+    batches = [(n, entries[n * 3:(n + 1) * 3]) for n in range(4)]
+    out = list(LocalExecutor(BatchContext(b"k" * 32), workers=2).map_batches(iter(batches)))
+    assert [tag for tag, _ in out] == [0, 1, 2, 3]
+    assert [t.column("file_path").to_pylist() for _, t in out] == [[e.file_path for e in b] for _, b in batches]
+    assert all(t.schema == STAGE_SCHEMA for _, t in out)
+
+
+def test_worker_output_holds_no_patient_id_or_uid():
+    from rcdm.dicom.sample import template_path
+
+    import pydicom
+
+    path = template_path("CT")
+    ds = pydicom.dcmread(path, stop_before_pixels=True)
+    table = process_batch([FileEntry(path, "ct.dcm", file_key("ct.dcm"), None, None)], BatchContext(b"s" * 32))
+    row = table.to_pylist()[0]
+    assert row["status"] == "loaded"
+    text = repr(row)
+    for secret_value in (str(ds.PatientID), str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID),
+                         str(ds.SOPInstanceUID), str(ds.PatientName)):
+        assert secret_value not in text
+    assert len(row["patient_key"]) == 64 and 0 < row["radiology_image_id"] < 2**63
+    assert repr(BatchContext(b"s" * 32)) == "BatchContext(secret=***)"
+
+
+def _rows(*specs):
+    base = {name: None for name in STAGE_SCHEMA.names}
+    rows = []
+    for seq, (image, study, person, path) in enumerate(specs):
+        rows.append({**base, "seq": seq, "status": "loaded", "radiology_image_id": image,
+                     "radiology_occurrence_id": study, "person_id": person, "file_path": path,
+                     "modality": "CT" if seq % 2 else "SR", "study_date": dt.date(2020, 1, 2 + seq),
+                     "manufacturer": f"M{seq}"})
+    return pa.Table.from_pylist(rows, schema=STAGE_SCHEMA)
+
+
+def test_decide_duplicates_conflicts_and_merge():
+    table = _rows((1, 10, 100, "a"), (1, 10, 100, "b"), (2, 10, 200, "c"), (3, 20, 300, "d"), (4, 30, 400, "e"))
+    images = {4: {"file_path": "elsewhere"}}
+    studies = {20: {"person_id": 300, "radiology_occurrence_date": dt.date(2019, 1, 1),
+                    "radiology_occurrence_datetime": None, "modality": "MR", "manufacturer": "A",
+                    "protocol_source_value": None, "radiology_occurrence_source_value": "h"}}
+    statuses, reasons, study_table = decide(table, images, studies)
+    assert statuses == ["loaded", "duplicate", "quarantined", "loaded", "duplicate"]
+    assert reasons[1] == "duplicate: same SOP instance as a" and reasons[2] == "study_person_conflict"
+    merged = {r["radiology_occurrence_id"]: r for r in study_table.to_pylist()}
+    assert set(merged) == {10, 20}
+    assert merged[20]["is_new"] == 0 and merged[20]["modality"] == "CT,MR"
+    assert merged[20]["radiology_occurrence_date"] == dt.date(2019, 1, 1) and merged[20]["manufacturer"] == "A"
+    assert merged[10]["is_new"] == 1 and merged[10]["person_id"] == 100
+
+
+def test_lock_helpers():
+    assert advisory_key("cdm") == advisory_key("CDM") != advisory_key("other")
+    message = lock_message_for(RuntimeError('IO Error: Could not set lock on file "x.duckdb": Conflicting lock '
+                                            'is held in python (PID 1234)'), "x.duckdb")
+    assert message and "process 1234" in message
+    assert lock_message_for(RuntimeError("syntax error"), "x") is None
