@@ -33,9 +33,14 @@ from rcdm.db import connect, execute_sql, exists_table, insert_table, query_sql 
 from rcdm.ddl import create_tables, drop_tables, get_ddl  # noqa: E402
 from rcdm.report import format_report, quality_report  # noqa: E402
 from rcdm.etl import run_etl  # noqa: E402
+from rcdm.protocols.store import load_athena, load_playbook, load_stcm, matcher_from_database  # noqa: E402
+from rcdm.protocols.remap import map_studies, remap  # noqa: E402
+from rcdm.protocols.unmapped import export_unmapped  # noqa: E402
+from rcdm.protocols.micdm import populate_micdm  # noqa: E402
 from rcdm.cdm_csv import load_cdm_csv  # noqa: E402
 from rcdm.cohort import generate_cohort  # noqa: E402
 from rcdm.extract import count_cohort_images, get_cohort_images  # noqa: E402
+from rcdm.study import merge_results, run_study  # noqa: E402
 
 __all__ = [
     "__version__",
@@ -54,11 +59,21 @@ __all__ = [
     "list_supported_dialects",
     "load_cdm_csv",
     "load_render_translate",
+    "merge_results",
     "quality_report",
     "query_sql",
     "render",
     "render_translate",
     "run_etl",
+    "load_athena",
+    "load_playbook",
+    "load_stcm",
+    "matcher_from_database",
+    "map_studies",
+    "remap",
+    "export_unmapped",
+    "populate_micdm",
+    "run_study",
     "split_sql",
     "translate",
     "translate_single_statement",

@@ -59,16 +59,23 @@ _INTEGER_COLUMNS = frozenset({
 })
 
 
+_TEXT_ID_COLUMNS = frozenset({
+    "domain_id", "vocabulary_id", "concept_class_id", "relationship_id", "unique_device_id", "reverse_relationship_id",
+    "cdm_source_abbreviation", "specimen_source_id", "npi", "dea",
+})
+"""OMOP columns ending in ``_id`` that hold text."""
+
+
 def omop_type(column: str) -> pa.DataType:
     """The Arrow type an OMOP column's name implies (used where the data says nothing)."""
     name = column.lower()
     if name.endswith("_datetime"):
         return pa.timestamp("us")
-    if name.endswith("_date") or name == "measurement_time":
-        return pa.date32() if name != "measurement_time" else pa.string()
+    if name.endswith("_date"):
+        return pa.date32()
     if name in _FLOAT_COLUMNS:
         return pa.float64()
-    if name in _INTEGER_COLUMNS or name.endswith("_id") and not name.endswith(("unique_device_id",)):
+    if name in _INTEGER_COLUMNS or (name.endswith("_id") and name not in _TEXT_ID_COLUMNS):
         return pa.int64()
     return pa.string()
 
@@ -86,9 +93,9 @@ class _Source:
         self.path = Path(source).expanduser()
         if not self.path.exists():
             raise UsageError(f"No such CSV source: {self.path} (give a folder or a .zip of <table>.csv files).")
-        self.zip = zipfile.ZipFile(self.path) if self.path.is_file() else None
         if self.path.is_file() and not zipfile.is_zipfile(self.path):
             raise UsageError(f"{self.path} is neither a folder nor a zip file.")
+        self.zip = zipfile.ZipFile(self.path) if self.path.is_file() else None
         names = self.zip.namelist() if self.zip else [str(p) for p in sorted(self.path.rglob("*"))]
         self.members: dict[str, _Member] = {}
         self.schema_file: str | None = None

@@ -120,50 +120,17 @@ def _connect_for_etl(db: str | None):
         raise
 
 
-def _print_summary(summary: dict) -> None:
-    print(f"rcdm etl run {summary['run_id']}: {summary['files_seen']} files seen = {summary['loaded']} loaded + "
-          f"{summary['quarantined']} quarantined + {summary['skipped']} skipped")
-    for title, key in (("skipped", "skipped_by_reason"), ("quarantined", "quarantined_by_reason")):
-        if summary[key]:
-            print(f"  {title}: " + ", ".join(f"{k} {v}" for k, v in summary[key].items()))
-    print(f"  this run: {summary['studies']} studies, {summary['series']} series, {summary['images']} images "
-          f"({summary['new_studies']} new studies); impossible dates or times (stored as NULL or replaced by a fallback): {summary['invalid_dates']}")
-    print(f"  tables: " + ", ".join(f"{k} {v}" for k, v in summary["tables"].items()))
-    print(f"  {summary['seconds']} s, {summary['files_per_second']} files/s")
-
-
-def _print_quarantine(conn, schema: str, run_id: int, limit: int = 50) -> None:
-    from rcdm.db import query_sql
-
-    rows = query_sql(conn, "SELECT file_path, reason FROM @s.rcdm_etl_file WHERE run_id = :r AND status = "
-                           "'quarantined' ORDER BY file_path;", s=schema, bind={"r": run_id})
-    if rows.empty:
-        return
-    print(f"Quarantined files ({len(rows)}):")
-    for path, reason in list(zip(rows["file_path"], rows["reason"]))[:limit]:
-        print(f"  {path}  [{reason}]")
-    if len(rows) > limit:
-        print(f"  ... and {len(rows) - limit} more (see {schema}.rcdm_etl_file, status 'quarantined')")
-
-
 def cmd_etl(args: argparse.Namespace) -> int:
     from rcdm.etl import run_etl
-    from rcdm.report import format_report, quality_report
 
     if args.person_map is None and args.person_source is None:
         raise UsageError("rcdm etl needs --person-map FILE or --person-source cdm")
-    with _connect_for_etl(args.db) as conn:
-        summary = run_etl(args.paths, conn, args.schema, person_map=args.person_map,
-                          person_source=args.person_source, secret_file=args.secret_file, workers=args.workers,
-                          batch_size=args.batch_size, root=args.root, file_list=args.file_list,
-                          staging_dir=args.staging_dir, keep_staging=args.keep_staging,
-                          summary_json=args.summary_json, quiet=args.quiet,
-                          progress=False if args.no_progress else None)
-        if not args.quiet:
-            _print_summary(summary)
-            _print_quarantine(conn, args.schema, summary["run_id"])
-            print()
-            print(format_report(quality_report(conn, args.schema), "table"))
+    with _connect_for_etl(args.db) as conn:  # run_etl prints the summary, quarantine and report unless quiet
+        run_etl(args.paths, conn, args.schema, person_map=args.person_map, person_source=args.person_source,
+                secret_file=args.secret_file, workers=args.workers, batch_size=args.batch_size, root=args.root,
+                file_list=args.file_list, staging_dir=args.staging_dir, keep_staging=args.keep_staging,
+                summary_json=args.summary_json, quiet=args.quiet,
+                progress=False if args.no_progress else None)
     return 0
 
 
@@ -288,6 +255,73 @@ def _add_extract_filters(p: argparse.ArgumentParser) -> None:
                    help="the window counts from the cohort entry's start (default) or end date")
     f.add_argument("--first-study-only", action="store_true",
                    help="per person, only the earliest study with a matching image")
+
+
+# --- study ---------------------------------------------------------------------------------------------
+
+def cmd_study_run(args: argparse.Namespace) -> int:
+    from rcdm.db import connect
+    from rcdm.study import run_study
+
+    with connect(args.db) as conn:
+        result = run_study(args.spec, conn, args.schema, cohort_database_schema=args.cohort_schema,
+                           cohort_table=args.cohort_table, out=args.out, site_name=args.site_name,
+                           vocabulary_database_schema=args.vocabulary_schema)
+    if not args.quiet:
+        suppressed = sum(t["primary"] + t["complementary"] for t in result["suppressed"].values())
+        print(f"study results written to {result['out']} (spec {result['study_spec_hash'][:12]}, "
+              f"{len(result['analyses'])} analyses, {suppressed} cells suppressed)")
+    return 0
+
+
+def cmd_study_merge(args: argparse.Namespace) -> int:
+    from rcdm.study import merge_results
+
+    result = merge_results(args.zips, args.out)
+    if not args.quiet:
+        print(f"merged {len(result['sites'])} site(s) into {result['out_dir']}; report: {result['report']}")
+    return 0
+
+
+# --- viewer --------------------------------------------------------------------------------------------
+
+def cmd_viewer(args: argparse.Namespace) -> int:
+    from rcdm.viewer import serve
+
+    serve(args.db, args.schema, host=args.host, port=args.port, users_file=args.users,
+          vocabulary_schema=args.vocabulary_schema, cohort_schema=args.cohort_schema,
+          results_schema=args.results_schema, secure_cookies=args.secure_cookies, cache_seconds=args.cache_seconds)
+    return 0
+
+
+def cmd_viewer_add_user(args: argparse.Namespace) -> int:
+    import getpass
+
+    from rcdm.viewer import require
+
+    require()
+    from rcdm.viewer.auth import add_user
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass(f"Password for {args.name}: ")
+        if getpass.getpass("Again: ") != password:
+            raise UsageError("The passwords differ.")
+    path = add_user(args.name, password, args.users)
+    print(f"user {args.name} saved in {path}")
+    return 0
+
+
+def cmd_viewer_build_summary(args: argparse.Namespace) -> int:
+    from rcdm.db import connect
+    from rcdm.viewer.queries import build_summary
+
+    with connect(args.db) as conn:
+        result = build_summary(conn, args.schema, args.results_schema, args.vocabulary_schema)
+    if not args.quiet:
+        print(f"viewer summary built at {result['built_at']} UTC ({result['series_rows']} series rows)")
+    return 0
 
 
 # --- parser --------------------------------------------------------------------------------------------
@@ -445,6 +479,71 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="print counts by modality only")
     _add_extract_filters(p)
     p.set_defaults(func=cmd_extract)
+
+    study = verbs.add_parser("study", help="run a network study at this site, or merge sites' results",
+                             description="Network studies: run a study spec (JSON/YAML) into an aggregate-only "
+                                         "zip, or merge many sites' zips into tables and an HTML report.")
+    study_verbs = study.add_subparsers(dest="study_verb", metavar="ACTION")
+    study_verbs.required = True
+    p = study_verbs.add_parser(
+        "run", help="run a study spec; write aggregate results (small counts suppressed) to a zip",
+        description="Run the study's analyses in the database and write manifest.json, spec.json and one CSV "
+                    "per analysis to --out. Counts below the spec's min_cell_count are suppressed; the zip is "
+                    "written only if a final scan finds nothing person-level.")
+    p.add_argument("spec", metavar="SPEC", help="study specification (.json, .yaml)")
+    _add_db(p)
+    p.add_argument("--cohort-schema", default=None, help="schema of the cohort table (default: --schema)")
+    p.add_argument("--cohort-table", default="cohort", help="cohort table (default: cohort)")
+    p.add_argument("--vocabulary-schema", default=None, help="vocabulary_database_schema (default: --schema)")
+    p.add_argument("--site-name", default=None, help="label of this site in the merged results (default: site)")
+    p.add_argument("--out", default="site_results.zip", metavar="ZIP", help="zip to write (default: "
+                                                                             "site_results.zip)")
+    p.set_defaults(func=cmd_study_run)
+    p = study_verbs.add_parser(
+        "merge", help="merge sites' study zips into one table per analysis and an HTML report",
+        description="Check that the zips ran the same study spec, then write <analysis>.csv (every site's rows "
+                    "and '(all sites)' sums), sites.csv and report.html to --out.")
+    p.add_argument("zips", nargs="+", metavar="ZIP", help="site results zips")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    p.set_defaults(func=cmd_study_merge)
+
+    from rcdm.cli_vocab import add_vocab_parser  # rcdm vocab ...: protocol mapping
+
+    add_vocab_parser(verbs)
+    viewer = verbs.add_parser(
+        "viewer", help="serve the web dashboard (login required)",
+        description="Serve the R-CDM database viewer: overview, protocols, metadata combinations and a search, "
+                    "behind a login, reading the database read-only. Add users first with 'rcdm viewer add-user'.")
+    _add_db(viewer)
+    viewer.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    viewer.add_argument("--port", type=int, default=8765, help="port (default: 8765)")
+    viewer.add_argument("--users", metavar="FILE", help="users file (default: ~/.rcdm/viewer_users.json)")
+    viewer.add_argument("--vocabulary-schema", metavar="V", help="schema of the OMOP concept table "
+                                                                 "(default: --schema)")
+    viewer.add_argument("--cohort-schema", metavar="C", help="schema of the cohort table (default: --schema)")
+    viewer.add_argument("--results-schema", metavar="R", help="schema of the summary tables (default: --schema)")
+    viewer.add_argument("--secure-cookies", action="store_true",
+                        help="mark the session cookie Secure (behind an https proxy)")
+    viewer.add_argument("--cache-seconds", type=float, default=300.0,
+                        help="keep page aggregates in memory this long (default: 300)")
+    viewer.set_defaults(func=cmd_viewer)
+    viewer_verbs = viewer.add_subparsers(dest="viewer_verb", metavar="ACTION")
+    p = viewer_verbs.add_parser("add-user", help="add or replace a viewer user (password hashed with argon2id)",
+                                description="Add a user to the viewer's users file; the password is prompted "
+                                            "(or read from standard input with --password-stdin).")
+    p.add_argument("name", help="user name: letters, digits and . _ @ -")
+    p.add_argument("--users", metavar="FILE", help="users file (default: ~/.rcdm/viewer_users.json)")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    p.set_defaults(func=cmd_viewer_add_user)
+    p = viewer_verbs.add_parser(
+        "build-summary", help="store the viewer's aggregates (fast pages on large databases)",
+        description="Compute the overview, protocols and combinations once and a series-level search table, "
+                    "and store them in the results schema (needs write access). Rebuild after each ETL load.")
+    _add_db(p)
+    p.add_argument("--results-schema", metavar="R", help="where to write the summary (default: --schema)")
+    p.add_argument("--vocabulary-schema", metavar="V", help="schema of the OMOP concept table (default: --schema)")
+    p.set_defaults(func=cmd_viewer_build_summary)
     return parser
 
 

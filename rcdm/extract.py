@@ -40,7 +40,7 @@ CONTRAST_PHASES: dict[str, str] = {
 """Accepted contrast values (lower case) → the phase stored by the ETL."""
 
 PLANES: dict[str, str] = {"axial": "axial", "transverse": "axial", "coronal": "coronal", "sagittal": "sagittal",
-                          "oblique": "oblique", "rid10579": "axial"}
+                          "oblique": "oblique"}
 """Accepted anatomical plane values (lower case) → the plane stored by the ETL."""
 
 LATERALITIES: dict[str, str] = {"l": "L", "left": "L", "r": "R", "right": "R", "b": "B", "both": "B",

@@ -18,6 +18,9 @@ for the column counts, once for images per study), and returns pandas DataFrames
   unmapped_patient, ...), grouped by reason code: the reason up to its first ``:`` (the detail after it is
   dropped, so one row per code).
 * ``summary``: one row: persons, studies, series, images.
+* ``protocol_coverage`` (unit, total, mapped, unmapped, mapped_pct): two rows, ``studies`` (studies with a
+  protocol concept, i.e. ``protocol_concept_id`` not NULL and not 0) and ``images`` (images of those studies,
+  out of the images that belong to a study).
 
 ``format_report`` turns the report into plain text (aligned, like the paper's tables), JSON, CSV or a
 self-contained HTML page; ``report_to_dict`` gives plain lists for R users.
@@ -107,16 +110,19 @@ TEMPLATES: dict[str, str] = {
     "radiology_image": "QualityReportImage.sql",
     "distribution": "QualityReportDistribution.sql",
     "etl_files": "QualityReportEtlFiles.sql",
+    "protocol": "QualityReportProtocol.sql",
 }
 """The OHDSI SQL template behind each part of the report (under ``inst/sql/sql_server/``)."""
 
-SECTIONS: tuple[str, ...] = ("summary", "columns", "by_modality", "by_year", "files", "quarantine")
+SECTIONS: tuple[str, ...] = ("summary", "columns", "protocol_coverage", "by_modality", "by_year", "files",
+                             "quarantine")
 """The report's tables, in the order every format writes them."""
 
 FRAME_COLUMNS: dict[str, tuple[str, ...]] = {
     "summary": ("persons", "studies", "series", "images"),
     "columns": ("table", "column", "rule", "rows", "unmapped", "mapped", "mapped_pct", "applies_to",
                 "applicable", "applicable_mapped", "applicable_pct"),
+    "protocol_coverage": ("unit", "total", "mapped", "unmapped", "mapped_pct"),
     "by_modality": ("modality", "studies", "images"),
     "by_year": ("year", "studies", "images"),
     "files": ("status", "files"),
@@ -150,6 +156,7 @@ def quality_report(conn: Any, cdm_database_schema: str) -> dict[str, pd.DataFram
     occurrence = _query(conn, "radiology_occurrence", cdm_database_schema)
     image = _query(conn, "radiology_image", cdm_database_schema)
     distribution = _query(conn, "distribution", cdm_database_schema)
+    protocol = _first_row(_query(conn, "protocol", cdm_database_schema))
     if exists_table(conn, cdm_database_schema, "rcdm_etl_file"):
         etl_files = _query(conn, "etl_files", cdm_database_schema)
     else:
@@ -165,6 +172,10 @@ def quality_report(conn: Any, cdm_database_schema: str) -> dict[str, pd.DataFram
             "images": image_counts["row_count"],
         }]),
         "columns": _columns_frame({"radiology_occurrence": occurrence_counts, "radiology_image": image_counts}),
+        "protocol_coverage": _frame("protocol_coverage", [
+            {"unit": unit, "total": protocol[unit], "mapped": protocol[f"{unit}_mapped"],
+             "unmapped": protocol[unit] - protocol[f"{unit}_mapped"],
+             "mapped_pct": _pct(protocol[f"{unit}_mapped"], protocol[unit])} for unit in ("studies", "images")]),
         "by_modality": _by(distribution, "modality", "modality"),
         "by_year": _by(distribution, "occurrence_year", "year"),
         "files": _files_frame(etl_files),
@@ -303,6 +314,7 @@ def report_to_dict(report: dict[str, pd.DataFrame], orient: str = "list") -> dic
     ``orient="records"``: ``{table: [{column: value}]}``, with ``summary`` as one object.
     Missing values are None (R: NULL in lists, NA once in a data.frame).
     """
+    report = _complete(report)
     if orient == "list":
         return {name: {col: [_plain(v) for v in report[name][col]] for col in report[name].columns}
                 for name in SECTIONS}
@@ -331,7 +343,13 @@ def format_report(report: dict[str, pd.DataFrame], fmt: str = "table") -> str:
     """
     if fmt not in FORMATS:
         raise UsageError(f"Unknown report format {fmt!r}: use one of {', '.join(FORMATS)}.")
+    report = _complete(report)
     return {"table": _as_table, "json": _as_json, "csv": _as_csv, "html": _as_html}[fmt](report)
+
+
+def _complete(report: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The report with an empty table for any section it lacks (e.g. one built by an older rcdm)."""
+    return {**{name: _frame(name, []) for name in SECTIONS if name not in report}, **report}
 
 
 def _as_json(report: dict[str, pd.DataFrame]) -> str:
@@ -403,6 +421,11 @@ def _as_table(report: dict[str, pd.DataFrame]) -> str:
         lines += _text_table(["column", "unmapped cases", "mapped cases", "mapping %", ""], body, {1, 2, 3},
                              name_width)
         lines.append("")
+    lines.append("Protocol coverage (protocol_concept_id mapped)")
+    lines += _text_table(["unit", "total", "mapped", "unmapped", "mapping %"],
+                         [[r["unit"], _count(r["total"]), _count(r["mapped"]), _count(r["unmapped"]),
+                           _percent(r["mapped_pct"])] for r in _records(report["protocol_coverage"])], {1, 2, 3, 4})
+    lines.append("")
     lines.append("Studies and images by modality")
     lines += _text_table(["modality", "studies", "images"],
                          [[_label(r["modality"]), _count(r["studies"]), _count(r["images"])]
@@ -440,7 +463,7 @@ def _as_html(report: dict[str, pd.DataFrame]) -> str:
               for table in ("radiology_occurrence", "radiology_image")]
     return env.get_template("report.html.j2").render(
         version=__version__, summary=data["summary"], tables=tables, rules=RULES,
-        by_modality=data["by_modality"], by_year=data["by_year"], files=data["files"],
+        protocol_coverage=data["protocol_coverage"], by_modality=data["by_modality"], by_year=data["by_year"], files=data["files"],
         quarantine=data["quarantine"], bar=_bar_width,
     )
 

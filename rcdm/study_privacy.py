@@ -11,7 +11,8 @@ Rules (the manifest of every site zip repeats the first two):
   the group is suppressed too, repeated until no group has exactly one suppressed cell; so no suppressed value
   can be recovered by subtraction from a total.
 * **Quantiles** (min, p10, p25, median, p75, p90, max) are published only for a cohort with at least
-  ``min_cell_count`` persons; otherwise they are left empty.
+  ``min_cell_count`` persons; otherwise they are left empty. For time to first study (one value per person)
+  min and max are never published: each is one person's own day offset.
 * **Nothing person-level**: no person or subject id, no date of an event (years and binned day offsets only), no
   free text from DICOM headers (categories only: DICOM modality codes, concept ids, plane and contrast
   categories). :func:`check_files` scans every file before the zip is written and refuses it otherwise: each CSV
@@ -26,7 +27,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd

@@ -109,6 +109,9 @@ def test_refusals(tmp_path):
             load_cdm_csv(conn, "cdm", GIBLEED, tables=["person", "no_such_table"])
         with pytest.raises(UsageError, match="No such CSV source"):
             load_cdm_csv(conn, "cdm", tmp_path / "missing")
+        (tmp_path / "not.zip").write_text("person_id\n1\n")
+        with pytest.raises(UsageError, match="neither a folder nor a zip"):
+            load_cdm_csv(conn, "cdm", tmp_path / "not.zip")
         with pytest.raises(IdentifierError):
             load_cdm_csv(conn, "cdm; DROP", GIBLEED, tables="person")
         with pytest.raises(UsageError, match="empty"):
@@ -123,6 +126,7 @@ def test_omop_type_by_name():
     assert omop_type("drug_exposure_start_datetime") == pa.timestamp("us")
     assert omop_type("value_as_number") == pa.float64()
     assert omop_type("stop_reason") == pa.string()
+    assert omop_type("vocabulary_id") == pa.string()
 
 
 def test_cli_load_csv(tmp_path, capsys):

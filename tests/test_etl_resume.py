@@ -101,3 +101,34 @@ def test_kill_and_resume_postgresql(big_corpus, tmp_path, postgres_url):
             assert runs["status"].tolist() == ["interrupted", "finished"]
         finally:
             execute_sql(watcher, f"DROP SCHEMA IF EXISTS {schema} CASCADE;")
+
+
+def test_kill_between_the_last_batch_and_finalize(tmp_path):
+    """Every batch committed, the finalize never ran: the next run completes it, ending as one whole run."""
+    from test_etl_load import make_corpus
+
+    from rcdm.etl.run import EXIT_BEFORE_FINALIZE
+
+    corpus = make_corpus(tmp_path / "c", seeds=(0,), n_patients=3)
+    secret = str(tmp_path / "secret")
+    db = str(tmp_path / "killed.duckdb")
+    env = {**os.environ, EXIT_BEFORE_FINALIZE: "1"}
+    killed = subprocess.run(_cli(corpus, db, "cdm", secret, str(tmp_path / "st")), env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert killed.returncode == 137, killed.stderr
+    with connect(db) as conn:
+        pending = query_sql(conn, "SELECT COUNT(*) AS n FROM cdm.radiology_image WHERE series_serial_number IS NULL;")
+        assert pending["n"][0] == len(corpus["images"])  # loaded, not numbered yet
+    rerun = subprocess.run(_cli(corpus, db, "cdm", secret, str(tmp_path / "st")), capture_output=True, text=True,
+                           timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    with connect(tmp_path / "whole.duckdb") as whole:
+        run_etl(str(corpus["root"]), whole, "cdm", person_map=corpus["person_map"], secret_file=secret,
+                workers=1, batch_size=BATCH, quiet=True)
+        expected = snapshot(whole, "cdm")
+    with connect(db) as conn:
+        assert snapshot(conn, "cdm") == expected
+        runs = query_sql(conn, "SELECT status FROM cdm.rcdm_etl_run ORDER BY run_id;")
+        assert runs["status"].tolist() == ["interrupted", "finished"]
+        left = query_sql(conn, "SELECT COUNT(*) AS n FROM cdm.radiology_image WHERE series_serial_number IS NULL;")
+        assert left["n"][0] == 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
 import random
 import uuid
 from pathlib import Path
@@ -166,8 +165,8 @@ def world(request, tmp_path_factory):
         conn = connect(path)
         schema, results, vocab = "cdm", "results", "vocab"
     else:
-        path = None
-        conn = connect(request.getfixturevalue("postgres_url"))
+        path = request.getfixturevalue("postgres_url")
+        conn = connect(path)
         tag = uuid.uuid4().hex[:8]
         schema, results, vocab = f"ex_{tag}", f"exr_{tag}", f"exv_{tag}"
     load_cdm_csv(conn, schema, GIBLEED, tables=["person", "observation_period", "condition_occurrence", "concept",
@@ -428,9 +427,7 @@ def test_link_mode_and_missing_sources(selection, tmp_path):
 
 
 def test_cli_extract_dry_run_manifest_and_copy(world, tmp_path, capsys):
-    if world["path"] is None:
-        pytest.skip("the CLI test runs on the DuckDB file")
-    db = str(world["path"])
+    db = str(world["path"])  # the DuckDB file, or the PostgreSQL URL
     base = ["extract", "--cohort-id", "1", "--db", db, "--schema", world["schema"], "--cohort-schema",
             world["results"], "--vocabulary-schema", world["vocab"]]
     assert main([*base, "--dry-run", "--modality", "CT,MR"]) == 0

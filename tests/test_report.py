@@ -298,7 +298,7 @@ def test_table_format(duck_report):
 def test_json_round_trips(duck_report):
     text = format_report(duck_report, "json")
     data = json.loads(text)
-    assert set(data) == {"summary", "columns", "by_modality", "by_year", "files", "quarantine"}
+    assert set(data) == {"summary", "columns", "protocol_coverage", "by_modality", "by_year", "files", "quarantine"}
     assert data["summary"] == {"persons": 2, "studies": 3, "series": 4, "images": 10}
     ct = next(r for r in data["columns"] if r["column"] == "ct_slice_thickness")
     assert ct == {"table": "radiology_image", "column": "ct_slice_thickness", "rule": "positive", "rows": 10,

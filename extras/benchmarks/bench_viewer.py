@@ -23,14 +23,59 @@ buffer pool empty; the OS file cache may be warm) and the best of ``--repeat`` f
 viewer also keeps each page's aggregates in memory for ``--cache-seconds`` (default 300), so a page that is
 asked again within that time answers without touching the database; the figures below are without that cache.
 
-Figures (10,000,000 image rows, 500,000 studies, 200,000 persons; DuckDB 1.x/2.0, 4 threads; see the report
-of the run for the machine) are kept in the module that documents them: run the script to reproduce.
+It first times the pages without summary tables (the viewer aggregating the full tables), then runs
+``rcdm viewer build-summary`` (``rcdm.viewer.queries.build_summary``) and times them again, then times whole HTTP
+requests through the app (logged in, HTML rendering included).
+
+Figures, 2026-11-25: 10,000,000 radiology_image rows, 500,000 studies, 183,537 persons, 2,000,000 series;
+DuckDB 2.0.1, 2 vCPUs (AMD EPYC) shared with other jobs, so expect noise of ±50 %. Build of the database 29 s;
+``rcdm viewer build-summary`` 12.9 s (2,197,695 series-attribute rows).
+
+Without summary tables (milliseconds):
+
+| page                         | cold | warm |
+|------------------------------|-----:|-----:|
+| overview (quality report)    | 5428 | 3445 |
+| protocols                    |  164 |  105 |
+| combinations                 | 2097 | 1925 |
+| search: no filter, page 1    | 1341 |  996 |
+| search: CT + CHEST, page 3   |  275 |  234 |
+| search: 7 filters            |  162 |   80 |
+| search: cohort 1 + CT        |  185 |  182 |
+| manifest: 7 filters (CSV)    |  158 |   69 |
+
+With the summary tables (what ``rcdm viewer`` uses when they exist):
+
+| page                         | cold | warm |
+|------------------------------|-----:|-----:|
+| overview+protocols+combos    |  145 |   49 |
+| search: no filter, page 1    |  679 |  292 |
+| search: CT + CHEST, page 3   |  234 |  117 |
+| search: 7 filters            |  137 |   62 |
+| search: cohort 1 + CT        |  108 |   71 |
+| manifest: 7 filters (CSV)    |  483 |   68 |
+
+Whole HTTP requests with the summary (cold = first request, nothing in the viewer's memory cache; warm = from it):
+
+| request                                   | cold | warm |
+|-------------------------------------------|-----:|-----:|
+| /overview                                 |   95 |    2 |
+| /protocols                                |    6 |    2 |
+| /combinations (500 rows rendered)         |  107 |   39 |
+| /search (no filter)                       |  396 |   16 |
+| /search?modality=CT&body_part=CHEST&page=3|  120 |   24 |
+| /api/search?modality=MR&plane=axial       |  203 |    1 |
+| /search/manifest.csv (7 filters)          |  154 |   96 |
+
+So: on a large database, run ``rcdm viewer build-summary`` after each ETL load; the overview's quality report
+and the combinations are too slow to compute per request at 10 million images, everything else is not.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import sys
 import time
@@ -132,16 +177,44 @@ def page_queries(source: Any) -> dict[str, Callable[[Any], Any]]:
                               "protocol_concept_id": "40000012", "date_from": "2015-01-01",
                               "date_to": "2016-12-31"})
     cohort = q.parse_filters({"cohort_id": "1", "modality": "CT"})
+    if source.has_summary:  # what the viewer does with a summary: read the stored aggregates
+        pages: dict[str, Callable[[Any], Any]] = {
+            "overview+protocols+combos": lambda c: q.read_summary(c, source)}
+    else:
+        pages = {
+            "overview (quality report)": lambda c: q.overview(c, source),
+            "protocols": lambda c: q.protocols(c, source),
+            "combinations": lambda c: q.combinations(c, source)}
     return {
-        "overview (quality report)": lambda c: q.overview(c, source),
-        "protocols": lambda c: q.protocols(c, source),
-        "combinations": lambda c: q.combinations(c, source),
-        "search: no filter, page 1": lambda c: q.search(c, source, q.SearchFilters()),
+        **pages,
+        "search: no filter, page 1": lambda c: q.search(
+            c, source, q.SearchFilters(), totals=q.read_summary(c, source)["search_totals"] if source.has_summary
+            else None),
         "search: CT + CHEST, page 3": lambda c: q.search(c, source, ct_chest, page=3),
         "search: 7 filters": lambda c: q.search(c, source, narrow),
         "search: cohort 1 + CT": lambda c: q.search(c, source, cohort),
         "manifest: 7 filters (CSV)": lambda c: q.manifest_csv(q.manifest_frame(c, source, narrow)),
     }
+
+
+def build_summary(db: Path) -> float:
+    from rcdm.db import connect
+    from rcdm.viewer.queries import build_summary as build
+
+    started = time.perf_counter()
+    with connect(db) as conn:
+        result = build(conn, "cdm")
+    seconds = time.perf_counter() - started
+    print(f"summary built in {seconds:.1f} s ({result['series_rows']:,} series rows)", file=sys.stderr)
+    return seconds
+
+
+def drop_summary(db: Path) -> None:
+    from rcdm.db import connect, execute_sql
+
+    with connect(db) as conn:
+        for table in ("rcdm_viewer_summary", "rcdm_viewer_series"):
+            execute_sql(conn, f"DROP TABLE IF EXISTS cdm.{table};")
 
 
 def bench(db: Path, repeat: int) -> list[tuple[str, float, float]]:
@@ -150,6 +223,7 @@ def bench(db: Path, repeat: int) -> list[tuple[str, float, float]]:
 
     with connect(db, read_only=True) as conn:
         source = ViewerSource.detect(conn, "cdm")
+    print(f"{'with' if source.has_summary else 'without'} summary tables:", file=sys.stderr)
     rows = []
     for name, run in page_queries(source).items():
         with connect(db, read_only=True) as conn:  # a fresh instance: DuckDB's buffer pool is empty
@@ -166,28 +240,76 @@ def bench(db: Path, repeat: int) -> list[tuple[str, float, float]]:
     return rows
 
 
+def bench_http(db: Path, repeat: int) -> list[tuple[str, float, float]]:
+    """Whole HTTP requests through the app (Starlette TestClient, logged in): rendering included. "cold" is the
+    first request (nothing in the viewer's memory cache), "warm" the best of the repeats (from its cache)."""
+    import tempfile
+
+    from starlette.testclient import TestClient
+
+    from rcdm.db import connect
+    from rcdm.viewer import auth
+    from rcdm.viewer.app import create_app
+
+    with tempfile.TemporaryDirectory() as folder:
+        users = Path(folder) / "users.json"
+        auth.add_user("bench", "bench password", users)
+        app = create_app(lambda: connect(db, read_only=True), "cdm", users, "bench")
+        rows = []
+        with TestClient(app) as client:
+            token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text)[1]
+            client.post("/login", data={"username": "bench", "password": "bench password", "csrf_token": token})
+            for path in ("/overview", "/protocols", "/combinations", "/search",
+                         "/search?modality=CT&body_part=CHEST&page=3", "/api/search?modality=MR&plane=axial",
+                         "/search/manifest.csv?modality=MR&body_part=BRAIN&plane=axial&contrast=post"
+                         "&protocol_concept_id=40000012&date_from=2015-01-01&date_to=2016-12-31"):
+                started = time.perf_counter()
+                response = client.get(path)
+                cold = time.perf_counter() - started
+                assert response.status_code == 200, (path, response.status_code)
+                warm = []
+                for _ in range(repeat):
+                    started = time.perf_counter()
+                    client.get(path)
+                    warm.append(time.perf_counter() - started)
+                rows.append((path[:28], cold, min(warm)))
+                print(f"  GET {path}: cold {cold * 1000:.0f} ms, warm {min(warm) * 1000:.0f} ms", file=sys.stderr)
+        app.state.viewer.pool.close()
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--db", default="out/viewer-bench.duckdb", type=Path)
     parser.add_argument("--images", type=int, default=10_000_000)
     parser.add_argument("--rebuild", action="store_true", help="build the database again even if it exists")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--skip-live", action="store_true", help="only time the pages with summary tables")
     args = parser.parse_args(argv)
     args.db.parent.mkdir(parents=True, exist_ok=True)
     if args.rebuild or not args.db.exists():
         build(args.db, args.images)
-    rows = bench(args.db, args.repeat)
     from rcdm.db import connect, query_sql
 
+    results = {}
+    if not args.skip_live:
+        drop_summary(args.db)
+        results["without summary"] = bench(args.db, args.repeat)
+    summary_seconds = build_summary(args.db)
+    results["with summary"] = bench(args.db, args.repeat)
+    results["HTTP, with summary (viewer cache: cold = first request)"] = bench_http(args.db, args.repeat)
     with connect(args.db, read_only=True) as conn:
         n = query_sql(conn, "SELECT COUNT(*) AS n FROM cdm.radiology_image;")["n"][0]
-    print(f"\nrcdm viewer page queries on DuckDB, {int(n):,} radiology_image rows ({os.cpu_count()} CPUs)\n")
-    print(f"| {'page':<28} | cold (ms) | warm (ms) |")
-    print(f"|{'-' * 30}|----------:|----------:|")
-    for name, cold, warm in rows:
-        print(f"| {name:<28} | {cold * 1000:9.0f} | {warm * 1000:9.0f} |")
-    print(f"\nslowest warm page: {max(w for _, _, w in rows) * 1000:.0f} ms; "
-          f"median warm: {statistics.median(w for _, _, w in rows) * 1000:.0f} ms")
+    print(f"\nrcdm viewer page queries on DuckDB, {int(n):,} radiology_image rows ({os.cpu_count()} CPUs); "
+          f"rcdm viewer build-summary: {summary_seconds:.1f} s\n")
+    for title, rows in results.items():
+        print(f"{title}:\n")
+        print(f"| {'page':<28} | cold (ms) | warm (ms) |")
+        print(f"|{'-' * 30}|----------:|----------:|")
+        for name, cold, warm in rows:
+            print(f"| {name:<28} | {cold * 1000:9.0f} | {warm * 1000:9.0f} |")
+        print(f"\nslowest warm: {max(w for _, _, w in rows) * 1000:.0f} ms; "
+              f"median warm: {statistics.median(w for _, _, w in rows) * 1000:.0f} ms\n")
     return 0
 
 

@@ -1,19 +1,35 @@
-"""Load one staged batch into the R-CDM tables in ONE transaction (a kill at any moment leaves no half batch).
+"""Load one staged batch into the R-CDM tables in ONE transaction; ``finalize`` once per run.
 
-Per batch (``load_batch``), inside ``rcdm.db.transaction``:
+The per-batch work is proportional to the batch, never to the tables (no recount, no renumbering, no scan of
+``radiology_image`` beyond index-friendly lookups of the batch's own ids). ``load_batch``, inside
+``rcdm.db.transaction``:
 
-1. empty the work tables (``EtlClearWorkTables.sql``);
-2. bulk-insert the batch into ``rcdm_etl_stage_image`` (the database layer's fast path: DuckDB Arrow,
-   PostgreSQL COPY, ...), ask which of its images and studies exist already (one query each, joined to the
-   work table) and decide in Python: an instance whose study belongs to another person is quarantined
+1. empty the key work table and bulk-insert the batch's loaded ``(radiology_image_id,
+   radiology_occurrence_id)`` into ``rcdm_etl_stage_key`` (the database layer's fast path: DuckDB Arrow,
+   PostgreSQL COPY, ...);
+2. ask which of those images and studies exist already (one query each, joined to the key table) and decide
+   in Python (``decide``): an instance whose study belongs to another person is quarantined
    (``study_person_conflict``); an SOP instance already loaded from another path, or met earlier in the batch,
-   is a ``duplicate`` (not loaded again); the study rows are merged order-independently (earliest valid
-   date/datetime, sorted distinct modalities, smallest manufacturer and protocol_source_value);
-3. if a status changed (duplicates, conflicts), stage the batch again with its final statuses; bulk-insert the
-   merged studies into ``rcdm_etl_stage_study``;
-4. run ``EtlLoadBatch.sql``: insert images, insert/merge studies, recount the touched studies, renumber the
-   touched series, and write one ``rcdm_etl_file`` row per file;
-5. commit.
+   is a ``duplicate``; the study rows are merged order-independently (earliest valid date/datetime, sorted
+   distinct modalities, smallest manufacturer and protocol_source_value);
+3. only if the batch reloads images already stored (same SOP instance, same path): delete those rows first;
+4. bulk-insert the loaded images straight into ``radiology_image`` with ``series_total_number`` and
+   ``series_serial_number`` NULL (NULL = "series not numbered yet": the marker ``finalize`` works from);
+5. bulk-insert the new studies into ``radiology_occurrence`` (``protocol_concept_id`` 0, counts 0 until
+   ``finalize``); only if the batch adds images to studies already stored: stage their merged values in
+   ``rcdm_etl_stage_study`` and merge them (``EtlLoadBatch.sql``);
+6. only if some of the batch's files were recorded by an earlier run: delete their ``rcdm_etl_file`` rows;
+   bulk-insert one ``rcdm_etl_file`` row per file;
+7. commit.
+
+A typical batch is 7 statements (3 of them bulk inserts of the batch's own rows). ``finalize``
+(``EtlFinalize.sql``, one transaction, set-based, one pass) runs after the last batch of a run and at the
+start of every run (it repairs a run killed between a batch and its finalize): it recounts
+``count_of_images`` / ``count_of_series`` of every study that has an image whose series is not numbered
+yet, then renumbers every such series (``series_total_number``, ``series_serial_number`` in InstanceNumber
+order, missing numbers last, ties broken by the hashed SOP UID), writing only the rows whose numbers change.
+After it, no image has a NULL ``series_serial_number``; a kill at any moment leaves either the state before
+or after a batch (or the finalize), and the next run's opening finalize completes it.
 """
 
 from __future__ import annotations
@@ -38,6 +54,19 @@ STAGE_IMAGE_COLUMNS = (
     "image_resolution_rows", "image_resolution_columns", "ct_slice_thickness", "modality", "instance_number",
     "radiology_series_source_value", "radiology_image_source_value",
 )
+"""Columns of the staged rows the load uses (besides the study-level ones ``decide`` reads)."""
+
+IMAGE_COLUMNS = (
+    "radiology_image_id", "radiology_occurrence_id", "radiology_series_id", "file_path", "body_part_source_value",
+    "laterality_concept_id", "laterality_source_value", "anatomical_plane_concept_id",
+    "anatomical_plane_source_value", "series_type_concept_id", "series_type_source_value",
+    "image_resolution_rows", "image_resolution_columns", "ct_slice_thickness", "modality", "instance_number",
+    "radiology_series_source_value", "radiology_image_source_value",
+)
+"""Columns of ``radiology_image`` a batch writes (series_total_number / series_serial_number: NULL, by finalize)."""
+
+FILE_COLUMNS = ("file_key", "file_path", "file_size", "file_mtime_ns", "status", "reason", "radiology_image_id",
+                "run_id", "processed_at")
 
 STUDY_SCHEMA = pa.schema([
     ("radiology_occurrence_id", pa.int64()),
@@ -62,6 +91,13 @@ class BatchOutcome:
     touched_studies: int = 0
 
 
+@dataclass
+class FinalizeOutcome:
+    """What ``finalize`` did: studies recounted, image rows renumbered, seconds."""
+
+    studies: int = 0
+    images: int = 0
+    seconds: float = 0.0
 @functools.lru_cache(maxsize=64)
 def _translated(template: str, dialect: str, schema: str, temp_emulation_schema: str | None) -> tuple[str, ...]:
     """A template rendered and translated once per run target (translation costs more than a small batch)."""
@@ -117,14 +153,36 @@ def _existing(conn: Connection, schema: str, sql: str, key: str) -> dict[int, di
 
 _EXISTING_IMAGES = (
     "SELECT i.radiology_image_id, i.file_path FROM @cdm_database_schema.radiology_image i "
-    "WHERE i.radiology_image_id IN (SELECT s.radiology_image_id FROM @cdm_database_schema.rcdm_etl_stage_image s "
-    "WHERE s.status = 'loaded');")
+    "WHERE i.radiology_image_id IN (SELECT k.radiology_image_id FROM @cdm_database_schema.rcdm_etl_stage_key k);")
 _EXISTING_STUDIES = (
     "SELECT o.radiology_occurrence_id, o.person_id, o.radiology_occurrence_date, o.radiology_occurrence_datetime, "
     "o.modality, o.manufacturer, o.protocol_source_value, o.radiology_occurrence_source_value "
     "FROM @cdm_database_schema.radiology_occurrence o WHERE o.radiology_occurrence_id IN ("
-    "SELECT s.radiology_occurrence_id FROM @cdm_database_schema.rcdm_etl_stage_image s WHERE s.status = 'loaded');")
-_CLEAR_STAGE_IMAGE = "DELETE FROM @cdm_database_schema.rcdm_etl_stage_image;"
+    "SELECT k.radiology_occurrence_id FROM @cdm_database_schema.rcdm_etl_stage_key k);")
+_CLEAR_BATCH = ("DELETE FROM @cdm_database_schema.rcdm_etl_stage_key;",
+                "DELETE FROM @cdm_database_schema.rcdm_etl_stage_study;")
+_DELETE_IMAGES = "DELETE FROM @cdm_database_schema.radiology_image WHERE radiology_image_id IN ('rcdm_values');"
+_DELETE_FILES = "DELETE FROM @cdm_database_schema.rcdm_etl_file WHERE file_key IN ('rcdm_values');"
+_PENDING = ("SELECT (SELECT COUNT(*) FROM @cdm_database_schema.rcdm_etl_stage_count) AS studies, "
+            "(SELECT COUNT(*) FROM @cdm_database_schema.rcdm_etl_stage_order) AS images;")
+
+
+def _with_values(conn: Connection, template: str, schema: str, values: list[Any]) -> str:
+    """``template``'s one statement with ``'rcdm_values'`` replaced by a literal list of ``values``.
+
+    Only integers and SHA-256 hex digests are accepted (checked here), so the list is safe to write into the
+    text; the template is translated once per run target, the values are put in afterwards.
+    """
+    items = []
+    for v in values:
+        if isinstance(v, int) and not isinstance(v, bool):
+            items.append(str(int(v)))
+        elif isinstance(v, str) and len(v) == 64 and all(c in "0123456789abcdef" for c in v):
+            items.append(f"'{v}'")
+        else:
+            raise ValueError("only integer ids and SHA-256 hex keys are written into a statement")
+    (statement,) = _statements(conn, template, schema)
+    return statement.replace("'rcdm_values'", ", ".join(items))
 
 
 def _min(values: list[Any]) -> Any:
@@ -135,6 +193,100 @@ def _min(values: list[Any]) -> Any:
 def decide(table: pa.Table, images: dict[int, dict[str, Any]], studies: dict[int, dict[str, Any]]
            ) -> tuple[list[str], list[str | None], pa.Table]:
     """Final statuses and reasons of the batch's files, and the merged study rows (pure; see module doc)."""
+    statuses, reasons, study_table = _decide(table, images, studies)
+    return statuses.to_pylist(), reasons.to_pylist(), study_table
+
+
+def _decide(table: pa.Table, images: dict[int, dict[str, Any]], studies: dict[int, dict[str, Any]]
+            ) -> tuple[pa.Array, pa.Array, pa.Table]:
+    """``decide`` with the statuses and reasons as Arrow arrays: vectorised when the batch has no duplicate and
+    no person conflict (the usual case), else row by row; both give the same result."""
+    fast = _decide_vectorised(table, images, studies)
+    if fast is not None:
+        return fast
+    statuses, reasons, study_table = _decide_rows(table, images, studies)
+    return pa.array(statuses, pa.string()), pa.array(reasons, pa.string()), study_table
+
+
+def _decide_vectorised(table: pa.Table, images: dict[int, dict[str, Any]], studies: dict[int, dict[str, Any]]
+                       ) -> tuple[pa.Array, pa.Array, pa.Table] | None:
+    """None when the batch needs the row-by-row rules: a loaded SOP instance stored from another path or met
+    twice in the batch, a study with two persons (in the batch, or against the stored row), a missing person."""
+    statuses = table.column("status").combine_chunks()
+    reasons = table.column("reason").combine_chunks()
+    if table.num_rows == 0:
+        return statuses, reasons, STUDY_SCHEMA.empty_table()
+    loaded = table.filter(pc.equal(statuses, "loaded"))
+    if loaded.num_rows == 0:
+        return statuses, reasons, STUDY_SCHEMA.empty_table()
+    if loaded.column("person_id").null_count or loaded.column("radiology_image_id").null_count:
+        return None
+    image_ids = loaded.column("radiology_image_id")
+    if pc.count_distinct(image_ids).as_py() != loaded.num_rows:
+        return None  # the same SOP instance twice in the batch
+    if images:
+        stored = pc.is_in(image_ids, pa.array(list(images), pa.int64()))
+        if pc.any(stored).as_py():
+            rows = loaded.filter(stored).select(["radiology_image_id", "file_path"]).to_pylist()
+            if any(images[r["radiology_image_id"]].get("file_path") != r["file_path"] for r in rows):
+                return None  # stored from another path: duplicates
+    loaded = loaded.sort_by("seq")
+    groups = loaded.group_by("radiology_occurrence_id", use_threads=False).aggregate([
+        ("person_id", "min"), ("person_id", "max"), ("study_date", "min"), ("study_datetime", "min"),
+        ("manufacturer", "min"), ("protocol_source_value", "min"), ("radiology_occurrence_source_value", "first"),
+    ])
+    if not pc.all(pc.equal(groups.column("person_id_min"), groups.column("person_id_max"))).as_py():
+        return None  # a study with two persons in the batch
+    present = loaded.filter(pc.greater(pc.utf8_length(pc.fill_null(loaded.column("modality"), "")), 0))
+    modalities: dict[int, set[str]] = {}
+    if present.num_rows:
+        listed = present.group_by("radiology_occurrence_id", use_threads=False).aggregate(
+            [("modality", "distinct")])
+        for sid, values in zip(listed.column("radiology_occurrence_id").to_pylist(),
+                               listed.column("modality_distinct").to_pylist()):
+            modalities[sid] = set(values)
+    ids = groups.column("radiology_occurrence_id").to_pylist()
+    persons = groups.column("person_id_min").to_pylist()
+    for sid, person in zip(ids, persons):
+        stored_study = studies.get(sid)
+        if stored_study is not None and int(stored_study["person_id"]) != person:
+            return None  # the study belongs to another person
+    values = {
+        "radiology_occurrence_id": ids, "person_id": persons,
+        "radiology_occurrence_date": groups.column("study_date_min").to_pylist(),
+        "radiology_occurrence_datetime": groups.column("study_datetime_min").to_pylist(),
+        "manufacturer": groups.column("manufacturer_min").to_pylist(),
+        "protocol_source_value": groups.column("protocol_source_value_min").to_pylist(),
+        "radiology_occurrence_source_value": groups.column("radiology_occurrence_source_value_first").to_pylist(),
+    }
+    rows = {name: [] for name in STUDY_SCHEMA.names}
+    for i in sorted(range(len(ids)), key=ids.__getitem__):
+        sid = ids[i]
+        mods = set(modalities.get(sid, ()))
+        date, when = values["radiology_occurrence_date"][i], values["radiology_occurrence_datetime"][i]
+        maker, protocol = values["manufacturer"][i], values["protocol_source_value"][i]
+        source = values["radiology_occurrence_source_value"][i]
+        stored_study = studies.get(sid)
+        if stored_study is not None:
+            date = _min([_as_date(stored_study["radiology_occurrence_date"]), date])
+            when = _min([_py(stored_study["radiology_occurrence_datetime"]), when])
+            mods.update(v for v in (_py(stored_study["modality"]) or "").split(",") if v)
+            maker = _min([_py(stored_study["manufacturer"]), maker])
+            protocol = _min([_py(stored_study["protocol_source_value"]), protocol])
+            source = _py(stored_study["radiology_occurrence_source_value"]) or source
+        row = {"radiology_occurrence_id": sid, "person_id": values["person_id"][i],
+               "radiology_occurrence_date": date, "radiology_occurrence_datetime": when,
+               "modality": ",".join(sorted(mods))[:50] or None, "manufacturer": maker,
+               "protocol_source_value": protocol, "radiology_occurrence_source_value": source,
+               "is_new": int(stored_study is None)}
+        for name, value in row.items():
+            rows[name].append(value)
+    return statuses, reasons, pa.table(rows, schema=STUDY_SCHEMA)
+
+
+def _decide_rows(table: pa.Table, images: dict[int, dict[str, Any]], studies: dict[int, dict[str, Any]]
+                 ) -> tuple[list[str], list[str | None], pa.Table]:
+    """``decide`` row by row: the general case (duplicates, person conflicts)."""
     needed = ("seq", "status", "reason", "radiology_occurrence_id", "person_id", "radiology_image_id", "file_path",
               "study_date", "study_datetime", "modality", "manufacturer", "protocol_source_value",
               "radiology_occurrence_source_value")
@@ -205,31 +357,79 @@ def decide(table: pa.Table, images: dict[int, dict[str, Any]], studies: dict[int
     return statuses, reasons, pa.table(study_rows, schema=STUDY_SCHEMA)
 
 
-def load_batch(conn: Connection, schema: str, table: pa.Table, run_id: int) -> BatchOutcome:
-    """Load one staged batch (``transform.STAGE_SCHEMA`` with person_id and parent statuses) in one transaction."""
-    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
+def load_batch(conn: Connection, schema: str, table: pa.Table, run_id: int,
+               replace_files: bool = True) -> BatchOutcome:
+    """Load one staged batch (``transform.STAGE_SCHEMA`` with person_id and parent statuses) in one transaction.
 
-    def staged(statuses: list[str] | None = None, reasons: list[str | None] | None = None) -> pa.Table:
-        stage = table.select(list(STAGE_IMAGE_COLUMNS))
-        if statuses is not None:
-            stage = stage.set_column(stage.schema.get_field_index("status"), "status", pa.array(statuses, pa.string()))
-            stage = stage.set_column(stage.schema.get_field_index("reason"), "reason", pa.array(reasons, pa.string()))
-        stage = stage.append_column("run_id", pa.array([run_id] * stage.num_rows, pa.int64()))
-        return stage.append_column("processed_at", pa.array([now] * stage.num_rows, pa.timestamp("us")))
+    ``replace_files=False`` says none of the batch's files has a ``rcdm_etl_file`` row yet (the run knows it
+    from its unchanged-file check), which saves a DELETE per batch; True is always correct.
+    """
+    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
+    n = table.num_rows
+    loaded_mask = pc.equal(table.column("status"), "loaded") if n else None
+    any_loaded = bool(n) and bool(pc.any(loaded_mask).as_py())
 
     with transaction(conn):
-        clear_work_tables(conn, schema)
-        insert_table(conn, schema, "rcdm_etl_stage_image", staged())
-        any_loaded = pc.any(pc.equal(table.column("status"), "loaded")).as_py() if table.num_rows else False
-        images = _existing(conn, schema, _EXISTING_IMAGES, "radiology_image_id") if any_loaded else {}
-        studies = _existing(conn, schema, _EXISTING_STUDIES, "radiology_occurrence_id") if any_loaded else {}
-        statuses, reasons, study_table = decide(table, images, studies)
-        if statuses != table.column("status").to_pylist():  # duplicates or conflicts: stage the final statuses
-            execute_statements(conn, _statements(conn, _CLEAR_STAGE_IMAGE, schema))
-            insert_table(conn, schema, "rcdm_etl_stage_image", staged(statuses, reasons))
+        images: dict[int, dict[str, Any]] = {}
+        studies: dict[int, dict[str, Any]] = {}
+        if any_loaded:
+            execute_statements(conn, _statements(conn, _CLEAR_BATCH[0], schema))
+            keys = table.filter(loaded_mask).select(["radiology_image_id", "radiology_occurrence_id"])
+            insert_table(conn, schema, "rcdm_etl_stage_key", keys)
+            images = _existing(conn, schema, _EXISTING_IMAGES, "radiology_image_id")
+            studies = _existing(conn, schema, _EXISTING_STUDIES, "radiology_occurrence_id")
+        statuses, reasons, study_table = _decide(table, images, studies)
+        final = table.set_column(table.schema.get_field_index("status"), "status", statuses)
+        final = final.set_column(final.schema.get_field_index("reason"), "reason", reasons)
+        loaded = final.filter(pc.equal(final.column("status"), "loaded")) if n else final
+        # reloads of the same file (same SOP instance, same path) replace their row
+        reloaded = [i for i in loaded.column("radiology_image_id").to_pylist() if i in images]
+        if reloaded:
+            execute_statements(conn, [_with_values(conn, _DELETE_IMAGES, schema, reloaded)])
+        if loaded.num_rows:
+            insert_table(conn, schema, "radiology_image", loaded.select(list(IMAGE_COLUMNS)))
         if study_table.num_rows:
-            insert_table(conn, schema, "rcdm_etl_stage_study", study_table)
-        execute_statements(conn, _statements(conn, "sql/sql_server/EtlLoadBatch.sql", schema))
-        clear_work_tables(conn, schema)
-    new = sum(study_table.column("is_new").to_pylist()) if study_table.num_rows else 0
-    return BatchOutcome(statuses, reasons, new, study_table.num_rows)
+            is_new = pc.equal(study_table.column("is_new"), 1)
+            new = study_table.filter(is_new)
+            if new.num_rows:
+                zeros = pa.array([0] * new.num_rows, pa.int32())
+                rows = new.drop_columns(["is_new"]).append_column("protocol_concept_id", zeros) \
+                    .append_column("count_of_series", zeros).append_column("count_of_images", zeros)
+                insert_table(conn, schema, "radiology_occurrence", rows)
+            known = study_table.filter(pc.invert(is_new))
+            if known.num_rows:
+                execute_statements(conn, _statements(conn, _CLEAR_BATCH[1], schema))
+                insert_table(conn, schema, "rcdm_etl_stage_study", known)
+                execute_statements(conn, _statements(conn, "sql/sql_server/EtlLoadBatch.sql", schema))
+        if n:
+            if replace_files:
+                execute_statements(conn, [_with_values(conn, _DELETE_FILES, schema,
+                                                       final.column("file_key").to_pylist())])
+            keep_id = pc.is_in(final.column("status"), pa.array(["loaded", "duplicate"]))
+            image_ids = pc.if_else(keep_id, final.column("radiology_image_id"), pa.scalar(None, pa.int64()))
+            files = final.select(["file_key", "file_path", "file_size", "file_mtime_ns", "status", "reason"]) \
+                .append_column("radiology_image_id", image_ids) \
+                .append_column("run_id", pa.array([run_id] * n, pa.int64())) \
+                .append_column("processed_at", pa.array([now] * n, pa.timestamp("us")))
+            insert_table(conn, schema, "rcdm_etl_file", files)
+    new_count = int(pc.sum(study_table.column("is_new")).as_py() or 0) if study_table.num_rows else 0
+    return BatchOutcome(statuses.to_pylist(), reasons.to_pylist(), new_count, study_table.num_rows)
+
+
+def finalize(conn: Connection, schema: str) -> FinalizeOutcome:
+    """Recount the studies and renumber the series that batches touched since the last finalize (one pass).
+
+    Idempotent: with nothing pending it only looks for images whose series is not numbered yet, and changes
+    nothing. Runs in one transaction.
+    """
+    import time
+
+    started = time.perf_counter()
+    with transaction(conn):
+        statements = _statements(conn, "sql/sql_server/EtlFinalize.sql", schema)
+        execute_statements(conn, statements)
+        (pending,) = _statements(conn, _PENDING, schema)
+        frame = query_statement(conn, pending)
+        execute_statements(conn, _statements(conn, "sql/sql_server/EtlClearWorkTables.sql", schema))
+    return FinalizeOutcome(int(frame["studies"][0]), int(frame["images"][0]),
+                           round(time.perf_counter() - started, 3))

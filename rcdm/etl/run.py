@@ -30,7 +30,7 @@ from rcdm.errors import UsageError
 from rcdm.etl import lock
 from rcdm.etl.discover import iter_files
 from rcdm.etl.executor import LocalExecutor
-from rcdm.etl.load import _statements, clear_work_tables, create_work_tables, load_batch
+from rcdm.etl.load import _statements, clear_work_tables, create_work_tables, finalize, load_batch
 from rcdm.etl.stage import Staging
 from rcdm.etl.transform import BatchContext, FileEntry, file_key, relative_path
 from rcdm.identifiers import check_schema
@@ -43,10 +43,17 @@ FINAL_STATUSES = ("loaded", "duplicate", "skipped", "quarantined")
 
 SUMMARY_KEYS = ("run_id", "files_seen", "loaded", "quarantined", "skipped", "skipped_by_reason",
                 "quarantined_by_reason", "unmapped_patient", "invalid_dates", "studies", "series", "images",
-                "new_studies", "tables", "seconds", "files_per_second")
+                "new_studies", "tables", "seconds", "files_per_second", "finalize", "protocol_mapping")
 """The summary's keys. Invariant: files_seen == loaded + quarantined + skipped, where skipped counts files that
 are not DICOM images (by reason), ``duplicate`` SOP instances, ``unchanged`` files of earlier runs and
-``unmapped_patient`` instances. studies/series/images: distinct ones loaded by this run; tables: row totals."""
+``unmapped_patient`` instances. studies/series/images: distinct ones loaded by this run; tables: row totals;
+finalize: what the run's closing finalize did (``{"studies", "images", "seconds"}``: studies recounted, image rows
+renumbered); protocol_mapping: the counts of ``rcdm.protocols.remap.remap``, or a text saying why the studies
+were not mapped ("no playbook loaded", "disabled", or the error)."""
+
+EXIT_BEFORE_FINALIZE = "RCDM_ETL_TEST_EXIT_BEFORE_FINALIZE"
+"""Test hook: when this environment variable is set, the process exits (``os._exit(137)``, as a kill -9 would
+leave it) after the last batch committed and before the run's finalize."""
 
 
 def _int(value: Any, name: str, minimum: int = 1) -> int:
@@ -160,7 +167,8 @@ class _Batches:
                 continue
             fresh.append(e)
         self.seen += len(paths)
-        return {"files": len(paths), "unchanged": len(paths) - len(fresh)}, fresh
+        known_fresh = sum(1 for e in fresh if e.file_key in known)
+        return {"files": len(paths), "unchanged": len(paths) - len(fresh), "known": known_fresh}, fresh
 
 
 def _map_persons(table: pa.Table, lookup: dict[str, int]) -> tuple[pa.Table, int]:
@@ -207,6 +215,8 @@ def run_etl(
     summary_json: str | os.PathLike | None = None,
     quiet: bool = False,
     progress: bool | None = None,
+    vocabulary_database_schema: str | None = None,
+    map_protocols: bool = True,
 ) -> dict[str, Any]:
     """Load the DICOM files under ``paths`` (and those listed in ``file_list``) into ``cdm_database_schema``.
 
@@ -218,12 +228,22 @@ def run_etl(
     relative to ``root`` (default: the directory given, or the common folder of the paths). Batches are
     staged as Parquet in ``staging_dir`` (kept with ``keep_staging``). Returns the summary dict (and writes it
     to ``summary_json`` if given); raises LockError if another run holds the schema.
+
+    After the last batch, ``finalize`` recounts the touched studies and numbers their series (it also runs
+    first, to complete a run that was killed before its own finalize). Then, when ``map_protocols`` and the
+    LOINC/RSNA playbook is loaded in the schema (``rcdm_playbook``), every study's ``protocol_concept_id`` is
+    mapped (``rcdm.protocols.remap.remap``; concepts from ``vocabulary_database_schema``, default the CDM
+    schema); otherwise they stay 0 and the summary says why. Unless ``quiet``, the summary, the run's
+    quarantined files and the mapping quality report are printed (stdout).
     """
     if isinstance(conn, (str, os.PathLike)):
         with connect(conn) as opened:
             return run_etl(paths, opened, cdm_database_schema, person_map, person_source, secret_file, workers,
-                           batch_size, root, file_list, staging_dir, keep_staging, summary_json, quiet, progress)
+                           batch_size, root, file_list, staging_dir, keep_staging, summary_json, quiet, progress,
+                           vocabulary_database_schema, map_protocols)
     check_schema(cdm_database_schema, "cdm_database_schema")
+    if vocabulary_database_schema is not None:
+        check_schema(vocabulary_database_schema, "vocabulary_database_schema")
     path_list = _paths(paths)
     if not path_list and file_list is None:
         raise UsageError("Give at least one path (a DICOM file or folder) or a file list.")
@@ -268,7 +288,13 @@ def run_etl(
     new_studies = 0
     bar = _progress_bar(show)
     status = "failed"
+    finalized: dict[str, Any] = {}
+    mapping: Any = "not run"
     try:
+        repaired = finalize(conn, schema)  # completes a run killed between its last batch and its finalize
+        if repaired.images or repaired.studies:
+            log.info("run %d: completed an earlier run's finalize (%d studies recounted, %d images numbered)",
+                     run_id, repaired.studies, repaired.images)
         batches = _Batches(conn, schema, iter_files(path_list, file_list), root_dir, batch_size)
         executor = LocalExecutor(BatchContext(secret), workers)
         number = 0
@@ -281,7 +307,7 @@ def run_etl(
                 table, _unmapped = _map_persons(table, lookup)
                 staging.write(number, table)
                 table = staging.read(number)
-                outcome = load_batch(conn, schema, table, run_id)
+                outcome = load_batch(conn, schema, table, run_id, replace_files=tag["known"] > 0)
                 new_studies += outcome.new_studies
                 invalid = table.column("invalid_dates").to_pylist()
                 for i, (st, reason) in enumerate(zip(outcome.statuses, outcome.reasons)):
@@ -301,6 +327,13 @@ def run_etl(
                 bar.update(tag["files"])
                 bar.set_postfix(studies=new_studies, quarantined=sum(quarantined_by.values()), refresh=False)
             log.debug("batch %d: %d files, %d unchanged", number, tag["files"], tag["unchanged"])
+        if os.environ.get(EXIT_BEFORE_FINALIZE):
+            os._exit(137)
+        done = finalize(conn, schema)
+        finalized = {"studies": done.studies, "images": done.images, "seconds": done.seconds}
+        log.info("run %d: finalize recounted %d studies, numbered %d images in %.3f s", run_id, done.studies,
+                 done.images, done.seconds)
+        mapping = _map_protocols(conn, schema, vocabulary_database_schema) if map_protocols else "disabled"
         status = "finished"
     except KeyboardInterrupt:
         status = "interrupted"
@@ -310,6 +343,9 @@ def run_etl(
             bar.close()
         summary = _summary(conn, schema, run_id, counts, skipped_by, quarantined_by, new_studies,
                            time.monotonic() - started) if status == "finished" else {"run_id": run_id, **counts}
+        if status == "finished":
+            summary["finalize"] = finalized
+            summary["protocol_mapping"] = mapping
         try:
             clear_work_tables(conn, schema)
             execute_sql(conn, "UPDATE @s.rcdm_etl_run SET status = :status, finished_at = :finished, "
@@ -323,7 +359,30 @@ def run_etl(
         Path(summary_json).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     log.info("run %d: %d files seen, %d loaded, %d quarantined, %d skipped", run_id, summary["files_seen"],
              summary["loaded"], summary["quarantined"], summary["skipped"])
+    if not quiet:
+        from rcdm.etl.output import print_run
+
+        print_run(conn, schema, summary)
     return summary
+
+
+def _map_protocols(conn: Connection, schema: str, vocabulary_database_schema: str | None) -> Any:
+    """Map every study's protocol with the playbook in the schema; a text instead of counts when it cannot."""
+    from rcdm.db import exists_table
+
+    if not exists_table(conn, schema, "rcdm_playbook"):
+        return "no playbook loaded"
+    if int(query_sql(conn, "SELECT COUNT(*) AS n FROM @s.rcdm_playbook;", s=schema)["n"][0]) == 0:
+        return "no playbook loaded"
+    from rcdm.protocols.remap import remap
+
+    try:
+        result = remap(conn, schema, vocabulary_database_schema)
+    except Exception as exc:  # noqa: BLE001 - the images are loaded; mapping can be redone with rcdm vocab remap
+        log.warning("protocol mapping failed: %s", exc)
+        return f"failed: {type(exc).__name__}: {exc}"[:300]
+    log.info("protocols mapped: %s", result)
+    return result
 
 
 def _summary(conn: Connection, schema: str, run_id: int, counts: Counter, skipped_by: Counter,

@@ -39,7 +39,8 @@ def require() -> None:
 
 
 def serve(db: str | None, schema: str, *, host: str = "127.0.0.1", port: int = 8765, users_file: str | None = None,
-          vocabulary_schema: str | None = None, cohort_schema: str | None = None, secure_cookies: bool = False,
+          vocabulary_schema: str | None = None, cohort_schema: str | None = None, results_schema: str | None = None,
+          secure_cookies: bool = False,
           cache_seconds: float = 300.0, log_level: str = "info") -> None:
     """Check the database and the users file, then serve the viewer until interrupted (read-only connections)."""
     require()
@@ -56,11 +57,27 @@ def serve(db: str | None, schema: str, *, host: str = "127.0.0.1", port: int = 8
                          "'rcdm viewer add-user NAME" + (f" --users {users_file}'" if users_file else "'"))
     factory = lambda: connect(db, read_only=True)  # noqa: E731
     with factory() as conn:  # fail now, with a clear message, rather than on the first page
-        ViewerSource.detect(conn, schema, vocabulary_schema, cohort_schema)
+        source = ViewerSource.detect(conn, schema, vocabulary_schema, cohort_schema, results_schema=results_schema)
     app = create_app(factory, schema, users_file, vocabulary_schema=vocabulary_schema, cohort_schema=cohort_schema,
-                     secure_cookies=secure_cookies, cache_seconds=cache_seconds)
+                     results_schema=results_schema, secure_cookies=secure_cookies, cache_seconds=cache_seconds)
+    import threading
+
+    viewer = app.state.viewer
+    threading.Thread(target=_warm, args=(viewer,), name="rcdm-viewer-warm-up", daemon=True).start()
+    if not source.has_summary:
+        print(f"rcdm viewer: no summary tables in {source.results_schema}: pages aggregate the full tables "
+              "(slow on large databases: run 'rcdm viewer build-summary' after each load)")
     print(f"rcdm viewer: http://{host}:{port}/ (schema {schema}; Ctrl+C stops)")
     uvicorn.run(app, host=host, port=port, log_level=log_level, proxy_headers=False, server_header=False)
+
+
+def _warm(viewer: Any) -> None:
+    """Fill the page cache before the first visitor asks (errors show up again, in the page, when asked)."""
+    for page in ("overview", "all_protocols", "combinations"):
+        try:
+            getattr(viewer, page)()
+        except Exception:  # noqa: BLE001 - a failing page reports its own error when requested
+            return
 
 
 __all__ = ["REQUIREMENTS", "is_available", "missing_extra", "require", "serve"]

@@ -44,7 +44,7 @@ SECURITY_HEADERS = {
                                 "frame-ancestors 'none'"),
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",  # "no-referrer" makes Chromium send "Origin: null" on form POSTs
     "Cache-Control": "no-store",
 }
 
@@ -113,7 +113,10 @@ class TimedCache:
     _locks: dict[str, threading.Lock] = field(default_factory=dict)
     _guard: threading.Lock = field(default_factory=threading.Lock)
 
-    def get(self, key: str, compute: Callable[[], Any]) -> Any:
+    def get(self, key: str, compute: Callable[[], Any], keep: int = 1024) -> Any:
+        """The cached value of ``key``, else ``compute()`` (stored; at most ``keep`` entries, oldest dropped)."""
+        if self.seconds <= 0:
+            return compute()
         with self._guard:
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:
@@ -122,7 +125,12 @@ class TimedCache:
                 return hit[1]
             value = compute()
             if self.seconds > 0:
-                self._values[key] = (time.monotonic() + self.seconds, value)
+                with self._guard:
+                    while len(self._values) >= keep:
+                        oldest = min(self._values, key=lambda k: self._values[k][0])
+                        self._values.pop(oldest)
+                        self._locks.pop(oldest, None)
+                    self._values[key] = (time.monotonic() + self.seconds, value)
             return value
 
 
@@ -140,12 +148,13 @@ class Viewer:
     cohort_schema: str | None = None
     cohort_table: str = "cohort"
     secure_cookies: bool = False
+    results_schema: str | None = None
     _source: queries.ViewerSource | None = None
 
     def source(self, conn: Any) -> queries.ViewerSource:
         if self._source is None:
             self._source = queries.ViewerSource.detect(conn, self.schema, self.vocabulary_schema,
-                                                       self.cohort_schema, self.cohort_table)
+                                                       self.cohort_schema, self.cohort_table, self.results_schema)
         return self._source
 
     def run(self, work: Callable[[Any, queries.ViewerSource], Any]) -> Any:
@@ -156,18 +165,36 @@ class Viewer:
         return self.cache.get(key, lambda: self.run(work))
 
     # the page data, one method per page (the routes call these in a worker thread)
-    def overview(self) -> dict[str, Any]:
-        return self.cached("overview", queries.overview)
+    def summary(self) -> dict[str, Any] | None:
+        """The stored aggregates of ``rcdm viewer build-summary``, or None when there are none."""
+        return self.cached("summary", lambda c, s: queries.read_summary(c, s) if s.has_summary else None)
 
-    def protocols(self) -> dict[str, Any]:
-        return self.cached("protocols", queries.protocols)
+    def overview(self) -> dict[str, Any]:
+        stored = self.summary()
+        data = stored["overview"] if stored else self.cached("overview", queries.overview)
+        return {**data, "summary_built_at": stored["built_at"] if stored else None}
+
+    def all_protocols(self) -> dict[str, Any]:
+        stored = self.summary()
+        data = stored["protocols"] if stored else self.cached("protocols",
+                                                             lambda c, s: queries.protocols(c, s, top_n=None))
+        return {**data, "summary_built_at": stored["built_at"] if stored else None}
+
+    def protocols(self, top_n: int = 50) -> dict[str, Any]:
+        data = self.all_protocols()
+        return {**data, "protocols": data["protocols"][:top_n], "unmapped": data["unmapped"][:top_n]}
 
     def combinations(self) -> list[dict[str, Any]]:
-        return self.cached("combinations", queries.combinations)
+        stored = self.summary()
+        return stored["combinations"] if stored else self.cached("combinations", queries.combinations)
 
     def search(self, filters: queries.SearchFilters, page: int, page_size: int) -> dict[str, Any]:
-        names = queries.concept_names(self.protocols())
-        return self.run(lambda c, s: queries.search(c, s, filters, page, page_size, names))
+        names = queries.concept_names(self.all_protocols())
+        stored = self.summary()
+        totals = stored.get("search_totals") if stored else None
+        key = f"search?{filters.query_string()}&page={page}&page_size={page_size}"
+        return self.cache.get(key, lambda: self.run(
+            lambda c, s: queries.search(c, s, filters, page, page_size, names, totals)), keep=256)
 
     def manifest(self, filters: queries.SearchFilters) -> str:
         return self.run(lambda c, s: queries.manifest_csv(queries.manifest_frame(c, s, filters)))
@@ -422,7 +449,7 @@ def _page_args(request: Request) -> tuple[int, int]:
 async def search_page(request: Request) -> Response:
     viewer = viewer_of(request)
     options = queries.filter_options(await run_in_threadpool(viewer.combinations))
-    names = queries.concept_names(await run_in_threadpool(viewer.protocols))
+    names = queries.concept_names(await run_in_threadpool(viewer.all_protocols))
     context = {"params": dict(request.query_params), "options": options, "names": names,
                "planes": list(queries.PLANES), "contrasts": list(queries.CONTRAST_PHASES),
                "page_sizes": queries.PAGE_SIZES, "has_cohort": await run_in_threadpool(viewer.has_cohort)}
@@ -478,6 +505,7 @@ def create_app(
     vocabulary_schema: str | None = None,
     cohort_schema: str | None = None,
     cohort_table: str = "cohort",
+    results_schema: str | None = None,
     secure_cookies: bool = False,
     cache_seconds: float = 300.0,
     pool_size: int = 4,
@@ -494,12 +522,14 @@ def create_app(
     if cohort_schema:
         check_schema(cohort_schema, "cohort schema")
     check_identifier(cohort_table, "cohort table")
+    if results_schema:
+        check_schema(results_schema, "results schema")
     viewer = Viewer(
         pool=ConnectionPool(conn_factory, pool_size), schema=schema, users_file=auth.users_path(users_file),
         sessions=auth.SessionStore(secret_key or secrets.token_urlsafe(32)),
         limiter=auth.RateLimiter(per_user=login_attempts_per_user), cache=TimedCache(cache_seconds),
         vocabulary_schema=vocabulary_schema, cohort_schema=cohort_schema, cohort_table=cohort_table,
-        secure_cookies=secure_cookies)
+        secure_cookies=secure_cookies, results_schema=results_schema)
     routes = [
         Route("/login", login_form, methods=["GET"]),
         Route("/login", login, methods=["POST"]),

@@ -11,9 +11,7 @@ Sorting and filtering of the combinations table happen in Python, on the aggrega
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import math
 import re
 from dataclasses import asdict, dataclass, field
@@ -36,11 +34,16 @@ COMBINATION_COLUMNS: tuple[str, ...] = ("modality", "body_part", "anatomical_pla
                                         "protocol_concept_id", "studies", "series", "images")
 """Columns of the combinations table; ``sort`` must be one of them."""
 
-MANIFEST_COLUMNS: tuple[str, ...] = ("person_id", "radiology_occurrence_id", "radiology_occurrence_date",
-                                     "protocol_concept_id", "protocol_source_value", "radiology_series_id",
-                                     "radiology_image_id", "modality", "body_part_source_value",
-                                     "anatomical_plane", "contrast_phase", "series_serial_number", "file_path")
-"""Columns of the search's manifest CSV (the image rows a cohort extraction would copy)."""
+MANIFEST_COLUMNS: tuple[str, ...] = (
+    "person_id", "radiology_occurrence_id", "radiology_occurrence_date", "radiology_occurrence_datetime",
+    "study_modality", "protocol_concept_id", "protocol_source_value", "radiology_series_id", "radiology_image_id",
+    "file_path", "relative_path", "modality", "body_part_source_value", "anatomical_plane", "contrast_phase",
+    "laterality", "anatomical_plane_concept_id", "series_type_concept_id", "laterality_concept_id",
+    "ct_slice_thickness", "series_serial_number", "series_total_number", "instance_number", "image_resolution_rows",
+    "image_resolution_columns")
+"""Columns of the search's manifest CSV: ``rcdm.extract.write_manifest``'s manifest of ``get_cohort_images``
+rows (with ``relative_path``, where ``rcdm extract`` would put each file), without the cohort columns (a search
+need not name a cohort)."""
 
 PAGE_SIZES: tuple[int, ...] = (10, 25, 50, 100)
 MAX_MANIFEST_ROWS = 1_000_000
@@ -60,10 +63,14 @@ class ViewerSource:
     cohort_table: str = "cohort"
     has_vocabulary: bool = False
     has_cohort: bool = False
+    results_schema: str | None = None
+    has_summary: bool = False
+    """Whether ``build_summary`` tables exist in ``results_schema`` (then pages read them)."""
 
     @classmethod
     def detect(cls, conn: Any, cdm_schema: str, vocabulary_schema: str | None = None,
-               cohort_schema: str | None = None, cohort_table: str = "cohort") -> "ViewerSource":
+               cohort_schema: str | None = None, cohort_table: str = "cohort",
+               results_schema: str | None = None) -> "ViewerSource":
         """Check the names (IdentifierError before any SQL) and find out which optional tables exist."""
         from rcdm.db import exists_table
 
@@ -73,13 +80,16 @@ class ViewerSource:
         check_schema(vocabulary_schema, "vocabulary schema")
         check_schema(cohort_schema, "cohort schema")
         check_identifier(cohort_table, "cohort table")
+        results_schema = results_schema or cdm_schema
+        check_schema(results_schema, "results schema")
         for table in ("radiology_occurrence", "radiology_image"):
             if not exists_table(conn, cdm_schema, table):
                 raise UsageError(f"Table {cdm_schema}.{table} does not exist: create and load the R-CDM tables "
                                  f"first (rcdm ddl create --schema {cdm_schema}; rcdm etl ...).")
         return cls(cdm_schema, vocabulary_schema, cohort_schema, cohort_table,
                    has_vocabulary=exists_table(conn, vocabulary_schema, "concept"),
-                   has_cohort=exists_table(conn, cohort_schema, cohort_table))
+                   has_cohort=exists_table(conn, cohort_schema, cohort_table), results_schema=results_schema,
+                   has_summary=all(exists_table(conn, results_schema, t) for t in SUMMARY_TABLES))
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -126,7 +136,7 @@ def overview(conn: Any, source: ViewerSource) -> dict[str, Any]:
 # Protocols
 
 
-def protocols(conn: Any, source: ViewerSource, top_n: int = 50) -> dict[str, Any]:
+def protocols(conn: Any, source: ViewerSource, top_n: int | None = 50) -> dict[str, Any]:
     """The most frequent protocol concepts (with names) and the most frequent unmapped source values."""
     from rcdm.db import query_sql
     from rcdm.resources import read_template
@@ -161,8 +171,8 @@ def protocols(conn: Any, source: ViewerSource, top_n: int = 50) -> dict[str, Any
         "mapped_pct": round(100.0 * mapped / total, 2) if total else None,
         "concepts": len(top),
         "vocabulary": source.has_vocabulary,
-        "protocols": top[:top_n],
-        "unmapped": missing[:top_n],
+        "protocols": top[:top_n] if top_n else top,
+        "unmapped": missing[:top_n] if top_n else missing,
         "unmapped_source_values": len(missing),
     }
 
@@ -222,6 +232,64 @@ def filter_options(rows: Iterable[Mapping[str, Any]]) -> dict[str, list[Any]]:
     for column in ("modality", "body_part", "protocol_concept_id"):
         values = {r[column] for r in rows if r.get(column) not in (None, "")}
         out[column] = sorted(values, key=lambda v: (isinstance(v, str), v))
+    return out
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Summary tables (rcdm viewer build-summary)
+
+SUMMARY_TABLES: tuple[str, ...] = ("rcdm_viewer_summary", "rcdm_viewer_series")
+"""``rcdm_viewer_summary`` (name, built_at, payload: the overview, protocols and combinations as JSON) and
+``rcdm_viewer_series`` (ViewerBuildSummary.sql: the searchable attributes per series, with image counts)."""
+
+SUMMARY_PAGES: tuple[str, ...] = ("overview", "protocols", "combinations")
+
+
+def build_summary(conn: Any, cdm_schema: str, results_schema: str | None = None,
+                  vocabulary_schema: str | None = None) -> dict[str, Any]:
+    """Compute the viewer's aggregates once and store them in ``results_schema`` (default: the CDM schema).
+
+    Needs write access (the viewer itself never writes). The viewer then answers the overview, protocols and
+    combinations pages from ``rcdm_viewer_summary`` and counts search matches per series from
+    ``rcdm_viewer_series``. The summary is a snapshot: rebuild it after each ETL load (pages show its time).
+    Returns ``{"built_at", "series_rows", "pages"}``.
+    """
+    import json
+
+    from rcdm.db import execute_sql, insert_table, query_sql
+    from rcdm.resources import read_template
+
+    results_schema = results_schema or cdm_schema
+    source = ViewerSource.detect(conn, cdm_schema, vocabulary_schema, results_schema=results_schema)
+    source = ViewerSource(**{**asdict(source), "has_summary": False})
+    payloads = {"overview": overview(conn, source), "protocols": protocols(conn, source, top_n=None),
+                "combinations": combinations(conn, source, top_n=1_000_000),
+                "search_totals": _counts(_search_query(conn, source, SearchFilters(), "counts"))}
+    built_at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0, tzinfo=None)
+    execute_sql(conn, read_template("ViewerBuildSummary.sql"), cdm_database_schema=cdm_schema,
+                results_database_schema=results_schema)
+    insert_table(conn, results_schema, "rcdm_viewer_summary", pd.DataFrame({
+        "name": list(payloads), "built_at": [built_at] * len(payloads),
+        "payload": [json.dumps(payloads[k], allow_nan=False) for k in payloads]}), drop_table_if_exists=True)
+    rows = query_sql(conn, "SELECT COUNT(*) AS n FROM @s.rcdm_viewer_series;", s=results_schema)["n"][0]
+    return {"built_at": built_at.isoformat(), "series_rows": int(rows), "pages": list(payloads)}
+
+
+def read_summary(conn: Any, source: ViewerSource) -> dict[str, Any]:
+    """The stored page aggregates: ``{"built_at": ISO time, "overview": ..., "protocols": ..., ...}``."""
+    import json
+
+    from rcdm.db import query_sql
+
+    frame = query_sql(conn, "SELECT name, built_at, payload FROM @s.rcdm_viewer_summary;", s=source.results_schema)
+    out: dict[str, Any] = {"built_at": None}
+    for name, built_at, payload in frame.itertuples(index=False):
+        out[str(name)] = json.loads(payload)
+        out["built_at"] = plain(built_at)
+    missing = [p for p in SUMMARY_PAGES if p not in out]
+    if missing:
+        raise UsageError(f"The viewer summary in {source.results_schema} lacks {', '.join(missing)}: rebuild it "
+                         "(rcdm viewer build-summary).")
     return out
 
 
@@ -332,10 +400,6 @@ def _search_parameters(source: ViewerSource, filters: SearchFilters) -> tuple[di
         switches[f"filter_{name}"] = "FALSE" if value is None else "TRUE"
         if value is not None:
             bind["cohort_definition_id" if key == "cohort_id" else key] = value
-    if filters.plane is not None:
-        bind["plane_concept_id"] = PLANES[filters.plane] or "-"
-    if filters.contrast is not None:
-        bind["contrast_concept_id"] = CONTRAST_PHASES[filters.contrast] or "-"
     return switches, bind
 
 
@@ -346,21 +410,31 @@ def _search_query(conn: Any, source: ViewerSource, filters: SearchFilters, outpu
 
     switches, bind = _search_parameters(source, filters)
     return query_sql(conn, read_template("ViewerSearch.sql"), cdm_database_schema=source.cdm_schema,
+                     results_database_schema=source.results_schema or source.cdm_schema,
+                     use_summary="TRUE" if source.has_summary else "FALSE",
                      cohort_database_schema=source.cohort_schema, cohort_table=source.cohort_table,
                      output=output, offset=str(int(offset)), page_size=str(int(page_size)), bind=bind, **switches)
 
 
+def _counts(frame: pd.DataFrame) -> dict[str, int]:
+    row = records(frame)[0]
+    return {k: _count(row.get(k)) for k in ("persons", "studies", "series", "images")}
+
+
 def search(conn: Any, source: ViewerSource, filters: SearchFilters, page: int = 1, page_size: int = 25,
-           names: Mapping[int, str | None] | None = None) -> dict[str, Any]:
+           names: Mapping[int, str | None] | None = None, totals: Mapping[str, int] | None = None) -> dict[str, Any]:
     """Counts of the matching persons, studies, series and images, and one page of studies (newest first).
 
-    Studies show person_id only, never patient identifiers. ``names`` adds protocol concept names.
+    Studies show person_id only, never patient identifiers. ``names`` adds protocol concept names. ``totals``
+    (the summary's counts with no filter) answers the counts of a search without filters.
     """
     if page_size not in PAGE_SIZES:
         raise UsageError(f"Invalid page size {page_size}: use one of {', '.join(map(str, PAGE_SIZES))}.")
     page = _positive_int(page, "page", 10_000_000)
-    counts = records(_search_query(conn, source, filters, "counts"))[0]
-    counts = {k: _count(counts.get(k)) for k in ("persons", "studies", "series", "images")}
+    if totals and not filters.active:
+        counts = {k: int(totals[k]) for k in ("persons", "studies", "series", "images")}
+    else:
+        counts = _counts(_search_query(conn, source, filters, "counts"))
     pages = max(1, math.ceil(counts["studies"] / page_size))
     page = min(page, pages)
     studies = records(_search_query(conn, source, filters, "studies", (page - 1) * page_size, page_size))
@@ -374,25 +448,30 @@ def manifest_frame(conn: Any, source: ViewerSource, filters: SearchFilters,
                    max_rows: int = MAX_MANIFEST_ROWS) -> pd.DataFrame:
     """The matching images, one row each (``MANIFEST_COLUMNS``), at most ``max_rows`` + 1 (to tell truncation)."""
     max_rows = _positive_int(max_rows, "max rows", 100_000_000)
-    frame = _search_query(conn, source, filters, "images", 0, max_rows + 1)
-    return frame[list(MANIFEST_COLUMNS)]
+    return _search_query(conn, source, filters, "images", 0, max_rows + 1)
 
 
 def manifest_csv(frame: pd.DataFrame, max_rows: int = MAX_MANIFEST_ROWS) -> str:
-    """The manifest as CSV text (header ``MANIFEST_COLUMNS``); a final ``# truncated`` line when cut."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(MANIFEST_COLUMNS)
-    for i, row in enumerate(frame.itertuples(index=False)):
-        if i >= max_rows:
-            out.write(f"# truncated at {max_rows} rows: narrow the search\n")
-            break
-        writer.writerow(["" if plain(v) is None else plain(v) for v in row])
-    return out.getvalue()
+    """The manifest as CSV text, written by ``rcdm.extract.write_manifest`` (header ``MANIFEST_COLUMNS``);
+    a final ``# truncated`` line when there were more than ``max_rows`` rows."""
+    import tempfile
+    from pathlib import Path
+
+    from rcdm.extract import write_manifest
+
+    truncated = len(frame) > max_rows
+    with tempfile.TemporaryDirectory(prefix="rcdm-viewer-manifest-") as folder:
+        text = Path(write_manifest(frame.head(max_rows), folder)["csv"]).read_text(encoding="utf-8")
+    if truncated:
+        text += f"# truncated at {max_rows} rows: narrow the search\n"
+    return text
 
 
 __all__ = [
     "COMBINATION_COLUMNS",
+    "SUMMARY_TABLES",
+    "build_summary",
+    "read_summary",
     "CONTRAST_PHASES",
     "MANIFEST_COLUMNS",
     "PAGE_SIZES",

@@ -1,7 +1,10 @@
--- rcdm ETL work tables, beside the R-CDM tables: each batch is bulk-inserted here, then applied to
--- radiology_image / radiology_occurrence / rcdm_etl_file by EtlLoadBatch.sql, in the same transaction.
--- They hold only de-identified values (keyed hashes, relative paths, derived values) and are emptied at the
--- start of every batch. One ETL run per schema at a time (rcdm.etl.lock), so one set of work tables is enough.
+-- rcdm ETL work tables, beside the R-CDM tables (rcdm.etl.load): rcdm_etl_stage_key holds the ids of a
+-- batch's loaded images (looked up against the stored images and studies), rcdm_etl_stage_study the merged
+-- values of the stored studies a batch adds images to (EtlLoadBatch.sql), rcdm_etl_stage_count and
+-- rcdm_etl_stage_order the recounts and series numbers of EtlFinalize.sql. rcdm_etl_stage_image is no longer
+-- written (kept so older schemas stay valid). They hold only de-identified values (keyed hashes, derived
+-- values) and are emptied at the start of every batch and after a run. One ETL run per schema at a time
+-- (rcdm.etl.lock), so one set of work tables is enough.
 {DEFAULT @cdm_database_schema = cdm}
 
 IF OBJECT_ID('@cdm_database_schema.rcdm_etl_stage_image', 'U') IS NULL
@@ -55,4 +58,18 @@ CREATE TABLE @cdm_database_schema.rcdm_etl_stage_order (
   series_total_number INTEGER NULL,
   series_serial_number INTEGER NULL,
   CONSTRAINT xpk_rcdm_etl_stage_order PRIMARY KEY (radiology_image_id)
+);
+
+IF OBJECT_ID('@cdm_database_schema.rcdm_etl_stage_key', 'U') IS NULL
+CREATE TABLE @cdm_database_schema.rcdm_etl_stage_key (
+  radiology_image_id BIGINT NOT NULL,
+  radiology_occurrence_id BIGINT NOT NULL
+);
+
+IF OBJECT_ID('@cdm_database_schema.rcdm_etl_stage_count', 'U') IS NULL
+CREATE TABLE @cdm_database_schema.rcdm_etl_stage_count (
+  radiology_occurrence_id BIGINT NOT NULL,
+  count_of_images INTEGER NULL,
+  count_of_series INTEGER NULL,
+  CONSTRAINT xpk_rcdm_etl_stage_count PRIMARY KEY (radiology_occurrence_id)
 );
