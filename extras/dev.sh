@@ -4,7 +4,7 @@
 #   bash extras/dev.sh test   the whole test suite (Python against DuckDB, SQLite and a real PostgreSQL server,
 #                             and the R package's testthat suite through reticulate)
 # Everything they need is installed here: a virtual environment with rcdm and its test extras, and the
-# Debian packages (a PostgreSQL server, R with reticulate and testthat) when missing. RCDM_VENV overrides the venv folder.
+# Debian packages (a PostgreSQL server, R with reticulate and testthat, Chromium) when missing. RCDM_VENV overrides the venv folder.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${RCDM_VENV:-$ROOT/.venv}"
@@ -36,7 +36,7 @@ setup_python() {
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     log "installing rcdm and its test dependencies into $VENV"
     "$PY" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
-    "$PY" -m pip install -q --disable-pip-version-check -e "$ROOT[test,postgresql]"
+    "$PY" -m pip install -q --disable-pip-version-check -e "$ROOT[test,postgresql,viewer]"
     echo "$want" > "$stamp"
   fi
 }
@@ -54,6 +54,7 @@ setup_system() {
   local packages=()
   have_pg_server || packages+=(postgresql)
   have_r || packages+=(r-base-core r-cran-reticulate r-cran-testthat)
+  [ -x /usr/bin/chromium ] || packages+=(chromium)
   if [ "${#packages[@]}" -gt 0 ]; then
     log "installing Debian packages: ${packages[*]}"
     apt_install "${packages[@]}"

@@ -285,6 +285,7 @@ def test_search_filters(user):
     assert search(user, cohort_id="7")["counts"] == {"persons": 1, "studies": 1, "series": 1, "images": 2}
     result = search(user, protocol_concept_id="40000001")
     assert [s["radiology_occurrence_id"] for s in result["studies"]] == [103, 101]  # newest first
+    assert result["studies"][0]["radiology_occurrence_date"] == "2020-07-09"
     assert result["studies"][0]["concept_name"] == "CT Head without contrast"
     assert set(result["studies"][0]) >= {"person_id", "radiology_occurrence_id", "series", "images"}
 
@@ -307,6 +308,10 @@ def test_hostile_text_is_bound_not_spliced(user, field):
     assert response.status_code in (200, 400)
     if response.status_code == 200:
         assert response.json()["counts"]["images"] == 0
+    # passes the length/character check, so it reaches the database: bound as a value, it matches nothing
+    response = user.get("/api/search", params={field: "CT; DROP TABLE cdm.radiology_image"})
+    assert response.status_code == 200 and response.json()["counts"]["images"] == 0
+    assert user.get("/api/search").json()["counts"]["images"] == 10
 
 
 @pytest.mark.parametrize("params", [
@@ -519,7 +524,7 @@ def test_viewer_queries_on_postgresql(postgres_url):
                 assert [s["radiology_occurrence_id"] for s in ct["studies"]] == [103, 101]
                 cohort = queries.search(conn, src, queries.parse_filters({"cohort_id": "7", "date_from": "2020-01-01"}))
                 assert cohort["counts"]["images"] == 2
-                hostile = queries.search(conn, src, queries.parse_filters({"body_part": "HEAD' OR '1'='1"}))
+                hostile = queries.search(conn, src, queries.parse_filters({"body_part": "HEAD; DROP TABLE cohort"}))
                 assert hostile["counts"]["images"] == 0
             manifest = queries.manifest_csv(queries.manifest_frame(conn, source,
                                                                    queries.parse_filters({"contrast": "post"})))

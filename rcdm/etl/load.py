@@ -4,10 +4,10 @@ The per-batch work is proportional to the batch, never to the tables (no recount
 ``radiology_image`` beyond index-friendly lookups of the batch's own ids). ``load_batch``, inside
 ``rcdm.db.transaction``:
 
-1. empty the key work table and bulk-insert the batch's loaded ``(radiology_image_id,
-   radiology_occurrence_id)`` into ``rcdm_etl_stage_key`` (the database layer's fast path: DuckDB Arrow,
-   PostgreSQL COPY, ...);
-2. ask which of those images and studies exist already (one query each, joined to the key table) and decide
+1. bulk-insert the batch's loaded ``(radiology_image_id, radiology_occurrence_id)`` into
+   ``rcdm_etl_stage_key`` (the database layer's fast path: DuckDB Arrow, PostgreSQL COPY, ...);
+2. ask which of those images and studies exist already (one query each, joined to the key table), empty the
+   key table again (in the same transaction, so its rows are never logged or committed) and decide
    in Python (``decide``): an instance whose study belongs to another person is quarantined
    (``study_person_conflict``); an SOP instance already loaded from another path, or met earlier in the batch,
    is a ``duplicate``; the study rows are merged order-independently (earliest valid date/datetime, sorted
@@ -17,7 +17,7 @@ The per-batch work is proportional to the batch, never to the tables (no recount
    ``series_serial_number`` NULL (NULL = "series not numbered yet": the marker ``finalize`` works from);
 5. bulk-insert the new studies into ``radiology_occurrence`` (``protocol_concept_id`` 0, counts 0 until
    ``finalize``); only if the batch adds images to studies already stored: stage their merged values in
-   ``rcdm_etl_stage_study`` and merge them (``EtlLoadBatch.sql``);
+   ``rcdm_etl_stage_study``, merge them (``EtlLoadBatch.sql``) and empty the work table;
 6. only if some of the batch's files were recorded by an earlier run: delete their ``rcdm_etl_file`` rows;
    bulk-insert one ``rcdm_etl_file`` row per file;
 7. commit.
@@ -373,11 +373,12 @@ def load_batch(conn: Connection, schema: str, table: pa.Table, run_id: int,
         images: dict[int, dict[str, Any]] = {}
         studies: dict[int, dict[str, Any]] = {}
         if any_loaded:
-            execute_statements(conn, _statements(conn, _CLEAR_BATCH[0], schema))
             keys = table.filter(loaded_mask).select(["radiology_image_id", "radiology_occurrence_id"])
             insert_table(conn, schema, "rcdm_etl_stage_key", keys)
             images = _existing(conn, schema, _EXISTING_IMAGES, "radiology_image_id")
             studies = _existing(conn, schema, _EXISTING_STUDIES, "radiology_occurrence_id")
+            # emptied in the same transaction: the rows never reach the database's log
+            execute_statements(conn, _statements(conn, _CLEAR_BATCH[0], schema))
         statuses, reasons, study_table = _decide(table, images, studies)
         final = table.set_column(table.schema.get_field_index("status"), "status", statuses)
         final = final.set_column(final.schema.get_field_index("reason"), "reason", reasons)
@@ -398,9 +399,9 @@ def load_batch(conn: Connection, schema: str, table: pa.Table, run_id: int,
                 insert_table(conn, schema, "radiology_occurrence", rows)
             known = study_table.filter(pc.invert(is_new))
             if known.num_rows:
-                execute_statements(conn, _statements(conn, _CLEAR_BATCH[1], schema))
                 insert_table(conn, schema, "rcdm_etl_stage_study", known)
                 execute_statements(conn, _statements(conn, "sql/sql_server/EtlLoadBatch.sql", schema))
+                execute_statements(conn, _statements(conn, _CLEAR_BATCH[1], schema))
         if n:
             if replace_files:
                 execute_statements(conn, [_with_values(conn, _DELETE_FILES, schema,

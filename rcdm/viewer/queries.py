@@ -109,7 +109,21 @@ def plain(value: Any) -> Any:
 
 
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return [{str(k): plain(v) for k, v in zip(frame.columns, row)} for row in frame.itertuples(index=False)]
+    """Rows as dicts of plain values; columns named ``*_date`` hold ISO dates (drivers may give timestamps)."""
+    dates = {str(c) for c in frame.columns if str(c).endswith("_date")}
+    return [{str(k): _date_only(v) if k in dates else plain(v) for k, v in zip(frame.columns, row)}
+            for row in frame.itertuples(index=False)]
+
+
+def _date_only(value: Any) -> Any:
+    if value is None or value is pd.NaT or value is pd.NA:
+        return None
+    value = plain(value) if not isinstance(value, (dt.date, dt.datetime)) else value
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
 
 
 def _count(value: Any) -> int:
