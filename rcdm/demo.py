@@ -2,7 +2,8 @@
 
 ``rcdm demo`` (and README's first command) runs it: it writes a varied, synthetic DICOM corpus made from
 pydicom's bundled test files, creates the R-CDM tables in an embedded DuckDB file, loads the corpus with the
-ETL (de-identified with a demo secret) and prints the mapping-quality report. Running it again loads nothing
+ETL (de-identified with a demo secret), maps protocols with the bundled vocabulary extract and prints the
+mapping-quality report. Running it again loads nothing
 twice: the corpus is deterministic and the ETL idempotent.
 """
 
@@ -15,6 +16,8 @@ from rcdm.db import connect
 from rcdm.ddl import create_tables
 from rcdm.dicom.sample import write_sample_corpus
 from rcdm.etl import run_etl
+from rcdm.protocols.store import load_athena, load_playbook
+from rcdm.protocols.vocab_data import fixtures_dir
 
 DEMO_SCHEMA = "cdm"
 
@@ -27,6 +30,9 @@ def run_demo(out_dir: str = "rcdm-demo", n_patients: int = 12, seed: int = 0, wo
     database = out / "demo.duckdb"
     with connect(str(database)) as conn:
         create_tables(conn, DEMO_SCHEMA, model="all")
+        # the bundled vocabulary extract, so the load maps protocols (a site loads its own Athena vocabulary)
+        load_playbook(conn, DEMO_SCHEMA, fixtures_dir() / "LoincRsnaRadiologyPlaybook.csv")
+        load_athena(conn, DEMO_SCHEMA, fixtures_dir())
         summary = run_etl(
             [corpus["out_dir"]],
             conn,

@@ -157,3 +157,71 @@ writeRcdmSampleDicom <- function(folder, patients = 6, seed = 0) {
   names(args) <- tolower(gsub("([A-Z])", "_\\1", names(args)))
   lapply(args, function(x) if (is.numeric(x) && length(x) == 1) .asInt(x) else x)
 }
+
+#' Load the protocol vocabularies
+#'
+#' \code{loadRcdmPlaybook} loads the LOINC/RSNA Radiology Playbook (\code{LoincRsnaRadiologyPlaybook.csv});
+#' \code{loadRcdmAthenaVocabulary} loads Athena's tab-separated \code{CONCEPT.csv} (and
+#' \code{CONCEPT_RELATIONSHIP.csv}, \code{CONCEPT_ANCESTOR.csv} when present) from a folder;
+#' \code{loadRcdmSiteMappings} loads \code{source_to_concept_map} rows (e.g. exported from Usagi), which always
+#' win. A malformed file changes nothing.
+#'
+#' @inheritParams createRcdmTables
+#' @param file,folder The file or folder to load.
+#' @param vocabularyDatabaseSchema Schema of the OMOP vocabulary tables.
+#' @return Rows loaded.
+#' @export
+loadRcdmPlaybook <- function(connectionDetails, cdmDatabaseSchema, file) {
+  .withConnection(connectionDetails, function(connection) {
+    .rcdmCall(rcdmPython()$load_playbook(connection, cdmDatabaseSchema, file))
+  })
+}
+
+#' @rdname loadRcdmPlaybook
+#' @export
+loadRcdmAthenaVocabulary <- function(connectionDetails, vocabularyDatabaseSchema, folder) {
+  .withConnection(connectionDetails, function(connection) {
+    .rcdmCall(rcdmPython()$load_athena(connection, vocabularyDatabaseSchema, folder))
+  })
+}
+
+#' @rdname loadRcdmPlaybook
+#' @export
+loadRcdmSiteMappings <- function(connectionDetails, cdmDatabaseSchema, file) {
+  .withConnection(connectionDetails, function(connection) {
+    .rcdmCall(rcdmPython()$load_stcm(connection, cdmDatabaseSchema, file))
+  })
+}
+
+#' Re-map every study to a protocol concept
+#'
+#' Run after the vocabulary or the site mappings change; reads no DICOM and is idempotent.
+#' @inheritParams loadRcdmPlaybook
+#' @return A named list of counts (studies, mapped_before, mapped_after, changed, ...).
+#' @export
+remapRcdmProtocols <- function(connectionDetails, cdmDatabaseSchema, vocabularyDatabaseSchema = cdmDatabaseSchema) {
+  .withConnection(connectionDetails, function(connection) {
+    .rcdmCall(rcdmPython()$remap(connection, cdmDatabaseSchema, vocabulary_database_schema = vocabularyDatabaseSchema))
+  })
+}
+
+#' Export the unmapped protocol source values for Usagi
+#'
+#' Ranked by how many studies and images they cover, so the mapping team starts at the top.
+#' @inheritParams createRcdmTables
+#' @param outputFile The CSV to write (Usagi imports it directly).
+#' @return The same rows as a data.frame.
+#' @export
+exportRcdmUnmapped <- function(connectionDetails, cdmDatabaseSchema, outputFile) {
+  .withConnection(connectionDetails, function(connection) {
+    .rcdmCall(rcdmPython()$export_unmapped(connection, cdmDatabaseSchema, outputFile))
+  })
+}
+
+#' The bundled vocabulary fixtures (a small playbook extract, CONCEPT.csv, a source_to_concept_map)
+#' @return The folder holding them.
+#' @export
+rcdmVocabularyFixtures <- function() {
+  vocab <- reticulate::import("rcdm.protocols.vocab_data", convert = TRUE)
+  .rcdmCall(as.character(vocab$fixtures_dir()))
+}
