@@ -21,6 +21,7 @@ This module imports nothing from ``rcdm.db`` (it gets the connection object), so
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import uuid
@@ -73,10 +74,22 @@ def _batches(table: pa.Table, progress: bool, what: str) -> Iterator[pa.RecordBa
             bar.close()
 
 
-def _commit(conn: "Connection", connection: Any) -> None:
-    """Commit the load, unless it runs inside ``rcdm.db.transaction`` (which commits everything at its end)."""
-    if not getattr(conn, "in_transaction", False):
-        connection.commit()
+@contextlib.contextmanager
+def _committed(conn: "Connection", connection: Any) -> Iterator[None]:
+    """Commit ``connection`` after the block, unless the load runs inside ``rcdm.db.transaction`` (which commits
+    everything at its end); roll it back on any failure, interrupts included, and re-raise."""
+    try:
+        yield
+        if not getattr(conn, "in_transaction", False):
+            connection.commit()
+    except BaseException:
+        connection.rollback()
+        raise
+
+
+def _insert_sql(target: str, table: pa.Table, marks: list[str]) -> str:
+    """``INSERT INTO target (cols) VALUES (marks)``: one bind marker per column, in the table's column order."""
+    return f"INSERT INTO {target} ({_columns(table)}) VALUES ({', '.join(marks)})"
 
 
 def _rows(batch: pa.RecordBatch) -> list[tuple]:
@@ -147,45 +160,34 @@ def load_duckdb(conn: "Connection", target: str, table: pa.Table, progress: bool
 def load_postgresql(conn: "Connection", target: str, table: pa.Table, progress: bool) -> None:
     """PostgreSQL COPY FROM STDIN, rows streamed by psycopg 3 (``Cursor.copy`` + ``Copy.write_row``)."""
     raw = conn.driver_connection()
-    try:
+    with _committed(conn, raw):
         with raw.cursor() as cursor:
             with cursor.copy(f"COPY {target} ({_columns(table)}) FROM STDIN") as copy:
                 for batch in _batches(table, progress, f"COPY into {target}"):
                     for row in _rows(batch):
                         copy.write_row(row)
-        _commit(conn, raw)
-    except BaseException:
-        raw.rollback()
-        raise
 
 
 def load_sqlite(conn: "Connection", target: str, table: pa.Table, progress: bool) -> None:
     """SQLite ``executemany`` inside one transaction (one fsync for the whole load)."""
     table = _sqlite_values(table)
     raw = conn.driver_connection()
-    sql = f"INSERT INTO {target} ({_columns(table)}) VALUES ({', '.join('?' * table.num_columns)})"
-    try:
+    sql = _insert_sql(target, table, ["?"] * table.num_columns)
+    with _committed(conn, raw):
         for batch in _batches(table, progress, f"Inserting into {target}"):
             raw.executemany(sql, _rows(batch))
-        _commit(conn, raw)
-    except BaseException:
-        raw.rollback()
-        raise
 
 
 def load_sqlserver(conn: "Connection", target: str, table: pa.Table, progress: bool) -> None:
     """pyodbc ``executemany`` with ``fast_executemany`` (ODBC parameter arrays), one commit at the end."""
     raw = conn.driver_connection()
-    sql = f"INSERT INTO {target} ({_columns(table)}) VALUES ({', '.join('?' * table.num_columns)})"
+    sql = _insert_sql(target, table, ["?"] * table.num_columns)
     cursor = raw.cursor()
     try:
-        cursor.fast_executemany = True
-        for batch in _batches(table, progress, f"Inserting into {target}"):
-            cursor.executemany(sql, _rows(batch))
-        _commit(conn, raw)
-    except BaseException:
-        raw.rollback()
-        raise
+        with _committed(conn, raw):
+            cursor.fast_executemany = True
+            for batch in _batches(table, progress, f"Inserting into {target}"):
+                cursor.executemany(sql, _rows(batch))
     finally:
         cursor.close()
 
@@ -193,16 +195,11 @@ def load_sqlserver(conn: "Connection", target: str, table: pa.Table, progress: b
 def load_oracle(conn: "Connection", target: str, table: pa.Table, progress: bool) -> None:
     """oracledb ``Cursor.executemany`` with array binds (``:1, :2, ...``), one commit at the end."""
     raw = conn.driver_connection()
-    binds = ", ".join(f":{i}" for i in range(1, table.num_columns + 1))
-    sql = f"INSERT INTO {target} ({_columns(table)}) VALUES ({binds})"
-    try:
+    sql = _insert_sql(target, table, [f":{i}" for i in range(1, table.num_columns + 1)])
+    with _committed(conn, raw):
         with raw.cursor() as cursor:
             for batch in _batches(table, progress, f"Inserting into {target}"):
                 cursor.executemany(sql, _rows(batch))
-        _commit(conn, raw)
-    except BaseException:
-        raw.rollback()
-        raise
 
 
 def load_bigquery(conn: "Connection", target: str, table: pa.Table, progress: bool) -> None:
@@ -242,16 +239,10 @@ def load_generic(conn: "Connection", target: str, table: pa.Table, progress: boo
     """Any other backend: SQLAlchemy ``executemany`` of one INSERT with bound values, chunk by chunk."""
     sa_conn = conn.sqlalchemy_connection
     keys = [f"p{i}" for i in range(table.num_columns)]
-    statement = sa.text(
-        f"INSERT INTO {target} ({_columns(table)}) VALUES ({', '.join(':' + k for k in keys)})"
-    )
-    try:
+    statement = sa.text(_insert_sql(target, table, [":" + k for k in keys]))
+    with _committed(conn, sa_conn):
         for batch in _batches(table, progress, f"Inserting into {target}"):
             sa_conn.execute(statement, [dict(zip(keys, row)) for row in _rows(batch)])
-        _commit(conn, sa_conn)
-    except BaseException:
-        sa_conn.rollback()
-        raise
 
 
 Loader = Callable[["Connection", str, pa.Table, bool], None]

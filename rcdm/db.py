@@ -147,10 +147,9 @@ class Connection:
             raise BACKENDS[self.dialect].missing_driver(exc) from None
         except (sa.exc.DBAPIError, *bulk.driver_errors(self)) as exc:
             self.engine.dispose()
-            message = _driver_message(exc) if isinstance(exc, sa.exc.DBAPIError) else str(exc).strip()
             raise DatabaseError(
                 f"Could not connect to {BACKENDS[self.dialect].label} at {self.display_url}: "
-                f"{_scrub(message, self.engine.url.password)}"
+                f"{_scrub(_error_message(exc), self.engine.url.password)}"
             ) from None
         return self
 
@@ -263,6 +262,11 @@ _READ_ONLY_SESSION: dict[str, Callable[[Any, Any], None]] = {
 def _driver_message(exc: sa.exc.DBAPIError) -> str:
     """The driver's own message, without SQLAlchemy's statement echo and background link."""
     return str(exc.orig if exc.orig is not None else exc).strip()
+
+
+def _error_message(exc: BaseException) -> str:
+    """The message of a SQLAlchemy-wrapped or a raw driver / bulk API error."""
+    return _driver_message(exc) if isinstance(exc, sa.exc.DBAPIError) else str(exc).strip()
 
 
 def _scrub(text: str, password: str | None) -> str:
@@ -447,16 +451,19 @@ def _host_database(fields: _Fields, dbms: str) -> tuple[str, str]:
     return host, database
 
 
+def _psycopg_url(fields: _Fields, dbms: str, default_port: int) -> URL:
+    """PostgreSQL and Redshift: server is ``host/database``; both are reached through psycopg 3."""
+    host, database = _host_database(fields, dbms)
+    return URL.create("postgresql+psycopg", fields.user, fields.password, host, fields.port or default_port,
+                      database, _settings(fields.extra_settings))
+
+
 def _postgresql_url(fields: _Fields) -> URL:
-    host, database = _host_database(fields, "postgresql")
-    return URL.create("postgresql+psycopg", fields.user, fields.password, host, fields.port or 5432, database,
-                      _settings(fields.extra_settings))
+    return _psycopg_url(fields, "postgresql", 5432)
 
 
 def _redshift_url(fields: _Fields) -> URL:
-    host, database = _host_database(fields, "redshift")
-    return URL.create("postgresql+psycopg", fields.user, fields.password, host, fields.port or 5439, database,
-                      _settings(fields.extra_settings))
+    return _psycopg_url(fields, "redshift", 5439)
 
 
 def _sql_server_url(fields: _Fields) -> URL:
@@ -736,7 +743,6 @@ def query_sql(
 
 def query_statement(conn: Connection, statement: str, bind: Mapping[str, Any] | None = None) -> pd.DataFrame:
     """Run one statement already in the connection's dialect and return a DataFrame (lower-case names)."""
-    sa_conn = conn.sqlalchemy_connection
     try:
         result = _run(conn, statement, _used_binds(statement, bind))
         if result.returns_rows:
@@ -1053,7 +1059,7 @@ def insert_table(
     try:
         loader(conn, target, arrow, progress)
     except (sa.exc.DBAPIError, bulk.DriverError, *bulk.driver_errors(conn)) as exc:
-        message = _driver_message(exc) if isinstance(exc, sa.exc.DBAPIError) else str(exc).strip()
+        message = _error_message(exc)
         _rollback_quietly(conn)
         raise DatabaseError(
             f"Bulk insert of {arrow.num_rows} rows into {target} ({', '.join(arrow.column_names)}) failed on "

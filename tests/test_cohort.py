@@ -53,15 +53,24 @@ def observation_periods() -> pd.DataFrame:
     return _dates(op, "observation_period_start_date", "observation_period_end_date")
 
 
-def gibleed_reference() -> pd.DataFrame:
-    """First GI bleed per person inside an observation period; exit at the period's end (pandas, by hand)."""
+def gi_bleed_conditions() -> pd.DataFrame:
+    """condition_occurrence rows of the GI bleed codeset, with dates."""
     co = read_csv("condition_occurrence", usecols=["condition_occurrence_id", "person_id", "condition_concept_id",
                                                    "condition_start_date"])
-    co = _dates(co[co["condition_concept_id"].isin(codeset(GI_BLEED))], "condition_start_date")
-    first = co.sort_values(["person_id", "condition_start_date", "condition_occurrence_id"]).groupby("person_id").head(1)
+    return _dates(co[co["condition_concept_id"].isin(codeset(GI_BLEED))], "condition_start_date")
+
+
+def first_inside_observation(events: pd.DataFrame, date_column: str, id_column: str) -> pd.DataFrame:
+    """Each person's first event (earliest date, then lowest id), kept when an observation period holds it."""
+    first = events.sort_values(["person_id", date_column, id_column]).groupby("person_id").head(1)
     merged = first.merge(observation_periods(), on="person_id")
-    inside = merged[(merged["observation_period_start_date"] <= merged["condition_start_date"])
-                    & (merged["condition_start_date"] <= merged["observation_period_end_date"])]
+    return merged[(merged["observation_period_start_date"] <= merged[date_column])
+                  & (merged[date_column] <= merged["observation_period_end_date"])]
+
+
+def gibleed_reference() -> pd.DataFrame:
+    """First GI bleed per person inside an observation period; exit at the period's end (pandas, by hand)."""
+    inside = first_inside_observation(gi_bleed_conditions(), "condition_start_date", "condition_occurrence_id")
     return pd.DataFrame({"subject_id": inside["person_id"], "cohort_start_date": inside["condition_start_date"],
                          "cohort_end_date": inside["observation_period_end_date"]})
 
@@ -71,13 +80,9 @@ def celecoxib_reference() -> pd.DataFrame:
     de = read_csv("drug_exposure", usecols=["drug_exposure_id", "person_id", "drug_concept_id",
                                             "drug_exposure_start_date"])
     de = _dates(de[de["drug_concept_id"].isin(codeset(CELECOXIB))], "drug_exposure_start_date")
-    first = de.sort_values(["person_id", "drug_exposure_start_date", "drug_exposure_id"]).groupby("person_id").head(1)
-    m = first.merge(observation_periods(), on="person_id")
-    m = m[(m["observation_period_start_date"] <= m["drug_exposure_start_date"])
-          & (m["drug_exposure_start_date"] <= m["observation_period_end_date"])]
+    m = first_inside_observation(de, "drug_exposure_start_date", "drug_exposure_id")
     m = m[m["observation_period_start_date"] + dt.timedelta(days=365) <= m["drug_exposure_start_date"]]
-    co = read_csv("condition_occurrence", usecols=["person_id", "condition_concept_id", "condition_start_date"])
-    co = _dates(co[co["condition_concept_id"].isin(codeset(GI_BLEED))], "condition_start_date")
+    co = gi_bleed_conditions()
     prior = m.merge(co, on="person_id")
     prior = prior[(prior["condition_start_date"] >= prior["observation_period_start_date"])
                   & (prior["condition_start_date"] <= prior["drug_exposure_start_date"])]

@@ -351,22 +351,16 @@ class ProtocolMatcher:
             return _Scored(t, 0.0, b, f"term is contrast {tf.contrast}, study is {s.contrast}")
         else:
             b["contrast"] = w["contrast"]
-        # laterality
-        if tf.laterality is None:
-            b["laterality" if s.laterality is None else "laterality(generic term)"] = (
-                w["laterality"] if s.laterality is None else w["laterality_generic"])
-        elif s.laterality != tf.laterality:
-            return _Scored(t, 0.0, b, f"term laterality {tf.laterality}, study {s.laterality or 'unknown'}")
-        else:
-            b["laterality"] = w["laterality"]
-        # views
-        if tf.view is None:
-            b["view" if s.view is None else "view(generic term)"] = (
-                w["view"] if s.view is None else w["view_generic"])
-        elif s.view != tf.view:
-            return _Scored(t, 0.0, b, f"term views {tf.view}, study {s.view or 'unknown'}")
-        else:
-            b["view"] = w["view"]
+        # laterality, views: a term without one fits any study (at the generic weight); else they must agree
+        for attr, label in (("laterality", "laterality"), ("view", "views")):
+            term_value, study_value = getattr(tf, attr), getattr(s, attr)
+            if term_value is None:
+                generic = study_value is not None
+                b[f"{attr}(generic term)" if generic else attr] = w[f"{attr}_generic" if generic else attr]
+            elif study_value != term_value:
+                return _Scored(t, 0.0, b, f"term {label} {term_value}, study {study_value or 'unknown'}")
+            else:
+                b[attr] = w[attr]
         # qualifiers: strict ones must agree both ways; soft ones cost a penalty
         for q in sorted(set(tf.qualifiers) | set(s.qualifiers)):
             if q in tf.qualifiers and q in s.qualifiers:

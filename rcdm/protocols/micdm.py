@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from rcdm.errors import UsageError
 from rcdm.identifiers import check_schema
 
 MODALITY_VOCABULARY = "RCDM_MODALITY"
@@ -29,14 +28,13 @@ def populate_micdm(conn: Any, cdm_database_schema: str, vocabulary_database_sche
     """
     from rcdm.db import exists_table, execute_sql, query_sql, transaction
     from rcdm.ddl import create_tables
+    from rcdm.protocols.store import require_rcdm_tables
     from rcdm.resources import read_template
 
     check_schema(cdm_database_schema, "cdm_database_schema")
     vocabulary = vocabulary_database_schema or cdm_database_schema
     check_schema(vocabulary, "vocabulary_database_schema")
-    for table in ("radiology_occurrence", "radiology_image"):
-        if not exists_table(conn, cdm_database_schema, table):
-            raise UsageError(f"{cdm_database_schema}.{table} does not exist: create and load the R-CDM tables first.")
+    require_rcdm_tables(conn, cdm_database_schema)
     create_tables(conn, cdm_database_schema, model="micdm")
     has_concept = exists_table(conn, vocabulary, "concept")
     has_stcm = exists_table(conn, cdm_database_schema, "source_to_concept_map")

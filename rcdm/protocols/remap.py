@@ -26,7 +26,6 @@ from typing import Any, Iterable, Mapping
 import pandas as pd
 import pyarrow as pa
 
-from rcdm.errors import UsageError
 from rcdm.identifiers import check_schema
 from rcdm.protocols.matcher import ProtocolMatcher
 from rcdm.protocols.source_value import study_from_source_value
@@ -74,16 +73,13 @@ def remap(conn: Any, cdm_database_schema: str, vocabulary_database_schema: str |
     "keys_by_source": {"site": n, "auto": n, "none": n}}``: ``changed`` counts studies whose concept changed
     (0 on a second run), ``keys`` the distinct matching keys, by what decided each.
     """
-    from rcdm.db import exists_table, execute_sql, insert_table, query_sql, transaction
+    from rcdm.db import execute_sql, insert_table, query_sql, transaction
+    from rcdm.protocols.store import matcher_from_database, require_rcdm_tables
     from rcdm.resources import read_template
 
     check_schema(cdm_database_schema, "cdm_database_schema")
-    for table in ("radiology_occurrence", "radiology_image"):
-        if not exists_table(conn, cdm_database_schema, table):
-            raise UsageError(f"{cdm_database_schema}.{table} does not exist: create and load the R-CDM tables first.")
+    require_rcdm_tables(conn, cdm_database_schema)
     if matcher is None:
-        from rcdm.protocols.store import matcher_from_database
-
         matcher = matcher_from_database(conn, cdm_database_schema, vocabulary_database_schema, source_vocabularies)
     s = cdm_database_schema
     with transaction(conn):

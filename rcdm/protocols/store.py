@@ -358,6 +358,15 @@ def read_protocol_concepts(conn: Any, cdm_database_schema: str,
     return rows
 
 
+def require_rcdm_tables(conn: Any, cdm_database_schema: str) -> None:
+    """UsageError unless ``radiology_occurrence`` and ``radiology_image`` exist in ``cdm_database_schema``."""
+    from rcdm.db import exists_table
+
+    for table in ("radiology_occurrence", "radiology_image"):
+        if not exists_table(conn, cdm_database_schema, table):
+            raise UsageError(f"{cdm_database_schema}.{table} does not exist: create and load the R-CDM tables first.")
+
+
 def matcher_from_database(conn: Any, cdm_database_schema: str, vocabulary_database_schema: str | None = None,
                           source_vocabularies: Sequence[str] | None = None,
                           rules_dir: str | Path | None = None) -> ProtocolMatcher:

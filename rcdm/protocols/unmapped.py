@@ -20,7 +20,6 @@ from typing import Any
 
 import pandas as pd
 
-from rcdm.errors import UsageError
 from rcdm.identifiers import check_schema
 from rcdm.protocols.source_value import (PROTOCOL_VOCABULARY, protocol_code, readable_name,
                                          split_protocol_source_value)
@@ -33,14 +32,12 @@ COLUMNS = ("source_code", "source_name", "source_frequency", "modality", "body_p
 
 def unmapped_protocols(conn: Any, cdm_database_schema: str) -> pd.DataFrame:
     """The ranked export as a DataFrame (``COLUMNS``): most studies first, then most images, then by value."""
-    from rcdm.db import exists_table, query_sql
-    from rcdm.protocols.store import read_site_mappings
+    from rcdm.db import query_sql
+    from rcdm.protocols.store import read_site_mappings, require_rcdm_tables
     from rcdm.resources import read_template
 
     check_schema(cdm_database_schema, "cdm_database_schema")
-    for table in ("radiology_occurrence", "radiology_image"):
-        if not exists_table(conn, cdm_database_schema, table):
-            raise UsageError(f"{cdm_database_schema}.{table} does not exist: create and load the R-CDM tables first.")
+    require_rcdm_tables(conn, cdm_database_schema)
     frame = query_sql(conn, read_template("GetUnmappedProtocols.sql"), cdm_database_schema=cdm_database_schema)
     decided = set()
     for m in read_site_mappings(conn, cdm_database_schema, [PROTOCOL_VOCABULARY]):

@@ -124,13 +124,12 @@ class TimedCache:
             if hit is not None and time.monotonic() < hit[0]:
                 return hit[1]
             value = compute()
-            if self.seconds > 0:
-                with self._guard:
-                    while len(self._values) >= keep:
-                        oldest = min(self._values, key=lambda k: self._values[k][0])
-                        self._values.pop(oldest)
-                        self._locks.pop(oldest, None)
-                    self._values[key] = (time.monotonic() + self.seconds, value)
+            with self._guard:
+                while len(self._values) >= keep:
+                    oldest = min(self._values, key=lambda k: self._values[k][0])
+                    self._values.pop(oldest)
+                    self._locks.pop(oldest, None)
+                self._values[key] = (time.monotonic() + self.seconds, value)
             return value
 
 
@@ -169,24 +168,27 @@ class Viewer:
         """The stored aggregates of ``rcdm viewer build-summary``, or None when there are none."""
         return self.cached("summary", lambda c, s: queries.read_summary(c, s) if s.has_summary else None)
 
-    def overview(self) -> dict[str, Any]:
+    def _page_data(self, name: str, work: Callable[[Any, queries.ViewerSource], Any]) -> tuple[Any, str | None]:
+        """A page's aggregate and when its summary was built: stored by build-summary, else computed (cached)."""
         stored = self.summary()
-        data = stored["overview"] if stored else self.cached("overview", queries.overview)
-        return {**data, "summary_built_at": stored["built_at"] if stored else None}
+        if stored:
+            return stored[name], stored["built_at"]
+        return self.cached(name, work), None
+
+    def overview(self) -> dict[str, Any]:
+        data, built_at = self._page_data("overview", queries.overview)
+        return {**data, "summary_built_at": built_at}
 
     def all_protocols(self) -> dict[str, Any]:
-        stored = self.summary()
-        data = stored["protocols"] if stored else self.cached("protocols",
-                                                             lambda c, s: queries.protocols(c, s, top_n=None))
-        return {**data, "summary_built_at": stored["built_at"] if stored else None}
+        data, built_at = self._page_data("protocols", lambda c, s: queries.protocols(c, s, top_n=None))
+        return {**data, "summary_built_at": built_at}
 
     def protocols(self, top_n: int = 50) -> dict[str, Any]:
         data = self.all_protocols()
         return {**data, "protocols": data["protocols"][:top_n], "unmapped": data["unmapped"][:top_n]}
 
     def combinations(self) -> list[dict[str, Any]]:
-        stored = self.summary()
-        return stored["combinations"] if stored else self.cached("combinations", queries.combinations)
+        return self._page_data("combinations", queries.combinations)[0]
 
     def search(self, filters: queries.SearchFilters, page: int, page_size: int) -> dict[str, Any]:
         names = queries.concept_names(self.all_protocols())
@@ -296,10 +298,7 @@ class AuthMiddleware:
             return
         if request.method not in ("GET", "HEAD", "OPTIONS") and not path.startswith("/static/"):
             origin = request.headers.get("origin")
-            if origin and origin != "null" and urlsplit(origin).netloc != request.headers.get("host", ""):
-                await _send_with_headers(error(request, "Cross-site request refused.", 403), scope, receive, send)
-                return
-            if origin == "null":
+            if origin and (origin == "null" or urlsplit(origin).netloc != request.headers.get("host", "")):
                 await _send_with_headers(error(request, "Cross-site request refused.", 403), scope, receive, send)
                 return
         await self.app(scope, receive, _with_security_headers(send))

@@ -328,10 +328,10 @@ class SearchFilters:
         """The filters as URL query parameters (for paging links and the manifest link)."""
         from urllib.parse import urlencode
 
-        return urlencode({k: (v.isoformat() if isinstance(v, dt.date) else v)
-                          for k, v in asdict(self).items() if v is not None})
+        return urlencode({k: v for k, v in self.as_dict().items() if v is not None})
 
     def as_dict(self) -> dict[str, Any]:
+        """Every filter by name, dates as ISO text (None = not filtered)."""
         return {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in asdict(self).items()}
 
     @property
@@ -357,6 +357,14 @@ def _positive_int(value: Any, name: str, maximum: int = 2 ** 63 - 1, allow_zero:
     if number > maximum or (number == 0 and not allow_zero):
         raise UsageError(f"Invalid {name} {number}: give a number between {0 if allow_zero else 1} and {maximum}.")
     return number
+
+
+def _choice(value: str, choices: Mapping[str, Any], name: str) -> str:
+    """``value`` in lower case when it is one of ``choices``; UsageError naming them otherwise."""
+    value = value.lower()
+    if value not in choices:
+        raise UsageError(f"Invalid {name}: use one of {', '.join(choices)}.")
+    return value
 
 
 def _date(value: str, name: str) -> dt.date:
@@ -385,13 +393,9 @@ def parse_filters(params: Mapping[str, str]) -> SearchFilters:
     if get("date_to"):
         values["date_to"] = _date(get("date_to"), "end date")
     if get("plane"):
-        if get("plane").lower() not in PLANES:
-            raise UsageError(f"Invalid plane: use one of {', '.join(PLANES)}.")
-        values["plane"] = get("plane").lower()
+        values["plane"] = _choice(get("plane"), PLANES, "plane")
     if get("contrast"):
-        if get("contrast").lower() not in CONTRAST_PHASES:
-            raise UsageError(f"Invalid contrast phase: use one of {', '.join(CONTRAST_PHASES)}.")
-        values["contrast"] = get("contrast").lower()
+        values["contrast"] = _choice(get("contrast"), CONTRAST_PHASES, "contrast phase")
     if get("cohort_id"):
         values["cohort_id"] = _positive_int(get("cohort_id"), "cohort id", 2 ** 63 - 1, allow_zero=True)
     filters = SearchFilters(**values)
@@ -430,9 +434,13 @@ def _search_query(conn: Any, source: ViewerSource, filters: SearchFilters, outpu
                      output=output, offset=str(int(offset)), page_size=str(int(page_size)), bind=bind, **switches)
 
 
+COUNT_KEYS: tuple[str, ...] = ("persons", "studies", "series", "images")
+"""What a search counts (``search()["counts"]``, the summary's ``search_totals``)."""
+
+
 def _counts(frame: pd.DataFrame) -> dict[str, int]:
     row = records(frame)[0]
-    return {k: _count(row.get(k)) for k in ("persons", "studies", "series", "images")}
+    return {k: _count(row.get(k)) for k in COUNT_KEYS}
 
 
 def search(conn: Any, source: ViewerSource, filters: SearchFilters, page: int = 1, page_size: int = 25,
@@ -446,7 +454,7 @@ def search(conn: Any, source: ViewerSource, filters: SearchFilters, page: int = 
         raise UsageError(f"Invalid page size {page_size}: use one of {', '.join(map(str, PAGE_SIZES))}.")
     page = _positive_int(page, "page", 10_000_000)
     if totals and not filters.active:
-        counts = {k: int(totals[k]) for k in ("persons", "studies", "series", "images")}
+        counts = {k: int(totals[k]) for k in COUNT_KEYS}
     else:
         counts = _counts(_search_query(conn, source, filters, "counts"))
     pages = max(1, math.ceil(counts["studies"] / page_size))

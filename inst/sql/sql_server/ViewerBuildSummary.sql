@@ -21,32 +21,34 @@ SELECT ro.person_id,
   f.image_count
 INTO @results_database_schema.rcdm_viewer_series
 FROM (
-  SELECT ri.radiology_occurrence_id,
-    ri.radiology_series_id,
-    ri.modality,
-    UPPER(ri.body_part_source_value) AS body_part,
-    CASE WHEN ri.anatomical_plane_source_value IS NOT NULL THEN LOWER(ri.anatomical_plane_source_value)
-      WHEN ri.anatomical_plane_concept_id = 'RID10579' THEN 'axial'
-      WHEN ri.anatomical_plane_concept_id = 'RID10570' THEN 'coronal'
-      WHEN ri.anatomical_plane_concept_id = 'RID10574' THEN 'sagittal'
-      ELSE NULL END AS anatomical_plane,
-    CASE WHEN ri.series_type_source_value IS NOT NULL THEN LOWER(ri.series_type_source_value)
-      WHEN ri.series_type_concept_id = 'RID28833' THEN 'pre'
-      ELSE NULL END AS contrast_phase,
+  SELECT radiology_occurrence_id,
+    radiology_series_id,
+    modality,
+    body_part,
+    anatomical_plane,
+    contrast_phase,
     COUNT(*) AS image_count
-  FROM @cdm_database_schema.radiology_image ri
-  GROUP BY ri.radiology_occurrence_id,
-    ri.radiology_series_id,
-    ri.modality,
-    UPPER(ri.body_part_source_value),
-    CASE WHEN ri.anatomical_plane_source_value IS NOT NULL THEN LOWER(ri.anatomical_plane_source_value)
-      WHEN ri.anatomical_plane_concept_id = 'RID10579' THEN 'axial'
-      WHEN ri.anatomical_plane_concept_id = 'RID10570' THEN 'coronal'
-      WHEN ri.anatomical_plane_concept_id = 'RID10574' THEN 'sagittal'
-      ELSE NULL END,
-    CASE WHEN ri.series_type_source_value IS NOT NULL THEN LOWER(ri.series_type_source_value)
-      WHEN ri.series_type_concept_id = 'RID28833' THEN 'pre'
-      ELSE NULL END
+  FROM (
+    SELECT ri.radiology_occurrence_id,
+      ri.radiology_series_id,
+      ri.modality,
+      UPPER(ri.body_part_source_value) AS body_part,
+      CASE WHEN ri.anatomical_plane_source_value IS NOT NULL THEN LOWER(ri.anatomical_plane_source_value)
+        WHEN ri.anatomical_plane_concept_id = 'RID10579' THEN 'axial'
+        WHEN ri.anatomical_plane_concept_id = 'RID10570' THEN 'coronal'
+        WHEN ri.anatomical_plane_concept_id = 'RID10574' THEN 'sagittal'
+        ELSE NULL END AS anatomical_plane,
+      CASE WHEN ri.series_type_source_value IS NOT NULL THEN LOWER(ri.series_type_source_value)
+        WHEN ri.series_type_concept_id = 'RID28833' THEN 'pre'
+        ELSE NULL END AS contrast_phase
+    FROM @cdm_database_schema.radiology_image ri
+  ) image_facts
+  GROUP BY radiology_occurrence_id,
+    radiology_series_id,
+    modality,
+    body_part,
+    anatomical_plane,
+    contrast_phase
 ) f
 INNER JOIN @cdm_database_schema.radiology_occurrence ro
   ON ro.radiology_occurrence_id = f.radiology_occurrence_id;
