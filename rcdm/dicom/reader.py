@@ -67,26 +67,29 @@ _FIRST_CHUNK = 8192
 _UNDEFINED = 0xFFFFFFFF
 
 
-class DicomSkip(RcdmError):
-    """The file is not something to load (not DICOM, a DICOMDIR, empty); ``reason`` is a SKIP_REASONS key."""
+class _Rejection(RcdmError):
+    """A file ``read_header`` will not load: ``path``, a reason code and an optional detail; picklable."""
+
+    _outcome = ""  # "skipped" or "quarantined", for the message
 
     def __init__(self, path: str, reason: str, detail: str = "") -> None:
         self.path, self.reason, self.detail = str(path), reason, detail
-        super().__init__(f"{path}: skipped ({reason}){': ' + detail if detail else ''}")
+        super().__init__(f"{path}: {self._outcome} ({reason}){': ' + detail if detail else ''}")
 
     def __reduce__(self):  # picklable across worker processes
         return (type(self), (self.path, self.reason, self.detail))
 
 
-class DicomQuarantine(RcdmError):
+class DicomSkip(_Rejection):
+    """The file is not something to load (not DICOM, a DICOMDIR, empty); ``reason`` is a SKIP_REASONS key."""
+
+    _outcome = "skipped"
+
+
+class DicomQuarantine(_Rejection):
     """The file looks like DICOM but cannot be loaded; ``reason`` is a QUARANTINE_REASONS key."""
 
-    def __init__(self, path: str, reason: str, detail: str = "") -> None:
-        self.path, self.reason, self.detail = str(path), reason, detail
-        super().__init__(f"{path}: quarantined ({reason}){': ' + detail if detail else ''}")
-
-    def __reduce__(self):
-        return (type(self), (self.path, self.reason, self.detail))
+    _outcome = "quarantined"
 
 
 @dataclass(frozen=True, slots=True)
@@ -734,11 +737,16 @@ def _values_from_dataset(ds, tree: dict[int, Any] = _WANTED) -> dict[str, Any]:
     return out
 
 
+def _meta_transfer_syntax(ds) -> str | None:
+    """The TransferSyntaxUID of a pydicom Dataset's file meta, or None without one."""
+    meta = getattr(ds, "file_meta", None)
+    return str(meta.TransferSyntaxUID) if meta is not None and "TransferSyntaxUID" in meta else None
+
+
 def record_from_dataset(ds, transfer_syntax_uid: str | None = None) -> HeaderRecord | None:
     """Build the record from a pydicom Dataset (the arbiter's view); None when a UID is missing."""
     if transfer_syntax_uid is None:
-        meta = getattr(ds, "file_meta", None)
-        transfer_syntax_uid = str(meta.TransferSyntaxUID) if meta and "TransferSyntaxUID" in meta else None
+        transfer_syntax_uid = _meta_transfer_syntax(ds)
     return _assemble(_values_from_dataset(ds), transfer_syntax_uid)
 
 
@@ -901,7 +909,7 @@ def _pydicom_read(path: str, force: bool) -> HeaderRecord:
             ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=list(WANTED_TAGS), force=force)
             meta = getattr(ds, "file_meta", None)
             media_class = str(meta.get("MediaStorageSOPClassUID", "")) if meta is not None else ""
-            ts = str(meta.TransferSyntaxUID) if meta is not None and "TransferSyntaxUID" in meta else None
+            ts = _meta_transfer_syntax(ds)
             values = _values_from_dataset(ds)  # pydicom converts values lazily: errors surface here
     except InvalidDicomError as exc:
         raise DicomSkip(path, "not_dicom", str(exc)) from None
@@ -911,13 +919,19 @@ def _pydicom_read(path: str, force: bool) -> HeaderRecord:
         raise DicomQuarantine(path, "truncated", str(exc) or type(exc).__name__) from None
     except Exception as exc:  # pydicom raises many kinds on malformed data
         raise DicomQuarantine(path, "parse_error", f"{type(exc).__name__}: {exc}") from None
-    if media_class == _DICOMDIR_CLASS:
+    if media_class == _DICOMDIR_CLASS or "DirectoryRecordSequence" in ds:
         raise DicomSkip(path, "dicomdir")
-    if str(values.get("SOPClassUID") or "") == _DICOMDIR_CLASS or "DirectoryRecordSequence" in ds:
+    return _record_or_reject(path, values, ts, without_meta=force)
+
+
+def _record_or_reject(path: str, values: dict[str, Any], ts: str | None, without_meta: bool) -> HeaderRecord:
+    """The record of converted values; DicomSkip for a DICOMDIR or (``without_meta``, the file had no DICM
+    marker) a data set with no DICOM identifiers at all; DicomQuarantine when a UID is missing."""
+    if str(values.get("SOPClassUID") or "") == _DICOMDIR_CLASS:
         raise DicomSkip(path, "dicomdir")
     record = _assemble(values, ts)
     if record is None:
-        if force and not any(k in values for k in ("SOPInstanceUID", "StudyInstanceUID", "Modality")):
+        if without_meta and not any(k in values for k in ("SOPInstanceUID", "StudyInstanceUID", "Modality")):
             raise DicomSkip(path, "not_dicom", "no DICOM identifiers in the data set")
         raise DicomQuarantine(path, "missing_uid")
     return record
@@ -973,14 +987,7 @@ def read_header(path: str | os.PathLike[str]) -> HeaderRecord:
         converted = _convert_fast(values, little)
     except _Unusual:
         return _pydicom_read(path, force=not has_dicm)
-    if str(converted.get("SOPClassUID") or "") == _DICOMDIR_CLASS:
-        raise DicomSkip(path, "dicomdir")
-    record = _assemble(converted, ts)
-    if record is None:
-        if ts is None and not any(k in converted for k in ("SOPInstanceUID", "StudyInstanceUID", "Modality")):
-            raise DicomSkip(path, "not_dicom", "no DICOM identifiers in the data set")
-        raise DicomQuarantine(path, "missing_uid")
-    return record
+    return _record_or_reject(path, converted, ts, without_meta=ts is None)
 
 
 def _read_one(path: str | os.PathLike[str]) -> HeaderRecord | Rejected:
