@@ -130,7 +130,8 @@ def cmd_etl(args: argparse.Namespace) -> int:
                 secret_file=args.secret_file, workers=args.workers, batch_size=args.batch_size, root=args.root,
                 file_list=args.file_list, staging_dir=args.staging_dir, keep_staging=args.keep_staging,
                 summary_json=args.summary_json, quiet=args.quiet,
-                progress=False if args.no_progress else None)
+                progress=False if args.no_progress else None, executor=args.executor,
+                scheduler=args.scheduler, staging_url=args.staging_url)
     return 0
 
 
@@ -215,13 +216,18 @@ def cmd_extract(args: argparse.Namespace) -> int:
               f"manifest: {paths['csv']}, {paths['parquet']}")
     if mode == "manifest":
         return 0
-    summary = materialize(images, args.root, args.out, mode=mode, progress=not args.quiet)
+    summary = materialize(images, args.root, args.out, mode=mode, progress=not args.quiet,
+                          person_map=args.person_map)
     if not args.quiet:
         print(f"{mode}: {summary['copied'] + summary['linked']} new, {summary['skipped']} already there, "
-              f"{len(summary['missing'])} missing under {args.root}")
+              f"{len(summary['missing'])} missing under {args.root}"
+              + (f", {len(summary['unresolved'])} unresolved (paths with a {{patient_id}} placeholder: give "
+                 f"--person-map)" if summary["unresolved"] else ""))
     for path in summary["missing"][:20]:
         print(f"rcdm: missing: {path}", file=sys.stderr)
-    return 1 if summary["missing"] else 0
+    for path in summary["unresolved"][:20]:
+        print(f"rcdm: unresolved: {path}", file=sys.stderr)
+    return 1 if summary["missing"] or summary["unresolved"] else 0
 
 
 def _split(text: str) -> list[str]:
@@ -410,7 +416,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="site secret for the keyed UID hashes (default ~/.rcdm/site_secret; created on first use: "
                         "back it up, a lost secret breaks reloads)")
     p.add_argument("--workers", type=int, default=None, help="worker processes reading headers (default: CPUs)")
-    p.add_argument("--batch-size", type=int, default=500, help="files per batch and per transaction (default 500)")
+    p.add_argument("--batch-size", type=int, default=5000,  # rcdm.etl.run.DEFAULT_BATCH_SIZE
+                   help="files per batch and per transaction (default 5000)")
     p.add_argument("--root", metavar="DIR", help="store file_path relative to DIR (default: the folder given)")
     p.add_argument("--file-list", metavar="FILE", help="also load the paths listed in FILE, one per line")
     p.add_argument("--staging-dir", metavar="DIR",
@@ -418,6 +425,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-staging", action="store_true", help="keep the Parquet staging files after the run")
     p.add_argument("--summary-json", metavar="FILE", help="also write the run's summary to FILE as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--executor", choices=["local", "dask", "dask-local"], default="local",
+                   help="who reads the headers: local processes (default), a Dask cluster (--scheduler) or a "
+                        "Dask LocalCluster of --workers processes (needs pip install 'rcdm[dask]')")
+    p.add_argument("--scheduler", metavar="URL", help="Dask scheduler address for --executor dask (tcp://host:8786)")
+    p.add_argument("--staging-url", metavar="URL",
+                   help="with a Dask executor: workers write their batches as Parquet here (a shared path or an "
+                        "fsspec URL) instead of sending them through the scheduler")
     p.set_defaults(func=cmd_etl)
 
     p = verbs.add_parser("report", help="print the mapping-quality report",
@@ -471,6 +485,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cohort-schema", default=None, help="schema of the cohort table (default: --schema)")
     p.add_argument("--cohort-table", default="cohort", help="cohort table (default: cohort)")
     p.add_argument("--root", default=None, metavar="DIR", help="archive root the stored file paths are relative to")
+    p.add_argument("--person-map", default=None, metavar="FILE",
+                   help="the site's person map (CSV patient_id,person_id), to resolve the {patient_id} folders "
+                        "of stored paths (without it those images are reported as unresolved)")
     p.add_argument("--out", default=None, metavar="DIR", help="output folder (manifest and files)")
     how = p.add_mutually_exclusive_group()
     how.add_argument("--manifest-only", action="store_true", help="write the manifest only (the default)")

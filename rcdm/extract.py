@@ -9,6 +9,11 @@ where a list is expected is accepted, and so is a comma-separated string.
 ``materialize`` lays the files out as ``person_<id>/study_<occurrence id>/series_<series id>/<file name>``,
 verifies every copy (size and SHA-256 equal to the source), never overwrites a different file, and treats an
 identical existing file as done, so an interrupted run can simply be started again.
+
+Stored paths never hold a PatientID: the ETL writes ``{patient_id}`` (``{patient_id_lower}``,
+``{patient_id_upper}``) where a folder or file was named by it (``rcdm.etl.transform``). ``materialize``
+turns the placeholder back into the real name at the site, from the site's person map (CSV
+``patient_id,person_id``) and the row's person_id; the tidy output tree uses person_id only.
 """
 
 from __future__ import annotations
@@ -293,11 +298,17 @@ def _query(conn: Any, parameters: dict[str, str], counts_only: bool) -> pd.DataF
 # --- manifest -----------------------------------------------------------------------------------------------
 
 
+_PLACEHOLDER = re.compile(r"\{patient_id(?:_lower|_upper)?\}")
+
+
 def _relative_paths(df: pd.DataFrame) -> pd.Series:
-    """``person_<id>/study_<occurrence>/series_<series>/<file name>``; a name two images share gets the image id."""
+    """``person_<id>/study_<occurrence>/series_<series>/<file name>``; a name two images share gets the image id.
+
+    A PatientID placeholder in the file name becomes ``person_<id>`` (the tree never holds a PatientID)."""
     if df.empty:
         return pd.Series([], dtype="object", index=df.index)
-    names = df["file_path"].map(lambda p: re.split(r"[\\/]", str(p))[-1] or "image")
+    names = pd.Series([_PLACEHOLDER.sub(f"person_{int(person)}", re.split(r"[\\/]", str(p))[-1] or "image")
+                       for p, person in zip(df["file_path"], df["person_id"])], index=df.index, dtype="object")
     folders = ("person_" + df["person_id"].astype("int64").astype(str) + "/study_"
                + df["radiology_occurrence_id"].astype("int64").astype(str) + "/series_"
                + df["radiology_series_id"].astype("int64").astype(str))
@@ -390,12 +401,31 @@ def _source_path(root: Path, file_path: str) -> Path:
     return path if path.is_absolute() else root / path
 
 
+def _resolve(file_path: str, patient_ids: list[str]) -> list[str]:
+    """The candidate real paths of a stored path with PatientID placeholders, one per PatientID."""
+    out = []
+    for patient_id in patient_ids:
+        spelled = {"{patient_id}": patient_id, "{patient_id_lower}": patient_id.lower(),
+                   "{patient_id_upper}": patient_id.upper()}
+        out.append(_PLACEHOLDER.sub(lambda m, s=spelled: s[m.group(0)], file_path))
+    return out
+
+
+def _person_map(person_map: Any) -> Any:
+    if person_map is None:
+        return None
+    from rcdm.dicom.deid import PersonMap, load_person_map
+
+    return person_map if isinstance(person_map, PersonMap) else load_person_map(person_map)
+
+
 def materialize(
     df: pd.DataFrame,
     root: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
     mode: str = "copy",
     progress: bool | Callable[[int, int], Any] = False,
+    person_map: Any = None,
 ) -> dict[str, Any]:
     """Copy (``mode="copy"``) or symlink (``mode="link"``) each image of ``df`` from ``root`` into ``out_dir``.
 
@@ -403,8 +433,13 @@ def materialize(
     and SHA-256 equal to the source). An existing identical file (or a link to the same source) counts as
     done, so a re-run resumes; a different file in the way is never overwritten: all of them are listed in a
     MaterializeError raised before anything is written. ``progress`` is True (a progress bar) or a callable
-    ``(done, total)``. Returns ``{"mode", "images", "copied", "linked", "skipped", "missing", "bytes"}``;
+    ``(done, total)``. Returns ``{"mode", "images", "copied", "linked", "skipped", "missing", "unresolved",
+    "bytes"}``;
     ``missing`` lists the ``file_path`` values not found under ``root`` (those images are left out).
+
+    ``person_map`` (a CSV ``patient_id,person_id`` path, or a ``PersonMap``) resolves the ``{patient_id}``
+    placeholders of stored paths from the row's person_id; without it, or when the person has no PatientID in
+    the map, those images are listed in ``unresolved`` (the other images are materialized as usual).
     """
     if mode not in ("copy", "link"):
         raise UsageError(f"Invalid mode {mode!r}: use 'copy' or 'link'.")
@@ -416,16 +451,32 @@ def materialize(
     work = df.copy()
     if "relative_path" not in work.columns:
         work["relative_path"] = _relative_paths(work)
-    images = work.drop_duplicates("radiology_image_id")[["radiology_image_id", "file_path", "relative_path"]]
+    images = work.drop_duplicates("radiology_image_id")[["radiology_image_id", "file_path", "relative_path",
+                                                          "person_id"]]
+    persons = _person_map(person_map)
+    reverse = persons.reverse() if persons is not None else {}
 
     plan: list[tuple[Path, Path, bool]] = []  # (source, target, already done)
     missing: list[str] = []
+    unresolved: list[str] = []
     conflicts: list[str] = []
-    for file_path, relative in zip(images["file_path"], images["relative_path"]):
-        src = _source_path(root_dir, file_path)
+    for file_path, relative, person in zip(images["file_path"], images["relative_path"], images["person_id"]):
+        file_path = str(file_path)
         dst = out / relative
+        if "{redacted}" in file_path:
+            unresolved.append(file_path)
+            continue
+        if _PLACEHOLDER.search(file_path):
+            candidates = _resolve(file_path, reverse.get(int(person), [])) if persons is not None else []
+            if not candidates:
+                unresolved.append(file_path)
+                continue
+            found = [c for c in candidates if _source_path(root_dir, c).is_file()]
+            src = _source_path(root_dir, found[0] if found else candidates[0])
+        else:
+            src = _source_path(root_dir, file_path)
         if not src.is_file():
-            missing.append(str(file_path))
+            missing.append(file_path)
             continue
         done = False
         if dst.is_symlink() or dst.exists():
@@ -442,7 +493,7 @@ def materialize(
                                f"nothing was overwritten (move them away, or use another --out):\n  {shown}")
 
     summary: dict[str, Any] = {"mode": mode, "out_dir": str(out), "images": len(plan), "copied": 0, "linked": 0,
-                               "skipped": 0, "missing": missing, "bytes": 0}
+                               "skipped": 0, "missing": missing, "unresolved": unresolved, "bytes": 0}
     bar = None
     if progress is True:
         from tqdm.auto import tqdm

@@ -117,7 +117,7 @@ def loaded(request, tmp_path_factory):
     result = generate_cohort(conn, GIBLEED_SQL, 1, schema, results)
     assert result["persons"] == 479
     yield {"conn": conn, "schema": schema, "results": results, "archive": archive, "written": written,
-           "in_cohort": set(in_people["person_id"]), "base": base}
+           "in_cohort": set(in_people["person_id"]), "base": base, "person_map": person_map}
     if request.param == "postgresql":
         execute_sql(conn, f"DROP SCHEMA IF EXISTS {schema} CASCADE; DROP SCHEMA IF EXISTS {results} CASCADE;")
     conn.close()
@@ -185,8 +185,12 @@ def test_counts_and_copy(loaded, tmp_path):
     assert (total["persons"], total["studies"], total["series"], total["images"]) == (20, 40, 60, 140)
     assert counts.set_index("modality")["images"].to_dict() == {"(all)": 140, "CT": 100, "MR": 40}
     got = extracted(loaded, modalities="CT", first_study_only=True)
-    summary = materialize(got, loaded["archive"], tmp_path / "out", mode="copy")
-    assert summary["copied"] == 100 and summary["missing"] == []
+    # the archive's PatientID folders are stored as {patient_id}: the site's person map resolves them
+    assert all("{patient_id}" in p for p in got["file_path"])
+    unresolved = materialize(got, loaded["archive"], tmp_path / "without", mode="copy")
+    assert unresolved["copied"] == 0 and len(unresolved["unresolved"]) == 100
+    summary = materialize(got, loaded["archive"], tmp_path / "out", mode="copy", person_map=loaded["person_map"])
+    assert summary["copied"] == 100 and summary["missing"] == [] and summary["unresolved"] == []
     copies = sorted((tmp_path / "out").rglob("*.dcm"))
     assert len(copies) == 100
     ds = pydicom.dcmread(copies[0])

@@ -15,6 +15,7 @@ from pydicom.data import get_charset_files, get_testdata_files
 
 from rcdm.db import connect, query_sql
 from rcdm.etl import run_etl
+from rcdm.etl.transform import file_key
 from test_etl_load import check_invariant
 
 FINAL = {"loaded", "duplicate", "skipped", "quarantined", "unmapped_patient"}
@@ -62,12 +63,20 @@ def test_every_bundled_file_is_accounted_for_and_values_match_pydicom(bundled, t
                           workers=2, batch_size=40, quiet=True)
         check_invariant(summary)
         assert summary["files_seen"] == len(mapping)
-        files = query_sql(conn, "SELECT file_path, status, reason FROM cdm.rcdm_etl_file;")
-        assert sorted(files["file_path"]) == sorted(mapping)
+        files = query_sql(conn, "SELECT file_key, file_path, status, reason FROM cdm.rcdm_etl_file;")
+        # stored paths hide PatientIDs, names and birth dates (rcdm.etl.transform: "Paths"); the key is the
+        # keyed hash (with the site secret) of the real relative path
+        secret = (tmp_path / "secret").read_text().strip()
+        real = {file_key(name, bytes.fromhex(secret)): name for name in mapping}
+        assert sorted(real[k] for k in files["file_key"]) == sorted(mapping)
         for row in files.to_dict("records"):
+            assert row["file_path"] == real[row["file_key"]] or "{" in row["file_path"], row
             assert row["status"] in FINAL, row
             if row["status"] != "loaded":
                 assert row["reason"], row
+        loaded = query_sql(conn, "SELECT file_key, radiology_image_id FROM cdm.rcdm_etl_file "
+                                 "WHERE status = 'loaded';")
+        real_of_image = {int(i): real[k] for k, i in zip(loaded["file_key"], loaded["radiology_image_id"])}
         assert summary["loaded"] > 120
         assert summary["skipped_by_reason"].get("dicomdir", 0) >= 8
         assert summary["skipped_by_reason"].get("duplicate", 0) > 0  # same SOP instance, other transfer syntax
@@ -75,7 +84,7 @@ def test_every_bundled_file_is_accounted_for_and_values_match_pydicom(bundled, t
         image = query_sql(conn, "SELECT * FROM cdm.radiology_image;")
         series = defaultdict(list)
         for row in image.to_dict("records"):
-            ds = _read(str(root / row["file_path"]))
+            ds = _read(str(root / real_of_image[row["radiology_image_id"]]))
             assert ds is not None, row["file_path"]
             assert row["image_resolution_rows"] == ds.get("Rows") or (_na(row["image_resolution_rows"])
                                                                       and ds.get("Rows") is None)

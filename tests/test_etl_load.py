@@ -105,10 +105,18 @@ def test_duckdb_round_trip_values_and_rerun(corpus, secret, tmp_path):
         assert summary["series"] == corpus["infos"][0]["series"]
 
         image = query_sql(conn, "SELECT * FROM cdm.radiology_image;")
-        by_path = {row["file_path"]: row for row in image.to_dict("records")}
+        person_of_image = query_sql(conn, "SELECT i.radiology_image_id, o.person_id FROM cdm.radiology_image i "
+                                          "JOIN cdm.radiology_occurrence o "
+                                          "ON o.radiology_occurrence_id = i.radiology_occurrence_id;")
+        persons = dict(zip(person_of_image["radiology_image_id"], person_of_image["person_id"]))
+        by_path = {(row["file_path"], persons[row["radiology_image_id"]]): row for row in image.to_dict("records")}
+        person_ids = {r[0]: int(r[1]) for r in csv.reader(open(corpus["person_map"], encoding="utf-8"))
+                      if r[0] != "patient_id"}
         for path in corpus["images"]:
             ds = pydicom.dcmread(path, stop_before_pixels=True)
-            row = by_path[Path(path).relative_to(corpus["root"]).as_posix()]
+            # the PatientID folder is stored as a placeholder: the same stored path for every patient
+            stored = Path(path).relative_to(corpus["root"]).as_posix().replace(f"/{ds.PatientID}/", "/{patient_id}/")
+            row = by_path[(stored, person_ids[str(ds.PatientID)])]
             assert row["image_resolution_rows"] == ds.Rows and row["image_resolution_columns"] == ds.Columns
             assert row["modality"] == ds.Modality
             assert row["body_part_source_value"] == ds.BodyPartExamined
@@ -323,33 +331,78 @@ def _phi_values(paths: list[str]) -> set[str]:
     return values
 
 
-def test_no_phi_in_tables_staging_or_logs(corpus, secret, tmp_path, caplog):
-    # file paths are stored as they are (relative): give the files neutral names, as the archive would
-    flat = tmp_path / "archive"
-    flat.mkdir()
-    for i, path in enumerate(corpus["files"]):
-        shutil.copy(path, flat / f"{i:04d}.dcm")
-    phi = _phi_values([str(p) for p in flat.iterdir()])
-    assert any("SAMPLE" in v for v in phi) and any(v.count(".") > 3 for v in phi)
-    staging = tmp_path / "staging"
-    caplog.set_level(logging.DEBUG, logger="rcdm")
-    with connect(tmp_path / "cdm.duckdb") as conn:
-        summary = run_etl(str(flat), conn, "cdm", person_map=corpus["person_map"], secret_file=secret, workers=1,
-                          batch_size=8, staging_dir=str(staging), keep_staging=True, quiet=True)
-        assert summary["loaded"] == len(corpus["images"])
-        tables = query_sql(conn, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'cdm';")
-        texts: list[str] = []
-        for table in tables["table_name"]:
-            frame = query_sql(conn, f"SELECT * FROM cdm.{table};")
-            texts += [str(v) for v in frame.to_numpy().ravel() if v is not None]
+def _scan_for_phi(conn, schema: str, staging: Path, log_text: str, phi: set[str]) -> list[str]:
+    tables = query_sql(conn, f"SELECT table_name FROM information_schema.tables WHERE table_schema = '{schema}';")
+    texts: list[str] = []
+    for table in tables["table_name"]:
+        frame = query_sql(conn, f"SELECT * FROM {schema}.{table};")
+        texts += [str(v) for v in frame.to_numpy().ravel() if v is not None]
     parquet = sorted(staging.rglob("*.parquet"))
     assert parquet, "the staging files were kept"
     for file in parquet:
         texts += [str(v) for column in pq.read_table(file).to_pydict().values() for v in column if v is not None]
-    texts.append(caplog.text)
+    texts.append(log_text)
     blob = "\n".join(texts)
-    leaks = sorted(v for v in phi if v in blob)
+    return sorted(v for v in phi if v in blob)
+
+
+def test_no_phi_in_tables_staging_or_logs(corpus, secret, tmp_path, caplog):
+    # the sample corpus as written: folders named by PatientID (<root>/seed0/SAMPLE0001/study1/series1/1.dcm)
+    phi = _phi_values([str(p) for p in corpus["files"]])
+    assert any("SAMPLE" in v for v in phi) and any(v.count(".") > 3 for v in phi)
+    assert any(f"/{v}/" in p for v in phi for p in corpus["images"]), "PatientID folders"
+    staging = tmp_path / "staging"
+    caplog.set_level(logging.DEBUG, logger="rcdm")
+    with connect(tmp_path / "cdm.duckdb") as conn:
+        summary = run_etl(str(corpus["root"]), conn, "cdm", person_map=corpus["person_map"], secret_file=secret,
+                          workers=1, batch_size=8, staging_dir=str(staging), keep_staging=True, quiet=True)
+        assert summary["loaded"] == len(corpus["images"])
+        paths = query_sql(conn, "SELECT file_path FROM cdm.radiology_image;")["file_path"]
+        assert all("/{patient_id}/" in p for p in paths)
+        leaks = _scan_for_phi(conn, "cdm", staging, caplog.text, phi)
     assert not leaks, f"PHI found: {leaks[:5]}"
+
+
+def _with_identity(template: str, target: Path, uid_seed: str, name: str, birth_date: str = "") -> None:
+    ds = copy.deepcopy(pydicom.dcmread(template))
+    ds.StudyInstanceUID = pydicom.uid.generate_uid(entropy_srcs=[uid_seed, "study"])
+    ds.SeriesInstanceUID = pydicom.uid.generate_uid(entropy_srcs=[uid_seed, "series"])
+    ds.SOPInstanceUID = pydicom.uid.generate_uid(entropy_srcs=[uid_seed, "sop"])
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.PatientName = name
+    ds.PatientBirthDate = birth_date
+    target.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(target)
+
+
+def test_name_or_birth_date_in_a_path_quarantines_the_file_and_redacts_the_path(corpus, secret, tmp_path,
+                                                                                caplog):
+    template = next(p for p in corpus["images"] if "/SAMPLE0001/" in p)
+    patient = str(pydicom.dcmread(template).PatientID)
+    archive = tmp_path / "archive"
+    _with_identity(template, archive / "Doe_Johnathan" / f"{patient}_ct" / "1.dcm", "n1", "DOE^JOHNATHAN")
+    _with_identity(template, archive / "scans" / patient / "19650412" / "2.dcm", "n2", "ROE^RICHARD", "19650412")
+    _with_identity(template, archive / "scans" / patient.lower() / "3.dcm", "n3", "ROE^RICHARD", "19650412")
+    (archive / "scans" / patient / "notes.txt").write_text("not DICOM\n")
+    staging = tmp_path / "staging"
+    caplog.set_level(logging.DEBUG, logger="rcdm")
+    with connect(tmp_path / "cdm.duckdb") as conn:
+        summary = run_etl(str(archive), conn, "cdm", person_map=corpus["person_map"], secret_file=secret,
+                          workers=1, staging_dir=str(staging), keep_staging=True, quiet=True)
+        check_invariant(summary)
+        assert summary["loaded"] == 1 and summary["quarantined_by_reason"] == {"phi_in_path": 2}
+        files = query_sql(conn, "SELECT file_path, status, reason FROM cdm.rcdm_etl_file ORDER BY file_path;")
+        got = {r["file_path"]: (r["status"], r["reason"]) for r in files.to_dict("records")}
+        assert got == {
+            "scans/{patient_id_lower}/3.dcm": ("loaded", None),
+            "scans/{patient_id}/{redacted}/2.dcm": ("quarantined", "phi_in_path"),
+            "scans/{redacted}/notes.txt": ("skipped", "not_dicom"),  # unread: the batch's PatientIDs apply
+            "{redacted}/{patient_id}_ct/1.dcm": ("quarantined", "phi_in_path"),
+        }, got
+        assert query_sql(conn, "SELECT COUNT(*) AS n FROM cdm.radiology_image;")["n"][0] == 1
+        leaks = _scan_for_phi(conn, "cdm", staging, caplog.text,
+                              {patient, patient.lower(), "Doe_Johnathan", "JOHNATHAN", "19650412"})
+    assert not leaks, f"PHI found: {leaks}"
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -433,3 +486,38 @@ def test_cli_prints_summary_quarantine_and_report(corpus, secret, tmp_path):
     assert report.returncode == 0, report.stderr
     assert json.loads(report.stdout)["summary"]
     assert main(["etl", str(corpus["root"]), "--db", str(tmp_path / "x.duckdb")]) == 2  # no person mapping
+
+
+# --------------------------------------------------------------------------------------------------------------
+# protocol mapping at the end of the load
+
+
+def test_protocols_are_mapped_during_the_load_when_the_playbook_is_loaded(corpus, secret, tmp_path):
+    from vocab_helpers import CT_HEAD_TEST_CONCEPT, EXTRA_CONCEPTS, FIX, athena_folder, write_stcm
+
+    from rcdm.protocols import store
+    from rcdm.protocols.source_value import protocol_code
+
+    root = str(corpus["root"])
+    with connect(tmp_path / "cdm.duckdb") as conn:
+        plain = run_etl(root, conn, "plain", person_map=corpus["person_map"], secret_file=secret, workers=1,
+                        quiet=True)
+        assert plain["protocol_mapping"] == "no playbook loaded"
+        store.load_athena(conn, "vocab", athena_folder(tmp_path, EXTRA_CONCEPTS))
+        store.load_playbook(conn, "cdm", FIX / "LoincRsnaRadiologyPlaybook.csv")
+        psv = "CT|HEAD|CT HEAD W/O CONTRAST|AXIAL BRAIN 5MM|CT HEAD W/O CONTRAST"  # a sample corpus protocol
+        store.load_stcm(conn, "cdm", write_stcm(tmp_path / "usagi.csv", [
+            {"source_code": protocol_code(psv), "source_code_description": "CT HEAD W/O CONTRAST",
+             "target_concept_id": CT_HEAD_TEST_CONCEPT}]))
+        summary = run_etl(root, conn, "cdm", person_map=corpus["person_map"], secret_file=secret, workers=1,
+                          vocabulary_database_schema="vocab", quiet=True)
+        mapping = summary["protocol_mapping"]
+        assert isinstance(mapping, dict), mapping
+        assert mapping["studies"] == summary["tables"]["radiology_occurrence"]
+        concepts = query_sql(conn, "SELECT protocol_concept_id, protocol_source_value FROM cdm.radiology_occurrence;")
+        assert concepts["protocol_source_value"].notna().all()
+        assert int((concepts["protocol_concept_id"] > 0).sum()) == mapping["mapped_after"] > 0
+        assert set(concepts[concepts["protocol_source_value"] == psv]["protocol_concept_id"]) == {CT_HEAD_TEST_CONCEPT}
+        off = run_etl(root, conn, "off", person_map=corpus["person_map"], secret_file=secret, workers=1,
+                      map_protocols=False, quiet=True)
+        assert off["protocol_mapping"] == "disabled"

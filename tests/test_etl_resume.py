@@ -117,8 +117,12 @@ def test_kill_between_the_last_batch_and_finalize(tmp_path):
                             text=True, timeout=300)
     assert killed.returncode == 137, killed.stderr
     with connect(db) as conn:
-        pending = query_sql(conn, "SELECT COUNT(*) AS n FROM cdm.radiology_image WHERE series_serial_number IS NULL;")
-        assert pending["n"][0] == len(corpus["images"])  # loaded, not numbered yet
+        loaded = query_sql(conn, "SELECT COUNT(*) AS n FROM cdm.radiology_image;")
+        assert loaded["n"][0] == len(corpus["images"])  # every batch committed
+        pending = query_sql(conn, "SELECT COUNT(DISTINCT radiology_series_id) AS n FROM cdm.rcdm_etl_pending;")
+        assert pending["n"][0] == corpus["infos"][0]["series"]  # finalize never ran
+        counts = query_sql(conn, "SELECT SUM(count_of_images) AS n FROM cdm.radiology_occurrence;")
+        assert counts["n"][0] < len(corpus["images"])  # studies split over batches: provisional counts
     rerun = subprocess.run(_cli(corpus, db, "cdm", secret, str(tmp_path / "st")), capture_output=True, text=True,
                            timeout=300)
     assert rerun.returncode == 0, rerun.stderr
@@ -130,5 +134,5 @@ def test_kill_between_the_last_batch_and_finalize(tmp_path):
         assert snapshot(conn, "cdm") == expected
         runs = query_sql(conn, "SELECT status FROM cdm.rcdm_etl_run ORDER BY run_id;")
         assert runs["status"].tolist() == ["interrupted", "finished"]
-        left = query_sql(conn, "SELECT COUNT(*) AS n FROM cdm.radiology_image WHERE series_serial_number IS NULL;")
+        left = query_sql(conn, "SELECT COUNT(*) AS n FROM cdm.rcdm_etl_pending;")
         assert left["n"][0] == 0

@@ -45,7 +45,7 @@ def test_executor_keeps_order_with_workers(tmp_path):
     for i in range(12):
         path = tmp_path / f"{i:02d}.txt"
         path.write_text("not dicom")
-        entries.append(FileEntry(str(path), path.name, file_key(path.name), 9, 0))
+        entries.append(FileEntry(str(path), path.name, file_key(path.name, b"k" * 32), 9, 0))
     batches = [(n, entries[n * 3:(n + 1) * 3]) for n in range(4)]
     out = list(LocalExecutor(BatchContext(b"k" * 32), workers=2).map_batches(iter(batches)))
     assert [tag for tag, _ in out] == [0, 1, 2, 3]
@@ -60,7 +60,7 @@ def test_worker_output_holds_no_patient_id_or_uid():
 
     path = template_path("CT")
     ds = pydicom.dcmread(path, stop_before_pixels=True)
-    table = process_batch([FileEntry(path, "ct.dcm", file_key("ct.dcm"), None, None)], BatchContext(b"s" * 32))
+    table = process_batch([FileEntry(path, "ct.dcm", file_key("ct.dcm", b"s" * 32), None, None)], BatchContext(b"s" * 32))
     row = table.to_pylist()[0]
     assert row["status"] == "loaded"
     text = repr(row)
@@ -104,3 +104,15 @@ def test_lock_helpers():
                                             'is held in python (PID 1234)'), "x.duckdb")
     assert message and "process 1234" in message
     assert lock_message_for(RuntimeError("syntax error"), "x") is None
+
+
+def test_sanitize_path_finds_names_as_words_only():
+    from rcdm.etl.transform import sanitize_path
+
+    assert sanitize_path("sleep_study/1.dcm", names=("lee",)) == ("sleep_study/1.dcm", False)
+    assert sanitize_path("LEE_CT/1.dcm", names=("lee",)) == ("{redacted}/1.dcm", True)
+    assert sanitize_path("ct-lee/1.dcm", names=("lee",)) == ("{redacted}/1.dcm", True)
+    assert sanitize_path("홍길동/1.dcm", names=("홍길동",)) == ("{redacted}/1.dcm", True)
+    assert sanitize_path("a/19800102/1.dcm", birth_dates=("19800102",)) == ("a/{redacted}/1.dcm", True)
+    path, found = sanitize_path("SAMPLE0001/study1/1.dcm", patient_ids=("SAMPLE0001",))
+    assert (path, found) == ("{patient_id}/study1/1.dcm", False)

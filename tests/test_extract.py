@@ -448,3 +448,38 @@ def test_cli_extract_dry_run_manifest_and_copy(world, tmp_path, capsys):
     assert main([*base, "--out", str(tmp_path / "m"), "--copy"]) == 2  # --copy needs --root
     assert "--root" in capsys.readouterr().err
 
+
+
+def test_patient_id_placeholders_are_resolved_with_the_person_map(selection, tmp_path):
+    """The ETL stores ``{patient_id}`` for PatientID folders; extraction needs the site's person map for them."""
+    frame, _ = selection
+    frame = frame.copy()
+    real_name = {int(p): f"PAT{int(p):05d}x" for p in frame["person_id"].unique()}
+    placeholder = frame.index % 2 == 0  # half the images sit in a PatientID folder, the others do not
+    frame.loc[placeholder, "file_path"] = ["{patient_id}/" + str(p) for p in frame.loc[placeholder, "file_path"]]
+    last = frame.index[placeholder][0]
+    frame.loc[last, "file_path"] = "{patient_id_lower}/named_{patient_id}.dcm"  # a file named after it too
+    root = tmp_path / "archive"
+    for image_id, path, person in zip(frame["radiology_image_id"], frame["file_path"], frame["person_id"]):
+        pid = real_name[int(person)]
+        real = path.replace("{patient_id_lower}", pid.lower()).replace("{patient_id}", pid)
+        target = root / real
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(f"DICM image {image_id}".encode() * 50)
+    person_map = tmp_path / "persons.csv"
+    person_map.write_text("patient_id,person_id\n" + "".join(f"{v},{k}\n" for k, v in real_name.items()))
+    n = frame["radiology_image_id"].nunique()
+    n_placeholder = frame.loc[placeholder, "radiology_image_id"].nunique()
+
+    without = materialize(frame, root, tmp_path / "out1", mode="copy")
+    assert without["copied"] == n - n_placeholder and without["missing"] == []
+    assert sorted(without["unresolved"]) == sorted(set(frame.loc[placeholder, "file_path"]))
+
+    out = tmp_path / "out2"
+    summary = materialize(frame, root, out, mode="copy", person_map=str(person_map))
+    assert (summary["copied"], summary["missing"], summary["unresolved"]) == (n, [], [])
+    written = [p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()]
+    assert len(written) == n
+    assert not any("PAT" in p or "pat0" in p for p in written)  # the tree holds person ids only
+    person = int(frame.loc[last, "person_id"])
+    assert any(p.endswith(f"/named_person_{person}.dcm") for p in written)

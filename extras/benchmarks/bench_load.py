@@ -9,10 +9,12 @@ stages) and measures, each on a fresh schema:
   on a fresh schema (``replace_files=False``); then ``finalize`` once (study counts, series numbering), timed
   apart;
 * ``raw``: the same rows straight into ``radiology_image`` through the driver's own bulk path (DuckDB: an
-  Arrow view + INSERT ... SELECT; PostgreSQL: COPY FROM STDIN), one commit.
+  Arrow view + INSERT ... SELECT; PostgreSQL: COPY FROM STDIN), one commit;
+* ``raw+files``: the same, plus the ``rcdm_etl_file`` row of each file (what any resumable ETL must also
+  write), one commit.
 
 Prints rows/s of both, the ratio raw/etl of the batch part (target: within 2x), the finalize time, the ratio
-with the finalize included, and the peak Python heap (tracemalloc) of the batch loop. Usage:
+with the finalize included, and the peak Python heap (tracemalloc, in a separate untimed pass) of the batches. Usage:
 
     python extras/benchmarks/bench_load.py --rows 200000 --batch-size 5000 [--postgres URL | --no-postgres]
 """
@@ -32,7 +34,7 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
 
-from rcdm.db import connect, execute_sql, insert_table  # noqa: E402
+from rcdm.db import connect, execute_sql, insert_table, transaction  # noqa: E402
 from rcdm.ddl import create_tables  # noqa: E402
 from rcdm.etl.load import create_work_tables, finalize, load_batch  # noqa: E402
 from rcdm.etl.transform import STAGE_SCHEMA, file_key  # noqa: E402
@@ -70,39 +72,69 @@ def make_batch(start: int, n: int) -> pa.Table:
     return pa.table(cols, schema=STAGE_SCHEMA)
 
 
+def _file_rows(whole: pa.Table) -> pa.Table:
+    n = whole.num_rows
+    return whole.select(["file_key", "file_path", "file_size", "file_mtime_ns", "status", "reason",
+                         "radiology_image_id"]) \
+        .append_column("run_id", pa.array([1] * n, pa.int64())) \
+        .append_column("processed_at", pa.array([dt.datetime(2024, 1, 1)] * n, pa.timestamp("us")))
+
+
+def _peak_heap(url: str, batches: list[pa.Table]) -> float:
+    """Peak Python heap (MB, tracemalloc) of loading the batches once more into a fresh schema (not timed:
+    tracemalloc slows Python down several-fold)."""
+    with connect(url) as conn:
+        schema = f"bench_mem_{uuid.uuid4().hex[:6]}"
+        create_tables(conn, schema, model="rcdm")
+        create_tables(conn, schema, model="etl")
+        create_work_tables(conn, schema)
+        tracemalloc.start()
+        try:
+            for batch in batches:
+                load_batch(conn, schema, batch, run_id=1, replace_files=False)
+            return tracemalloc.get_traced_memory()[1] / 2**20
+        finally:
+            tracemalloc.stop()
+            if conn.dialect == "postgresql":
+                execute_sql(conn, f"DROP SCHEMA {schema} CASCADE;")
+
+
 def bench(label: str, url: str, rows: int, batch_size: int, drop_schema: bool) -> dict:
     batches = [make_batch(start, min(batch_size, rows - start)) for start in range(0, rows, batch_size)]
     results: dict = {}
     with connect(url) as conn:
-        for kind in ("raw", "etl"):
+        for kind in ("raw", "raw_files", "etl"):
             schema = f"bench_{kind}_{uuid.uuid4().hex[:6]}"
             create_tables(conn, schema, model="rcdm")
             create_tables(conn, schema, model="etl")
             create_work_tables(conn, schema)
             started = time.perf_counter()
             if kind == "etl":
-                tracemalloc.start()
                 for batch in batches:
                     load_batch(conn, schema, batch, run_id=1, replace_files=False)
-                results["peak_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
-                tracemalloc.stop()
                 seconds = time.perf_counter() - started
                 done = finalize(conn, schema)
                 results["finalize_s"] = done.seconds
                 results["etl_total"] = rows / (seconds + done.seconds)
             else:
-                whole = pa.concat_tables(batches).select(list(IMAGE_COLUMNS))
-                insert_table(conn, schema, "radiology_image", whole)  # the driver's bulk path, one commit
+                whole = pa.concat_tables(batches)
+                with transaction(conn):  # the driver's bulk path, one commit
+                    insert_table(conn, schema, "radiology_image", whole.select(list(IMAGE_COLUMNS)))
+                    if kind == "raw_files":  # and the ETL's bookkeeping rows, as a lower bound of any ETL
+                        insert_table(conn, schema, "rcdm_etl_file", _file_rows(whole))
                 seconds = time.perf_counter() - started
             results[kind] = rows / seconds
             if drop_schema:
                 execute_sql(conn, f"DROP SCHEMA {schema} CASCADE;")
+    results["peak_mb"] = _peak_heap(url, batches)
     ratio = results["raw"] / results["etl"]
     total = results["raw"] / results["etl_total"]
-    print(f"{label:<11} rows {rows:>8}  batch {batch_size:>6}  raw {results['raw']:>10,.0f} rows/s  "
-          f"etl {results['etl']:>10,.0f} rows/s  raw/etl {ratio:5.2f}x  finalize {results['finalize_s']:6.2f} s  "
-          f"raw/(etl+finalize) {total:5.2f}x  peak heap {results['peak_mb']:6.1f} MB", flush=True)
-    return {**results, "ratio": ratio, "ratio_with_finalize": total}
+    files = results["raw_files"] / results["etl"]
+    print(f"{label:<11} rows {rows:>8}  batch {batch_size:>6}  raw {results['raw']:>9,.0f} rows/s  "
+          f"raw+files {results['raw_files']:>9,.0f}  etl {results['etl']:>9,.0f} rows/s  raw/etl {ratio:5.2f}x  "
+          f"(raw+files)/etl {files:5.2f}x  finalize {results['finalize_s']:5.2f} s  raw/(etl+finalize) "
+          f"{total:5.2f}x  py heap {results['peak_mb']:5.1f} MB", flush=True)
+    return {**results, "ratio": ratio, "ratio_with_finalize": total, "ratio_files": files}
 
 
 def main() -> None:

@@ -118,6 +118,20 @@ class PersonMap:
             return None
         return self._map.get(patient_id.strip())
 
+    def patient_ids(self, person_id: int) -> list[str]:
+        """The PatientIDs mapped to ``person_id`` (reverse lookup, sorted; empty when none). For the site's
+        own use only (``rcdm.extract.materialize`` resolving ``{patient_id}`` folders); never stored."""
+        return sorted(p for p, n in self._map.items() if n == int(person_id))
+
+    def reverse(self) -> dict[int, list[str]]:
+        """person_id → its PatientIDs (sorted), for many reverse lookups at once."""
+        out: dict[int, list[str]] = {}
+        for patient_id, person_id in self._map.items():
+            out.setdefault(person_id, []).append(patient_id)
+        for ids in out.values():
+            ids.sort()
+        return out
+
 
 def load_person_map(path: str | os.PathLike[str]) -> PersonMap:
     """Read ``patient_id,person_id`` rows; refuse a wrong header, duplicate patient ids, non-integer ids.

@@ -13,23 +13,26 @@ The per-batch work is proportional to the batch, never to the tables (no recount
    is a ``duplicate``; the study rows are merged order-independently (earliest valid date/datetime, sorted
    distinct modalities, smallest manufacturer and protocol_source_value);
 3. only if the batch reloads images already stored (same SOP instance, same path): delete those rows first;
-4. bulk-insert the loaded images straight into ``radiology_image`` with ``series_total_number`` and
-   ``series_serial_number`` NULL (NULL = "series not numbered yet": the marker ``finalize`` works from);
-5. bulk-insert the new studies into ``radiology_occurrence`` (``protocol_concept_id`` 0, counts 0 until
-   ``finalize``); only if the batch adds images to studies already stored: stage their merged values in
+4. bulk-insert the loaded images straight into ``radiology_image``, numbered within the batch
+   (``series_numbers``: provisional ``series_total_number`` / ``series_serial_number``, already final for a
+   series the batch holds whole), and the batch's (study, series) pairs into ``rcdm_etl_pending`` (the
+   marker ``finalize`` works from; kept across batches and runs until a finalize has run);
+5. bulk-insert the new studies into ``radiology_occurrence`` (``protocol_concept_id`` 0; counts of the
+   batch's own images, provisional); only if the batch adds images to studies already stored: stage their merged values in
    ``rcdm_etl_stage_study``, merge them (``EtlLoadBatch.sql``) and empty the work table;
 6. only if some of the batch's files were recorded by an earlier run: delete their ``rcdm_etl_file`` rows;
    bulk-insert one ``rcdm_etl_file`` row per file;
 7. commit.
 
-A typical batch is 7 statements (3 of them bulk inserts of the batch's own rows). ``finalize``
+A typical batch is 8 statements (5 of them bulk inserts of the batch's own rows). ``finalize``
 (``EtlFinalize.sql``, one transaction, set-based, one pass) runs after the last batch of a run and at the
 start of every run (it repairs a run killed between a batch and its finalize): it recounts
-``count_of_images`` / ``count_of_series`` of every study that has an image whose series is not numbered
-yet, then renumbers every such series (``series_total_number``, ``series_serial_number`` in InstanceNumber
-order, missing numbers last, ties broken by the hashed SOP UID), writing only the rows whose numbers change.
-After it, no image has a NULL ``series_serial_number``; a kill at any moment leaves either the state before
-or after a batch (or the finalize), and the next run's opening finalize completes it.
+``count_of_images`` / ``count_of_series`` of the pending studies and renumbers the pending series
+(``series_total_number``, ``series_serial_number`` in InstanceNumber order, missing numbers last, ties broken
+by the hashed SOP UID), writing only the rows whose values change (the series a batch boundary split, the
+studies loaded over several batches or runs), then empties ``rcdm_etl_pending``. A kill at any moment
+leaves either the state before or after a batch (or the finalize), and the next run's opening finalize
+completes it.
 """
 
 from __future__ import annotations
@@ -152,7 +155,8 @@ def _existing(conn: Connection, schema: str, sql: str, key: str) -> dict[int, di
 
 
 _EXISTING_IMAGES = (
-    "SELECT i.radiology_image_id, i.file_path FROM @cdm_database_schema.radiology_image i "
+    "SELECT i.radiology_image_id, i.file_path, i.radiology_series_id, i.radiology_occurrence_id "
+    "FROM @cdm_database_schema.radiology_image i "
     "WHERE i.radiology_image_id IN (SELECT k.radiology_image_id FROM @cdm_database_schema.rcdm_etl_stage_key k);")
 _EXISTING_STUDIES = (
     "SELECT o.radiology_occurrence_id, o.person_id, o.radiology_occurrence_date, o.radiology_occurrence_datetime, "
@@ -388,14 +392,31 @@ def load_batch(conn: Connection, schema: str, table: pa.Table, run_id: int,
         if reloaded:
             execute_statements(conn, [_with_values(conn, _DELETE_IMAGES, schema, reloaded)])
         if loaded.num_rows:
-            insert_table(conn, schema, "radiology_image", loaded.select(list(IMAGE_COLUMNS)))
+            rows = loaded.select(list(IMAGE_COLUMNS))
+            total, serial = series_numbers(rows)
+            insert_table(conn, schema, "radiology_image", rows.append_column("series_total_number", total)
+                         .append_column("series_serial_number", serial))
+            pending = rows.group_by(["radiology_occurrence_id", "radiology_series_id"], use_threads=False) \
+                .aggregate([]).select(["radiology_occurrence_id", "radiology_series_id"])
+            if reloaded:  # a reloaded file may have left another series or study
+                old = [images[i] for i in reloaded]
+                pending = pa.concat_tables([pending, pa.table({
+                    "radiology_occurrence_id": pa.array([int(r["radiology_occurrence_id"]) for r in old], pa.int64()),
+                    "radiology_series_id": pa.array([int(r["radiology_series_id"]) for r in old], pa.int64())})])
+            insert_table(conn, schema, "rcdm_etl_pending", pending)
         if study_table.num_rows:
             is_new = pc.equal(study_table.column("is_new"), 1)
             new = study_table.filter(is_new)
             if new.num_rows:
-                zeros = pa.array([0] * new.num_rows, pa.int32())
-                rows = new.drop_columns(["is_new"]).append_column("protocol_concept_id", zeros) \
-                    .append_column("count_of_series", zeros).append_column("count_of_images", zeros)
+                counts = loaded.group_by("radiology_occurrence_id", use_threads=False).aggregate([
+                    ("radiology_image_id", "count"), ("radiology_series_id", "count_distinct")])
+                where = pc.index_in(new.column("radiology_occurrence_id"), counts.column("radiology_occurrence_id"))
+                rows = new.drop_columns(["is_new"]) \
+                    .append_column("protocol_concept_id", pa.array([0] * new.num_rows, pa.int32())) \
+                    .append_column("count_of_series", pc.take(counts.column("radiology_series_id_count_distinct"),
+                                                              where).cast(pa.int32())) \
+                    .append_column("count_of_images", pc.take(counts.column("radiology_image_id_count"),
+                                                              where).cast(pa.int32()))
                 insert_table(conn, schema, "radiology_occurrence", rows)
             known = study_table.filter(pc.invert(is_new))
             if known.num_rows:
@@ -417,11 +438,39 @@ def load_batch(conn: Connection, schema: str, table: pa.Table, run_id: int,
     return BatchOutcome(statuses.to_pylist(), reasons.to_pylist(), new_count, study_table.num_rows)
 
 
+def series_numbers(images: pa.Table) -> tuple[pa.Array, pa.Array]:
+    """``series_total_number`` and ``series_serial_number`` of each row, counting only these rows: within each
+    ``radiology_series_id``, InstanceNumber order, missing numbers last, ties broken by the hashed SOP UID
+    (the order of ``EtlFinalize.sql``, which makes them final)."""
+    import numpy as np
+
+    n = images.num_rows
+    if n == 0:
+        return pa.array([], pa.int32()), pa.array([], pa.int32())
+    number = images.column("instance_number")
+    keys = pa.table({"series": images.column("radiology_series_id"),
+                     "missing": pc.cast(pc.is_null(number), pa.int8()),
+                     "number": pc.fill_null(number, 0),
+                     "sop": images.column("radiology_image_source_value")})
+    order = pc.sort_indices(keys, sort_keys=[("series", "ascending"), ("missing", "ascending"),
+                                             ("number", "ascending"), ("sop", "ascending")]).to_numpy()
+    series = keys.column("series").to_numpy()[order]
+    starts = np.flatnonzero(np.r_[True, series[1:] != series[:-1]])
+    sizes = np.diff(np.r_[starts, n])
+    position = np.arange(n)
+    serial_sorted = position - np.repeat(starts, sizes) + 1
+    total_sorted = np.repeat(sizes, sizes)
+    serial = np.empty(n, np.int32)
+    total = np.empty(n, np.int32)
+    serial[order] = serial_sorted
+    total[order] = total_sorted
+    return pa.array(total, pa.int32()), pa.array(serial, pa.int32())
+
+
 def finalize(conn: Connection, schema: str) -> FinalizeOutcome:
     """Recount the studies and renumber the series that batches touched since the last finalize (one pass).
 
-    Idempotent: with nothing pending it only looks for images whose series is not numbered yet, and changes
-    nothing. Runs in one transaction.
+    Idempotent: with nothing pending it changes nothing. Runs in one transaction.
     """
     import time
 

@@ -11,8 +11,9 @@ The staged schema (``STAGE_SCHEMA``; one row per file, in the order the files we
 column                             type        meaning
 =================================  ==========  =======================================================================
 seq                                int32       position of the file in its batch (the tie-breaker "first by path")
-file_key                           string      SHA-256 (hex) of ``file_path``: the file's key in ``rcdm_etl_file``
-file_path                          string      path relative to the archive root, ``/``-separated
+file_key                           string      HMAC-SHA256 (hex) of the real relative path: the key in ``rcdm_etl_file``
+file_path                          string      path relative to the archive root, ``/``-separated, with the
+                                               PatientID replaced by a placeholder (see "Paths" below)
 file_size, file_mtime_ns           int64       what ``os.stat`` said before the file was read (null if it failed)
 status                             string      loaded (to load) | skipped | quarantined | unmapped_patient (set by the
                                                parent) | duplicate / quarantined (set at load time)
@@ -29,12 +30,34 @@ study_date, study_datetime         date32, ts  validated study date/time (fallba
 manufacturer, protocol_source_value string     study-level values this instance carries
 invalid_dates                      int8        how many date/time attributes had an impossible value (then NULL)
 =================================  ==========  =======================================================================
+
+Paths. Archives are often organised in folders named by PatientID, so the path itself can identify the
+patient. Each path component is checked against the file's own PatientID, PatientName and PatientBirthDate
+(``sanitize_path``):
+
+* the PatientID, case-insensitively, as the whole component or as a token of it delimited by ``_``, ``-``,
+  ``.``, a space or the component's ends (``SAMPLE0001``, ``SAMPLE0001_ct``, ``ct-sample0001.dcm``), is
+  replaced by ``{patient_id}`` (``{patient_id_lower}`` / ``{patient_id_upper}`` when the folder spells it in
+  lower / upper case and the PatientID does not), which ``rcdm.extract.materialize`` turns back into the real
+  PatientID with the site's person map;
+* a component containing (case-insensitively, as a word: not glued to other ASCII letters or digits, so
+  "LEE" is found in ``LEE_CT`` but not in ``sleep_study``) the family or given name of PatientName (each part
+  of 3 characters or more; ``^``-separated, every ``=`` group) or the birth date (``YYYYMMDD``, also written
+  ``YYYY-MM-DD``, ``YYYY.MM.DD`` or ``YYYY_MM_DD``) becomes ``{redacted}``, and the file is ``quarantined``
+  with reason ``phi_in_path`` (nothing of it is loaded);
+* a file whose header could not be read (skipped or quarantined for another reason) is checked against the
+  identities of the files read in the same batch, and matching components become ``{redacted}``.
+
+The placeholder-bearing path is what the staging files, ``radiology_image.file_path``, ``rcdm_etl_file``
+and the logs hold; ``file_key`` is the keyed hash (HMAC-SHA256 with the site secret) of the real relative path (computed by
+the parent, so a re-run recognises the file without reading it).
 """
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import os
+import re
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -45,6 +68,12 @@ from rcdm.dicom.deid import hmac_hex, hmac_id
 from rcdm.dicom.reader import DicomQuarantine, DicomSkip, HeaderRecord, read_header
 
 INT32_MAX = 2**31 - 1
+
+PATIENT_PLACEHOLDERS = {"{patient_id}": str, "{patient_id_lower}": str.lower, "{patient_id_upper}": str.upper}
+"""Placeholders that stand for the PatientID in a stored path, and how each spells it."""
+REDACTED = "{redacted}"
+"""What a path component holding a patient's name or birth date is replaced by."""
+PHI_IN_PATH = "phi_in_path"
 
 STAGE_SCHEMA = pa.schema([
     ("seq", pa.int32()),
@@ -105,9 +134,13 @@ class BatchContext:
         return "BatchContext(secret=***)"
 
 
-def file_key(file_path: str) -> str:
-    """The key of a file in ``rcdm_etl_file``: SHA-256 (hex) of its path relative to the root."""
-    return hashlib.sha256(file_path.encode("utf-8")).hexdigest()
+def file_key(file_path: str, secret: bytes) -> str:
+    """The key of a file in ``rcdm_etl_file``: HMAC-SHA256 (hex) of its path relative to the root.
+
+    Keyed with the site secret like the UIDs, since the real path may hold a PatientID: a plain hash could be
+    confirmed by hashing candidate ids.
+    """
+    return hmac_hex(secret, file_path, "path")
 
 
 def relative_path(path: str, root: str) -> str:
@@ -134,6 +167,127 @@ def _detail(exc: DicomSkip | DicomQuarantine, entry: FileEntry) -> str:
         detail = ""  # the link target may be any absolute path
     detail = " ".join(detail.split())[:160]
     return f"{exc.reason}: {detail}" if detail else exc.reason
+
+
+# --- identifying values in paths ------------------------------------------------------------------------------
+
+_HEADER_WINDOW = 1 << 16
+_PIXEL_DATA = (b"\xe0\x7f\x10\x00", b"\x7f\xe0\x00\x10")
+
+
+def _element_values(buf: bytes, tag: tuple[bytes, bytes], vr: bytes) -> list[bytes]:
+    """Values of every occurrence of a short text element (little- or big-endian tag, explicit or implicit VR)
+    in ``buf``. A byte scan, no parsing: a stray match yields a value that matches no path, so it is harmless."""
+    values = []
+    for pattern, big in ((tag[0], False), (tag[1], True)):
+        start = 0
+        while True:
+            i = buf.find(pattern, start)
+            if i < 0:
+                break
+            start = i + 1
+            j = i + 4
+            if buf[j:j + 2] == vr:
+                n, k = int.from_bytes(buf[j + 2:j + 4], "big" if big else "little"), j + 4
+            elif not big:
+                n, k = int.from_bytes(buf[j:j + 4], "little"), j + 4
+            else:
+                continue
+            if 0 < n <= 1024 and k + n <= len(buf):
+                values.append(buf[k:k + n])
+    return values
+
+
+def _texts(raw: bytes) -> list[str]:
+    out = []
+    for encoding in ("utf-8", "latin-1"):
+        try:
+            text = raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        text = text.strip("\x00 ")
+        if text and text.isprintable() and text not in out:
+            out.append(text)
+    return out
+
+
+def header_identity(path: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(name parts, birth dates) of a DICOM file, lower case, from a byte scan of its first 64 KiB.
+
+    Name parts: the family and given name of every ``=`` group of PatientName (0010,0010), 3 characters or
+    more. Birth dates: PatientBirthDate (0010,0030) as ``YYYYMMDD`` and the usual separated spellings.
+    The header reader does not keep these values (they are not loaded); this scan costs one small read.
+    """
+    try:
+        with open(path, "rb") as f:
+            buf = f.read(_HEADER_WINDOW)
+    except OSError:
+        return (), ()
+    cut = min((i for i in (buf.find(p) for p in _PIXEL_DATA) if i >= 0), default=-1)
+    if cut >= 0:
+        buf = buf[:cut]
+    names: list[str] = []
+    for raw in _element_values(buf, (b"\x10\x00\x10\x00", b"\x00\x10\x00\x10"), b"PN"):
+        for text in _texts(raw):
+            for group in text.split("="):
+                for part in group.split("^")[:2]:
+                    part = " ".join(part.split()).lower()
+                    if len(part) >= 3 and part not in names:
+                        names.append(part)
+    dates: list[str] = []
+    for raw in _element_values(buf, (b"\x10\x00\x30\x00", b"\x00\x10\x00\x30"), b"DA"):
+        for text in _texts(raw):
+            digits = text.strip()
+            if len(digits) == 8 and digits.isdigit():
+                y, m, d = digits[:4], digits[4:6], digits[6:]
+                for spelled in (digits, f"{y}-{m}-{d}", f"{y}.{m}.{d}", f"{y}_{m}_{d}"):
+                    if spelled not in dates:
+                        dates.append(spelled)
+    return tuple(names), tuple(dates)
+
+
+@functools.lru_cache(maxsize=4096)
+def _patient_pattern(patient_id: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<![^_\-. ]){re.escape(patient_id)}(?![^_\-. ])", re.IGNORECASE)
+
+
+def _placeholder(found: str, patient_id: str) -> str:
+    if found == patient_id:
+        return "{patient_id}"
+    if found == patient_id.lower():
+        return "{patient_id_lower}"
+    if found == patient_id.upper():
+        return "{patient_id_upper}"
+    return "{patient_id}"
+
+
+def _has_token(text: str, name: str) -> bool:
+    """Whether ``name`` stands in ``text`` as a word, not glued to other letters or digits: the family name
+    "lee" is found in "lee_ct" and "ct-lee", not in "sleep_study" (a substring test would quarantine it)."""
+    return re.search(rf"(?<![0-9a-z]){re.escape(name)}(?![0-9a-z])", text) is not None
+
+
+def sanitize_path(file_path: str, patient_ids: tuple[str, ...] = (), names: tuple[str, ...] = (),
+                  birth_dates: tuple[str, ...] = (), placeholder: bool = True) -> tuple[str, bool]:
+    """``file_path`` with PatientID tokens replaced (``placeholder``: by ``{patient_id}``..., else by
+    ``{redacted}``) and components holding a name part or birth date redacted; and whether any was redacted."""
+    parts = file_path.split("/")
+    found = False
+    for i, component in enumerate(parts):
+        checked = component
+        for patient_id in patient_ids:
+            if patient_id:
+                pattern = _patient_pattern(patient_id)
+                if placeholder:
+                    component = pattern.sub(lambda m, p=patient_id: _placeholder(m.group(0), p), component)
+                else:
+                    component = pattern.sub(REDACTED, component)
+                checked = pattern.sub("/", checked)  # what is left to check (a "/" matches no name)
+        low = checked.lower()
+        if any(_has_token(low, n) for n in names) or any(d in checked for d in birth_dates):
+            component, found = REDACTED, True
+        parts[i] = component
+    return "/".join(parts), found
 
 
 def image_row(record: HeaderRecord, secret: bytes) -> dict[str, Any]:
@@ -172,21 +326,50 @@ def image_row(record: HeaderRecord, secret: bytes) -> dict[str, Any]:
 
 
 def process_batch(entries: list[FileEntry], ctx: BatchContext) -> pa.Table:
-    """Read and transform one batch; never raises for a bad file (each file gets a row with its outcome)."""
-    columns: dict[str, list[Any]] = {name: [] for name in FIELDS}
+    """Read and transform one batch; never raises for a bad file (each file gets a row with its outcome).
+
+    No path leaves this function unsanitised (``sanitize_path``; the module docstring says the rules)."""
+    rows: list[dict[str, Any]] = []
+    unread: list[tuple[dict[str, Any], FileEntry, BaseException | None]] = []
+    batch_ids: set[str] = set()
+    batch_names: set[str] = set()
+    batch_dates: set[str] = set()
     for seq, entry in enumerate(entries):
-        row: dict[str, Any] = {"seq": seq, "file_key": entry.file_key, "file_path": entry.file_path,
-                               "file_size": entry.size, "file_mtime_ns": entry.mtime_ns}
+        row: dict[str, Any] = {"seq": seq, "file_key": entry.file_key, "file_size": entry.size,
+                               "file_mtime_ns": entry.mtime_ns}
+        rows.append(row)
         try:
             record = read_header(entry.path)
-            row.update(image_row(record, ctx.secret))
-            row["status"] = "loaded"
-        except DicomSkip as exc:
-            row.update(status="skipped", reason=_detail(exc, entry))
-        except DicomQuarantine as exc:
-            row.update(status="quarantined", reason=_detail(exc, entry))
+        except (DicomSkip, DicomQuarantine) as exc:
+            unread.append((row, entry, exc))
+            continue
         except Exception as exc:  # noqa: BLE001 - one bad file must not stop the run
             row.update(status="quarantined", reason=f"parse_error: {type(exc).__name__}")
-        for name in FIELDS:
-            columns[name].append(row.get(name))
+            unread.append((row, entry, None))
+            continue
+        patient = (record.patient_id or "").strip()
+        names, dates = header_identity(entry.path)
+        path, redacted = sanitize_path(entry.file_path, (patient,) if patient else (), names, dates)
+        row["file_path"] = path
+        if patient:
+            batch_ids.add(patient)
+        batch_names.update(names)
+        batch_dates.update(dates)
+        if redacted:
+            row.update(status="quarantined", reason=PHI_IN_PATH)
+            continue
+        try:
+            row.update(image_row(record, ctx.secret))
+            row["status"] = "loaded"
+        except Exception as exc:  # noqa: BLE001 - one bad file must not stop the run
+            row.update(status="quarantined", reason=f"parse_error: {type(exc).__name__}")
+    ids = tuple(sorted(batch_ids, key=len, reverse=True))
+    names_t, dates_t = tuple(batch_names), tuple(batch_dates)
+    for row, entry, exc in unread:
+        path, _ = sanitize_path(entry.file_path, ids, names_t, dates_t, placeholder=False)
+        row["file_path"] = path
+        if exc is not None:
+            safe = entry._replace(file_path=path)
+            row.update(status="skipped" if isinstance(exc, DicomSkip) else "quarantined", reason=_detail(exc, safe))
+    columns: dict[str, list[Any]] = {name: [row.get(name) for row in rows] for name in FIELDS}
     return pa.table(columns, schema=STAGE_SCHEMA)

@@ -47,7 +47,7 @@ dropRcdmTables <- function(connectionDetails, cdmDatabaseSchema, model = "rcdm")
 #' @return The run's summary as a named list (files_seen, loaded, quarantined, skipped, ...).
 #' @export
 runRcdmEtl <- function(connectionDetails, cdmDatabaseSchema, paths, personMap = NULL, personSource = NULL,
-                       secretFile = NULL, workers = NULL, batchSize = 500, root = NULL, quiet = TRUE) {
+                       secretFile = NULL, workers = NULL, batchSize = 5000, root = NULL, quiet = TRUE) {
   .withConnection(connectionDetails, function(connection) {
     .rcdmCall(rcdmPython()$run_etl(as.list(paths), connection, cdmDatabaseSchema, person_map = personMap,
                                    person_source = personSource, secret_file = secretFile,

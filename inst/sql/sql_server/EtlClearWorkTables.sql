@@ -6,3 +6,4 @@ DELETE FROM @cdm_database_schema.rcdm_etl_stage_key;
 DELETE FROM @cdm_database_schema.rcdm_etl_stage_study;
 DELETE FROM @cdm_database_schema.rcdm_etl_stage_order;
 DELETE FROM @cdm_database_schema.rcdm_etl_stage_count;
+DELETE FROM @cdm_database_schema.rcdm_etl_stage_file;

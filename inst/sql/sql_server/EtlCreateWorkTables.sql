@@ -1,7 +1,8 @@
 -- rcdm ETL work tables, beside the R-CDM tables (rcdm.etl.load): rcdm_etl_stage_key holds the ids of a
 -- batch's loaded images (looked up against the stored images and studies), rcdm_etl_stage_study the merged
 -- values of the stored studies a batch adds images to (EtlLoadBatch.sql), rcdm_etl_stage_count and
--- rcdm_etl_stage_order the recounts and series numbers of EtlFinalize.sql. rcdm_etl_stage_image is no longer
+-- rcdm_etl_stage_order the changed counts and series numbers of EtlFinalize.sql (rcdm_etl_pending, last, is
+-- not a per-batch work table: see below). rcdm_etl_stage_image is no longer
 -- written (kept so older schemas stay valid). They hold only de-identified values (keyed hashes, derived
 -- values) and are emptied at the start of every batch and after a run. One ETL run per schema at a time
 -- (rcdm.etl.lock), so one set of work tables is enough.
@@ -72,4 +73,20 @@ CREATE TABLE @cdm_database_schema.rcdm_etl_stage_count (
   count_of_images INTEGER NULL,
   count_of_series INTEGER NULL,
   CONSTRAINT xpk_rcdm_etl_stage_count PRIMARY KEY (radiology_occurrence_id)
+);
+
+-- The (study, series) pairs batches loaded images into since the last finalize (EtlFinalize.sql recounts and
+-- renumbers them, then empties the table). Not a per-batch work table: it survives a killed run, so the next
+-- run's opening finalize completes it.
+IF OBJECT_ID('@cdm_database_schema.rcdm_etl_pending', 'U') IS NULL
+CREATE TABLE @cdm_database_schema.rcdm_etl_pending (
+  radiology_occurrence_id BIGINT NOT NULL,
+  radiology_series_id BIGINT NOT NULL
+);
+
+-- The file keys of the next batch (rcdm.etl.run: which files an earlier run recorded), filled and emptied in
+-- one transaction.
+IF OBJECT_ID('@cdm_database_schema.rcdm_etl_stage_file', 'U') IS NULL
+CREATE TABLE @cdm_database_schema.rcdm_etl_stage_file (
+  file_key VARCHAR(64) NOT NULL
 );
