@@ -270,7 +270,10 @@ def _error_message(exc: BaseException) -> str:
 
 
 def _scrub(text: str, password: str | None) -> str:
-    return text.replace(password, "***") if password else text
+    """``text`` with the password masked where it stands as a word (so a password "p" leaves "port" alone)."""
+    if not password:
+        return text
+    return re.sub(rf"(?<![\w]){re.escape(password)}(?![\w])", "***", text)
 
 
 # --------------------------------------------------------------------------------------------------------------

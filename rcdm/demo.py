@@ -2,8 +2,10 @@
 
 ``rcdm demo`` (and README's first command) runs it: it writes a varied, synthetic DICOM corpus made from
 pydicom's bundled test files, creates the R-CDM tables in an embedded DuckDB file, loads the corpus with the
-ETL (de-identified with a demo secret), maps protocols with the bundled vocabulary extract and prints the
-mapping-quality report. Running it again loads nothing
+ETL (de-identified with a demo secret), runs the protocol matcher with the bundled playbook extract and
+prints the mapping-quality report. The bundled concept file holds only the OMOP concepts we could verify, so
+the sample studies match LOINC terms (see ``rcdm vocab explain``) but stay concept 0 until a site loads its
+own Athena vocabulary. Running it again loads nothing
 twice: the corpus is deterministic and the ETL idempotent.
 """
 
@@ -30,7 +32,8 @@ def run_demo(out_dir: str = "rcdm-demo", n_patients: int = 12, seed: int = 0, wo
     database = out / "demo.duckdb"
     with connect(str(database)) as conn:
         create_tables(conn, DEMO_SCHEMA, model="all")
-        # the bundled vocabulary extract, so the load maps protocols (a site loads its own Athena vocabulary)
+        # the bundled vocabulary extract, so the load runs the protocol matcher (a site loads its own Athena
+        # vocabulary, which gives the matched LOINC terms their OMOP concepts)
         load_playbook(conn, DEMO_SCHEMA, fixtures_dir() / "LoincRsnaRadiologyPlaybook.csv")
         load_athena(conn, DEMO_SCHEMA, fixtures_dir())
         summary = run_etl(

@@ -559,7 +559,7 @@ def test_bulk_100k_rows_postgresql_uses_copy(postgres_url, monkeypatch):
             assert not any(s.lstrip().upper().startswith("INSERT") for s in seen)
         finally:
             execute_sql(conn, f"DROP SCHEMA {schema} CASCADE;")
-    assert copies == [f"COPY {schema}.big (id, label, event_date) FROM STDIN"]
+    assert copies == [f"COPY {schema}.big (id, label, event_date) FROM STDIN (FORMAT csv, ENCODING 'UTF8')"]
 
 
 def test_bulk_100k_rows_sqlite_uses_its_loader(tmp_path, monkeypatch):
@@ -749,3 +749,24 @@ def test_transaction_is_invisible_to_other_connections_until_commit(tmp_path, po
             assert query_sql(b, f"SELECT COUNT(*) AS n FROM {schema}.t;")["n"][0] == 2
         finally:
             execute_sql(a, f"DROP SCHEMA IF EXISTS {schema} CASCADE;")
+
+
+def test_password_masked_as_a_word_only():
+    from rcdm.db import _scrub
+
+    message = 'connection to server at "127.0.0.1", port 1 failed: password p2 rejected for user'
+    assert _scrub(message, "p") == message
+    assert _scrub(message, "p2") == message.replace("p2", "***")
+    assert _scrub("x s3cr3t! y", "s3cr3t!") == "x *** y"
+
+
+def test_unreachable_server_message_is_readable_and_hides_the_password():
+    import pytest as _pytest
+
+    from rcdm import connect
+    from rcdm.errors import DatabaseError
+
+    with _pytest.raises(DatabaseError) as exc:
+        connect("postgresql+psycopg://u:p@127.0.0.1:1/db")
+    text = str(exc.value)
+    assert "port 1" in text and "accepting" in text and ":p@" not in text

@@ -116,3 +116,18 @@ def test_sanitize_path_finds_names_as_words_only():
     assert sanitize_path("a/19800102/1.dcm", birth_dates=("19800102",)) == ("a/{redacted}/1.dcm", True)
     path, found = sanitize_path("SAMPLE0001/study1/1.dcm", patient_ids=("SAMPLE0001",))
     assert (path, found) == ("{patient_id}/study1/1.dcm", False)
+
+
+def test_child_environment_drops_r_library_path_only_under_r(monkeypatch):
+    import os
+
+    from rcdm.etl.executor import child_environment
+
+    monkeypatch.setenv("LD_LIBRARY_PATH", "/usr/lib/x86_64-linux-gnu")
+    monkeypatch.delenv("R_HOME", raising=False)
+    with child_environment():
+        assert os.environ["LD_LIBRARY_PATH"] == "/usr/lib/x86_64-linux-gnu"
+    monkeypatch.setenv("R_HOME", "/usr/lib/R")
+    with child_environment():
+        assert "LD_LIBRARY_PATH" not in os.environ
+    assert os.environ["LD_LIBRARY_PATH"] == "/usr/lib/x86_64-linux-gnu"

@@ -48,9 +48,12 @@ def fill_viewer_tables(conn, schema: str) -> None:
             "count_of_images": [4, 3, 2, 1],
         }))
         images = []
+        # contrast source values as the ETL writes them: '<phase>:<rule that decided it>'
         rows = [  # study, series, body part, plane source, plane concept, contrast source, modality
-            (101, 11, "HEAD", "AXIAL", None, "pre", "CT"), (101, 11, "HEAD", "AXIAL", None, "pre", "CT"),
-            (101, 12, "HEAD", None, "RID10570", "post", "CT"), (101, 12, "HEAD", None, "RID10570", "post", "CT"),
+            (101, 11, "HEAD", "AXIAL", None, "pre:contrast_bolus_agent_none", "CT"),
+            (101, 11, "HEAD", "AXIAL", None, "pre:contrast_bolus_agent_none", "CT"),
+            (101, 12, "HEAD", None, "RID10570", "post:contrast_bolus_agent", "CT"),
+            (101, 12, "HEAD", None, "RID10570", "post:contrast_bolus_agent", "CT"),
             (102, 21, "BRAIN", "SAGITTAL", None, None, "MR"), (102, 21, "BRAIN", "SAGITTAL", None, None, "MR"),
             (102, 21, "BRAIN", "SAGITTAL", None, None, "MR"),
             (103, 31, "head", "AXIAL", None, None, "CT"), (103, 31, "head", "AXIAL", None, None, "CT"),
@@ -280,6 +283,7 @@ def test_search_filters(user):
     assert search(user, body_part="head", plane="axial")["counts"]["images"] == 4
     assert search(user, plane="coronal")["counts"]["images"] == 2  # from anatomical_plane_concept_id
     assert search(user, contrast="post")["counts"]["images"] == 2
+    assert search(user, contrast="pre")["counts"]["images"] == 2
     assert search(user, protocol_concept_id="0")["counts"]["studies"] == 1
     assert search(user, date_from="2020-01-01", date_to="2020-12-31")["counts"]["studies"] == 2
     assert search(user, cohort_id="7")["counts"] == {"persons": 1, "studies": 1, "series": 1, "images": 2}

@@ -38,6 +38,7 @@ import pyarrow.parquet as pq
 
 from rcdm import __version__
 from rcdm.errors import MissingDriverError, UsageError
+from rcdm.etl.executor import child_environment
 from rcdm.etl.transform import STAGE_SCHEMA, BatchContext, FileEntry, process_batch
 
 T = TypeVar("T")
@@ -140,8 +141,9 @@ class DaskExecutor:
     def _open(self) -> tuple[Any, Any]:
         distributed = _distributed()
         if self.scheduler is None:
-            cluster = distributed.LocalCluster(n_workers=self.n_workers, threads_per_worker=1, processes=True,
-                                               dashboard_address=None, silence_logs=logging.ERROR)
+            with child_environment():
+                cluster = distributed.LocalCluster(n_workers=self.n_workers, threads_per_worker=1, processes=True,
+                                                   dashboard_address=None, silence_logs=logging.ERROR)
             return cluster, distributed.Client(cluster, set_as_default=False)
         try:
             client = distributed.Client(self.scheduler, set_as_default=False, timeout="30s")

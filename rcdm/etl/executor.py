@@ -7,6 +7,7 @@ distributed executor only has to offer the same ``map_batches(batches) -> iterat
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 from collections import deque
@@ -23,6 +24,24 @@ T = TypeVar("T")
 
 def default_workers() -> int:
     return max(1, os.cpu_count() or 1)
+
+
+@contextlib.contextmanager
+def child_environment() -> Iterator[None]:
+    """Start worker processes without the host's ``LD_LIBRARY_PATH`` when Python runs inside R (reticulate).
+
+    R's start-up script points ``LD_LIBRARY_PATH`` at the system library folder; a worker process started from
+    there would load the system's libpython next to this interpreter's standard library and die on import
+    (``undefined symbol: _PyModule_Add``). The variable is restored once the block ends.
+    """
+    if "R_HOME" not in os.environ or "LD_LIBRARY_PATH" not in os.environ:
+        yield
+        return
+    saved = os.environ.pop("LD_LIBRARY_PATH")
+    try:
+        yield
+    finally:
+        os.environ["LD_LIBRARY_PATH"] = saved
 
 
 class LocalExecutor:
@@ -42,7 +61,7 @@ class LocalExecutor:
         context = multiprocessing.get_context("forkserver" if "forkserver" in methods else None)
         in_flight: deque[tuple[Any, Future]] = deque()
         limit = self.workers * 2
-        with ProcessPoolExecutor(max_workers=self.workers, mp_context=context) as pool:
+        with child_environment(), ProcessPoolExecutor(max_workers=self.workers, mp_context=context) as pool:
             try:
                 for tag, entries in batches:
                     in_flight.append((tag, pool.submit(process_batch, entries, self.ctx)))

@@ -13,7 +13,8 @@ WITH image_facts AS (
       WHEN ri.anatomical_plane_concept_id = 'RID10570' THEN 'coronal'
       WHEN ri.anatomical_plane_concept_id = 'RID10574' THEN 'sagittal'
       ELSE NULL END AS anatomical_plane,
-    CASE WHEN ri.series_type_source_value IS NOT NULL THEN LOWER(ri.series_type_source_value)
+    CASE WHEN LOWER(ri.series_type_source_value) = 'pre' OR LOWER(ri.series_type_source_value) LIKE 'pre:%' THEN 'pre'
+      WHEN LOWER(ri.series_type_source_value) = 'post' OR LOWER(ri.series_type_source_value) LIKE 'post:%' THEN 'post'
       WHEN ri.series_type_concept_id = 'RID28833' THEN 'pre'
       ELSE NULL END AS contrast_phase,
     ro.protocol_concept_id,

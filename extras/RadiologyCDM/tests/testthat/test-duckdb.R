@@ -36,3 +36,11 @@ test_that("the Python API takes plain R values through reticulate::import", {
   expect_equal(back$b, c("x", "y"))
   expect_equal(as.Date(back$d), as.Date(c("2020-01-01", "2021-02-03")))
 })
+
+test_that("the ETL's worker processes start from R (the README's call, default workers)", {
+  database <- tempfile(fileext = ".duckdb")
+  sample <- sampleCorpus(patients = 3)
+  summary <- runRcdmEtl(database, "cdm", sample$out_dir, personMap = sample$person_map,
+                        secretFile = file.path(sample$dir, "site_secret"), workers = 2)
+  expect_equal(summary$loaded, length(sample$images))
+})
