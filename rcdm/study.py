@@ -31,10 +31,14 @@ SHA-256 of the canonical JSON of the validated spec (defaults filled in, keys so
 study have the same hash, and ``merge_results`` refuses to combine different ones.
 
 ``run_study`` computes every analysis in the database (OHDSI SQL templates ``inst/sql/sql_server/Study*.sql``)
-and applies ``rcdm.study_privacy`` (suppression, then a scan of every file) before writing the zip:
+and applies ``rcdm.study_privacy`` (suppression of all tables together, so that no suppressed count can be
+recovered from a margin published in any file of the zip; then a scan of every file, which re-audits that)
+before writing the zip:
 ``manifest.json``, ``spec.json`` (the canonical spec) and one CSV per analysis. ``merge_results`` checks and
 combines many sites' zips into one CSV per analysis (each site's rows and an ``(all sites)`` row summing the
-unsuppressed cells) and ``report.html`` with inline SVG plots.
+unsuppressed cells) and ``report.html`` with inline SVG plots; it refuses zips of different specs and the same
+site's zip twice. Suppressed counts hold ``-min_cell_count``; value columns (bin bounds, quantiles) can be
+negative and are never the marker: a withheld quantile is empty, flagged by ``quantiles_suppressed = 1``.
 """
 
 from __future__ import annotations
@@ -60,7 +64,7 @@ from rcdm.identifiers import check_identifier, check_schema
 from rcdm.resources import read_template
 from rcdm import study_privacy as privacy
 
-FORMAT = "rcdm-study-results/1"
+FORMAT = "rcdm-study-results/2"
 """The ``format`` field of every site manifest; merge refuses zips of another format."""
 
 ALL_SITES = "(all sites)"
@@ -418,6 +422,7 @@ def _distribution_frame(conn: Any, analysis: Mapping[str, Any], cohort_ids: list
             summary[q] = float(s[q].iloc[0]) if publish and len(s) and pd.notna(s[q].iloc[0]) else None
         if analysis["type"] == "time_to_first_study":  # each extreme is one person's own offset: not published
             summary["min_value"] = summary["max_value"] = None
+        summary[privacy.QUANTILES_SUPPRESSED] = int(summary["persons"] > 0 and not publish)
         rows.append(summary)
         h = hist[hist["cohort_definition_id"] == cohort_id].set_index("bin_index")
         for b in bins.to_dict("records"):
@@ -425,28 +430,13 @@ def _distribution_frame(conn: Any, analysis: Mapping[str, Any], cohort_ids: list
             rows.append({"cohort_definition_id": cohort_id, **b,
                          "persons": int(h.loc[b["bin_index"], "persons"]) if found else 0,
                          "units": int(h.loc[b["bin_index"], "units"]) if found else 0,
-                         **{q: None for q in privacy.QUANTILE_COLUMNS}})
+                         **{q: None for q in privacy.QUANTILE_COLUMNS}, privacy.QUANTILES_SUPPRESSED: 0})
     frame = pd.DataFrame(rows)
     if analysis["type"] == "distribution":
         frame = frame.rename(columns={"units": "images"})
     else:
         frame = frame.drop(columns=["units"])
     return frame
-
-
-def _suppressed(frame: pd.DataFrame, analysis: Mapping[str, Any], min_cell_count: int
-                ) -> tuple[pd.DataFrame, dict[str, int]]:
-    """Apply the suppression rules to one analysis' table (groupings from its type)."""
-    kind = analysis["type"]
-    counts = [c for c, k in privacy.table_columns(kind, analysis.get("by", ())).items() if k == privacy.COUNT]
-    if kind == "counts":
-        dims = [privacy.DIMENSION_COLUMNS[d][0] for d in analysis["by"]]
-        groupings = [["cohort_definition_id", *[d for d in dims if d != drop]] for drop in dims]
-        return privacy.suppress(frame, counts, min_cell_count, groupings)
-    if kind == "totals":
-        return privacy.suppress(frame, counts, min_cell_count)
-    return privacy.suppress(frame, counts, min_cell_count, [["cohort_definition_id"]],
-                            members=frame["bin_index"] > 0)
 
 
 def _csv_bytes(frame: pd.DataFrame, columns: Mapping[str, str]) -> bytes:
@@ -543,13 +533,14 @@ def run_study(
                 frame = _counts_frame(conn, analysis, cohort_ids)
             else:
                 frame = _distribution_frame(conn, analysis, cohort_ids, min_cell_count)
-            tables[analysis["id"]], tallies[analysis["id"]] = _suppressed(frame, analysis, min_cell_count)
+            tables[analysis["id"]] = frame
     finally:
         try:
             execute_sql(conn, read_template("StudyCleanup.sql"))
         except Exception:  # noqa: BLE001 - the analysis error matters more; temp tables go with the session
             pass
 
+    tables, tallies = privacy.suppress_zip(tables, analyses, min_cell_count)
     manifest = {
         "format": FORMAT,
         "study_name": spec["name"],
@@ -563,8 +554,12 @@ def run_study(
         "suppression": {
             "marker": privacy.marker(min_cell_count),
             "rule": f"counts 0 < n < {min_cell_count} are replaced by {privacy.marker(min_cell_count)}; "
-                    "complementary suppression keeps them from being recovered from totals; quantiles are "
+                    "complementary suppression over all files of the zip keeps them from being recovered from "
+                    "any published margin (totals, one-way tables, (all) rows) by subtraction; quantiles are "
                     f"published only for cohorts of at least {min_cell_count} persons",
+            "value_columns": "the marker stands only in count columns; bin bounds and quantiles can be negative "
+                             "and are never replaced by it: a withheld quantile is empty, with "
+                             f"{privacy.QUANTILES_SUPPRESSED} = 1",
         },
         "cohorts": [{"id": c["id"], "name": c["name"]} for c in spec["cohorts"]],
         "analyses": [],
@@ -650,7 +645,7 @@ def _read_table(data: bytes, columns: Mapping[str, str]) -> pd.DataFrame:
         text = frame[column]
         if kind in (privacy.MODALITY, privacy.PLANE, privacy.CONTRAST, privacy.BIN_LABEL):
             out[column] = text
-        elif kind in (privacy.COUNT, privacy.COHORT, privacy.CONCEPT, privacy.BIN_INDEX):
+        elif kind in (privacy.COUNT, privacy.COHORT, privacy.CONCEPT, privacy.BIN_INDEX, privacy.FLAG):
             out[column] = text.astype("int64")
         elif kind == privacy.YEAR:
             out[column] = pd.to_numeric(text.replace("", None)).astype("Int64")
@@ -663,7 +658,8 @@ def _combine(site_frames: list[tuple[str, pd.DataFrame]], columns: Mapping[str, 
              min_cell_count: int) -> pd.DataFrame:
     """Each site's rows (``site``) and one ``(all sites)`` row per key summing the unsuppressed counts."""
     counts = [c for c, k in columns.items() if k == privacy.COUNT]
-    keys = [c for c, k in columns.items() if k != privacy.COUNT and c not in privacy.QUANTILE_COLUMNS]
+    keys = [c for c, k in columns.items()
+            if k not in (privacy.COUNT, privacy.FLAG) and c not in privacy.QUANTILE_COLUMNS]
     parts = []
     for site, frame in site_frames:
         frame = frame.copy()
@@ -685,11 +681,22 @@ def _combine(site_frames: list[tuple[str, pd.DataFrame]], columns: Mapping[str, 
         first = group.iloc[0]
         row = {"site": ALL_SITES, **{k: first[k] for k in keys}}
         row.update({c: int(group[c].sum()) for c in counts})
-        row.update({q: np.nan for q in privacy.QUANTILE_COLUMNS if q in columns})
+        row.update({q: np.nan for q in privacy.QUANTILE_COLUMNS if q in columns})  # not computed across sites
+        if privacy.QUANTILES_SUPPRESSED in columns:
+            row[privacy.QUANTILES_SUPPRESSED] = 0
         row["suppressed_cells"] = int(group["suppressed_cells"].sum())
         combined.append(row)
     out = pd.concat([rows, pd.DataFrame(combined)], ignore_index=True)
     return out[["site", *columns, "suppressed_cells"]]
+
+
+def _content_hash(files: Mapping[str, bytes]) -> str:
+    """SHA-256 over a zip's member names and bytes (sorted): equal for copies, however re-zipped."""
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        digest.update(hashlib.sha256(name.encode("utf-8")).digest())
+        digest.update(hashlib.sha256(files[name]).digest())
+    return digest.hexdigest()
 
 
 def merge_results(zips: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[str]) -> dict[str, Any]:
@@ -698,7 +705,10 @@ def merge_results(zips: Sequence[str | os.PathLike[str]], out_dir: str | os.Path
     Writes one CSV per analysis (``<id>.csv``: a ``site`` column, each site's rows with suppressed cells as
     ``-min_cell_count``, and ``(all sites)`` rows summing the unsuppressed cells; ``suppressed_cells`` counts the
     suppressed cells behind each row), ``sites.csv`` (one row per site zip) and ``report.html`` (tables and
-    inline SVG plots; no external resources). Zips of different studies raise StudyMergeError.
+    inline SVG plots; no external resources). Zips of different studies raise StudyMergeError, and so do two zips
+    of the same site's run (the same content, or the same site name and run time), which would count it twice.
+    Value columns (bin bounds, quantiles) are read as numbers, never as the marker; ``(all sites)`` rows leave
+    the quantiles empty (they cannot be combined from aggregates) with ``quantiles_suppressed = 0``.
     """
     if not zips:
         raise UsageError("merge_results needs at least one site zip.")
@@ -708,6 +718,16 @@ def merge_results(zips: Sequence[str | os.PathLike[str]], out_dir: str | os.Path
         listing = "; ".join(f"{s['path'].name}: {s['manifest']['study_name']} {s['manifest']['study_version']} "
                             f"({s['manifest']['study_spec_hash'][:12]})" for s in sites)
         raise StudyMergeError(f"The zips come from different study specs and cannot be merged: {listing}")
+    seen: dict[Any, Path] = {}
+    for s in sites:
+        digest = _content_hash(s["files"])
+        run = (s["manifest"].get("site_name"), s["manifest"].get("created_utc"))
+        for key, what in ((("content", digest), "the same content"), (("run", run), f"the same site name "
+                                                                                  f"{run[0]!r} and run time {run[1]}")):
+            if key in seen:
+                raise StudyMergeError(f"{s['path']} and {seen[key]} hold {what}: the same site's results would be "
+                                      "counted twice. Merge each site's zip once.")
+            seen[key] = s["path"]
     spec = sites[0]["spec"]
     min_cell_count = int(spec["min_cell_count"])
     names: list[str] = []
@@ -822,7 +842,8 @@ def render_report(spec: Mapping[str, Any], sites: Sequence[Mapping[str, Any]], n
     for analysis in _analysis_entries(spec):
         columns = privacy.table_columns(analysis["type"], analysis.get("by", ()))
         keys = [c for c, k in columns.items()
-                if k != privacy.COUNT and c not in privacy.QUANTILE_COLUMNS and c not in ("bin_index", "bin_lower",
+                if k not in (privacy.COUNT, privacy.FLAG) and c not in privacy.QUANTILE_COLUMNS
+                and c not in ("bin_index", "bin_lower",
                                                                                           "bin_upper")
                 and c != "cohort_definition_id"]
         table = merged[analysis["id"]]

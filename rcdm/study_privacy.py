@@ -4,15 +4,29 @@ Rules (the manifest of every site zip repeats the first two):
 
 * **Primary suppression.** Every count cell with ``0 < value < min_cell_count`` is replaced by the marker
   ``-min_cell_count`` (as OHDSI's FeatureExtraction and CohortDiagnostics do: "fewer than N"). Zero stays zero.
-* **Complementary suppression.** Counts published together add up (or nearly: a person can fall in several
-  categories) to a margin that is published somewhere else (a ``totals`` row, a one-dimension table, the
-  ``(all)`` row of a distribution). Within every such group of cells (per count column: the rows of one cohort
-  that share every dimension but one), when exactly one cell is suppressed, the smallest other non-zero cell of
-  the group is suppressed too, repeated until no group has exactly one suppressed cell; so no suppressed value
-  can be recovered by subtraction from a total.
+* **Complementary suppression, over the whole zip** (:func:`suppress_zip`). Published numbers add up to other
+  published numbers across files, per cohort and count column (persons, studies, images): the cells of any
+  counts table add up to the ``totals`` row (the grand total of every table is published there); the cells of a
+  two- or three-way table that share a value of the dimensions it has in common with another counts table add
+  up to the same number as that table's cells with that value (e.g. the ``modality = MR`` row of
+  ``by_modality_plane`` adds up to ``by_modality``'s MR cell); the bins of a distribution add up to its
+  ``(all)`` row; the ``(all)`` persons of time to first study equal the totals' persons. Images add up exactly;
+  persons and studies (who can fall in several categories) only nearly, but are protected as if exactly.
+  :func:`zip_relations` lists all these relations. Whenever one of them holds exactly one suppressed cell, the
+  smallest other non-zero published cell of it (which may be a margin: a totals or one-way cell) is suppressed
+  too; and whenever a suppressed cell still follows from any combination of the relations (a chain of
+  subtractions across tables), the smallest published non-zero cell of its relations is suppressed, repeated
+  until neither happens. The original within-table groups (the rows of one cohort that share every dimension
+  but one) keep the one-suppressed-cell rule as well. :func:`check_files` re-derives the relations from the
+  published files and refuses a zip where a suppressed value can be recovered (:func:`audit_suppression`).
+* **The marker is only ever a count.** Count columns are never negative except the marker. Value columns
+  (``bin_lower``, ``bin_upper``, the quantiles) can be negative (days before the index date) and are never
+  replaced by the marker: a withheld quantile is an empty cell, and the ``quantiles_suppressed`` column says
+  why (``1``: the cohort has values from fewer than ``min_cell_count`` persons, so its quantiles are withheld;
+  ``0``: published, or no quantile on that row, e.g. a bin row). A ``-5`` in ``p10_value`` is a real -5.
 * **Quantiles** (min, p10, p25, median, p75, p90, max) are published only for a cohort with at least
-  ``min_cell_count`` persons; otherwise they are left empty. For time to first study (one value per person)
-  min and max are never published: each is one person's own day offset.
+  ``min_cell_count`` persons; otherwise they are left empty (``quantiles_suppressed = 1``). For time to first
+  study (one value per person) min and max are never published: each is one person's own day offset.
 * **Nothing person-level**: no person or subject id, no date of an event (years and binned day offsets only), no
   free text from DICOM headers (categories only: DICOM modality codes, concept ids, plane and contrast
   categories). :func:`check_files` scans every file before the zip is written and refuses it otherwise: each CSV
@@ -49,8 +63,11 @@ QUANTILE_COLUMNS: tuple[str, ...] = ("min_value", "p10_value", "p25_value", "med
                                      "p90_value", "max_value")
 
 # Column kinds: what values a published column may hold.
-COUNT, COHORT, MODALITY, CONCEPT, YEAR, PLANE, CONTRAST, BIN_INDEX, BIN_LABEL, NUMBER = (
-    "count", "cohort", "modality", "concept", "year", "plane", "contrast", "bin_index", "bin_label", "number")
+COUNT, COHORT, MODALITY, CONCEPT, YEAR, PLANE, CONTRAST, BIN_INDEX, BIN_LABEL, NUMBER, FLAG = (
+    "count", "cohort", "modality", "concept", "year", "plane", "contrast", "bin_index", "bin_label", "number",
+    "flag")
+QUANTILES_SUPPRESSED = "quantiles_suppressed"
+"""Flag column of distribution tables: 1 where the quantiles are withheld (too few persons), else 0."""
 
 DIMENSION_COLUMNS: dict[str, tuple[str, str]] = {
     "modality": ("modality", MODALITY),
@@ -75,6 +92,7 @@ def table_columns(analysis_type: str, dimensions: Sequence[str] = ()) -> dict[st
         if analysis_type == "distribution":
             columns["images"] = COUNT
         columns.update((q, NUMBER) for q in QUANTILE_COLUMNS)
+        columns[QUANTILES_SUPPRESSED] = FLAG
     else:
         raise ValueError(f"unknown analysis type {analysis_type!r}")
     return columns
@@ -143,6 +161,213 @@ def suppress(
 
 
 # --------------------------------------------------------------------------------------------------------------
+# Linked (whole-zip) complementary suppression and its audit
+
+
+def _key_text(value: object) -> str:
+    """A category value as comparable text (a CSV cell and a database value of the same category match)."""
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    if isinstance(value, (int, np.integer)) or (isinstance(value, (float, np.floating)) and float(value).is_integer()):
+        return str(int(value))
+    return str(value)
+
+
+def count_columns(analysis_type: str, dimensions: Sequence[str] = ()) -> list[str]:
+    return [c for c, k in table_columns(analysis_type, dimensions).items() if k == COUNT]
+
+
+def zip_relations(tables: Mapping[str, pd.DataFrame], analyses: Sequence[Mapping[str, object]]
+                  ) -> tuple[list[tuple[tuple, list[tuple[str, str, int, int]]]],
+                             list[list[tuple[str, str, int]]]]:
+    """The linear relations between the count cells of every table of one site's zip.
+
+    ``analyses``: the zip's analyses (``id``, ``type``, ``dimensions`` or ``by``); ``tables``: id → frame with the
+    analysis' columns (rows in published order). Returns ``(relations, groups)``:
+
+    * ``relations``: ``(block, terms)`` with terms ``(table id, count column, row, sign)``: the signed sum of the
+      true values is zero (exactly for images; for persons and studies, which can fall in several categories,
+      only nearly, but they are protected as if exact). ``block`` is ``(cohort, measure family)``. They are:
+      for every two counts tables (the built-in ``totals`` being the table of no dimension) whose dimensions
+      share the set S, per cohort, count column and value of S: the cells of one table with that value add up
+      to the same number as the other's (one side is a single published margin cell whenever S is all of one
+      table's dimensions: a one-way table, or the totals); for every distribution and time-to-first-study
+      table, per cohort and count column: the ``(all)`` row equals the sum of the bins; and the persons of a
+      time-to-first-study ``(all)`` row equal (at most) the totals' persons.
+    * ``groups``: the within-table groups of the original rule (per cohort and count column, the rows sharing
+      every dimension but one), kept as an extra, conservative layer whether or not their sum is published.
+    """
+    relations: list[tuple[tuple, list[tuple[str, str, int, int]]]] = []
+    groups: list[list[tuple[str, str, int]]] = []
+    family: list[tuple[str, list[str], pd.DataFrame]] = []
+    for a in analyses:
+        aid, kind = str(a["id"]), str(a["type"])
+        frame = tables.get(aid)
+        if frame is None:
+            continue
+        dims = list(a.get("dimensions", a.get("by", ())) or ())
+        if kind in ("counts", "totals"):
+            columns = [DIMENSION_COLUMNS[d][0] for d in dims] if kind == "counts" else []
+            family.append((aid, columns, frame))
+            for drop in columns if len(columns) > 1 else []:
+                grouping = ["cohort_definition_id", *[c for c in columns if c != drop]]
+                keys = [tuple(_key_text(v) for v in row) for row in frame[grouping].itertuples(index=False)]
+                index: dict[tuple, list[int]] = {}
+                for r, k in enumerate(keys):
+                    index.setdefault(k, []).append(r)
+                for rows in index.values():
+                    for c in count_columns(kind, dims):
+                        groups.append([(aid, c, r) for r in rows])
+        elif kind in ("distribution", "time_to_first_study"):
+            bins = pd.to_numeric(frame["bin_index"]).astype(int).to_numpy()
+            cohorts = [_key_text(v) for v in frame["cohort_definition_id"]]
+            for cohort in dict.fromkeys(cohorts):
+                rows = [r for r, c in enumerate(cohorts) if c == cohort]
+                for c in count_columns(kind):
+                    terms = [(aid, c, r, 1 if bins[r] == 0 else -1) for r in rows]
+                    relations.append(((cohort, f"{aid}.{c}"), terms))
+                    groups.append([(aid, c, r) for r in rows if bins[r] > 0])
+                if kind == "time_to_first_study" and "totals" in tables:
+                    totals = tables["totals"]
+                    t_rows = [r for r, v in enumerate(totals["cohort_definition_id"]) if _key_text(v) == cohort]
+                    all_rows = [r for r in rows if bins[r] == 0]
+                    if t_rows and all_rows:
+                        relations.append(((cohort, "persons"), [("totals", "persons", t_rows[0], 1),
+                                                                (aid, "persons", all_rows[0], -1)]))
+    for i, (aid1, dims1, frame1) in enumerate(family):
+        for aid2, dims2, frame2 in family[i + 1:]:
+            shared = [d for d in dims1 if d in dims2]
+            grouping = ["cohort_definition_id", *shared]
+            index: dict[tuple, list[tuple[str, int, int]]] = {}
+            for aid, frame, sign in ((aid1, frame1, 1), (aid2, frame2, -1)):
+                for r, row in enumerate(frame[grouping].itertuples(index=False)):
+                    index.setdefault(tuple(_key_text(v) for v in row), []).append((aid, r, sign))
+            for key, members in index.items():
+                for measure in ("persons", "studies", "images"):
+                    relations.append(((key[0], measure), [(aid, measure, r, s) for aid, r, s in members]))
+    return relations, groups
+
+
+def determined_cells(relations: Sequence[tuple[tuple, Sequence[tuple[str, str, int, int]]]],
+                     hidden: set[tuple[str, str, int]]) -> set[tuple[str, str, int]]:
+    """The hidden cells whose value follows from the published cells and the relations (any combination of them,
+    not just one subtraction): cell j is determined when the unit vector e_j lies in the row space of the
+    relations' coefficients on the hidden cells, i.e. when every null-space vector is zero at j."""
+    blocks: dict[tuple, list[Sequence[tuple[str, str, int, int]]]] = {}
+    for block, terms in relations:
+        if any(t[:3] in hidden for t in terms):
+            blocks.setdefault(block, []).append(terms)
+    found: set[tuple[str, str, int]] = set()
+    for block_relations in blocks.values():
+        unknown: dict[tuple[str, str, int], int] = {}
+        for terms in block_relations:
+            for t in terms:
+                if t[:3] in hidden:
+                    unknown.setdefault(t[:3], len(unknown))
+        matrix = np.zeros((len(block_relations), len(unknown)))
+        for i, terms in enumerate(block_relations):
+            for t in terms:
+                if t[:3] in unknown:
+                    matrix[i, unknown[t[:3]]] += t[3]
+        _, singular, vt = np.linalg.svd(matrix, full_matrices=True)
+        rank = int((singular > 1e-9 * max(1.0, singular.max(initial=0.0))).sum())
+        null = vt[rank:]
+        for cell, j in unknown.items():
+            if null.shape[0] == 0 or np.abs(null[:, j]).max() < 1e-9:
+                found.add(cell)
+    return found
+
+
+def suppress_zip(
+    tables: Mapping[str, pd.DataFrame],
+    analyses: Sequence[Mapping[str, object]],
+    min_cell_count: int,
+) -> tuple[dict[str, pd.DataFrame], dict[str, dict[str, int]]]:
+    """Primary and linked complementary suppression of every table of one site's zip, together.
+
+    Primary: cells ``0 < n < min_cell_count``. Complementary, repeated until nothing changes: (1) in every
+    relation of :func:`zip_relations` (and every legacy within-table group) holding exactly one suppressed cell,
+    the smallest other non-zero published cell of it is suppressed too; (2) any suppressed cell that the
+    relations still determine (:func:`determined_cells`) gets the smallest published non-zero cell of the
+    relations it appears in suppressed. Returns the suppressed tables and ``{id: {"primary", "complementary"}}``.
+    """
+    out = {aid: frame.copy().reset_index(drop=True) for aid, frame in tables.items()}
+    kinds = {str(a["id"]): (str(a["type"]), list(a.get("dimensions", a.get("by", ())) or ())) for a in analyses}
+    value: dict[tuple[str, str, int], int] = {}
+    for aid, frame in out.items():
+        for c in count_columns(*kinds[aid]):
+            for r, v in enumerate(frame[c].fillna(0).astype("int64").to_numpy()):
+                value[(aid, c, r)] = int(v)
+    hidden = {cell for cell, v in value.items() if 0 < v < min_cell_count}
+    primary = set(hidden)
+    relations, groups = zip_relations(out, analyses)
+    cell_sets = [[t[:3] for t in terms] for _, terms in relations] + groups
+    by_cell: dict[tuple[str, str, int], list[int]] = {}
+    for i, cells in enumerate(cell_sets):
+        for cell in cells:
+            by_cell.setdefault(cell, []).append(i)
+
+    def smallest_published(cells: Iterable[tuple[str, str, int]]) -> tuple[str, str, int] | None:
+        candidates = [c for c in cells if c not in hidden and value[c] > 0]
+        return min(candidates, key=lambda c: (value[c], c)) if candidates else None
+
+    while True:
+        changed = True
+        while changed:
+            changed = False
+            for cells in cell_sets:
+                if sum(c in hidden for c in cells) == 1:
+                    pick = smallest_published(cells)
+                    if pick is not None:
+                        hidden.add(pick)
+                        changed = True
+        exposed = sorted(determined_cells(relations, hidden))
+        picks = [smallest_published(c for i in by_cell.get(cell, []) for c in cell_sets[i]) for cell in exposed]
+        picks = [p for p in picks if p is not None]
+        if not picks:
+            break
+        hidden.add(min(picks, key=lambda c: (value[c], c)))
+    tallies = {aid: {"primary": 0, "complementary": 0} for aid in out}
+    for cell in hidden:
+        tallies[cell[0]]["primary" if cell in primary else "complementary"] += 1
+    for aid, frame in out.items():
+        for c in count_columns(*kinds[aid]):
+            values = np.array([value[(aid, c, r)] for r in range(len(frame))], dtype="int64")
+            mask = np.array([(aid, c, r) in hidden for r in range(len(frame))], dtype=bool)
+            frame[c] = np.where(mask, marker(min_cell_count), values).astype("int64")
+    return out, tallies
+
+
+def audit_suppression(tables: Mapping[str, pd.DataFrame], analyses: Sequence[Mapping[str, object]],
+                      min_cell_count: int) -> list[str]:
+    """Problems of published tables (count cells already suppressed, the marker standing for hidden values):
+    a relation of :func:`zip_relations` with exactly one suppressed cell (recoverable by one subtraction), or a
+    suppressed cell that any combination of the relations determines."""
+    hidden: set[tuple[str, str, int]] = set()
+    kinds = {str(a["id"]): (str(a["type"]), list(a.get("dimensions", a.get("by", ())) or ())) for a in analyses}
+    for aid, frame in tables.items():
+        for c in count_columns(*kinds[aid]):
+            for r, v in enumerate(pd.to_numeric(frame[c]).to_numpy()):
+                if int(v) == marker(min_cell_count):
+                    hidden.add((aid, c, r))
+    relations, _ = zip_relations(tables, analyses)
+    problems = []
+    for block, terms in relations:
+        unknown = [t[:3] for t in terms if t[:3] in hidden]
+        if len(unknown) == 1:
+            aid, c, r = unknown[0]
+            problems.append(f"{aid}.csv line {r + 2}, column {c}: the suppressed value is the only unknown in a "
+                            f"sum of {len(terms)} published cells (cohort {block[0]}); it can be recovered by "
+                            "subtraction")
+    for aid, c, r in sorted(determined_cells(relations, hidden)):
+        problem = (f"{aid}.csv line {r + 2}, column {c}: the suppressed value follows from the published cells "
+                   "and the margins they add up to")
+        if not any(p.startswith(f"{aid}.csv line {r + 2}, column {c}:") for p in problems):
+            problems.append(problem)
+    return problems
+
+
+# --------------------------------------------------------------------------------------------------------------
 # The final scan
 
 
@@ -183,6 +408,8 @@ def _cell_problem(kind: str, text: str, min_cell_count: int) -> str | None:
         return None if text in CONTRAST_PHASES else "is not a contrast category"
     if kind == BIN_LABEL:
         return None if _BIN_LABEL.match(text) else "is not a bin label"
+    if kind == FLAG:
+        return None if text in ("0", "1") else "is not a 0/1 flag"
     if kind == NUMBER:
         if text in ("inf", "-inf"):
             return None
@@ -218,6 +445,12 @@ def check_table(name: str, data: bytes, columns: Mapping[str, str], min_cell_cou
                 problems.append(f"{name} line {row}, column {column}: {text[:40]!r} {problem}")
                 if len(problems) > 20:
                     return problems
+    if QUANTILES_SUPPRESSED in header and not problems:
+        for row, (flag, *quantiles) in enumerate(frame[[QUANTILES_SUPPRESSED, *[q for q in QUANTILE_COLUMNS
+                                                                                 if q in header]]].itertuples(
+                index=False), start=2):
+            if flag == "1" and any(quantiles):
+                problems.append(f"{name} line {row}: quantiles_suppressed is 1 but a quantile is published")
     return problems
 
 
@@ -263,6 +496,11 @@ def check_files(files: Mapping[str, bytes], min_cell_count: int) -> None:
     missing = sorted(set(declared) - set(files))
     if missing:
         problems.append(f"files the manifest declares are missing: {missing}")
+    if not problems:
+        tables = {str(entry.get("id")): pd.read_csv(io.BytesIO(files[entry["file"]]), dtype=str,
+                                                     keep_default_na=False)
+                  for entry in manifest.get("analyses", [])}
+        problems.extend(audit_suppression(tables, manifest.get("analyses", []), min_cell_count))
     if problems:
         shown = "\n  ".join(problems[:25])
         more = f"\n  ... and {len(problems) - 25} more" if len(problems) > 25 else ""
@@ -276,10 +514,16 @@ __all__ = [
     "MODALITY_CODES",
     "PLANES",
     "QUANTILE_COLUMNS",
+    "QUANTILES_SUPPRESSED",
     "StudyPrivacyError",
+    "audit_suppression",
     "check_files",
     "check_table",
+    "count_columns",
+    "determined_cells",
     "marker",
     "suppress",
+    "suppress_zip",
     "table_columns",
+    "zip_relations",
 ]

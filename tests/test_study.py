@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import itertools
 import json
 import uuid
 import zipfile
@@ -393,6 +394,9 @@ def test_published_cells_equal_pandas_and_small_cells_are_suppressed(study, site
         summary = published(study["zips"]["A"], "slice_thickness")
         row = summary[(summary["cohort_definition_id"] == "2") & (summary["bin_index"] == "0")].iloc[0]
         assert row["median_value"] == "" and row["min_value"] == ""
+        assert row["quantiles_suppressed"] == "1"  # withheld, not absent: said explicitly, never with the marker
+        bins = summary[summary["bin_index"] != "0"]
+        assert set(bins["quantiles_suppressed"]) == {"0"} and set(bins["p10_value"]) == {""}
 
 
 @pytest.mark.parametrize("site", ["A", "B"])
@@ -502,7 +506,8 @@ def test_run_refuses_to_write_when_suppression_is_bypassed(study, monkeypatch, t
     """Plant a violation inside a real run: without suppression the scan stops the zip from being written."""
     from rcdm.db import connect
 
-    monkeypatch.setattr(privacy, "suppress", lambda frame, *a, **k: (frame, {"primary": 0, "complementary": 0}))
+    monkeypatch.setattr(privacy, "suppress_zip", lambda tables, analyses, m: (
+        dict(tables), {a["id"]: {"primary": 0, "complementary": 0} for a in analyses}))
     out = tmp_path / "leaky.zip"
     with connect(study["folder"] / "site_a.duckdb") as conn:
         with pytest.raises(privacy.StudyPrivacyError, match="below min_cell_count"):
@@ -578,3 +583,214 @@ def test_cli_study_run_and_merge(study, tmp_path, capsys):
     assert (tmp_path / "m" / "report.html").is_file() and (tmp_path / "m" / "by_modality.csv").is_file()
     assert main(["study", "run", str(tmp_path / "nope.json"), "--db", str(study["folder"] / "site_a.duckdb")]) == 2
     assert "No such study spec file" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Linked suppression across the files of a zip: an independent audit
+
+
+def published_relations(files: dict[str, bytes]) -> list[dict]:
+    """Every relation "these published cells add up to those" the analyses of a zip imply, built from the files.
+
+    Per cohort and count column: two counts tables (totals = no dimension) add up to the same number over the
+    cells sharing each value of their common dimensions; a distribution's bins add up to its (all) row; the
+    (all) persons of time to first study equal the totals' persons. Returns {"measure", "sides": (a, b)} with
+    each side a list of (file, line, column, text).
+    """
+    manifest = json.loads(files["manifest.json"])
+    tables = {a["id"]: (a, pd.read_csv(io.BytesIO(files[a["file"]]), dtype=str, keep_default_na=False))
+              for a in manifest["analyses"]}
+    relations = []
+    counts = [(i, a, t) for i, (a, t) in tables.items() if a["type"] in ("counts", "totals")]
+    for (i1, a1, t1), (i2, a2, t2) in itertools.combinations(counts, 2):
+        shared = ["cohort_definition_id", *[DIMS[d] for d in a1["dimensions"] if d in a2["dimensions"]]]
+        for column in ("persons", "studies", "images"):
+            sides: dict[tuple, tuple[list, list]] = {}
+            for side, (i, t) in enumerate(((i1, t1), (i2, t2))):
+                for line, row in enumerate(t.to_dict("records"), start=2):
+                    sides.setdefault(tuple(row[k] for k in shared), ([], []))[side].append(
+                        (f"{i}.csv", line, column, row[column]))
+            relations.extend({"measure": column, "sides": v} for v in sides.values())
+    for i, (a, t) in tables.items():
+        if a["type"] not in ("distribution", "time_to_first_study"):
+            continue
+        columns = ["persons", "images"] if a["type"] == "distribution" else ["persons"]
+        for cohort, part in t.groupby("cohort_definition_id"):
+            lines = {line: row for line, row in enumerate(t.to_dict("records"), start=2)
+                     if row["cohort_definition_id"] == cohort}
+            for column in columns:
+                relations.append({"measure": column, "sides": (
+                    [(f"{i}.csv", n, column, r[column]) for n, r in lines.items() if r["bin_index"] == "0"],
+                    [(f"{i}.csv", n, column, r[column]) for n, r in lines.items() if r["bin_index"] != "0"])})
+            if a["type"] == "time_to_first_study":
+                totals = tables["totals"][1].to_dict("records")
+                n_total = next(n for n, r in enumerate(totals, start=2) if r["cohort_definition_id"] == cohort)
+                relations.append({"measure": "persons", "sides": (
+                    [("totals.csv", n_total, "persons", totals[n_total - 2]["persons"])],
+                    [(f"{i}.csv", n, "persons", r["persons"]) for n, r in lines.items() if r["bin_index"] == "0"])})
+    return relations
+
+
+def audit_zip(files: dict[str, bytes], min_cell_count: int) -> None:
+    """No suppressed cell is the only unknown of any relation; fully published image relations really add up."""
+    marker = str(-min_cell_count)
+    relations = published_relations(files)
+    assert relations
+    for relation in relations:
+        cells = [c for side in relation["sides"] for c in side]
+        hidden = [c for c in cells if c[3] == marker]
+        assert len(hidden) != 1, ("recoverable by subtraction", hidden, cells)
+        if not hidden and relation["measure"] == "images":
+            assert sum(int(c[3]) for c in relation["sides"][0]) == sum(int(c[3]) for c in relation["sides"][1])
+    manifest = json.loads(files["manifest.json"])
+    tables = {a["id"]: pd.read_csv(io.BytesIO(files[a["file"]]), dtype=str, keep_default_na=False)
+              for a in manifest["analyses"]}
+    assert privacy.audit_suppression(tables, manifest["analyses"], min_cell_count) == []  # nor by any chain
+
+
+@pytest.mark.parametrize("site", ["A", "B"])
+def test_no_suppressed_cell_is_recoverable_across_the_files_of_a_zip(study, site):
+    audit_zip(site_files(study["zips"][site]), MIN_CELL)
+
+
+EXAMPLE_SPEC = Path(__file__).resolve().parents[1] / "extras" / "studies" / "example_study.json"
+
+
+def reviewer_site() -> dict[str, pd.DataFrame]:
+    """10 persons, 102 images: CT axial 60 and coronal 40 (one CT study each), MR sagittal 2 (one study); the
+    first person's only study is 5 days before the index date, so time to first study has p10 = -5."""
+    occurrences, images, cohort = [], [], []
+    image_id = 50_000_000
+    for i in range(10):
+        person = 9_300_001 + 7 * i
+        index = dt.date(2020, 3, 1) + dt.timedelta(days=i)
+        cohort.append({"cohort_definition_id": 1, "subject_id": person, "cohort_start_date": index,
+                       "cohort_end_date": index + dt.timedelta(days=20)})
+        studies = [("CT", -5 if i == 0 else i, [("axial", 6), ("coronal", 4)])]
+        if i == 1:
+            studies.append(("MR", 3, [("sagittal", 2)]))
+        for k, (modality, day, series) in enumerate(studies):
+            occ_id = 70_000_000_000 + 100 * i + k
+            date = index + dt.timedelta(days=day)
+            occurrences.append({"radiology_occurrence_id": occ_id, "person_id": person,
+                                "radiology_occurrence_date": date,
+                                "radiology_occurrence_datetime": dt.datetime.combine(date, dt.time(8)),
+                                "modality": modality, "protocol_concept_id": None, "count_of_series": len(series),
+                                "count_of_images": sum(n for _, n in series)})
+            for s_no, (plane, n) in enumerate(series):
+                for j in range(n):
+                    image_id += 1
+                    images.append({"radiology_image_id": image_id, "radiology_occurrence_id": occ_id,
+                                   "radiology_series_id": occ_id * 10 + s_no, "file_path": f"x/{image_id}.dcm",
+                                   "anatomical_plane_source_value": plane, "series_type_source_value": None,
+                                   "series_serial_number": j + 1, "image_resolution_rows": 512,
+                                   "image_resolution_columns": 512,
+                                   "ct_slice_thickness": 1.0 if modality == "CT" else None, "modality": modality,
+                                   "body_part_source_value": "HEAD"})
+    occurrence = pd.DataFrame(occurrences)
+    occurrence["protocol_concept_id"] = occurrence["protocol_concept_id"].astype("Int64")
+    return {"radiology_occurrence": occurrence, "radiology_image": pd.DataFrame(images),
+            "cohort": pd.DataFrame(cohort)}
+
+
+@pytest.fixture(scope="module")
+def reviewer(tmp_path_factory):
+    from rcdm.db import connect
+
+    folder = tmp_path_factory.mktemp("reviewer")
+    db = folder / "site.duckdb"
+    with connect(db) as conn:
+        load_site(conn, "cdm", reviewer_site(), cohort_schema="cdm")
+    return {"folder": folder, "db": db}
+
+
+def test_reviewer_scenario_small_mr_next_to_large_ct(reviewer, tmp_path, capsys):
+    out = tmp_path / "site.zip"
+    assert main(["study", "run", str(EXAMPLE_SPEC), "--db", str(reviewer["db"]), "--schema", "cdm",
+                 "--site-name", "Reviewer", "--out", str(out)]) == 0
+    capsys.readouterr()
+    files = site_files(out)
+    audit_zip(files, 5)
+    totals = published(out, "totals").iloc[0]
+    cells = {(r["modality"], r["anatomical_plane"]): r for r in published(out, "by_modality_plane").to_dict("records")}
+    assert cells[("MR", "sagittal")]["images"] == "-5"
+    # the reviewer's subtraction no longer works: 102 - 60 - 40 needs every other number published
+    known = [int(totals["images"])] + [int(r["images"]) for k, r in cells.items() if k[0] == "CT"]
+    assert any(v == -5 for v in known)
+    # quantiles: a real -5 is a value, not the marker; suppression of quantiles is a separate flag
+    ttfs = published(out, "time_to_first_study")
+    summary = ttfs[ttfs["bin_index"] == "0"].iloc[0]
+    assert summary["p10_value"] == "-5" and summary["quantiles_suppressed"] == "0"
+    assert summary["persons"] == "10" and summary["min_value"] == "" and summary["max_value"] == ""
+    # the merge keeps the value as a value (not a suppressed cell) and flags nothing
+    other = tmp_path / "other.zip"
+    assert main(["study", "run", str(EXAMPLE_SPEC), "--db", str(reviewer["db"]), "--schema", "cdm",
+                 "--site-name", "Other", "--out", str(other)]) == 0
+    result = merge_results([out, other], tmp_path / "merged")
+    merged = pd.read_csv(result["analyses"]["time_to_first_study"], dtype=str, keep_default_na=False)
+    row = merged[(merged["site"] == "Reviewer") & (merged["bin_index"] == "0")].iloc[0]
+    assert row["p10_value"] == "-5" and row["suppressed_cells"] == "0" and row["quantiles_suppressed"] == "0"
+    combined = merged[(merged["site"] == ALL_SITES) & (merged["bin_index"] == "0")].iloc[0]
+    assert combined["persons"] == "20" and combined["p10_value"] == ""
+
+
+def test_scan_refuses_per_table_only_complementary_suppression(reviewer, monkeypatch, tmp_path):
+    """The old rule (within each table only) leaves MR = 102 - 60 - 40: the pre-zip audit refuses to write."""
+    from rcdm.db import connect
+
+    def per_table(tables, analyses, min_cell_count):
+        out = {}
+        for a in analyses:
+            columns = privacy.count_columns(a["type"], a.get("by", ()))
+            dims = [privacy.DIMENSION_COLUMNS[d][0] for d in a.get("by", ())]
+            groupings = ([["cohort_definition_id", *[d for d in dims if d != drop]] for drop in dims]
+                         if a["type"] == "counts" else [] if a["type"] == "totals" else [["cohort_definition_id"]])
+            members = tables[a["id"]]["bin_index"] > 0 if "bin_index" in tables[a["id"]] else None
+            out[a["id"]] = privacy.suppress(tables[a["id"]], columns, min_cell_count, groupings, members)[0]
+        return out, {a["id"]: {"primary": 0, "complementary": 0} for a in analyses}
+
+    monkeypatch.setattr(privacy, "suppress_zip", per_table)
+    out = tmp_path / "leaky.zip"
+    with connect(reviewer["db"]) as conn:
+        with pytest.raises(privacy.StudyPrivacyError, match="recovered by subtraction"):
+            run_study(EXAMPLE_SPEC, conn, "cdm", out=out)
+    assert not out.exists()
+
+
+def test_scan_refuses_quantiles_published_under_the_flag(study):
+    files = site_files(study["zips"]["A"])
+    csv = files["slice_thickness.csv"].decode().split("\n")
+    header = csv[0].split(",")
+    for n, line in enumerate(csv[1:], start=1):
+        cells = line.split(",")
+        if len(cells) == len(header) and cells[header.index("quantiles_suppressed")] == "0" and \
+                cells[header.index("bin_index")] == "0" and cells[header.index("median_value")]:
+            cells[header.index("quantiles_suppressed")] = "1"
+            csv[n] = ",".join(cells)
+            break
+    else:
+        raise AssertionError("no published quantiles")
+    files["slice_thickness.csv"] = "\n".join(csv).encode()
+    with pytest.raises(privacy.StudyPrivacyError, match="quantiles_suppressed is 1"):
+        privacy.check_files(files, MIN_CELL)
+
+
+def test_merge_refuses_the_same_site_twice(study, tmp_path):
+    files = site_files(study["zips"]["A"])
+    copy = tmp_path / "copy.zip"  # the same content, zipped again in another order
+    with zipfile.ZipFile(copy, "w") as archive:
+        for name in reversed(list(files)):
+            archive.writestr(name, files[name])
+    with pytest.raises(StudyMergeError, match="same content"):
+        merge_results([study["zips"]["A"], copy], tmp_path / "merged")
+    manifest = json.loads(files["manifest.json"])
+    manifest["rcdm_version"] = "0.0.0-copy"
+    files["manifest.json"] = json.dumps(manifest, indent=2).encode()
+    relabelled = tmp_path / "relabelled.zip"
+    with zipfile.ZipFile(relabelled, "w") as archive:
+        for name, payload in files.items():
+            archive.writestr(name, payload)
+    with pytest.raises(StudyMergeError, match="same site name 'Site A' and run time"):
+        merge_results([relabelled, study["zips"]["B"], study["zips"]["A"]], tmp_path / "merged")
+    assert not (tmp_path / "merged").exists()
+    assert main(["study", "merge", str(study["zips"]["A"]), str(copy), "--out", str(tmp_path / "m")]) == 2
