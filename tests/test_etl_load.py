@@ -521,3 +521,62 @@ def test_protocols_are_mapped_during_the_load_when_the_playbook_is_loaded(corpus
         off = run_etl(root, conn, "off", person_map=corpus["person_map"], secret_file=secret, workers=1,
                       map_protocols=False, quiet=True)
         assert off["protocol_mapping"] == "disabled"
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_identifiers_in_text_fields_bad_dates_and_undecodable_names_leak_nowhere(corpus, secret, tmp_path, caplog,
+                                                                              capfd, workers):
+    import re
+    import warnings
+
+    template = corpus["images"][0]
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    ds = copy.deepcopy(pydicom.dcmread(template))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydicom warns about the malformed dates while writing them
+        for n, (birth, study) in enumerate((("19610412X", "19610412X"), ("1961-04-12", "2021-13-45"))):
+            ds.StudyInstanceUID = pydicom.uid.generate_uid(entropy_srcs=["text-phi", str(n), "study"])
+            ds.SeriesInstanceUID = pydicom.uid.generate_uid(entropy_srcs=["text-phi", str(n), "series"])
+            ds.SOPInstanceUID = pydicom.uid.generate_uid(entropy_srcs=["text-phi", str(n), "sop"])
+            ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+            ds.PatientID, ds.PatientName, ds.PatientBirthDate = "MRN778899", "Doe^Jonathan", birth
+            ds.StudyDescription = "CT HEAD Doe Jonathan MRN778899"
+            ds.SeriesDescription = "MRN778899 axial"
+            ds.ProtocolName = "Jonathan DOE"
+            ds.BodyPartExamined = "MRN778899"
+            ds.Manufacturer = "Doe^Jonathan"
+            ds.StudyDate = study
+            ds.save_as(archive / f"{n}.dcm")
+    bad_name = os.fsdecode(b"bad\xffname.dcm")
+    shutil.copy(archive / "0.dcm", os.path.join(str(archive), bad_name))
+    person_map = tmp_path / "persons.csv"
+    person_map.write_text("patient_id,person_id\nMRN778899,7\n")
+    staging = tmp_path / "staging"
+    caplog.set_level(logging.DEBUG)
+    caplog.clear()  # pydicom logged the malformed dates while the test wrote them
+    capfd.readouterr()
+    with connect(tmp_path / "cdm.duckdb") as conn:
+        summary = run_etl(str(archive), conn, "cdm", person_map=str(person_map), secret_file=secret,
+                          workers=workers, staging_dir=str(staging), keep_staging=True, quiet=True)
+        check_invariant(summary)
+        assert summary["loaded"] == 2 and summary["quarantined_by_reason"] == {"bad_path": 1}
+        files = query_sql(conn, "SELECT file_path, status, reason FROM cdm.rcdm_etl_file ORDER BY file_path;")
+        assert ("bad\ufffdname.dcm", "quarantined", "bad_path") in [tuple(r) for r in files.itertuples(index=False)]
+        studies = query_sql(conn, "SELECT manufacturer, protocol_source_value FROM cdm.radiology_occurrence;")
+        assert set(studies["protocol_source_value"]) == {"CT||CT HEAD [REDACTED]|[REDACTED] AXIAL|"}
+        assert all(_isna(v) for v in studies["manufacturer"])
+        images = query_sql(conn, "SELECT body_part_source_value FROM cdm.radiology_image;")
+        assert all(_isna(v) for v in images["body_part_source_value"])
+        out = capfd.readouterr()
+        blob = "\n".join([out.out, out.err, caplog.text])
+        leaks = _scan_for_phi(conn, "cdm", staging, blob, {"MRN778899", "Jonathan", "19610412", "1961-04-12"})
+        blob = blob + "\n" + "\n".join(str(v) for t in ("radiology_occurrence", "radiology_image", "rcdm_etl_file")
+                                       for v in query_sql(conn, f"SELECT * FROM cdm.{t};").to_numpy().ravel())
+    assert not leaks, f"PHI found: {leaks}"
+    assert not re.search(r"(?i)mrn778899|jonathan|\bdoe\b|19610412|1961-04-12|Invalid value", blob)
+    # a re-run recognises the undecodable file by its key
+    with connect(tmp_path / "cdm.duckdb") as conn:
+        again = run_etl(str(archive), conn, "cdm", person_map=str(person_map), secret_file=secret, workers=1,
+                        quiet=True)
+        assert again["skipped_by_reason"] == {"unchanged": 3}

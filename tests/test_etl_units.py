@@ -131,3 +131,131 @@ def test_child_environment_drops_r_library_path_only_under_r(monkeypatch):
     with child_environment():
         assert "LD_LIBRARY_PATH" not in os.environ
     assert os.environ["LD_LIBRARY_PATH"] == "/usr/lib/x86_64-linux-gnu"
+
+
+# --- identifiers in stored text, undecodable names, quiet reads ------------------------------------------------
+
+
+def _identified_ct(target, patient_id="MRN778899", name="Doe^Jonathan", birth_date="19610412X"):
+    """The sample CT with the patient's identifiers typed into its free-text fields."""
+    import copy
+    import warnings
+
+    import pydicom
+
+    from rcdm.dicom.sample import template_path
+
+    ds = copy.deepcopy(pydicom.dcmread(template_path("CT")))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydicom warns about the malformed dates while writing them
+        ds.PatientID, ds.PatientName, ds.PatientBirthDate = patient_id, name, birth_date
+        ds.StudyDescription = "CT HEAD Doe Jonathan MRN778899"
+        ds.SeriesDescription = "MRN778899 axial"
+        ds.ProtocolName = "Jonathan DOE"
+        ds.BodyPartExamined = "MRN778899"
+        ds.Manufacturer = "Doe^Jonathan"
+        ds.StudyDate = "19610412X"
+        ds.save_as(target)
+    return target
+
+
+def test_scrub_text_rules():
+    from rcdm.etl.transform import scrub_text
+
+    ids, names, dates = ("MRN778899",), ("doe", "jonathan"), ("19610412", "1961-04-12")
+    assert scrub_text("CT HEAD Doe Jonathan MRN778899", ids, names, dates) == "CT HEAD [REDACTED]"
+    assert scrub_text("mrn778899_axial  thin", ids, names, dates) == "[REDACTED]_axial thin"
+    assert scrub_text("Doe^Jonathan", ids, names, dates) is None
+    assert scrub_text("MRN778899", ids, names, dates) is None
+    assert scrub_text("born 1961-04-12, head", ids, names, dates) == "born [REDACTED], head"
+    assert scrub_text("DOES XMRN778899 2019610412", ids, names, dates) == "DOES XMRN778899 2019610412"
+    assert scrub_text("sleep study", (), ("lee",)) == "sleep study"
+    assert scrub_text("CT 홍길동 head", (), ("홍길동",)) == "CT [REDACTED] head"
+    assert scrub_text(None, ids, names, dates) is None and scrub_text("AXIAL") == "AXIAL"
+
+
+def test_header_identity_reads_birth_dates_and_non_latin_names(tmp_path):
+    from pydicom.data import get_charset_files
+
+    from rcdm.etl.transform import header_identity
+
+    names, dates = header_identity(str(_identified_ct(tmp_path / "ct.dcm")))
+    assert set(names) == {"doe", "jonathan"}
+    assert {"19610412", "1961-04-12", "1961.04.12", "1961_04_12"} <= set(dates)
+    names, _ = header_identity(get_charset_files("chrH31.dcm")[0])  # ISO 2022 IR 87
+    assert {"yamada", "tarou", "山田", "太郎", "山田太郎", "やまだ", "たろう"} <= set(names)
+    names, _ = header_identity(get_charset_files("chrKoreanMulti.dcm")[0])  # ISO 2022 IR 149
+    assert "김희중" in names
+
+
+def test_worker_scrubs_the_files_identifiers_from_every_stored_text(tmp_path):
+    from rcdm.etl.transform import PHI_SCRUBBED_KEY, TEXT_COLUMNS, phi_scrubbed
+
+    path = _identified_ct(tmp_path / "ct.dcm")
+    table = process_batch([FileEntry(str(path), "ct.dcm", file_key("ct.dcm", b"s" * 32), None, None)],
+                          BatchContext(b"s" * 32))
+    row = table.to_pylist()[0]
+    assert row["status"] == "loaded"
+    assert row["protocol_source_value"] == "CT||CT HEAD [REDACTED]|[REDACTED] AXIAL|"
+    assert row["manufacturer"] is None and row["body_part_source_value"] is None
+    assert row["modality"] == "CT"
+    assert row["study_date"] != dt.date(1961, 4, 12)  # the malformed StudyDate fell back to SeriesDate
+    text = " ".join(str(row[c]) for c in TEXT_COLUMNS).lower()
+    for value in ("mrn778899", "doe", "jonathan", "19610412"):
+        assert value not in text
+    assert phi_scrubbed(table) == 1 and PHI_SCRUBBED_KEY in table.schema.metadata
+    assert table.schema.equals(STAGE_SCHEMA)  # the metadata does not change the staged format
+
+
+def test_undecodable_file_name_is_quarantined_and_the_batch_goes_on(tmp_path):
+    from rcdm.dicom.sample import template_path
+    from rcdm.etl.transform import relative_path
+
+    data = open(template_path("CT"), "rb").read()
+    bad = os.path.join(str(tmp_path), os.fsdecode(b"bad\xffname.dcm"))
+    with open(bad, "wb") as f:
+        f.write(data)
+    good = tmp_path / "good.dcm"
+    good.write_bytes(data)
+    secret = b"s" * 32
+    rel = relative_path(bad, str(tmp_path))
+    key = file_key(rel, secret)  # no UnicodeEncodeError
+    assert len(key) == 64 and key == file_key(rel, secret) != file_key("bad\ufffdname.dcm", secret)
+    assert file_key("good.dcm", secret) == file_key("good.dcm", secret)
+    table = process_batch([FileEntry(bad, rel, key, None, None),
+                           FileEntry(str(good), "good.dcm", file_key("good.dcm", secret), None, None)],
+                          BatchContext(secret))
+    rows = table.to_pylist()
+    assert (rows[0]["status"], rows[0]["reason"]) == ("quarantined", "bad_path")
+    assert rows[0]["file_path"] == "bad\ufffdname.dcm" and rows[0]["radiology_image_id"] is None
+    rows[0]["file_path"].encode("utf-8")
+    assert rows[1]["status"] == "loaded"
+
+
+def test_header_reads_emit_no_warning_and_no_pydicom_log_record(tmp_path, caplog):
+    import logging
+    import warnings
+
+    import pydicom
+    from pydicom.charset import convert_encodings
+
+    from rcdm.dicom.reader import read_header
+    from rcdm.dicom.sample import template_path
+
+    ds = pydicom.dcmread(template_path("CT"))
+    ds.SpecificCharacterSet = "ISO_IR 999"  # unknown: pydicom warns (and logs) when it decodes
+    ds.Manufacturer = "Doe\u00e9"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds.save_as(tmp_path / "odd.dcm")
+    with pytest.warns(UserWarning):
+        convert_encodings(["ISO_IR 999"])  # the condition is real
+    caplog.set_level(logging.DEBUG)
+    caplog.clear()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        read_header(tmp_path / "odd.dcm")
+        process_batch([FileEntry(str(tmp_path / "odd.dcm"), "odd.dcm", "k", None, None)], BatchContext(b"s" * 32))
+    assert not caught, [str(w.message) for w in caught]
+    assert not [r for r in caplog.records if r.name.startswith("pydicom")]
+    assert not logging.getLogger("pydicom").disabled  # restored

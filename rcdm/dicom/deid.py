@@ -35,20 +35,40 @@ class MissingSecretWarning(UserWarning):
     """A new site secret was created: losing it later makes reloads produce different ids."""
 
 
-def hmac_digest(secret: bytes, value: str, purpose: str = "") -> bytes:
-    """HMAC-SHA256 of ``value`` under ``secret``; ``purpose`` (e.g. "sop") separates id spaces."""
+def text_bytes(value: str) -> bytes:
+    """``value`` as UTF-8 bytes, never failing: a lone surrogate that ``os.fsdecode`` made of an undecodable
+    byte of a file name (U+DC80..U+DCFF) becomes that byte again (``surrogateescape``, as ``os.fsencode``
+    does on a UTF-8 system); any other lone surrogate is kept as its UTF-8-style bytes (``surrogatepass``).
+    A valid string gives exactly its UTF-8 bytes, so keys computed before stay the same."""
+    try:
+        return value.encode("utf-8")
+    except UnicodeEncodeError:
+        pass
+    try:
+        return value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "surrogatepass")
+
+
+def hmac_digest(secret: bytes, value: str | bytes, purpose: str = "") -> bytes:
+    """HMAC-SHA256 of ``value`` under ``secret``; ``purpose`` (e.g. "sop") separates id spaces.
+
+    A ``str`` is hashed as its UTF-8 bytes (``text_bytes``: an undecodable file-name byte is hashed as that
+    byte, so a path that is not valid UTF-8 never makes this raise); ``bytes`` are hashed as they are.
+    """
     if not secret:
         raise SecretError("an empty secret would make the hashes guessable")
-    message = (purpose + "\x00" + value if purpose else value).encode("utf-8")
+    data = value if isinstance(value, bytes) else text_bytes(value)
+    message = (purpose.encode("utf-8") + b"\x00" + data) if purpose else data
     return hmac.new(secret, message, hashlib.sha256).digest()
 
 
-def hmac_hex(secret: bytes, value: str, purpose: str = "") -> str:
+def hmac_hex(secret: bytes, value: str | bytes, purpose: str = "") -> str:
     """The full keyed hash as 64 lower-case hex characters (for ``*_source_value`` columns)."""
     return hmac_digest(secret, value, purpose).hex()
 
 
-def hmac_id(secret: bytes, value: str, purpose: str = "") -> int:
+def hmac_id(secret: bytes, value: str | bytes, purpose: str = "") -> int:
     """A deterministic positive 63-bit integer (1 .. 2**63-1) for BIGINT id columns.
 
     The first 8 bytes of the keyed hash, big-endian, shifted right by one bit; a zero result (one chance

@@ -17,6 +17,11 @@ blind fallback. pydicom is the arbiter: the tests read every file bundled with p
 both ways and require the same record. Files that are not DICOM are skipped; files that are DICOM but
 unusable are quarantined; each with a short stable reason code (``SKIP_REASONS``, ``QUARANTINE_REASONS``).
 
+Quiet: pydicom reports odd values with ``warnings.warn`` *and* its ``pydicom`` logger, and such a message
+quotes the value (``Invalid value for VR DA: '19610412X'``), which may be a patient's. Every header read
+(``read_header``, both paths) therefore runs inside ``quiet_pydicom()``: warnings ignored, the ``pydicom``
+logger disabled, both restored afterwards. Nothing here logs or warns a value of the file.
+
 Absent and empty: a text field is ``None`` when the element is absent and ``""`` when it is present with
 an empty value; numeric and tuple fields are ``None`` for both (an empty ImageType gives ``()``).
 
@@ -27,12 +32,15 @@ included), about 0.25 us each, plus ~30 us a file for opening and converting.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
+import logging
 import multiprocessing
 import os
 import stat
 import struct
+import warnings
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
@@ -896,16 +904,33 @@ def _open_nonblocking(path: str, flags: int) -> int:
     return os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
 
 
+@contextlib.contextmanager
+def quiet_pydicom() -> Iterator[None]:
+    """Ignore warnings and silence the ``pydicom`` logger for the block (both restored afterwards).
+
+    pydicom's messages about odd values quote the value, which can be a patient's name, id or birth date, so
+    none may reach stderr or a log. Cheap (a few microseconds) and nestable. Not thread-safe in the way of
+    ``warnings.catch_warnings``: concurrent blocks in threads of one process may leave warnings ignored and
+    the logger disabled after they end, which errs on the quiet side.
+    """
+    logger = logging.getLogger("pydicom")
+    was_disabled = logger.disabled
+    logger.disabled = True
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.disabled = was_disabled
+
+
 def _pydicom_read(path: str, force: bool) -> HeaderRecord:
     """The slow, general path: pydicom reads the header (never the pixel data) and decides."""
-    import warnings
-
     import pydicom
     from pydicom.errors import InvalidDicomError
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with quiet_pydicom():
             ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=list(WANTED_TAGS), force=force)
             meta = getattr(ds, "file_meta", None)
             media_class = str(meta.get("MediaStorageSOPClassUID", "")) if meta is not None else ""
@@ -940,9 +965,14 @@ def _record_or_reject(path: str, values: dict[str, Any], ts: str | None, without
 def read_header(path: str | os.PathLike[str]) -> HeaderRecord:
     """Read the header of one file; raise DicomSkip or DicomQuarantine (with ``.reason``) if it is not loadable.
 
-    Symbolic links are followed; a broken link is quarantined. Pixel data is never read.
+    Symbolic links are followed; a broken link is quarantined. Pixel data is never read. Runs inside
+    ``quiet_pydicom()``: no warning and no pydicom log record (they may quote a patient's values).
     """
-    path = os.fspath(path)
+    with quiet_pydicom():
+        return _read_header(os.fspath(path))
+
+
+def _read_header(path: str) -> HeaderRecord:
     try:
         f = _open(path, "rb", opener=_open_nonblocking)
     except PermissionError as exc:

@@ -41,12 +41,45 @@ patient. Each path component is checked against the file's own PatientID, Patien
   lower / upper case and the PatientID does not), which ``rcdm.extract.materialize`` turns back into the real
   PatientID with the site's person map;
 * a component containing (case-insensitively, as a word: not glued to other ASCII letters or digits, so
-  "LEE" is found in ``LEE_CT`` but not in ``sleep_study``) the family or given name of PatientName (each part
-  of 3 characters or more; ``^``-separated, every ``=`` group) or the birth date (``YYYYMMDD``, also written
-  ``YYYY-MM-DD``, ``YYYY.MM.DD`` or ``YYYY_MM_DD``) becomes ``{redacted}``, and the file is ``quarantined``
-  with reason ``phi_in_path`` (nothing of it is loaded);
+  "LEE" is found in ``LEE_CT`` but not in ``sleep_study``) a name part of PatientName or the birth date
+  becomes ``{redacted}``, and the file is ``quarantined`` with reason ``phi_in_path`` (nothing of it is
+  loaded). Name parts (``header_identity``): the family, given and middle name of every ``=`` group
+  (``^``-separated; decoded with the file's SpecificCharacterSet, so ISO 2022 Japanese or Korean names are
+  found), and each word of a multi-word part, of 3 characters or more (2 in CJK, Hangul or Kana scripts,
+  where given names are often 2 characters), plus family and given name written together without a space
+  in those scripts (``홍길동``, ``山田太郎``). The birth date: ``YYYYMMDD`` (also when the value is
+  malformed but starts with a date: ``19610412X``, ``1961-04-12``), written ``YYYYMMDD``, ``YYYY-MM-DD``,
+  ``YYYY.MM.DD``, ``YYYY_MM_DD`` or ``YYYY/MM/DD``;
 * a file whose header could not be read (skipped or quarantined for another reason) is checked against the
   identities of the files read in the same batch, and matching components become ``{redacted}``.
+
+Text values. A header's free text can hold the patient's own identifiers (a technologist typing the MRN or
+the name into StudyDescription, a PatientID copied into BodyPartExamined). Every stored text value derived
+from the header (``modality``, ``manufacturer``, ``body_part_source_value``, the laterality / plane /
+series-type source values and concept ids, and ``protocol_source_value``, whose five parts are scrubbed
+one by one before they are joined) is scrubbed of the file's own identity (``scrub_text``):
+
+* the PatientID, case-insensitively, as a token (not glued to other ASCII letters or digits: ``MRN778899``
+  is found in ``CT MRN778899``, ``MRN778899_axial`` and ``(MRN778899)``, not in ``XMRN778899``);
+* each PatientName part found by ``header_identity`` (below), case-insensitively, as a word (as in
+  ``_has_token``);
+* the birth date in each spelling ``header_identity`` gives, not glued to other digits;
+
+each occurrence becomes ``[REDACTED]`` (neighbouring redactions with only spaces or punctuation between
+them become one); a value with no letter or digit left besides redactions becomes NULL (a protocol part
+then stays empty, so the other parts still feed the protocol mapping). The name parts and birth dates are
+those of the path check (one byte scan a file, no second read). The contrast phase, plane and laterality
+are decided on the raw header (their stored values are fixed vocabulary). How many rows of a batch had a
+value scrubbed is kept in the table's schema metadata, key ``rcdm_phi_scrubbed`` (``phi_scrubbed(table)``),
+so the columns stay ``STAGE_SCHEMA``. Reason details of unread files are scrubbed with the identities of
+the batch (and the file's own name parts and birth date when its bytes can be scanned), and a
+``parse_error`` detail loses any quoted text (pydicom quotes the offending value).
+
+Undecodable paths. A file name that is not valid UTF-8 reaches rcdm as a ``str`` with lone surrogates
+(``os.fsdecode``). ``file_key`` hashes the path's bytes (``surrogateescape``, as ``os.fsencode``), so it
+never fails; the file is ``quarantined`` with reason ``bad_path`` (not loaded) and its stored path has each
+undecodable byte replaced by U+FFFD, so it can be written as UTF-8 anywhere. pydicom's warnings and log
+records (which quote values) are silenced around every header read (``quiet_pydicom``).
 
 The placeholder-bearing path is what the staging files, ``radiology_image.file_path``, ``rcdm_etl_file``
 and the logs hold; ``file_key`` is the keyed hash (HMAC-SHA256 with the site secret) of the real relative path (computed by
@@ -55,17 +88,19 @@ the parent, so a re-run recognises the file without reading it).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import pyarrow as pa
 
 from rcdm.dicom import derive
-from rcdm.dicom.deid import hmac_hex, hmac_id
-from rcdm.dicom.reader import DicomQuarantine, DicomSkip, HeaderRecord, read_header
+from rcdm.dicom.deid import hmac_hex, hmac_id, text_bytes
+from rcdm.dicom.reader import DicomQuarantine, DicomSkip, HeaderRecord, quiet_pydicom, read_header
 
 INT32_MAX = 2**31 - 1
 
@@ -74,6 +109,12 @@ PATIENT_PLACEHOLDERS = {"{patient_id}": str, "{patient_id_lower}": str.lower, "{
 REDACTED = "{redacted}"
 """What a path component holding a patient's name or birth date is replaced by."""
 PHI_IN_PATH = "phi_in_path"
+BAD_PATH = "bad_path"
+"""Reason of a file whose name is not valid UTF-8 (see "Undecodable paths")."""
+SCRUBBED = "[REDACTED]"
+"""What an identifier found in a stored text value is replaced by (see "Text values")."""
+PHI_SCRUBBED_KEY = b"rcdm_phi_scrubbed"
+"""Schema metadata key: how many rows of the batch had a text value scrubbed."""
 
 STAGE_SCHEMA = pa.schema([
     ("seq", pa.int32()),
@@ -138,9 +179,23 @@ def file_key(file_path: str, secret: bytes) -> str:
     """The key of a file in ``rcdm_etl_file``: HMAC-SHA256 (hex) of its path relative to the root.
 
     Keyed with the site secret like the UIDs, since the real path may hold a PatientID: a plain hash could be
-    confirmed by hashing candidate ids.
+    confirmed by hashing candidate ids. The path's bytes are hashed (``text_bytes``: an undecodable byte of a
+    file name, a lone surrogate after ``os.fsdecode``, is hashed as that byte), so this never fails.
     """
-    return hmac_hex(secret, file_path, "path")
+    return hmac_hex(secret, text_bytes(file_path), "path")
+
+
+def printable_path(file_path: str) -> str:
+    """``file_path`` with every undecodable byte (lone surrogate) replaced by U+FFFD: valid UTF-8."""
+    return text_bytes(file_path).decode("utf-8", "replace")
+
+
+def _undecodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def relative_path(path: str, root: str) -> str:
@@ -159,12 +214,17 @@ def _int32(value: int | None) -> int | None:
     return value if value is not None and -INT32_MAX <= value <= INT32_MAX else None
 
 
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+
+
 def _detail(exc: DicomSkip | DicomQuarantine, entry: FileEntry) -> str:
     """``code`` or ``code: detail``; the absolute path is replaced by the relative one, details kept short."""
     detail = (exc.detail or "").replace(os.path.abspath(entry.path), entry.file_path).replace(entry.path,
                                                                                              entry.file_path)
     if exc.reason == "broken_symlink":
         detail = ""  # the link target may be any absolute path
+    elif exc.reason == "parse_error":
+        detail = _QUOTED.sub("'…'", detail)  # pydicom quotes the offending value, maybe a patient's
     detail = " ".join(detail.split())[:160]
     return f"{exc.reason}: {detail}" if detail else exc.reason
 
@@ -198,25 +258,70 @@ def _element_values(buf: bytes, tag: tuple[bytes, bytes], vr: bytes) -> list[byt
     return values
 
 
-def _texts(raw: bytes) -> list[str]:
-    out = []
+def _texts(raw: bytes, encodings: tuple[str, ...] = ()) -> list[str]:
+    """The readings of a raw PN value: with the file's character sets (pydicom's decoder, ISO 2022 escapes
+    included), as UTF-8 and as Latin-1; printable ones only, each once."""
+    candidates: list[str] = []
+    if encodings and (not raw.isascii() or b"\x1b" in raw):
+        try:
+            from pydicom.valuerep import PersonName
+
+            with quiet_pydicom():
+                candidates.append(str(PersonName(raw, list(encodings))))
+        except Exception:  # noqa: BLE001 - an odd value: the plain readings below still apply
+            pass
     for encoding in ("utf-8", "latin-1"):
         try:
-            text = raw.decode(encoding)
+            candidates.append(raw.decode(encoding))
         except UnicodeDecodeError:
             continue
+    out = []
+    for text in candidates:
         text = text.strip("\x00 ")
         if text and text.isprintable() and text not in out:
             out.append(text)
     return out
 
 
+def _is_cjk(text: str) -> bool:
+    """Whether ``text`` is written in a script whose names are short (CJK ideographs, Hangul, Kana)."""
+    return any(unicodedata.name(ch, "").startswith(("CJK", "HANGUL", "HIRAGANA", "KATAKANA")) for ch in text)
+
+
+def _name_parts(text: str) -> list[str]:
+    """The name parts of one PN value (see the module docstring), lower case."""
+    parts: list[str] = []
+
+    def add(part: str) -> None:
+        part = " ".join(part.split()).lower()
+        if len(part) >= (2 if _is_cjk(part) else 3) and part not in parts:
+            parts.append(part)
+
+    for group in text.split("="):
+        components = group.split("^")
+        for component in components[:3]:  # family, given, middle (not prefix or suffix)
+            add(component)
+            words = component.split()
+            if len(words) > 1:
+                for word in words:
+                    add(word)
+        family, given = (components + ["", ""])[:2]
+        joined = "".join(family.split()) + "".join(given.split())
+        if family.strip() and given.strip() and _is_cjk(joined):
+            add(joined)
+    return parts
+
+
+_BIRTH_DATE = re.compile(r"(\d{4})[-./_ ]?(\d{2})[-./_ ]?(\d{2})(?!\d)")
+
+
 def header_identity(path: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(name parts, birth dates) of a DICOM file, lower case, from a byte scan of its first 64 KiB.
 
-    Name parts: the family and given name of every ``=`` group of PatientName (0010,0010), 3 characters or
-    more. Birth dates: PatientBirthDate (0010,0030) as ``YYYYMMDD`` and the usual separated spellings.
-    The header reader does not keep these values (they are not loaded); this scan costs one small read.
+    Name parts: PatientName (0010,0010) as the module docstring says (decoded with SpecificCharacterSet
+    (0008,0005) when it is not ASCII). Birth dates: PatientBirthDate (0010,0030) as ``YYYYMMDD`` and the usual
+    separated spellings, also from a malformed value that starts with a date. The header reader does not
+    keep these values (they are not loaded); this scan costs one small read.
     """
     try:
         with open(path, "rb") as f:
@@ -226,21 +331,29 @@ def header_identity(path: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     cut = min((i for i in (buf.find(p) for p in _PIXEL_DATA) if i >= 0), default=-1)
     if cut >= 0:
         buf = buf[:cut]
+    encodings: tuple[str, ...] = ()
+    for raw in _element_values(buf, (b"\x08\x00\x05\x00", b"\x00\x08\x00\x05"), b"CS")[:1]:
+        charset = tuple(v.strip() for v in raw.decode("latin-1").strip("\x00 ").split("\\"))
+        try:
+            from rcdm.dicom.reader import _python_encodings
+
+            with quiet_pydicom():
+                encodings = tuple(_python_encodings(charset))
+        except Exception:  # noqa: BLE001 - an unknown character set: UTF-8 and Latin-1 still apply
+            encodings = ()
     names: list[str] = []
     for raw in _element_values(buf, (b"\x10\x00\x10\x00", b"\x00\x10\x00\x10"), b"PN"):
-        for text in _texts(raw):
-            for group in text.split("="):
-                for part in group.split("^")[:2]:
-                    part = " ".join(part.split()).lower()
-                    if len(part) >= 3 and part not in names:
-                        names.append(part)
+        for text in _texts(raw, encodings):
+            for part in _name_parts(text):
+                if part not in names:
+                    names.append(part)
     dates: list[str] = []
     for raw in _element_values(buf, (b"\x10\x00\x30\x00", b"\x00\x10\x00\x30"), b"DA"):
         for text in _texts(raw):
-            digits = text.strip()
-            if len(digits) == 8 and digits.isdigit():
-                y, m, d = digits[:4], digits[4:6], digits[6:]
-                for spelled in (digits, f"{y}-{m}-{d}", f"{y}.{m}.{d}", f"{y}_{m}_{d}"):
+            match = _BIRTH_DATE.match(text.strip())
+            if match:
+                y, m, d = match.groups()
+                for spelled in (f"{y}{m}{d}", f"{y}-{m}-{d}", f"{y}.{m}.{d}", f"{y}_{m}_{d}", f"{y}/{m}/{d}"):
                     if spelled not in dates:
                         dates.append(spelled)
     return tuple(names), tuple(dates)
@@ -290,19 +403,80 @@ def sanitize_path(file_path: str, patient_ids: tuple[str, ...] = (), names: tupl
     return "/".join(parts), found
 
 
-def image_row(record: HeaderRecord, secret: bytes) -> dict[str, Any]:
-    """The de-identified values of one instance (no UID, no PatientID leaves this function unhashed)."""
+# --- identifying values in stored text -----------------------------------------------------------------------
+
+_RECORD_TEXT_FIELDS = ("modality", "manufacturer", "body_part_examined", "study_description", "series_description",
+                       "protocol_name")
+"""The header text fields a stored value is made of; scrubbed before anything is derived from them."""
+TEXT_COLUMNS = ("body_part_source_value", "laterality_concept_id", "laterality_source_value",
+                "anatomical_plane_concept_id", "anatomical_plane_source_value", "series_type_concept_id",
+                "series_type_source_value", "modality", "manufacturer", "protocol_source_value")
+"""The text columns of a staged row that come from the header (all scrubbed once more, as built)."""
+_RUNS = re.compile(re.escape(SCRUBBED) + r"(?:[\s^=_\-.,;:/]*" + re.escape(SCRUBBED) + r")+")
+_ALNUM = re.compile(r"[^\W_]")
+
+
+@functools.lru_cache(maxsize=1024)
+def _scrub_pattern(patient_ids: tuple[str, ...], names: tuple[str, ...],
+                   birth_dates: tuple[str, ...]) -> re.Pattern[str] | None:
+    words = {" ".join(v.split()) for v in patient_ids + names} - {""}
+    alternatives = [rf"(?<![0-9a-z]){re.escape(w)}(?![0-9a-z])" for w in sorted(words, key=len, reverse=True)]
+    alternatives += [rf"(?<![0-9]){re.escape(d)}(?![0-9])" for d in sorted(set(birth_dates), key=len, reverse=True)
+                     if d]
+    return re.compile("|".join(alternatives), re.IGNORECASE) if alternatives else None
+
+
+def _scrub(value: Any, pattern: re.Pattern[str] | None) -> tuple[Any, bool]:
+    """(scrubbed value, whether anything was found); see ``scrub_text``."""
+    if value is None or pattern is None or not isinstance(value, str):
+        return value, False
+    text = " ".join(value.split())
+    scrubbed, found = pattern.subn(SCRUBBED, text)
+    if not found:
+        return value, False
+    scrubbed = _RUNS.sub(SCRUBBED, scrubbed)
+    if not _ALNUM.search(scrubbed.replace(SCRUBBED, "")):
+        return None, True
+    return scrubbed, True
+
+
+def scrub_text(value: str | None, patient_ids: tuple[str, ...] = (), names: tuple[str, ...] = (),
+               birth_dates: tuple[str, ...] = ()) -> str | None:
+    """``value`` (whitespace collapsed) with each PatientID token, name part (as a word) and birth date
+    replaced by ``[REDACTED]``; None when nothing but redactions is left; ``value`` unchanged if none is found.
+
+    ``names`` and ``birth_dates`` as ``header_identity`` gives them; matching ignores case."""
+    return _scrub(value, _scrub_pattern(tuple(patient_ids), tuple(names), tuple(birth_dates)))[0]
+
+
+def image_row(record: HeaderRecord, secret: bytes, names: tuple[str, ...] = (),
+              birth_dates: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The de-identified values of one instance (no UID, no PatientID leaves this function unhashed).
+
+    Text values are scrubbed of the file's PatientID and of ``names`` / ``birth_dates`` (``header_identity``)
+    as the module docstring says; ``phi_scrubbed`` (not a staged column) counts the values that were."""
+    patient = (record.patient_id or "").strip()
+    pattern = _scrub_pattern((patient,) if patient else (), tuple(names), tuple(birth_dates))
+    scrubbed = 0
+    clean = record
+    if pattern is not None:
+        changes = {}
+        for name in _RECORD_TEXT_FIELDS:
+            value, found = _scrub(getattr(record, name), pattern)
+            if found:
+                changes[name] = value
+        if changes:
+            clean = dataclasses.replace(record, **changes)
     when = derive.study_datetime(record)
     plane = derive.anatomical_plane(record.image_orientation)
     phase, rule = derive.contrast_phase(record)
     side = derive.laterality(record)
-    patient = (record.patient_id or "").strip()
-    return {
+    row = {
         "patient_key": hmac_hex(secret, patient, "patient") if patient else None,
         "radiology_image_id": hmac_id(secret, record.sop_instance_uid, "sop"),
         "radiology_series_id": hmac_id(secret, record.series_instance_uid, "series"),
         "radiology_occurrence_id": hmac_id(secret, record.study_instance_uid, "study"),
-        "body_part_source_value": _text(record.body_part_examined, 64),
+        "body_part_source_value": _text(clean.body_part_examined, 64),
         "laterality_concept_id": None,  # no verified RadLex ids for laterality yet
         "laterality_source_value": side,
         "anatomical_plane_concept_id": derive.radlex_id(plane),
@@ -312,40 +486,72 @@ def image_row(record: HeaderRecord, secret: bytes) -> dict[str, Any]:
         "image_resolution_rows": _int32(record.rows),
         "image_resolution_columns": _int32(record.columns),
         "ct_slice_thickness": derive.slice_thickness(record),
-        "modality": _text(record.modality, 16),
+        "modality": _text(clean.modality, 16),
         "instance_number": _int32(record.instance_number),
         "radiology_series_source_value": hmac_hex(secret, record.series_instance_uid, "series"),
         "radiology_image_source_value": hmac_hex(secret, record.sop_instance_uid, "sop"),
         "radiology_occurrence_source_value": hmac_hex(secret, record.study_instance_uid, "study"),
         "study_date": when.date,
         "study_datetime": when.datetime,
-        "manufacturer": _text(record.manufacturer, 64),
-        "protocol_source_value": derive.protocol_source_value(record) or None,
+        "manufacturer": _text(clean.manufacturer, 64),
+        "protocol_source_value": derive.protocol_source_value(clean) or None,
         "invalid_dates": len(when.invalid),
     }
+    if pattern is not None:
+        scrubbed = len(changes)
+        for name in TEXT_COLUMNS:  # whatever a derivation or a truncation made of the clean values
+            value, found = _scrub(row[name], pattern)
+            if found:
+                row[name] = value
+                scrubbed += 1
+    row["phi_scrubbed"] = scrubbed
+    return row
+
+
+def phi_scrubbed(table: pa.Table) -> int:
+    """How many rows of a staged batch had a text value scrubbed (0 when the table does not say)."""
+    metadata = table.schema.metadata or {}
+    try:
+        return int(metadata.get(PHI_SCRUBBED_KEY, b"0"))
+    except ValueError:
+        return 0
 
 
 def process_batch(entries: list[FileEntry], ctx: BatchContext) -> pa.Table:
     """Read and transform one batch; never raises for a bad file (each file gets a row with its outcome).
 
-    No path leaves this function unsanitised (``sanitize_path``; the module docstring says the rules)."""
+    No path leaves this function unsanitised (``sanitize_path``; the module docstring says the rules), no
+    stored text unscrubbed (``scrub_text``), and no warning or pydicom log record (``quiet_pydicom``)."""
+    with quiet_pydicom():
+        return _process_batch(entries, ctx)
+
+
+def _process_batch(entries: list[FileEntry], ctx: BatchContext) -> pa.Table:
     rows: list[dict[str, Any]] = []
     unread: list[tuple[dict[str, Any], FileEntry, BaseException | None]] = []
     batch_ids: set[str] = set()
     batch_names: set[str] = set()
     batch_dates: set[str] = set()
+    scrubbed_rows = 0
     for seq, entry in enumerate(entries):
         row: dict[str, Any] = {"seq": seq, "file_key": entry.file_key, "file_size": entry.size,
                                "file_mtime_ns": entry.mtime_ns}
         rows.append(row)
+        bad_path = _undecodable(entry.file_path)
+        if bad_path:  # read it all the same: its PatientID and name still redact its path and the batch's
+            entry = entry._replace(file_path=printable_path(entry.file_path))
         try:
             record = read_header(entry.path)
         except (DicomSkip, DicomQuarantine) as exc:
             unread.append((row, entry, exc))
+            if bad_path:
+                row["bad_path"] = True
             continue
         except Exception as exc:  # noqa: BLE001 - one bad file must not stop the run
             row.update(status="quarantined", reason=f"parse_error: {type(exc).__name__}")
             unread.append((row, entry, None))
+            if bad_path:
+                row["bad_path"] = True
             continue
         patient = (record.patient_id or "").strip()
         names, dates = header_identity(entry.path)
@@ -358,18 +564,38 @@ def process_batch(entries: list[FileEntry], ctx: BatchContext) -> pa.Table:
         if redacted:
             row.update(status="quarantined", reason=PHI_IN_PATH)
             continue
+        if bad_path:
+            row.update(status="quarantined", reason=BAD_PATH)
+            continue
         try:
-            row.update(image_row(record, ctx.secret))
+            values = image_row(record, ctx.secret, names, dates)
+            scrubbed_rows += values.pop("phi_scrubbed") > 0
+            row.update(values)
             row["status"] = "loaded"
         except Exception as exc:  # noqa: BLE001 - one bad file must not stop the run
             row.update(status="quarantined", reason=f"parse_error: {type(exc).__name__}")
     ids = tuple(sorted(batch_ids, key=len, reverse=True))
     names_t, dates_t = tuple(batch_names), tuple(batch_dates)
     for row, entry, exc in unread:
-        path, _ = sanitize_path(entry.file_path, ids, names_t, dates_t, placeholder=False)
+        own_names: tuple[str, ...] = ()
+        own_dates: tuple[str, ...] = ()
+        if isinstance(exc, DicomQuarantine):  # DICOM-like: its own name and birth date may be readable
+            own_names, own_dates = header_identity(entry.path)
+        path, _ = sanitize_path(entry.file_path, ids, names_t + own_names, dates_t + own_dates, placeholder=False)
         row["file_path"] = path
-        if exc is not None:
+        if row.pop("bad_path", False):
+            row.update(status="quarantined", reason=BAD_PATH)
+        elif exc is not None:
             safe = entry._replace(file_path=path)
-            row.update(status="skipped" if isinstance(exc, DicomSkip) else "quarantined", reason=_detail(exc, safe))
+            reason = _detail(exc, safe)
+            pattern = _scrub_pattern(ids, names_t + own_names, dates_t + own_dates)
+            row.update(status="skipped" if isinstance(exc, DicomSkip) else "quarantined",
+                       reason=_scrub(reason, pattern)[0])
+    for row in rows:  # whatever an error message held: valid UTF-8 only
+        for name in ("file_path", "reason"):
+            value = row.get(name)
+            if isinstance(value, str) and _undecodable(value):
+                row[name] = printable_path(value)
     columns: dict[str, list[Any]] = {name: [row.get(name) for row in rows] for name in FIELDS}
-    return pa.table(columns, schema=STAGE_SCHEMA)
+    schema = STAGE_SCHEMA.with_metadata({PHI_SCRUBBED_KEY: str(scrubbed_rows).encode()})
+    return pa.table(columns, schema=schema)
