@@ -121,3 +121,12 @@ def test_person_map_errors(tmp_path: Path, text: str, message: str) -> None:
         load_person_map(write(tmp_path, text))
     assert "map.csv" in str(info.value)
     assert "P1," not in str(info.value)  # never echo a patient id row
+
+
+def test_missing_person_map_is_a_usage_error(tmp_path):
+    from rcdm.dicom.deid import PersonMapError, load_person_map
+    from rcdm.errors import UsageError
+
+    with pytest.raises(PersonMapError, match="No person map at") as exc:
+        load_person_map(tmp_path / "nope.csv")
+    assert isinstance(exc.value, UsageError) and exc.value.exit_code == 2

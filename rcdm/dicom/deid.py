@@ -160,6 +160,8 @@ def load_person_map(path: str | os.PathLike[str]) -> PersonMap:
     Error messages name the file and line but never print a patient id.
     """
     path = Path(path)
+    if not path.is_file():
+        raise PersonMapError(f"No person map at {path}: give a CSV file with the header 'patient_id,person_id'")
     mapping: dict[str, int] = {}
     with open(path, newline="", encoding="utf-8-sig") as f:
         reader = csv.reader(f)
