@@ -7,7 +7,7 @@ loader follows its driver's documented bulk API:
 
 =============  ====================================================================================
 duckdb         register the Arrow table as a view, then ``INSERT INTO t (cols) SELECT cols FROM view``
-postgresql     ``COPY t (cols) FROM STDIN`` through psycopg 3's ``cursor.copy`` / ``write_row``
+postgresql     ``COPY t (cols) FROM STDIN (FORMAT csv)`` through psycopg 3's ``cursor.copy``, CSV by Arrow
 sqlite         ``executemany`` in one transaction (dates as the SQLite translation stores them)
 sql server     pyodbc ``executemany`` with ``fast_executemany`` (parameter arrays); synapse too
 oracle         oracledb ``executemany`` (array binds)
@@ -157,12 +157,34 @@ def load_duckdb(conn: "Connection", target: str, table: pa.Table, progress: bool
         raw.unregister(view)
 
 
+def _csv_copyable(schema: pa.Schema) -> bool:
+    """Whether Arrow's CSV writer renders every column as PostgreSQL's CSV COPY reads it back unchanged:
+    numbers (shortest round-trip text), strings (always quoted, so ``""`` is the empty string and an unquoted
+    empty field is NULL), booleans, ISO dates and timestamps. Other types (binary, lists, ...) go row by row."""
+    return all(pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_string(t)
+               or pa.types.is_large_string(t) or pa.types.is_boolean(t) or pa.types.is_date(t)
+               or pa.types.is_timestamp(t) or pa.types.is_decimal(t) for t in schema.types)
+
+
 def load_postgresql(conn: "Connection", target: str, table: pa.Table, progress: bool) -> None:
-    """PostgreSQL COPY FROM STDIN, rows streamed by psycopg 3 (``Cursor.copy`` + ``Copy.write_row``)."""
+    """PostgreSQL ``COPY FROM STDIN`` through psycopg 3's ``Cursor.copy``: the Arrow table written as CSV by
+    Arrow's C++ writer (``Copy.write`` of each chunk; several times faster than converting every value to
+    Python for ``Copy.write_row``, which remains the path for the column types CSV cannot carry)."""
     raw = conn.driver_connection()
+    columns = _columns(table)
     with _committed(conn, raw):
         with raw.cursor() as cursor:
-            with cursor.copy(f"COPY {target} ({_columns(table)}) FROM STDIN") as copy:
+            if _csv_copyable(table.schema):
+                from pyarrow import csv
+
+                options = csv.WriteOptions(include_header=False, quoting_style="needed")
+                with cursor.copy(f"COPY {target} ({columns}) FROM STDIN (FORMAT csv, ENCODING 'UTF8')") as copy:
+                    for batch in _batches(table, progress, f"COPY into {target}"):
+                        sink = pa.BufferOutputStream()
+                        csv.write_csv(batch, sink, options)
+                        copy.write(memoryview(sink.getvalue()))
+                return
+            with cursor.copy(f"COPY {target} ({columns}) FROM STDIN") as copy:
                 for batch in _batches(table, progress, f"COPY into {target}"):
                     for row in _rows(batch):
                         copy.write_row(row)

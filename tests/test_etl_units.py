@@ -259,3 +259,23 @@ def test_header_reads_emit_no_warning_and_no_pydicom_log_record(tmp_path, caplog
     assert not caught, [str(w.message) for w in caught]
     assert not [r for r in caplog.records if r.name.startswith("pydicom")]
     assert not logging.getLogger("pydicom").disabled  # restored
+
+
+def test_bad_arguments_are_refused_before_the_secret_is_created(tmp_path):
+    import pytest as _pytest
+
+    from rcdm.errors import UsageError
+    from rcdm.etl import run_etl
+
+    secret = tmp_path / "secret"
+    (tmp_path / "map.csv").write_text("patient_id,person_id\n")
+    cases = [
+        dict(paths=[str(tmp_path / "nope")], person_map=str(tmp_path / "map.csv")),
+        dict(paths=[str(tmp_path)], person_map=str(tmp_path / "missing.csv")),
+        dict(paths=[str(tmp_path)], person_map=str(tmp_path / "map.csv"), file_list=str(tmp_path / "list.txt")),
+    ]
+    for case in cases:
+        with _pytest.raises(UsageError):
+            run_etl(case.pop("paths"), str(tmp_path / "x.duckdb"), "cdm", secret_file=str(secret), quiet=True,
+                    **case)
+    assert not secret.exists()

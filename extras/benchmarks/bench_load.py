@@ -6,10 +6,10 @@ stages) and measures, each on a fresh schema:
 
 * ``etl``: ``rcdm.etl.load.load_batch`` per batch (one transaction: key work table, duplicate/study
   lookups and decisions, bulk insert of images, new studies and rcdm_etl_file rows), as ``run_etl`` calls it
-  on a fresh schema (``replace_files=False``); then ``finalize`` once (study counts, series numbering), timed
-  apart;
+  (inside ``load_settings``) on a fresh schema (``replace_files=False``); then ``finalize`` once (study
+  counts, series numbering), timed apart;
 * ``raw``: the same rows straight into ``radiology_image`` through the driver's own bulk path (DuckDB: an
-  Arrow view + INSERT ... SELECT; PostgreSQL: COPY FROM STDIN), one commit;
+  Arrow view + INSERT ... SELECT; PostgreSQL: COPY FROM STDIN, CSV written by Arrow), one commit;
 * ``raw+files``: the same, plus the ``rcdm_etl_file`` row of each file (what any resumable ETL must also
   write), one commit.
 
@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
 
 from rcdm.db import connect, execute_sql, insert_table, transaction  # noqa: E402
 from rcdm.ddl import create_tables  # noqa: E402
-from rcdm.etl.load import create_work_tables, finalize, load_batch  # noqa: E402
+from rcdm.etl.load import create_work_tables, finalize, load_batch, load_settings  # noqa: E402
 from rcdm.etl.transform import STAGE_SCHEMA, file_key  # noqa: E402
 
 IMAGE_COLUMNS = ("radiology_image_id", "radiology_occurrence_id", "radiology_series_id", "file_path",
@@ -47,13 +47,17 @@ IMAGE_COLUMNS = ("radiology_image_id", "radiology_occurrence_id", "radiology_ser
                  "radiology_image_source_value")
 
 
+SECRET = b"bench-load-secret-0123456789abcdef"
+"""A fixed site secret: file keys are keyed hashes of the path (``rcdm.etl.transform.file_key``)."""
+
+
 def make_batch(start: int, n: int) -> pa.Table:
     """n staged rows: image i belongs to series i // 20 and study i // 60."""
     cols: dict[str, list] = {name: [] for name in STAGE_SCHEMA.names}
     for seq, i in enumerate(range(start, start + n)):
         path = f"archive/{i // 60:07d}/{i // 20:08d}/{i:09d}.dcm"
         values = {
-            "seq": seq, "file_key": file_key(path), "file_path": path, "file_size": 524288, "file_mtime_ns": i,
+            "seq": seq, "file_key": file_key(path, SECRET), "file_path": path, "file_size": 524288, "file_mtime_ns": i,
             "status": "loaded", "reason": None, "patient_key": "p" * 64, "person_id": 1 + i // 600,
             "radiology_image_id": 10_000_000 + i, "radiology_occurrence_id": 1_000_000 + i // 60,
             "radiology_series_id": 5_000_000 + i // 20, "body_part_source_value": "HEAD",
@@ -110,10 +114,11 @@ def bench(label: str, url: str, rows: int, batch_size: int, drop_schema: bool) -
             create_work_tables(conn, schema)
             started = time.perf_counter()
             if kind == "etl":
-                for batch in batches:
-                    load_batch(conn, schema, batch, run_id=1, replace_files=False)
-                seconds = time.perf_counter() - started
-                done = finalize(conn, schema)
+                with load_settings(conn):  # as run_etl loads
+                    for batch in batches:
+                        load_batch(conn, schema, batch, run_id=1, replace_files=False)
+                    seconds = time.perf_counter() - started
+                    done = finalize(conn, schema)
                 results["finalize_s"] = done.seconds
                 results["etl_total"] = rows / (seconds + done.seconds)
             else:

@@ -8,6 +8,7 @@ or real UID.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -31,7 +32,8 @@ from rcdm.errors import UsageError
 from rcdm.etl import lock
 from rcdm.etl.discover import iter_files
 from rcdm.etl.dask_executor import make_executor
-from rcdm.etl.load import _statements, clear_work_tables, create_work_tables, finalize, load_batch
+from rcdm.etl.load import (_statements, clear_work_tables, create_work_tables, finalize, load_batch,
+                           load_settings)
 from rcdm.etl.stage import Staging
 from rcdm.etl.transform import BatchContext, FileEntry, file_key, relative_path
 from rcdm.identifiers import check_schema
@@ -54,8 +56,8 @@ were not mapped ("no playbook loaded", "disabled", or the error)."""
 
 DEFAULT_BATCH_SIZE = 5000
 """Files per batch and per transaction by default. Measured with ``extras/benchmarks/bench_load.py`` (200,000
-rows): 5,000 loads 2-4x faster than 500 on DuckDB and PostgreSQL (each transaction has a fixed cost: commit,
-a few lookups, statement round trips), while 20,000 gains nothing more on PostgreSQL and little on DuckDB but
+rows): 5,000 loads 3-4x faster than 500 on DuckDB and PostgreSQL (each transaction has a fixed cost: commit,
+a few lookups, statement round trips), while 20,000 gains ~1.4-1.5x more but
 holds 4x the rows in memory per batch in flight (2 x workers batches) and redoes more work after a kill."""
 
 EXIT_BEFORE_FINALIZE = "RCDM_ETL_TEST_EXIT_BEFORE_FINALIZE"
@@ -273,6 +275,14 @@ def run_etl(
         raise UsageError("Give exactly one of person_map (a CSV 'patient_id,person_id') or person_source='cdm'.")
     if person_source is not None and str(person_source).lower() != "cdm":
         raise UsageError(f"person_source must be 'cdm' (the CDM's person.person_source_value), not {person_source!r}")
+    # every argument is checked before the site secret is created or anything is written
+    missing = [str(p) for p in path_list if not os.path.lexists(p)]
+    if missing:
+        raise UsageError(f"No such file or folder: {', '.join(missing[:5])}")
+    if file_list is not None and not os.path.isfile(file_list):
+        raise UsageError(f"No such file list: {file_list}")
+    if person_map is not None and not os.path.isfile(person_map):
+        raise UsageError(f"No person map at {person_map}: give a CSV file with the header 'patient_id,person_id'")
     batch_size = _int(batch_size, "batch_size")
     workers = _int(workers, "workers") if workers is not None else None
     schema = cdm_database_schema
@@ -312,7 +322,9 @@ def run_etl(
     status = "failed"
     finalized: dict[str, Any] = {}
     mapping: Any = "not run"
+    settings = contextlib.ExitStack()
     try:
+        settings.enter_context(load_settings(conn))  # restored in the finally below
         repaired = finalize(conn, schema)  # completes a run killed between its last batch and its finalize
         if repaired.images or repaired.studies:
             log.info("run %d: completed an earlier run's finalize (%d studies recounted, %d images numbered)",
@@ -361,6 +373,7 @@ def run_etl(
         status = "interrupted"
         raise
     finally:
+        settings.close()
         if bar is not None:
             bar.close()
         summary = _summary(conn, schema, run_id, counts, skipped_by, quarantined_by, new_studies,
