@@ -45,6 +45,16 @@ def _print_rows(rows: Sequence[dict], columns: Sequence[str]) -> None:
         print("  ".join(str(r.get(c, "")).ljust(w) for c, w in zip(columns, widths)).rstrip())
 
 
+def _existing_db(db: str | None) -> str | None:
+    """``db`` if it is a server or an existing database file: verbs that only read refuse to create one."""
+    from rcdm.db import database_file
+
+    path = database_file(db)
+    if path is not None and not path.exists():
+        raise UsageError(f"No database at {path}: create it with 'rcdm ddl create' or 'rcdm etl' first")
+    return db
+
+
 # --- sql -----------------------------------------------------------------------------------------------
 
 def cmd_sql_render(args: argparse.Namespace) -> int:
@@ -139,7 +149,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from rcdm.db import connect
     from rcdm.report import format_report, quality_report
 
-    with connect(args.db) as conn:
+    with connect(_existing_db(args.db)) as conn:
         text = format_report(quality_report(conn, args.schema), args.format)
     if args.out:
         Path(args.out).write_text(text, encoding="utf-8")
@@ -178,7 +188,7 @@ def cmd_cohort_generate(args: argparse.Namespace) -> int:
     from rcdm.db import connect
 
     sql = _read_sql(args.sql)
-    with connect(args.db, temp_emulation_schema=args.temp_emulation_schema) as conn:
+    with connect(_existing_db(args.db), temp_emulation_schema=args.temp_emulation_schema) as conn:
         result = generate_cohort(conn, sql, args.cohort_id, args.schema, args.cohort_schema or args.schema,
                                  args.cohort_table, vocabulary_database_schema=args.vocabulary_schema,
                                  results_database_schema=args.results_schema)
@@ -204,7 +214,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
         raise UsageError(f"--{mode} needs --root DIR, the archive root the stored file paths are relative to")
     filters = {name: getattr(args, name) for name in _EXTRACT_FILTERS}
     common = dict(cohort_database_schema=args.cohort_schema, cohort_table=args.cohort_table, **filters)
-    with connect(args.db) as conn:
+    with connect(_existing_db(args.db)) as conn:
         if args.dry_run:
             counts = count_cohort_images(conn, args.cohort_id, args.schema, **common)
             _print_rows(counts.to_dict("records"), ["modality", "persons", "studies", "series", "images"])
@@ -269,7 +279,7 @@ def cmd_study_run(args: argparse.Namespace) -> int:
     from rcdm.db import connect
     from rcdm.study import run_study
 
-    with connect(args.db) as conn:
+    with connect(_existing_db(args.db)) as conn:
         result = run_study(args.spec, conn, args.schema, cohort_database_schema=args.cohort_schema,
                            cohort_table=args.cohort_table, out=args.out, site_name=args.site_name,
                            vocabulary_database_schema=args.vocabulary_schema)
@@ -323,7 +333,7 @@ def cmd_viewer_build_summary(args: argparse.Namespace) -> int:
     from rcdm.db import connect
     from rcdm.viewer.queries import build_summary
 
-    with connect(args.db) as conn:
+    with connect(_existing_db(args.db)) as conn:
         result = build_summary(conn, args.schema, args.results_schema, args.vocabulary_schema)
     if not args.quiet:
         print(f"viewer summary built at {result['built_at']} UTC ({result['series_rows']} series rows)")

@@ -10,10 +10,12 @@ DB_HELP = ("SQLAlchemy URL (postgresql+psycopg://..., duckdb:///f.duckdb, ...) o
            "embedded DuckDB file rcdm.duckdb (or $RCDM_DATABASE)")
 
 
-def _connect(db: str | None):
+def _connect(db: str | None, must_exist: bool = True):
+    """Open ``db``; the vocabulary verbs work on an existing database (``load-*`` may create a new DuckDB file)."""
+    from rcdm.cli import _existing_db
     from rcdm.db import connect
 
-    return connect(db)
+    return connect(_existing_db(db) if must_exist else db)
 
 
 def _say(args: argparse.Namespace, text: str) -> None:
@@ -24,7 +26,7 @@ def _say(args: argparse.Namespace, text: str) -> None:
 def cmd_vocab_load_athena(args: argparse.Namespace) -> int:
     from rcdm.protocols.store import load_athena
 
-    with _connect(args.db) as conn:
+    with _connect(args.db, must_exist=False) as conn:
         counts = load_athena(conn, args.schema, args.folder, progress=not args.quiet)
     _say(args, "loaded into " + args.schema + ": " + ", ".join(f"{t} {n:,} rows" for t, n in counts.items()))
     return 0
@@ -33,7 +35,7 @@ def cmd_vocab_load_athena(args: argparse.Namespace) -> int:
 def cmd_vocab_load_playbook(args: argparse.Namespace) -> int:
     from rcdm.protocols.store import load_playbook
 
-    with _connect(args.db) as conn:
+    with _connect(args.db, must_exist=False) as conn:
         rows = load_playbook(conn, args.schema, args.file)
     _say(args, f"loaded {rows:,} playbook parts into {args.schema}.rcdm_playbook")
     return 0
@@ -42,7 +44,7 @@ def cmd_vocab_load_playbook(args: argparse.Namespace) -> int:
 def cmd_vocab_load_stcm(args: argparse.Namespace) -> int:
     from rcdm.protocols.store import load_stcm
 
-    with _connect(args.db) as conn:
+    with _connect(args.db, must_exist=False) as conn:
         counts = load_stcm(conn, args.schema, args.file)
     _say(args, f"loaded into {args.schema}.source_to_concept_map (rows of these source vocabularies replaced): "
                + ", ".join(f"{v} {n:,}" for v, n in counts.items()))

@@ -398,6 +398,14 @@ def _url_from_target(target: str | os.PathLike | URL | None, dbms: str | None) -
     return URL.create(kind, database=str(Path(text).expanduser()))
 
 
+def database_file(target: str | os.PathLike | URL | None) -> Path | None:
+    """The local file a DuckDB/SQLite target names (path, URL or the default), or None for servers/memory."""
+    url = _url_from_target(target, None)
+    if url.get_backend_name() not in ("duckdb", "sqlite") or url.database in (None, "", ":memory:"):
+        return None
+    return Path(url.database)
+
+
 def _normalise_url(url: URL) -> URL:
     backend, _, driver = url.drivername.partition("+")
     if not driver and backend in _DEFAULT_DRIVER:

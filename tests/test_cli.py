@@ -87,6 +87,8 @@ def test_ddl_print_and_create(tmp_path, capsys):
         (["ddl", "create", "--db", "{tmp}/x.duckdb", "--schema", "cdm;drop"], 2, "Invalid"),
         (["ddl", "create", "--db", "mssql+pyodbc://u:secret@host/db", "--schema", "cdm"], 4, "rcdm[sqlserver]"),
         (["ddl", "create", "--db", "postgresql+psycopg://u:secret@127.0.0.1:1/db", "--schema", "cdm"], 5, ""),
+        (["report", "--db", "{tmp}/missing.duckdb", "--schema", "cdm"], 2, "No database at"),
+        (["vocab", "remap", "--db", "{tmp}/missing.duckdb", "--schema", "cdm"], 2, "No database at"),
     ],
 )
 def test_exit_codes(argv, code, message, tmp_path, capsys, monkeypatch):
