@@ -9,9 +9,11 @@
 #' or a virtualenv chosen with \code{reticulate::use_virtualenv()}. When rcdm is missing, the error says
 #' exactly what to install.
 #'
+#' @param convert \code{FALSE} for the module imported with \code{convert = FALSE} (results stay Python
+#'   objects; the wrappers use it to shape data frames on the Python side first).
 #' @return The Python module (a reticulate object).
 #' @export
-rcdmPython <- function() {
+rcdmPython <- function(convert = TRUE) {
   if (is.null(.rcdmState$module)) {
     if (!reticulate::py_module_available("rcdm")) {
       python <- tryCatch(reticulate::py_config()$python, error = function(e) "none found")
@@ -23,8 +25,9 @@ rcdmPython <- function() {
       ), call. = FALSE)
     }
     .rcdmState$module <- reticulate::import("rcdm", convert = TRUE)
+    .rcdmState$raw <- reticulate::import("rcdm", convert = FALSE)
   }
-  .rcdmState$module
+  if (isFALSE(convert)) .rcdmState$raw else .rcdmState$module
 }
 
 # Run a call into Python; a Python error becomes an R error with the same message, classed by its type
@@ -47,7 +50,9 @@ rcdmPython <- function() {
 # Plain R values for Python: NULL stays None; whole doubles where Python wants an int become integers.
 .asInt <- function(x) {
   if (is.null(x)) return(NULL)
-  if (is.numeric(x) && all(x == round(x), na.rm = TRUE)) return(as.integer(x))
+  if (is.numeric(x) && !anyNA(x) && all(x == round(x)) && all(abs(x) <= .Machine$integer.max)) {
+    return(as.integer(x))
+  }
   x
 }
 
@@ -59,4 +64,82 @@ rcdmPython <- function() {
       "import warnings; warnings.filterwarnings('ignore', message='Index.format is deprecated', ",
       "category=FutureWarning)")), silent = TRUE)
   }
+}
+
+# --- R values out: exact ids, plain vectors, Dates -------------------------------------------------------
+
+# A pandas DataFrame (or a dict of them) made R-friendly on the Python side (rcdm.interop.frame_for_r: hashed
+# 63-bit ids as character, nullable integers as doubles, None for missing values), then converted and tidied
+# with .fixFrame.
+.frameForR <- function(frame) {
+  interop <- reticulate::import("rcdm.interop", convert = FALSE)
+  value <- reticulate::py_to_r(interop$frame_for_r(frame))
+  if (is.data.frame(value)) return(.fixFrame(value))
+  if (is.list(value)) return(lapply(value, function(v) if (is.data.frame(v)) .fixFrame(v) else v))
+  value
+}
+
+# List columns (Python objects with None) become atomic vectors with NA; NaN becomes NA; *_date columns
+# become Date; date-times are POSIXct in UTC; the pandas index attribute is dropped.
+.fixFrame <- function(frame) {
+  attr(frame, "pandas.index") <- NULL
+  for (name in names(frame)) {
+    x <- frame[[name]]
+    if (is.list(x)) {
+      present <- Filter(function(v) !is.null(v) && length(v) == 1, x)
+      single <- function(v, type, na) if (is.null(v) || length(v) != 1) na else type(v)
+      if (length(present) > 0 && all(vapply(present, is.logical, logical(1)))) {
+        x <- vapply(x, single, logical(1), type = as.logical, na = NA, USE.NAMES = FALSE)
+      } else if (length(present) > 0 && all(vapply(present, is.numeric, logical(1)))) {
+        x <- vapply(x, single, numeric(1), type = as.numeric, na = NA_real_, USE.NAMES = FALSE)
+      } else {
+        x <- vapply(x, single, character(1), type = as.character, na = NA_character_, USE.NAMES = FALSE)
+      }
+    }
+    if (is.double(x) && !inherits(x, "POSIXt")) x[is.nan(x)] <- NA
+    if (inherits(x, "POSIXct")) {
+      if (grepl("_date$", name)) {
+        x <- as.Date(x, tz = "UTC")
+      } else {
+        attr(x, "tzone") <- "UTC"
+      }
+    }
+    frame[[name]] <- x
+  }
+  rownames(frame) <- NULL
+  frame
+}
+
+# --- R values in: no NA where Python would read TRUE or -2147483648 ---------------------------------------
+
+# Stop when an argument holds NA (reticulate would pass NA as True and NA_integer_ as -2147483648).
+.noNA <- function(x, name) {
+  if (!is.null(x) && is.atomic(x) && anyNA(x)) {
+    stop(sprintf("`%s` must not be NA", name), call. = FALSE)
+  }
+  invisible(x)
+}
+
+# A single whole number for Python's int (e.g. a cohort definition id): no NA, no fraction, within R's integer
+# range; anything else is an R error naming the argument.
+.asId <- function(x, name) {
+  if (length(x) != 1 || !is.numeric(x) || is.na(x) || x != round(x) || abs(x) > .Machine$integer.max) {
+    stop(sprintf("`%s` must be a single whole number (at most %d), not %s", name, .Machine$integer.max,
+                 paste(deparse(x), collapse = " ")), call. = FALSE)
+  }
+  as.integer(x)
+}
+
+# Read-only wrappers refuse a DuckDB/SQLite path (or URL) whose file does not exist: connecting would
+# create an empty database.
+.requireExistingDatabase <- function(connectionDetails) {
+  if (!is.character(connectionDetails)) return(invisible(NULL))
+  .noNA(connectionDetails, "connectionDetails")
+  interop <- reticulate::import("rcdm.interop", convert = TRUE)
+  missing <- interop$missing_database_file(connectionDetails)
+  if (!is.null(missing)) {
+    stop(sprintf("No database at %s: create it with createRcdmTables() or runRcdmEtl() first", missing),
+         call. = FALSE)
+  }
+  invisible(NULL)
 }

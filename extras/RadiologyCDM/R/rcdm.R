@@ -1,6 +1,11 @@
 # OHDSI-style functions over the rcdm Python API. Each takes connection details (or a path / URL, or an open
 # connection from connectRcdm), converts camelCase arguments to the Python API's snake_case, and returns
 # plain R values: data.frames, named lists, character vectors.
+#
+# Returned data.frames are exact and plain (see rcdm.interop.frame_for_r and .fixFrame): the keyed-hash ids
+# (radiology_occurrence_id, radiology_series_id, radiology_image_id, and any other *_id beyond 2^53) are
+# character, *_date columns are Date, date-times are POSIXct in UTC, missing values are NA.
+# Arguments holding NA are refused with an R error naming the argument (reticulate would pass NA as TRUE).
 
 #' Create the R-CDM (and MI-CDM) tables
 #'
@@ -14,6 +19,8 @@
 #' @export
 createRcdmTables <- function(connectionDetails, cdmDatabaseSchema, model = "rcdm", indexes = TRUE,
                              foreignKeys = FALSE) {
+  .checkScalars(cdmDatabaseSchema = cdmDatabaseSchema, model = model, indexes = indexes,
+                foreignKeys = foreignKeys)
   .withConnection(connectionDetails, function(connection) {
     rows <- .rcdmCall(rcdmPython()$create_tables(connection, cdmDatabaseSchema, model = model,
                                                  indexes = indexes, foreign_keys = foreignKeys))
@@ -26,6 +33,7 @@ createRcdmTables <- function(connectionDetails, cdmDatabaseSchema, model = "rcdm
 #' @return The names of the dropped tables.
 #' @export
 dropRcdmTables <- function(connectionDetails, cdmDatabaseSchema, model = "rcdm") {
+  .checkScalars(cdmDatabaseSchema = cdmDatabaseSchema, model = model)
   .withConnection(connectionDetails, function(connection) {
     unlist(.rcdmCall(rcdmPython()$drop_tables(connection, cdmDatabaseSchema, model = model)))
   })
@@ -48,6 +56,9 @@ dropRcdmTables <- function(connectionDetails, cdmDatabaseSchema, model = "rcdm")
 #' @export
 runRcdmEtl <- function(connectionDetails, cdmDatabaseSchema, paths, personMap = NULL, personSource = NULL,
                        secretFile = NULL, workers = NULL, batchSize = 5000, root = NULL, quiet = TRUE) {
+  .noNA(paths, "paths")
+  .checkScalars(cdmDatabaseSchema = cdmDatabaseSchema, personMap = personMap, personSource = personSource,
+                secretFile = secretFile, workers = workers, batchSize = batchSize, root = root, quiet = quiet)
   .withConnection(connectionDetails, function(connection) {
     .rcdmCall(rcdmPython()$run_etl(as.list(paths), connection, cdmDatabaseSchema, person_map = personMap,
                                    person_source = personSource, secret_file = secretFile,
@@ -59,10 +70,14 @@ runRcdmEtl <- function(connectionDetails, cdmDatabaseSchema, paths, personMap = 
 #' The mapping-quality report (the R-CDM paper's Tables 3 and 4)
 #' @inheritParams createRcdmTables
 #' @return A named list of data.frames: summary, columns, by_modality, by_year, files, quarantine, ...
+#'   Counts and years are numbers (NA for an unknown year). A DuckDB/SQLite file that does not exist is an
+#'   error (it is not created).
 #' @export
 getRcdmQualityReport <- function(connectionDetails, cdmDatabaseSchema) {
+  .checkScalars(cdmDatabaseSchema = cdmDatabaseSchema)
+  .requireExistingDatabase(connectionDetails)
   .withConnection(connectionDetails, function(connection) {
-    .rcdmCall(rcdmPython()$quality_report(connection, cdmDatabaseSchema))
+    .frameForR(.rcdmCall(rcdmPython(convert = FALSE)$quality_report(connection, cdmDatabaseSchema)))
   })
 }
 
@@ -73,16 +88,27 @@ getRcdmQualityReport <- function(connectionDetails, cdmDatabaseSchema) {
 #' @param cohortDatabaseSchema,cohortTable Where the cohort table is (default: the CDM schema, "cohort").
 #' @param ... Filters: modalities, protocolConceptIds, includeDescendants, vocabularyDatabaseSchema,
 #'   bodyParts, contrast, planes, lateralities, minSliceThickness, maxSliceThickness, windowStartDays,
-#'   windowEndDays, windowAnchor ("start"/"end"), firstStudyOnly.
-#' @return A data.frame, one row per image.
+#'   windowEndDays, windowAnchor ("start"/"end"), firstStudyOnly. A filter holding NA (e.g.
+#'   \code{modalities = c("CT", NA)} or \code{firstStudyOnly = NA}) is an error, not dropped.
+#' @return A data.frame, one row per image. The ids \code{radiology_occurrence_id}, \code{radiology_series_id}
+#'   and \code{radiology_image_id} are keyed hashes up to 2^63, beyond what an R double holds exactly, so they
+#'   are returned as character (exact; compare and join them as strings). \code{*_date} columns are
+#'   \code{Date}, date-times \code{POSIXct} in UTC, text columns character vectors with NA for missing.
+#'   A DuckDB/SQLite file that does not exist is an error (it is not created).
 #' @export
 getCohortImages <- function(connectionDetails, cohortDefinitionId, cdmDatabaseSchema,
                             cohortDatabaseSchema = cdmDatabaseSchema, cohortTable = "cohort", ...) {
-  filters <- .snakeCaseNames(list(...))
+  cohortDefinitionId <- .asId(cohortDefinitionId, "cohortDefinitionId")
+  .checkScalars(cdmDatabaseSchema = cdmDatabaseSchema, cohortDatabaseSchema = cohortDatabaseSchema,
+                cohortTable = cohortTable)
+  extra <- list(...)
+  for (name in names(extra)) .noNA(extra[[name]], name)
+  filters <- .snakeCaseNames(extra)
+  .requireExistingDatabase(connectionDetails)
   .withConnection(connectionDetails, function(connection) {
-    args <- c(list(connection, .asInt(cohortDefinitionId), cdmDatabaseSchema,
+    args <- c(list(connection, cohortDefinitionId, cdmDatabaseSchema,
                    cohort_database_schema = cohortDatabaseSchema, cohort_table = cohortTable), filters)
-    .rcdmCall(do.call(rcdmPython()$get_cohort_images, args))
+    .frameForR(.rcdmCall(do.call(rcdmPython(convert = FALSE)$get_cohort_images, args)))
   })
 }
 
@@ -98,8 +124,11 @@ getCohortImages <- function(connectionDetails, cohortDefinitionId, cdmDatabaseSc
 generateRcdmCohort <- function(connectionDetails, sql, cohortDefinitionId, cdmDatabaseSchema,
                                targetDatabaseSchema = cdmDatabaseSchema, targetCohortTable = "cohort",
                                vocabularyDatabaseSchema = cdmDatabaseSchema) {
+  cohortDefinitionId <- .asId(cohortDefinitionId, "cohortDefinitionId")
+  .checkScalars(sql = sql, cdmDatabaseSchema = cdmDatabaseSchema, targetDatabaseSchema = targetDatabaseSchema,
+                targetCohortTable = targetCohortTable, vocabularyDatabaseSchema = vocabularyDatabaseSchema)
   .withConnection(connectionDetails, function(connection) {
-    .rcdmCall(rcdmPython()$generate_cohort(connection, sql, .asInt(cohortDefinitionId), cdmDatabaseSchema,
+    .rcdmCall(rcdmPython()$generate_cohort(connection, sql, cohortDefinitionId, cdmDatabaseSchema,
                                            target_database_schema = targetDatabaseSchema,
                                            target_cohort_table = targetCohortTable,
                                            vocabulary_database_schema = vocabularyDatabaseSchema))
@@ -118,6 +147,9 @@ generateRcdmCohort <- function(connectionDetails, sql, cohortDefinitionId, cdmDa
 #' @export
 runRcdmStudy <- function(connectionDetails, spec, cdmDatabaseSchema, cohortDatabaseSchema = cdmDatabaseSchema,
                          cohortTable = "cohort", outputFile = "site_results.zip", siteName = NULL) {
+  .checkScalars(cdmDatabaseSchema = cdmDatabaseSchema, cohortDatabaseSchema = cohortDatabaseSchema,
+                cohortTable = cohortTable, outputFile = outputFile, siteName = siteName)
+  .requireExistingDatabase(connectionDetails)
   .withConnection(connectionDetails, function(connection) {
     .rcdmCall(rcdmPython()$run_study(spec, connection, cdmDatabaseSchema,
                                      cohort_database_schema = cohortDatabaseSchema, cohort_table = cohortTable,
@@ -145,10 +177,25 @@ writeRcdmSampleDicom <- function(folder, patients = 6, seed = 0) {
   .rcdmCall(sample$write_sample_corpus(folder, n_patients = .asInt(patients), seed = .asInt(seed)))
 }
 
-# list of Python dicts (rows) -> data.frame
+# list of Python dicts (rows) -> data.frame (through rcdm.interop, so ids stay exact)
 .rowsToDataFrame <- function(rows) {
   if (length(rows) == 0) return(data.frame())
-  do.call(rbind, lapply(rows, function(r) as.data.frame(r, stringsAsFactors = FALSE)))
+  interop <- reticulate::import("rcdm.interop", convert = FALSE)
+  .frameForR(interop$rows_for_r(rows))
+}
+
+# Each named argument must be NULL or a single non-NA value.
+.checkScalars <- function(...) {
+  args <- list(...)
+  for (name in names(args)) {
+    x <- args[[name]]
+    if (is.null(x)) next
+    if (is.atomic(x) && length(x) != 1) {
+      stop(sprintf("`%s` must be a single value, not length %d", name, length(x)), call. = FALSE)
+    }
+    .noNA(x, name)
+  }
+  invisible(NULL)
 }
 
 # list(minSliceThickness = 1) -> list(min_slice_thickness = 1); whole doubles become integers.
@@ -200,6 +247,8 @@ loadRcdmSiteMappings <- function(connectionDetails, cdmDatabaseSchema, file) {
 #' @return A named list of counts (studies, mapped_before, mapped_after, changed, ...).
 #' @export
 remapRcdmProtocols <- function(connectionDetails, cdmDatabaseSchema, vocabularyDatabaseSchema = cdmDatabaseSchema) {
+  .checkScalars(cdmDatabaseSchema = cdmDatabaseSchema, vocabularyDatabaseSchema = vocabularyDatabaseSchema)
+  .requireExistingDatabase(connectionDetails)
   .withConnection(connectionDetails, function(connection) {
     .rcdmCall(rcdmPython()$remap(connection, cdmDatabaseSchema, vocabulary_database_schema = vocabularyDatabaseSchema))
   })
@@ -210,11 +259,13 @@ remapRcdmProtocols <- function(connectionDetails, cdmDatabaseSchema, vocabularyD
 #' Ranked by how many studies and images they cover, so the mapping team starts at the top.
 #' @inheritParams createRcdmTables
 #' @param outputFile The CSV to write (Usagi imports it directly).
-#' @return The same rows as a data.frame.
+#' @return The same rows as a data.frame. A DuckDB/SQLite file that does not exist is an error.
 #' @export
 exportRcdmUnmapped <- function(connectionDetails, cdmDatabaseSchema, outputFile) {
+  .checkScalars(cdmDatabaseSchema = cdmDatabaseSchema, outputFile = outputFile)
+  .requireExistingDatabase(connectionDetails)
   .withConnection(connectionDetails, function(connection) {
-    .rcdmCall(rcdmPython()$export_unmapped(connection, cdmDatabaseSchema, outputFile))
+    .frameForR(.rcdmCall(rcdmPython(convert = FALSE)$export_unmapped(connection, cdmDatabaseSchema, outputFile)))
   })
 }
 
