@@ -171,7 +171,9 @@ def load_postgresql(conn: "Connection", target: str, table: pa.Table, progress: 
     Arrow's C++ writer (``Copy.write`` of each chunk; several times faster than converting every value to
     Python for ``Copy.write_row``, which remains the path for the column types CSV cannot carry)."""
     raw = conn.driver_connection()
-    columns = _columns(table)
+    # quoted lower case: reserved words (OMOP's note_nlp has a column "offset") work, and other names are
+    # the ones PostgreSQL folded them to when the table was created unquoted
+    columns = ", ".join(f'"{name.lower()}"' for name in table.column_names)
     with _committed(conn, raw):
         with raw.cursor() as cursor:
             if _csv_copyable(table.schema):

@@ -138,3 +138,11 @@ def test_cli_load_csv(tmp_path, capsys):
     assert main(["cdm", "load-csv", str(GIBLEED), "--db", str(db), "--schema", "cdm", "--tables", "person",
                  "--overwrite"]) == 0
     assert "2694" in capsys.readouterr().out
+
+
+def test_reserved_column_name_note_nlp_offset(db):
+    """note_nlp has a column named offset, a reserved word on PostgreSQL: the CREATE TABLE quotes it."""
+    conn, schema = db
+    assert load_cdm_csv(conn, schema, GIBLEED, tables=["note_nlp"]) == {"note_nlp": 0}
+    assert "offset" in column_types(conn, schema, "note_nlp")
+    assert query_sql(conn, f"SELECT COUNT(offset) AS n FROM {schema}.note_nlp;")["n"].tolist() == [0]

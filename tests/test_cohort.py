@@ -108,11 +108,14 @@ def same_rows(a: pd.DataFrame, b: pd.DataFrame) -> bool:
     return a.equals(b)
 
 
-@pytest.fixture(scope="module", params=["duckdb", "postgresql"])
+@pytest.fixture(scope="module", params=["duckdb", "sqlite", "postgresql"])
 def cdm(request, tmp_path_factory):
-    """GiBleed's clinical tables and vocabulary in schema ``cdm`` (DuckDB) or a fresh schema (PostgreSQL)."""
+    """GiBleed's clinical tables and vocabulary in schema ``cdm`` (DuckDB, SQLite) or a fresh schema (PostgreSQL)."""
     if request.param == "duckdb":
         conn = connect(tmp_path_factory.mktemp("cohort") / "gibleed.duckdb")
+        schema, results = "cdm", "results"
+    elif request.param == "sqlite":
+        conn = connect(f"sqlite:///{tmp_path_factory.mktemp('cohort') / 'gibleed.sqlite'}")
         schema, results = "cdm", "results"
     else:
         conn = connect(request.getfixturevalue("postgres_url"))

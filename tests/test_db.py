@@ -559,7 +559,7 @@ def test_bulk_100k_rows_postgresql_uses_copy(postgres_url, monkeypatch):
             assert not any(s.lstrip().upper().startswith("INSERT") for s in seen)
         finally:
             execute_sql(conn, f"DROP SCHEMA {schema} CASCADE;")
-    assert copies == [f"COPY {schema}.big (id, label, event_date) FROM STDIN (FORMAT csv, ENCODING 'UTF8')"]
+    assert copies == [f"COPY {schema}.big (\"id\", \"label\", \"event_date\") FROM STDIN (FORMAT csv, ENCODING 'UTF8')"]
 
 
 def test_bulk_100k_rows_sqlite_uses_its_loader(tmp_path, monkeypatch):
@@ -770,3 +770,13 @@ def test_unreachable_server_message_is_readable_and_hides_the_password():
         connect("postgresql+psycopg://u:p@127.0.0.1:1/db")
     text = str(exc.value)
     assert "port 1" in text and "accepting" in text and ":p@" not in text
+
+
+def test_postgresql_bulk_insert_into_a_column_named_like_a_reserved_word(postgres_url):
+    from rcdm import connect, execute_sql, insert_table, query_sql
+
+    with connect(postgres_url) as conn:
+        execute_sql(conn, "DROP SCHEMA IF EXISTS reserved_test CASCADE; CREATE SCHEMA reserved_test;")
+        insert_table(conn, "reserved_test", "note_nlp", {"note_nlp_id": [1, 2], "offset": ["10", "20"]},
+                     create_table=True)
+        assert query_sql(conn, "SELECT COUNT(*) AS n FROM reserved_test.note_nlp;")["n"][0] == 2

@@ -147,3 +147,75 @@ def test_temp_emulation(dialect: str) -> None:
     assert f"scratch.{prefix}first_dx" in sql
     assert f"scratch.{prefix}cohort" in sql
     assert "TEMPORARY" not in sql.upper()
+
+
+RESERVED_SCRIPT = (
+    "CREATE TABLE {s}.t (offset VARCHAR(10), id INT); INSERT INTO {s}.t (offset, id) VALUES ('a', 1); "
+    "SELECT offset FROM {s}.t;"
+)
+YYYYMMDD_SCRIPT = (
+    "CREATE TABLE {s}.co (id INT, d DATE); "
+    "INSERT INTO {s}.co (id, d) VALUES (1, '2009-12-31'), (2, '2010-01-01'), (3, '2010-06-15'), (4, '2011-02-01'); "
+    "SELECT COUNT(*) AS n FROM {s}.co WHERE d >= '20100101' AND '20110101' > d AND d <> '20100615' "
+    "OR d BETWEEN '20110101' AND '20110201';"
+)
+DATEDIFF_MONTH = (
+    "SELECT DATEDIFF(month, '2020-03-01', '2020-01-31') AS a, DATEDIFF(month, '2020-01-31', '2020-03-01') AS b, "
+    "DATEDIFF(month, '2020-03-31', '2020-01-31') AS c, DATEDIFF(month, '2020-03-15', '2020-01-16') AS d, "
+    "DATEDIFF(month, '2020-03-15', '2020-01-15') AS e;"
+)
+# (rows of RESERVED_SCRIPT, rows of YYYYMMDD_SCRIPT, rows of DATEDIFF_MONTH) as PostgreSQL gives them
+CHECKS = ([("a",)], [(2,)], [(-1, 1, -2, -1, -2)])
+
+
+def _run_checks(execute, dialect: str, schema: str) -> tuple:
+    results = []
+    for script in (RESERVED_SCRIPT, YYYYMMDD_SCRIPT, DATEDIFF_MONTH):
+        rows = []
+        for statement in split_sql(translate(script.format(s=schema), dialect)):
+            rows = execute(statement)
+        results.append([tuple(int(v) if isinstance(v, (decimal.Decimal, float)) else v for v in r) for r in rows])
+    return tuple(results)
+
+
+def test_reserved_names_yyyymmdd_and_month_diff_duckdb() -> None:
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA s")
+
+    def execute(sql):
+        cursor = con.execute(sql)
+        return cursor.fetchall() if cursor.description else []
+
+    assert _run_checks(execute, "duckdb", "s") == CHECKS
+
+
+def test_reserved_names_yyyymmdd_and_month_diff_sqlite() -> None:
+    con = sqlite3.connect(":memory:")
+    con.execute("ATTACH DATABASE ':memory:' AS s")
+
+    def execute(sql):
+        cursor = con.execute(sql)
+        return cursor.fetchall() if cursor.description else []
+
+    assert _run_checks(execute, "sqlite", "s") == CHECKS
+
+
+def test_reserved_names_yyyymmdd_and_month_diff_postgresql(postgres_url) -> None:
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(postgres_url)
+    con = psycopg.connect(host=url.host, port=url.port, user=url.username, dbname=url.database, autocommit=True)
+    schema = f"reserved_{get_temp_table_prefix()}"
+    try:
+        con.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        con.execute(f"CREATE SCHEMA {schema}")
+
+        def execute(sql):
+            cursor = con.execute(sql)
+            return cursor.fetchall() if cursor.description else []
+
+        assert _run_checks(execute, "postgresql", schema) == CHECKS
+    finally:
+        con.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        con.close()

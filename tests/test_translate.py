@@ -28,31 +28,37 @@ class Refused:
     text: str
 
 
+# An emulated temp table is dropped before it is created (Oracle: this block; Spark: DROP TABLE IF EXISTS).
+ORACLE_DROP_T = (
+    "BEGIN\n  EXECUTE IMMEDIATE 'TRUNCATE TABLE scratch.{p}t';\n  EXECUTE IMMEDIATE 'DROP TABLE scratch.{p}t';\n"
+    "EXCEPTION\n  WHEN OTHERS THEN\n    IF SQLCODE != -942 THEN\n      RAISE;\n    END IF;\nEND;\n"
+)
+
 MATRIX = [
     # select_into_temp
     ('SELECT person_id INTO #t FROM cdm.person;', {
         'sql server': 'SELECT person_id INTO #t FROM cdm.person;',
         'postgresql': 'CREATE TEMPORARY TABLE t AS SELECT person_id FROM cdm.person;',
-        'oracle': 'CREATE TABLE scratch.{p}t AS SELECT person_id FROM cdm.person;',
+        'oracle': ORACLE_DROP_T + 'CREATE TABLE scratch.{p}t AS SELECT person_id FROM cdm.person;',
         'bigquery': 'CREATE OR REPLACE TABLE scratch.{p}t AS SELECT person_id FROM cdm.person;',
         'duckdb': 'CREATE TEMPORARY TABLE t AS SELECT person_id FROM cdm.person;',
         'sqlite': 'CREATE TABLE temp.t AS SELECT person_id FROM cdm.person;',
         'redshift': 'CREATE TEMPORARY TABLE t AS SELECT person_id FROM cdm.person;',
         'snowflake': 'CREATE OR REPLACE TABLE scratch.{p}t AS SELECT person_id FROM cdm.person;',
-        'spark': 'CREATE TABLE scratch.{p}t AS SELECT person_id FROM cdm.person;',
+        'spark': 'DROP TABLE IF EXISTS scratch.{p}t;\nCREATE TABLE scratch.{p}t AS SELECT person_id FROM cdm.person;',
         'synapse': 'CREATE TABLE #t WITH (DISTRIBUTION = ROUND_ROBIN) AS SELECT person_id FROM cdm.person;',
     }),
     # with_select_into
     ('WITH x AS (SELECT person_id FROM cdm.person) SELECT person_id INTO #t FROM x;', {
         'sql server': 'WITH x AS (SELECT person_id AS person_id FROM cdm.person) SELECT person_id INTO #t FROM x;',
         'postgresql': 'CREATE TEMPORARY TABLE t AS WITH x AS (SELECT person_id FROM cdm.person) SELECT person_id FROM x;',
-        'oracle': 'CREATE TABLE scratch.{p}t AS WITH x AS (SELECT person_id FROM cdm.person) SELECT person_id FROM x;',
+        'oracle': ORACLE_DROP_T + 'CREATE TABLE scratch.{p}t AS WITH x AS (SELECT person_id FROM cdm.person) SELECT person_id FROM x;',
         'bigquery': 'CREATE OR REPLACE TABLE scratch.{p}t AS WITH x AS (SELECT person_id FROM cdm.person) SELECT person_id FROM x;',
         'duckdb': 'CREATE TEMPORARY TABLE t AS WITH x AS (SELECT person_id FROM cdm.person) SELECT person_id FROM x;',
         'sqlite': 'CREATE TABLE temp.t AS WITH x AS (SELECT person_id FROM cdm.person) SELECT person_id FROM x;',
         'redshift': 'CREATE TEMPORARY TABLE t AS WITH x AS (SELECT person_id FROM cdm.person) SELECT person_id FROM x;',
         'snowflake': 'CREATE OR REPLACE TABLE scratch.{p}t AS WITH x AS (SELECT person_id FROM cdm.person) SELECT person_id FROM x;',
-        'spark': 'CREATE TABLE scratch.{p}t AS WITH x AS (SELECT person_id FROM cdm.person) SELECT person_id FROM x;',
+        'spark': 'DROP TABLE IF EXISTS scratch.{p}t;\nCREATE TABLE scratch.{p}t AS WITH x AS (SELECT person_id FROM cdm.person) SELECT person_id FROM x;',
         'synapse': 'CREATE TABLE #t WITH (DISTRIBUTION = ROUND_ROBIN) AS WITH x AS (SELECT person_id AS person_id FROM cdm.person) SELECT person_id FROM x;',
     }),
     # select_into_schema
@@ -270,7 +276,7 @@ MATRIX = [
         'oracle': 'TRUNCATE TABLE results.t;',
         'bigquery': 'DELETE FROM results.t WHERE TRUE;',
         'duckdb': 'TRUNCATE TABLE results.t;',
-        'sqlite': 'TRUNCATE TABLE results.t;',
+        'sqlite': 'DELETE FROM results.t;',
         'redshift': 'TRUNCATE TABLE results.t;',
         'snowflake': 'TRUNCATE TABLE results.t;',
         'spark': 'TRUNCATE TABLE results.t;',
@@ -280,13 +286,13 @@ MATRIX = [
     ('--HINT DISTRIBUTE_ON_KEY(person_id)\nSELECT person_id INTO #t FROM cdm.person;', {
         'sql server': 'SELECT person_id INTO #t FROM cdm.person;',
         'postgresql': 'CREATE TEMPORARY TABLE t AS SELECT person_id FROM cdm.person;',
-        'oracle': 'CREATE TABLE scratch.{p}t AS SELECT person_id FROM cdm.person;',
+        'oracle': ORACLE_DROP_T + 'CREATE TABLE scratch.{p}t AS SELECT person_id FROM cdm.person;',
         'bigquery': 'CREATE OR REPLACE TABLE scratch.{p}t AS SELECT person_id FROM cdm.person;',
         'duckdb': 'CREATE TEMPORARY TABLE t AS SELECT person_id FROM cdm.person;',
         'sqlite': 'CREATE TABLE temp.t AS SELECT person_id FROM cdm.person;',
         'redshift': 'CREATE TEMPORARY TABLE t DISTKEY(person_id) AS SELECT person_id FROM cdm.person;',
         'snowflake': 'CREATE OR REPLACE TABLE scratch.{p}t AS SELECT person_id FROM cdm.person;',
-        'spark': 'CREATE TABLE scratch.{p}t AS SELECT person_id FROM cdm.person;',
+        'spark': 'DROP TABLE IF EXISTS scratch.{p}t;\nCREATE TABLE scratch.{p}t AS SELECT person_id FROM cdm.person;',
         'synapse': 'CREATE TABLE #t WITH (DISTRIBUTION = HASH(person_id)) AS SELECT person_id FROM cdm.person;',
     }),
     # update_statistics
@@ -353,6 +359,71 @@ MATRIX = [
         'snowflake': 'CREATE TABLE results.t (id INT NOT NULL, PRIMARY KEY (id));',
         'spark': 'CREATE TABLE results.t (id INT NOT NULL);',
         'synapse': 'CREATE TABLE results.t (id INTEGER NOT NULL);',
+    }),
+    # truncate_temp (SQLite has no TRUNCATE: DELETE FROM, as SqlRender writes)
+    ('TRUNCATE TABLE #x;', {
+        'sql server': 'TRUNCATE TABLE #x;',
+        'postgresql': 'TRUNCATE TABLE x;',
+        'oracle': 'TRUNCATE TABLE scratch.{p}x;',
+        'bigquery': 'DELETE FROM scratch.{p}x WHERE TRUE;',
+        'duckdb': 'TRUNCATE TABLE x;',
+        'sqlite': 'DELETE FROM temp.x;',
+        'redshift': 'TRUNCATE TABLE x;',
+        'snowflake': 'TRUNCATE TABLE scratch.{p}x;',
+        'spark': 'TRUNCATE TABLE scratch.{p}x;',
+        'synapse': 'TRUNCATE TABLE #x;',
+    }),
+    # except_minus (Oracle before 21c has only MINUS)
+    ('SELECT a FROM results.t EXCEPT SELECT a FROM results.u;', {
+        'sql server': 'SELECT a FROM results.t EXCEPT SELECT a FROM results.u;',
+        'postgresql': 'SELECT a FROM results.t EXCEPT SELECT a FROM results.u;',
+        'oracle': 'SELECT a FROM results.t MINUS SELECT a FROM results.u;',
+        'bigquery': 'SELECT a FROM results.t EXCEPT DISTINCT SELECT a FROM results.u;',
+        'duckdb': 'SELECT a FROM results.t EXCEPT SELECT a FROM results.u;',
+        'sqlite': 'SELECT a FROM results.t EXCEPT SELECT a FROM results.u;',
+        'redshift': 'SELECT a FROM results.t EXCEPT SELECT a FROM results.u;',
+        'snowflake': 'SELECT a FROM results.t EXCEPT SELECT a FROM results.u;',
+        'spark': 'SELECT a FROM results.t EXCEPT SELECT a FROM results.u;',
+        'synapse': 'SELECT a FROM results.t EXCEPT SELECT a FROM results.u;',
+    }),
+    # yyyymmdd_compared (a valid 'YYYYMMDD' compared with a date-like column is an ISO date; a *_source_value stays text)
+    ("SELECT person_id FROM cdm.condition_occurrence WHERE condition_start_date >= '20100101' AND condition_source_value <> '20100101';", {
+        'sql server': "SELECT person_id FROM cdm.condition_occurrence WHERE condition_start_date >= '20100101' AND condition_source_value <> '20100101';",
+        'postgresql': "SELECT person_id FROM cdm.condition_occurrence WHERE condition_start_date >= '2010-01-01' AND condition_source_value <> '20100101';",
+        'oracle': "SELECT person_id FROM cdm.condition_occurrence WHERE condition_start_date >= TO_DATE('2010-01-01', 'YYYY-MM-DD') AND condition_source_value <> '20100101';",
+        'bigquery': "SELECT person_id FROM cdm.condition_occurrence WHERE condition_start_date >= '2010-01-01' AND condition_source_value <> '20100101';",
+        'duckdb': "SELECT person_id FROM cdm.condition_occurrence WHERE condition_start_date >= '2010-01-01' AND condition_source_value <> '20100101';",
+        'sqlite': "SELECT person_id FROM cdm.condition_occurrence WHERE condition_start_date >= '2010-01-01' AND condition_source_value <> '20100101';",
+        'redshift': "SELECT person_id FROM cdm.condition_occurrence WHERE condition_start_date >= '2010-01-01' AND condition_source_value <> '20100101';",
+        'snowflake': "SELECT person_id FROM cdm.condition_occurrence WHERE condition_start_date >= '2010-01-01' AND condition_source_value <> '20100101';",
+        'spark': "SELECT person_id FROM cdm.condition_occurrence WHERE condition_start_date >= '2010-01-01' AND condition_source_value <> '20100101';",
+        'synapse': "SELECT person_id FROM cdm.condition_occurrence WHERE condition_start_date >= '20100101' AND condition_source_value <> '20100101';",
+    }),
+    # reserved_column (note_nlp.offset is reserved on PostgreSQL, DuckDB, Redshift)
+    ('CREATE TABLE cdm.note_nlp (note_nlp_id INT, offset VARCHAR(50));', {
+        'sql server': 'CREATE TABLE cdm.note_nlp (note_nlp_id INTEGER, offset VARCHAR(50));',
+        'postgresql': 'CREATE TABLE cdm.note_nlp (note_nlp_id INT, "offset" VARCHAR(50));',
+        'oracle': 'CREATE TABLE cdm.note_nlp (note_nlp_id INT, offset VARCHAR2(50));',
+        'bigquery': 'CREATE TABLE cdm.note_nlp (note_nlp_id INT64, offset STRING);',
+        'duckdb': 'CREATE TABLE cdm.note_nlp (note_nlp_id INT, "offset" TEXT);',
+        'sqlite': 'CREATE TABLE cdm.note_nlp (note_nlp_id INTEGER, offset TEXT(50));',
+        'redshift': 'CREATE TABLE cdm.note_nlp (note_nlp_id INTEGER, "offset" VARCHAR(50));',
+        'snowflake': 'CREATE TABLE cdm.note_nlp (note_nlp_id INT, offset VARCHAR(50));',
+        'spark': 'CREATE TABLE cdm.note_nlp (note_nlp_id INT, offset VARCHAR(50));',
+        'synapse': 'CREATE TABLE cdm.note_nlp (note_nlp_id INTEGER, offset VARCHAR(50));',
+    }),
+    # create_temp (emulated temp tables: an old one is dropped or replaced first)
+    ('CREATE TABLE #t (id INT);', {
+        'sql server': 'CREATE TABLE #t (id INTEGER);',
+        'postgresql': 'CREATE TEMPORARY TABLE t (id INT);',
+        'oracle': ORACLE_DROP_T + 'CREATE TABLE scratch.{p}t (id INT);',
+        'bigquery': 'CREATE OR REPLACE TABLE scratch.{p}t (id INT64);',
+        'duckdb': 'CREATE TEMPORARY TABLE t (id INT);',
+        'sqlite': 'CREATE TABLE temp.t (id INTEGER);',
+        'redshift': 'CREATE TEMPORARY TABLE t (id INTEGER);',
+        'snowflake': 'CREATE OR REPLACE TABLE scratch.{p}t (id INT);',
+        'spark': 'DROP TABLE IF EXISTS scratch.{p}t;\nCREATE TABLE scratch.{p}t (id INT);',
+        'synapse': 'CREATE TABLE #t (id INTEGER);',
     }),
 ]
 

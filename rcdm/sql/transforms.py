@@ -204,6 +204,17 @@ def create_or_replace_emulated(tree: exp.Expression, ctx: Context) -> exp.Expres
     return tree
 
 
+def drop_before_create_emulated(tree: exp.Expression, ctx: Context):
+    """Drop an emulated temp table before creating it (DROP TABLE IF EXISTS; on Oracle the PL/SQL block), so a
+    rerun after a crash does not fail on the old session's table ("name is already used by an existing object")."""
+    table = _created_table(tree)
+    if table is not None and table.name.startswith(ctx.temp_prefix) and ctx.temp_emulation_schema:
+        if table.db == ctx.temp_emulation_schema and not tree.args.get("exists") and not tree.args.get("replace"):
+            drop = exp.Drop(tables=[table.copy()], kind="TABLE", exists=True)
+            return [drop, tree]
+    return tree
+
+
 def drop_indexes(tree: exp.Expression, ctx: Context) -> Optional[exp.Expression]:
     """Drop CREATE INDEX statements on targets without indexes (BigQuery, Spark, Snowflake, Redshift)."""
     if isinstance(tree, exp.Create) and str(tree.args.get("kind", "")).upper() == "INDEX":
@@ -258,9 +269,10 @@ def drop_alter_constraints(tree: exp.Expression, ctx: Context) -> Optional[exp.E
 
 
 def truncate_to_delete(tree: exp.Expression, ctx: Context) -> exp.Expression:
-    """Convert TRUNCATE TABLE t to DELETE FROM t WHERE TRUE (BigQuery)."""
+    """Convert TRUNCATE TABLE t to DELETE FROM t (SQLite) or DELETE FROM t WHERE TRUE (BigQuery needs a WHERE)."""
     if isinstance(tree, exp.TruncateTable) and len(tree.expressions) == 1:
-        return exp.Delete(this=tree.expressions[0], where=exp.Where(this=exp.true()))
+        where = exp.Where(this=exp.true()) if ctx.target.sqlglot == "bigquery" else None
+        return exp.Delete(this=tree.expressions[0], where=where)
     return tree
 
 
@@ -314,7 +326,12 @@ def string_plus_to_concat(tree: exp.Expression, ctx: Context) -> exp.Expression:
 
 
 def yyyymmdd_date_literals(tree: exp.Expression, ctx: Context) -> exp.Expression:
-    """Rewrite 'YYYYMMDD' literals used as dates (SQL Server's unseparated form) to ISO 'YYYY-MM-DD'."""
+    """Rewrite 'YYYYMMDD' literals used as dates (SQL Server's unseparated form) to ISO 'YYYY-MM-DD'.
+
+    Used as dates means: cast to a date type, a DATEADD/DATEDIFF argument, or (when a valid date) compared with
+    =, <>, <, <=, >, >= or BETWEEN to a non-literal (``condition_start_date >= '20100101'``); Oracle gets
+    CAST('YYYY-MM-DD' AS DATE) there, which ``cast_date_oracle`` makes TO_DATE.
+    """
     date_contexts = (exp.Cast, exp.TimeStrToTime, exp.TsOrDsToDate, exp.DateAdd, exp.DateDiff)
     for literal in tree.find_all(exp.Literal):
         match = _YYYYMMDD.match(literal.this) if literal.is_string else None
@@ -322,7 +339,42 @@ def yyyymmdd_date_literals(tree: exp.Expression, ctx: Context) -> exp.Expression
             if isinstance(literal.parent, exp.Cast) and not literal.parent.to.is_type(*exp.DataType.TEMPORAL_TYPES):
                 continue
             literal.replace(exp.Literal.string("-".join(match.groups())))
+        elif match and _valid_date(match) and _compared_with_non_literal(literal):
+            iso = exp.Literal.string("-".join(match.groups()))
+            literal.replace(exp.cast(iso, exp.DataType.Type.DATE) if ctx.target.sqlglot == "oracle" else iso)
     return tree
+
+
+_COMPARISONS = (exp.EQ, exp.NEQ, exp.LT, exp.LTE, exp.GT, exp.GTE)
+_STRING_COLUMN_WORDS = ("code", "value", "name", "source", "text", "string")
+
+
+def _valid_date(match: re.Match) -> bool:
+    import datetime
+
+    try:
+        datetime.date(*(int(g) for g in match.groups()))
+    except ValueError:
+        return False
+    return True
+
+
+def _compared_with_non_literal(literal: exp.Literal) -> bool:
+    """Whether ``literal`` is compared (=, <>, <, <=, >, >=, BETWEEN) with an expression that may be a date:
+    not a literal, not a string expression, not a column named like a code or value (concept_code = '20100101')."""
+    parent = literal.parent
+    if isinstance(parent, _COMPARISONS):
+        other = parent.expression if literal is parent.this else parent.this
+    elif isinstance(parent, exp.Between) and literal is not parent.this:
+        other = parent.this
+    else:
+        return False
+    other = _unwrap(other)
+    if isinstance(other, (exp.Literal, exp.Null)) or _is_string(other):
+        return False
+    if isinstance(other, exp.Column) and any(w in other.name.lower() for w in _STRING_COLUMN_WORDS):
+        return False
+    return True
 
 
 def _date_operand(node: exp.Expression) -> exp.Expression:
@@ -441,10 +493,16 @@ datediff_sqlite = _datediff_with(
     "CAST(JULIANDAY(DATE(:b)) - JULIANDAY(DATE(:a)) AS INTEGER)",
     "((CAST(STRFTIME('%Y', :b) AS INTEGER) * 12 + CAST(STRFTIME('%m', :b) AS INTEGER))"
     " - (CAST(STRFTIME('%Y', :a) AS INTEGER) * 12 + CAST(STRFTIME('%m', :a) AS INTEGER))"
-    " + (CASE WHEN CAST(STRFTIME('%d', :b) AS INTEGER) >= CAST(STRFTIME('%d', :a) AS INTEGER) THEN 0 ELSE -1 END))",
+    " + (CASE WHEN DATE(:b) >= DATE(:a)"
+    " THEN (CASE WHEN CAST(STRFTIME('%d', :b) AS INTEGER) >= CAST(STRFTIME('%d', :a) AS INTEGER) THEN 0 ELSE -1 END)"
+    " ELSE (CASE WHEN CAST(STRFTIME('%d', :b) AS INTEGER) <= CAST(STRFTIME('%d', :a) AS INTEGER) THEN 0 ELSE 1 END)"
+    " END))",
     "(CAST(STRFTIME('%Y', :b) AS INTEGER) - CAST(STRFTIME('%Y', :a) AS INTEGER))",
 )
-datediff_sqlite.__doc__ = "Convert DATEDIFF(day|month|year, a, b) to JULIANDAY / STRFTIME arithmetic on ISO dates."
+datediff_sqlite.__doc__ = (
+    "Convert DATEDIFF(day|month|year, a, b) to JULIANDAY / STRFTIME arithmetic on ISO dates; whole months count "
+    "toward zero either way, as PostgreSQL's AGE does (DATEDIFF(month, '2020-03-01', '2020-01-31') is -1)."
+)
 
 datediff_oracle = _datediff_with(
     "oracle",
@@ -764,3 +822,35 @@ def log_numeric(tree: exp.Expression, ctx: Context) -> exp.Expression:
         return exp.Log(this=exp.cast(node.this, numeric), expression=exp.cast(node.expression, numeric))
 
     return _replace_all(tree, exp.Log, convert)
+
+
+# PostgreSQL's reserved key words (Appendix C, "reserved" and "reserved (can be function or type)"): as a
+# column or table name they must be quoted. Quoted names keep their case, so they are written lower-case,
+# the case PostgreSQL folds unquoted names to (``offset`` and ``"offset"`` are then the same column).
+POSTGRES_RESERVED = frozenset(
+    """all analyse analyze and any array as asc asymmetric authorization binary both case cast check collate
+    collation column concurrently constraint create cross current_catalog current_date current_role
+    current_schema current_time current_timestamp current_user default deferrable desc distinct do else end
+    except false fetch for foreign freeze from full grant group having ilike in initially inner intersect into
+    is isnull join lateral leading left like limit localtime localtimestamp natural not notnull null offset on
+    only or order outer overlaps placing primary references returning right select session_user similar some
+    symmetric system_user table tablesample then to trailing true union unique user using variadic verbose
+    when where window with""".split()
+)
+
+
+def _quote_reserved(words: frozenset) -> Transform:
+    def transform(tree: exp.Expression, ctx: Context) -> exp.Expression:
+        for identifier in tree.find_all(exp.Identifier):
+            if not identifier.quoted and identifier.name.lower() in words:
+                identifier.set("this", identifier.name.lower())
+                identifier.set("quoted", True)
+        return tree
+
+    return transform
+
+
+quote_reserved_postgres = _quote_reserved(POSTGRES_RESERVED)
+quote_reserved_postgres.__doc__ = (
+    "Quote names that are PostgreSQL reserved words (note_nlp.offset), lower-case as PostgreSQL folds them."
+)

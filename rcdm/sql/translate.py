@@ -16,6 +16,8 @@ from typing import Optional
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
+from sqlglot.dialects.oracle import Oracle
 from sqlglot.errors import ErrorLevel, ParseError, SqlglotError
 
 from rcdm.errors import TranslationError, UnsupportedDialectError
@@ -206,7 +208,19 @@ def _check_translated(tree: exp.Expression, target: Target) -> None:
             raise TranslationError(f"{node.name.upper()}() has no translation to '{target.name}'")
 
 
+class _OracleGenerator(Oracle.Generator):
+    """sqlglot's Oracle generator, writing EXCEPT as MINUS (Oracle before 21c has no EXCEPT; SqlRender writes MINUS)."""
+
+    def set_operation(self, expression: exp.SetOperation) -> str:
+        sql = super().set_operation(expression)
+        if isinstance(expression, exp.Except) and sql.startswith("EXCEPT"):
+            return "MINUS" + sql[len("EXCEPT"):]
+        return sql
+
+
 def _sql(tree: exp.Expression, target: Target) -> str:
+    if target.sqlglot == "oracle":
+        return _OracleGenerator(dialect=Dialect.get_or_raise("oracle"), unsupported_level=ErrorLevel.RAISE).generate(tree)
     return tree.sql(dialect=target.sqlglot, unsupported_level=ErrorLevel.RAISE)
 
 

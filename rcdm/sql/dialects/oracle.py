@@ -11,6 +11,7 @@ INDEXES = True
 TRANSFORMS = (
     t.select_into_to_ctas,
     t.temp_tables_emulated,
+    t.drop_before_create_emulated,
     t.convert_to_cast,
     t.yyyymmdd_date_literals,
     t.string_plus_to_concat,

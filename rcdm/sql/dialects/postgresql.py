@@ -24,4 +24,5 @@ TRANSFORMS = (
     t.log_numeric,
     t.plain_key_columns,
     t.use_search_path,
+    t.quote_reserved_postgres,
 )

@@ -12,6 +12,7 @@ TRANSFORMS = (
     t.plain_key_columns,
     t.select_into_to_ctas,
     t.temp_tables_emulated,
+    t.drop_before_create_emulated,
     t.convert_to_cast,
     t.yyyymmdd_date_literals,
     t.string_plus_to_concat,
