@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import logging
 import os
 import pickle
+import struct
 import warnings
 from pathlib import Path
 
@@ -91,8 +93,21 @@ EXPECTED = {
 }
 
 
+@pytest.fixture(params=["compiled", "python"])
+def walk(request, monkeypatch) -> str:
+    """Run a test with the compiled scanner (rcdm/dicom/_scan.c) and again with its pure-Python twin."""
+    if request.param == "python":
+        monkeypatch.setattr(reader, "_TOP_SCANNER", None)
+        monkeypatch.setattr(reader, "_META_SCANNER", None)
+    elif not reader.ACCELERATED:
+        if os.environ.get("CI"):
+            pytest.fail("CI must build the compiled scanner rcdm.dicom._scan (pip install -e . with gcc)")
+        pytest.skip("the compiled scanner rcdm.dicom._scan is not built here")
+    return request.param
+
+
 @pytest.mark.parametrize("path", ALL_FILES, ids=_name)
-def test_every_bundled_file_agrees_with_pydicom(path: str) -> None:
+def test_every_bundled_file_agrees_with_pydicom(path: str, walk: str) -> None:
     outcome, record = _outcome(path)
     name = _name(path)
     if name in EXPECTED:
@@ -120,7 +135,7 @@ def test_the_fast_path_reads_nearly_every_file() -> None:
             continue
         dicom += 1
         with open(path, "rb") as f:
-            src = reader._Source(f, os.path.getsize(path))
+            src = reader._Source(f.fileno(), os.path.getsize(path))
             try:
                 reader._fast_read(src)
                 fast += 1
@@ -137,11 +152,11 @@ def test_the_fast_path_handles_each_encoding() -> None:
             continue
         path = BY_NAME[name]
         with open(path, "rb") as f:
-            values, *_ = reader._fast_read(reader._Source(f, os.path.getsize(path)))
-        assert "SOPInstanceUID" in values, name
+            values, decoded, *_ = reader._fast_read(reader._Source(f.fileno(), os.path.getsize(path)))
+        assert "SOPInstanceUID" in values or "SOPInstanceUID" in decoded, name
 
 
-def test_absent_and_empty_are_kept_apart() -> None:
+def test_absent_and_empty_are_kept_apart(walk: str) -> None:
     record = read_header(BY_NAME["CT_small.dcm"])
     assert record.laterality == ""  # present, empty
     assert record.body_part_examined is None  # absent
@@ -151,7 +166,7 @@ def test_absent_and_empty_are_kept_apart() -> None:
     assert record.image_type == ("ORIGINAL", "PRIMARY", "AXIAL")
 
 
-def test_enhanced_multiframe_values_come_from_the_functional_groups() -> None:
+def test_enhanced_multiframe_values_come_from_the_functional_groups(walk: str) -> None:
     checked = 0
     for name in ("liver_1frame.dcm", "eCT_Supplemental.dcm", "emri_small.dcm", "liver.dcm"):
         if name not in BY_NAME:
@@ -197,7 +212,7 @@ CHARSET_CASES = [
 
 
 @pytest.mark.parametrize("name", [c[0] for c in CHARSET_CASES])
-def test_text_in_each_character_set_decodes_like_pydicom(name: str, tmp_path: Path) -> None:
+def test_text_in_each_character_set_decodes_like_pydicom(name: str, tmp_path: Path, walk: str) -> None:
     """Put the file's own (non-ASCII) patient name into the LO fields we read, in the file's charset."""
     ds = pydicom.dcmread(BY_NAME[name])
     text = str(ds.PatientName).replace("\\", "/")
@@ -216,7 +231,7 @@ def test_text_in_each_character_set_decodes_like_pydicom(name: str, tmp_path: Pa
     assert record.specific_character_set == ((charset,) if isinstance(charset, str) else tuple(charset))
 
 
-def test_korean_utf8_and_gb18030_written_by_pydicom(tmp_path: Path) -> None:
+def test_korean_utf8_and_gb18030_written_by_pydicom(tmp_path: Path, walk: str) -> None:
     for charset, text in (("ISO_IR 192", "뇌 CT 조영 증강"), ("GB18030", "头部CT增强"),
                           (["", "ISO 2022 IR 149"], "흉부 조영"), ("ISO_IR 127", "تصوير مقطعي")):
         ds = pydicom.dcmread(BY_NAME["MR_small.dcm"])
@@ -255,7 +270,7 @@ def test_gzip_of_a_dicom_file_is_not_dicom(tmp_path: Path) -> None:
     _expect(path, "skip:not_dicom")
 
 
-def test_random_bytes_never_parse(tmp_path: Path) -> None:
+def test_random_bytes_never_parse(tmp_path: Path, walk: str) -> None:
     import random
 
     rng = random.Random(7)
@@ -266,7 +281,7 @@ def test_random_bytes_never_parse(tmp_path: Path) -> None:
         assert outcome.startswith(("skip:", "quarantine:"))
 
 
-def test_truncated_copies_never_crash(tmp_path: Path) -> None:
+def test_truncated_copies_never_crash(tmp_path: Path, walk: str) -> None:
     data = Path(BY_NAME["CT_small.dcm"]).read_bytes()
     PIXEL_DATA_END = data.find(b"\xe0\x7f\x10\x00OW") + 12 + 128 * 128 * 2
     outcomes = set()
@@ -278,6 +293,104 @@ def test_truncated_copies_never_crash(tmp_path: Path) -> None:
         if 140 < cut <= PIXEL_DATA_END:  # after that only trailing padding (FFFC,FFFC) is cut
             assert outcome in ("quarantine:truncated", "quarantine:missing_uid"), (cut, outcome)
     assert "quarantine:truncated" in outcomes
+
+
+def _with_walk(mode: str, fn, *args):
+    """fn(*args) with the compiled scanner (mode "compiled") or without it ("python")."""
+    if mode == "compiled":
+        return fn(*args)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(reader, "_TOP_SCANNER", None)
+        patch.setattr(reader, "_META_SCANNER", None)
+        return fn(*args)
+
+
+def _mutations(data: bytes, rng, n: int):
+    """n damaged copies of a file: flipped bytes, overwritten lengths and tags, cuts, in its header."""
+    header_end = min(len(data), max(data.find(b"\xe0\x7f\x10\x00"), 400))
+    for _ in range(n):
+        copy = bytearray(data)
+        for _ in range(rng.randrange(1, 4)):
+            if min(header_end, len(copy)) <= 129:
+                break
+            at = rng.randrange(128, min(header_end, len(copy)))
+            kind = rng.randrange(4)
+            if kind == 0:
+                copy[at] ^= 1 << rng.randrange(8)
+            elif kind == 1:  # a huge or odd 16/32-bit length or tag
+                copy[at : at + 4] = rng.choice([b"\xff\xff\xff\xff", b"\xfe\xff\x00\xe0", b"\x00\x00\x00\x80",
+                                                bytes(rng.randrange(256) for _ in range(4))])
+            elif kind == 2:
+                copy[at : at + 2] = rng.choice([b"SQ", b"UN", b"OB", b"XX", b"UT", b"\x00\x00"])
+            else:
+                del copy[rng.randrange(at, len(copy)) :]
+        yield bytes(copy)
+
+
+@pytest.mark.skipif(not reader.ACCELERATED and not os.environ.get("CI"), reason="the compiled scanner is not built")
+def test_compiled_and_python_walks_agree_on_damaged_files(tmp_path: Path) -> None:
+    """Memory-safety and parity of the C walk: thousands of damaged headers, same outcome and record both ways."""
+    import random
+
+    assert reader.ACCELERATED, "CI must build rcdm.dicom._scan"
+    rng = random.Random(2026)
+    compared = 0
+    for name in ("CT_small.dcm", "MR_small.dcm", "liver_1frame.dcm", "chrX1.dcm", "rtplan.dcm", "JPEG2000.dcm"):
+        data = Path(BY_NAME[name]).read_bytes()
+        for i, damaged in enumerate(_mutations(data, rng, 250)):
+            path = tmp_path / f"{i}.dcm"
+            path.write_bytes(damaged)
+            assert _with_walk("compiled", _outcome, str(path)) == _with_walk("python", _outcome, str(path)), (name, i)
+            compared += 1
+    assert compared == 1500
+
+
+#: A value of each sort the compiled decoder must treat exactly as Python does (or leave to Python).
+_PLAIN = [b" ", b" ", b"\\", b"\x00", b"A", b"z", b"1", b".", b"-", b"^"]
+_ODD = [b"\t", b"\x1f", b"\x7f", b"\xe9", b"\x1b", b"\x85", b"\xa0"]  # whitespace to str.strip(), non-ASCII, ESC
+
+
+@pytest.mark.skipif(not reader.ACCELERATED and not os.environ.get("CI"), reason="the compiled scanner is not built")
+def test_compiled_decoding_equals_the_python_decoders() -> None:
+    import random
+
+    from rcdm.dicom import _scan
+
+    rng = random.Random(11)
+    scanner = _scan.Scanner({0x00080060: "Modality"}, 0, 0xFFFFFFFF)
+    decoded_by_c = 0
+    for vr in ("AE", "AS", "CS", "DA", "DT", "TM", "UR", "DS", "IS", "UI", "SH", "LO", "UC", "ST", "LT", "UT",
+               "PN", "US"):
+        for _ in range(400):
+            raw = b"".join(rng.choice(_ODD if rng.random() < 0.03 else _PLAIN) for _ in range(rng.randrange(0, 14)))
+            if vr in ("UC", "UR", "UT"):
+                element = b"\x08\x00\x60\x00" + vr.encode() + b"\x00\x00" + struct.pack("<L", len(raw)) + raw
+            else:
+                element = b"\x08\x00\x60\x00" + vr.encode() + struct.pack("<H", len(raw)) + raw
+            out, done = {}, {}
+            step, *_ = scanner.scan(element + b"\x09\x00\x10\x00LO\x04\x00ABCD", 0, -1, out, done)
+            assert step == 1  # walked to the end of the buffer
+            try:
+                expected = reader._convert_fast({"Modality": (vr, raw)}, True)["Modality"]
+            except reader._Unusual:  # PN: pydicom reads the file
+                expected = "unusual"
+            if "Modality" in done:
+                decoded_by_c += 1
+                assert done["Modality"] == expected, (vr, raw)
+            else:
+                assert out["Modality"] == (vr, raw)
+                assert vr in ("PN", "US") or any(b < 0x20 and b != 0 or b > 0x7E for b in raw), (vr, raw)
+    assert decoded_by_c > 2000
+
+
+def test_reading_never_warns_or_logs(caplog) -> None:
+    """pydicom's warnings and log records quote values (a patient's, maybe): none may escape a read."""
+    caplog.set_level(logging.DEBUG)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for path in ALL_FILES:
+            _outcome(path)
+    assert not [r for r in caplog.records if r.name.startswith("pydicom")]
 
 
 def test_missing_uids_are_quarantined(tmp_path: Path) -> None:

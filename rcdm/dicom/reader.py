@@ -18,16 +18,19 @@ both ways and require the same record. Files that are not DICOM are skipped; fil
 unusable are quarantined; each with a short stable reason code (``SKIP_REASONS``, ``QUARANTINE_REASONS``).
 
 Quiet: pydicom reports odd values with ``warnings.warn`` *and* its ``pydicom`` logger, and such a message
-quotes the value (``Invalid value for VR DA: '19610412X'``), which may be a patient's. Every header read
-(``read_header``, both paths) therefore runs inside ``quiet_pydicom()``: warnings ignored, the ``pydicom``
-logger disabled, both restored afterwards. Nothing here logs or warns a value of the file.
+quotes the value (``Invalid value for VR DA: '19610412X'``), which may be a patient's. Every call into
+pydicom (the fallback read, character set decoding) therefore runs inside ``quiet_pydicom()``: warnings
+ignored, the ``pydicom`` logger disabled, both restored afterwards. Nothing here logs or warns a value of
+the file (tests/test_dicom_reader.py reads every test file with warnings turned into errors).
 
 Absent and empty: a text field is ``None`` when the element is absent and ``""`` when it is present with
 an empty value; numeric and tuple fields are ``None`` for both (an empty ImageType gives ``()``).
 
-Speed (extras/benchmarks/bench_header_reader.py, 2,000 CT/MR/CR files with pixel data, 1 core): about
-6x ``pydicom.dcmread(path)``; the cost follows the number of elements in the header (private groups
-included), about 0.25 us each, plus ~30 us a file for opening and converting.
+Speed (extras/benchmarks/bench_header_reader.py, 2,000 CT/MR/CR files with pixel data, 1 core): the element
+walk of explicit VR little endian data sets (nearly every file) and the decoding of their plain ASCII
+values run in C (``rcdm.dicom._scan``, built at install time where a C compiler exists; ``ACCELERATED``
+tells); then a file costs about 3x reading its first 8 KiB, mostly the Python that builds the record. The
+pure-Python twin walks ~0.25 us an element (a CT header has ~200, private groups included).
 """
 
 from __future__ import annotations
@@ -48,6 +51,15 @@ from struct import Struct
 from typing import Any, Literal
 
 from rcdm.errors import RcdmError
+
+try:  # the compiled hot loop (rcdm/dicom/_scan.c, an optional build); None: the pure-Python twin walks
+    from rcdm.dicom import _scan
+except ImportError:  # pragma: no cover - depends on the build
+    _scan = None
+
+#: Whether the compiled scanner is in use (it is built at install time where a C compiler exists).
+ACCELERATED = _scan is not None
+_STEP_DONE, _STEP_NEED, _STEP_GENERAL, _STEP_ORDER = 0, 1, 2, 3
 
 #: Why a file was skipped (it is not a DICOM image instance: nothing to load, nothing wrong).
 SKIP_REASONS = {
@@ -109,9 +121,10 @@ class Rejected:
     detail: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class HeaderRecord:
-    """The header values of one DICOM instance, as plain picklable Python values.
+    """The header values of one DICOM instance, as plain picklable Python values (a value record: treat it
+    as read-only; not frozen because a frozen dataclass takes 7x longer to build, 4 us of a ~25 us read).
 
     Text fields: ``None`` = element absent, ``""`` = present but empty. Multi-valued text in a single-valued
     field is joined with a backslash, as stored in DICOM. Dates and times are the raw DICOM strings (see
@@ -228,6 +241,9 @@ _WANTED: dict[int, Any] = {
 _PER_FRAME = 0x52009230
 _LAST_WANTED = _PER_FRAME
 _PIXEL_DATA = 0x7FE00010
+_META_WANTED = {0x00020002: "sop_class", 0x00020010: "ts"}  # MediaStorageSOPClassUID, TransferSyntaxUID
+_TOP_SCANNER = _scan.Scanner(_WANTED, 0, _LAST_WANTED) if _scan else None
+_META_SCANNER = _scan.Scanner(_META_WANTED, 0x00020000, 0x0002FFFF) if _scan else None
 
 
 def _flatten_tags(tree: dict[int, Any]) -> list[int]:
@@ -284,13 +300,16 @@ _SHORT_VR_CODES = frozenset(int.from_bytes(vr, "little") for vr in _VALID_VRS - 
 
 
 class _Source:
-    """The first bytes of an open file, grown on demand (the file is read sequentially from offset 0)."""
+    """The first bytes of an open file descriptor, grown on demand (read sequentially from offset 0).
 
-    __slots__ = ("f", "buf", "size")
+    Plain ``os.read`` on the descriptor: a Python file object costs more than reading 8 KiB from the cache.
+    """
 
-    def __init__(self, f, size: int) -> None:
-        self.f, self.size = f, size
-        self.buf = f.read(_FIRST_CHUNK)
+    __slots__ = ("fd", "buf", "size")
+
+    def __init__(self, fd: int, size: int) -> None:
+        self.fd, self.size = fd, size
+        self.buf = _read_upto(fd, min(_FIRST_CHUNK, size))
 
     def need(self, end: int) -> bytes:
         """Make sure bytes [0, end) are in the buffer; raise _Truncated past the end of the file."""
@@ -298,8 +317,25 @@ class _Source:
             raise _Truncated(f"needs {end} bytes, file has {self.size}")
         have = len(self.buf)
         if end > have:
-            self.buf += self.f.read(max(end - have, have))
+            self.buf += _read_upto(self.fd, min(max(end - have, have), self.size - have))
         return self.buf
+
+    def at(self, pos: int, n: int) -> bytes:
+        """Up to ``n`` bytes at offset ``pos`` (fewer at the end of the file), from the buffer if it has them."""
+        if pos + n <= len(self.buf):
+            return self.buf[pos : pos + n]
+        return os.pread(self.fd, n, pos)
+
+
+def _read_upto(fd: int, n: int) -> bytes:
+    """Read ``n`` bytes from ``fd``, fewer only at the end of the file (a read may return less than asked)."""
+    data = os.read(fd, n)
+    while len(data) < n:
+        more = os.read(fd, n - len(data))
+        if not more:
+            break
+        data += more
+    return data
 
 
 class _Walker:
@@ -409,11 +445,44 @@ class _Walker:
             out[spec] = (vr.decode() if vr is not None and vr != b"UN" else None, buf[pos:stop])
             pos = stop
 
-    def walk_top_explicit_le(self, pos: int, out: dict[str, Any]) -> int:
-        """The top-level loop for explicit VR little endian files, kept tight: most time is spent here.
+    def walk_top_explicit_le(self, pos: int, out: dict[str, Any], decoded: dict[str, Any]) -> int:
+        """The top-level loop for explicit VR little endian files (most files; most time is spent here).
+
+        With the compiled scanner (``ACCELERATED``) C walks the elements held in the buffer and hands back
+        what it does not do: a sequence or undefined length (``walk``, one element), more bytes (the
+        buffer grows; near the end of the file the Python loop takes over, to end or fail exactly as it
+        does), a stop. C also decodes the plain ASCII values of string VRs into ``decoded`` (what
+        ``_convert_fast`` would make of them). Without it, ``_walk_top_py`` walks and every value stays raw
+        in ``out``; both give the same records and the same errors.
+        """
+        if _TOP_SCANNER is None:
+            return self._walk_top_py(pos, out, -1)
+        src = self.src
+        scan = _TOP_SCANNER.scan
+        last_tag = -1
+        while True:
+            step, pos, last_tag, need = scan(src.buf, pos, last_tag, out, decoded)
+            if step == _STEP_DONE:
+                self.resume = pos
+                return pos
+            if step == _STEP_NEED:
+                if need > src.size:
+                    return self._walk_top_py(pos, out, last_tag)
+                src.need(need)
+            elif step == _STEP_GENERAL:
+                pos = self.walk(pos, None, _WANTED, out, False, single=True)
+                if last_tag == _PER_FRAME:
+                    return pos
+            elif step == _STEP_ORDER:
+                raise _Unusual("elements out of order")
+            else:
+                raise _Unusual(f"unknown VR or delimiter at offset {pos}")
+
+    def _walk_top_py(self, pos: int, out: dict[str, Any], last_tag: int) -> int:
+        """The pure-Python top-level loop for explicit VR little endian, kept tight (the reference for C).
 
         The VR is read as an integer (no bytes object, cheap set lookups). Sequences and anything
-        irregular are handed to ``walk`` one element at a time.
+        irregular are handed to ``walk`` one element at a time. ``last_tag`` is the tag read before ``pos``.
         """
         src = self.src
         buf = src.buf
@@ -424,7 +493,6 @@ class _Walker:
         wanted = _WANTED
         long_vrs, short_vrs = _LONG_VR_CODES, _SHORT_VR_CODES
         last_wanted, undefined = _LAST_WANTED, _UNDEFINED
-        last_tag = -1
         while True:
             if pos + 12 > nbuf:
                 if pos >= size:
@@ -439,6 +507,9 @@ class _Walker:
             tag = group << 16 | elem
             if tag <= last_tag:
                 raise _Unusual("elements out of order")
+            if tag > last_wanted:
+                self.resume = pos
+                return pos
             last_tag = tag
             if vr in long_vrs:
                 length = u32(buf, pos + 8)[0]
@@ -447,9 +518,6 @@ class _Walker:
                 hdr = 8
             else:
                 raise _Unusual(f"unknown VR or delimiter at offset {pos}")
-            if tag > last_wanted:
-                self.resume = pos
-                return pos
             spec = wanted.get(tag)
             if spec is None:
                 if length != undefined:
@@ -505,10 +573,28 @@ class _Walker:
 
 
 def _read_meta(src: _Source) -> tuple[int, dict[str, str]]:
-    """Parse the file meta group (explicit VR little endian) after the preamble; return (end, values)."""
+    """Parse the file meta group (explicit VR little endian) after the preamble; return (end, values).
+
+    The compiled scanner walks the group while the buffer holds it; the Python loop reads anything else
+    (the end of the file, an undefined length, an odd VR), so both end or fail the same way.
+    """
+    pos, raw = 132, {}
+    while _META_SCANNER is not None:
+        step, pos, _, need = _META_SCANNER.scan(src.buf, pos, -1, raw, None)
+        if step == _STEP_DONE:
+            break
+        if step != _STEP_NEED or need > src.size:
+            pos = _read_meta_py(src, pos, raw)
+            break
+        src.need(need)
+    else:
+        pos = _read_meta_py(src, pos, raw)
+    return pos, {name: value.decode("latin-1").rstrip("\0 ") for name, (_, value) in raw.items()}
+
+
+def _read_meta_py(src: _Source, pos: int, raw: dict[str, tuple[str, bytes]]) -> int:
+    """The file meta elements from ``pos`` to the first element of another group; wanted values into ``raw``."""
     buf = src.buf
-    pos = 132
-    meta: dict[str, str] = {}
     while True:
         if pos + 12 > len(buf):
             if pos >= src.size:
@@ -528,11 +614,12 @@ def _read_meta(src: _Source) -> tuple[int, dict[str, str]]:
             pos += 8
         else:
             raise _Unusual("file meta is not explicit VR little endian")
-        if elem in (0x0002, 0x0010):
+        name = _META_WANTED.get(0x00020000 | elem)
+        if name is not None:
             buf = src.need(pos + length)
-            meta["sop_class" if elem == 2 else "ts"] = buf[pos : pos + length].decode("latin-1").rstrip("\0 ")
+            raw[name] = (vr.decode(), buf[pos : pos + length])
         pos += length
-    return pos, meta
+    return pos
 
 
 def _sniff_no_meta(buf: bytes) -> tuple[bool, bool] | None:
@@ -565,17 +652,13 @@ def _check_pixel_data(src: _Source, pos: int, implicit: bool, little: bool) -> N
     file, and _Unusual when the tags go backwards (a corrupt tag made the walk stop too early). Stops
     without a verdict at an undefined length (a sequence, encapsulated pixel data).
     """
-    f, size = src.f, src.size
+    size = src.size
     last_tag = -1
     taglen = _LE_TAGLEN if little else _BE_TAGLEN
     expl = _LE_EXPL if little else _BE_EXPL
     u32 = _LE_U32 if little else _BE_U32
     while pos < size:
-        if pos + 12 <= len(src.buf):
-            head = src.buf[pos : pos + 12]
-        else:
-            f.seek(pos)
-            head = f.read(12)
+        head = src.at(pos, 12)
         if len(head) < 8:
             raise _Truncated("element header cut short")
         if implicit:
@@ -601,8 +684,8 @@ def _check_pixel_data(src: _Source, pos: int, implicit: bool, little: bool) -> N
             raise _Truncated("pixel data is shorter than declared" if tag == _PIXEL_DATA else "element cut short")
 
 
-def _fast_read(src: _Source) -> tuple[dict[str, Any], bool, str | None, str | None]:
-    """Fast path: (raw values, little endian, transfer syntax, media storage SOP class).
+def _fast_read(src: _Source) -> tuple[dict[str, Any], dict[str, Any], bool, str | None, str | None]:
+    """Fast path: (raw values, values the scanner decoded, little endian, transfer syntax, media storage SOP class).
 
     Raises _Unusual for anything pydicom should decide, _Truncated, or DicomSkip("not_dicom").
     """
@@ -635,21 +718,23 @@ def _fast_read(src: _Source) -> tuple[dict[str, Any], bool, str | None, str | No
         if buf[:2] == b"\x02\x00":
             raise _Unusual("meta group without preamble")
     out: dict[str, Any] = {}
+    decoded: dict[str, Any] = {}
     walker = _Walker(src, implicit, little)
     if little and not implicit:
-        walker.walk_top_explicit_le(pos, out)
+        walker.walk_top_explicit_le(pos, out, decoded)
     else:
         walker.walk(pos, None, _WANTED, out, True)
     if walker.resume is not None:
         _check_pixel_data(src, walker.resume, implicit, little)
-    return out, little, ts, meta.get("sop_class")
+    return out, decoded, little, ts, meta.get("sop_class")
 
 
 @functools.lru_cache(maxsize=64)
 def _python_encodings(charset: tuple[str, ...]) -> list[str]:
     from pydicom.charset import convert_encodings
 
-    return convert_encodings(list(charset) if charset else None)
+    with quiet_pydicom():  # pydicom warns about unknown character sets
+        return convert_encodings(list(charset) if charset else None)
 
 
 def _latin1_values(raw: bytes) -> str | list[str]:
@@ -692,7 +777,8 @@ def _decode_raw(
         else:
             from pydicom.charset import TEXT_VR_DELIMS, decode_bytes
 
-            text = decode_bytes(raw, _python_encodings(charset), TEXT_VR_DELIMS)
+            with quiet_pydicom():  # pydicom's warnings about undecodable bytes quote the value
+                text = decode_bytes(raw, _python_encodings(charset), TEXT_VR_DELIMS)
         if vr in _SINGLE_TEXT_VRS:
             return text.rstrip("\0 ")
         if "\\" not in text:
@@ -709,18 +795,24 @@ def _decode_raw(
 
 
 def _convert_fast(
-    values: dict[str, Any], little: bool, charset: tuple[str, ...] = ()
+    values: dict[str, Any], little: bool, charset: tuple[str, ...] = (), decoded: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """Decode the raw values of the fast path (recursively for sequence items)."""
-    out: dict[str, Any] = {}
+    """Decode the raw values of the fast path (recursively for sequence items), joined to those already
+    ``decoded`` by the compiled scanner."""
+    out: dict[str, Any] = dict(decoded) if decoded else {}
+    cs = out.get("SpecificCharacterSet")
     if "SpecificCharacterSet" in values:
         cs = _decode_raw("SpecificCharacterSet", *values["SpecificCharacterSet"], little, ())
+    if cs is not None:
         charset = tuple(cs) if isinstance(cs, list) else ((cs,) if cs else ())
+    latin1 = _LATIN1_DECODERS
     for keyword, value in values.items():
-        if isinstance(value, list):
+        if value.__class__ is list:
             out[keyword] = [_convert_fast(item, little, charset) for item in value]
-        else:
-            out[keyword] = _decode_raw(keyword, value[0], value[1], little, charset)
+            continue
+        vr, raw = value
+        decoder = latin1.get(vr) if raw else None  # most values: one call, not two
+        out[keyword] = decoder(raw) if decoder is not None else _decode_raw(keyword, vr, raw, little, charset)
     return out
 
 
@@ -808,9 +900,12 @@ def _float(value: Any) -> float | None:
     return numbers[0] if numbers else None
 
 
+_GROUP_SEQUENCES = ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence")
+
+
 def _from_groups(values: dict[str, Any], sequence: str, keyword: str) -> tuple[bool, Any]:
     """The first value of ``keyword`` inside the functional groups (shared, then the first frame)."""
-    for groups in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
+    for groups in _GROUP_SEQUENCES:
         for group in (values.get(groups) or [])[:1]:
             for item in group.get(sequence) or []:
                 if keyword in item:
@@ -818,21 +913,33 @@ def _from_groups(values: dict[str, Any], sequence: str, keyword: str) -> tuple[b
     return False, None
 
 
-def _assemble(values: dict[str, Any], transfer_syntax_uid: str | None) -> HeaderRecord | None:
-    uids = [_text(values.get(k)) for k in ("SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID")]
-    if not all(uids):
-        return None
-    from_groups = False
+#: Record fields that are the element's text as it is (multiple values joined with a backslash).
+_TEXT_FIELDS = (
+    ("sop_class_uid", "SOPClassUID"), ("patient_id", "PatientID"), ("modality", "Modality"),
+    ("manufacturer", "Manufacturer"), ("study_date", "StudyDate"), ("study_time", "StudyTime"),
+    ("series_date", "SeriesDate"), ("series_time", "SeriesTime"), ("acquisition_date", "AcquisitionDate"),
+    ("acquisition_time", "AcquisitionTime"), ("content_date", "ContentDate"), ("content_time", "ContentTime"),
+    ("study_description", "StudyDescription"), ("series_description", "SeriesDescription"),
+    ("protocol_name", "ProtocolName"), ("body_part_examined", "BodyPartExamined"), ("laterality", "Laterality"),
+    ("image_laterality", "ImageLaterality"), ("contrast_route", "ContrastBolusRoute"),
+)
 
-    slice_thickness = _float(values.get("SliceThickness"))
+
+def _functional_groups(values: dict[str, Any], slice_thickness: float | None,
+                       orientation: tuple[float, ...] | None, image_type: tuple[str, ...] | None
+                       ) -> tuple[float | None, tuple[float, ...] | None, tuple[str, ...] | None, str | None, bool]:
+    """Fill what the top level lacks from the functional groups of an enhanced multi-frame object.
+
+    Returns (slice_thickness, orientation, image_type, contrast administered, whether a value came from
+    the groups).
+    """
+    from_groups = False
     if "SliceThickness" not in values:
         found, value = _from_groups(values, "PixelMeasuresSequence", "SliceThickness")
         slice_thickness, from_groups = _float(value), from_groups or found
-    orientation = _floats(values.get("ImageOrientationPatient"))
     if "ImageOrientationPatient" not in values:
         found, value = _from_groups(values, "PlaneOrientationSequence", "ImageOrientationPatient")
         orientation, from_groups = _floats(value), from_groups or found
-    image_type = _texts(values.get("ImageType"))
     if "ImageType" not in values:
         for sequence in _FRAME_TYPE_SEQUENCES.values():
             found, value = _from_groups(values, sequence, "FrameType")
@@ -840,7 +947,7 @@ def _assemble(values: dict[str, Any], transfer_syntax_uid: str | None) -> Header
                 image_type, from_groups = _texts(value), True
                 break
     administered: str | None = None
-    for groups in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
+    for groups in _GROUP_SEQUENCES:
         for group in (values.get(groups) or [])[:1]:
             for item in group.get("ContrastBolusUsageSequence") or []:
                 value = _text(item.get("ContrastBolusAgentAdministered"))
@@ -849,46 +956,46 @@ def _assemble(values: dict[str, Any], transfer_syntax_uid: str | None) -> Header
                     administered = value if administered in (None, "NO", "") else administered
         if administered is not None:
             break
-    agent = _text(values.get("ContrastBolusAgent"))
+    return slice_thickness, orientation, image_type, administered, from_groups
+
+
+def _assemble(values: dict[str, Any], transfer_syntax_uid: str | None) -> HeaderRecord | None:
+    get = values.get
+    uids = [_text(get(k)) for k in ("SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID")]
+    if not all(uids):
+        return None
+    slice_thickness = _float(get("SliceThickness"))
+    orientation = _floats(get("ImageOrientationPatient"))
+    image_type = _texts(get("ImageType"))
+    administered, from_groups = None, False
+    if _GROUP_SEQUENCES[0] in values or _GROUP_SEQUENCES[1] in values:
+        slice_thickness, orientation, image_type, administered, from_groups = _functional_groups(
+            values, slice_thickness, orientation, image_type)
+    agent = _text(get("ContrastBolusAgent"))
     if not agent:
-        for item in values.get("ContrastBolusAgentSequence") or []:
+        for item in get("ContrastBolusAgentSequence") or []:
             meaning = _text(item.get("CodeMeaning"))
             if meaning:
                 agent = meaning
                 break
+    get = values.get
+    texts = {field: v if (v := get(keyword)) is None or v.__class__ is str else _text(v)
+             for field, keyword in _TEXT_FIELDS}
     return HeaderRecord(
         sop_instance_uid=uids[0],
         series_instance_uid=uids[1],
         study_instance_uid=uids[2],
-        sop_class_uid=_text(values.get("SOPClassUID")),
-        patient_id=_text(values.get("PatientID")),
-        modality=_text(values.get("Modality")),
-        manufacturer=_text(values.get("Manufacturer")),
-        study_date=_text(values.get("StudyDate")),
-        study_time=_text(values.get("StudyTime")),
-        series_date=_text(values.get("SeriesDate")),
-        series_time=_text(values.get("SeriesTime")),
-        acquisition_date=_text(values.get("AcquisitionDate")),
-        acquisition_time=_text(values.get("AcquisitionTime")),
-        content_date=_text(values.get("ContentDate")),
-        content_time=_text(values.get("ContentTime")),
-        study_description=_text(values.get("StudyDescription")),
-        series_description=_text(values.get("SeriesDescription")),
-        protocol_name=_text(values.get("ProtocolName")),
-        body_part_examined=_text(values.get("BodyPartExamined")),
-        laterality=_text(values.get("Laterality")),
-        image_laterality=_text(values.get("ImageLaterality")),
+        **texts,
         image_type=image_type,
         contrast_agent=agent,
-        contrast_route=_text(values.get("ContrastBolusRoute")),
         contrast_administered=administered,
         image_orientation=orientation,
-        instance_number=_int(values.get("InstanceNumber")),
+        instance_number=_int(get("InstanceNumber")),
         slice_thickness=slice_thickness,
-        rows=_int(values.get("Rows")),
-        columns=_int(values.get("Columns")),
-        number_of_frames=_int(values.get("NumberOfFrames")),
-        specific_character_set=_texts(values.get("SpecificCharacterSet")),
+        rows=_int(get("Rows")),
+        columns=_int(get("Columns")),
+        number_of_frames=_int(get("NumberOfFrames")),
+        specific_character_set=_texts(get("SpecificCharacterSet")),
         transfer_syntax_uid=transfer_syntax_uid,
         functional_groups=from_groups,
     )
@@ -896,12 +1003,13 @@ def _assemble(values: dict[str, Any], transfer_syntax_uid: str | None) -> Header
 
 # --- public API --------------------------------------------------------------------------------------
 
-_open = open  # indirection so tests can simulate I/O errors that root cannot provoke
+def _open(path: str) -> int:
+    """Open for reading without blocking, so that a FIFO among the files is skipped instead of hanging the
+    load (a module function so tests can simulate I/O errors that root cannot provoke)."""
+    return os.open(path, _OPEN_FLAGS)
 
 
-def _open_nonblocking(path: str, flags: int) -> int:
-    """Open without blocking, so that a FIFO among the files is skipped instead of hanging the load."""
-    return os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 
 
 @contextlib.contextmanager
@@ -965,16 +1073,16 @@ def _record_or_reject(path: str, values: dict[str, Any], ts: str | None, without
 def read_header(path: str | os.PathLike[str]) -> HeaderRecord:
     """Read the header of one file; raise DicomSkip or DicomQuarantine (with ``.reason``) if it is not loadable.
 
-    Symbolic links are followed; a broken link is quarantined. Pixel data is never read. Runs inside
-    ``quiet_pydicom()``: no warning and no pydicom log record (they may quote a patient's values).
+    Symbolic links are followed; a broken link is quarantined. Pixel data is never read. Every call into
+    pydicom runs inside ``quiet_pydicom()``: no warning and no pydicom log record (they may quote a patient's
+    values); the fast path's own code neither warns nor logs.
     """
-    with quiet_pydicom():
-        return _read_header(os.fspath(path))
+    return _read_header(os.fspath(path))
 
 
 def _read_header(path: str) -> HeaderRecord:
     try:
-        f = _open(path, "rb", opener=_open_nonblocking)
+        fd = _open(path)
     except PermissionError as exc:
         raise DicomQuarantine(path, "permission_denied", str(exc)) from None
     except FileNotFoundError as exc:
@@ -987,18 +1095,18 @@ def _read_header(path: str) -> HeaderRecord:
         if exc.errno == errno.ELOOP:
             raise DicomQuarantine(path, "broken_symlink", "symlink loop") from None
         raise DicomQuarantine(path, "unreadable", str(exc)) from None
-    with f:
+    try:
         try:
-            st = os.fstat(f.fileno())
+            st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
                 raise DicomSkip(path, "not_a_file")
             size = st.st_size
             if size == 0:
                 raise DicomSkip(path, "empty_file")
-            src = _Source(f, size)
+            src = _Source(fd, size)
             has_dicm = src.buf[128:132] == b"DICM"
             try:
-                values, little, ts, media_class = _fast_read(src)
+                values, decoded, little, ts, media_class = _fast_read(src)
             except DicomSkip as skip:
                 raise DicomSkip(path, skip.reason, skip.detail) from None
             except _Truncated as exc:
@@ -1009,12 +1117,14 @@ def _read_header(path: str) -> HeaderRecord:
                 raise DicomQuarantine(path, "truncated", str(exc)) from None
         except OSError as exc:
             raise DicomQuarantine(path, "unreadable", str(exc)) from None
+    finally:
+        os.close(fd)
     if values is None:
         return _pydicom_read(path, force=not has_dicm)
     if media_class == _DICOMDIR_CLASS:
         raise DicomSkip(path, "dicomdir")
     try:
-        converted = _convert_fast(values, little)
+        converted = _convert_fast(values, little, decoded=decoded)
     except _Unusual:
         return _pydicom_read(path, force=not has_dicm)
     return _record_or_reject(path, converted, ts, without_meta=ts is None)

@@ -1,0 +1,418 @@
+/* The hot loop of rcdm's DICOM header reader, compiled: walk the top-level elements of an explicit VR
+ * little endian data set in a bytes buffer and keep the raw values of the wanted ones.
+ *
+ * It mirrors Walker._walk_top_py in reader.py step for step (that Python loop is the reference and the
+ * fallback when this module is not built) and hands everything else back to Python: sequences, undefined
+ * lengths and wanted sequences (STEP_GENERAL), the end of the buffer (STEP_NEED), and the two things that
+ * send the whole file to pydicom: elements out of order (STEP_ORDER), an unknown VR or a delimiter at the
+ * top level (STEP_UNUSUAL). It never reads outside the buffer: every offset is checked against its length
+ * before a byte is read, and offsets are 64-bit so that no declared length can wrap them.
+ *
+ * Scanner(wanted, first, last).scan(buf, pos, last_tag, out, done) -> (step, pos, last_tag, need)
+ *   wanted       dict tag (int) -> keyword (str) for plain values, or anything else (a tuple) for
+ *                sequences the general walker collects; copied into a sorted array when the scanner is made
+ *   first, last  the walk stops (STEP_DONE) at the first tag outside [first, last], before its VR is read
+ *   buf          bytes, the start of the file
+ *   pos          offset of the first element to read
+ *   last_tag     the previous tag (-1 at the start): tags must ascend
+ *   out          dict keyword -> (VR name or None for UN, raw value bytes), filled in place
+ *   done         None, or a dict that takes instead keyword -> decoded value (str or list of str) for
+ *                the values decode() can decode (plain ASCII text of the string VRs, as Python would)
+ * Returns the step that stopped the walk, the offset of the element it stopped at (to be read again by
+ * whoever goes on), the tag before that element (for STEP_GENERAL: the element's own tag, as the Python
+ * loop has it when it hands an element to the general walker) and, for STEP_NEED, the number of bytes from
+ * the start of the file it needs.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+enum { STEP_DONE = 0, STEP_NEED = 1, STEP_GENERAL = 2, STEP_ORDER = 3, STEP_UNUSUAL = 4 };
+
+#define VR(a, b) ((uint16_t)((uint8_t)(a) | ((uint8_t)(b) << 8)))
+#define UNDEFINED_LENGTH 0xFFFFFFFFu
+
+/* 2: VR with a 32-bit length (12-byte header), 1: VR with a 16-bit length (8-byte header), 0: unknown. */
+static int vr_kind(uint16_t vr)
+{
+    switch (vr) {
+    case VR('O', 'B'): case VR('O', 'D'): case VR('O', 'F'): case VR('O', 'L'): case VR('O', 'V'):
+    case VR('O', 'W'): case VR('S', 'Q'): case VR('U', 'C'): case VR('U', 'N'): case VR('U', 'R'):
+    case VR('U', 'T'): case VR('S', 'V'): case VR('U', 'V'):
+        return 2;
+    case VR('A', 'E'): case VR('A', 'S'): case VR('A', 'T'): case VR('C', 'S'): case VR('D', 'A'):
+    case VR('D', 'S'): case VR('D', 'T'): case VR('F', 'D'): case VR('F', 'L'): case VR('I', 'S'):
+    case VR('L', 'O'): case VR('L', 'T'): case VR('P', 'N'): case VR('S', 'H'): case VR('S', 'L'):
+    case VR('S', 'S'): case VR('S', 'T'): case VR('T', 'M'): case VR('U', 'I'): case VR('U', 'L'):
+    case VR('U', 'S'):
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static uint16_t u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+static uint32_t u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+
+static PyObject *result(int step, long long pos, long long last_tag, long long need)
+{
+    return Py_BuildValue("(iLLL)", step, pos, last_tag, need);
+}
+
+/* How a value of a VR is decoded, mirroring reader.py's Python decoders for values whose bytes are all NUL
+ * or printable ASCII (0x20-0x7E): there latin-1, ASCII and every DICOM character set agree, and the only
+ * whitespace that str.strip() knows is the space. */
+enum rule {
+    RULE_NONE,         /* not decoded here: Python decodes (ints, PN, UN, ...) */
+    RULE_MULTI,        /* AE AS CS DA DT TM UR: rstrip(" \0"), split on '\' */
+    RULE_NUMBER,       /* DS IS: strip(), rstrip(" \0"), split on '\' */
+    RULE_UID,          /* UI: rstrip(" \0"), split on '\', strip() each; one value: a str */
+    RULE_TEXT_MULTI,   /* SH LO UC: split on '\' if there is one, rstrip("\0 ") each */
+    RULE_TEXT_SINGLE,  /* ST LT UT: rstrip("\0 ") */
+};
+
+static enum rule vr_rule(uint16_t vr)
+{
+    switch (vr) {
+    case VR('A', 'E'): case VR('A', 'S'): case VR('C', 'S'): case VR('D', 'A'): case VR('D', 'T'):
+    case VR('T', 'M'): case VR('U', 'R'):
+        return RULE_MULTI;
+    case VR('D', 'S'): case VR('I', 'S'):
+        return RULE_NUMBER;
+    case VR('U', 'I'):
+        return RULE_UID;
+    case VR('S', 'H'): case VR('L', 'O'): case VR('U', 'C'):
+        return RULE_TEXT_MULTI;
+    case VR('S', 'T'): case VR('L', 'T'): case VR('U', 'T'):
+        return RULE_TEXT_SINGLE;
+    default:
+        return RULE_NONE;
+    }
+}
+
+/* [start, end) without trailing spaces and NULs, and (lead) without leading spaces. */
+static void trim(const uint8_t *v, Py_ssize_t *start, Py_ssize_t *end, int lead, int trail_nul)
+{
+    while (*end > *start && (v[*end - 1] == ' ' || (trail_nul && v[*end - 1] == 0)))
+        (*end)--;
+    while (lead && *start < *end && v[*start] == ' ')
+        (*start)++;
+}
+
+/* The value split on '\' into a list of str, each trimmed (lead: spaces; trail: spaces and NULs). */
+static PyObject *split(const uint8_t *v, Py_ssize_t start, Py_ssize_t end, int lead, int trail)
+{
+    PyObject *items = PyList_New(0);
+    if (items == NULL)
+        return NULL;
+    Py_ssize_t from = start;
+    for (Py_ssize_t i = start; i <= end; i++) {
+        if (i < end && v[i] != '\\')
+            continue;
+        Py_ssize_t a = from, b = i;
+        if (trail || lead)
+            trim(v, &a, &b, lead, trail);
+        PyObject *item = PyUnicode_DecodeASCII((const char *)v + a, b - a, NULL);
+        if (item == NULL || PyList_Append(items, item) < 0) {
+            Py_XDECREF(item);
+            Py_DECREF(items);
+            return NULL;
+        }
+        Py_DECREF(item);
+        from = i + 1;
+    }
+    return items;
+}
+
+/* The decoded value (str or list of str), or NULL: with an error set on failure, without one when the
+ * value is not plain ASCII or its VR has no rule (then Python decodes it). */
+static PyObject *decode(uint16_t vr, const uint8_t *v, Py_ssize_t length)
+{
+    enum rule rule = vr_rule(vr);
+    if (rule == RULE_NONE)
+        return NULL;
+    int backslash = 0;
+    for (Py_ssize_t i = 0; i < length; i++) {
+        if (v[i] != 0 && (v[i] < 0x20 || v[i] > 0x7E))
+            return NULL;
+        backslash |= v[i] == '\\';
+    }
+    Py_ssize_t start = 0, end = length;
+    switch (rule) {
+    case RULE_MULTI:
+    case RULE_NUMBER:
+        trim(v, &start, &end, rule == RULE_NUMBER, 1);
+        break;
+    case RULE_UID:
+        trim(v, &start, &end, 0, 1);
+        if (memchr(v + start, '\\', (size_t)(end - start)) != NULL)
+            return split(v, start, end, 1, 0);
+        trim(v, &start, &end, 1, 0);
+        break;
+    case RULE_TEXT_MULTI:
+        if (backslash)
+            return split(v, start, end, 0, 1);
+        trim(v, &start, &end, 0, 1);
+        break;
+    case RULE_TEXT_SINGLE:
+        trim(v, &start, &end, 0, 1);
+        break;
+    default:
+        return NULL;
+    }
+    if ((rule == RULE_MULTI || rule == RULE_NUMBER) && memchr(v + start, '\\', (size_t)(end - start)) != NULL)
+        return split(v, start, end, 0, 0);
+    return PyUnicode_DecodeASCII((const char *)v + start, end - start, NULL);
+}
+
+/* Store done[keyword] = the decoded value when ``done`` is a dict and the value is plain, else
+ * out[keyword] = (VR name or None, value bytes). Returns 0, or -1 with a Python error set. */
+static int store(PyObject *out, PyObject *done, PyObject *keyword, uint16_t vr, const uint8_t *value,
+                 Py_ssize_t length)
+{
+    PyObject *name, *raw, *pair;
+    if (done != Py_None) {
+        PyObject *decoded = decode(vr, value, length);
+        if (decoded != NULL) {
+            int rc = PyDict_SetItem(done, keyword, decoded);
+            Py_DECREF(decoded);
+            return rc;
+        }
+        if (PyErr_Occurred())
+            return -1;
+    }
+    if (vr == VR('U', 'N')) {
+        name = Py_NewRef(Py_None);
+    } else {
+        char text[2] = {(char)(vr & 0xFF), (char)(vr >> 8)};
+        name = PyUnicode_FromStringAndSize(text, 2);
+    }
+    raw = PyBytes_FromStringAndSize((const char *)value, length);
+    if (name == NULL || raw == NULL) {
+        Py_XDECREF(name);
+        Py_XDECREF(raw);
+        return -1;
+    }
+    pair = PyTuple_Pack(2, name, raw);
+    Py_DECREF(name);
+    Py_DECREF(raw);
+    if (pair == NULL)
+        return -1;
+    int rc = PyDict_SetItem(out, keyword, pair);
+    Py_DECREF(pair);
+    return rc;
+}
+
+/* A scanner for one set of wanted tags: sorted tags, their specs, and which specs are plain keywords. */
+typedef struct {
+    PyObject_HEAD
+    Py_ssize_t n;
+    uint32_t *tags;
+    PyObject **specs; /* owned */
+    long long first, last;
+} Scanner;
+
+static void scanner_dealloc(Scanner *self)
+{
+    for (Py_ssize_t i = 0; i < self->n; i++)
+        Py_XDECREF(self->specs[i]);
+    PyMem_Free(self->tags);
+    PyMem_Free(self->specs);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int compare_tags(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+static PyObject *scanner_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    static char *names[] = {"wanted", "first", "last", NULL};
+    PyObject *wanted;
+    long long first, last;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!LL", names, &PyDict_Type, &wanted, &first, &last))
+        return NULL;
+    Scanner *self = (Scanner *)type->tp_alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    self->first = first;
+    self->last = last;
+    Py_ssize_t n = PyDict_Size(wanted), i = 0, at = 0;
+    size_t slots = n > 0 ? (size_t)n : 1;
+    self->tags = PyMem_Calloc(slots, sizeof(uint32_t));
+    self->specs = PyMem_Calloc(slots, sizeof(PyObject *));
+    if (self->tags == NULL || self->specs == NULL) {
+        Py_DECREF(self);
+        return PyErr_NoMemory();
+    }
+    PyObject *key, *value;
+    /* sort the tags first, then look their specs up, so tags[i] and specs[i] stay paired */
+    while (PyDict_Next(wanted, &i, &key, &value)) {
+        unsigned long long tag = PyLong_AsUnsignedLongLong(key);
+        if (PyErr_Occurred() || tag > 0xFFFFFFFFull) {
+            Py_DECREF(self);
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_ValueError, "a wanted tag does not fit in 32 bits");
+            return NULL;
+        }
+        self->tags[at++] = (uint32_t)tag;
+    }
+    qsort(self->tags, (size_t)n, sizeof(uint32_t), compare_tags);
+    self->n = n;
+    for (at = 0; at < n; at++) {
+        PyObject *tag = PyLong_FromUnsignedLong(self->tags[at]);
+        if (tag == NULL) {
+            Py_DECREF(self);
+            return NULL;
+        }
+        PyObject *spec = PyDict_GetItemWithError(wanted, tag);
+        Py_DECREF(tag);
+        if (spec == NULL) {
+            Py_DECREF(self);
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_RuntimeError, "wanted changed while the scanner was built");
+            return NULL;
+        }
+        self->specs[at] = Py_NewRef(spec);
+    }
+    return (PyObject *)self;
+}
+
+/* The spec of a tag (borrowed), or NULL when it is not wanted: a binary search of the sorted tags. */
+static PyObject *lookup(const Scanner *self, uint32_t tag)
+{
+    Py_ssize_t lo = 0, hi = self->n;
+    while (lo < hi) {
+        Py_ssize_t mid = lo + (hi - lo) / 2;
+        if (self->tags[mid] < tag)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < self->n && self->tags[lo] == tag ? self->specs[lo] : NULL;
+}
+
+static PyObject *scanner_scan(Scanner *self, PyObject *args)
+{
+    Py_buffer view;
+    long long pos, last_tag;
+    PyObject *out, *done;
+    if (!PyArg_ParseTuple(args, "y*LLO!O", &view, &pos, &last_tag, &PyDict_Type, &out, &done))
+        return NULL;
+    if (done != Py_None && !PyDict_Check(done)) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_TypeError, "done must be a dict or None");
+        return NULL;
+    }
+    const uint8_t *buf = (const uint8_t *)view.buf;
+    const long long nbuf = (long long)view.len;
+    int step;
+    long long need = 0;
+    if (pos < 0) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError, "negative offset");
+        return NULL;
+    }
+    for (;;) {
+        if (pos + 12 > nbuf) {
+            step = STEP_NEED;
+            need = pos + 12;
+            break;
+        }
+        const uint8_t *p = buf + pos;
+        long long tag = ((long long)u16(p) << 16) | u16(p + 2);
+        uint16_t vr = u16(p + 4);
+        if (tag <= last_tag) {
+            step = STEP_ORDER;
+            break;
+        }
+        if (tag < self->first || tag > self->last) {
+            step = STEP_DONE;
+            break;
+        }
+        int kind = vr_kind(vr);
+        if (kind == 0) { /* an unknown VR, or an item delimiter at the top level */
+            step = STEP_UNUSUAL;
+            break;
+        }
+        long long length = kind == 2 ? (long long)u32(p + 8) : (long long)u16(p + 6);
+        long long hdr = kind == 2 ? 12 : 8;
+        long long previous = last_tag;
+        last_tag = tag;
+        PyObject *spec = lookup(self, (uint32_t)tag); /* borrowed */
+        if (length == UNDEFINED_LENGTH || (spec != NULL && !PyUnicode_CheckExact(spec))) {
+            step = STEP_GENERAL;
+            break;
+        }
+        if (spec == NULL) {
+            pos += hdr + length;
+            continue;
+        }
+        if (pos + hdr + length > nbuf) { /* read this element again once the buffer holds it */
+            step = STEP_NEED;
+            need = pos + hdr + length;
+            last_tag = previous;
+            break;
+        }
+        if (store(out, done, spec, vr, p + hdr, (Py_ssize_t)length) < 0) {
+            PyBuffer_Release(&view);
+            return NULL;
+        }
+        pos += hdr + length;
+    }
+    PyBuffer_Release(&view);
+    return result(step, pos, last_tag, need);
+}
+
+static PyMethodDef scanner_methods[] = {
+    {"scan", (PyCFunction)scanner_scan, METH_VARARGS,
+     "scan(buf, pos, last_tag, out, done) -> (step, pos, last_tag, need): walk explicit VR little endian "
+     "elements from pos, storing done[keyword] = decoded value (done a dict, plain ASCII string VRs) or "
+     "out[keyword] = (VR name or None, raw bytes) for the wanted plain values."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject ScannerType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "rcdm.dicom._scan.Scanner",
+    .tp_basicsize = sizeof(Scanner),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Scanner(wanted, first, last): walks the elements with tags in [first, last] (DONE at the "
+              "first tag outside), keeping the values of wanted tags (dict tag -> keyword, or a "
+              "non-str spec for sequences, handed back as STEP_GENERAL).",
+    .tp_new = scanner_new,
+    .tp_dealloc = (destructor)scanner_dealloc,
+    .tp_methods = scanner_methods,
+};
+
+static int exec_module(PyObject *module)
+{
+    if (PyType_Ready(&ScannerType) < 0 || PyModule_AddObjectRef(module, "Scanner", (PyObject *)&ScannerType) < 0)
+        return -1;
+    if (PyModule_AddIntConstant(module, "STEP_DONE", STEP_DONE) < 0 ||
+        PyModule_AddIntConstant(module, "STEP_NEED", STEP_NEED) < 0 ||
+        PyModule_AddIntConstant(module, "STEP_GENERAL", STEP_GENERAL) < 0 ||
+        PyModule_AddIntConstant(module, "STEP_ORDER", STEP_ORDER) < 0 ||
+        PyModule_AddIntConstant(module, "STEP_UNUSUAL", STEP_UNUSUAL) < 0)
+        return -1;
+    return 0;
+}
+
+static PyModuleDef_Slot slots[] = {
+    {Py_mod_exec, exec_module},
+    {0, NULL},
+};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT, "rcdm.dicom._scan",
+    "Compiled top-level element walk for rcdm.dicom.reader (optional; the reader has a pure-Python twin).",
+    0, NULL, slots, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__scan(void) { return PyModuleDef_Init(&module_def); }
