@@ -127,3 +127,86 @@ def missing_database_file(target: Any) -> str | None:
     if path is not None and not path.exists():
         return str(path)
     return None
+
+
+# --------------------------------------------------------------------------------------------------------------
+# R data.frames in (RadiologyCDM's insertRcdmTable)
+
+#: The kinds of column ``table_from_r`` reads, as the R side names them.
+R_COLUMN_KINDS = ("integer", "double", "logical", "character", "date", "datetime", "integer64")
+
+_INT64_NA = np.iinfo(np.int64).min  # bit64's NA_integer64_
+
+
+def _r_mask(missing: Any, size: int) -> np.ndarray:
+    mask = np.asarray(missing, dtype=bool).reshape(-1)
+    if mask.shape[0] != size:
+        raise ValueError(f"missing-value mask has {mask.shape[0]} entries for {size} values")
+    return mask
+
+
+def _hashed_ids(name: str, column: "pa.Array") -> "pa.Array":
+    """A text ``*_id`` column holding whole numbers, the way :func:`frame_for_r` hands 63-bit ids to R, back as
+    int64 (a hashed id column, or one with a value beyond 2^53); any other text column unchanged."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not name.endswith("_id") or column.null_count == len(column):
+        return column
+    if not pc.all(pc.match_substring_regex(column.drop_null(), r"^-?[0-9]{1,19}$")).as_py():
+        return column
+    try:
+        numbers = column.cast(pa.int64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # beyond int64: leave it text
+        return column
+    if name in HASHED_ID_COLUMNS or pc.any(pc.greater(pc.abs(numbers), _EXACT)).as_py():
+        return numbers
+    return column
+
+
+def _array_from_r(name: str, kind: str, values: Any, missing: Any) -> "pa.Array":
+    import pyarrow as pa
+
+    if kind == "integer64":  # the 8-byte patterns of a bit64::integer64 vector; NA is INT64_MIN
+        numbers = np.frombuffer(bytes(values), dtype=np.int64)
+        return pa.array(numbers, mask=numbers == _INT64_NA, type=pa.int64())
+    if kind == "character":
+        strings = np.asarray(values, dtype=object).reshape(-1)
+        return _hashed_ids(name, pa.array(strings, mask=_r_mask(missing, len(strings)), type=pa.string()))
+    numbers = np.asarray(values).reshape(-1)
+    mask = _r_mask(missing, len(numbers))
+    if kind == "integer":
+        return pa.array(numbers.astype(np.int32, copy=False), mask=mask, type=pa.int32())
+    if kind == "double":
+        return pa.array(numbers.astype(np.float64, copy=False), mask=mask, type=pa.float64())
+    if kind == "logical":
+        return pa.array(numbers.astype(bool, copy=False), mask=mask, type=pa.bool_())
+    if kind == "date":  # R Date: days since 1970-01-01
+        days = np.floor(numbers.astype(np.float64, copy=False))
+        return pa.array(days.astype(np.int32), mask=mask, type=pa.date32())
+    if kind == "datetime":  # R POSIXct: seconds since 1970-01-01 UTC; stored as UTC wall-clock time
+        micros = np.round(numbers.astype(np.float64, copy=False) * 1e6)
+        return pa.array(micros.astype(np.int64), mask=mask, type=pa.timestamp("us"))
+    from rcdm.errors import UsageError
+
+    raise UsageError(f"Column {name!r}: unknown R column kind {kind!r} (one of {', '.join(R_COLUMN_KINDS)}).")
+
+
+def table_from_r(names: Any, kinds: Any, values: Any, missing: Any) -> Any:
+    """A pyarrow Table from the columns of an R data.frame, as RadiologyCDM's ``insertRcdmTable`` sends them.
+
+    reticulate 1.28 turns R's ``NA`` into ``True`` (logical) and ``-2147483648`` (integer) before Python sees
+    it, so R never sends NA: each column comes as its kind (one of ``R_COLUMN_KINDS``), its values with every
+    NA replaced by a placeholder, and a boolean mask that is True where R had NA (the mask makes those
+    NULL). ``integer64`` columns come as the vector's raw bytes instead, with NA as INT64_MIN. Text ``*_id``
+    columns of whole numbers become int64 when they are hashed ids or exceed 2^53 (the inverse of
+    :func:`frame_for_r`), so ids R received as character are stored as the BIGINTs they were.
+    """
+    import pyarrow as pa
+
+    names, kinds = [str(n) for n in names], [str(k) for k in kinds]
+    values, missing = list(values), list(missing)
+    if not len(names) == len(kinds) == len(values) == len(missing):
+        raise ValueError("table_from_r needs one kind, value vector and mask per column name")
+    arrays = [_array_from_r(n, k, v, m) for n, k, v, m in zip(names, kinds, values, missing)]
+    return pa.Table.from_arrays(arrays, names=names)

@@ -62,12 +62,14 @@ closeRcdmConnection <- function(connection) {
   invisible(.rcdmCall(connection$close()))
 }
 
-# Open a connection for one call and close it afterwards; an open connection passed in is used as is.
-.withConnection <- function(connectionDetails, fun) {
+# Open a connection for one call and close it afterwards; an open connection passed in is used as is (with
+# the temp emulation schema it was opened with).
+.withConnection <- function(connectionDetails, fun,
+                            tempEmulationSchema = getOption("sqlRenderTempEmulationSchema")) {
   if (inherits(connectionDetails, "python.builtin.object")) {
     return(fun(connectionDetails))
   }
-  connection <- connectRcdm(connectionDetails)
+  connection <- connectRcdm(connectionDetails, tempEmulationSchema = tempEmulationSchema)
   on.exit(try(connection$close(), silent = TRUE), add = TRUE)
   fun(connection)
 }

@@ -31,11 +31,15 @@ rcdmPython <- function(convert = TRUE) {
 }
 
 # Run a call into Python; a Python error becomes an R error with the same message, classed by its type
-# (e.g. "rcdm_IdentifierError", "rcdm_error") so callers can catch it with tryCatch.
+# (e.g. "rcdm_IdentifierError", "rcdm_error") so callers can catch it with tryCatch. R errors (already classed
+# ones included) pass through: py_last_error() still holds the previous Python error after an R error, so it
+# is used only when the error's own message carries it.
 .rcdmCall <- function(expr) {
   tryCatch(expr, error = function(e) {
+    if (inherits(e, "rcdm_error")) stop(e)
     info <- tryCatch(reticulate::py_last_error(), error = function(e2) NULL)
-    if (!is.null(info) && !is.null(info$value) && nzchar(info$value)) {
+    if (!is.null(info) && !is.null(info$value) && nzchar(info$value) &&
+        grepl(info$value, conditionMessage(e), fixed = TRUE)) {
       type <- if (is.null(info$type)) "Exception" else info$type
       cond <- structure(
         class = c(paste0("rcdm_", type), "rcdm_error", "error", "condition"),

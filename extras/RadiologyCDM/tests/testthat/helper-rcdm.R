@@ -56,3 +56,78 @@ checkWorkflow <- function(connectionDetails, schema) {
   expect_true(nrow(ct) > 0 && nrow(ct) < nrow(images))
   expect_true(all(ct$modality == "CT"))
 }
+
+# A data.frame with an NA in every column type insertRcdmTable stores, next to values that must survive as
+# they are (the string "NA", the empty string, the smallest R integer, dates before 1970, a leap day).
+naFrame <- function() {
+  data.frame(
+    row_id = 1:4,
+    int_value = c(1L, NA, -2147483647L, 0L),
+    num_value = c(1.5, NA, NaN, -1e300),
+    flag = c(TRUE, NA, FALSE, TRUE),
+    label = c("a", NA, "NA", ""),
+    category = factor(c("x", NA, "y", "x")),
+    visit_date = as.Date(c("2020-02-29", NA, "1960-05-06", "2038-01-20")),
+    visit_time = as.POSIXct(c("2020-01-02 03:04:05.25", NA, "1969-12-31 23:59:59", "2000-01-01 00:00:00"),
+                            tz = "America/New_York"),
+    radiology_image_id = c("9223372036854775807", NA, "-9223372036854775807", "4611686018427387905"),
+    stringsAsFactors = FALSE
+  )
+}
+
+# naFrame() through insertRcdmTable and back through queryRcdmSql: every NA a NULL in the database (not TRUE
+# or -2147483648), column types from the R types, and the values back as R values.
+checkRoundTrip <- function(connectionDetails, schema) {
+  data <- naFrame()
+  expect_equal(insertRcdmTable(connectionDetails, "r_na_frame", data, databaseSchema = schema), nrow(data))
+
+  nulls <- queryRcdmSql(connectionDetails, paste0(
+    "SELECT ", paste0("COUNT(*) - COUNT(", names(data), ") AS nulls_", seq_along(data), collapse = ", "),
+    " FROM @schema.r_na_frame;"), schema = schema)
+  expect_equal(unname(unlist(nulls)), c(0, 1, 2, 1, 1, 1, 1, 1, 1))
+  notNull <- queryRcdmSql(connectionDetails, paste0(
+    "SELECT COUNT(*) AS n FROM @schema.r_na_frame WHERE row_id = 2 AND (",
+    paste0(setdiff(names(data), "row_id"), " IS NOT NULL", collapse = " OR "), ");"), schema = schema)
+  expect_equal(notNull$n, 0)  # the row of NAs is a row of NULLs
+
+  types <- queryRcdmSql(connectionDetails, paste(
+    "SELECT column_name, data_type FROM information_schema.columns",
+    "WHERE LOWER(table_schema) = LOWER(:schema) AND LOWER(table_name) = 'r_na_frame';"),
+    bind = list(schema = schema))
+  type <- stats::setNames(tolower(types$data_type), types$column_name)
+  expect_match(type[["int_value"]], "^int")
+  expect_match(type[["flag"]], "int")
+  expect_match(type[["num_value"]], "double|float")
+  expect_match(type[["label"]], "char")
+  expect_match(type[["category"]], "char")
+  expect_equal(type[["visit_date"]], "date")
+  expect_match(type[["visit_time"]], "^timestamp")
+  expect_equal(type[["radiology_image_id"]], "bigint")
+
+  back <- queryRcdmSql(connectionDetails, "SELECT * FROM @schema.r_na_frame ORDER BY row_id;", schema = schema)
+  expect_equal(names(back), names(data))
+  expect_equal(back$int_value, c(1, NA, -2147483647, 0))
+  expect_equal(back$num_value, c(1.5, NA, NA, -1e300))
+  expect_equal(back$flag, c(1, NA, 0, 1))
+  expect_identical(back$label, c("a", NA, "NA", ""))
+  expect_identical(back$category, c("x", NA, "y", "x"))
+  expect_s3_class(back$visit_date, "Date")
+  expect_equal(back$visit_date, data$visit_date)
+  expect_s3_class(back$visit_time, "POSIXct")
+  expect_equal(as.numeric(back$visit_time), as.numeric(data$visit_time), tolerance = 1e-9)
+  ids <- queryRcdmSql(connectionDetails, paste(
+    "SELECT CAST(radiology_image_id AS VARCHAR(30)) AS id FROM @schema.r_na_frame ORDER BY row_id;"),
+    schema = schema)
+  expect_identical(ids$id, data$radiology_image_id)  # exact beyond 2^53, NA a NULL
+
+  # append keeps the table and its types
+  more <- data[1:2, ]
+  more$row_id <- 5:6
+  expect_equal(insertRcdmTable(connectionDetails, "r_na_frame", more, databaseSchema = schema,
+                               createTable = FALSE, dropTableIfExists = FALSE), 2)
+  all <- queryRcdmSql(connectionDetails, "SELECT row_id, flag FROM @schema.r_na_frame ORDER BY row_id;",
+                      schema = schema)
+  expect_equal(all$row_id, 1:6)
+  expect_equal(all$flag, c(1, NA, 0, 1, 1, NA))
+  executeRcdmSql(connectionDetails, "DROP TABLE @schema.r_na_frame;", schema = schema)
+}
