@@ -646,11 +646,13 @@ def _sniff_no_meta(buf: bytes) -> tuple[bool, bool] | None:
 
 
 def _check_pixel_data(src: _Source, pos: int, implicit: bool, little: bool) -> None:
-    """Skip the top-level elements after the wanted ones (to Pixel Data and past), one small read each.
+    """Skip the top-level elements after the wanted ones up to Pixel Data, one small read each.
 
     Raises _Truncated when an element, or Pixel Data with a defined length, runs past the end of the
     file, and _Unusual when the tags go backwards (a corrupt tag made the walk stop too early). Stops
-    without a verdict at an undefined length (a sequence, encapsulated pixel data).
+    without a verdict at an undefined length (a sequence, encapsulated pixel data), and after Pixel Data:
+    trailing elements (DataSetTrailingPadding) are not needed, and looking at them would cost a second
+    disk read per file on a cold cache.
     """
     size = src.size
     last_tag = -1
@@ -682,6 +684,8 @@ def _check_pixel_data(src: _Source, pos: int, implicit: bool, little: bool) -> N
         pos += hdr + length
         if pos > size:
             raise _Truncated("pixel data is shorter than declared" if tag == _PIXEL_DATA else "element cut short")
+        if tag >= _PIXEL_DATA:  # what follows the pixel data (trailing padding) is never needed
+            return
 
 
 def _fast_read(src: _Source) -> tuple[dict[str, Any], dict[str, Any], bool, str | None, str | None]:
@@ -1139,8 +1143,9 @@ def _read_one(path: str | os.PathLike[str]) -> HeaderRecord | Rejected:
         return Rejected("quarantine", exc.reason, exc.detail)
 
 
-def _read_chunk(paths: list[str]) -> list[tuple[str, HeaderRecord | Rejected]]:
-    return [(p, _read_one(p)) for p in paths]
+def _read_chunk(paths: list[str]) -> list[HeaderRecord | Rejected]:
+    """A worker's share: the results only (the parent has the paths; sending them back costs IPC)."""
+    return [_read_one(p) for p in paths]
 
 
 def read_headers(
@@ -1172,8 +1177,10 @@ def read_headers(
     with multiprocessing.get_context().Pool(workers) as pool:
         pending: deque = deque()
         for chunk in chunks():
-            pending.append(pool.apply_async(_read_chunk, (chunk,)))
+            pending.append((chunk, pool.apply_async(_read_chunk, (chunk,))))
             if len(pending) >= 4 * workers:
-                yield from pending.popleft().get()
+                done, result = pending.popleft()
+                yield from zip(done, result.get())
         while pending:
-            yield from pending.popleft().get()
+            done, result = pending.popleft()
+            yield from zip(done, result.get())
