@@ -764,10 +764,20 @@ def query_statement(conn: Connection, statement: str, bind: Mapping[str, Any] | 
         conn.commit_unless_in_transaction()
     except sa.exc.DBAPIError as exc:
         raise _fail(conn, exc, statement, 1, 1) from None
-    frame = pd.DataFrame.from_records(rows, columns=columns)
+    frame = _frame_from_rows(rows, columns)
     if conn.dialect == "sqlite":
         frame = _sqlite_dates_back(frame)
     return _plain_types(frame)
+
+
+def _frame_from_rows(rows: list, columns: list[str]) -> pd.DataFrame:
+    """A DataFrame of object columns from driver rows, typed by ``_plain_types``.
+
+    Not ``DataFrame.from_records``: it turns an integer column with a NULL into float64, which rounds a
+    63-bit id (9007199254740993 comes back as ...992); object columns keep the ints for Int64.
+    """
+    values = list(zip(*rows)) if rows else [()] * len(columns)
+    return pd.DataFrame({i: pd.Series(v, dtype=object) for i, v in enumerate(values)}).set_axis(columns, axis=1)
 
 
 def _plain_types(frame: pd.DataFrame) -> pd.DataFrame:
@@ -784,8 +794,10 @@ def _plain_types(frame: pd.DataFrame) -> pd.DataFrame:
         if present.empty:
             continue
         kinds = {type(v) for v in present}
-        if kinds <= {decimal.Decimal}:
+        if kinds <= {decimal.Decimal} or (float in kinds and kinds <= {float, int}):
             frame[column] = values.astype(float)
+        elif kinds == {bool} and len(present) == len(values):
+            frame[column] = values.astype(bool)
         elif kinds <= {dt.date, dt.datetime, pd.Timestamp}:
             frame[column] = pd.to_datetime(values)
         elif kinds <= {int, bool} and kinds != {bool}:

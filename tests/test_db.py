@@ -780,3 +780,13 @@ def test_postgresql_bulk_insert_into_a_column_named_like_a_reserved_word(postgre
         insert_table(conn, "reserved_test", "note_nlp", {"note_nlp_id": [1, 2], "offset": ["10", "20"]},
                      create_table=True)
         assert query_sql(conn, "SELECT COUNT(*) AS n FROM reserved_test.note_nlp;")["n"][0] == 2
+
+
+def test_query_keeps_63_bit_integers_exact_beside_nulls() -> None:
+    """A BIGINT column with a NULL must not go through float64 (ids beyond 2^53 would be rounded)."""
+    conn = connect("duckdb:///:memory:")
+    frame = query_sql(conn, "SELECT * FROM (VALUES (CAST(9007199254740993 AS BIGINT), 1.5, TRUE), "
+                            "(NULL, NULL, NULL)) AS t(id, x, flag);")
+    assert frame["id"].dtype == "Int64" and frame["id"].tolist()[0] == 9007199254740993
+    assert frame["x"].dtype == "float64"
+    assert frame["flag"].tolist() == [True, None]
