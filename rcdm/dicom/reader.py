@@ -40,6 +40,7 @@ import errno
 import functools
 import logging
 import multiprocessing
+import operator
 import os
 import stat
 import struct
@@ -178,10 +179,11 @@ class HeaderRecord:
         return {name: getattr(self, name) for name in _RECORD_FIELDS}
 
     def __reduce__(self):  # a plain tuple of values: 4x smaller and faster to pickle than the default
-        return (HeaderRecord, tuple(getattr(self, name) for name in _RECORD_FIELDS))
+        return (HeaderRecord, _record_values(self))
 
 
 _RECORD_FIELDS = tuple(f.name for f in fields(HeaderRecord))
+_record_values = operator.attrgetter(*_RECORD_FIELDS)  # record → tuple of its values, in C (IPC is per record)
 
 
 # --- what to read: DICOM tag → keyword, or keyword + the wanted elements inside its items -------------
