@@ -141,7 +141,7 @@ def cmd_etl(args: argparse.Namespace) -> int:
                 file_list=args.file_list, staging_dir=args.staging_dir, keep_staging=args.keep_staging,
                 summary_json=args.summary_json, quiet=args.quiet,
                 progress=False if args.no_progress else None, executor=args.executor,
-                scheduler=args.scheduler, staging_url=args.staging_url)
+                scheduler=args.scheduler, staging_url=args.staging_url, commit_rows=args.commit_rows)
     return 0
 
 
@@ -427,7 +427,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "back it up, a lost secret breaks reloads)")
     p.add_argument("--workers", type=int, default=None, help="worker processes reading headers (default: CPUs)")
     p.add_argument("--batch-size", type=int, default=5000,  # rcdm.etl.run.DEFAULT_BATCH_SIZE
-                   help="files per batch and per transaction (default 5000)")
+                   help="files a worker reads at a time (default 5000)")
+    p.add_argument("--commit-rows", type=int, default=131_072,  # rcdm.etl.run.COMMIT_ROWS
+                   help="files loaded per transaction: consecutive batches are joined up to this many; a kill "
+                        "loses at most one such group, which the next run reloads (default 131072)")
     p.add_argument("--root", metavar="DIR", help="store file_path relative to DIR (default: the folder given)")
     p.add_argument("--file-list", metavar="FILE", help="also load the paths listed in FILE, one per line")
     p.add_argument("--staging-dir", metavar="DIR",

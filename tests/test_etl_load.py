@@ -94,7 +94,7 @@ def pg_schema(conn) -> str:
 def test_duckdb_round_trip_values_and_rerun(corpus, secret, tmp_path):
     with connect(tmp_path / "cdm.duckdb") as conn:
         summary = run_etl(str(corpus["root"]), conn, "cdm", person_map=corpus["person_map"], secret_file=secret,
-                          workers=1, batch_size=7.0, quiet=True)
+                          workers=1, batch_size=7.0, commit_rows=7.0, quiet=True)  # several transactions
         check_invariant(summary)
         n_images = len(corpus["images"])
         assert summary["loaded"] == summary["images"] == n_images
@@ -152,7 +152,7 @@ def test_postgresql_round_trip_equals_duckdb(corpus, secret, tmp_path, postgres_
         schema = pg_schema(pg)
         try:
             summary = run_etl(str(corpus["root"]), pg, schema, person_map=corpus["person_map"],
-                              secret_file=secret, workers=2, batch_size=9, quiet=True)
+                              secret_file=secret, workers=2, batch_size=9, commit_rows=9, quiet=True)
             check_invariant(summary)
             assert snapshot(pg, schema) == expected
             again = run_etl(str(corpus["root"]), pg, schema, person_map=corpus["person_map"], secret_file=secret,
@@ -160,6 +160,169 @@ def test_postgresql_round_trip_equals_duckdb(corpus, secret, tmp_path, postgres_
             assert again["loaded"] == 0 and snapshot(pg, schema) == expected
         finally:
             execute_sql(pg, f"DROP SCHEMA IF EXISTS {schema} CASCADE;")
+
+
+def test_sqlite_round_trip_equals_duckdb(corpus, secret, tmp_path):
+    """SQLite loads through the generic paths (work tables, executemany, no deferred indexes)."""
+    with connect(tmp_path / "cdm.duckdb") as duck:
+        run_etl(str(corpus["root"]), duck, "cdm", person_map=corpus["person_map"], secret_file=secret, workers=1,
+                quiet=True)
+        expected = snapshot(duck, "cdm")
+    with connect(f"sqlite:///{tmp_path / 'cdm.sqlite'}") as lite:
+        summary = run_etl(str(corpus["root"]), lite, "cdm", person_map=corpus["person_map"], secret_file=secret,
+                          workers=1, batch_size=4, commit_rows=6, quiet=True)
+        check_invariant(summary)
+        assert snapshot(lite, "cdm") == expected
+
+
+@pytest.mark.parametrize("target", ["duckdb", "sqlite"])
+def test_changed_files_are_loaded_again_in_place(corpus, secret, tmp_path, target):
+    """A file changed since its run (size or mtime) is read again: its rows are replaced, none is doubled."""
+    url = str(tmp_path / "cdm.duckdb") if target == "duckdb" else f"sqlite:///{tmp_path / 'cdm.sqlite'}"
+    with connect(url) as conn:
+        first = run_etl(str(corpus["root"]), conn, "cdm", person_map=corpus["person_map"], secret_file=secret,
+                        workers=1, quiet=True)
+        before = snapshot(conn, "cdm")
+        changed = corpus["files"][::2]
+        for path in changed:
+            os.utime(path, ns=(os.stat(path).st_atime_ns, os.stat(path).st_mtime_ns + 1))
+        again = run_etl(str(corpus["root"]), conn, "cdm", person_map=corpus["person_map"], secret_file=secret,
+                        workers=1, batch_size=3, commit_rows=5, quiet=True)
+        check_invariant(again)
+        assert again["skipped_by_reason"]["unchanged"] == first["files_seen"] - len(changed)
+        assert snapshot(conn, "cdm") == before
+
+
+def test_secondary_indexes_are_built_after_the_first_load(corpus, secret, postgres_url):
+    from rcdm.db import existing_indexes_and_constraints
+    from rcdm.ddl import ddl_statements
+
+    with connect(postgres_url) as pg:
+        schema = pg_schema(pg)
+        try:
+            run_etl(str(corpus["root"]), pg, schema, person_map=corpus["person_map"], secret_file=secret,
+                    workers=1, quiet=True)
+            expected = {st.name for model in ("rcdm", "etl") for st in ddl_statements(schema, model)
+                        if st.kind == "index"}
+            found = {n.lower() for table in ("radiology_image", "radiology_occurrence", "rcdm_etl_file")
+                     for n in existing_indexes_and_constraints(pg, schema, table)}
+            assert expected <= found
+        finally:
+            execute_sql(pg, f"DROP SCHEMA IF EXISTS {schema} CASCADE;")
+
+
+def test_an_error_in_a_deferred_load_builds_the_indexes_before_it_propagates(postgres_url):
+    from rcdm.db import existing_indexes_and_constraints
+    from rcdm.ddl import create_tables
+    from rcdm.etl.load import deferred_indexes
+
+    with connect(postgres_url) as pg:
+        schema = pg_schema(pg)
+        try:
+            create_tables(pg, schema, model="rcdm")
+            create_tables(pg, schema, model="etl")
+            before = set(existing_indexes_and_constraints(pg, schema, "radiology_image"))
+            with pytest.raises(RuntimeError, match="a failing batch"):
+                with deferred_indexes(pg, schema) as deferred:
+                    assert deferred
+                    assert len(existing_indexes_and_constraints(pg, schema, "radiology_image")) < len(before)
+                    raise RuntimeError("a failing batch")
+            assert set(existing_indexes_and_constraints(pg, schema, "radiology_image")) == before
+        finally:
+            execute_sql(pg, f"DROP SCHEMA IF EXISTS {schema} CASCADE;")
+
+
+def _to_hex_keys(conn, schema: str, corpus: dict, secret: str, empty: bool = False) -> None:
+    """Make ``rcdm_etl_file`` as rcdm wrote it before file keys were BIGINT: VARCHAR(64) hex digests."""
+    rows = query_sql(conn, f"SELECT * FROM {schema}.rcdm_etl_file;")
+    if not empty:
+        rows["file_key"] = _hex_keys(corpus, secret, rows["file_key"])
+    execute_sql(conn, f"DROP TABLE {schema}.rcdm_etl_file; DROP TABLE {schema}.rcdm_etl_stage_file;")
+    execute_sql(conn, f"CREATE TABLE {schema}.rcdm_etl_file (file_key VARCHAR(64) NOT NULL, file_path VARCHAR(1024) "
+                      "NOT NULL, file_size BIGINT NULL, file_mtime_ns BIGINT NULL, status VARCHAR(20) NOT NULL, "
+                      "reason VARCHAR(255) NULL, radiology_image_id BIGINT NULL, run_id BIGINT NOT NULL, processed_at "
+                      "DATETIME NOT NULL, CONSTRAINT xpk_rcdm_etl_file PRIMARY KEY (file_key)); "
+                      f"CREATE TABLE {schema}.rcdm_etl_stage_file (file_key VARCHAR(64) NOT NULL);")
+    if not empty:
+        insert_table(conn, schema, "rcdm_etl_file", rows)
+
+
+def _hex_keys(corpus: dict, secret: str, keys) -> list[str]:
+    """The 64-character hex digests whose first 63 bits are these BIGINT file keys (the corpus's files)."""
+    from rcdm.dicom.deid import load_or_create_secret
+    from rcdm.etl.transform import file_ids, file_key, relative_path
+
+    site = load_or_create_secret(secret, create=False)
+    hexes = [file_key(relative_path(p, str(corpus["root"])), site) for p in corpus["files"]]
+    hex_of = dict(zip(file_ids(hexes).to_pylist(), hexes))
+    return [hex_of[int(k)] for k in keys]
+
+
+def _upgrade_and_rerun(conn, schema: str, corpus: dict, secret: str) -> None:
+    before = snapshot(conn, schema)
+    _to_hex_keys(conn, schema, corpus, secret)
+    assert isinstance(query_sql(conn, f"SELECT file_key FROM {schema}.rcdm_etl_file;")["file_key"][0], str)
+    again = run_etl(str(corpus["root"]), conn, schema, person_map=corpus["person_map"], secret_file=secret,
+                    workers=1, quiet=True)
+    assert again["loaded"] == 0 and again["skipped_by_reason"] == {"unchanged": again["files_seen"]}
+    assert snapshot(conn, schema) == before  # the same keys: what file_ids makes of the same digests
+
+
+@pytest.mark.parametrize("target", ["duckdb", "sqlite"])
+def test_hex_file_keys_of_an_older_rcdm_are_converted_in_place(corpus, secret, tmp_path, target):
+    url = str(tmp_path / "cdm.duckdb") if target == "duckdb" else f"sqlite:///{tmp_path / 'cdm.sqlite'}"
+    with connect(url) as conn:
+        run_etl(str(corpus["root"]), conn, "cdm", person_map=corpus["person_map"], secret_file=secret, workers=1,
+                quiet=True)
+        _upgrade_and_rerun(conn, "cdm", corpus, secret)
+
+
+def test_hex_file_keys_are_converted_on_postgresql(corpus, secret, postgres_url):
+    with connect(postgres_url) as pg:
+        schema = pg_schema(pg)
+        try:
+            run_etl(str(corpus["root"]), pg, schema, person_map=corpus["person_map"], secret_file=secret,
+                    workers=1, quiet=True)
+            _upgrade_and_rerun(pg, schema, corpus, secret)
+        finally:
+            execute_sql(pg, f"DROP SCHEMA IF EXISTS {schema} CASCADE;")
+
+
+def test_an_empty_table_of_hex_keys_is_made_again(corpus, secret, tmp_path):
+    from rcdm.ddl import create_tables
+    from rcdm.etl.load import create_work_tables
+
+    with connect(tmp_path / "cdm.duckdb") as conn:
+        create_tables(conn, "cdm", model="etl")
+        create_work_tables(conn, "cdm")
+        _to_hex_keys(conn, "cdm", corpus, secret, empty=True)
+        run_etl(str(corpus["root"]), conn, "cdm", person_map=corpus["person_map"], secret_file=secret, workers=1,
+                quiet=True)
+        keys = query_sql(conn, "SELECT file_key FROM cdm.rcdm_etl_file;")["file_key"]
+        assert len(keys) == len(corpus["files"]) and all(0 < int(k) < 2**63 for k in keys)
+
+
+def test_a_conversion_cut_short_is_refused_with_what_to_do(corpus, secret, tmp_path):
+    from rcdm.errors import DatabaseError
+
+    with connect(tmp_path / "cdm.duckdb") as conn:
+        run_etl(str(corpus["root"]), conn, "cdm", person_map=corpus["person_map"], secret_file=secret, workers=1,
+                quiet=True)
+        execute_sql(conn, "CREATE TABLE cdm.rcdm_etl_file_upgrade (file_key BIGINT);")
+        with pytest.raises(DatabaseError, match="drop cdm.rcdm_etl_file_upgrade and run again"):
+            run_etl(str(corpus["root"]), conn, "cdm", person_map=corpus["person_map"], secret_file=secret,
+                    workers=1, quiet=True)
+
+
+def test_postgresql_load_settings_are_restored(postgres_url):
+    from rcdm.etl.load import load_settings
+
+    with connect(postgres_url) as pg:
+        show = "SELECT current_setting('synchronous_commit') AS v;"
+        before = query_sql(pg, show)["v"][0]
+        with load_settings(pg):
+            assert query_sql(pg, show)["v"][0] == "off"
+        assert query_sql(pg, show)["v"][0] == before
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -177,7 +340,8 @@ def test_new_files_of_known_studies_update_counts_like_a_single_run(corpus, secr
     first = [p for p in images if not p.endswith("/1.dcm")]  # the lowest instance numbers come later
     with connect(tmp_path / "cdm.duckdb") as conn:
         s1 = run_etl(None, conn, "inc", file_list=_file_list(tmp_path / "a.txt", first), root=root,
-                     person_map=corpus["person_map"], secret_file=secret, workers=1, batch_size=5, quiet=True)
+                     person_map=corpus["person_map"], secret_file=secret, workers=1, batch_size=5, commit_rows=5,
+                     quiet=True)
         assert s1["loaded"] == len(first)
         s2 = run_etl(root, conn, "inc", root=root, person_map=corpus["person_map"], secret_file=secret,
                      workers=1, batch_size=5, quiet=True)
@@ -233,6 +397,9 @@ def test_arguments_are_checked(corpus, secret, tmp_path):
         with pytest.raises(UsageError):
             run_etl(str(corpus["root"]), conn, "cdm", person_map=corpus["person_map"], secret_file=secret,
                     batch_size=0)
+        with pytest.raises(UsageError):
+            run_etl(str(corpus["root"]), conn, "cdm", person_map=corpus["person_map"], secret_file=secret,
+                    commit_rows=0.5)
         with pytest.raises(UsageError):
             run_etl(str(tmp_path / "nope"), conn, "cdm", person_map=corpus["person_map"], secret_file=secret)
 

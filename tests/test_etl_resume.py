@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -10,7 +11,8 @@ import time
 
 import pytest
 
-from rcdm.db import connect, execute_sql, query_sql
+from rcdm.db import connect, execute_sql, existing_indexes_and_constraints, query_sql
+from rcdm.ddl import ddl_statements
 from rcdm.etl import run_etl
 from test_etl_load import make_corpus, pg_schema, snapshot
 
@@ -23,10 +25,23 @@ def big_corpus(tmp_path_factory) -> dict:
     return make_corpus(tmp_path_factory.mktemp("big"), seeds=(0, 1, 2, 3, 4, 5), n_patients=6)
 
 
+_RUNNER = "import json, sys; from rcdm.etl import run_etl; run_etl(**json.loads(sys.argv[1]))"
+
+
 def _cli(corpus: dict, db: str, schema: str, secret: str, staging: str) -> list[str]:
-    return [sys.executable, "-m", "rcdm", "etl", str(corpus["root"]), "--db", db, "--schema", schema,
-            "--person-map", corpus["person_map"], "--secret-file", secret, "--workers", "1",
-            "--batch-size", str(BATCH), "--staging-dir", staging, "--quiet"]
+    """A run in a child process (``rcdm etl``'s call), one batch of BATCH files per transaction."""
+    args = {"paths": str(corpus["root"]), "conn": db, "cdm_database_schema": schema,
+            "person_map": corpus["person_map"], "secret_file": secret, "workers": 1, "batch_size": BATCH,
+            "commit_rows": BATCH, "staging_dir": staging, "quiet": True}
+    return [sys.executable, "-c", _RUNNER, json.dumps(args)]
+
+
+_SECONDARY = {st.name for model in ("rcdm", "etl") for st in ddl_statements("cdm", model) if st.kind == "index"}
+
+
+def _secondary_indexes(conn, schema: str) -> set[str]:
+    return {n.lower() for table in ("radiology_image", "radiology_occurrence", "rcdm_etl_file")
+            for n in existing_indexes_and_constraints(conn, schema, table)}
 
 
 def _kill_when(process: subprocess.Popen, ready, timeout: float = 120) -> None:
@@ -56,6 +71,7 @@ def test_kill_and_resume_duckdb(big_corpus, tmp_path):
         assert committed % BATCH == 0 and 0 < committed < len(big_corpus["files"])
         statuses = query_sql(conn, "SELECT status FROM cdm.rcdm_etl_run;")["status"].tolist()
         assert statuses == ["running"]
+        assert not _secondary_indexes(conn, "cdm") & _SECONDARY  # an empty schema: built after the load
     rerun = subprocess.run(_cli(big_corpus, db, "cdm", secret, str(staging)), capture_output=True, text=True,
                            timeout=300)
     assert rerun.returncode == 0, rerun.stderr
@@ -65,10 +81,9 @@ def test_kill_and_resume_duckdb(big_corpus, tmp_path):
         expected = snapshot(whole, "cdm")
     with connect(db) as conn:
         assert snapshot(conn, "cdm") == expected
+        assert _secondary_indexes(conn, "cdm") >= _SECONDARY  # the next run's create_tables built them
         runs = query_sql(conn, "SELECT status, summary FROM cdm.rcdm_etl_run ORDER BY run_id;")
         assert runs["status"].tolist() == ["interrupted", "finished"]
-        import json
-
         second = json.loads(runs["summary"][1])
         assert second["skipped_by_reason"]["unchanged"] == committed
         assert second["files_seen"] == second["loaded"] + second["quarantined"] + second["skipped"]
@@ -89,6 +104,7 @@ def test_kill_and_resume_postgresql(big_corpus, tmp_path, postgres_url):
                 return n >= 2 * BATCH
 
             _kill_when(process, committed)
+            assert not _secondary_indexes(watcher, schema) & _SECONDARY  # an empty schema: built after the load
             rerun = subprocess.run(_cli(big_corpus, postgres_url, schema, secret, str(tmp_path / "st")),
                                    capture_output=True, text=True, timeout=300)
             assert rerun.returncode == 0, rerun.stderr
@@ -97,6 +113,7 @@ def test_kill_and_resume_postgresql(big_corpus, tmp_path, postgres_url):
                         secret_file=secret, workers=1, batch_size=BATCH, quiet=True)
                 expected = snapshot(whole, "cdm")
             assert snapshot(watcher, schema) == expected
+            assert _secondary_indexes(watcher, schema) >= _SECONDARY  # the next run's create_tables built them
             runs = query_sql(watcher, f"SELECT status FROM {schema}.rcdm_etl_run ORDER BY run_id;")
             assert runs["status"].tolist() == ["interrupted", "finished"]
         finally:

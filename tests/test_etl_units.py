@@ -11,9 +11,9 @@ import pytest
 from rcdm.errors import UsageError
 from rcdm.etl.discover import iter_files
 from rcdm.etl.executor import LocalExecutor
-from rcdm.etl.load import decide
+from rcdm.etl.load import _decide_rows, _decide_vectorised, decide, group_batches, join_batches
 from rcdm.etl.lock import advisory_key, lock_message_for
-from rcdm.etl.transform import STAGE_SCHEMA, BatchContext, FileEntry, file_key, process_batch
+from rcdm.etl.transform import STAGE_SCHEMA, BatchContext, FileEntry, file_ids, file_key, process_batch
 
 
 def test_iter_files_is_sorted_depth_first_follows_links_and_guards_loops(tmp_path):
@@ -96,6 +96,60 @@ def test_decide_duplicates_conflicts_and_merge():
     assert merged[20]["is_new"] == 0 and merged[20]["modality"] == "CT,MR"
     assert merged[20]["radiology_occurrence_date"] == dt.date(2019, 1, 1) and merged[20]["manufacturer"] == "A"
     assert merged[10]["is_new"] == 1 and merged[10]["person_id"] == 100
+
+
+def test_decide_vectorised_equals_the_row_rules():
+    table = _rows((1, 10, 100, "a"), (2, 10, 100, "b"), (3, 20, 300, "c"), (4, 30, 400, "d"), (5, 20, 300, "e"))
+    table = table.set_column(table.schema.get_field_index("modality"), "modality",
+                             pa.array(["CT", None, "", "MR", "CT"], pa.string()))
+    table = table.take([4, 0, 3, 1, 2])  # not in seq order
+    studies = {20: {"person_id": 300, "radiology_occurrence_date": dt.date(2021, 1, 1),
+                    "radiology_occurrence_datetime": None, "modality": "US", "manufacturer": "A",
+                    "protocol_source_value": "P", "radiology_occurrence_source_value": None}}
+    images = {3: {"file_path": "c"}}  # the same file again: a reload, not a duplicate
+    fast = _decide_vectorised(table, images, studies)
+    assert fast is not None
+    rows = _decide_rows(table, images, studies)
+    assert fast[0].to_pylist() == rows[0] and fast[1].to_pylist() == rows[1]
+    assert fast[2].to_pylist() == rows[2].to_pylist()
+    merged = {r["radiology_occurrence_id"]: r for r in fast[2].to_pylist()}
+    assert merged[20]["modality"] == "CT,US" and merged[20]["is_new"] == 0 and merged[10]["modality"] == "CT"
+
+
+def test_joined_batches_decide_as_their_parts_loaded_in_turn():
+    first = _rows((1, 10, 100, "a"), (2, 10, 100, "b"))
+    second = _rows((1, 10, 100, "c"), (3, 10, 200, "d"))  # a's SOP instance again; d: another person's study
+    joined = join_batches([first, second])
+    assert joined.column("seq").to_pylist() == [0, 1, 2, 3]
+    statuses, reasons, _ = decide(joined, {}, {})
+    assert statuses == ["loaded", "loaded", "duplicate", "quarantined"]
+    assert reasons[2] == "duplicate: same SOP instance as a" and reasons[3] == "study_person_conflict"
+    assert join_batches([]).num_rows == 0
+
+
+def test_group_batches_holds_at_least_rows_a_group():
+    batches = [(i, _rows(*[(10 * i + j, i, 1, f"{i}/{j}") for j in range(3)])) for i in range(5)]
+    groups = list(group_batches(batches, rows=5))
+    assert [tags for tags, _ in groups] == [[0, 1], [2, 3], [4]]
+    assert [table.num_rows for _, table in groups] == [6, 6, 3]
+    assert [tags for tags, _ in group_batches(batches, rows=1)] == [[0], [1], [2], [3], [4]]
+
+
+def test_file_ids_are_the_63_bit_keyed_hash_of_the_path():
+    from rcdm.dicom.deid import hmac_id, text_bytes
+
+    secret = b"s" * 32
+    paths = ["a/b.dcm", "PATIENT01/x.dcm", "bad\udcffname.dcm"] + [f"p/{i}.dcm" for i in range(100)]
+    keys = [file_key(p, secret) for p in paths]
+    ids = file_ids(keys).to_pylist()
+    assert ids == [hmac_id(secret, text_bytes(p), "path") for p in paths]
+    assert all(0 < i < 2**63 for i in ids) and len(set(ids)) == len(ids)
+    chunked = pa.chunked_array([pa.array(keys[:10]), pa.array(keys[10:])]).slice(5)
+    assert file_ids(chunked).to_pylist() == ids[5:]
+    assert file_ids([]).to_pylist() == []
+    for bad in (["A" * 64], ["g" * 64], [keys[0][:63]]):
+        with pytest.raises(ValueError):
+            file_ids(bad)
 
 
 def test_lock_helpers():

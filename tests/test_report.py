@@ -78,7 +78,7 @@ IMAGE = pd.DataFrame({
 })
 
 ETL_FILE = pd.DataFrame({
-    "file_key": [f"k{i}" for i in range(15)],
+    "file_key": list(range(1, 16)),
     "file_path": [f"p/{i}" for i in range(15)],
     "status": ["loaded"] * 10 + ["duplicate", "skipped", "skipped", "quarantined", "unmapped_patient"],
     "reason": [None] * 10 + ["duplicate_sop: same as p/3", "not_dicom", "not_dicom: no DICM marker",

@@ -2,6 +2,10 @@
 -- rcdm_etl_file makes re-runs cheap and exact (a file already loaded, skipped or quarantined and unchanged
 -- since is not read again) and is the quarantine list (status 'quarantined', with the reason and the time).
 -- It holds no patient data: paths are relative to the archive root, reasons are fixed codes plus detail.
+-- file_key is the first 63 bits of the keyed hash (HMAC-SHA256 with the site secret) of the file's real relative
+-- path (rcdm.etl.transform.file_ids): the path cannot be recovered from it, and a BIGINT key costs far less to
+-- insert and look up than the 64-character hex digest older schemas hold (the ETL converts those in place on
+-- its next run: rcdm.etl.load.upgrade_file_keys).
 {DEFAULT @cdm_database_schema = cdm}
 
 IF OBJECT_ID('@cdm_database_schema.rcdm_etl_run', 'U') IS NULL
@@ -17,7 +21,7 @@ CREATE TABLE @cdm_database_schema.rcdm_etl_run (
 
 IF OBJECT_ID('@cdm_database_schema.rcdm_etl_file', 'U') IS NULL
 CREATE TABLE @cdm_database_schema.rcdm_etl_file (
-  file_key VARCHAR(64) NOT NULL,
+  file_key BIGINT NOT NULL,
   file_path VARCHAR(1024) NOT NULL,
   file_size BIGINT NULL,
   file_mtime_ns BIGINT NULL,

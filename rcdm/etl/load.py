@@ -1,38 +1,42 @@
 """Load one staged batch into the R-CDM tables in ONE transaction; ``finalize`` once per run.
 
-The per-batch work is proportional to the batch, never to the tables (no recount, no renumbering, no scan of
-``radiology_image`` beyond index-friendly lookups of the batch's own ids). ``load_batch``, inside
-``rcdm.db.transaction``:
+``run_etl`` joins consecutive staged batches (``group_batches``: ``commit_rows`` files, 131,072 by default)
+and loads each group with one ``load_batch``, so "batch" below is such a group. The per-batch work is
+proportional to the batch, never to the tables (no recount, no renumbering, no scan of ``radiology_image``
+beyond lookups of the batch's own ids). ``load_batch``, inside ``rcdm.db.transaction``:
 
-1. bulk-insert the batch's loaded ``(radiology_image_id, radiology_occurrence_id)`` into
-   ``rcdm_etl_stage_key`` (the database layer's fast path: DuckDB Arrow, PostgreSQL COPY, ...);
-2. ask which of those images and studies exist already (one query each, joined to the key table), empty the
-   key table again (in the same transaction, so its rows are never logged or committed) and decide
-   in Python (``decide``): an instance whose study belongs to another person is quarantined
+1. hand the batch's loaded ``(radiology_image_id, radiology_occurrence_id)`` to the lookups (``keys_in``:
+   DuckDB reads the Arrow table in place; elsewhere they are bulk-inserted into ``rcdm_etl_stage_key`` and
+   deleted again in the same transaction, so they are never committed);
+2. ask which of those images and studies exist already (one query each, joined to the keys) and decide in
+   Python (``decide``): an instance whose study belongs to another person is quarantined
    (``study_person_conflict``); an SOP instance already loaded from another path, or met earlier in the batch,
    is a ``duplicate``; the study rows are merged order-independently (earliest valid date/datetime, sorted
-   distinct modalities, smallest manufacturer and protocol_source_value);
+   distinct modalities, smallest manufacturer and protocol_source_value, the stored source value, else the
+   batch's smallest: every instance of a study carries the same hashed Study UID);
 3. only if the batch reloads images already stored (same SOP instance, same path): delete those rows first;
 4. bulk-insert the loaded images straight into ``radiology_image``, numbered within the batch
    (``series_numbers``: provisional ``series_total_number`` / ``series_serial_number``, already final for a
    series the batch holds whole), and the batch's (study, series) pairs into ``rcdm_etl_pending`` (the
    marker ``finalize`` works from; kept across batches and runs until a finalize has run);
 5. bulk-insert the new studies into ``radiology_occurrence`` (``protocol_concept_id`` 0; counts of the
-   batch's own images, provisional); only if the batch adds images to studies already stored: stage their merged values in
-   ``rcdm_etl_stage_study``, merge them (``EtlLoadBatch.sql``) and empty the work table;
+   batch's own images, provisional); only if the batch adds images to studies already stored: stage their
+   merged values in ``rcdm_etl_stage_study``, merge them (``EtlLoadBatch.sql``) and empty the work table;
 6. only if some of the batch's files were recorded by an earlier run: delete their ``rcdm_etl_file`` rows;
-   bulk-insert one ``rcdm_etl_file`` row per file;
+   bulk-insert one ``rcdm_etl_file`` row per file (keyed by the first 63 bits of its keyed path hash:
+   ``transform.file_ids``);
 7. commit.
 
-A typical batch is 8 statements (5 of them bulk inserts of the batch's own rows). ``finalize``
-(``EtlFinalize.sql``, one transaction, set-based, one pass) runs after the last batch of a run and at the
-start of every run (it repairs a run killed between a batch and its finalize): it recounts
-``count_of_images`` / ``count_of_series`` of the pending studies and renumbers the pending series
-(``series_total_number``, ``series_serial_number`` in InstanceNumber order, missing numbers last, ties broken
-by the hashed SOP UID), writing only the rows whose values change (the series a batch boundary split, the
-studies loaded over several batches or runs), then empties ``rcdm_etl_pending``. A kill at any moment
-leaves either the state before or after a batch (or the finalize), and the next run's opening finalize
-completes it.
+A typical batch is 6 statements on DuckDB (4 bulk inserts of the batch's own rows, 2 lookups), 8 elsewhere.
+On an empty schema ``run_etl`` loads without the secondary indexes and builds them after the last batch
+(``deferred_indexes``). ``finalize`` (``EtlFinalize.sql``, one transaction, set-based, one pass) runs after
+the last batch of a run and at the start of every run (it repairs a run killed between a batch and its
+finalize): it recounts ``count_of_images`` / ``count_of_series`` of the pending studies and renumbers the
+pending series (``series_total_number``, ``series_serial_number`` in InstanceNumber order, missing numbers
+last, ties broken by the hashed SOP UID), writing only the rows whose values change (the series a batch
+boundary split, the studies loaded over several batches or runs), then empties ``rcdm_etl_pending``. A kill
+at any moment leaves either the state before or after a batch (or the finalize), and the next run's opening
+finalize completes it.
 """
 
 from __future__ import annotations
@@ -40,16 +44,24 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
-from collections.abc import Iterator
+import uuid
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from rcdm.db import Connection, execute_statements, insert_table, query_statement, transaction
+from rcdm.etl.transform import STAGE_SCHEMA, file_ids
 from rcdm.resources import read_template
+
+if TYPE_CHECKING:
+    from rcdm.ddl import DdlStatement
+
+T = TypeVar("T")
 
 STAGE_IMAGE_COLUMNS = (
     "seq", "file_key", "file_path", "file_size", "file_mtime_ns", "status", "reason", "person_id",
@@ -88,10 +100,11 @@ STUDY_SCHEMA = pa.schema([
 
 @dataclass
 class BatchOutcome:
-    """What one batch did: the final status of each file (and reasons), studies new and touched."""
+    """What one batch did: the final status and reason of each file (Arrow strings, in the batch's row order:
+    tens of thousands of Python strings would cost more than the batch's inserts), studies new and touched."""
 
-    statuses: list[str] = field(default_factory=list)
-    reasons: list[str | None] = field(default_factory=list)
+    statuses: pa.Array = field(default_factory=lambda: pa.array([], pa.string()))
+    reasons: pa.Array = field(default_factory=lambda: pa.array([], pa.string()))
     new_studies: int = 0
     touched_studies: int = 0
 
@@ -103,45 +116,128 @@ class FinalizeOutcome:
     studies: int = 0
     images: int = 0
     seconds: float = 0.0
+
+
 @functools.lru_cache(maxsize=64)
-def _translated(template: str, dialect: str, schema: str, temp_emulation_schema: str | None) -> tuple[str, ...]:
+def _translated(template: str, dialect: str, schema: str, temp_emulation_schema: str | None,
+                parameters: tuple[tuple[str, str], ...] = ()) -> tuple[str, ...]:
     """A template rendered and translated once per run target (translation costs more than a small batch)."""
     from rcdm.sql import render, split_sql, translate
 
     sql = read_template(template) if template.endswith(".sql") else template
-    rendered = render(sql, cdm_database_schema=schema)
+    rendered = render(sql, cdm_database_schema=schema, **dict(parameters))
     translated = translate(rendered, dialect, temp_emulation_schema=temp_emulation_schema)
     return tuple(st for st in split_sql(translated) if st.strip())
 
 
-def _statements(conn: Connection, template: str, schema: str) -> tuple[str, ...]:
-    return _translated(template, conn.dialect, schema, conn.temp_emulation_schema)
+def _statements(conn: Connection, template: str, schema: str, **parameters: str) -> tuple[str, ...]:
+    return _translated(template, conn.dialect, schema, conn.temp_emulation_schema, tuple(sorted(parameters.items())))
 
 
 DUCKDB_CHECKPOINT_THRESHOLD = "128MB"
-"""DuckDB's ``checkpoint_threshold`` while batches load (default 16 MB). A checkpoint every ~6 batches of 5,000
-files (their WAL is ~2.5 MB) cost ~40 % of the commit time (``bench_load.py``); at 128 MB it runs every ~50
-batches. Bounded: the WAL never exceeds ~128 MB (replayed in seconds after a crash), and the rows not yet
-checkpointed stay in DuckDB's buffer manager under its ``memory_limit``."""
+"""DuckDB's ``checkpoint_threshold`` while batches load (default 16 MB). With batches of 5,000 files (a WAL of
+~2.5 MB each) a checkpoint every ~6 batches cost ~40 % of the commit time (``bench_load.py``); at 128 MB it
+runs every ~50 (a batch above 122,880 rows writes most of its rows to the database file directly). Bounded:
+the WAL never exceeds ~128 MB (replayed in seconds after a crash), and the rows not yet checkpointed stay in
+DuckDB's buffer manager under its ``memory_limit``."""
 
 
 @contextlib.contextmanager
 def load_settings(conn: Connection) -> Iterator[None]:
-    """Database settings for loading many batches, restored afterwards (DuckDB: a larger checkpoint threshold,
-    a global setting of the database instance; nothing elsewhere)."""
-    if conn.dialect != "duckdb":
+    """Session settings for loading many batches, restored afterwards (see ``LOAD_SETTINGS``)."""
+    setting = LOAD_SETTINGS.get(conn.dialect)
+    if setting is None:
         yield
         return
+    name, value = setting
     raw = conn.driver_connection()
-    (before,) = raw.execute("SELECT current_setting('checkpoint_threshold')").fetchone()
-    raw.execute(f"SET checkpoint_threshold = '{DUCKDB_CHECKPOINT_THRESHOLD}'")
+    (before,) = raw.execute(f"SELECT current_setting('{name}')").fetchone()
+    _set(conn, raw, name, value)
     try:
         yield
     finally:
         try:
-            raw.execute(f"SET checkpoint_threshold = '{before}'")
+            _set(conn, raw, name, before)
         except Exception:  # noqa: BLE001 - never hide the run's own error or skip its clean-up for a setting
             pass
+
+
+LOAD_SETTINGS = {
+    "duckdb": ("checkpoint_threshold", DUCKDB_CHECKPOINT_THRESHOLD),
+    "postgresql": ("synchronous_commit", "off"),
+}
+"""Dialect → (setting, value) while batches load. PostgreSQL: ``synchronous_commit = off`` lets a COMMIT return
+before its WAL is flushed (the WAL writer flushes it within ~3 x ``wal_writer_delay``, 600 ms by default).
+A crash of the server can lose the last commits, never half of one and never corrupting anything: the database
+comes back as it was after an earlier commit, which is exactly the state a kill -9 of the run leaves. A lost
+batch's files have no ``rcdm_etl_file`` row, so the next run reads and loads them again; a lost ``finalize``
+leaves ``rcdm_etl_pending`` filled, so the next run's opening finalize redoes it. The run's own status row is
+written after the settings are restored, durably, which flushes the WAL of every commit before it too.
+Session-level (``SET``), this connection only."""
+
+
+def _set(conn: Connection, raw: Any, name: str, value: str) -> None:
+    raw.execute(f"SET {name} = '{value}'")
+    if conn.dialect == "postgresql":
+        raw.commit()  # psycopg opens a transaction with the SET: end it, as the DuckDB driver does by itself
+
+
+DEFERRED_INDEX_DIALECTS = ("duckdb", "postgresql")
+"""Dialects where ``deferred_indexes`` loads an empty schema without its secondary indexes (``DROP INDEX IF EXISTS
+schema.name``, transactional DDL). Measured (200,000 rows of ``bench_load.py``, batches of 131,072 rows, the
+build included): PostgreSQL ~20 % faster, DuckDB ~5 % (median of 8 runs)."""
+
+_WRITTEN_TABLES = ("radiology_image", "radiology_occurrence", "rcdm_etl_file")
+"""The tables a load writes, whose secondary indexes ``deferred_indexes`` builds at the end."""
+
+
+@contextlib.contextmanager
+def deferred_indexes(conn: Connection, schema: str) -> Iterator[bool]:
+    """Load an empty schema without the secondary indexes of the tables batches write; build them at the end.
+
+    One build from sorted data costs less than updating every index on every insert (the primary keys stay:
+    the batches look their ids up). Only when the three tables are empty (on a loaded schema a rebuild would
+    cost more than it saves) and on ``DEFERRED_INDEX_DIALECTS``; yields whether it deferred. An error in the
+    block builds the indexes before it propagates; a killed run leaves them missing, and the next run's
+    ``create_tables`` (its first step) builds them. The rows are the same either way.
+    """
+    if conn.dialect not in DEFERRED_INDEX_DIALECTS or not _all_empty(conn, schema):
+        yield False
+        return
+    indexes = _secondary_indexes(schema)
+    with transaction(conn):
+        execute_statements(conn, [f"DROP INDEX IF EXISTS {schema}.{st.name}" for st in indexes])
+    try:
+        yield True
+    except BaseException:
+        with contextlib.suppress(Exception):  # the block's own error is the one to report
+            _build_indexes(conn, indexes)
+        raise
+    _build_indexes(conn, indexes)
+
+
+def _secondary_indexes(schema: str) -> list[DdlStatement]:
+    from rcdm.ddl import ddl_statements
+
+    return [st for model in ("rcdm", "etl") for st in ddl_statements(schema, model)
+            if st.kind == "index" and st.table in _WRITTEN_TABLES]
+
+
+def _build_indexes(conn: Connection, indexes: list[DdlStatement]) -> None:
+    from rcdm.db import execute_sql
+
+    with transaction(conn):
+        for st in indexes:
+            execute_sql(conn, st.sql)
+
+
+_ANY_ROW = "SELECT TOP 1 1 AS found FROM @cdm_database_schema.@table;"
+
+
+def _all_empty(conn: Connection, schema: str) -> bool:
+    """Whether the tables a load writes hold no row (a one-row probe each, never a count)."""
+    return all(query_statement(conn, _statements(conn, _ANY_ROW, schema, table=table)[0]).empty
+               for table in _WRITTEN_TABLES)
 
 
 def create_work_tables(conn: Connection, schema: str) -> None:
@@ -150,6 +246,46 @@ def create_work_tables(conn: Connection, schema: str) -> None:
 
 def clear_work_tables(conn: Connection, schema: str) -> None:
     execute_statements(conn, _statements(conn, "sql/sql_server/EtlClearWorkTables.sql", schema))
+
+
+_FILE_KEY_PROBE = "SELECT TOP 1 file_key FROM @cdm_database_schema.rcdm_etl_file;"
+
+
+def upgrade_file_keys(conn: Connection, schema: str) -> bool:
+    """Give ``rcdm_etl_file`` its BIGINT keys where an older rcdm wrote 64-character hex keys; True if it did.
+
+    Converted in place, in one transaction (``EtlUpgradeFileKeys.sql``; the key is the one ``file_ids`` makes
+    of the same digest), so the next run still recognises every file an earlier run recorded. Whether the keys
+    are text is told by a stored row; an empty table tells nothing, so it is made again (nothing to lose).
+    Run it under the run's lock, after ``create_tables(model="etl")`` and ``create_work_tables``.
+    """
+    from rcdm.ddl import create_tables
+
+    _refuse_half_upgrade(conn, schema)
+    (probe,) = _statements(conn, _FILE_KEY_PROBE, schema)
+    keys = query_statement(conn, probe)["file_key"]
+    if len(keys) and not isinstance(keys.iloc[0], str):
+        return False
+    with transaction(conn):
+        execute_statements(conn, _statements(conn, "sql/sql_server/EtlUpgradeFileKeys.sql", schema, step="copy"))
+        create_tables(conn, schema, model="etl")
+        create_work_tables(conn, schema)
+        execute_statements(conn, _statements(conn, "sql/sql_server/EtlUpgradeFileKeys.sql", schema, step="restore"))
+    return bool(len(keys))
+
+
+def _refuse_half_upgrade(conn: Connection, schema: str) -> None:
+    """Stop with what to do when a conversion was cut short: possible only where DDL is not transactional
+    (Oracle, MySQL-likes), where each DDL statement commits on its own."""
+    from rcdm.db import exists_table
+    from rcdm.errors import DatabaseError
+
+    if exists_table(conn, schema, "rcdm_etl_file_upgrade"):
+        raise DatabaseError(
+            f"{schema}.rcdm_etl_file_upgrade exists: a run stopped while it converted the file keys of "
+            f"{schema}.rcdm_etl_file to BIGINT. If {schema}.rcdm_etl_file still exists with its text keys, drop "
+            f"{schema}.rcdm_etl_file_upgrade and run again; otherwise insert its rows into {schema}.rcdm_etl_file "
+            "(same columns), drop it and run again.")
 
 
 def _py(value: Any) -> Any:
@@ -175,9 +311,8 @@ def _as_date(value: Any) -> dt.date | None:
     return value
 
 
-def _existing(conn: Connection, schema: str, sql: str, key: str) -> dict[int, dict[str, Any]]:
-    """Rows of ``sql`` (joined to the batch in the work table) by ``key``."""
-    (statement,) = _statements(conn, sql, schema)
+def _existing(conn: Connection, statement: str, key: str) -> dict[int, dict[str, Any]]:
+    """Rows of ``statement`` (joined to the batch's keys: ``keys_in``) by ``key``."""
     frame = query_statement(conn, statement)
     return {int(record[key]): record for record in frame.to_dict("records")}
 
@@ -191,30 +326,52 @@ _EXISTING_STUDIES = (
     "o.modality, o.manufacturer, o.protocol_source_value, o.radiology_occurrence_source_value "
     "FROM @cdm_database_schema.radiology_occurrence o WHERE o.radiology_occurrence_id IN ("
     "SELECT k.radiology_occurrence_id FROM @cdm_database_schema.rcdm_etl_stage_key k);")
-_CLEAR_BATCH = ("DELETE FROM @cdm_database_schema.rcdm_etl_stage_key;",
-                "DELETE FROM @cdm_database_schema.rcdm_etl_stage_study;")
-_DELETE_IMAGES = "DELETE FROM @cdm_database_schema.radiology_image WHERE radiology_image_id IN ('rcdm_values');"
-_DELETE_FILES = "DELETE FROM @cdm_database_schema.rcdm_etl_file WHERE file_key IN ('rcdm_values');"
+_DELETE_IMAGES = ("DELETE FROM @cdm_database_schema.radiology_image WHERE radiology_image_id IN ("
+                  "SELECT k.radiology_image_id FROM @cdm_database_schema.rcdm_etl_stage_key k);")
+_DELETE_FILES = ("DELETE FROM @cdm_database_schema.rcdm_etl_file WHERE file_key IN ("
+                 "SELECT k.file_key FROM @cdm_database_schema.rcdm_etl_stage_file k);")
+_CLEAR_STUDIES = "DELETE FROM @cdm_database_schema.rcdm_etl_stage_study;"
 _PENDING = ("SELECT (SELECT COUNT(*) FROM @cdm_database_schema.rcdm_etl_stage_count) AS studies, "
             "(SELECT COUNT(*) FROM @cdm_database_schema.rcdm_etl_stage_order) AS images;")
 
 
-def _with_values(conn: Connection, template: str, schema: str, values: list[Any]) -> str:
-    """``template``'s one statement with ``'rcdm_values'`` replaced by a literal list of ``values``.
+@contextlib.contextmanager
+def keys_in(conn: Connection, schema: str, work_table: str, keys: pa.Table) -> Iterator[str]:
+    """``keys`` as the rows of ``work_table`` for the block's statements; yields the name to read them by.
 
-    Only integers and SHA-256 hex digests are accepted (checked here), so the list is safe to write into the
-    text; the template is translated once per run target, the values are put in afterwards.
+    DuckDB reads the Arrow table in place (a view registered on the connection: nothing written). Elsewhere the
+    keys are bulk-inserted into the (empty) work table and deleted again after the block: inside
+    ``rcdm.db.transaction`` they are never committed, and an error rolls them back. Either way far cheaper
+    than an IN-list of thousands of literals. (PostgreSQL BIGINT arrays, ``= ANY`` or ``UNNEST``, measured no
+    faster on analyzed tables and 2.5x slower on the fresh tables of a first load: ``bench_load.py``.)
     """
-    items = []
-    for v in values:
-        if isinstance(v, int) and not isinstance(v, bool):
-            items.append(str(int(v)))
-        elif isinstance(v, str) and len(v) == 64 and all(c in "0123456789abcdef" for c in v):
-            items.append(f"'{v}'")
-        else:
-            raise ValueError("only integer ids and SHA-256 hex keys are written into a statement")
+    if conn.dialect == "duckdb":
+        raw = conn.driver_connection()
+        view = f"rcdm_keys_{uuid.uuid4().hex}"
+        raw.register(view, keys)
+        try:
+            yield view
+        finally:
+            raw.unregister(view)
+        return
+    insert_table(conn, schema, work_table, keys)
+    yield f"{schema}.{work_table}"
+    execute_statements(conn, _statements(conn, f"DELETE FROM @cdm_database_schema.{work_table};", schema))
+
+
+def keyed(conn: Connection, schema: str, template: str, source: str, work_table: str) -> str:
+    """``template``'s statement reading the keys from ``source`` (``keys_in``) instead of ``work_table``."""
     (statement,) = _statements(conn, template, schema)
-    return statement.replace("'rcdm_values'", ", ".join(items))
+    table = f"{schema}.{work_table}"
+    if table not in statement:
+        raise ValueError(f"the statement does not read {table}")
+    return statement.replace(table, source)
+
+
+def _loaded(table: pa.Table, statuses: pa.Array | pa.ChunkedArray) -> pa.Table:
+    """The rows whose status is ``loaded`` (the table itself, not a copy, when they all are: the usual case)."""
+    mask = pc.fill_null(pc.equal(statuses, "loaded"), False)
+    return table if pc.all(mask).as_py() else table.filter(mask)
 
 
 def _min(values: list[Any]) -> Any:
@@ -240,6 +397,12 @@ def _decide(table: pa.Table, images: dict[int, dict[str, Any]], studies: dict[in
     return pa.array(statuses, pa.string()), pa.array(reasons, pa.string()), study_table
 
 
+_DECIDE_COLUMNS = ("seq", "person_id", "radiology_image_id", "radiology_occurrence_id", "file_path", "study_date",
+                   "study_datetime", "modality", "manufacturer", "protocol_source_value",
+                   "radiology_occurrence_source_value")
+"""The columns ``_decide_vectorised`` reads (selected before any copy of the batch's rows)."""
+
+
 def _decide_vectorised(table: pa.Table, images: dict[int, dict[str, Any]], studies: dict[int, dict[str, Any]]
                        ) -> tuple[pa.Array, pa.Array, pa.Table] | None:
     """None when the batch needs the row-by-row rules: a loaded SOP instance stored from another path or met
@@ -248,13 +411,13 @@ def _decide_vectorised(table: pa.Table, images: dict[int, dict[str, Any]], studi
     reasons = table.column("reason").combine_chunks()
     if table.num_rows == 0:
         return statuses, reasons, STUDY_SCHEMA.empty_table()
-    loaded = table.filter(pc.equal(statuses, "loaded"))
+    loaded = _loaded(table.select(list(_DECIDE_COLUMNS)), statuses)
     if loaded.num_rows == 0:
         return statuses, reasons, STUDY_SCHEMA.empty_table()
     if loaded.column("person_id").null_count or loaded.column("radiology_image_id").null_count:
         return None
     image_ids = loaded.column("radiology_image_id")
-    if pc.count_distinct(image_ids).as_py() != loaded.num_rows:
+    if not _distinct(image_ids):
         return None  # the same SOP instance twice in the batch
     if images:
         stored = pc.is_in(image_ids, pa.array(list(images), pa.int64()))
@@ -262,58 +425,68 @@ def _decide_vectorised(table: pa.Table, images: dict[int, dict[str, Any]], studi
             rows = loaded.filter(stored).select(["radiology_image_id", "file_path"]).to_pylist()
             if any(images[r["radiology_image_id"]].get("file_path") != r["file_path"] for r in rows):
                 return None  # stored from another path: duplicates
-    loaded = loaded.sort_by("seq")
-    groups = loaded.group_by("radiology_occurrence_id", use_threads=False).aggregate([
+    groups = loaded.group_by("radiology_occurrence_id").aggregate([  # order-independent: any thread order
         ("person_id", "min"), ("person_id", "max"), ("study_date", "min"), ("study_datetime", "min"),
-        ("manufacturer", "min"), ("protocol_source_value", "min"), ("radiology_occurrence_source_value", "first"),
+        ("manufacturer", "min"), ("protocol_source_value", "min"), ("radiology_occurrence_source_value", "min"),
+        ("modality", "distinct"),
     ])
     if not pc.all(pc.equal(groups.column("person_id_min"), groups.column("person_id_max"))).as_py():
         return None  # a study with two persons in the batch
-    present = loaded.filter(pc.greater(pc.utf8_length(pc.fill_null(loaded.column("modality"), "")), 0))
-    modalities: dict[int, set[str]] = {}
-    if present.num_rows:
-        listed = present.group_by("radiology_occurrence_id", use_threads=False).aggregate(
-            [("modality", "distinct")])
-        for sid, values in zip(listed.column("radiology_occurrence_id").to_pylist(),
-                               listed.column("modality_distinct").to_pylist()):
-            modalities[sid] = set(values)
     ids = groups.column("radiology_occurrence_id").to_pylist()
     persons = groups.column("person_id_min").to_pylist()
-    for sid, person in zip(ids, persons):
-        stored_study = studies.get(sid)
-        if stored_study is not None and int(stored_study["person_id"]) != person:
-            return None  # the study belongs to another person
-    values = {
-        "radiology_occurrence_id": ids, "person_id": persons,
-        "radiology_occurrence_date": groups.column("study_date_min").to_pylist(),
-        "radiology_occurrence_datetime": groups.column("study_datetime_min").to_pylist(),
-        "manufacturer": groups.column("manufacturer_min").to_pylist(),
-        "protocol_source_value": groups.column("protocol_source_value_min").to_pylist(),
-        "radiology_occurrence_source_value": groups.column("radiology_occurrence_source_value_first").to_pylist(),
-    }
-    rows = {name: [] for name in STUDY_SCHEMA.names}
-    for i in sorted(range(len(ids)), key=ids.__getitem__):
-        sid = ids[i]
-        mods = set(modalities.get(sid, ()))
-        date, when = values["radiology_occurrence_date"][i], values["radiology_occurrence_datetime"][i]
-        maker, protocol = values["manufacturer"][i], values["protocol_source_value"][i]
-        source = values["radiology_occurrence_source_value"][i]
-        stored_study = studies.get(sid)
-        if stored_study is not None:
-            date = _min([_as_date(stored_study["radiology_occurrence_date"]), date])
-            when = _min([_py(stored_study["radiology_occurrence_datetime"]), when])
-            mods.update(v for v in (_py(stored_study["modality"]) or "").split(",") if v)
-            maker = _min([_py(stored_study["manufacturer"]), maker])
-            protocol = _min([_py(stored_study["protocol_source_value"]), protocol])
-            source = _py(stored_study["radiology_occurrence_source_value"]) or source
-        row = {"radiology_occurrence_id": sid, "person_id": values["person_id"][i],
-               "radiology_occurrence_date": date, "radiology_occurrence_datetime": when,
-               "modality": ",".join(sorted(mods))[:50] or None, "manufacturer": maker,
-               "protocol_source_value": protocol, "radiology_occurrence_source_value": source,
-               "is_new": int(stored_study is None)}
-        for name, value in row.items():
-            rows[name].append(value)
-    return statuses, reasons, pa.table(rows, schema=STUDY_SCHEMA)
+    stored_at = [i for i, sid in enumerate(ids) if sid in studies]
+    if any(int(studies[ids[i]]["person_id"]) != persons[i] for i in stored_at):
+        return None  # the study belongs to another person
+    modalities = [{v for v in values if v} for values in groups.column("modality_distinct").to_pylist()]
+    study_table = pa.table({
+        "radiology_occurrence_id": groups.column("radiology_occurrence_id"),
+        "person_id": groups.column("person_id_min"),
+        "radiology_occurrence_date": groups.column("study_date_min"),
+        "radiology_occurrence_datetime": groups.column("study_datetime_min"),
+        "modality": pa.array([_modality_text(m) for m in modalities], pa.string()),
+        "manufacturer": groups.column("manufacturer_min"),
+        "protocol_source_value": groups.column("protocol_source_value_min"),
+        "radiology_occurrence_source_value": groups.column("radiology_occurrence_source_value_min"),
+        "is_new": pa.repeat(pa.scalar(1, pa.int32()), len(ids)),
+    }, schema=STUDY_SCHEMA)
+    if stored_at:
+        study_table = _merge_stored(study_table, stored_at, studies, modalities)
+    return statuses, reasons, study_table.sort_by("radiology_occurrence_id")
+
+
+def _modality_text(modalities: set[str]) -> str | None:
+    """A study's modalities as stored: sorted, comma-separated, at most 50 characters; None when there are none."""
+    return ",".join(sorted(modalities))[:50] or None
+
+
+def _merge_stored(study_table: pa.Table, rows: list[int], studies: dict[int, dict[str, Any]],
+                  modalities: list[set[str]]) -> pa.Table:
+    """The batch's values of the studies already stored (at ``rows``) merged with the stored ones: earliest
+    date/datetime, union of modalities, smallest manufacturer and protocol, the stored source value first."""
+    columns = {name: study_table.column(name).to_pylist() for name in STUDY_SCHEMA.names}
+    for i in rows:
+        stored = studies[columns["radiology_occurrence_id"][i]]
+        merged = {
+            "radiology_occurrence_date": _min([_as_date(stored["radiology_occurrence_date"]),
+                                               columns["radiology_occurrence_date"][i]]),
+            "radiology_occurrence_datetime": _min([_py(stored["radiology_occurrence_datetime"]),
+                                                   columns["radiology_occurrence_datetime"][i]]),
+            "modality": _modality_text(modalities[i] | {v for v in (_py(stored["modality"]) or "").split(",") if v}),
+            "manufacturer": _min([_py(stored["manufacturer"]), columns["manufacturer"][i]]),
+            "protocol_source_value": _min([_py(stored["protocol_source_value"]), columns["protocol_source_value"][i]]),
+            "radiology_occurrence_source_value": _py(stored["radiology_occurrence_source_value"])
+            or columns["radiology_occurrence_source_value"][i],
+            "is_new": 0,
+        }
+        for name, value in merged.items():
+            columns[name][i] = value
+    return pa.table(columns, schema=STUDY_SCHEMA)
+
+
+def _distinct(column: pa.ChunkedArray) -> bool:
+    """Whether no value occurs twice (a sort: several times faster than hashing for 64-bit ids)."""
+    numbers = np.sort(column.to_numpy())
+    return bool((numbers[1:] != numbers[:-1]).all())
 
 
 def _decide_rows(table: pa.Table, images: dict[int, dict[str, Any]], studies: dict[int, dict[str, Any]]
@@ -359,7 +532,7 @@ def _decide_rows(table: pa.Table, images: dict[int, dict[str, Any]], studies: di
             stored = studies.get(sid)
             m = merged[sid] = {
                 "person_id": owner[sid], "dates": [], "datetimes": [], "modalities": set(), "manufacturers": [],
-                "protocols": [], "source": col["radiology_occurrence_source_value"][i], "is_new": stored is None,
+                "protocols": [], "sources": [], "stored_source": None, "is_new": stored is None,
             }
             if stored is not None:
                 m["dates"].append(_as_date(stored["radiology_occurrence_date"]))
@@ -367,22 +540,23 @@ def _decide_rows(table: pa.Table, images: dict[int, dict[str, Any]], studies: di
                 m["modalities"].update(v for v in (_py(stored["modality"]) or "").split(",") if v)
                 m["manufacturers"].append(_py(stored["manufacturer"]))
                 m["protocols"].append(_py(stored["protocol_source_value"]))
-                m["source"] = _py(stored["radiology_occurrence_source_value"]) or m["source"]
+                m["stored_source"] = _py(stored["radiology_occurrence_source_value"])
         m["dates"].append(col["study_date"][i])
         m["datetimes"].append(col["study_datetime"][i])
         if col["modality"][i]:
             m["modalities"].add(col["modality"][i])
         m["manufacturers"].append(col["manufacturer"][i])
         m["protocols"].append(col["protocol_source_value"][i])
+        m["sources"].append(col["radiology_occurrence_source_value"][i])
     study_rows = {name: [] for name in STUDY_SCHEMA.names}
     for sid in sorted(merged):
         m = merged[sid]
         values = {
             "radiology_occurrence_id": sid, "person_id": m["person_id"],
             "radiology_occurrence_date": _min(m["dates"]), "radiology_occurrence_datetime": _min(m["datetimes"]),
-            "modality": ",".join(sorted(m["modalities"]))[:50] or None,
+            "modality": _modality_text(m["modalities"]),
             "manufacturer": _min(m["manufacturers"]), "protocol_source_value": _min(m["protocols"]),
-            "radiology_occurrence_source_value": m["source"], "is_new": int(m["is_new"]),
+            "radiology_occurrence_source_value": m["stored_source"] or _min(m["sources"]), "is_new": int(m["is_new"]),
         }
         for name, value in values.items():
             study_rows[name].append(value)
@@ -393,85 +567,140 @@ def load_batch(conn: Connection, schema: str, table: pa.Table, run_id: int,
                replace_files: bool = True) -> BatchOutcome:
     """Load one staged batch (``transform.STAGE_SCHEMA`` with person_id and parent statuses) in one transaction.
 
-    ``replace_files=False`` says none of the batch's files has a ``rcdm_etl_file`` row yet (the run knows it
-    from its unchanged-file check), which saves a DELETE per batch; True is always correct.
+    The batch may be several staged batches joined by ``join_batches`` (``run_etl`` loads ``commit_rows`` files
+    per call). ``replace_files=False`` says none of the batch's files has a ``rcdm_etl_file`` row yet (the run
+    knows it from its unchanged-file check), which saves a DELETE; True is always correct.
     """
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
-    n = table.num_rows
-    loaded_mask = pc.equal(table.column("status"), "loaded") if n else None
-    any_loaded = bool(n) and bool(pc.any(loaded_mask).as_py())
-
     with transaction(conn):
-        images: dict[int, dict[str, Any]] = {}
-        studies: dict[int, dict[str, Any]] = {}
-        if any_loaded:
-            keys = table.filter(loaded_mask).select(["radiology_image_id", "radiology_occurrence_id"])
-            insert_table(conn, schema, "rcdm_etl_stage_key", keys)
-            images = _existing(conn, schema, _EXISTING_IMAGES, "radiology_image_id")
-            studies = _existing(conn, schema, _EXISTING_STUDIES, "radiology_occurrence_id")
-            # emptied in the same transaction: the rows never reach the database's log
-            execute_statements(conn, _statements(conn, _CLEAR_BATCH[0], schema))
+        images, studies = _stored(conn, schema, table)
         statuses, reasons, study_table = _decide(table, images, studies)
         final = table.set_column(table.schema.get_field_index("status"), "status", statuses)
         final = final.set_column(final.schema.get_field_index("reason"), "reason", reasons)
-        loaded = final.filter(pc.equal(final.column("status"), "loaded")) if n else final
+        loaded = _loaded(final.select(list(IMAGE_COLUMNS)), statuses)
         # reloads of the same file (same SOP instance, same path) replace their row
-        reloaded = [i for i in loaded.column("radiology_image_id").to_pylist() if i in images]
-        if reloaded:
-            execute_statements(conn, [_with_values(conn, _DELETE_IMAGES, schema, reloaded)])
+        reloaded = loaded.filter(pc.is_in(loaded.column("radiology_image_id"), pa.array(list(images), pa.int64())))
+        if reloaded.num_rows:
+            with keys_in(conn, schema, "rcdm_etl_stage_key", reloaded.select(list(_KEY_COLUMNS))) as source:
+                execute_statements(conn, [keyed(conn, schema, _DELETE_IMAGES, source, "rcdm_etl_stage_key")])
         if loaded.num_rows:
-            rows = loaded.select(list(IMAGE_COLUMNS))
-            total, serial = series_numbers(rows)
-            insert_table(conn, schema, "radiology_image", rows.append_column("series_total_number", total)
-                         .append_column("series_serial_number", serial))
-            pending = rows.group_by(["radiology_occurrence_id", "radiology_series_id"], use_threads=False) \
-                .aggregate([]).select(["radiology_occurrence_id", "radiology_series_id"])
-            if reloaded:  # a reloaded file may have left another series or study
-                old = [images[i] for i in reloaded]
-                pending = pa.concat_tables([pending, pa.table({
-                    "radiology_occurrence_id": pa.array([int(r["radiology_occurrence_id"]) for r in old], pa.int64()),
-                    "radiology_series_id": pa.array([int(r["radiology_series_id"]) for r in old], pa.int64())})])
-            insert_table(conn, schema, "rcdm_etl_pending", pending)
+            _insert_images(conn, schema, loaded, [images[i] for i in reloaded.column("radiology_image_id").to_pylist()])
         if study_table.num_rows:
-            is_new = pc.equal(study_table.column("is_new"), 1)
-            new = study_table.filter(is_new)
-            if new.num_rows:
-                counts = loaded.group_by("radiology_occurrence_id", use_threads=False).aggregate([
-                    ("radiology_image_id", "count"), ("radiology_series_id", "count_distinct")])
-                where = pc.index_in(new.column("radiology_occurrence_id"), counts.column("radiology_occurrence_id"))
-                rows = new.drop_columns(["is_new"]) \
-                    .append_column("protocol_concept_id", pa.array([0] * new.num_rows, pa.int32())) \
-                    .append_column("count_of_series", pc.take(counts.column("radiology_series_id_count_distinct"),
-                                                              where).cast(pa.int32())) \
-                    .append_column("count_of_images", pc.take(counts.column("radiology_image_id_count"),
-                                                              where).cast(pa.int32()))
-                insert_table(conn, schema, "radiology_occurrence", rows)
-            known = study_table.filter(pc.invert(is_new))
-            if known.num_rows:
-                insert_table(conn, schema, "rcdm_etl_stage_study", known)
-                execute_statements(conn, _statements(conn, "sql/sql_server/EtlLoadBatch.sql", schema))
-                execute_statements(conn, _statements(conn, _CLEAR_BATCH[1], schema))
-        if n:
-            if replace_files:
-                execute_statements(conn, [_with_values(conn, _DELETE_FILES, schema,
-                                                       final.column("file_key").to_pylist())])
-            keep_id = pc.is_in(final.column("status"), pa.array(["loaded", "duplicate"]))
-            image_ids = pc.if_else(keep_id, final.column("radiology_image_id"), pa.scalar(None, pa.int64()))
-            files = final.select(["file_key", "file_path", "file_size", "file_mtime_ns", "status", "reason"]) \
-                .append_column("radiology_image_id", image_ids) \
-                .append_column("run_id", pa.array([run_id] * n, pa.int64())) \
-                .append_column("processed_at", pa.array([now] * n, pa.timestamp("us")))
-            insert_table(conn, schema, "rcdm_etl_file", files)
+            _write_studies(conn, schema, study_table, loaded)
+        if final.num_rows:
+            _write_files(conn, schema, final, run_id, now, replace_files)
     new_count = int(pc.sum(study_table.column("is_new")).as_py() or 0) if study_table.num_rows else 0
-    return BatchOutcome(statuses.to_pylist(), reasons.to_pylist(), new_count, study_table.num_rows)
+    return BatchOutcome(statuses, reasons, new_count, study_table.num_rows)
+
+
+_KEY_COLUMNS = ("radiology_image_id", "radiology_occurrence_id")
+"""The columns of ``rcdm_etl_stage_key``."""
+
+
+def _stored(conn: Connection, schema: str, table: pa.Table
+            ) -> tuple[dict[int, dict[str, Any]], dict[int, dict[str, Any]]]:
+    """The stored images and studies of the batch's loaded instances, by id (none when nothing is loaded)."""
+    if not table.num_rows:
+        return {}, {}
+    keys = _loaded(table.select(list(_KEY_COLUMNS)), table.column("status"))
+    if not keys.num_rows:
+        return {}, {}
+    with keys_in(conn, schema, "rcdm_etl_stage_key", keys) as source:
+        return (_existing(conn, keyed(conn, schema, _EXISTING_IMAGES, source, "rcdm_etl_stage_key"),
+                          "radiology_image_id"),
+                _existing(conn, keyed(conn, schema, _EXISTING_STUDIES, source, "rcdm_etl_stage_key"),
+                          "radiology_occurrence_id"))
+
+
+def _insert_images(conn: Connection, schema: str, loaded: pa.Table, replaced: list[dict[str, Any]]) -> None:
+    """The loaded images, numbered within the batch, and their (study, series) pairs (with those a replaced
+    row left, since a reloaded file may have moved to another series or study) for ``finalize``."""
+    total, serial = series_numbers(loaded)
+    insert_table(conn, schema, "radiology_image", loaded.append_column("series_total_number", total)
+                 .append_column("series_serial_number", serial))
+    pending = loaded.group_by(["radiology_occurrence_id", "radiology_series_id"], use_threads=False) \
+        .aggregate([]).select(["radiology_occurrence_id", "radiology_series_id"])
+    if replaced:
+        pending = pa.concat_tables([pending, pa.table({
+            "radiology_occurrence_id": pa.array([int(r["radiology_occurrence_id"]) for r in replaced], pa.int64()),
+            "radiology_series_id": pa.array([int(r["radiology_series_id"]) for r in replaced], pa.int64())})])
+    insert_table(conn, schema, "rcdm_etl_pending", pending)
+
+
+def _write_studies(conn: Connection, schema: str, study_table: pa.Table, loaded: pa.Table) -> None:
+    """New studies inserted (counts of the batch's own images, provisional); stored ones merged
+    (``EtlLoadBatch.sql``, through ``rcdm_etl_stage_study``)."""
+    is_new = pc.equal(study_table.column("is_new"), 1)
+    new = study_table.filter(is_new)
+    if new.num_rows:
+        counts = loaded.group_by("radiology_occurrence_id", use_threads=False).aggregate([
+            ("radiology_image_id", "count"), ("radiology_series_id", "count_distinct")])
+        where = pc.index_in(new.column("radiology_occurrence_id"), counts.column("radiology_occurrence_id"))
+        rows = new.drop_columns(["is_new"]) \
+            .append_column("protocol_concept_id", pa.repeat(pa.scalar(0, pa.int32()), new.num_rows)) \
+            .append_column("count_of_series", pc.take(counts.column("radiology_series_id_count_distinct"),
+                                                      where).cast(pa.int32())) \
+            .append_column("count_of_images", pc.take(counts.column("radiology_image_id_count"),
+                                                      where).cast(pa.int32()))
+        insert_table(conn, schema, "radiology_occurrence", rows)
+    known = study_table.filter(pc.invert(is_new))
+    if known.num_rows:
+        insert_table(conn, schema, "rcdm_etl_stage_study", known)
+        execute_statements(conn, _statements(conn, "sql/sql_server/EtlLoadBatch.sql", schema))
+        execute_statements(conn, _statements(conn, _CLEAR_STUDIES, schema))
+
+
+def _write_files(conn: Connection, schema: str, final: pa.Table, run_id: int, now: dt.datetime,
+                 replace_files: bool) -> None:
+    """One ``rcdm_etl_file`` row per file (keyed by ``transform.file_ids``), replacing earlier runs' rows."""
+    n = final.num_rows
+    keep_id = pc.is_in(final.column("status"), pa.array(["loaded", "duplicate"]))
+    files = final.select(["file_path", "file_size", "file_mtime_ns", "status", "reason"]) \
+        .add_column(0, "file_key", file_ids(final.column("file_key"))) \
+        .append_column("radiology_image_id", pc.if_else(keep_id, final.column("radiology_image_id"),
+                                                        pa.scalar(None, pa.int64()))) \
+        .append_column("run_id", pa.repeat(pa.scalar(run_id, pa.int64()), n)) \
+        .append_column("processed_at", pa.repeat(pa.scalar(now, pa.timestamp("us")), n))
+    if replace_files:
+        with keys_in(conn, schema, "rcdm_etl_stage_file", files.select(["file_key"])) as source:
+            execute_statements(conn, [keyed(conn, schema, _DELETE_FILES, source, "rcdm_etl_stage_file")])
+    insert_table(conn, schema, "rcdm_etl_file", files)
+
+
+def group_batches(batches: Iterable[tuple[T, pa.Table]], rows: int) -> Iterator[tuple[list[T], pa.Table]]:
+    """Consecutive staged batches (with a tag each) joined until they hold at least ``rows`` rows (the last group
+    may hold fewer): what ``run_etl`` gives each ``load_batch``, so that fixed costs per transaction are paid
+    once per group. Only one group is held at a time."""
+    tags: list[T] = []
+    tables: list[pa.Table] = []
+    held = 0
+    for tag, table in batches:
+        tags.append(tag)
+        tables.append(table)
+        held += table.num_rows
+        if held >= rows:
+            yield tags, join_batches(tables)
+            tags, tables, held = [], [], 0
+    if tables:
+        yield tags, join_batches(tables)
+
+
+def join_batches(tables: Iterable[pa.Table]) -> pa.Table:
+    """Staged batches as one batch for ``load_batch``, ``seq`` running on across them (``decide`` keeps the
+    first of two files of one SOP instance by it, so a joined batch decides as its parts loaded in turn)."""
+    parts = []
+    offset = 0
+    for table in tables:
+        seq = pc.add(table.column("seq").cast(pa.int64()), offset).cast(pa.int32())
+        parts.append(table.set_column(table.schema.get_field_index("seq"), "seq", seq))
+        offset += table.num_rows
+    return pa.concat_tables(parts) if parts else STAGE_SCHEMA.empty_table()
 
 
 def series_numbers(images: pa.Table) -> tuple[pa.Array, pa.Array]:
     """``series_total_number`` and ``series_serial_number`` of each row, counting only these rows: within each
     ``radiology_series_id``, InstanceNumber order, missing numbers last, ties broken by the hashed SOP UID
     (the order of ``EtlFinalize.sql``, which makes them final)."""
-    import numpy as np
-
     n = images.num_rows
     if n == 0:
         return pa.array([], pa.int32()), pa.array([], pa.int32())

@@ -25,17 +25,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rcdm import __version__
-from rcdm.db import (Connection, connect, execute_sql, execute_statements, insert_table, query_sql,
-                     query_statement, transaction)
+from rcdm.db import Connection, connect, execute_sql, query_sql, query_statement, transaction
 from rcdm.dicom.deid import MissingSecretWarning, hmac_hex, load_or_create_secret, load_person_map
 from rcdm.errors import UsageError
 from rcdm.etl import lock
 from rcdm.etl.discover import iter_files
 from rcdm.etl.dask_executor import make_executor
-from rcdm.etl.load import (_statements, clear_work_tables, create_work_tables, finalize, load_batch,
-                           load_settings)
+from rcdm.etl.load import (BatchOutcome, clear_work_tables, create_work_tables, deferred_indexes, finalize,
+                           group_batches, keyed, keys_in, load_batch, load_settings, upgrade_file_keys)
 from rcdm.etl.stage import Staging
-from rcdm.etl.transform import BatchContext, FileEntry, file_key, relative_path
+from rcdm.etl.transform import BatchContext, FileEntry, file_ids, file_key, relative_path
 from rcdm.identifiers import check_schema
 
 log = logging.getLogger("rcdm.etl")
@@ -55,10 +54,19 @@ renumbered); protocol_mapping: the counts of ``rcdm.protocols.remap.remap``, or 
 were not mapped ("no playbook loaded", "disabled", or the error)."""
 
 DEFAULT_BATCH_SIZE = 5000
-"""Files per batch and per transaction by default. Measured with ``extras/benchmarks/bench_load.py`` (200,000
-rows): 5,000 loads 3-4x faster than 500 on DuckDB and PostgreSQL (each transaction has a fixed cost: commit,
-a few lookups, statement round trips), while 20,000 gains ~1.4-1.5x more but
-holds 4x the rows in memory per batch in flight (2 x workers batches) and redoes more work after a kill."""
+"""Files per batch by default: a worker's unit of reading (and a staged file). Batches are loaded
+``commit_rows`` files at a time (``COMMIT_ROWS``), so the batch size sets the work in flight (2 x workers
+batches), not the number of transactions."""
+
+COMMIT_ROWS = 131_072
+"""Files loaded per transaction by default: consecutive staged batches are joined (``load.group_batches``)
+until they hold at least this many, then loaded by one ``load_batch``. Measured with
+``extras/benchmarks/bench_load.py``: each transaction has fixed costs (commit, key lookups, 6-8 statements),
+DuckDB inserts far faster in statements of tens of thousands of rows than of 5,000, and above its row group
+(122,880 rows) a transaction's rows go straight to the database file instead of to the WAL first and to the
+file again at the next checkpoint (400,000 rows: 257,000-303,000 rows/s against 188,000-194,000 at 50,000).
+The loader holds one group (~80 MB of Arrow at ~600 bytes a staged row; the batches in flight to the workers
+are as before) and a kill -9 loses at most one group's work: the next run reads those files again."""
 
 EXIT_BEFORE_FINALIZE = "RCDM_ETL_TEST_EXIT_BEFORE_FINALIZE"
 """Test hook: when this environment variable is set, the process exits (``os._exit(137)``, as a kill -9 would
@@ -123,22 +131,18 @@ def _stat(path: str) -> tuple[int | None, int | None]:
 
 _KNOWN_FILES = ("SELECT f.file_key, f.file_size, f.file_mtime_ns, f.status FROM @cdm_database_schema.rcdm_etl_file f "
                 "WHERE f.file_key IN (SELECT k.file_key FROM @cdm_database_schema.rcdm_etl_stage_file k);")
-_CLEAR_FILE_KEYS = "DELETE FROM @cdm_database_schema.rcdm_etl_stage_file;"
 
 
-def _known_files(conn: Connection, schema: str, keys: list[str]) -> dict[str, tuple[Any, Any, str]]:
-    """``file_key`` → (size, mtime_ns, status) of the files an earlier run recorded.
+def _known_files(conn: Connection, schema: str, keys: pa.Array) -> dict[int, tuple[Any, Any, str]]:
+    """``rcdm_etl_file.file_key`` → (size, mtime_ns, status) of the files an earlier run recorded.
 
-    The batch's keys are bulk-inserted into a work table, joined, and deleted again in one transaction (so
-    they are never committed): much cheaper than an IN-list of thousands of literals, on DuckDB above all."""
-    if not keys:
+    The batch's keys are joined as the rows of a work table (``load.keys_in``: never committed)."""
+    if not len(keys):
         return {}
-    with transaction(conn):
-        insert_table(conn, schema, "rcdm_etl_stage_file", pa.table({"file_key": pa.array(keys, pa.string())}))
-        frame = query_statement(conn, _statements(conn, _KNOWN_FILES, schema)[0])
-        execute_statements(conn, _statements(conn, _CLEAR_FILE_KEYS, schema))
-    return {k: (s, m, st) for k, s, m, st in zip(frame["file_key"], frame["file_size"], frame["file_mtime_ns"],
-                                                   frame["status"])}
+    with transaction(conn), keys_in(conn, schema, "rcdm_etl_stage_file", pa.table({"file_key": keys})) as source:
+        frame = query_statement(conn, keyed(conn, schema, _KNOWN_FILES, source, "rcdm_etl_stage_file"))
+    return {int(k): (s, m, st) for k, s, m, st in zip(frame["file_key"], frame["file_size"], frame["file_mtime_ns"],
+                                                        frame["status"])}
 
 
 def _same(stored: Any, current: int | None) -> bool:
@@ -175,15 +179,17 @@ class _Batches:
             rel = relative_path(path, self.root)
             size, mtime = _stat(path)
             entries.append(FileEntry(path, rel, file_key(rel, self.secret), size, mtime))
-        known = _known_files(self.conn, self.schema, [e.file_key for e in entries])
+        ids = file_ids([e.file_key for e in entries])
+        known = _known_files(self.conn, self.schema, ids)
         fresh = []
-        for e in entries:
-            k = known.get(e.file_key)
+        known_fresh = 0
+        for e, key in zip(entries, ids.to_pylist()):
+            k = known.get(key)
             if k is not None and k[2] in FINAL_STATUSES and _same(k[0], e.size) and _same(k[1], e.mtime_ns):
                 continue
             fresh.append(e)
+            known_fresh += k is not None
         self.seen += len(paths)
-        known_fresh = sum(1 for e in fresh if e.file_key in known)
         return {"files": len(paths), "unchanged": len(paths) - len(fresh), "known": known_fresh}, fresh
 
 
@@ -205,6 +211,45 @@ def _map_persons(table: pa.Table, lookup: dict[str, int]) -> tuple[pa.Table, int
     table = table.set_column(table.schema.get_field_index("status"), "status", pa.array(statuses, pa.string()))
     table = table.set_column(table.schema.get_field_index("reason"), "reason", pa.array(reasons, pa.string()))
     return table, unmapped
+
+
+def _staged(results: Iterable[tuple[dict[str, int], pa.Table]], staging: Staging, lookup: dict[str, int],
+            counts: Counter, skipped_by: Counter, bar: Any) -> Iterator[tuple[dict[str, int], pa.Table]]:
+    """Each read batch's rows with their persons mapped, staged and read back (what is loaded is exactly what is
+    staged); the files seen and unchanged are counted as the batches come."""
+    for number, (tag, table) in enumerate(results, 1):
+        counts["files_seen"] += tag["files"]
+        if tag["unchanged"]:
+            skipped_by["unchanged"] += tag["unchanged"]
+        if bar is not None:
+            bar.update(tag["files"])
+        log.debug("batch %d: %d files, %d unchanged", number, tag["files"], tag["unchanged"])
+        if table.num_rows:
+            table, _unmapped = _map_persons(table, lookup)
+            staging.write(number, table)
+            yield tag, staging.read(number)
+
+
+def _count(outcome: BatchOutcome, table: pa.Table, counts: Counter, skipped_by: Counter,
+           quarantined_by: Counter) -> None:
+    """Add a loaded batch's final statuses to the run's counts (quarantined files logged by path and code)."""
+    loaded = pc.equal(outcome.statuses, "loaded")
+    invalid = pc.and_(loaded, pc.greater(pc.fill_null(table.column("invalid_dates"), 0), 0))
+    for key, mask in (("loaded", loaded), ("invalid_dates", invalid)):
+        number = pc.sum(mask).as_py() or 0
+        if number:
+            counts[key] += number
+    others = pa.table({"file_path": table.column("file_path"), "status": outcome.statuses,
+                       "reason": outcome.reasons}).filter(pc.invert(loaded))
+    for path, st, reason in zip(*(others.column(name).to_pylist() for name in ("file_path", "status", "reason"))):
+        code = (reason or "").split(":", 1)[0] or st
+        if st == "quarantined":
+            quarantined_by[code] += 1
+            log.info("quarantined %s: %s", path, code)
+        elif st in ("duplicate", "unmapped_patient"):
+            skipped_by[st] += 1
+        else:
+            skipped_by[code] += 1
 
 
 def _progress_bar(enabled: bool):
@@ -236,6 +281,7 @@ def run_etl(
     executor: str = "local",
     scheduler: str | None = None,
     staging_url: str | os.PathLike | None = None,
+    commit_rows: int | float = COMMIT_ROWS,
 ) -> dict[str, Any]:
     """Load the DICOM files under ``paths`` (and those listed in ``file_list``) into ``cdm_database_schema``.
 
@@ -243,10 +289,13 @@ def run_etl(
     mapped to ``person_id`` by ``person_map`` (CSV ``patient_id,person_id``) or ``person_source="cdm"``
     (``person.person_source_value`` of the same schema). ``secret_file`` holds the site secret of the keyed
     hashes (created on first use, with a warning). ``workers`` processes read headers (default: CPU count;
-    1 = in this process), ``batch_size`` files per batch and per transaction. ``file_path`` is stored
-    relative to ``root`` (default: the directory given, or the common folder of the paths). Batches are
-    staged as Parquet in ``staging_dir`` (kept with ``keep_staging``). Returns the summary dict (and writes it
-    to ``summary_json`` if given); raises LockError if another run holds the schema.
+    1 = in this process), ``batch_size`` files per batch (a worker's unit of reading). Consecutive batches are
+    loaded together, one transaction per ``commit_rows`` files or more (``COMMIT_ROWS``; the last one may hold
+    fewer): a kill at any moment leaves the tables as before or after such a transaction, and the next run
+    loads the rest. ``file_path`` is stored relative to ``root`` (default: the directory given, or the common
+    folder of the paths). Batches are staged as Parquet in ``staging_dir`` (kept with ``keep_staging``).
+    Returns the summary dict (and writes it to ``summary_json`` if given); raises LockError if another run
+    holds the schema.
 
     After the last batch, ``finalize`` recounts the touched studies and numbers their series (it also runs
     first, to complete a run that was killed before its own finalize). Then, when ``map_protocols`` and the
@@ -264,7 +313,7 @@ def run_etl(
         with connect(conn) as opened:
             return run_etl(paths, opened, cdm_database_schema, person_map, person_source, secret_file, workers,
                            batch_size, root, file_list, staging_dir, keep_staging, summary_json, quiet, progress,
-                           vocabulary_database_schema, map_protocols, executor, scheduler, staging_url)
+                           vocabulary_database_schema, map_protocols, executor, scheduler, staging_url, commit_rows)
     check_schema(cdm_database_schema, "cdm_database_schema")
     if vocabulary_database_schema is not None:
         check_schema(vocabulary_database_schema, "vocabulary_database_schema")
@@ -284,6 +333,7 @@ def run_etl(
     if person_map is not None and not os.path.isfile(person_map):
         raise UsageError(f"No person map at {person_map}: give a CSV file with the header 'patient_id,person_id'")
     batch_size = _int(batch_size, "batch_size")
+    commit_rows = _int(commit_rows, "commit_rows")
     workers = _int(workers, "workers") if workers is not None else None
     schema = cdm_database_schema
     started = time.monotonic()
@@ -325,42 +375,24 @@ def run_etl(
     settings = contextlib.ExitStack()
     try:
         settings.enter_context(load_settings(conn))  # restored in the finally below
+        if upgrade_file_keys(conn, schema):
+            log.info("run %d: converted the file keys of rcdm_etl_file to BIGINT (written by an older rcdm)", run_id)
         repaired = finalize(conn, schema)  # completes a run killed between its last batch and its finalize
         if repaired.images or repaired.studies:
             log.info("run %d: completed an earlier run's finalize (%d studies recounted, %d images numbered)",
                      run_id, repaired.studies, repaired.images)
         batches = _Batches(conn, schema, iter_files(path_list, file_list), root_dir, batch_size, secret)
         executor = make_executor(executor, BatchContext(secret), workers, scheduler, staging_url)
-        number = 0
-        for tag, table in executor.map_batches(iter(batches)):
-            number += 1
-            counts["files_seen"] += tag["files"]
-            if tag["unchanged"]:
-                skipped_by["unchanged"] += tag["unchanged"]
-            if table.num_rows:
-                table, _unmapped = _map_persons(table, lookup)
-                staging.write(number, table)
-                table = staging.read(number)
-                outcome = load_batch(conn, schema, table, run_id, replace_files=tag["known"] > 0)
+        staged = _staged(executor.map_batches(iter(batches)), staging, lookup, counts, skipped_by, bar)
+        with deferred_indexes(conn, schema) as deferred:
+            if deferred:
+                log.info("run %d: empty schema: secondary indexes are built after the load", run_id)
+            for tags, table in group_batches(staged, commit_rows):
+                outcome = load_batch(conn, schema, table, run_id, replace_files=any(tag["known"] for tag in tags))
                 new_studies += outcome.new_studies
-                invalid = table.column("invalid_dates").to_pylist()
-                for i, (st, reason) in enumerate(zip(outcome.statuses, outcome.reasons)):
-                    code = (reason or "").split(":", 1)[0] or st
-                    if st == "loaded":
-                        counts["loaded"] += 1
-                        if invalid[i]:
-                            counts["invalid_dates"] += 1
-                    elif st == "quarantined":
-                        quarantined_by[code] += 1
-                        log.info("quarantined %s: %s", table.column("file_path")[i].as_py(), code)
-                    elif st in ("duplicate", "unmapped_patient"):
-                        skipped_by[st] += 1
-                    else:
-                        skipped_by[code] += 1
-            if bar is not None:
-                bar.update(tag["files"])
-                bar.set_postfix(studies=new_studies, quarantined=sum(quarantined_by.values()), refresh=False)
-            log.debug("batch %d: %d files, %d unchanged", number, tag["files"], tag["unchanged"])
+                _count(outcome, table, counts, skipped_by, quarantined_by)
+                if bar is not None:
+                    bar.set_postfix(studies=new_studies, quarantined=sum(quarantined_by.values()), refresh=False)
         if os.environ.get(EXIT_BEFORE_FINALIZE):
             os._exit(137)
         done = finalize(conn, schema)

@@ -49,21 +49,24 @@ dropRcdmTables <- function(connectionDetails, cdmDatabaseSchema, model = "rcdm")
 #' @param personSource "cdm" to map through \code{person.person_source_value} instead.
 #' @param secretFile The site secret for the keyed hashes (created on first use; keep it safe).
 #' @param workers Header-reading processes (NULL: all cores).
-#' @param batchSize Files per batch (and per transaction).
+#' @param batchSize Files a worker reads at a time.
+#' @param commitRows Files loaded per transaction (consecutive batches are joined up to this many).
 #' @param root Archive root; \code{file_path} is stored relative to it.
 #' @param quiet No progress bar and no printed report.
 #' @return The run's summary as a named list (files_seen, loaded, quarantined, skipped, ...).
 #' @export
 runRcdmEtl <- function(connectionDetails, cdmDatabaseSchema, paths, personMap = NULL, personSource = NULL,
-                       secretFile = NULL, workers = NULL, batchSize = 5000, root = NULL, quiet = TRUE) {
+                       secretFile = NULL, workers = NULL, batchSize = 5000, commitRows = 131072, root = NULL,
+                       quiet = TRUE) {
   .noNA(paths, "paths")
   .checkScalars(cdmDatabaseSchema = cdmDatabaseSchema, personMap = personMap, personSource = personSource,
-                secretFile = secretFile, workers = workers, batchSize = batchSize, root = root, quiet = quiet)
+                secretFile = secretFile, workers = workers, batchSize = batchSize, commitRows = commitRows,
+                root = root, quiet = quiet)
   .withConnection(connectionDetails, function(connection) {
     .rcdmCall(rcdmPython()$run_etl(as.list(paths), connection, cdmDatabaseSchema, person_map = personMap,
                                    person_source = personSource, secret_file = secretFile,
-                                   workers = .asInt(workers), batch_size = .asInt(batchSize), root = root,
-                                   quiet = quiet))
+                                   workers = .asInt(workers), batch_size = .asInt(batchSize),
+                                   commit_rows = .asInt(commitRows), root = root, quiet = quiet))
   })
 }
 

@@ -88,5 +88,5 @@ CREATE TABLE @cdm_database_schema.rcdm_etl_pending (
 -- one transaction.
 IF OBJECT_ID('@cdm_database_schema.rcdm_etl_stage_file', 'U') IS NULL
 CREATE TABLE @cdm_database_schema.rcdm_etl_stage_file (
-  file_key VARCHAR(64) NOT NULL
+  file_key BIGINT NOT NULL
 );
