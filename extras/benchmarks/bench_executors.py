@@ -36,12 +36,16 @@ from rcdm.etl.executor import LocalExecutor  # noqa: E402
 from rcdm.etl.transform import BatchContext, FileEntry, file_key, relative_path  # noqa: E402
 
 
+SECRET = b"b" * 32
+"""A fixed site secret (file keys and ids are keyed hashes)."""
+
+
 def _batches(root: str, size: int) -> list[tuple[int, list[FileEntry]]]:
     entries = []
     for path in iter_files([root]):
         rel = relative_path(path, root)
         st = os.stat(path)
-        entries.append(FileEntry(path, rel, file_key(rel), st.st_size, st.st_mtime_ns))
+        entries.append(FileEntry(path, rel, file_key(rel, SECRET), st.st_size, st.st_mtime_ns))
     return [(i // size, entries[i:i + size]) for i in range(0, len(entries), size)]
 
 
@@ -85,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
                     total += len(f.read())
         print(f"{files // args.passes} files ({total / 1e6:.0f} MB) x {args.passes} passes, batches of "
               f"{args.batch_size}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
-        ctx = BatchContext(b"b" * 32)
+        ctx = BatchContext(SECRET)
         rates: dict[str, float] = {}
         for workers in (1, 2):
             seconds, rows = _time(LocalExecutor(ctx, workers), batches, args.repeat)

@@ -359,6 +359,29 @@ def _name_parts(text: str) -> list[str]:
 _BIRTH_DATE = re.compile(r"(\d{4})[-./_ ]?(\d{2})[-./_ ]?(\d{2})(?!\d)")
 
 
+def _cut_at_pixel_data(buf: bytes) -> int:
+    """Offset of the first Pixel Data tag (either byte order) in ``buf``, or -1. Each later search stops at the
+    earlier match: a byte scan of 64 KiB for a pattern that is not there costs ~15 us a file."""
+    cut = len(buf)
+    for pattern in _PIXEL_DATA:
+        i = buf.find(pattern, 0, cut)
+        if i >= 0:
+            cut = i
+    return cut if cut < len(buf) else -1
+
+
+def _header_window(path: str) -> bytes:
+    """The file's first 64 KiB up to Pixel Data. Reads 8 KiB first (most headers end there) and the rest of
+    the window only when no Pixel Data tag is in them: the same bytes as one read of 64 KiB, cut."""
+    with open(path, "rb") as f:
+        buf = f.read(8192)
+        cut = _cut_at_pixel_data(buf)
+        if cut < 0 and len(buf) == 8192:
+            buf += f.read(_HEADER_WINDOW - 8192)
+            cut = _cut_at_pixel_data(buf)
+    return buf[:cut] if cut >= 0 else buf
+
+
 def header_identity(path: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(name parts, birth dates) of a DICOM file, lower case, from a byte scan of its first 64 KiB.
 
@@ -368,13 +391,9 @@ def header_identity(path: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     keep these values (they are not loaded); this scan costs one small read.
     """
     try:
-        with open(path, "rb") as f:
-            buf = f.read(_HEADER_WINDOW)
+        buf = _header_window(path)
     except OSError:
         return (), ()
-    cut = min((i for i in (buf.find(p) for p in _PIXEL_DATA) if i >= 0), default=-1)
-    if cut >= 0:
-        buf = buf[:cut]
     encodings: tuple[str, ...] = ()
     for raw in _element_values(buf, (b"\x08\x00\x05\x00", b"\x00\x08\x00\x05"), b"CS")[:1]:
         charset = tuple(v.strip() for v in raw.decode("latin-1").strip("\x00 ").split("\\"))
