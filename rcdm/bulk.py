@@ -53,8 +53,10 @@ def driver_errors(conn: "Connection") -> tuple[type[BaseException], ...]:
 # Shared helpers
 
 
-def _columns(table: pa.Table) -> str:
-    return ", ".join(table.column_names)
+def _columns(table: pa.Table, quoted: bool = False) -> str:
+    """The column list; ``quoted`` for databases whose quoted names still match case-insensitively (DuckDB,
+    SQLite), so that reserved words (``at``, ``order``) work as column names."""
+    return ", ".join(f'"{name}"' if quoted else name for name in table.column_names)
 
 
 def _batches(table: pa.Table, progress: bool, what: str) -> Iterator[pa.RecordBatch]:
@@ -87,9 +89,9 @@ def _committed(conn: "Connection", connection: Any) -> Iterator[None]:
         raise
 
 
-def _insert_sql(target: str, table: pa.Table, marks: list[str]) -> str:
+def _insert_sql(target: str, table: pa.Table, marks: list[str], quoted: bool = False) -> str:
     """``INSERT INTO target (cols) VALUES (marks)``: one bind marker per column, in the table's column order."""
-    return f"INSERT INTO {target} ({_columns(table)}) VALUES ({', '.join(marks)})"
+    return f"INSERT INTO {target} ({_columns(table, quoted)}) VALUES ({', '.join(marks)})"
 
 
 def _rows(batch: pa.RecordBatch) -> list[tuple]:
@@ -151,7 +153,7 @@ def load_duckdb(conn: "Connection", target: str, table: pa.Table, progress: bool
     view = f"rcdm_arrow_{uuid.uuid4().hex}"
     raw.register(view, table)
     try:
-        cols = _columns(table)
+        cols = _columns(table, quoted=True)
         raw.execute(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {view}")
     finally:
         raw.unregister(view)
@@ -196,7 +198,7 @@ def load_sqlite(conn: "Connection", target: str, table: pa.Table, progress: bool
     """SQLite ``executemany`` inside one transaction (one fsync for the whole load)."""
     table = _sqlite_values(table)
     raw = conn.driver_connection()
-    sql = _insert_sql(target, table, ["?"] * table.num_columns)
+    sql = _insert_sql(target, table, ["?"] * table.num_columns, quoted=True)
     with _committed(conn, raw):
         for batch in _batches(table, progress, f"Inserting into {target}"):
             raw.executemany(sql, _rows(batch))

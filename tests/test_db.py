@@ -790,3 +790,12 @@ def test_query_keeps_63_bit_integers_exact_beside_nulls() -> None:
     assert frame["id"].dtype == "Int64" and frame["id"].tolist()[0] == 9007199254740993
     assert frame["x"].dtype == "float64"
     assert frame["flag"].tolist() == [True, None]
+
+
+def test_insert_table_takes_reserved_words_as_column_names_on_duckdb() -> None:
+    """The DuckDB bulk path quotes its column list: a data frame with columns "at" and "order" loads."""
+    conn = connect("duckdb:///:memory:")
+    frame = pd.DataFrame({"at": [1, 2], "order": ["a", None]})
+    insert_table(conn, "main", "reserved_words", frame, create_table=True)
+    assert query_sql(conn, 'SELECT "at", "order" FROM main.reserved_words ORDER BY "at";').to_dict("list") == {
+        "at": [1, 2], "order": ["a", None]}
