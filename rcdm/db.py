@@ -1142,7 +1142,14 @@ def _storable(table: pa.Table) -> pa.Table:
 
 
 def _create_table_sql(ohdsi_name: str, arrow: pa.Table) -> str:
-    columns = ",\n  ".join(f"{field.name} {_ohdsi_type(field.name, field.type, arrow.column(field.name))}"
+    """OHDSI SQL that creates the table; a column named by a reserved word is bracketed (T-SQL quoting), so
+    that every target quotes it (``order`` is a syntax error unquoted on SQLite, PostgreSQL, ...)."""
+    from rcdm.sql.transforms import POSTGRES_RESERVED
+
+    def name(column: str) -> str:
+        return f"[{column}]" if column.lower() in POSTGRES_RESERVED else column
+
+    columns = ",\n  ".join(f"{name(field.name)} {_ohdsi_type(field.name, field.type, arrow.column(field.name))}"
                            for field in arrow.schema)
     return f"CREATE TABLE {ohdsi_name} (\n  {columns}\n);"
 

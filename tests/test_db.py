@@ -792,10 +792,12 @@ def test_query_keeps_63_bit_integers_exact_beside_nulls() -> None:
     assert frame["flag"].tolist() == [True, None]
 
 
-def test_insert_table_takes_reserved_words_as_column_names_on_duckdb() -> None:
-    """The DuckDB bulk path quotes its column list: a data frame with columns "at" and "order" loads."""
-    conn = connect("duckdb:///:memory:")
+def test_insert_table_takes_reserved_words_as_column_names(db) -> None:
+    """A data frame with columns "at" and "order": the CREATE TABLE quotes the reserved word and the bulk
+    paths quote their column lists, on every backend."""
+    conn, schema = db
     frame = pd.DataFrame({"at": [1, 2], "order": ["a", None]})
-    insert_table(conn, "main", "reserved_words", frame, create_table=True)
-    assert query_sql(conn, 'SELECT "at", "order" FROM main.reserved_words ORDER BY "at";').to_dict("list") == {
-        "at": [1, 2], "order": ["a", None]}
+    insert_table(conn, schema, "reserved_words", frame, create_table=True)
+    insert_table(conn, schema, "reserved_words", frame, create_table=False)
+    back = query_sql(conn, f'SELECT "at", "order" FROM {schema}.reserved_words ORDER BY "at";')
+    assert back.to_dict("list") == {"at": [1, 1, 2, 2], "order": ["a", "a", None, None]}
