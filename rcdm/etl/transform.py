@@ -101,7 +101,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rcdm.dicom import derive
-from rcdm.dicom.deid import hmac_hex, hmac_id, text_bytes
+from rcdm.dicom.deid import digest_id, hmac_digest, hmac_hex, text_bytes
 from rcdm.dicom.reader import DicomQuarantine, DicomSkip, HeaderRecord, quiet_pydicom, read_header
 
 INT32_MAX = 2**31 - 1
@@ -329,7 +329,7 @@ def _texts(raw: bytes, encodings: tuple[str, ...] = ()) -> list[str]:
 
 def _is_cjk(text: str) -> bool:
     """Whether ``text`` is written in a script whose names are short (CJK ideographs, Hangul, Kana)."""
-    return any(unicodedata.name(ch, "").startswith(("CJK", "HANGUL", "HIRAGANA", "KATAKANA")) for ch in text)
+    return not text.isascii() and any(unicodedata.name(ch, "").startswith(("CJK", "HANGUL", "HIRAGANA", "KATAKANA")) for ch in text)
 
 
 def _name_parts(text: str) -> list[str]:
@@ -534,11 +534,14 @@ def image_row(record: HeaderRecord, secret: bytes, names: tuple[str, ...] = (),
     plane = derive.anatomical_plane(record.image_orientation)
     phase, rule = derive.contrast_phase(record)
     side = derive.laterality(record)
+    sop = hmac_digest(secret, record.sop_instance_uid, "sop")  # one keyed hash gives the id and the hex
+    series = hmac_digest(secret, record.series_instance_uid, "series")
+    study = hmac_digest(secret, record.study_instance_uid, "study")
     row = {
         "patient_key": hmac_hex(secret, patient, "patient") if patient else None,
-        "radiology_image_id": hmac_id(secret, record.sop_instance_uid, "sop"),
-        "radiology_series_id": hmac_id(secret, record.series_instance_uid, "series"),
-        "radiology_occurrence_id": hmac_id(secret, record.study_instance_uid, "study"),
+        "radiology_image_id": digest_id(sop),
+        "radiology_series_id": digest_id(series),
+        "radiology_occurrence_id": digest_id(study),
         "body_part_source_value": _text(clean.body_part_examined, 64),
         "laterality_concept_id": None,  # no verified RadLex ids for laterality yet
         "laterality_source_value": side,
@@ -551,9 +554,9 @@ def image_row(record: HeaderRecord, secret: bytes, names: tuple[str, ...] = (),
         "ct_slice_thickness": derive.slice_thickness(record),
         "modality": _text(clean.modality, 16),
         "instance_number": _int32(record.instance_number),
-        "radiology_series_source_value": hmac_hex(secret, record.series_instance_uid, "series"),
-        "radiology_image_source_value": hmac_hex(secret, record.sop_instance_uid, "sop"),
-        "radiology_occurrence_source_value": hmac_hex(secret, record.study_instance_uid, "study"),
+        "radiology_series_source_value": series.hex(),
+        "radiology_image_source_value": sop.hex(),
+        "radiology_occurrence_source_value": study.hex(),
         "study_date": when.date,
         "study_datetime": when.datetime,
         "manufacturer": _text(clean.manufacturer, 64),
