@@ -232,6 +232,41 @@ def test_an_error_in_a_deferred_load_builds_the_indexes_before_it_propagates(pos
             execute_sql(pg, f"DROP SCHEMA IF EXISTS {schema} CASCADE;")
 
 
+def test_indexes_another_run_built_meanwhile_do_not_fail_the_load(postgres_url):
+    """A second run refused by the lock has already run create_tables, which builds the indexes the first run
+    deferred: the first run's own build must then skip them, not fail after its last group."""
+    from rcdm.db import existing_indexes_and_constraints
+    from rcdm.ddl import create_tables
+    from rcdm.etl.load import deferred_indexes
+
+    with connect(postgres_url) as pg:
+        schema = pg_schema(pg)
+        try:
+            create_tables(pg, schema, model="rcdm")
+            create_tables(pg, schema, model="etl")
+            before = set(existing_indexes_and_constraints(pg, schema, "radiology_image"))
+            with deferred_indexes(pg, schema) as deferred:
+                assert deferred
+                create_tables(pg, schema, model="rcdm")  # what the refused run did before its lock
+                create_tables(pg, schema, model="etl")
+            assert set(existing_indexes_and_constraints(pg, schema, "radiology_image")) == before
+        finally:
+            execute_sql(pg, f"DROP SCHEMA IF EXISTS {schema} CASCADE;")
+
+
+def test_a_path_given_twice_is_loaded_once(corpus, secret, tmp_path):
+    """Overlapping arguments (the archive and one of its files) read a file twice in one transaction group:
+    the second reading is a duplicate, and the file's bookkeeping row is written once."""
+    one = corpus["images"][0]
+    with connect(tmp_path / "cdm.duckdb") as conn:
+        summary = run_etl([str(corpus["root"]), one], conn, "cdm", person_map=corpus["person_map"],
+                          secret_file=secret, root=str(corpus["root"]), workers=1, quiet=True)
+        check_invariant(summary)
+        assert summary["skipped_by_reason"]["duplicate"] == 1
+        files = query_sql(conn, "SELECT COUNT(*) AS n, COUNT(DISTINCT file_key) AS paths FROM cdm.rcdm_etl_file;")
+        assert files["n"][0] == files["paths"][0] == summary["files_seen"] - 1
+
+
 def _to_hex_keys(conn, schema: str, corpus: dict, secret: str, empty: bool = False) -> None:
     """Make ``rcdm_etl_file`` as rcdm wrote it before file keys were BIGINT: VARCHAR(64) hex digests."""
     rows = query_sql(conn, f"SELECT * FROM {schema}.rcdm_etl_file;")

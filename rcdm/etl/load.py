@@ -227,8 +227,8 @@ def _build_indexes(conn: Connection, indexes: list[DdlStatement]) -> None:
     from rcdm.db import execute_sql
 
     with transaction(conn):
-        for st in indexes:
-            execute_sql(conn, st.sql)
+        for st in indexes:  # IF NOT EXISTS: a run refused by the lock may have built them already (create_tables)
+            execute_sql(conn, st.sql.replace("CREATE INDEX ", "CREATE INDEX IF NOT EXISTS ", 1))
 
 
 _ANY_ROW = "SELECT TOP 1 1 AS found FROM @cdm_database_schema.@table;"
@@ -661,10 +661,22 @@ def _write_files(conn: Connection, schema: str, final: pa.Table, run_id: int, no
                                                         pa.scalar(None, pa.int64()))) \
         .append_column("run_id", pa.repeat(pa.scalar(run_id, pa.int64()), n)) \
         .append_column("processed_at", pa.repeat(pa.scalar(now, pa.timestamp("us")), n))
+    files = _first_per_key(files)
     if replace_files:
         with keys_in(conn, schema, "rcdm_etl_stage_file", files.select(["file_key"])) as source:
             execute_statements(conn, [keyed(conn, schema, _DELETE_FILES, source, "rcdm_etl_stage_file")])
     insert_table(conn, schema, "rcdm_etl_file", files)
+
+
+def _first_per_key(files: pa.Table) -> pa.Table:
+    """The first row of each ``file_key``: a path given twice (overlapping arguments, a file list that repeats a
+    line) is read twice, and its second row (a ``duplicate`` of the first) must not break the primary key."""
+    keys = files.column("file_key")
+    if pc.count_distinct(keys).as_py() == files.num_rows:
+        return files
+    seen: set[int] = set()
+    first = [not (key in seen or seen.add(key)) for key in keys.to_pylist()]
+    return files.filter(pa.array(first))
 
 
 def group_batches(batches: Iterable[tuple[T, pa.Table]], rows: int) -> Iterator[tuple[list[T], pa.Table]]:
