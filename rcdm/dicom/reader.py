@@ -60,7 +60,9 @@ except ImportError:  # pragma: no cover - depends on the build
 
 #: Whether the compiled scanner is in use (it is built at install time where a C compiler exists).
 ACCELERATED = _scan is not None
-_STEP_DONE, _STEP_NEED, _STEP_GENERAL, _STEP_ORDER = 0, 1, 2, 3
+if _scan is not None:  # what stopped a compiled walk (the rest: STEP_UNUSUAL)
+    _STEP_DONE, _STEP_NEED, _STEP_GENERAL, _STEP_ORDER = (_scan.STEP_DONE, _scan.STEP_NEED, _scan.STEP_GENERAL,
+                                                          _scan.STEP_ORDER)
 
 #: Why a file was skipped (it is not a DICOM image instance: nothing to load, nothing wrong).
 SKIP_REASONS = {
@@ -984,7 +986,6 @@ def _assemble(values: dict[str, Any], transfer_syntax_uid: str | None) -> Header
             if meaning:
                 agent = meaning
                 break
-    get = values.get
     texts = {field: v if (v := get(keyword)) is None or v.__class__ is str else _text(v)
              for field, keyword in _TEXT_FIELDS}
     return HeaderRecord(

@@ -211,9 +211,9 @@ def deferred_indexes(conn: Connection, schema: str) -> Iterator[bool]:
         yield True
     except BaseException:
         with contextlib.suppress(Exception):  # the block's own error is the one to report
-            _build_indexes(conn, indexes)
+            _build_indexes(conn, schema)
         raise
-    _build_indexes(conn, indexes)
+    _build_indexes(conn, schema)
 
 
 def _secondary_indexes(schema: str) -> list[DdlStatement]:
@@ -223,12 +223,13 @@ def _secondary_indexes(schema: str) -> list[DdlStatement]:
             if st.kind == "index" and st.table in _WRITTEN_TABLES]
 
 
-def _build_indexes(conn: Connection, indexes: list[DdlStatement]) -> None:
-    from rcdm.db import execute_sql
+def _build_indexes(conn: Connection, schema: str) -> None:
+    """Build the missing indexes, as ``create_tables`` does: a run refused by the lock may have built some."""
+    from rcdm.ddl import create_tables
 
     with transaction(conn):
-        for st in indexes:  # IF NOT EXISTS: a run refused by the lock may have built them already (create_tables)
-            execute_sql(conn, st.sql.replace("CREATE INDEX ", "CREATE INDEX IF NOT EXISTS ", 1))
+        for model in ("rcdm", "etl"):
+            create_tables(conn, schema, model=model)
 
 
 _ANY_ROW = "SELECT TOP 1 1 AS found FROM @cdm_database_schema.@table;"

@@ -329,7 +329,8 @@ def _texts(raw: bytes, encodings: tuple[str, ...] = ()) -> list[str]:
 
 def _is_cjk(text: str) -> bool:
     """Whether ``text`` is written in a script whose names are short (CJK ideographs, Hangul, Kana)."""
-    return not text.isascii() and any(unicodedata.name(ch, "").startswith(("CJK", "HANGUL", "HIRAGANA", "KATAKANA")) for ch in text)
+    return not text.isascii() and any(unicodedata.name(ch, "").startswith(("CJK", "HANGUL", "HIRAGANA", "KATAKANA"))
+                                      for ch in text)
 
 
 def _name_parts(text: str) -> list[str]:
