@@ -55,3 +55,10 @@ class LockError(RcdmError):
     """Another ETL run holds the schema; the message names that run (host, pid, start) and how to proceed."""
 
     exit_code = 6
+
+
+class PacsConnectionError(RcdmError):
+    """A PACS could not be reached, refused the credentials or AE titles, or failed an operation after the
+    retries; the message names the PACS (never a password) and what to check."""
+
+    exit_code = 7

@@ -282,6 +282,7 @@ def run_etl(
     scheduler: str | None = None,
     staging_url: str | os.PathLike | None = None,
     commit_rows: int | float = COMMIT_ROWS,
+    pacs: Any = None,
 ) -> dict[str, Any]:
     """Load the DICOM files under ``paths`` (and those listed in ``file_list``) into ``cdm_database_schema``.
 
@@ -308,12 +309,17 @@ def run_etl(
     LocalCluster of ``workers`` processes) or ``"dask"`` (the cluster at ``scheduler``, ``tcp://host:8786``);
     with ``staging_url`` (a shared path or fsspec URL) Dask workers stage their batches there themselves
     (``rcdm.etl.dask_executor``, docs/staging-format.md). Results and tables are the same with every executor.
+
+    A PACS address instead of paths (``dicomweb+https://host/dicom-web`` or ``dimse://AET@host:port``, one per
+    run) lists its instances by QIDO-RS or C-FIND (``rcdm.pacs.etl``; ``pacs``: a ``rcdm.pacs.PacsOptions``)
+    and loads the same rows a file ETL of the same images would, resumable by study.
     """
     if isinstance(conn, (str, os.PathLike)):
         with connect(conn) as opened:
             return run_etl(paths, opened, cdm_database_schema, person_map, person_source, secret_file, workers,
                            batch_size, root, file_list, staging_dir, keep_staging, summary_json, quiet, progress,
-                           vocabulary_database_schema, map_protocols, executor, scheduler, staging_url, commit_rows)
+                           vocabulary_database_schema, map_protocols, executor, scheduler, staging_url, commit_rows,
+                           pacs)
     check_schema(cdm_database_schema, "cdm_database_schema")
     if vocabulary_database_schema is not None:
         check_schema(vocabulary_database_schema, "vocabulary_database_schema")
@@ -325,7 +331,14 @@ def run_etl(
     if person_source is not None and str(person_source).lower() != "cdm":
         raise UsageError(f"person_source must be 'cdm' (the CDM's person.person_source_value), not {person_source!r}")
     # every argument is checked before the site secret is created or anything is written
-    missing = [str(p) for p in path_list if not os.path.lexists(p)]
+    from rcdm.pacs.url import is_pacs_url, parse_pacs_url
+
+    addresses = [p for p in path_list if is_pacs_url(p)]
+    if addresses and (len(path_list) > 1 or file_list is not None):
+        raise UsageError("Give one PACS address per run, without file paths or a file list.")
+    for address in addresses:
+        parse_pacs_url(address)
+    missing = [str(p) for p in path_list if not is_pacs_url(p) and not os.path.lexists(p)]
     if missing:
         raise UsageError(f"No such file or folder: {', '.join(missing[:5])}")
     if file_list is not None and not os.path.isfile(file_list):
@@ -381,9 +394,15 @@ def run_etl(
         if repaired.images or repaired.studies:
             log.info("run %d: completed an earlier run's finalize (%d studies recounted, %d images numbered)",
                      run_id, repaired.studies, repaired.images)
-        batches = _Batches(conn, schema, iter_files(path_list, file_list), root_dir, batch_size, secret)
-        executor = make_executor(executor, BatchContext(secret), workers, scheduler, staging_url)
-        staged = _staged(executor.map_batches(iter(batches)), staging, lookup, counts, skipped_by, bar)
+        if addresses:
+            source = _pacs_run(addresses[0], secret, batch_size, pacs, secret_file)
+            results = source.batches(lambda ids: {k: v[2] for k, v in _known_files(conn, schema, ids).items()},
+                                     FINAL_STATUSES)
+        else:
+            batches = _Batches(conn, schema, iter_files(path_list, file_list), root_dir, batch_size, secret)
+            results = make_executor(executor, BatchContext(secret), workers, scheduler,
+                                    staging_url).map_batches(iter(batches))
+        staged = _staged(results, staging, lookup, counts, skipped_by, bar)
         with deferred_indexes(conn, schema) as deferred:
             if deferred:
                 log.info("run %d: empty schema: secondary indexes are built after the load", run_id)
@@ -396,6 +415,8 @@ def run_etl(
         if os.environ.get(EXIT_BEFORE_FINALIZE):
             os._exit(137)
         done = finalize(conn, schema)
+        if addresses:
+            source.finish()
         finalized = {"studies": done.studies, "images": done.images, "seconds": done.seconds}
         log.info("run %d: finalize recounted %d studies, numbered %d images in %.3f s", run_id, done.studies,
                  done.images, done.seconds)
@@ -431,6 +452,17 @@ def run_etl(
 
         print_run(conn, schema, summary)
     return summary
+
+
+def _pacs_run(address: str, secret: bytes, batch_size: int, options: Any, secret_file: Any) -> Any:
+    """The PACS source of a run (its site-local index beside the site secret unless the options say)."""
+    from rcdm.pacs.common import PacsOptions
+    from rcdm.pacs.etl import PacsRun
+    from rcdm.pacs.index import default_index_path
+
+    options = options if options is not None else PacsOptions()
+    index = options.index or str(default_index_path(secret_file))
+    return PacsRun(address, secret, batch_size, options, index, rescan=options.rescan)
 
 
 def _map_protocols(conn: Connection, schema: str, vocabulary_database_schema: str | None) -> Any:

@@ -94,6 +94,7 @@ import functools
 import os
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -405,21 +406,29 @@ def header_identity(path: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
                 encodings = tuple(_python_encodings(charset))
         except Exception:  # noqa: BLE001 - an unknown character set: UTF-8 and Latin-1 still apply
             encodings = ()
+    names = [text for raw in _element_values(buf, (b"\x10\x00\x10\x00", b"\x00\x10\x00\x10"), b"PN")
+             for text in _texts(raw, encodings)]
+    dates = [text for raw in _element_values(buf, (b"\x10\x00\x30\x00", b"\x00\x10\x00\x30"), b"DA")
+             for text in _texts(raw)]
+    return identity_of(names, dates)
+
+
+def identity_of(patient_names: Iterable[str], birth_dates: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(name parts, birth date spellings), lower case, of decoded PatientName and PatientBirthDate values:
+    what ``header_identity`` gives for a file, for values that came another way (a PACS query)."""
     names: list[str] = []
-    for raw in _element_values(buf, (b"\x10\x00\x10\x00", b"\x00\x10\x00\x10"), b"PN"):
-        for text in _texts(raw, encodings):
-            for part in _name_parts(text):
-                if part not in names:
-                    names.append(part)
+    for text in patient_names:
+        for part in _name_parts(text):
+            if part not in names:
+                names.append(part)
     dates: list[str] = []
-    for raw in _element_values(buf, (b"\x10\x00\x30\x00", b"\x00\x10\x00\x30"), b"DA"):
-        for text in _texts(raw):
-            match = _BIRTH_DATE.match(text.strip())
-            if match:
-                y, m, d = match.groups()
-                for spelled in (f"{y}{m}{d}", f"{y}-{m}-{d}", f"{y}.{m}.{d}", f"{y}_{m}_{d}", f"{y}/{m}/{d}"):
-                    if spelled not in dates:
-                        dates.append(spelled)
+    for text in birth_dates:
+        match = _BIRTH_DATE.match(text.strip())
+        if match:
+            y, m, d = match.groups()
+            for spelled in (f"{y}{m}{d}", f"{y}-{m}-{d}", f"{y}.{m}.{d}", f"{y}_{m}_{d}", f"{y}/{m}/{d}"):
+                if spelled not in dates:
+                    dates.append(spelled)
     return tuple(names), tuple(dates)
 
 
@@ -663,6 +672,11 @@ def _process_batch(entries: list[FileEntry], ctx: BatchContext) -> pa.Table:
             value = row.get(name)
             if isinstance(value, str) and _undecodable(value):
                 row[name] = printable_path(value)
+    return stage_table(rows, scrubbed_rows)
+
+
+def stage_table(rows: list[dict[str, Any]], scrubbed_rows: int) -> pa.Table:
+    """The staged table (``STAGE_SCHEMA``) of a batch's rows; ``scrubbed_rows`` goes into its metadata."""
     columns: dict[str, list[Any]] = {name: [row.get(name) for row in rows] for name in FIELDS}
     schema = STAGE_SCHEMA.with_metadata({PHI_SCRUBBED_KEY: str(scrubbed_rows).encode()})
     return pa.table(columns, schema=schema)
