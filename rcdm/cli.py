@@ -141,8 +141,41 @@ def cmd_etl(args: argparse.Namespace) -> int:
                 file_list=args.file_list, staging_dir=args.staging_dir, keep_staging=args.keep_staging,
                 summary_json=args.summary_json, quiet=args.quiet,
                 progress=False if args.no_progress else None, executor=args.executor,
-                scheduler=args.scheduler, staging_url=args.staging_url, commit_rows=args.commit_rows)
+                scheduler=args.scheduler, staging_url=args.staging_url, commit_rows=args.commit_rows,
+                pacs=_pacs_options(args))
     return 0
+
+
+def _pacs_options(args: argparse.Namespace):
+    """The PacsOptions of the PACS options an ETL or extract command was given (defaults for the rest)."""
+    from rcdm.pacs import PacsOptions
+
+    given = {name: getattr(args, name) for name in ("page_size", "retries", "concurrency", "calling_aet", "retrieve",
+                                                   "move_aet", "move_port", "rescan")
+             if getattr(args, name, None) is not None}
+    if getattr(args, "pacs_index", None):
+        given["index"] = args.pacs_index
+    return PacsOptions(**given)
+
+
+def _add_pacs(p: argparse.ArgumentParser, etl: bool) -> None:
+    """Options for a PACS address (rcdm.pacs.PacsOptions; README "From a PACS")."""
+    g = p.add_argument_group("PACS (a dicomweb+https://... or dimse://AET@host:port address; credentials from "
+                             "RCDM_PACS_USER / RCDM_PACS_PASSWORD or the URL)")
+    g.add_argument("--pacs-index", metavar="FILE",
+                   help="the site-local index of PACS UIDs, outside the database (default: pacs_index.sqlite "
+                        "beside the site secret)")
+    g.add_argument("--retries", type=int, help="retries of a failed PACS request before stopping (default 4)")
+    g.add_argument("--calling-aet", help="our AE title for DIMSE (default RCDM)")
+    if etl:
+        g.add_argument("--page-size", type=int, help="QIDO-RS results per request (default 500)")
+        g.add_argument("--rescan", action="store_true", default=None,
+                       help="list every study's instances again, also of studies loaded by a finished run")
+        return
+    g.add_argument("--concurrency", type=int, help="instances retrieved at once (default 4)")
+    g.add_argument("--retrieve", choices=["get", "move"], help="DIMSE retrieval: C-GET (default) or C-MOVE")
+    g.add_argument("--move-aet", help="C-MOVE destination: the AE title the PACS knows rcdm by (default RCDM)")
+    g.add_argument("--move-port", type=int, help="port of rcdm's storage SCP for C-MOVE (default 11113)")
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -207,10 +240,10 @@ def cmd_extract(args: argparse.Namespace) -> int:
     from rcdm.db import connect
     from rcdm.extract import count_cohort_images, get_cohort_images, materialize, write_manifest
 
-    mode = "copy" if args.copy else "link" if args.link else "manifest"
+    mode = "copy" if args.copy else "link" if args.link else "pacs" if args.source else "manifest"
     if not args.dry_run and args.out is None:
         raise UsageError("rcdm extract needs --out DIR (or --dry-run)")
-    if mode != "manifest" and not args.dry_run and args.root is None:
+    if mode in ("copy", "link") and not args.dry_run and args.root is None:
         raise UsageError(f"--{mode} needs --root DIR, the archive root the stored file paths are relative to")
     filters = {name: getattr(args, name) for name in _EXTRACT_FILTERS}
     common = dict(cohort_database_schema=args.cohort_schema, cohort_table=args.cohort_table, **filters)
@@ -226,6 +259,14 @@ def cmd_extract(args: argparse.Namespace) -> int:
               f"manifest: {paths['csv']}, {paths['parquet']}")
     if mode == "manifest":
         return 0
+    if mode == "pacs":
+        from rcdm.pacs.retrieve import retrieve_images
+
+        fetched = retrieve_images(images, args.source, args.out, _pacs_options(args), progress=not args.quiet)
+        if not args.quiet:
+            print(f"retrieved {fetched['retrieved']} new, {fetched['skipped']} already there, "
+                  f"{len(fetched['unresolved'])} not in the PACS index for {args.source.split('@')[-1]}")
+        return 1 if fetched["unresolved"] else 0
     summary = materialize(images, args.root, args.out, mode=mode, progress=not args.quiet,
                           person_map=args.person_map)
     if not args.quiet:
@@ -416,7 +457,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "them (person_id from a site map, keyed hashes for UIDs) and load radiology_occurrence and "
                     "radiology_image. Re-runs skip unchanged files; an interrupted run resumes where it stopped; "
                     "unreadable files are quarantined and listed. Prints a summary and the quality report.")
-    p.add_argument("paths", nargs="*", metavar="PATH", help="DICOM files or folders (walked recursively)")
+    p.add_argument("paths", nargs="*", metavar="PATH",
+                   help="DICOM files or folders (walked recursively), or one PACS address: "
+                        "dicomweb+https://host/dicom-web (QIDO-RS) or dimse://AET@host:port (C-FIND)")
     _add_db(p)
     who = p.add_mutually_exclusive_group()
     who.add_argument("--person-map", metavar="FILE", help="CSV with the header patient_id,person_id")
@@ -445,6 +488,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--staging-url", metavar="URL",
                    help="with a Dask executor: workers write their batches as Parquet here (a shared path or an "
                         "fsspec URL) instead of sending them through the scheduler")
+    _add_pacs(p, etl=True)
     p.set_defaults(func=cmd_etl)
 
     p = verbs.add_parser("report", help="print the mapping-quality report",
@@ -506,7 +550,11 @@ def build_parser() -> argparse.ArgumentParser:
     how.add_argument("--manifest-only", action="store_true", help="write the manifest only (the default)")
     how.add_argument("--copy", action="store_true", help="copy the files, verifying each copy")
     how.add_argument("--link", action="store_true", help="symlink the files")
+    how.add_argument("--from", dest="source", metavar="PACS",
+                     help="retrieve the files from a PACS: dicomweb+https://host/dicom-web (WADO-RS) or "
+                          "dimse://AET@host:port (C-GET, or C-MOVE with --retrieve move)")
     p.add_argument("--dry-run", action="store_true", help="print counts by modality only")
+    _add_pacs(p, etl=False)
     _add_extract_filters(p)
     p.set_defaults(func=cmd_extract)
 

@@ -301,7 +301,7 @@ def _query(conn: Any, parameters: dict[str, str], counts_only: bool) -> pd.DataF
 _PLACEHOLDER = re.compile(r"\{patient_id(?:_lower|_upper)?\}")
 
 
-def _relative_paths(df: pd.DataFrame) -> pd.Series:
+def relative_paths(df: pd.DataFrame) -> pd.Series:
     """``person_<id>/study_<occurrence>/series_<series>/<file name>``; a name two images share gets the image id.
 
     A PatientID placeholder in the file name becomes ``person_<id>`` (the tree never holds a PatientID)."""
@@ -332,7 +332,7 @@ def write_manifest(df: pd.DataFrame, out_dir: str | os.PathLike[str]) -> dict[st
     manifest = df.copy()
     if "relative_path" not in manifest.columns:
         manifest.insert(manifest.columns.get_loc("file_path") + 1 if "file_path" in manifest.columns else 0,
-                        "relative_path", _relative_paths(manifest))
+                        "relative_path", relative_paths(manifest))
     csv_path = out / f"{MANIFEST_NAME}.csv"
     parquet_path = out / f"{MANIFEST_NAME}.parquet"
     manifest.to_csv(csv_path, index=False)
@@ -450,7 +450,7 @@ def materialize(
     out.mkdir(parents=True, exist_ok=True)
     work = df.copy()
     if "relative_path" not in work.columns:
-        work["relative_path"] = _relative_paths(work)
+        work["relative_path"] = relative_paths(work)
     images = work.drop_duplicates("radiology_image_id")[["radiology_image_id", "file_path", "relative_path",
                                                           "person_id"]]
     persons = _person_map(person_map)
@@ -529,5 +529,6 @@ __all__ = [
     "get_cohort_images",
     "image_query_parameters",
     "materialize",
+    "relative_paths",
     "write_manifest",
 ]

@@ -89,8 +89,12 @@ class DimseClient:
             ae.add_requested_context(StudyRootQueryRetrieveInformationModelMove)
         else:
             ae.add_requested_context(StudyRootQueryRetrieveInformationModelGet)
-            for uid in sop_classes[:120]:
-                ae.add_requested_context(uid, ALL_TRANSFER_SYNTAXES)
+            if len(sop_classes) == 1:  # a context per transfer syntax: the PACS sends the stored one, untranscoded
+                for syntax in ALL_TRANSFER_SYNTAXES[:120]:
+                    ae.add_requested_context(sop_classes[0], syntax)
+            else:
+                for uid in sop_classes[:120]:
+                    ae.add_requested_context(uid, ALL_TRANSFER_SYNTAXES)
             kwargs["ext_neg"] = [build_role(uid, scp_role=True) for uid in sop_classes[:120]]
             kwargs["evt_handlers"] = [(evt.EVT_C_STORE, self._on_store)]
         assoc = ae.associate(self.source.host, self.source.port, ae_title=self.source.called_aet, **kwargs)

@@ -2,10 +2,12 @@
 
 WADO-RS sends a stored file (its meta group as the PACS wrote it), C-GET and C-MOVE send only the data set
 (each receiver writes its own meta group). So that a retrieved image is the same file whichever way it came,
-rcdm keeps the data set bytes exactly as received and writes the file meta group itself, always the same
-way: preamble of zeros, ``DICM``, group length, version, SOP Class/Instance UID, Transfer Syntax UID and
-rcdm's implementation UID and name. The data set bytes are what the PACS stored, byte for byte, as long as
-it does not transcode (WADO-RS asks for ``transfer-syntax=*``; DIMSE proposes every transfer syntax).
+rcdm keeps the data set bytes as received and writes the file meta group itself, always the same way:
+preamble of zeros, ``DICM``, group length, version, SOP Class/Instance UID, Transfer Syntax UID and rcdm's
+implementation UID and name. One element is dropped: a Data Set Trailing Padding (FFFC,FFFC) at the end of
+the data set, which has no meaning (PS3.10 7.2) and which DIMSE peers (DCMTK, so Orthanc) do not send. The
+rest is what the PACS stored, byte for byte, as long as it does not transcode (WADO-RS asks for
+``transfer-syntax=*``; C-GET proposes one presentation context per transfer syntax, C-MOVE accepts all).
 """
 
 from __future__ import annotations
@@ -55,8 +57,31 @@ def split_part10(data: bytes) -> tuple[dict[str, str], bytes]:
     return meta, data[pos:]
 
 
+_IMPLICIT_LE = "1.2.840.10008.1.2"
+_EXPLICIT_BE = "1.2.840.10008.1.2.2"
+
+
+def without_trailing_padding(dataset: bytes, transfer_syntax_uid: str) -> bytes:
+    """``dataset`` without a Data Set Trailing Padding element (FFFC,FFFC) that ends it exactly, else as is."""
+    big = transfer_syntax_uid == _EXPLICIT_BE
+    tag = b"\xff\xfc\xff\xfc" if big else b"\xfc\xff\xfc\xff"
+    at = dataset.rfind(tag)
+    while at >= 0:
+        if transfer_syntax_uid == _IMPLICIT_LE:
+            head, length = 8, struct.unpack_from("<L", dataset, at + 4)[0] if at + 8 <= len(dataset) else -1
+        elif dataset[at + 4:at + 6] == b"OB" and at + 12 <= len(dataset):
+            head, length = 12, struct.unpack_from(">L" if big else "<L", dataset, at + 8)[0]
+        else:
+            head, length = 0, -1
+        if length >= 0 and at + head + length == len(dataset):
+            return dataset[:at]
+        at = dataset.rfind(tag, 0, at)
+    return dataset
+
+
 def part10(dataset: bytes, sop_class_uid: str, sop_instance_uid: str, transfer_syntax_uid: str) -> bytes:
-    """A Part 10 file: rcdm's file meta group (always written the same way), then ``dataset`` unchanged."""
+    """A Part 10 file: rcdm's file meta group (always written the same way), then ``dataset`` (without a
+    trailing padding element)."""
     from pydicom.dataset import FileMetaDataset
     from pydicom.filewriter import write_file_meta_info
     from pydicom.filebase import DicomFileLike
@@ -70,7 +95,7 @@ def part10(dataset: bytes, sop_class_uid: str, sop_instance_uid: str, transfer_s
     buffer = BytesIO()
     buffer.write(b"\x00" * 128 + b"DICM")
     write_file_meta_info(DicomFileLike(buffer), meta, enforce_standard=True)
-    return buffer.getvalue() + dataset
+    return buffer.getvalue() + without_trailing_padding(dataset, transfer_syntax_uid)
 
 
 def canonical_part10(data: bytes) -> bytes:
@@ -81,4 +106,5 @@ def canonical_part10(data: bytes) -> bytes:
     return part10(dataset, meta["sop_class_uid"], meta["sop_instance_uid"], meta["transfer_syntax_uid"])
 
 
-__all__ = ["IMPLEMENTATION_CLASS_UID", "Part10Error", "canonical_part10", "part10", "split_part10"]
+__all__ = ["IMPLEMENTATION_CLASS_UID", "Part10Error", "canonical_part10", "part10", "split_part10",
+           "without_trailing_padding"]
