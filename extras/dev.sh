@@ -56,6 +56,8 @@ setup_system() {
   have_pg_server || packages+=(postgresql)
   have_r || packages+=(r-base-core r-cran-reticulate r-cran-testthat)
   [ -x /usr/bin/chromium ] || packages+=(chromium)
+  [ -x /usr/sbin/Orthanc ] && compgen -G "/usr/share/orthanc/plugins/libOrthancDicomWeb.so*" >/dev/null \
+    || packages+=(orthanc orthanc-dicomweb)
   if [ "${#packages[@]}" -gt 0 ]; then
     log "installing Debian packages: ${packages[*]}"
     apt_install "${packages[@]}"

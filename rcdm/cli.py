@@ -167,12 +167,12 @@ def _add_pacs(p: argparse.ArgumentParser, etl: bool) -> None:
                         "beside the site secret)")
     g.add_argument("--retries", type=int, help="retries of a failed PACS request before stopping (default 4)")
     g.add_argument("--calling-aet", help="our AE title for DIMSE (default RCDM)")
+    g.add_argument("--concurrency", type=int, help="PACS requests at once (default 4)")
     if etl:
         g.add_argument("--page-size", type=int, help="QIDO-RS results per request (default 500)")
         g.add_argument("--rescan", action="store_true", default=None,
                        help="list every study's instances again, also of studies loaded by a finished run")
         return
-    g.add_argument("--concurrency", type=int, help="instances retrieved at once (default 4)")
     g.add_argument("--retrieve", choices=["get", "move"], help="DIMSE retrieval: C-GET (default) or C-MOVE")
     g.add_argument("--move-aet", help="C-MOVE destination: the AE title the PACS knows rcdm by (default RCDM)")
     g.add_argument("--move-port", type=int, help="port of rcdm's storage SCP for C-MOVE (default 11113)")

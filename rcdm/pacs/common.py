@@ -25,7 +25,8 @@ class PacsOptions:
     timeout: float = 120.0
     """Seconds an HTTP request or a DIMSE answer may take."""
     concurrency: int = 4
-    """Instances retrieved at once by ``rcdm extract --from`` (parallel WADO-RS requests or associations)."""
+    """Requests at once: studies whose instances the ETL lists, instances ``rcdm extract --from`` retrieves
+    (parallel HTTP requests, or one DIMSE association per thread)."""
     calling_aet: str = "RCDM"
     """Our AE title for DIMSE (overridden by ``dimse://CALLING@CALLED@host:port``)."""
     retrieve: str = "get"
@@ -65,27 +66,31 @@ def query_keywords(sequences: bool = True) -> list[str]:
     return out
 
 
-_NOISY = ("dicomweb_client", "pynetdicom", "urllib3", "pydicom")
+_NOISY = ("dicomweb_client", "pynetdicom", "retrying", "urllib3.connectionpool")
+
+
+def silence_client_loggers() -> None:
+    """Keep the PACS client libraries from logging, for the rest of the process.
+
+    dicomweb-client logs each request's URL (with its UIDs) at INFO and, through ``retrying``, failed
+    requests at WARNING; urllib3 logs each URL at DEBUG and retries with their path; pynetdicom logs every message's identifiers (UIDs, names, PatientIDs) at INFO/DEBUG,
+    from its association threads. None of that may reach a log, so their loggers (children included: the
+    level is inherited) are set above CRITICAL and stop propagating, once, when a PACS client is made.
+    rcdm's own logger says what happened, without identifiers."""
+    for name in _NOISY:
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.CRITICAL + 1)
+        logger.propagate = False
 
 
 @contextlib.contextmanager
 def quiet_clients() -> Iterator[None]:
-    """Silence the loggers of the PACS client libraries (and pydicom's warnings) for the block.
-
-    dicomweb-client logs each request's URL at INFO and pynetdicom each message's identifiers at DEBUG/INFO:
-    both hold UIDs (and C-FIND answers hold names), which must never reach a log. Restored afterwards."""
+    """pydicom quiet (``quiet_pydicom``) around work on what a PACS sent; the client loggers silenced."""
     from rcdm.dicom.reader import quiet_pydicom
 
-    loggers = [logging.getLogger(name) for name in _NOISY]
-    before = [lg.disabled for lg in loggers]
-    for lg in loggers:
-        lg.disabled = True
-    try:
-        with quiet_pydicom():
-            yield
-    finally:
-        for lg, was in zip(loggers, before):
-            lg.disabled = was
+    silence_client_loggers()
+    with quiet_pydicom():
+        yield
 
 
-__all__ = ["META_FIELDS", "PacsOptions", "query_keywords", "quiet_clients"]
+__all__ = ["META_FIELDS", "PacsOptions", "query_keywords", "quiet_clients", "silence_client_loggers"]

@@ -4,7 +4,7 @@ Built on ``dicomweb-client`` (its session, URL building and QIDO paging); what i
 the raw bytes of a retrieved instance, is read from the multipart response here, so a retrieved file holds
 exactly the data set bytes the PACS stored. Every request is retried on a dropped connection or a 429/5xx
 answer (``retries`` times, with exponential back-off); a 401/403 is reported at once as a credentials error.
-dicomweb-client logs every request's URL (with UIDs) at INFO: its logger is silenced (``quiet_clients``).
+dicomweb-client logs every request's URL (with UIDs): its loggers are silenced (``silence_client_loggers``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from rcdm.errors import PacsConnectionError
-from rcdm.pacs.common import META_FIELDS, PacsOptions, quiet_clients, query_keywords
+from rcdm.pacs.common import META_FIELDS, PacsOptions, query_keywords, quiet_clients, silence_client_loggers
 from rcdm.pacs.url import DicomWebSource
 
 T = TypeVar("T")
@@ -39,6 +39,7 @@ class DicomWebClient:
 
             raise MissingDriverError("DICOMweb sources need dicomweb-client: pip install 'rcdm[pacs]'") from exc
         self.source, self.options = source, options
+        silence_client_loggers()
         self._session = requests.Session()
         if source.username is not None:
             self._session.auth = (source.username, source.password or "")

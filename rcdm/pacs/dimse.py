@@ -4,7 +4,7 @@ One association per thread, opened on first use and opened again after a failure
 exponential back-off). C-MOVE sends the instances to rcdm's own storage SCP, started here on ``move_port``
 under ``move_aet`` (the PACS must know that AE title, address and port); C-GET receives them on the same
 association. Received data sets are kept as the bytes the PACS sent (``rcdm.pacs.part10``). pynetdicom logs
-identifiers at DEBUG/INFO: its logger is silenced (``quiet_clients``).
+identifiers at DEBUG/INFO: its loggers are silenced (``silence_client_loggers``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from rcdm.errors import PacsConnectionError
-from rcdm.pacs.common import META_FIELDS, PacsOptions, query_keywords, quiet_clients
+from rcdm.pacs.common import META_FIELDS, PacsOptions, query_keywords, quiet_clients, silence_client_loggers
 from rcdm.pacs.part10 import part10
 from rcdm.pacs.url import DimseSource
 
@@ -60,6 +60,7 @@ class DimseClient:
 
     def __init__(self, source: DimseSource, options: PacsOptions) -> None:
         self.pynetdicom = _ae_modules()
+        silence_client_loggers()
         self.source, self.options = source, options
         self._local = threading.local()
         self._all: list[Any] = []
@@ -100,12 +101,13 @@ class DimseClient:
         assoc = ae.associate(self.source.host, self.source.port, ae_title=self.source.called_aet, **kwargs)
         if assoc.is_established:
             return assoc
+        titles = (f"check the called AE title ({self.source.called_aet}) and that the PACS accepts the calling AE "
+                  f"title ({self.source.calling_aet})")
         if assoc.is_rejected:
-            raise PacsConnectionError(
-                f"The PACS {self.source.display} rejected the association: check the called AE title "
-                f"({self.source.called_aet}) and that the PACS accepts the calling AE title "
-                f"({self.source.calling_aet})")
-        raise _Failed("no association")
+            raise PacsConnectionError(f"The PACS {self.source.display} rejected the association: {titles}")
+        if assoc.is_aborted:  # some PACS (Orthanc) abort rather than reject an unknown AE title
+            raise _Failed(f"it aborted the association request: {titles}")
+        raise _Failed("no association: is the PACS listening at that address and port?")
 
     def _assoc(self, kind: str, sop_classes: tuple[str, ...] = ()) -> Any:
         key = (kind, sop_classes)
@@ -250,10 +252,11 @@ class DimseClient:
                 last = getattr(status, "Status", None)
                 if last is None:
                     raise _Failed("the connection was lost or timed out")
-            if last == 0xA801:
-                raise PacsConnectionError(f"The PACS {self.source.display} does not know the C-MOVE destination "
-                                          f"{self.options.move_aet}: register that AE title with rcdm's address "
-                                          f"and port {self.options.move_port} on the PACS")
+            if move and last is not None and (last == 0xA801 or 0xC000 <= last <= 0xCFFF):
+                raise PacsConnectionError(
+                    f"The PACS {self.source.display} refused the C-MOVE (status 0x{last:04X}): does it know the "
+                    f"C-MOVE destination {self.options.move_aet}? Register that AE title with rcdm's address and "
+                    f"port {self.options.move_port} on the PACS, or use C-GET (--retrieve get)")
             if last not in (0x0000, 0xB000):
                 raise _Failed(f"{'C-MOVE' if move else 'C-GET'} status 0x{last:04X}" if last is not None
                               else "no answer")

@@ -16,7 +16,9 @@ stopped half way records nothing: the next one lists those studies again, and th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from itertools import islice
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,6 +67,12 @@ def instance_row(ds: Any, seq: int, secret: bytes, source_key: str) -> tuple[dic
     return row, int(scrubbed)
 
 
+def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
 @dataclass
 class PacsRun:
     """One ETL run's reading from a PACS (see the module docstring)."""
@@ -86,21 +94,27 @@ class PacsRun:
         """Staged batches of about ``batch_size`` instances. ``known(ids)``: the status in ``rcdm_etl_file`` of
         those of ``ids`` an earlier run recorded; an instance with one of ``final_statuses`` is not loaded
         again (its row is counted as unchanged)."""
-        with PacsIndex(self.index_path) as index, open_client(self.source, self.options) as client:
+        with PacsIndex(self.index_path) as index, open_client(self.source, self.options) as client, \
+                ThreadPoolExecutor(max_workers=self.options.concurrency) as pool:
             done = {} if self.rescan else index.done_studies(self.source.key)
             pending: list[Any] = []
             skipped = 0
             studies: list[tuple[str, int | None]] = []
-            for study_uid, count in client.studies():
-                if study_uid in done and done[study_uid] == count:
-                    skipped += count or 0
-                    continue
-                pending.extend(client.instances(study_uid))
-                studies.append((study_uid, count))
-                if len(pending) >= self.batch_size:
-                    yield self._batch(pending, skipped, known, final_statuses, index)
-                    self._finished.update(studies)
-                    pending, skipped, studies = [], 0, []
+            for chunk in _chunks(client.studies(), 4 * self.options.concurrency):
+                wanted = []
+                for study_uid, count in chunk:
+                    if study_uid in done and done[study_uid] == count:
+                        skipped += count or 0
+                    else:
+                        wanted.append((study_uid, count))
+                # the studies' instances are listed ``concurrency`` at a time, and kept in the listing's order
+                for study, instances in zip(wanted, pool.map(client.instances, [uid for uid, _ in wanted])):
+                    pending.extend(instances)
+                    studies.append(study)
+                    if len(pending) >= self.batch_size:
+                        yield self._batch(pending, skipped, known, final_statuses, index)
+                        self._finished.update(studies)
+                        pending, skipped, studies = [], 0, []
             if pending or skipped:
                 yield self._batch(pending, skipped, known, final_statuses, index)
             self._finished.update(studies)
