@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -83,14 +85,37 @@ def silence_client_loggers() -> None:
         logger.propagate = False
 
 
+_quiet_lock = threading.Lock()
+_quiet_depth = 0
+_quiet_saved: tuple[bool, list] = (False, [])
+
+
 @contextlib.contextmanager
 def quiet_clients() -> Iterator[None]:
-    """pydicom quiet (``quiet_pydicom``) around work on what a PACS sent; the client loggers silenced."""
-    from rcdm.dicom.reader import quiet_pydicom
+    """pydicom quiet (no warning, no ``pydicom`` log record) around work on what a PACS sent, from any thread.
 
+    ``rcdm.dicom.reader.quiet_pydicom`` saves and restores per block, which blocks overlapping in threads (the
+    retrieval and listing pools) can leave in the wrong state; here the first block to enter silences and the
+    last to leave restores, under a lock. The client loggers are silenced as well."""
+    global _quiet_depth, _quiet_saved
     silence_client_loggers()
-    with quiet_pydicom():
+    logger = logging.getLogger("pydicom")
+    with _quiet_lock:
+        if _quiet_depth == 0:
+            _quiet_saved = (logger.disabled, list(warnings.filters))
+            logger.disabled = True
+            warnings.filterwarnings("ignore", module=r"pydicom(\..*)?$")
+            warnings.filterwarnings("ignore", module=r"pynetdicom(\..*)?$")
+        _quiet_depth += 1
+    try:
         yield
+    finally:
+        with _quiet_lock:
+            _quiet_depth -= 1
+            if _quiet_depth == 0:
+                logger.disabled, saved = _quiet_saved
+                warnings.filters[:] = saved
+                warnings._filters_mutated()  # type: ignore[attr-defined]  # as warnings.catch_warnings does
 
 
 __all__ = ["META_FIELDS", "PacsOptions", "query_keywords", "quiet_clients", "silence_client_loggers"]
