@@ -13,7 +13,6 @@ import glob
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -40,10 +39,7 @@ def find_dicomweb_plugin() -> str | None:
     return sorted(candidates)[0] if candidates else None
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from pg_server import _free_port as free_port  # noqa: E402  (tests/ is on sys.path)
 
 
 @dataclass

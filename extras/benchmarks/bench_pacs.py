@@ -70,7 +70,8 @@ def main() -> None:
                 run(f"dicomweb page {size} x{conc}", [server.dicomweb_url],
                     PacsOptions(page_size=size, concurrency=conc, index=str(work / f"w{size}-{conc}.sqlite")))
         for conc in _numbers(args.concurrency):
-            run(f"dimse x{conc}", [server.dimse_url], PacsOptions(concurrency=conc, index=str(work / f"d{conc}.sqlite")))
+            run(f"dimse x{conc}", [server.dimse_url],
+                PacsOptions(concurrency=conc, index=str(work / f"d{conc}.sqlite")))
         base = rows[0][3]
         print(f"{'ETL':<26}{'seconds':>9}{'studies/s':>11}{'instances/s':>13}{'vs file':>9}")
         for name, seconds, studies, instances in rows:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 META_FIELDS = ("PatientName", "PatientBirthDate")
 """Asked for besides the mapped attributes: only to find and scrub the patient's own name and birth date in
@@ -68,6 +70,28 @@ def query_keywords(sequences: bool = True) -> list[str]:
     return out
 
 
+T = TypeVar("T")
+
+
+class Retry(Exception):
+    """A failure that a new attempt may fix (a dropped connection, a busy PACS); the message says which."""
+
+
+def with_retries(options: PacsOptions, fn: Callable[[], T], gave_up: Callable[[str, int], Exception]) -> T:
+    """``fn()``, again after each ``Retry`` (``options.retries`` times, waits doubling from ``retry_wait`` up to
+    30 s); then ``gave_up(the last Retry's message, attempts)`` is raised. Any other error passes at once."""
+    attempt = 0
+    while True:
+        try:
+            with quiet_clients():
+                return fn()
+        except Retry as exc:
+            if attempt >= options.retries:
+                raise gave_up(str(exc), attempt + 1) from None
+        attempt += 1
+        time.sleep(min(options.retry_wait * 2 ** (attempt - 1), 30.0))
+
+
 _NOISY = ("dicomweb_client", "pynetdicom", "retrying", "urllib3.connectionpool")
 
 
@@ -75,7 +99,8 @@ def silence_client_loggers() -> None:
     """Keep the PACS client libraries from logging, for the rest of the process.
 
     dicomweb-client logs each request's URL (with its UIDs) at INFO and, through ``retrying``, failed
-    requests at WARNING; urllib3 logs each URL at DEBUG and retries with their path; pynetdicom logs every message's identifiers (UIDs, names, PatientIDs) at INFO/DEBUG,
+    requests at WARNING; urllib3 logs each URL at DEBUG and retries with their path; pynetdicom logs every
+    message's identifiers (UIDs, names, PatientIDs) at INFO/DEBUG,
     from its association threads. None of that may reach a log, so their loggers (children included: the
     level is inherited) are set above CRITICAL and stop propagating, once, when a PACS client is made.
     rcdm's own logger says what happened, without identifiers."""
@@ -118,4 +143,5 @@ def quiet_clients() -> Iterator[None]:
                 warnings._filters_mutated()  # type: ignore[attr-defined]  # as warnings.catch_warnings does
 
 
-__all__ = ["META_FIELDS", "PacsOptions", "query_keywords", "quiet_clients", "silence_client_loggers"]
+__all__ = ["META_FIELDS", "PacsOptions", "Retry", "query_keywords", "quiet_clients", "silence_client_loggers",
+           "with_retries"]

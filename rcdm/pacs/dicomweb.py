@@ -9,12 +9,12 @@ dicomweb-client logs every request's URL (with UIDs): its loggers are silenced (
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from rcdm.errors import PacsConnectionError
-from rcdm.pacs.common import META_FIELDS, PacsOptions, query_keywords, quiet_clients, silence_client_loggers
+from rcdm.pacs.common import (META_FIELDS, PacsOptions, Retry, query_keywords, quiet_clients,
+                              silence_client_loggers, with_retries)
 from rcdm.pacs.url import DicomWebSource
 
 T = TypeVar("T")
@@ -60,11 +60,9 @@ class DicomWebClient:
         """``fn()`` with retries; a PacsConnectionError naming ``what`` and the PACS when it keeps failing."""
         import requests
 
-        attempt = 0
-        while True:
+        def attempt() -> T:
             try:
-                with quiet_clients():
-                    return fn()
+                return fn()
             except requests.HTTPError as exc:
                 status = _status(exc)
                 if status in (401, 403):
@@ -72,16 +70,16 @@ class DicomWebClient:
                         f"The DICOMweb service {self.source.display} refused the credentials (HTTP {status}) "
                         f"while {what}: check the user and password (RCDM_PACS_USER / RCDM_PACS_PASSWORD)"
                     ) from None
-                if status not in _RETRIABLE or attempt >= self.options.retries:
-                    raise PacsConnectionError(f"The DICOMweb service {self.source.display} answered HTTP {status} "
-                                              f"while {what}") from None
+                if status in _RETRIABLE:
+                    raise Retry(f"HTTP {status}") from None
+                raise PacsConnectionError(f"The DICOMweb service {self.source.display} answered HTTP {status} "
+                                          f"while {what}") from None
             except (requests.ConnectionError, requests.Timeout) as exc:
-                if attempt >= self.options.retries:
-                    raise PacsConnectionError(
-                        f"The DICOMweb service {self.source.display} could not be reached while {what} "
-                        f"({type(exc).__name__}, after {attempt + 1} attempts): the next run resumes") from None
-            attempt += 1
-            time.sleep(min(self.options.retry_wait * 2 ** (attempt - 1), 30.0))
+                raise Retry(type(exc).__name__) from None
+
+        return with_retries(self.options, attempt, lambda why, n: PacsConnectionError(
+            f"The DICOMweb service {self.source.display} could not be reached while {what} ({why}, after {n} "
+            f"attempts): the next run resumes"))
 
     def studies(self) -> Iterator[tuple[str, int | None]]:
         """(StudyInstanceUID, NumberOfStudyRelatedInstances) of every study, QIDO-RS paged by ``page_size``."""

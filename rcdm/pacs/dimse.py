@@ -11,22 +11,18 @@ from __future__ import annotations
 
 import queue
 import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from rcdm.errors import PacsConnectionError
-from rcdm.pacs.common import META_FIELDS, PacsOptions, query_keywords, quiet_clients, silence_client_loggers
+from rcdm.pacs.common import (META_FIELDS, PacsOptions, Retry, query_keywords, silence_client_loggers,
+                              with_retries)
 from rcdm.pacs.part10 import part10
 from rcdm.pacs.url import DimseSource
 
 T = TypeVar("T")
 
 _PENDING = (0xFF00, 0xFF01)
-
-
-class _Failed(Exception):
-    """An association or operation failed in a way a new association may fix."""
 
 
 def _ae_modules():
@@ -106,8 +102,8 @@ class DimseClient:
         if assoc.is_rejected:
             raise PacsConnectionError(f"The PACS {self.source.display} rejected the association: {titles}")
         if assoc.is_aborted:  # some PACS (Orthanc) abort rather than reject an unknown AE title
-            raise _Failed(f"it aborted the association request: {titles}")
-        raise _Failed("no association: is the PACS listening at that address and port?")
+            raise Retry(f"it aborted the association request: {titles}")
+        raise Retry("no association: is the PACS listening at that address and port?")
 
     def _assoc(self, kind: str, sop_classes: tuple[str, ...] = ()) -> Any:
         key = (kind, sop_classes)
@@ -127,19 +123,16 @@ class DimseClient:
             assoc.abort()
 
     def _call(self, what: str, kind: str, fn: Callable[[Any], T], sop_classes: tuple[str, ...] = ()) -> T:
-        attempt = 0
-        while True:
+        def attempt() -> T:
             try:
-                with quiet_clients():
-                    return fn(self._assoc(kind, sop_classes))
-            except _Failed as exc:
+                return fn(self._assoc(kind, sop_classes))
+            except Retry:
                 self._drop(kind, sop_classes)
-                if attempt >= self.options.retries:
-                    raise PacsConnectionError(
-                        f"The PACS {self.source.display} could not be reached or failed while {what} ({exc}, "
-                        f"after {attempt + 1} attempts): the next run resumes") from None
-            attempt += 1
-            time.sleep(min(self.options.retry_wait * 2 ** (attempt - 1), 30.0))
+                raise
+
+        return with_retries(self.options, attempt, lambda why, n: PacsConnectionError(
+            f"The PACS {self.source.display} could not be reached or failed while {what} ({why}, after {n} "
+            f"attempts): the next run resumes"))
 
     def close(self) -> None:
         with self._lock:
@@ -167,7 +160,7 @@ class DimseClient:
             for status, identifier in assoc.send_c_find(query, StudyRootQueryRetrieveInformationModelFind):
                 code = getattr(status, "Status", None)
                 if code is None:
-                    raise _Failed("the connection was lost or timed out")
+                    raise Retry("the connection was lost or timed out")
                 if code in _PENDING:
                     if identifier is not None:
                         found.append(identifier)
@@ -251,19 +244,19 @@ class DimseClient:
             for status, _identifier in answers:
                 last = getattr(status, "Status", None)
                 if last is None:
-                    raise _Failed("the connection was lost or timed out")
+                    raise Retry("the connection was lost or timed out")
             if move and last is not None and (last == 0xA801 or 0xC000 <= last <= 0xCFFF):
                 raise PacsConnectionError(
                     f"The PACS {self.source.display} refused the C-MOVE (status 0x{last:04X}): does it know the "
                     f"C-MOVE destination {self.options.move_aet}? Register that AE title with rcdm's address and "
                     f"port {self.options.move_port} on the PACS, or use C-GET (--retrieve get)")
             if last not in (0x0000, 0xB000):
-                raise _Failed(f"{'C-MOVE' if move else 'C-GET'} status 0x{last:04X}" if last is not None
+                raise Retry(f"{'C-MOVE' if move else 'C-GET'} status 0x{last:04X}" if last is not None
                               else "no answer")
             try:
                 return slot.get(timeout=self.options.timeout)
             except queue.Empty:
-                raise _Failed("the instance did not arrive") from None
+                raise Retry("the instance did not arrive") from None
 
         classes: tuple[str, ...] = ()
         if not move:  # C-GET receives on this association: it must offer the SOP class as a storage SCP
