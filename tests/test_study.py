@@ -684,21 +684,17 @@ def test_no_suppressed_cell_is_recoverable_across_the_files_of_a_zip(study, site
 EXAMPLE_SPEC = Path(__file__).resolve().parents[1] / "extras" / "studies" / "example_study.json"
 
 
-def reviewer_site() -> dict[str, pd.DataFrame]:
-    """10 persons, 102 images: CT axial 60 and coronal 40 (one CT study each), MR sagittal 2 (one study); the
-    first person's only study is 5 days before the index date, so time to first study has p10 = -5."""
+def build_site(persons: list[tuple[int, dt.date, list[tuple[str, int, list[tuple[str, int]]]]]],
+               first_occurrence: int, first_image: int, cohort_days: int = 20) -> dict[str, pd.DataFrame]:
+    """R-CDM rows and cohort 1 from ``(person, index date, [(modality, day after index, [(plane, images)])])``:
+    one study per (modality, day), one series per plane, 512x512 images, 1 mm slice thickness on CT."""
     occurrences, images, cohort = [], [], []
-    image_id = 50_000_000
-    for i in range(10):
-        person = 9_300_001 + 7 * i
-        index = dt.date(2020, 3, 1) + dt.timedelta(days=i)
+    image_id = first_image
+    for i, (person, index, studies) in enumerate(persons):
         cohort.append({"cohort_definition_id": 1, "subject_id": person, "cohort_start_date": index,
-                       "cohort_end_date": index + dt.timedelta(days=20)})
-        studies = [("CT", -5 if i == 0 else i, [("axial", 6), ("coronal", 4)])]
-        if i == 1:
-            studies.append(("MR", 3, [("sagittal", 2)]))
+                       "cohort_end_date": index + dt.timedelta(days=cohort_days)})
         for k, (modality, day, series) in enumerate(studies):
-            occ_id = 70_000_000_000 + 100 * i + k
+            occ_id = first_occurrence + 100 * i + k
             date = index + dt.timedelta(days=day)
             occurrences.append({"radiology_occurrence_id": occ_id, "person_id": person,
                                 "radiology_occurrence_date": date,
@@ -719,6 +715,18 @@ def reviewer_site() -> dict[str, pd.DataFrame]:
     occurrence["protocol_concept_id"] = occurrence["protocol_concept_id"].astype("Int64")
     return {"radiology_occurrence": occurrence, "radiology_image": pd.DataFrame(images),
             "cohort": pd.DataFrame(cohort)}
+
+
+def reviewer_site() -> dict[str, pd.DataFrame]:
+    """10 persons, 102 images: CT axial 60 and coronal 40 (one CT study each), MR sagittal 2 (one study); the
+    first person's only study is 5 days before the index date."""
+    persons = []
+    for i in range(10):
+        studies = [("CT", -5 if i == 0 else i, [("axial", 6), ("coronal", 4)])]
+        if i == 1:
+            studies.append(("MR", 3, [("sagittal", 2)]))
+        persons.append((9_300_001 + 7 * i, dt.date(2020, 3, 1) + dt.timedelta(days=i), studies))
+    return build_site(persons, 70_000_000_000, 50_000_000)
 
 
 @pytest.fixture(scope="module")
