@@ -15,6 +15,7 @@ import io
 import os
 import re
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,13 @@ class ZipLimits:
     max_member_bytes: int = 20_000_000
     max_total_bytes: int = 100_000_000
 
+
+try:
+    import lzma
+
+    _LZMA_ERRORS: tuple[type[BaseException], ...] = (lzma.LZMAError,)
+except ImportError:  # a Python built without lzma cannot read such members at all
+    _LZMA_ERRORS = ()
 
 MEMBER_NAME = re.compile(r"^(manifest\.json|spec\.json|[a-z][a-z0-9_]{0,62}\.csv)$")
 _CHUNK = 1 << 16
@@ -87,7 +95,7 @@ def read_zip_members(path: str | os.PathLike[str], limits: ZipLimits = ZipLimits
     except StudyMergeError:
         raise
     except (OSError, zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, RuntimeError, ValueError,
-            NotImplementedError) as exc:  # damaged, encrypted, unsupported compression, bad CRC
+            NotImplementedError, zlib.error, *_LZMA_ERRORS) as exc:  # damaged, encrypted, unknown method, bad CRC
         raise StudyMergeError(f"Cannot read study results {path}: {exc}") from None
     return files
 

@@ -1,39 +1,32 @@
 """The privacy rules of a network study, in one place: small-cell suppression and the final scan of what leaves a site.
 
-Rules (the manifest of every site zip repeats the first two):
+Rules (the manifest of every site zip repeats them):
 
 * **Primary suppression.** Every count cell with ``0 < value < min_cell_count`` is replaced by the marker
   ``-min_cell_count`` (as OHDSI's FeatureExtraction and CohortDiagnostics do: "fewer than N"). Zero stays zero.
+  ``min_cell_count`` is the larger of the site's own minimum and the spec's (rcdm.study_spec.SiteSettings).
 * **Complementary suppression, over the whole zip** (:func:`suppress_zip`). Published numbers add up to other
-  published numbers across files, per cohort and count column (persons, studies, images): the cells of any
-  counts table add up to the ``totals`` row (the grand total of every table is published there); the cells of a
-  two- or three-way table that share a value of the dimensions it has in common with another counts table add
-  up to the same number as that table's cells with that value (e.g. the ``modality = MR`` row of
-  ``by_modality_plane`` adds up to ``by_modality``'s MR cell); the bins of a distribution add up to its
-  ``(all)`` row; the ``(all)`` persons of time to first study equal the totals' persons. Images add up exactly;
-  persons and studies (who can fall in several categories) only nearly, but are protected as if exactly.
-  :func:`zip_relations` lists all these relations. Whenever one of them holds exactly one suppressed cell, the
-  smallest other non-zero published cell of it (which may be a margin: a totals or one-way cell) is suppressed
-  too; and whenever a suppressed cell still follows from any combination of the relations (a chain of
-  subtractions across tables), the smallest published non-zero cell of its relations is suppressed, repeated
-  until neither happens. The original within-table groups (the rows of one cohort that share every dimension
-  but one) keep the one-suppressed-cell rule as well. :func:`check_files` re-derives the relations from the
-  published files and refuses a zip where a suppressed value can be recovered (:func:`audit_suppression`).
-* **The marker is only ever a count.** Count columns are never negative except the marker. Value columns
-  (``bin_lower``, ``bin_upper``, the quantiles) can be negative (days before the index date) and are never
-  replaced by the marker: a withheld quantile is an empty cell, and the ``quantiles_suppressed`` column says
-  why (``1``: the cohort has values from fewer than ``min_cell_count`` persons, so its quantiles are withheld;
-  ``0``: published, or no quantile on that row, e.g. a bin row). A ``-5`` in ``p10_value`` is a real -5.
-* **Quantiles** (min, p10, p25, median, p75, p90, max) are published only for a cohort with at least
-  ``min_cell_count`` persons; otherwise they are left empty (``quantiles_suppressed = 1``). For time to first
-  study (one value per person) min and max are never published: each is one person's own day offset.
+  published numbers across files, per cohort and count column (persons, studies, images): :func:`zip_relations`
+  lists every such relation (counts tables and totals over their shared dimensions, a distribution's bins and
+  its ``(all)`` row, the ``(all)`` rows against the totals or the CT cells). Whenever a relation holds exactly one
+  suppressed cell, the smallest other non-zero published cell of it is suppressed too; then every suppressed
+  cell gets linear-programming bounds over all relations together (rcdm.study_bounds: what an attacker who
+  combines every file can narrow it to), and while one is narrower than ``min_cell_count`` a published cell
+  next to it is suppressed. :func:`check_files` re-derives the relations from the published files and refuses a
+  zip where a suppressed value is recoverable or narrower than that (:func:`audit_suppression`).
+* **The marker is only ever a count.** Count columns are never negative except the marker. A withheld quantile is
+  an empty cell, and the ``quantiles_suppressed`` column says so (``1``: withheld; ``0``: published, or no
+  quantile on that row, e.g. a bin row).
+* **Quantiles** (p10, p25, median, p75, p90) are published only as the label of the fixed bin holding them, and
+  only when the cohort has at least ``min_cell_count`` persons, that bin too, and no bin of the cohort is
+  suppressed (:func:`quantile_bins`; the scan recomputes them from the published bins). Min and max never.
 * **Nothing person-level**: no person or subject id, no date of an event (years and binned day offsets only), no
   free text from DICOM headers (categories only: DICOM modality codes, concept ids, plane and contrast
   categories). :func:`check_files` scans every file before the zip is written and refuses it otherwise: each CSV
   may hold only the columns its analysis type declares, each column only values of its kind, and no file may
   hold anything that looks like a calendar date (except the manifest's UTC timestamp of the run).
 
-This module imports only leaves (``rcdm.errors``) and pandas.
+This module imports only leaves (``rcdm.errors``, rcdm.study_bounds), numpy and pandas.
 """
 
 from __future__ import annotations
