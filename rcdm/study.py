@@ -22,7 +22,6 @@ by ``quantiles_suppressed = 1``.
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import hashlib
 import html
@@ -33,7 +32,7 @@ import os
 import re
 import zipfile
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -183,7 +182,7 @@ def _cohort_statements(conn: Any, study: Any, approve_cohort_sql: str | None, cd
             raise CohortSqlError(f"Cohort {cohort['id']} SQL ({cohort['sql']}) cannot be rendered and translated, so "
                                  f"it cannot be checked; nothing was run: {exc}") from None
         check_cohort_statements(rendered, conn.dialect, cohort["id"], cohort_schema, cohort_table,
-                                {cdm_schema, vocabulary_schema})
+                                {cdm_schema, vocabulary_schema}, conn.temp_emulation_schema)
         statements[cohort["id"]] = rendered
     return statements
 

@@ -36,7 +36,7 @@ _FORBIDDEN_FUNCTION = re.compile(
     r"load_extension|install\w*|load|attach|detach|export\w*|import\w*|openrowset|opendatasource|openquery|"
     r"xp_\w*|sp_\w*|utl_\w*|dbms_\w*|bfilename|external_\w*|iceberg_\w*|delta_\w*|sqlite_\w*|\w*_attach)$",
     re.IGNORECASE)
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,127}$")
+_IDENTIFIER = re.compile(r"^#{0,2}[A-Za-z_][A-Za-z0-9_$]{0,127}$")
 
 
 def _name(node: Any) -> str:
@@ -49,15 +49,17 @@ def _table_key(table: Any) -> tuple[str, str, str]:
 
     if not isinstance(table.this, exp.Identifier) or not _IDENTIFIER.match(table.this.name):
         raise CohortSqlError(f"reads or writes {table.sql()!r}, which is not a plain table name")
+    name = ("#" if table.this.args.get("temporary") else "") + table.name.lower()  # T-SQL's #temp
     parts = []
     for part in (table.args.get("catalog"), table.args.get("db")):
         if part is not None and (not isinstance(part, exp.Identifier) or not _IDENTIFIER.match(part.name)):
             raise CohortSqlError(f"uses {table.sql()!r}, which is not a plain schema.table name")
         parts.append(part.name.lower() if part is not None else "")
-    return parts[0], parts[1], table.name.lower()
+    return parts[0], parts[1], name
 
 
 def _check_functions(tree: Any) -> None:
+    """Refuse file, network and server functions, table functions and statements nested in a statement."""
     from sqlglot import exp
 
     for func in tree.find_all(exp.Func):
@@ -70,6 +72,11 @@ def _check_functions(tree: Any) -> None:
     for node in tree.find_all(exp.Table):
         if not isinstance(node.this, exp.Identifier):
             raise CohortSqlError(f"reads from {node.sql()[:80]!r}, which is not a table")
+    nested = (exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Create, exp.Drop, exp.Command, exp.Into,
+              exp.TruncateTable, exp.Copy)
+    for node in tree.find_all(*nested):
+        if node is not tree and not (isinstance(node, exp.Into) and node.parent is tree):  # a data-modifying CTE, SELECT INTO, a statement inside a statement
+            raise CohortSqlError(f"holds a {type(node).__name__.upper()} inside another statement")
 
 
 def _literal_int(node: Any) -> int | None:
@@ -120,10 +127,13 @@ def _where_is_own_id(where: Any, cohort_id: int) -> bool:
 
 
 def check_cohort_statements(statements: Sequence[str], dialect: str, cohort_id: int, cohort_schema: str,
-                            cohort_table: str, readable_schemas: Iterable[str]) -> None:
+                            cohort_table: str, readable_schemas: Iterable[str],
+                            temp_emulation_schema: str | None = None) -> None:
     """Refuse (CohortSqlError) statements that do more than define cohort ``cohort_id`` (see the module doc).
 
-    ``statements`` are in the target ``dialect`` (SqlRender's name), as they will run.
+    ``statements`` are in the target ``dialect`` (SqlRender's name), as they will run. Temp tables are what the
+    translator makes of OHDSI's ``#name``: ``CREATE TEMP TABLE``, T-SQL's ``#name``, SQLite's ``temp.name``, or
+    ``<temp_emulation_schema>.<rcdm's temp prefix>name`` where temp tables are emulated.
     """
     import sqlglot
     from sqlglot import exp
@@ -131,9 +141,22 @@ def check_cohort_statements(statements: Sequence[str], dialect: str, cohort_id: 
 
     from rcdm.sql.translate import sqlglot_dialect
 
+    from rcdm.sql.translate import get_temp_table_prefix
+
     readable = {s.lower() for s in readable_schemas} | {cohort_schema.lower()}
     cohort_key = ("", cohort_schema.lower(), cohort_table.lower())
-    temps: set[str] = set()
+    temps: set[tuple[str, str, str]] = set()
+    emulation, prefix = (temp_emulation_schema or "").lower(), get_temp_table_prefix().lower()
+
+    def implicit_temp(key: tuple[str, str, str]) -> bool:
+        """A name that is a temp table by its form, whether or not created yet."""
+        catalog, db, name = key
+        return not catalog and ((not db and name.startswith("#")) or (dialect == "sqlite" and db == "temp") or
+                                (bool(emulation) and db == emulation and name.startswith(prefix)))
+
+    def is_temp(key: tuple[str, str, str]) -> bool:
+        return key in temps or (dialect == "sqlite" and key[:2] == ("", "") and ("", "temp", key[2]) in temps)
+
     for number, statement in enumerate(statements, start=1):
         def refuse(reason: str) -> CohortSqlError:
             return CohortSqlError(f"Cohort {cohort_id} SQL statement {number} is refused: {reason}. "
@@ -156,13 +179,12 @@ def check_cohort_statements(statements: Sequence[str], dialect: str, cohort_id: 
                     temporary = properties is not None and any(isinstance(p, exp.TemporaryProperty)
                                                                for p in properties.expressions)
                     key = _table_key(target)
-                    if not temporary or key[:2] != ("", ""):
-                        raise refuse("it creates a table that is not an unqualified temp table")
-                    temps.add(key[2])
+                    if not ((temporary and key[:2] == ("", "")) or implicit_temp(key)):
+                        raise refuse("it creates a table that is not a temp table")
+                    temps.add(key)
                 elif kind == "INDEX":
                     table = tree.find(exp.Table)
-                    if table is None or _table_key(table) != ("", "", _table_key(table)[2]) or \
-                            _table_key(table)[2] not in temps:
+                    if table is None or not is_temp(_table_key(table)):
                         raise refuse("it creates an index on a table that is not one of its temp tables")
                 else:
                     raise refuse(f"CREATE {kind or '?'} is not part of a cohort definition")
@@ -183,7 +205,7 @@ def check_cohort_statements(statements: Sequence[str], dialect: str, cohort_id: 
                                          f"WHERE cohort_definition_id = {cohort_id}")
                     else:
                         raise refuse(f"it updates {cohort_schema}.{cohort_table}")
-                elif written[:2] != ("", "") or written[2] not in temps:
+                elif not is_temp(written):
                     raise refuse(f"it writes to {target.sql()}, which is neither its own temp table nor the "
                                  "cohort table")
             elif isinstance(tree, (exp.TruncateTable, exp.Drop)):
@@ -191,26 +213,32 @@ def check_cohort_statements(statements: Sequence[str], dialect: str, cohort_id: 
                     raise refuse("it drops something that is not a table")
                 for table in tree.find_all(exp.Table):
                     key = _table_key(table)
-                    if key[:2] != ("", "") or key[2] not in temps:
+                    if not is_temp(key) and not (implicit_temp(key) and tree.args.get("exists")):
                         raise refuse(f"it drops or truncates {table.sql()}, which is not one of its temp tables")
-            elif isinstance(tree, exp.Command) and str(tree.this).upper() == "ANALYZE":
-                name = str(tree.expression or "").strip().strip(";").lower()
-                if name not in temps:
+                continue
+            elif isinstance(tree, exp.Command) and str(tree.this).upper() in ("ANALYZE", "UPDATE STATISTICS"):
+                target = tree.expression.name if isinstance(tree.expression, exp.Literal) else str(tree.expression)
+                parts = target.strip().strip(";").lower().split(".")
+                if len(parts) > 2 or not is_temp(("", *([""] * (2 - len(parts))), *parts)):
                     raise refuse("it analyzes a table that is not one of its temp tables")
                 continue
             elif isinstance(tree, getattr(exp, "Analyze", ())):
                 table = tree.find(exp.Table)
-                if table is None or _table_key(table)[:2] != ("", "") or _table_key(table)[2] not in temps:
+                if table is None or not is_temp(_table_key(table)):
                     raise refuse("it analyzes a table that is not one of its temp tables")
                 continue
+            elif isinstance(tree, exp.Select) and tree.args.get("into") is not None:  # T-SQL SELECT ... INTO #t
+                into = tree.args["into"].find(exp.Table)
+                if into is None or not implicit_temp(_table_key(into)):
+                    raise refuse("it selects into a table that is not a temp table")
+                written = _table_key(into)
+                temps.add(written)
             elif not isinstance(tree, (exp.Select, exp.SetOperation)):
                 raise refuse(f"{type(tree).__name__.upper()} statements are not part of a cohort definition")
             ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
             for table in tree.find_all(exp.Table):
                 key = _table_key(table)
-                if key == written or (key[:2] == ("", "") and (key[2] in temps or key[2] in ctes)):
-                    continue
-                if isinstance(tree, exp.Create) and key[:2] == ("", "") and key[2] in temps:
+                if key == written or is_temp(key) or (key[:2] == ("", "") and key[2] in ctes):
                     continue
                 if key[0] or key[1] not in readable:
                     raise refuse(f"it reads {table.sql()}, outside the cdm, vocabulary and cohort schemas")

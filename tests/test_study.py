@@ -25,7 +25,7 @@ import pytest
 
 from rcdm import study_privacy as privacy
 from rcdm.cli import main
-from rcdm.study_spec import BINS, SiteSettings, bin_edges
+from rcdm.study_spec import SiteSettings, bin_edges
 from rcdm.study import (
     ALL_SITES,
     StudyMergeError,

@@ -143,6 +143,7 @@ MALICIOUS = {
     "outside_schema": "INSERT INTO @target_database_schema.@target_cohort_table SELECT @target_cohort_id, 1, "
                       "CAST('2020-01-01' AS DATE), CAST('2020-01-01' AS DATE) FROM information_schema.tables;",
     "drop_unqualified": "DROP TABLE IF EXISTS cohort;",
+    "modifying_cte": "WITH gone AS (DELETE FROM @cdm_database_schema.person RETURNING person_id) SELECT * FROM gone;",
 }
 
 
@@ -181,6 +182,29 @@ def test_cohort_sql_runs_only_with_the_approval_of_this_spec(tmp_path, capsys):
     # the approval names the SQL's content: one changed byte in the file is another spec
     (tmp_path / "cohorts" / "c.sql").write_text(ATLAS_SQL.replace("'CT'", "'MR'"))
     assert main([*args, "--approve-cohort-sql", spec_hash]) == 2
+
+
+@pytest.mark.parametrize("dialect", ["duckdb", "postgresql", "sqlite", "sql server", "redshift", "snowflake",
+                                     "spark", "bigquery"])
+def test_the_cohort_sql_check_on_every_target(dialect):
+    """ATLAS exports pass as each target runs them (temp tables as the translator writes them there); the same
+    attacks are refused on every target. Oracle's PL/SQL blocks cannot be checked and are refused (documented)."""
+    from types import SimpleNamespace
+
+    from rcdm.study_cohort_sql import check_cohort_statements, render_cohort_sql
+
+    emulation = "scratch" if dialect in ("snowflake", "spark", "bigquery") else None
+    conn = SimpleNamespace(dialect=dialect, temp_emulation_schema=emulation)
+
+    def check(sql: str) -> None:
+        statements = render_cohort_sql(conn, sql, 7, "cdm", "results", "cohort", "cdm")
+        check_cohort_statements(statements, dialect, 7, "results", "cohort", ["cdm"], emulation)
+
+    for name in ("GiBleed.sql", "CelecoxibNewUsers.sql"):
+        check((REPO / "extras" / "cohorts" / name).read_text())
+    for attack in ("drop", "copy_table", "other_cohort", "delete_all", "update_cdm", "modifying_cte"):
+        with pytest.raises(Exception, match="refused|Cannot translate"):
+            check(MALICIOUS[attack])
 
 
 @pytest.mark.parametrize("name", ["../c.sql", "/etc/c.sql", "link.sql"])
