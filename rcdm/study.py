@@ -187,6 +187,22 @@ def _cohort_statements(conn: Any, study: Any, approve_cohort_sql: str | None, cd
     return statements
 
 
+def _check_cohort_differences(conn: Any, cohort_ids: Sequence[int], min_cell_count: int) -> None:
+    """Refuse a study whose cohorts differ by a few persons: subtracting one cohort's cells from another's
+    (nested definitions, e.g. a cohort and the same cohort plus three persons) would publish those persons."""
+    from rcdm.db import query_sql
+
+    for i, a in enumerate(cohort_ids):
+        for b in cohort_ids[i + 1:]:
+            differing = int(query_sql(conn, read_template("StudyCohortOverlap.sql"), cohort_a=a,
+                                      cohort_b=b)["persons"].iloc[0])
+            if 0 < differing < min_cell_count:
+                raise privacy.StudyPrivacyError(
+                    f"Refusing to run the study: cohorts {a} and {b} differ by {differing} person(s) (fewer than "
+                    f"{min_cell_count}); subtracting one cohort's published counts from the other's would publish "
+                    "them. Run the two cohorts in separate studies, or drop one.")
+
+
 def _database_id(conn: Any) -> str:
     """The database a cohort lives in, as the release log names it: dialect and a hash of the URL (no password)."""
     try:
@@ -260,6 +276,7 @@ def run_study(
     tables: dict[str, pd.DataFrame] = {}
     try:
         execute_sql(conn, read_template("StudyImages.sql"), parameters=params)
+        _check_cohort_differences(conn, cohort_ids, min_cell_count)
         bin_rows = [{"analysis_id": a["id"], **b} for a in analyses if a["type"] in ("distribution",
                                                                                      "time_to_first_study")
                     for b in _bin_rows(bin_edges(a))]

@@ -312,6 +312,28 @@ def test_the_lp_audit_refuses_what_the_simple_rule_lets_through():
     assert any("narrower than 5" in p for p in problems), problems
 
 
+def test_nested_cohorts_that_differ_by_a_few_persons_are_refused(tmp_path):
+    """Cohort 2 is cohort 1 less 3 persons: every cell of 1 minus the same cell of 2 would count those 3."""
+    from rcdm.db import connect, insert_table
+
+    data = small_site(ct_persons=40, mr_only=0)
+    db = make_db(tmp_path / "s.duckdb", data)
+    spec = json.loads(EXAMPLE_SPEC.read_text())
+    spec["cohorts"] = [1, 2]
+    (tmp_path / "nested.json").write_text(json.dumps(spec))
+    nested = data["cohort"].assign(cohort_definition_id=2)
+    with connect(db) as conn:
+        insert_table(conn, "cdm", "cohort", nested.iloc[3:])  # cohort 2: cohort 1 without 3 persons
+    with pytest.raises(privacy.StudyPrivacyError, match="cohorts 1 and 2 differ by 3 person"):
+        run(db, tmp_path, tmp_path / "nested.json")
+    assert not (tmp_path / "site.zip").exists()
+    with connect(db) as conn:  # 10 persons of difference: published
+        insert_table(conn, "cdm", "cohort", data["cohort"].assign(cohort_definition_id=3).iloc[10:])
+    spec["cohorts"] = [1, 3]
+    (tmp_path / "apart.json").write_text(json.dumps(spec))
+    run(db, tmp_path, tmp_path / "apart.json", name="apart.zip")
+
+
 def test_bins_are_fixed_by_the_tool():
     spec = json.loads(EXAMPLE_SPEC.read_text())
     spec["analyses"][5]["bins"] = [0.5, 0.75, 1]
