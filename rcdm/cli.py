@@ -319,15 +319,33 @@ def _add_extract_filters(p: argparse.ArgumentParser) -> None:
 def cmd_study_run(args: argparse.Namespace) -> int:
     from rcdm.db import connect
     from rcdm.study import run_study
+    from rcdm.study_spec import load_site_settings
 
+    site = load_site_settings(args.site_config, min_cell_count=args.min_cell_count, audit_log=args.audit_log)
     with connect(_existing_db(args.db)) as conn:
         result = run_study(args.spec, conn, args.schema, cohort_database_schema=args.cohort_schema,
                            cohort_table=args.cohort_table, out=args.out, site_name=args.site_name,
-                           vocabulary_database_schema=args.vocabulary_schema)
+                           vocabulary_database_schema=args.vocabulary_schema, site=site,
+                           approve_cohort_sql=args.approve_cohort_sql)
     if not args.quiet:
         suppressed = sum(t["primary"] + t["complementary"] for t in result["suppressed"].values())
         print(f"study results written to {result['out']} (spec {result['study_spec_hash'][:12]}, "
-              f"{len(result['analyses'])} analyses, {suppressed} cells suppressed)")
+              f"{len(result['analyses'])} analyses, min cell count {result['min_cell_count']}, "
+              f"{suppressed} cells suppressed; release recorded in {site.audit_log})")
+    return 0
+
+
+def cmd_study_show(args: argparse.Namespace) -> int:
+    from rcdm.study_cohort_sql import describe_cohort_sql
+    from rcdm.study_spec import load_study
+
+    study = load_study(args.spec)
+    spec = study.spec
+    print(f"study {spec['name']} {spec['version']}\nspec hash {study.spec_hash}\n"
+          f"min_cell_count of the spec: {spec['min_cell_count'] or '(none: the site decides)'}\n"
+          f"cohorts: {', '.join(str(c['id']) for c in spec['cohorts'])}\n"
+          f"analyses: {', '.join(a['id'] + ' (' + a['type'] + ')' for a in spec['analyses'])}\n")
+    print(describe_cohort_sql(spec, study.spec_hash, study.cohort_sql), end="")
     return 0
 
 
@@ -576,7 +594,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--site-name", default=None, help="label of this site in the merged results (default: site)")
     p.add_argument("--out", default="site_results.zip", metavar="ZIP", help="zip to write (default: "
                                                                              "site_results.zip)")
+    p.add_argument("--approve-cohort-sql", default=None, metavar="SPEC_HASH",
+                   help="run the spec's cohort SQL files: the spec hash 'rcdm study show SPEC' printed after you "
+                        "reviewed them (without it, a spec with cohort SQL runs nothing)")
+    p.add_argument("--site-config", default=None, metavar="FILE",
+                   help="the site's settings (YAML/JSON: min_cell_count, audit_log)")
+    p.add_argument("--min-cell-count", type=int, default=None, metavar="N",
+                   help="the site's minimum cell count (default 5, or the site config's); a spec can raise it, "
+                        "never lower it")
+    p.add_argument("--audit-log", default=None, metavar="FILE",
+                   help="the site's release log (default $RCDM_STUDY_AUDIT_LOG or "
+                        "~/.local/state/rcdm/study_releases.jsonl)")
     p.set_defaults(func=cmd_study_run)
+    p = study_verbs.add_parser(
+        "show", help="print a spec's hash, analyses and every cohort SQL file it would run, for review",
+        description="Validate a study spec and print what it would do at this site: its hash (the value of "
+                    "--approve-cohort-sql), its analyses, and the full text of each cohort SQL file.")
+    p.add_argument("spec", metavar="SPEC", help="study specification (.json, .yaml)")
+    p.set_defaults(func=cmd_study_show)
     p = study_verbs.add_parser(
         "merge", help="merge sites' study zips into one table per analysis and an HTML report",
         description="Check that the zips ran the same study spec, then write <analysis>.csv (every site's rows "

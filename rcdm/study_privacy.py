@@ -1,39 +1,32 @@
 """The privacy rules of a network study, in one place: small-cell suppression and the final scan of what leaves a site.
 
-Rules (the manifest of every site zip repeats the first two):
+Rules (the manifest of every site zip repeats them):
 
 * **Primary suppression.** Every count cell with ``0 < value < min_cell_count`` is replaced by the marker
   ``-min_cell_count`` (as OHDSI's FeatureExtraction and CohortDiagnostics do: "fewer than N"). Zero stays zero.
+  ``min_cell_count`` is the larger of the site's own minimum and the spec's (rcdm.study_spec.SiteSettings).
 * **Complementary suppression, over the whole zip** (:func:`suppress_zip`). Published numbers add up to other
-  published numbers across files, per cohort and count column (persons, studies, images): the cells of any
-  counts table add up to the ``totals`` row (the grand total of every table is published there); the cells of a
-  two- or three-way table that share a value of the dimensions it has in common with another counts table add
-  up to the same number as that table's cells with that value (e.g. the ``modality = MR`` row of
-  ``by_modality_plane`` adds up to ``by_modality``'s MR cell); the bins of a distribution add up to its
-  ``(all)`` row; the ``(all)`` persons of time to first study equal the totals' persons. Images add up exactly;
-  persons and studies (who can fall in several categories) only nearly, but are protected as if exactly.
-  :func:`zip_relations` lists all these relations. Whenever one of them holds exactly one suppressed cell, the
-  smallest other non-zero published cell of it (which may be a margin: a totals or one-way cell) is suppressed
-  too; and whenever a suppressed cell still follows from any combination of the relations (a chain of
-  subtractions across tables), the smallest published non-zero cell of its relations is suppressed, repeated
-  until neither happens. The original within-table groups (the rows of one cohort that share every dimension
-  but one) keep the one-suppressed-cell rule as well. :func:`check_files` re-derives the relations from the
-  published files and refuses a zip where a suppressed value can be recovered (:func:`audit_suppression`).
-* **The marker is only ever a count.** Count columns are never negative except the marker. Value columns
-  (``bin_lower``, ``bin_upper``, the quantiles) can be negative (days before the index date) and are never
-  replaced by the marker: a withheld quantile is an empty cell, and the ``quantiles_suppressed`` column says
-  why (``1``: the cohort has values from fewer than ``min_cell_count`` persons, so its quantiles are withheld;
-  ``0``: published, or no quantile on that row, e.g. a bin row). A ``-5`` in ``p10_value`` is a real -5.
-* **Quantiles** (min, p10, p25, median, p75, p90, max) are published only for a cohort with at least
-  ``min_cell_count`` persons; otherwise they are left empty (``quantiles_suppressed = 1``). For time to first
-  study (one value per person) min and max are never published: each is one person's own day offset.
+  published numbers across files, per cohort and count column (persons, studies, images): :func:`zip_relations`
+  lists every such relation (counts tables and totals over their shared dimensions, a distribution's bins and
+  its ``(all)`` row, the ``(all)`` rows against the totals or the CT cells). Whenever a relation holds exactly one
+  suppressed cell, the smallest other non-zero published cell of it is suppressed too; then every suppressed
+  cell gets linear-programming bounds over all relations together (rcdm.study_bounds: what an attacker who
+  combines every file can narrow it to), and while one is narrower than ``min_cell_count`` a published cell
+  next to it is suppressed. :func:`check_files` re-derives the relations from the published files and refuses a
+  zip where a suppressed value is recoverable or narrower than that (:func:`audit_suppression`).
+* **The marker is only ever a count.** Count columns are never negative except the marker. A withheld quantile is
+  an empty cell, and the ``quantiles_suppressed`` column says so (``1``: withheld; ``0``: published, or no
+  quantile on that row, e.g. a bin row).
+* **Quantiles** (p10, p25, median, p75, p90) are published only as the label of the fixed bin holding them, and
+  only when the cohort has at least ``min_cell_count`` persons, that bin too, and no bin of the cohort is
+  suppressed (:func:`quantile_bins`; the scan recomputes them from the published bins). Min and max never.
 * **Nothing person-level**: no person or subject id, no date of an event (years and binned day offsets only), no
   free text from DICOM headers (categories only: DICOM modality codes, concept ids, plane and contrast
   categories). :func:`check_files` scans every file before the zip is written and refuses it otherwise: each CSV
   may hold only the columns its analysis type declares, each column only values of its kind, and no file may
   hold anything that looks like a calendar date (except the manifest's UTC timestamp of the run).
 
-This module imports only leaves (``rcdm.errors``) and pandas.
+This module imports only leaves (``rcdm.errors``, rcdm.study_bounds), numpy and pandas.
 """
 
 from __future__ import annotations
@@ -59,15 +52,17 @@ MODALITY_CODES: tuple[str, ...] = (
 
 PLANES: tuple[str, ...] = ("axial", "coronal", "sagittal", "oblique", "unknown")
 CONTRAST_PHASES: tuple[str, ...] = ("pre", "post", "unknown")
-QUANTILE_COLUMNS: tuple[str, ...] = ("min_value", "p10_value", "p25_value", "median_value", "p75_value",
-                                     "p90_value", "max_value")
+QUANTILES: dict[str, float] = {"p10_bin": 0.10, "p25_bin": 0.25, "median_bin": 0.50, "p75_bin": 0.75,
+                               "p90_bin": 0.90}
+"""Quantile column → fraction. A quantile is published as the fixed bin that holds it, never as a value."""
+QUANTILE_COLUMNS: tuple[str, ...] = tuple(QUANTILES)
 
 # Column kinds: what values a published column may hold.
-COUNT, COHORT, MODALITY, CONCEPT, YEAR, PLANE, CONTRAST, BIN_INDEX, BIN_LABEL, NUMBER, FLAG = (
+COUNT, COHORT, MODALITY, CONCEPT, YEAR, PLANE, CONTRAST, BIN_INDEX, BIN_LABEL, NUMBER, FLAG, QUANTILE = (
     "count", "cohort", "modality", "concept", "year", "plane", "contrast", "bin_index", "bin_label", "number",
-    "flag")
+    "flag", "quantile")
 QUANTILES_SUPPRESSED = "quantiles_suppressed"
-"""Flag column of distribution tables: 1 where the quantiles are withheld (too few persons), else 0."""
+"""Flag column of distribution tables: 1 where the quantiles are withheld, else 0."""
 
 DIMENSION_COLUMNS: dict[str, tuple[str, str]] = {
     "modality": ("modality", MODALITY),
@@ -91,7 +86,7 @@ def table_columns(analysis_type: str, dimensions: Sequence[str] = ()) -> dict[st
         columns.update(bin_index=BIN_INDEX, bin=BIN_LABEL, bin_lower=NUMBER, bin_upper=NUMBER, persons=COUNT)
         if analysis_type == "distribution":
             columns["images"] = COUNT
-        columns.update((q, NUMBER) for q in QUANTILE_COLUMNS)
+        columns.update((q, QUANTILE) for q in QUANTILE_COLUMNS)
         columns[QUANTILES_SUPPRESSED] = FLAG
     else:
         raise ValueError(f"unknown analysis type {analysis_type!r}")
@@ -178,28 +173,29 @@ def count_columns(analysis_type: str, dimensions: Sequence[str] = ()) -> list[st
 
 
 def zip_relations(tables: Mapping[str, pd.DataFrame], analyses: Sequence[Mapping[str, object]]
-                  ) -> tuple[list[tuple[tuple, list[tuple[str, str, int, int]]]],
-                             list[list[tuple[str, str, int]]]]:
+                  ) -> tuple[list[tuple[tuple, list[tuple[str, str, int, int]], bool]], list[list[tuple[str, str, int]]]]:
     """The linear relations between the count cells of every table of one site's zip.
 
-    ``analyses``: the zip's analyses (``id``, ``type``, ``dimensions`` or ``by``); ``tables``: id → frame with the
-    analysis' columns (rows in published order). Returns ``(relations, groups)``:
+    ``analyses``: the zip's analyses (``id``, ``type``, ``dimensions`` or ``by``, ``variable``); ``tables``: id →
+    frame with the analysis' columns (rows in published order). Returns ``(relations, groups)``:
 
-    * ``relations``: ``(block, terms)`` with terms ``(table id, count column, row, sign)``: the signed sum of the
-      true values is zero (exactly for images; for persons and studies, which can fall in several categories,
-      only nearly, but they are protected as if exact). ``block`` is ``(cohort, measure family)``. They are:
-      for every two counts tables (the built-in ``totals`` being the table of no dimension) whose dimensions
-      share the set S, per cohort, count column and value of S: the cells of one table with that value add up
-      to the same number as the other's (one side is a single published margin cell whenever S is all of one
-      table's dimensions: a one-way table, or the totals); for every distribution and time-to-first-study
-      table, per cohort and count column: the ``(all)`` row equals the sum of the bins; and the persons of a
-      time-to-first-study ``(all)`` row equal (at most) the totals' persons.
+    * ``relations``: ``(block, terms, exact)`` with terms ``(table id, count column, row, sign)``: the signed sum
+      of the true values is zero, exactly (``exact``: images, each of which has one value of every dimension and
+      falls in one bin; persons of time to first study, one value each) or nearly (persons and studies, who can
+      fall in several categories; these get a slack in rcdm.study_bounds). They are: for every two counts tables
+      (the built-in ``totals`` being the table of no dimension) whose dimensions share the set S, per cohort,
+      count column and value of S, the cells of one table with that value add up to the other's; per
+      distribution and cohort, the ``(all)`` row equals the sum of the bins; the ``(all)`` persons of time to
+      first study equal the totals' persons; the ``(all)`` row of a resolution distribution equals the totals
+      (every image has rows and columns), and that of slice thickness equals the CT cells of every counts table
+      with a modality dimension (only CT images have a slice thickness).
     * ``groups``: the within-table groups of the original rule (per cohort and count column, the rows sharing
       every dimension but one), kept as an extra, conservative layer whether or not their sum is published.
     """
-    relations: list[tuple[tuple, list[tuple[str, str, int, int]]]] = []
+    relations: list[tuple[tuple, list[tuple[str, str, int, int]], bool]] = []
     groups: list[list[tuple[str, str, int]]] = []
     family: list[tuple[str, list[str], pd.DataFrame]] = []
+    distributions: list[tuple[str, str, pd.DataFrame]] = []
     for a in analyses:
         aid, kind = str(a["id"]), str(a["type"])
         frame = tables.get(aid)
@@ -219,63 +215,59 @@ def zip_relations(tables: Mapping[str, pd.DataFrame], analyses: Sequence[Mapping
                     for c in count_columns(kind, dims):
                         groups.append([(aid, c, r) for r in rows])
         elif kind in ("distribution", "time_to_first_study"):
+            distributions.append((aid, str(a.get("variable") or kind), frame))
             bins = pd.to_numeric(frame["bin_index"]).astype(int).to_numpy()
             cohorts = [_key_text(v) for v in frame["cohort_definition_id"]]
             for cohort in dict.fromkeys(cohorts):
                 rows = [r for r, c in enumerate(cohorts) if c == cohort]
                 for c in count_columns(kind):
                     terms = [(aid, c, r, 1 if bins[r] == 0 else -1) for r in rows]
-                    relations.append(((cohort, f"{aid}.{c}"), terms))
+                    relations.append(((cohort, f"{aid}.{c}"), terms, c == "images" or kind == "time_to_first_study"))
                     groups.append([(aid, c, r) for r in rows if bins[r] > 0])
-                if kind == "time_to_first_study" and "totals" in tables:
-                    totals = tables["totals"]
-                    t_rows = [r for r, v in enumerate(totals["cohort_definition_id"]) if _key_text(v) == cohort]
-                    all_rows = [r for r in rows if bins[r] == 0]
-                    if t_rows and all_rows:
-                        relations.append(((cohort, "persons"), [("totals", "persons", t_rows[0], 1),
-                                                                (aid, "persons", all_rows[0], -1)]))
     for i, (aid1, dims1, frame1) in enumerate(family):
         for aid2, dims2, frame2 in family[i + 1:]:
             shared = [d for d in dims1 if d in dims2]
             grouping = ["cohort_definition_id", *shared]
-            index: dict[tuple, list[tuple[str, int, int]]] = {}
+            index2: dict[tuple, list[tuple[str, int, int]]] = {}
             for aid, frame, sign in ((aid1, frame1, 1), (aid2, frame2, -1)):
                 for r, row in enumerate(frame[grouping].itertuples(index=False)):
-                    index.setdefault(tuple(_key_text(v) for v in row), []).append((aid, r, sign))
-            for key, members in index.items():
+                    index2.setdefault(tuple(_key_text(v) for v in row), []).append((aid, r, sign))
+            for key, members in index2.items():
                 for measure in ("persons", "studies", "images"):
-                    relations.append(((key[0], measure), [(aid, measure, r, s) for aid, r, s in members]))
+                    relations.append(((key[0], measure), [(aid, measure, r, s) for aid, r, s in members],
+                                      measure == "images"))
+    for aid, variable, frame in distributions:  # a distribution's (all) row against the counts it must match
+        alls = {_key_text(c): r for r, (c, b) in enumerate(zip(frame["cohort_definition_id"], frame["bin_index"]))
+                if int(b) == 0}
+        for cohort, all_row in alls.items():
+            for measure in count_columns("distribution" if variable != "time_to_first_study" else variable):
+                for fid, columns, counts in family:
+                    if variable == "slice_thickness" and "modality" not in columns:
+                        continue
+                    if variable == "slice_thickness":
+                        rows = [r for r, (c, m) in enumerate(zip(counts["cohort_definition_id"], counts["modality"]))
+                                if _key_text(c) == cohort and m == "CT"]
+                    elif columns:
+                        continue
+                    else:
+                        rows = [r for r, c in enumerate(counts["cohort_definition_id"]) if _key_text(c) == cohort]
+                    relations.append(((cohort, measure), [(aid, measure, all_row, 1),
+                                                          *[(fid, measure, r, -1) for r in rows]], False))
     return relations, groups
 
 
-def determined_cells(relations: Sequence[tuple[tuple, Sequence[tuple[str, str, int, int]]]],
-                     hidden: set[tuple[str, str, int]]) -> set[tuple[str, str, int]]:
-    """The hidden cells whose value follows from the published cells and the relations (any combination of them,
-    not just one subtraction): cell j is determined when the unit vector e_j lies in the row space of the
-    relations' coefficients on the hidden cells, i.e. when every null-space vector is zero at j."""
-    blocks: dict[tuple, list[Sequence[tuple[str, str, int, int]]]] = {}
-    for block, terms in relations:
-        if any(t[:3] in hidden for t in terms):
-            blocks.setdefault(block, []).append(terms)
-    found: set[tuple[str, str, int]] = set()
-    for block_relations in blocks.values():
-        unknown: dict[tuple[str, str, int], int] = {}
-        for terms in block_relations:
-            for t in terms:
-                if t[:3] in hidden:
-                    unknown.setdefault(t[:3], len(unknown))
-        matrix = np.zeros((len(block_relations), len(unknown)))
-        for i, terms in enumerate(block_relations):
-            for t in terms:
-                if t[:3] in unknown:
-                    matrix[i, unknown[t[:3]]] += t[3]
-        _, singular, vt = np.linalg.svd(matrix, full_matrices=True)
-        rank = int((singular > 1e-9 * max(1.0, singular.max(initial=0.0))).sum())
-        null = vt[rank:]
-        for cell, j in unknown.items():
-            if null.shape[0] == 0 or np.abs(null[:, j]).max() < 1e-9:
-                found.add(cell)
-    return found
+def _count_values(tables: Mapping[str, pd.DataFrame], kinds: Mapping[str, tuple[str, list[str]]]
+                  ) -> dict[tuple[str, str, int], int]:
+    values: dict[tuple[str, str, int], int] = {}
+    for aid, frame in tables.items():
+        for c in count_columns(*kinds[aid]):
+            for r, v in enumerate(pd.to_numeric(frame[c]).fillna(0).astype("int64").to_numpy()):
+                values[(aid, c, r)] = int(v)
+    return values
+
+
+def _kinds(analyses: Sequence[Mapping[str, object]]) -> dict[str, tuple[str, list[str]]]:
+    return {str(a["id"]): (str(a["type"]), list(a.get("dimensions", a.get("by", ())) or ())) for a in analyses}
 
 
 def suppress_zip(
@@ -287,21 +279,20 @@ def suppress_zip(
 
     Primary: cells ``0 < n < min_cell_count``. Complementary, repeated until nothing changes: (1) in every
     relation of :func:`zip_relations` (and every legacy within-table group) holding exactly one suppressed cell,
-    the smallest other non-zero published cell of it is suppressed too; (2) any suppressed cell that the
-    relations still determine (:func:`determined_cells`) gets the smallest published non-zero cell of the
-    relations it appears in suppressed. Returns the suppressed tables and ``{id: {"primary", "complementary"}}``.
+    the smallest other non-zero published cell of it is suppressed too; (2) every suppressed cell whose range,
+    as an attacker bounds it by linear programming over all the relations (rcdm.study_bounds), is narrower than
+    ``min_cell_count`` gets the smallest published non-zero cell of its relations (else of the relations it is
+    connected to) suppressed. Returns the suppressed tables and ``{id: {"primary", "complementary"}}``.
     """
+    from rcdm.study_bounds import weak_cells
+
     out = {aid: frame.copy().reset_index(drop=True) for aid, frame in tables.items()}
-    kinds = {str(a["id"]): (str(a["type"]), list(a.get("dimensions", a.get("by", ())) or ())) for a in analyses}
-    value: dict[tuple[str, str, int], int] = {}
-    for aid, frame in out.items():
-        for c in count_columns(*kinds[aid]):
-            for r, v in enumerate(frame[c].fillna(0).astype("int64").to_numpy()):
-                value[(aid, c, r)] = int(v)
+    kinds = _kinds(analyses)
+    value = _count_values(out, kinds)
     hidden = {cell for cell, v in value.items() if 0 < v < min_cell_count}
     primary = set(hidden)
     relations, groups = zip_relations(out, analyses)
-    cell_sets = [[t[:3] for t in terms] for _, terms in relations] + groups
+    cell_sets = [[t[:3] for t in terms] for _, terms, _ in relations] + groups
     by_cell: dict[tuple[str, str, int], list[int]] = {}
     for i, cells in enumerate(cell_sets):
         for cell in cells:
@@ -311,6 +302,18 @@ def suppress_zip(
         candidates = [c for c in cells if c not in hidden and value[c] > 0]
         return min(candidates, key=lambda c: (value[c], c)) if candidates else None
 
+    def neighbourhood(cell: tuple[str, str, int]) -> set[tuple[str, str, int]]:
+        seen, todo = {cell}, [cell]
+        while todo:
+            for i in by_cell.get(todo.pop(), []):
+                for c in cell_sets[i]:
+                    if c not in seen:
+                        seen.add(c)
+                        if c in hidden:
+                            todo.append(c)
+        return seen
+
+    cache: dict = {}
     while True:
         changed = True
         while changed:
@@ -321,12 +324,26 @@ def suppress_zip(
                     if pick is not None:
                         hidden.add(pick)
                         changed = True
-        exposed = sorted(determined_cells(relations, hidden))
-        picks = [smallest_published(c for i in by_cell.get(cell, []) for c in cell_sets[i]) for cell in exposed]
-        picks = [p for p in picks if p is not None]
+        try:
+            weak = weak_cells(relations, value, hidden, min_cell_count, cache)
+        except ValueError as exc:
+            raise StudyPrivacyError(f"Refusing to write study results: {exc}") from None
+        picks: set[tuple[str, str, int]] = set()
+        covered: set[tuple[str, str, int]] = set()
+        for cell in weak:
+            if cell in covered:
+                continue
+            pick = smallest_published(c for i in by_cell.get(cell, []) for c in cell_sets[i])
+            area = neighbourhood(cell)
+            pick = pick or smallest_published(area)
+            if pick is None:
+                raise StudyPrivacyError(f"Refusing to write study results: suppressed cell {cell} cannot be "
+                                        "protected (every related cell is already suppressed or zero).")
+            picks.add(pick)
+            covered |= area
         if not picks:
             break
-        hidden.add(min(picks, key=lambda c: (value[c], c)))
+        hidden |= picks
     tallies = {aid: {"primary": 0, "complementary": 0} for aid in out}
     for cell in hidden:
         tallies[cell[0]]["primary" if cell in primary else "complementary"] += 1
@@ -340,31 +357,73 @@ def suppress_zip(
 
 def audit_suppression(tables: Mapping[str, pd.DataFrame], analyses: Sequence[Mapping[str, object]],
                       min_cell_count: int) -> list[str]:
-    """Problems of published tables (count cells already suppressed, the marker standing for hidden values):
-    a relation of :func:`zip_relations` with exactly one suppressed cell (recoverable by one subtraction), or a
-    suppressed cell that any combination of the relations determines."""
-    hidden: set[tuple[str, str, int]] = set()
-    kinds = {str(a["id"]): (str(a["type"]), list(a.get("dimensions", a.get("by", ())) or ())) for a in analyses}
-    for aid, frame in tables.items():
-        for c in count_columns(*kinds[aid]):
-            for r, v in enumerate(pd.to_numeric(frame[c]).to_numpy()):
-                if int(v) == marker(min_cell_count):
-                    hidden.add((aid, c, r))
+    """Problems of published tables (count cells already suppressed, the marker standing for hidden values): a
+    relation of :func:`zip_relations` with exactly one suppressed cell (recoverable by one subtraction), or a
+    suppressed cell whose linear-programming bounds over all the relations are narrower than
+    ``min_cell_count`` (rcdm.study_bounds)."""
+    from rcdm.study_bounds import weak_cells
+
+    kinds = _kinds(analyses)
+    value = _count_values(tables, kinds)
+    hidden = {cell for cell, v in value.items() if v == marker(min_cell_count)}
     relations, _ = zip_relations(tables, analyses)
     problems = []
-    for block, terms in relations:
+    for block, terms, _ in relations:
         unknown = [t[:3] for t in terms if t[:3] in hidden]
         if len(unknown) == 1:
             aid, c, r = unknown[0]
             problems.append(f"{aid}.csv line {r + 2}, column {c}: the suppressed value is the only unknown in a "
                             f"sum of {len(terms)} published cells (cohort {block[0]}); it can be recovered by "
                             "subtraction")
-    for aid, c, r in sorted(determined_cells(relations, hidden)):
-        problem = (f"{aid}.csv line {r + 2}, column {c}: the suppressed value follows from the published cells "
-                   "and the margins they add up to")
-        if not any(p.startswith(f"{aid}.csv line {r + 2}, column {c}:") for p in problems):
-            problems.append(problem)
+    try:
+        weak = weak_cells(relations, value, hidden, min_cell_count)
+    except ValueError as exc:
+        return [*problems, f"the published counts are inconsistent: {exc}"]
+    for (aid, c, r), (lo, hi) in weak.items():
+        prefix = f"{aid}.csv line {r + 2}, column {c}:"
+        if not any(p.startswith(prefix) for p in problems):
+            problems.append(f"{prefix} the suppressed value is bounded to [{lo:g}, {hi:g}] by the published cells "
+                            f"and the margins they add up to, a range narrower than {min_cell_count}")
     return problems
+
+
+def quantile_bins(frame: pd.DataFrame, unit_column: str, min_cell_count: int) -> pd.DataFrame:
+    """Set the quantile columns of each cohort's ``(all)`` row of a (suppressed) distribution table.
+
+    A quantile is the label of the fixed bin where the running count of ``unit_column`` over the bins first
+    reaches the quantile's share (OHDSI Achilles' rule, on bins instead of values). It is published only when
+    the cohort has at least ``min_cell_count`` persons, no bin of the cohort is suppressed (so the quantile is a
+    function of published bins and tells nothing about a suppressed cell) and the bin holding it has at least
+    ``min_cell_count`` persons; otherwise the quantiles are empty and ``quantiles_suppressed`` is 1.
+    """
+    out = frame.copy()
+    for q in QUANTILE_COLUMNS:
+        out[q] = None
+    out[QUANTILES_SUPPRESSED] = 0
+    for cohort in dict.fromkeys(out["cohort_definition_id"]):
+        rows = out[out["cohort_definition_id"] == cohort]
+        summary = rows.index[rows["bin_index"].astype(int) == 0]
+        bins = rows[rows["bin_index"].astype(int) > 0].sort_values("bin_index", key=lambda s: s.astype(int))
+        if len(summary) != 1:
+            continue
+        persons = int(out.loc[summary[0], "persons"])
+        units = bins[unit_column].astype(int).to_numpy()
+        labels = {}
+        if persons >= min_cell_count and (units >= 0).all() and (bins["persons"].astype(int) >= 0).all() \
+                and units.sum() > 0:
+            running = np.cumsum(units)
+            for q, share in QUANTILES.items():
+                position = int(np.argmax(running >= share * units.sum() - 1e-9))
+                if int(bins["persons"].iloc[position]) < min_cell_count:
+                    labels = {}
+                    break
+                labels[q] = str(bins["bin"].iloc[position])
+        if labels:
+            for q, label in labels.items():
+                out.at[summary[0], q] = label
+        else:
+            out.at[summary[0], QUANTILES_SUPPRESSED] = int(persons != 0)
+    return out
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -376,6 +435,8 @@ _COMPACT_DATE = re.compile(r"^(1[89]|2\d)\d\d(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01]
 _BIN_LABEL = re.compile(r"^(\(all\)|[\[(](-inf|-?\d+(\.\d+)?(e[-+]?\d+)?),\s?(inf|-?\d+(\.\d+)?(e[-+]?\d+)?)\))$")
 _FORBIDDEN_NAMES = re.compile(r"person|subject|_date|datetime|file_path|source_value|_uid|note|patient|"
                               r"occurrence_id|image_id|series_id|visit", re.I)
+MAX_ROWS = 20_000
+"""The most rows a published table may have (bounds the audit's work on a hostile zip)."""
 MANIFEST_KEYS = frozenset({
     "format", "study_name", "study_version", "study_spec_hash", "rcdm_version", "dialect", "site_name",
     "created_utc", "min_cell_count", "suppression", "cohorts", "analyses",
@@ -393,7 +454,7 @@ def _cell_problem(kind: str, text: str, min_cell_count: int) -> str | None:
             return None
         return f"is a count below min_cell_count {min_cell_count}"
     if text == "":
-        return None if kind in (YEAR, NUMBER) else "is empty"
+        return None if kind in (YEAR, NUMBER, QUANTILE) else "is empty"
     if kind in (COHORT, CONCEPT, BIN_INDEX):
         if not re.fullmatch(r"\d{1,12}", text):
             return "is not a whole number"
@@ -406,8 +467,9 @@ def _cell_problem(kind: str, text: str, min_cell_count: int) -> str | None:
         return None if text in PLANES else "is not a plane category"
     if kind == CONTRAST:
         return None if text in CONTRAST_PHASES else "is not a contrast category"
-    if kind == BIN_LABEL:
-        return None if _BIN_LABEL.match(text) else "is not a bin label"
+    if kind in (BIN_LABEL, QUANTILE):
+        return None if _BIN_LABEL.match(text) and text != "(all)" or kind == BIN_LABEL and text == "(all)" \
+            else "is not a bin label"
     if kind == FLAG:
         return None if text in ("0", "1") else "is not a 0/1 flag"
     if kind == NUMBER:
@@ -428,6 +490,8 @@ def check_table(name: str, data: bytes, columns: Mapping[str, str], min_cell_cou
         frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
     except (ValueError, pd.errors.ParserError) as exc:
         return [f"{name}: not a readable CSV ({exc})"]
+    if len(frame) > MAX_ROWS:
+        return [f"{name}: {len(frame)} rows, more than a study table can have ({MAX_ROWS})"]
     header = list(frame.columns)
     if header != list(columns):
         extra = [c for c in header if c not in columns]
@@ -451,6 +515,21 @@ def check_table(name: str, data: bytes, columns: Mapping[str, str], min_cell_cou
                 index=False), start=2):
             if flag == "1" and any(quantiles):
                 problems.append(f"{name} line {row}: quantiles_suppressed is 1 but a quantile is published")
+    return problems
+
+
+def _quantile_problems(name: str, table: pd.DataFrame, analysis_type: str, min_cell_count: int) -> list[str]:
+    """Quantiles that are not exactly what :func:`quantile_bins` derives from the published bins."""
+    unit = "images" if analysis_type == "distribution" else "persons"
+    expected = quantile_bins(table, unit, min_cell_count)
+    problems = []
+    for row in range(len(table)):
+        for column in (*QUANTILE_COLUMNS, QUANTILES_SUPPRESSED):
+            want = expected[column].iloc[row]
+            want = "" if want is None else str(want)
+            if table[column].iloc[row] != want:
+                problems.append(f"{name} line {row + 2}, column {column}: {table[column].iloc[row]!r} is not the "
+                                f"quantile rule's {want!r} (quantiles are published only as published bins)")
     return problems
 
 
@@ -500,6 +579,10 @@ def check_files(files: Mapping[str, bytes], min_cell_count: int) -> None:
         tables = {str(entry.get("id")): pd.read_csv(io.BytesIO(files[entry["file"]]), dtype=str,
                                                      keep_default_na=False)
                   for entry in manifest.get("analyses", [])}
+        for entry in manifest.get("analyses", []):
+            if entry.get("type") in ("distribution", "time_to_first_study"):
+                problems.extend(_quantile_problems(entry["file"], tables[str(entry["id"])], entry["type"],
+                                                   min_cell_count))
         problems.extend(audit_suppression(tables, manifest.get("analyses", []), min_cell_count))
     if problems:
         shown = "\n  ".join(problems[:25])

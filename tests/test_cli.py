@@ -11,7 +11,7 @@ from rcdm.cli import build_parser, main
 
 VERBS = [[], ["demo"], ["sql"], ["sql", "render"], ["sql", "translate"], ["sql", "dialects"], ["ddl"], ["ddl", "create"],
          ["ddl", "drop"], ["etl"], ["report"], ["cdm"], ["cdm", "load-csv"], ["cohort"], ["cohort", "generate"],
-         ["extract"], ["study"], ["study", "run"], ["study", "merge"],
+         ["extract"], ["study"], ["study", "run"], ["study", "merge"], ["study", "show"],
          ["vocab"], ["vocab", "load-athena"], ["vocab", "load-playbook"], ["vocab", "load-stcm"], ["vocab", "explain"],
          ["vocab", "remap"], ["vocab", "unmapped"], ["vocab", "micdm"],
          ["viewer"], ["viewer", "add-user"], ["viewer", "build-summary"]]

@@ -8,7 +8,9 @@ every file in the zips.
 
 from __future__ import annotations
 
+import csv as csv_module
 import datetime as dt
+import hashlib
 import io
 import itertools
 import json
@@ -23,6 +25,7 @@ import pytest
 
 from rcdm import study_privacy as privacy
 from rcdm.cli import main
+from rcdm.study_spec import SiteSettings, bin_edges
 from rcdm.study import (
     ALL_SITES,
     StudyMergeError,
@@ -62,10 +65,9 @@ SPEC = {
         {"id": "by_year", "type": "counts", "by": ["year"]},
         {"id": "by_contrast", "type": "counts", "by": ["contrast"]},
         {"id": "by_modality_plane", "type": "counts", "by": ["modality", "plane"]},
-        {"id": "slice_thickness", "type": "distribution", "variable": "slice_thickness",
-         "bins": [0.75, 1.5, 3, 6]},
-        {"id": "resolution_rows", "type": "distribution", "variable": "resolution_rows", "bins": [300, 600]},
-        {"id": "time_to_first", "type": "time_to_first_study", "bins": [0, 1, 31, 181, 366]},
+        {"id": "slice_thickness", "type": "distribution", "variable": "slice_thickness"},
+        {"id": "resolution_rows", "type": "distribution", "variable": "resolution_rows"},
+        {"id": "time_to_first", "type": "time_to_first_study"},
     ],
 }
 
@@ -215,15 +217,15 @@ def truth(images: pd.DataFrame, analysis: dict, cohort_ids: list[int]) -> dict[t
                 lambda d: d[d >= 0].min() if (d >= 0).any() else d.max())
             frame = pd.DataFrame({"subject_id": value.index, "value": value.to_numpy(float)})
         cells = {"persons": frame["subject_id"].nunique(), "units": len(frame)}
-        if cells["persons"] >= MIN_CELL:
-            for name, q in (("p10_value", "1/10"), ("p25_value", "1/4"), ("median_value", "1/2"),
-                            ("p75_value", "3/4"), ("p90_value", "9/10")):
-                cells[name] = quantile(frame["value"].to_numpy(), q)
-            if analysis["type"] == "distribution":  # time to first study never publishes one person's extreme
-                cells["min_value"], cells["max_value"] = frame["value"].min(), frame["value"].max()
+        edges = list(bin_edges(analysis))
+        if len(frame):  # the bin of each Achilles quantile of the values (published only under conditions)
+            cells["quantile_bins"] = {name: bin_index(quantile(frame["value"].to_numpy(), q), edges)
+                                      for name, q in (("p10_bin", "1/10"), ("p25_bin", "1/4"),
+                                                      ("median_bin", "1/2"), ("p75_bin", "3/4"),
+                                                      ("p90_bin", "9/10"))}
         out[(str(cohort_id), "0")] = cells
-        frame["bin"] = [bin_index(v, analysis["bins"]) for v in frame["value"]]
-        for b in range(1, len(analysis["bins"]) + 2):
+        frame["bin"] = [bin_index(v, edges) for v in frame["value"]]
+        for b in range(1, len(edges) + 2):
             part = frame[frame["bin"] == b]
             out[(str(cohort_id), str(b))] = {"persons": part["subject_id"].nunique(), "units": len(part)}
     return out
@@ -242,20 +244,24 @@ def study(tmp_path_factory, postgres_url):
     spec_path = folder / "study.json"
     spec_path.write_text(json.dumps(SPEC), encoding="utf-8")
     sites = {"A": synthetic_site(1, 7_100_003, 260), "B": synthetic_site(2, 8_200_009, 320)}
+    approve = study_spec_hash(load_spec(spec_path))  # the sites reviewed the cohort SQL and approve this spec
+    settings = {k: SiteSettings(audit_log=folder / f"releases_{k}.jsonl") for k in sites}  # site minimum 5
     zips = {}
     with connect(folder / "site_a.duckdb") as conn:
         load_site(conn, "cdm", sites["A"], cohort_schema="results")
         zips["A"] = run_study(spec_path, conn, "cdm", cohort_database_schema="results",
-                              out=folder / "site_a.zip", site_name="Site A")
+                              out=folder / "site_a.zip", site_name="Site A", site=settings["A"],
+                              approve_cohort_sql=approve)
     schema = f"study_{uuid.uuid4().hex[:8]}"
     with connect(postgres_url) as conn:
         load_site(conn, schema, sites["B"], cohort_schema=schema)
         try:
-            zips["B"] = run_study(spec_path, conn, schema, out=folder / "site_b.zip", site_name="Site B")
+            zips["B"] = run_study(spec_path, conn, schema, out=folder / "site_b.zip", site_name="Site B",
+                                  site=settings["B"], approve_cohort_sql=approve)
         finally:
             execute_statements(conn, [f"DROP SCHEMA {schema} CASCADE"])
-    return {"folder": folder, "spec_path": spec_path, "sites": sites, "results": zips,
-            "zips": {k: folder / f"site_{k.lower()}.zip" for k in zips}}
+    return {"folder": folder, "spec_path": spec_path, "sites": sites, "results": zips, "approve": approve,
+            "settings": settings, "zips": {k: folder / f"site_{k.lower()}.zip" for k in zips}}
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -267,11 +273,11 @@ def test_load_spec_canonical_hash_and_yaml(tmp_path):
 
     (tmp_path / "ct_cohort.sql").write_text(ATLAS_SQL)
     (tmp_path / "s.json").write_text(json.dumps(SPEC))
-    (tmp_path / "s.yaml").write_text(yaml.safe_dump({k: v for k, v in SPEC.items() if k != "_comment"}))
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(SPEC))
     from_json, from_yaml = load_spec(tmp_path / "s.json"), load_spec(tmp_path / "s.yaml")
     assert study_spec_hash(from_json) == study_spec_hash(from_yaml)
     assert len(study_spec_hash(from_json)) == 64
-    assert from_json["cohorts"][2]["sql_sha256"] and "sql" not in from_json["cohorts"][2]
+    assert from_json["cohorts"][2]["sql_sha256"] and from_json["cohorts"][2]["sql"] == "ct_cohort.sql"
     assert from_json["cohorts"][0] == {"id": 1, "name": "cohort 1"}
     assert from_json["analyses"][0]["title"] == "by_modality"
     assert study_spec_hash(load_spec(from_json)) == study_spec_hash(from_json)  # idempotent
@@ -283,10 +289,14 @@ def test_load_spec_canonical_hash_and_yaml(tmp_path):
 @pytest.mark.parametrize("change, field", [
     ({"name": None}, "name"),
     ({"min_cell_count": 0}, "min_cell_count"),
-    ({"min_cell_count": None}, "min_cell_count"),
+    ({"min_cell_count": "5"}, "min_cell_count"),
     ({"cohorts": []}, "cohorts"),
     ({"cohorts": [1, 1]}, "cohorts[1].id"),
-    ({"cohorts": [{"id": 1, "sql": "missing.sql"}]}, "cohorts[0].sql"),
+    ({"cohorts": [{"id": 1, "sql": "missing.sql"}]}, "cohorts[0].sql_sha256"),  # a dict: SQL known by hash
+    ({"cohorts": [{"id": 1, "sql": "../up.sql"}]}, "cohorts[0].sql"),
+    ({"cohorts": [{"id": 1, "sql": "/etc/x.sql"}]}, "cohorts[0].sql"),
+    ({"_cohort_sql": {"1": "DROP TABLE cdm.concept"}}, "_cohort_sql"),
+    ({"analyses": [{"id": "x", "type": "counts", "by": ["modality"], "_note": "x"}]}, "analyses[0]._note"),
     ({"colour": "red"}, "colour"),
     ({"image_criteria": {"planes": ["diagonal"]}}, "image_criteria"),
     ({"image_criteria": {"modality": ["CT"]}}, "image_criteria.modality"),
@@ -295,9 +305,10 @@ def test_load_spec_canonical_hash_and_yaml(tmp_path):
     ({"analyses": [{"id": "Bad-Id", "type": "counts", "by": ["modality"]}]}, "analyses[0].id"),
     ({"analyses": [{"id": "totals", "type": "counts", "by": ["modality"]}]}, "analyses[0].id"),
     ({"analyses": [{"id": "d", "type": "distribution", "variable": "age"}]}, "analyses[0].variable"),
-    ({"analyses": [{"id": "d", "type": "distribution", "variable": "slice_thickness", "bins": [2, 1]}]},
+    ({"analyses": [{"id": "d", "type": "distribution", "variable": "slice_thickness", "bins": [2, 3]}]},
      "analyses[0].bins"),
-    ({"analyses": [{"id": "t", "type": "time_to_first_study", "bins": [0, 1.5]}]}, "analyses[0].bins[1]"),
+    ({"analyses": [{"id": "t", "type": "time_to_first_study", "bins": [0, 1]}]}, "analyses[0].bins"),
+    ({"analyses": [{"id": "../x", "type": "counts", "by": ["modality"]}]}, "analyses[0].id"),
 ])
 def test_load_spec_errors_name_the_field(change, field, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -350,7 +361,8 @@ def test_manifest_fields(study):
     assert sorted(files) == sorted(["manifest.json", "spec.json", *[f"{a['id']}.csv" for a in analyses()]])
     assert files["spec.json"].decode() == json.dumps(json.loads(files["spec.json"]), sort_keys=True,
                                                      separators=(",", ":"), ensure_ascii=False)
-    assert b"ct_cohort.sql" not in files["spec.json"]  # the canonical spec keeps the SQL's hash, not its path
+    cohort = json.loads(files["spec.json"])["cohorts"][2]  # the canonical spec names the SQL file and its hash
+    assert cohort["sql"] == "ct_cohort.sql" and cohort["sql_sha256"] == hashlib.sha256(ATLAS_SQL.encode()).hexdigest()
     assert study["results"]["A"]["generated_cohorts"] == [3]
 
 
@@ -379,12 +391,24 @@ def test_published_cells_equal_pandas_and_small_cells_are_suppressed(study, site
                 else:
                     assert int(row[column]) == true, (analysis["id"], key, column)
                     assert not 0 < true < MIN_CELL
-            for q in privacy.QUANTILE_COLUMNS:
-                if q in row:
-                    if q in cells:
-                        assert float(row[q]) == pytest.approx(cells[q]), (analysis["id"], key, q)
-                    else:
-                        assert row[q] == "", (analysis["id"], key, q)
+            if "p10_bin" in row and row["bin_index"] == "0":  # quantiles: bins, only from published bins
+                mine = table[(table["cohort_definition_id"] == row["cohort_definition_id"]) &
+                             (table["bin_index"] != "0")]
+                unit = "images" if analysis["type"] == "distribution" else "persons"
+                publishable = (int(row["persons"]) >= MIN_CELL and (mine["persons"] != marker).all() and
+                               (mine[unit] != marker).all())
+                labels = {}
+                if publishable and "quantile_bins" in cells:
+                    label_of = dict(zip(mine["bin_index"].astype(int), mine["bin"]))
+                    persons_of = dict(zip(mine["bin_index"].astype(int), mine["persons"].astype(int)))
+                    labels = {q: label_of[b] for q, b in cells["quantile_bins"].items()}
+                    if any(persons_of[b] < MIN_CELL for b in cells["quantile_bins"].values()):
+                        labels = {}
+                for q in privacy.QUANTILE_COLUMNS:
+                    assert row[q] == labels.get(q, ""), (analysis["id"], key, q)
+                assert row["quantiles_suppressed"] == ("0" if labels or row["persons"] == "0" else "1")
+            elif "p10_bin" in row:
+                assert all(row[q] == "" for q in privacy.QUANTILE_COLUMNS)
         nonzero = {k for k, c in expected.items() if any(v for n, v in c.items() if n in ("persons", "units",
                                                                                           "studies", "images"))}
         assert nonzero <= seen, (analysis["id"], sorted(nonzero - seen)[:5])
@@ -393,10 +417,10 @@ def test_published_cells_equal_pandas_and_small_cells_are_suppressed(study, site
     if site == "A":
         summary = published(study["zips"]["A"], "slice_thickness")
         row = summary[(summary["cohort_definition_id"] == "2") & (summary["bin_index"] == "0")].iloc[0]
-        assert row["median_value"] == "" and row["min_value"] == ""
+        assert row["median_bin"] == "" and "min_value" not in row
         assert row["quantiles_suppressed"] == "1"  # withheld, not absent: said explicitly, never with the marker
         bins = summary[summary["bin_index"] != "0"]
-        assert set(bins["quantiles_suppressed"]) == {"0"} and set(bins["p10_value"]) == {""}
+        assert set(bins["quantiles_suppressed"]) == {"0"} and set(bins["p10_bin"]) == {""}
 
 
 @pytest.mark.parametrize("site", ["A", "B"])
@@ -511,7 +535,8 @@ def test_run_refuses_to_write_when_suppression_is_bypassed(study, monkeypatch, t
     out = tmp_path / "leaky.zip"
     with connect(study["folder"] / "site_a.duckdb") as conn:
         with pytest.raises(privacy.StudyPrivacyError, match="below min_cell_count"):
-            run_study(study["spec_path"], conn, "cdm", cohort_database_schema="results", out=out)
+            run_study(study["spec_path"], conn, "cdm", cohort_database_schema="results", out=out,
+                      site=study["settings"]["A"], approve_cohort_sql=study["approve"])
     assert not out.exists() and not list(tmp_path.iterdir())
 
 
@@ -558,7 +583,8 @@ def test_merge_refuses_different_specs(study, tmp_path):
     spec_path = tmp_path / "other.json"
     spec_path.write_text(json.dumps(other))
     with connect(study["folder"] / "site_a.duckdb") as conn:
-        run_study(spec_path, conn, "cdm", cohort_database_schema="results", out=tmp_path / "other.zip")
+        run_study(spec_path, conn, "cdm", cohort_database_schema="results", out=tmp_path / "other.zip",
+                  site=study["settings"]["A"])
     with pytest.raises(StudyMergeError, match="different study specs"):
         merge_results([study["zips"]["A"], tmp_path / "other.zip"], tmp_path / "merged")
     assert not (tmp_path / "merged").exists()
@@ -577,7 +603,9 @@ def test_merge_refuses_a_tampered_zip(study, tmp_path):
 def test_cli_study_run_and_merge(study, tmp_path, capsys):
     out = tmp_path / "cli.zip"
     assert main(["study", "run", str(study["spec_path"]), "--db", str(study["folder"] / "site_a.duckdb"),
-                 "--schema", "cdm", "--cohort-schema", "results", "--site-name", "cli site", "--out", str(out)]) == 0
+                 "--schema", "cdm", "--cohort-schema", "results", "--site-name", "cli site", "--out", str(out),
+                 "--approve-cohort-sql", study["approve"], "--audit-log",
+                 str(study["settings"]["A"].audit_log)]) == 0
     assert "study results written" in capsys.readouterr().out
     assert main(["study", "merge", str(out), str(study["zips"]["B"]), "--out", str(tmp_path / "m")]) == 0
     assert (tmp_path / "m" / "report.html").is_file() and (tmp_path / "m" / "by_modality.csv").is_file()
@@ -656,21 +684,17 @@ def test_no_suppressed_cell_is_recoverable_across_the_files_of_a_zip(study, site
 EXAMPLE_SPEC = Path(__file__).resolve().parents[1] / "extras" / "studies" / "example_study.json"
 
 
-def reviewer_site() -> dict[str, pd.DataFrame]:
-    """10 persons, 102 images: CT axial 60 and coronal 40 (one CT study each), MR sagittal 2 (one study); the
-    first person's only study is 5 days before the index date, so time to first study has p10 = -5."""
+def build_site(persons: list[tuple[int, dt.date, list[tuple[str, int, list[tuple[str, int]]]]]],
+               first_occurrence: int, first_image: int, cohort_days: int = 20) -> dict[str, pd.DataFrame]:
+    """R-CDM rows and cohort 1 from ``(person, index date, [(modality, day after index, [(plane, images)])])``:
+    one study per (modality, day), one series per plane, 512x512 images, 1 mm slice thickness on CT."""
     occurrences, images, cohort = [], [], []
-    image_id = 50_000_000
-    for i in range(10):
-        person = 9_300_001 + 7 * i
-        index = dt.date(2020, 3, 1) + dt.timedelta(days=i)
+    image_id = first_image
+    for i, (person, index, studies) in enumerate(persons):
         cohort.append({"cohort_definition_id": 1, "subject_id": person, "cohort_start_date": index,
-                       "cohort_end_date": index + dt.timedelta(days=20)})
-        studies = [("CT", -5 if i == 0 else i, [("axial", 6), ("coronal", 4)])]
-        if i == 1:
-            studies.append(("MR", 3, [("sagittal", 2)]))
+                       "cohort_end_date": index + dt.timedelta(days=cohort_days)})
         for k, (modality, day, series) in enumerate(studies):
-            occ_id = 70_000_000_000 + 100 * i + k
+            occ_id = first_occurrence + 100 * i + k
             date = index + dt.timedelta(days=day)
             occurrences.append({"radiology_occurrence_id": occ_id, "person_id": person,
                                 "radiology_occurrence_date": date,
@@ -693,6 +717,18 @@ def reviewer_site() -> dict[str, pd.DataFrame]:
             "cohort": pd.DataFrame(cohort)}
 
 
+def reviewer_site() -> dict[str, pd.DataFrame]:
+    """10 persons, 102 images: CT axial 60 and coronal 40 (one CT study each), MR sagittal 2 (one study); the
+    first person's only study is 5 days before the index date."""
+    persons = []
+    for i in range(10):
+        studies = [("CT", -5 if i == 0 else i, [("axial", 6), ("coronal", 4)])]
+        if i == 1:
+            studies.append(("MR", 3, [("sagittal", 2)]))
+        persons.append((9_300_001 + 7 * i, dt.date(2020, 3, 1) + dt.timedelta(days=i), studies))
+    return build_site(persons, 70_000_000_000, 50_000_000)
+
+
 @pytest.fixture(scope="module")
 def reviewer(tmp_path_factory):
     from rcdm.db import connect
@@ -707,7 +743,7 @@ def reviewer(tmp_path_factory):
 def test_reviewer_scenario_small_mr_next_to_large_ct(reviewer, tmp_path, capsys):
     out = tmp_path / "site.zip"
     assert main(["study", "run", str(EXAMPLE_SPEC), "--db", str(reviewer["db"]), "--schema", "cdm",
-                 "--site-name", "Reviewer", "--out", str(out)]) == 0
+                 "--site-name", "Reviewer", "--out", str(out), "--audit-log", str(tmp_path / "r.jsonl")]) == 0
     capsys.readouterr()
     files = site_files(out)
     audit_zip(files, 5)
@@ -717,21 +753,22 @@ def test_reviewer_scenario_small_mr_next_to_large_ct(reviewer, tmp_path, capsys)
     # the reviewer's subtraction no longer works: 102 - 60 - 40 needs every other number published
     known = [int(totals["images"])] + [int(r["images"]) for k, r in cells.items() if k[0] == "CT"]
     assert any(v == -5 for v in known)
-    # quantiles: a real -5 is a value, not the marker; suppression of quantiles is a separate flag
+    # quantiles: the one person 5 days before the index is a bin of 1, so no quantile is published (it would
+    # be that person's bin), and never a value, a minimum or a maximum
     ttfs = published(out, "time_to_first_study")
     summary = ttfs[ttfs["bin_index"] == "0"].iloc[0]
-    assert summary["p10_value"] == "-5" and summary["quantiles_suppressed"] == "0"
-    assert summary["persons"] == "10" and summary["min_value"] == "" and summary["max_value"] == ""
-    # the merge keeps the value as a value (not a suppressed cell) and flags nothing
+    assert summary["p10_bin"] == "" and summary["quantiles_suppressed"] == "1"
+    assert summary["persons"] == "10" and "min_value" not in summary and "max_value" not in summary
+    # the merge keeps the flag and leaves the combined quantiles empty
     other = tmp_path / "other.zip"
     assert main(["study", "run", str(EXAMPLE_SPEC), "--db", str(reviewer["db"]), "--schema", "cdm",
-                 "--site-name", "Other", "--out", str(other)]) == 0
+                 "--site-name", "Other", "--out", str(other), "--audit-log", str(tmp_path / "other.jsonl")]) == 0
     result = merge_results([out, other], tmp_path / "merged")
     merged = pd.read_csv(result["analyses"]["time_to_first_study"], dtype=str, keep_default_na=False)
     row = merged[(merged["site"] == "Reviewer") & (merged["bin_index"] == "0")].iloc[0]
-    assert row["p10_value"] == "-5" and row["suppressed_cells"] == "0" and row["quantiles_suppressed"] == "0"
+    assert row["p10_bin"] == "" and row["quantiles_suppressed"] == "1"
     combined = merged[(merged["site"] == ALL_SITES) & (merged["bin_index"] == "0")].iloc[0]
-    assert combined["persons"] == "20" and combined["p10_value"] == ""
+    assert combined["persons"] == "20" and combined["p10_bin"] == ""
 
 
 def test_scan_refuses_per_table_only_complementary_suppression(reviewer, monkeypatch, tmp_path):
@@ -753,26 +790,28 @@ def test_scan_refuses_per_table_only_complementary_suppression(reviewer, monkeyp
     out = tmp_path / "leaky.zip"
     with connect(reviewer["db"]) as conn:
         with pytest.raises(privacy.StudyPrivacyError, match="recovered by subtraction"):
-            run_study(EXAMPLE_SPEC, conn, "cdm", out=out)
+            run_study(EXAMPLE_SPEC, conn, "cdm", out=out, site=SiteSettings(audit_log=tmp_path / "log.jsonl"))
     assert not out.exists()
 
 
 def test_scan_refuses_quantiles_published_under_the_flag(study):
     files = site_files(study["zips"]["A"])
-    csv = files["slice_thickness.csv"].decode().split("\n")
-    header = csv[0].split(",")
-    for n, line in enumerate(csv[1:], start=1):
-        cells = line.split(",")
-        if len(cells) == len(header) and cells[header.index("quantiles_suppressed")] == "0" and \
-                cells[header.index("bin_index")] == "0" and cells[header.index("median_value")]:
-            cells[header.index("quantiles_suppressed")] = "1"
-            csv[n] = ",".join(cells)
-            break
-    else:
-        raise AssertionError("no published quantiles")
-    files["slice_thickness.csv"] = "\n".join(csv).encode()
-    with pytest.raises(privacy.StudyPrivacyError, match="quantiles_suppressed is 1"):
-        privacy.check_files(files, MIN_CELL)
+    for name in ("slice_thickness.csv", "resolution_rows.csv", "time_to_first.csv"):
+        csv = files[name].decode().split("\n")
+        header = next(csv_module.reader([csv[0]]))
+        for n, line in enumerate(csv[1:], start=1):
+            cells = next(csv_module.reader([line]), [])
+            if len(cells) == len(header) and cells[header.index("quantiles_suppressed")] == "0" and \
+                    cells[header.index("bin_index")] == "0" and cells[header.index("median_bin")]:
+                cells[header.index("quantiles_suppressed")] = "1"
+                buffer = io.StringIO()
+                csv_module.writer(buffer, lineterminator="").writerow(cells)
+                csv[n] = buffer.getvalue()
+                files[name] = "\n".join(csv).encode()
+                with pytest.raises(privacy.StudyPrivacyError, match="quantiles_suppressed is 1"):
+                    privacy.check_files(files, MIN_CELL)
+                return
+    raise AssertionError("no published quantiles")
 
 
 def test_merge_refuses_the_same_site_twice(study, tmp_path):
@@ -781,7 +820,7 @@ def test_merge_refuses_the_same_site_twice(study, tmp_path):
     with zipfile.ZipFile(copy, "w") as archive:
         for name in reversed(list(files)):
             archive.writestr(name, files[name])
-    with pytest.raises(StudyMergeError, match="same content"):
+    with pytest.raises(StudyMergeError, match="both results of site 'Site A'"):
         merge_results([study["zips"]["A"], copy], tmp_path / "merged")
     manifest = json.loads(files["manifest.json"])
     manifest["rcdm_version"] = "0.0.0-copy"
@@ -790,7 +829,7 @@ def test_merge_refuses_the_same_site_twice(study, tmp_path):
     with zipfile.ZipFile(relabelled, "w") as archive:
         for name, payload in files.items():
             archive.writestr(name, payload)
-    with pytest.raises(StudyMergeError, match="same site name 'Site A' and run time"):
+    with pytest.raises(StudyMergeError, match="both results of site 'Site A'"):
         merge_results([relabelled, study["zips"]["B"], study["zips"]["A"]], tmp_path / "merged")
     assert not (tmp_path / "merged").exists()
     assert main(["study", "merge", str(study["zips"]["A"]), str(copy), "--out", str(tmp_path / "m")]) == 2

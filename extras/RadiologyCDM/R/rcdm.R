@@ -146,17 +146,29 @@ generateRcdmCohort <- function(connectionDetails, sql, cohortDefinitionId, cdmDa
 #' @param spec The study specification: a JSON/YAML file path or a named list.
 #' @param outputFile The zip to write.
 #' @param siteName A name for this site in the results.
+#' @param approveCohortSql The spec hash, given after reviewing the spec's cohort SQL files (rcdm study show);
+#'   without it a spec with cohort SQL runs nothing.
+#' @param minCellCount The site's minimum cell count (default 5); a spec can raise it, never lower it.
+#' @param auditLog The site's release log (default: RCDM_STUDY_AUDIT_LOG or ~/.local/state/rcdm/).
+#' @param siteConfig A site settings file (YAML/JSON: min_cell_count, audit_log).
 #' @return A named list describing the run (the zip's path, the spec hash, ...).
 #' @export
 runRcdmStudy <- function(connectionDetails, spec, cdmDatabaseSchema, cohortDatabaseSchema = cdmDatabaseSchema,
-                         cohortTable = "cohort", outputFile = "site_results.zip", siteName = NULL) {
+                         cohortTable = "cohort", outputFile = "site_results.zip", siteName = NULL,
+                         approveCohortSql = NULL, minCellCount = NULL, auditLog = NULL, siteConfig = NULL) {
   .checkScalars(cdmDatabaseSchema = cdmDatabaseSchema, cohortDatabaseSchema = cohortDatabaseSchema,
-                cohortTable = cohortTable, outputFile = outputFile, siteName = siteName)
+                cohortTable = cohortTable, outputFile = outputFile, siteName = siteName,
+                approveCohortSql = approveCohortSql, auditLog = auditLog, siteConfig = siteConfig)
   .requireExistingDatabase(connectionDetails)
+  rcdmPython()
+  site <- .rcdmCall(reticulate::import("rcdm.study_spec")$load_site_settings(
+    siteConfig, min_cell_count = if (is.null(minCellCount)) NULL else as.integer(minCellCount),
+    audit_log = auditLog))
   .withConnection(connectionDetails, function(connection) {
     .rcdmCall(rcdmPython()$run_study(spec, connection, cdmDatabaseSchema,
                                      cohort_database_schema = cohortDatabaseSchema, cohort_table = cohortTable,
-                                     out = outputFile, site_name = siteName))
+                                     out = outputFile, site_name = siteName, site = site,
+                                     approve_cohort_sql = approveCohortSql))
   })
 }
 

@@ -31,7 +31,8 @@ test_that("a network study runs at two sites and merges from R", {
     spec <- list(name = "r-study", version = "1.0", min_cell_count = 5, cohorts = list(1),
                  analyses = list(list(id = "by_modality", type = "counts", by = list("modality"))))
     zips[i] <- file.path(sample$dir, "site.zip")
-    runRcdmStudy(sites[i], spec, "cdm", outputFile = zips[i], siteName = paste0("site", i))
+    runRcdmStudy(sites[i], spec, "cdm", outputFile = zips[i], siteName = paste0("site", i),
+                 auditLog = file.path(sample$dir, "releases.jsonl"), minCellCount = 5)
     expect_true(file.exists(zips[i]))
   }
   out <- tempfile("merged-")
