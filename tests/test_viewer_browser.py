@@ -62,7 +62,7 @@ def server(tmp_path_factory):
     db = folder / "viewer.duckdb"
     fill_viewer_db(db)
     users = folder / "users.json"
-    auth.add_user("alice", PASSWORD, users)
+    auth.add_user("alice", PASSWORD, users, role="analyst")
     app = create_app(lambda: connect(db, read_only=True), "cdm", users)
     port = _free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
