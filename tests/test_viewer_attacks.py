@@ -338,6 +338,20 @@ def test_a_distributed_guesser_gets_one_guess_per_address_per_delay():
     assert checked <= 10 + 100 * (30 + 6)
 
 
+def test_many_right_logins_at_once_from_one_address_wait_a_second_not_minutes():
+    """An office behind one NAT address, 30 logins being checked at once: those beyond the address allowance
+    are asked to retry in a second (the attempts in flight may all be right), and are let in once they are."""
+    clock = Clock()
+    throttle = LoginThrottle(ThrottleSettings(address_free_attempts=20), clock=clock)
+    decisions = [throttle.begin(f"user{i}", "192.0.2.1") for i in range(30)]
+    allowed = [i for i, d in enumerate(decisions) if d.allowed]
+    assert len(allowed) == 20 and all(d.retry_after == 1.0 for d in decisions if not d.allowed)
+    for i in allowed:
+        throttle.end(f"user{i}", "192.0.2.1", ok=True)
+    clock.now += 1
+    assert all(throttle.begin(f"user{i}", "192.0.2.1").allowed for i in range(20, 30))
+
+
 def test_throttle_memory_is_bounded():
     throttle = LoginThrottle(ThrottleSettings(max_entries=1000), clock=Clock())
     for i in range(5000):

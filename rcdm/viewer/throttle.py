@@ -12,7 +12,7 @@
 
 ``begin`` decides and records atomically (one lock): an allowed attempt is counted as a failure *before* the
 password is checked and the pair is marked in flight, so parallel requests cannot all pass the same check
-(a second request of a pair in flight is refused). ``end`` settles it: success clears the pair's and the user's
+(a second request of a pair still being checked is refused). ``end`` settles it: success clears the pair's and the user's
 failures. Entries are forgotten ``forget_seconds`` after their last failure and the table holds at most
 ``max_entries`` keys (oldest dropped), so a flood of names or addresses cannot grow memory without bound.
 
@@ -58,7 +58,8 @@ class _Entry:
     failures: int = 0
     last_attempt: float = float("-inf")
     last_failure: float = float("-inf")
-    in_flight: bool = False
+    pending: int = 0
+    """Attempts allowed and not yet settled (counted in ``failures`` meanwhile)."""
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ class LoginThrottle:
 
     def _entry(self, key: tuple, now: float) -> _Entry:
         entry = self._entries.get(key)
-        if entry is not None and not entry.in_flight and now - entry.last_failure > self.settings.forget_seconds \
+        if entry is not None and not entry.pending and now - entry.last_failure > self.settings.forget_seconds \
                 and now - entry.last_attempt > self.settings.forget_seconds:
             entry = None
         if entry is None:
@@ -100,32 +101,41 @@ class LoginThrottle:
             pair = self._entry(("pair", user, address), now)
             addr = self._entry(("address", address), now)
             per_user = self._entry(("user", user), now)
-            if pair.in_flight:
-                return Decision(False, max(1.0, s.base_delay))
-            ready = max(pair.last_attempt + _backoff(pair.failures, s.free_attempts, s.base_delay, s.max_delay),
-                        addr.last_attempt + _backoff(addr.failures, s.address_free_attempts, s.base_delay,
-                                                     s.max_delay))
-            user_wait = _backoff(per_user.failures, s.user_soft_limit, s.user_delay, s.max_user_delay)
-            if user_wait > 0:
-                if pair.last_attempt == float("-inf"):
-                    pair.last_attempt = now  # a fresh address starts waiting for this user now
-                ready = max(ready, pair.last_attempt + user_wait)
+            if pair.pending:
+                return Decision(False, 1.0)
+            ready = self._ready(pair, addr, per_user, now, settled=False)
             if now < ready:
-                return Decision(False, ready - now)
-            pair.in_flight = True
+                # refused: say how long the settled failures alone ask for (attempts still being checked may
+                # turn out right), at least a second
+                return Decision(False, max(1.0, self._ready(pair, addr, per_user, now, settled=True) - now))
             for entry in (pair, addr, per_user):
                 entry.failures += 1
+                entry.pending += 1
                 entry.last_attempt = entry.last_failure = now
             return Decision(True)
+
+    def _ready(self, pair: _Entry, addr: _Entry, per_user: _Entry, now: float, settled: bool) -> float:
+        """When the next attempt of ``pair`` may be checked: counting attempts in flight as failures, or not."""
+        s = self.settings
+        count = (lambda e: e.failures - e.pending) if settled else (lambda e: e.failures)  # noqa: E731
+        ready = max(pair.last_attempt + _backoff(count(pair), s.free_attempts, s.base_delay, s.max_delay),
+                    addr.last_attempt + _backoff(count(addr), s.address_free_attempts, s.base_delay, s.max_delay))
+        user_wait = _backoff(count(per_user), s.user_soft_limit, s.user_delay, s.max_user_delay)
+        if user_wait > 0:
+            if pair.last_attempt == float("-inf"):
+                pair.last_attempt = now  # a fresh address starts waiting for this user now
+            ready = max(ready, pair.last_attempt + user_wait)
+        return ready
 
     def end(self, user: str, address: str, ok: bool | None) -> None:
         """Settle an attempt ``begin`` allowed: a right password (True) clears the pair's and the user's failures,
         a wrong one (False) stays counted, an unchecked one (None: the server was busy) is not counted."""
         user = user.lower()
         with self._lock:
-            pair = self._entries.get(("pair", user, address))
-            if pair is not None:
-                pair.in_flight = False
+            for key in (("pair", user, address), ("address", address), ("user", user)):
+                entry = self._entries.get(key)
+                if entry is not None and entry.pending:
+                    entry.pending -= 1
             if ok is None:
                 for key in (("pair", user, address), ("address", address), ("user", user)):
                     entry = self._entries.get(key)
