@@ -311,7 +311,8 @@ def cmd_viewer(args: argparse.Namespace) -> int:
                               min_cell_count=args.min_cell_count)
     serve(args.db, args.schema, host=args.host, port=args.port, users_file=args.users,
           vocabulary_schema=args.vocabulary_schema, cohort_schema=args.cohort_schema,
-          results_schema=args.results_schema, settings=settings, cache_seconds=args.cache_seconds)
+          results_schema=args.results_schema, settings=settings, cache_seconds=args.cache_seconds,
+          log_level="warning" if args.quiet else "info")
     return 0
 
 

@@ -211,6 +211,15 @@ class Viewer:
     def manifest(self, filters: queries.SearchFilters) -> str:
         return self.run(lambda c, s: queries.manifest_csv(queries.manifest_frame(c, s, filters)))
 
+    def visible(self, page: str, analyst: bool) -> Any:
+        """``page``'s aggregate (overview, all_protocols, combinations) as a role sees it: as is for analysts,
+        with small cells suppressed (``rcdm.viewer.privacy``) for everyone else; both kept in the cache."""
+        data = getattr(self, page)()
+        if analyst:
+            return data
+        suppress = getattr(privacy, "protocols" if page == "all_protocols" else page)
+        return self.cache.get(f"aggregate:{page}", lambda: suppress(data, self.settings.min_cell_count))
+
     def has_cohort(self) -> bool:
         return self.run(lambda c, s: s.has_cohort)
 
@@ -427,12 +436,8 @@ async def api_index(request: Request) -> Response:
 
 
 async def _visible(request: Request, name: str) -> Any:
-    """A page's aggregate as the session's role may see it: as is for analysts, suppressed for everyone else."""
-    viewer = viewer_of(request)
-    data = await run_in_threadpool(getattr(viewer, name))
-    if request.state.session.analyst:
-        return data
-    return getattr(privacy, "protocols" if name == "all_protocols" else name)(data, viewer.settings.min_cell_count)
+    """A page's aggregate as the session's role may see it (in a worker thread: suppression is CPU work)."""
+    return await run_in_threadpool(viewer_of(request).visible, name, request.state.session.analyst)
 
 
 async def _protocols(request: Request, top_n: int = 50) -> dict[str, Any]:
