@@ -574,3 +574,12 @@ def test_queries_manifest_escapes_without_the_app(site):
         source = queries.ViewerSource.detect(conn, "cdm")
         text = queries.manifest_csv(queries.manifest_frame(conn, source, queries.parse_filters({"modality": "CT"})))
     assert "\n=" not in text and ",=" not in text and ",+" not in text and ",@" not in text
+
+
+@pytest.mark.parametrize("option", [["--trusted-proxy", "10.0.0.300"], ["--min-cell-count", "0"],
+                                    ["--allowed-host", ""]])
+def test_cli_refuses_bad_site_settings(site, option):
+    from rcdm.cli import main
+
+    db, users = site
+    assert main(["viewer", "--db", str(db), "--users", str(users), *option]) == 2

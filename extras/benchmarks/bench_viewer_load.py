@@ -18,7 +18,8 @@ Steps, all in one run:
    aggregate users ask and must get 403). Any other status, or a failed connection, is an error.
 5. Login burst: ``--burst`` logins with wrong passwords for different names at once from 250 addresses (the
    server trusts 127.0.0.1 as its reverse proxy, so ``X-Forwarded-For`` tells them apart), while one real user
-   logs in from another address: counts of each answer, the real user's wait, and the server's peak memory (``VmHWM``) before and after.
+   logs in from another address: counts of each answer, the real user's wait, and the server's peak memory
+   (``VmHWM``) before and after.
 
 Reported: requests/s, p50/p95/p99 latency of the load, the same for the baseline, their ratio, errors, and the
 burst figures. Latency is measured in the client (an asyncio loop in this process sharing the machine's cores
@@ -83,6 +84,12 @@ def start_server(db: Path, users: Path, port: int) -> subprocess.Popen:
     raise SystemExit("rcdm viewer did not answer within 120 s")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_memory_mib(pid: int) -> float:
     """The process's peak resident memory so far (VmHWM), MiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -102,7 +109,9 @@ async def login(client, name: str, password: str = PASSWORD) -> int:
         return response.status_code
 
 
-async def run_clients(base: str, clients: int, seconds: float) -> dict:
+async def run_clients(base: str, clients: int, seconds: float, pid: int) -> dict:
+    """``clients`` logged-in clients sending requests for ``seconds``; latencies, errors, and the server's (``pid``)
+    CPU seconds from the moment everyone is logged in to the end (no password hashing in it)."""
     import httpx
 
     latencies: list[float] = []
@@ -144,22 +153,26 @@ async def run_clients(base: str, clients: int, seconds: float) -> dict:
 
     tasks = [asyncio.ensure_future(one(i)) for i in range(clients)]
     await everyone_in.wait()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds(pid)
     await asyncio.gather(*tasks)
     return {"latencies": latencies, "errors": errors, "seconds": time.perf_counter() - started,
-            "login_waits": login_waits}
+            "login_waits": login_waits, "cpu": cpu_seconds(pid) - cpu}
 
 
 async def login_burst(base: str, burst: int) -> dict:
     import httpx
 
-    async def guess(i: int) -> int:
-        headers = {"X-Forwarded-For": f"203.0.113.{i % 250}"}  # a botnet behind the site's proxy
-        async with httpx.AsyncClient(base_url=base, timeout=120, headers=headers) as client:
-            token = re.search(r'name="csrf_token" value="([^"]+)"', (await client.get("/login")).text)[1]
-            response = await client.post("/login", data={"username": f"nobody{i}", "password": "wrong password",
-                                                          "csrf_token": token})
-            return response.status_code
+    async def guess(i: int) -> int | str:
+        # a botnet behind the site's proxy; a new connection per request (uvicorn drops idle ones after 5 s)
+        headers = {"X-Forwarded-For": f"203.0.113.{i % 250}", "Connection": "close"}
+        try:
+            async with httpx.AsyncClient(base_url=base, timeout=120, headers=headers) as client:
+                token = re.search(r'name="csrf_token" value="([^"]+)"', (await client.get("/login")).text)[1]
+                response = await client.post("/login", data={"username": f"nobody{i}", "password": "wrong password",
+                                                              "csrf_token": token})
+                return response.status_code
+        except httpx.HTTPError as exc:
+            return type(exc).__name__
 
     async def real_user() -> tuple[int, float]:
         await asyncio.sleep(0.5)  # in the middle of the burst
@@ -205,8 +218,9 @@ def main(argv: list[str] | None = None) -> int:
         base = f"http://127.0.0.1:{port}"
         try:
             memory_start = peak_memory_mib(server.pid)
-            baseline = asyncio.run(run_clients(base, 1, args.baseline_seconds))
-            load = asyncio.run(run_clients(base, args.clients, args.seconds))
+            baseline = asyncio.run(run_clients(base, 1, args.baseline_seconds, server.pid))
+            load = asyncio.run(run_clients(base, args.clients, args.seconds, server.pid))
+            load_average = os.getloadavg()[0]
             memory_load = peak_memory_mib(server.pid)
             burst = asyncio.run(login_burst(base, args.burst))
             memory_burst = peak_memory_mib(server.pid)
@@ -219,13 +233,16 @@ def main(argv: list[str] | None = None) -> int:
     l50, l95, l99 = quantiles(load["latencies"])
     print(f"\nrcdm viewer load test: {args.images:,} images (summary tables), {os.cpu_count()} CPUs, "
           f"server = one 'rcdm viewer' process on 127.0.0.1\n")
-    print("| run | clients | seconds | requests | requests/s | p50 ms | p95 ms | p99 ms | errors |")
-    print("|-----|--------:|--------:|---------:|-----------:|-------:|-------:|-------:|-------:|")
+    print("| run | clients | seconds | requests | requests/s | p50 ms | p95 ms | p99 ms | errors | server CPU ms/req |")
+    print("|-----|--------:|--------:|---------:|-----------:|-------:|-------:|-------:|-------:|------------------:|")
     for name, run, n, (q50, q95, q99) in (("baseline", baseline, 1, (b50, b95, b99)),
                                           ("load", load, args.clients, (l50, l95, l99))):
+        used = run["cpu"]
         count = len(run["latencies"])
         print(f"| {name} | {n} | {run['seconds']:.0f} | {count:,} | {count / run['seconds']:.0f} | "
-              f"{q50 * 1000:.0f} | {q95 * 1000:.0f} | {q99 * 1000:.0f} | {len(run['errors'])} |")
+              f"{q50 * 1000:.0f} | {q95 * 1000:.0f} | {q99 * 1000:.0f} | {len(run['errors'])} | "
+              f"{used * 1000 / max(1, count):.0f} |")
+    print(f"\n(1-minute load average of the machine at the end of the load: {load_average:.1f})")
     print(f"\np95 ratio load/baseline: {l95 / b95:.1f}; logins of the {args.clients} clients (with retries on "
           f"429/503): max {max(load['login_waits']):.1f} s")
     if load["errors"] or baseline["errors"]:
