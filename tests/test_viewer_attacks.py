@@ -583,3 +583,22 @@ def test_cli_refuses_bad_site_settings(site, option):
 
     db, users = site
     assert main(["viewer", "--db", str(db), "--users", str(users), *option]) == 2
+
+
+def test_a_hidden_combination_is_not_pinned_by_its_protocol_total():
+    """Protocol P's images are published on the protocols page; with one hidden combination of P and the others
+    shown, its images (hence a bound on its studies) would follow by subtraction: a second one is hidden."""
+    rows = [
+        {"modality": "CT", "protocol_concept_id": 1, "body_part": "HEAD", "studies": 40, "images": 400},
+        {"modality": "CT", "protocol_concept_id": 1, "body_part": "NECK", "studies": 9, "images": 90},
+        {"modality": "CT", "protocol_concept_id": 1, "body_part": "FOOT", "studies": 2, "images": 3},
+        {"modality": "MR", "protocol_concept_id": 2, "body_part": "HEAD", "studies": 50, "images": 800},
+        {"modality": "MR", "protocol_concept_id": 2, "body_part": "KNEE", "studies": 30, "images": 300},
+    ]
+    out = privacy.combinations(rows, 5)
+    for columns in privacy.COMBINATION_GROUPS:
+        for value in {tuple(r[c] for c in columns) for r in rows}:
+            group = [r for r in out if tuple(r[c] for c in columns) == value]
+            total = sum(r["images"] for r in rows if tuple(r[c] for c in columns) == value)
+            assert _hidden_rows_are_safe(group, "images", total, 5), (columns, value)
+    assert out[2]["studies"] is None and out[1]["studies"] is None  # FOOT, and NECK with it

@@ -38,22 +38,39 @@ def is_small(value: Any, min_cell: int) -> bool:
 
 
 def suppress_rows(rows: Sequence[Mapping[str, Any]], min_cell: int, key: str = "studies",
-                  hide: Iterable[str] = ()) -> list[dict[str, Any]]:
+                  hide: Iterable[str] = (), additive: str | None = None,
+                  groups: Sequence[tuple[str, ...]] = ((),)) -> list[dict[str, Any]]:
     """Copies of ``rows`` with small ``key`` counts hidden, plus complementary rows (see the module docstring).
 
-    ``hide``: the other fields of a hidden row that go with it (its images, percentages, ...). Every row gets
+    ``hide``: the other fields of a hidden row that go with it (its images, percentages, ...). ``additive``: the
+    count whose sums are published (default ``key``); ``groups``: the sets of rows whose sums are published,
+    each given by the columns the rows share (``()``: the whole table; ``("modality",)``: each modality's
+    rows). The rule is applied to every group until no group needs another row hidden. Every row gets
     ``suppressed`` (bool)."""
+    from collections import defaultdict
+
     out = [dict(r) for r in rows]
-    fields = (key, *hide)
+    additive = additive or key
+    value = lambda i: int(out[i].get(additive) or 0)  # noqa: E731
     hidden = {i for i, r in enumerate(out) if is_small(r.get(key), min_cell)}
-    if hidden:
-        shown = sorted((i for i, r in enumerate(out) if i not in hidden and r.get(key)),
-                       key=lambda i: int(out[i][key]), reverse=True)
-        total = sum(int(out[i][key]) for i in hidden)
-        while shown and (len(hidden) < 2 or total - len(hidden) < min_cell):
-            i = shown.pop()  # the smallest row still shown
-            hidden.add(i)
-            total += int(out[i][key])
+    changed = bool(hidden)
+    while changed:
+        changed = False
+        for columns in groups:
+            buckets: dict[tuple, list[int]] = defaultdict(list)
+            for i, row in enumerate(out):
+                buckets[tuple(row.get(c) for c in columns)].append(i)
+            for members in buckets.values():
+                covered = [i for i in members if i in hidden]
+                if not covered:
+                    continue
+                shown = sorted((i for i in members if i not in hidden and value(i)), key=value, reverse=True)
+                n, total = len(covered), sum(value(i) for i in covered)
+                while shown and (n < 2 or total - n < min_cell):
+                    i = shown.pop()  # the smallest row of the group still shown
+                    hidden.add(i)
+                    n, total, changed = n + 1, total + value(i), True
+    fields = (key, *hide)
     for i, row in enumerate(out):
         row["suppressed"] = i in hidden
         if row["suppressed"]:
@@ -119,9 +136,16 @@ def protocols(data: Mapping[str, Any], min_cell: int) -> dict[str, Any]:
             else data.get("mapped_pct")}
 
 
+COMBINATION_GROUPS: tuple[tuple[str, ...], ...] = ((), ("protocol_concept_id",), ("modality",))
+"""Sums of combination images published elsewhere: all images (overview), per protocol concept (protocols page),
+per modality (overview, by study modality: nearly the same)."""
+
+
 def combinations(rows: Sequence[Mapping[str, Any]], min_cell: int) -> list[dict[str, Any]]:
-    """Combination rows with small study counts hidden (with their series and images)."""
-    return suppress_rows(rows, min_cell, hide=("series", "images"))
+    """Combination rows with small study counts hidden (with their series and images). A study spans several
+    combinations, so the sums that hold are those of images: complementary rows are chosen on images, in the
+    whole table and within each protocol concept and each modality (``COMBINATION_GROUPS``)."""
+    return suppress_rows(rows, min_cell, hide=("series", "images"), additive="images", groups=COMBINATION_GROUPS)
 
 
 __all__ = ["DEFAULT_ROLE", "FORMULA_LEADS", "ROLES", "combinations", "csv_safe", "is_small", "overview",
