@@ -602,3 +602,19 @@ def test_a_hidden_combination_is_not_pinned_by_its_protocol_total():
             total = sum(r["images"] for r in rows if tuple(r[c] for c in columns) == value)
             assert _hidden_rows_are_safe(group, "images", total, 5), (columns, value)
     assert out[2]["studies"] is None and out[1]["studies"] is None  # FOOT, and NECK with it
+
+
+def test_refused_requests_with_made_up_names_do_not_evict_the_targets_state():
+    """Pushing 'user:alice' out of the bounded table would reset her per-user delay: refused requests store
+    nothing, so a throttled address sending 10,000 made-up names leaves alice's state in place."""
+    clock = Clock()
+    throttle = LoginThrottle(ThrottleSettings(max_entries=500, address_free_attempts=20), clock=clock)
+    for i in range(60):  # alice under pressure from 60 addresses
+        if throttle.begin("alice", f"10.3.0.{i}").allowed:
+            throttle.end("alice", f"10.3.0.{i}", ok=False)
+    for i in range(10_000):
+        if throttle.begin(f"made-up-{i}", "10.4.0.1").allowed:
+            throttle.end(f"made-up-{i}", "10.4.0.1", ok=False)
+    assert len(throttle) <= 500
+    decision = throttle.begin("alice", "10.5.0.1")  # a fresh address still waits for alice
+    assert not decision.allowed and decision.retry_after > 1

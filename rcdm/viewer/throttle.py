@@ -79,39 +79,47 @@ class LoginThrottle:
     _entries: "OrderedDict[tuple, _Entry]" = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def _entry(self, key: tuple, now: float) -> _Entry:
+    def _lookup(self, key: tuple, now: float) -> _Entry | None:
+        """The live entry of ``key`` (None when absent or forgotten); nothing is stored."""
         entry = self._entries.get(key)
-        if entry is not None and not entry.pending and now - entry.last_failure > self.settings.forget_seconds \
-                and now - entry.last_attempt > self.settings.forget_seconds:
-            entry = None
-        if entry is None:
-            entry = self._entries[key] = _Entry()
-            while len(self._entries) > self.settings.max_entries:
-                self._entries.popitem(last=False)
-        self._entries.move_to_end(key)
+        forget = self.settings.forget_seconds
+        if entry is not None and not entry.pending and now - entry.last_failure > forget \
+                and now - entry.last_attempt > forget:
+            del self._entries[key]
+            return None
         return entry
+
+    def _store(self, key: tuple, entry: _Entry) -> None:
+        self._entries[key] = entry
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.settings.max_entries:
+            self._entries.popitem(last=False)
 
     def begin(self, user: str, address: str) -> Decision:
         """Whether ``user`` may try a password from ``address`` now; if so the attempt is recorded as a failure
-        until ``end(..., ok=True)`` says otherwise."""
-        s = self.settings
+        until ``end(..., ok=True)`` says otherwise. A refusal stores nothing (so refused requests with made-up
+        names cannot push real entries out of the bounded table), except the time a fresh address started
+        waiting for a user under pressure."""
         user = user.lower()
         now = self.clock()
+        keys = (("pair", user, address), ("address", address), ("user", user))
         with self._lock:
-            pair = self._entry(("pair", user, address), now)
-            addr = self._entry(("address", address), now)
-            per_user = self._entry(("user", user), now)
+            found = [self._lookup(key, now) for key in keys]
+            pair, addr, per_user = (entry if entry is not None else _Entry() for entry in found)
             if pair.pending:
                 return Decision(False, 1.0)
             ready = self._ready(pair, addr, per_user, now, settled=False)
             if now < ready:
+                if found[0] is None and pair.last_attempt != float("-inf"):
+                    self._store(keys[0], pair)  # the fresh address's wait for this user has begun
                 # refused: say how long the settled failures alone ask for (attempts still being checked may
                 # turn out right), at least a second
                 return Decision(False, max(1.0, self._ready(pair, addr, per_user, now, settled=True) - now))
-            for entry in (pair, addr, per_user):
+            for key, entry in zip(keys, (pair, addr, per_user)):
                 entry.failures += 1
                 entry.pending += 1
                 entry.last_attempt = entry.last_failure = now
+                self._store(key, entry)
             return Decision(True)
 
     def _ready(self, pair: _Entry, addr: _Entry, per_user: _Entry, now: float, settled: bool) -> float:
