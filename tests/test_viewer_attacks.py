@@ -618,3 +618,24 @@ def test_refused_requests_with_made_up_names_do_not_evict_the_targets_state():
     assert len(throttle) <= 500
     decision = throttle.begin("alice", "10.5.0.1")  # a fresh address still waits for alice
     assert not decision.allowed and decision.retry_after > 1
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_suppression_leaves_every_hidden_cell_uncertain_in_every_group(seed):
+    """Random tables with many small cells: in the whole table and in every protocol and modality group, each
+    hidden row stays uncertain by at least the minimum (or the whole group is hidden)."""
+    import random
+
+    rng = random.Random(seed)
+    rows = [{"modality": rng.choice("ABC"), "protocol_concept_id": rng.randint(1, 4), "studies": s,
+             "images": s * rng.randint(1, 5)} for s in (rng.choice([1, 2, 3, 4, 5, 8, 20, 60]) for _ in range(25))]
+    k = rng.choice([3, 5, 11])
+    out = privacy.combinations(rows, k)
+    assert all(r["studies"] is None or r["studies"] >= k for r in out)
+    for columns in privacy.COMBINATION_GROUPS:
+        for value in {tuple(r[c] for c in columns) for r in rows}:
+            members = [i for i, r in enumerate(rows) if tuple(r[c] for c in columns) == value]
+            total = sum(rows[i]["images"] for i in members)
+            assert _hidden_rows_are_safe([out[i] for i in members], "images", total, k), (columns, value)
+    by_year = privacy.suppress_rows([{"studies": r["studies"]} for r in rows], k)
+    assert _hidden_rows_are_safe(by_year, "studies", sum(r["studies"] for r in rows), k)
