@@ -363,9 +363,15 @@ def cmd_study_merge(args: argparse.Namespace) -> int:
 def cmd_viewer(args: argparse.Namespace) -> int:
     from rcdm.viewer import serve
 
+    from rcdm.viewer.settings import LOCAL_HOSTS, ViewerSettings
+
+    settings = ViewerSettings(allowed_hosts=tuple(args.allowed_host or LOCAL_HOSTS),
+                              trusted_proxies=tuple(args.trusted_proxy or ()), https=args.https,
+                              min_cell_count=args.min_cell_count)
     serve(args.db, args.schema, host=args.host, port=args.port, users_file=args.users,
           vocabulary_schema=args.vocabulary_schema, cohort_schema=args.cohort_schema,
-          results_schema=args.results_schema, secure_cookies=args.secure_cookies, cache_seconds=args.cache_seconds)
+          results_schema=args.results_schema, settings=settings, cache_seconds=args.cache_seconds,
+          log_level="warning" if args.quiet else "info")
     return 0
 
 
@@ -383,8 +389,8 @@ def cmd_viewer_add_user(args: argparse.Namespace) -> int:
         password = getpass.getpass(f"Password for {args.name}: ")
         if getpass.getpass("Again: ") != password:
             raise UsageError("The passwords differ.")
-    path = add_user(args.name, password, args.users)
-    print(f"user {args.name} saved in {path}")
+    path = add_user(args.name, password, args.users, role=args.role)
+    print(f"user {args.name} ({args.role}) saved in {path}")
     return 0
 
 
@@ -636,8 +642,17 @@ def build_parser() -> argparse.ArgumentParser:
                                                                  "(default: --schema)")
     viewer.add_argument("--cohort-schema", metavar="C", help="schema of the cohort table (default: --schema)")
     viewer.add_argument("--results-schema", metavar="R", help="schema of the summary tables (default: --schema)")
-    viewer.add_argument("--secure-cookies", action="store_true",
-                        help="mark the session cookie Secure (behind an https proxy)")
+    viewer.add_argument("--https", "--secure-cookies", dest="https", action="store_true",
+                        help="the viewer is reached over https (directly or through a TLS proxy): Secure cookies "
+                             "and Strict-Transport-Security")
+    viewer.add_argument("--allowed-host", action="append", metavar="HOST",
+                        help="a Host name the viewer answers (repeatable; default: localhost, 127.0.0.1, ::1; "
+                             "'*.example.org' allowed)")
+    viewer.add_argument("--trusted-proxy", action="append", metavar="ADDR",
+                        help="address or network of a reverse proxy whose X-Forwarded-For/-Proto is believed "
+                             "(repeatable; default: none, the TCP peer is the client)")
+    viewer.add_argument("--min-cell-count", type=int, default=5, metavar="N",
+                        help="counts below N are hidden from aggregate users (default: 5)")
     viewer.add_argument("--cache-seconds", type=float, default=300.0,
                         help="keep page aggregates in memory this long (default: 300)")
     viewer.set_defaults(func=cmd_viewer)
@@ -648,6 +663,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="user name: letters, digits and . _ @ -")
     p.add_argument("--users", metavar="FILE", help="users file (default: ~/.rcdm/viewer_users.json)")
     p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    p.add_argument("--role", choices=("aggregate", "analyst"), default="aggregate",
+                   help="aggregate (default): suppressed counts only; analyst: also row-level search and manifests")
     p.set_defaults(func=cmd_viewer_add_user)
     p = viewer_verbs.add_parser(
         "build-summary", help="store the viewer's aggregates (fast pages on large databases)",

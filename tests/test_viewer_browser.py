@@ -62,7 +62,8 @@ def server(tmp_path_factory):
     db = folder / "viewer.duckdb"
     fill_viewer_db(db)
     users = folder / "users.json"
-    auth.add_user("alice", PASSWORD, users)
+    auth.add_user("alice", PASSWORD, users, role="analyst")
+    auth.add_user("bob", PASSWORD, users)  # aggregate
     app = create_app(lambda: connect(db, read_only=True), "cdm", users)
     port = _free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
@@ -188,5 +189,36 @@ def test_login_charts_search_logout(server, browser):
     _shot(page, "07-after-logout")
     cookie = [c for c in context.cookies() if c["name"] == "rcdm_session"]
     assert cookie and cookie[0]["httpOnly"] and cookie[0]["sameSite"] == "Lax"
+    assert problems == [], problems
+    context.close()
+
+
+def test_aggregate_user_sees_suppressed_counts_and_no_search(server, browser):
+    """bob (role aggregate) on the 3-person site: every count is below 5, so the pages show '-' and no search."""
+    base, password = server
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text)
+            if m.type == "error" and not m.text.startswith("Failed to load resource") else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.goto(f"{base}/login")
+    page.fill("input[name=username]", "bob")
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/")
+    assert page.locator("nav >> text=Search").count() == 0
+    page.goto(f"{base}/overview")
+    page.wait_for_selector("html[data-charts-drawn=true]", timeout=10_000)  # the charts take hidden counts
+    assert page.locator("#summary [data-key=persons]").inner_text() == "-"  # 3 persons
+    assert page.locator("#summary [data-key=studies]").inner_text() == "-"  # 4 studies
+    assert page.locator("#summary [data-key=images]").inner_text() == "10"
+    assert "counts below 5 are hidden" in page.locator("#suppression-note").inner_text()
+    _shot(page, "08-aggregate-overview")
+    page.goto(f"{base}/protocols")
+    assert "XR CHEST PA" not in page.content()  # a protocol text seen in one study
+    assert page.request.get(f"{base}/search/manifest.csv").status == 403
+    response = page.goto(f"{base}/search")
+    assert response.status == 403 and "analyst role" in page.content()
     assert problems == [], problems
     context.close()

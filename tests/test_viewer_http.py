@@ -84,7 +84,7 @@ def viewer_db(tmp_path_factory):
 @pytest.fixture(scope="module")
 def users_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("users") / "users.json"
-    auth.add_user("alice", PASSWORD, path)
+    auth.add_user("alice", PASSWORD, path, role="analyst")  # these tests read row-level pages
     return path
 
 
@@ -109,7 +109,7 @@ def login(client: TestClient, name: str = "alice", password: str = PASSWORD, nex
 
 @pytest.fixture
 def client(app):
-    with TestClient(app, base_url="http://testserver") as c:
+    with TestClient(app, base_url="http://localhost") as c:
         yield c
 
 
@@ -190,9 +190,10 @@ def test_session_cookie_flags_and_security_headers(client):
 
 def test_secure_cookie_option(viewer_db, users_file):
     app = create_app(lambda: connect(viewer_db, read_only=True), "cdm", users_file, "s", secure_cookies=True)
-    with TestClient(app) as c:
-        cookie = c.get("/login").headers["set-cookie"].lower()
-    assert "; secure" in cookie
+    with TestClient(app, base_url="http://localhost") as c:
+        response = c.get("/login")
+    assert "; secure" in response.headers["set-cookie"].lower()
+    assert response.headers["strict-transport-security"].startswith("max-age=")
 
 
 def test_login_redirects_only_to_local_paths(client):
@@ -215,11 +216,17 @@ def test_logout_needs_csrf_and_ends_the_session(user):
 
 
 def test_login_rate_limit(viewer_db, users_file):
-    app = create_app(lambda: connect(viewer_db, read_only=True), "cdm", users_file, "s", login_attempts_per_user=3)
-    with TestClient(app) as c:
+    from rcdm.viewer.settings import ViewerSettings
+    from rcdm.viewer.throttle import ThrottleSettings
+
+    settings = ViewerSettings(throttle=ThrottleSettings(free_attempts=3, base_delay=600, max_delay=600))
+    app = create_app(lambda: connect(viewer_db, read_only=True), "cdm", users_file, "s", settings=settings)
+    with TestClient(app, base_url="http://localhost") as c:
         for _ in range(3):
             assert login(c, password="nope nope nope").status_code == 401
-        assert login(c).status_code == 429  # even the right password, for a while
+        refused = login(c)
+        assert refused.status_code == 429  # even the right password, from this address, for a while
+        assert 500 <= int(refused.headers["retry-after"]) <= 600
 
 
 # -- pages and their JSON twins -------------------------------------------------------------------------------
@@ -406,7 +413,7 @@ def test_build_summary_gives_the_same_pages(tmp_path, users_file):
         result = queries.build_summary(conn, "cdm")
     assert result["series_rows"] == 5  # one row per series: attributes are the same within each series here
     app = create_app(lambda: connect(path, read_only=True), "cdm", users_file, "s")
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://localhost") as c:
         login(c)
         overview = c.get("/api/overview").json()
         assert overview["summary_built_at"] == result["built_at"]

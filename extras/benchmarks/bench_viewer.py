@@ -253,10 +253,10 @@ def bench_http(db: Path, repeat: int) -> list[tuple[str, float, float]]:
 
     with tempfile.TemporaryDirectory() as folder:
         users = Path(folder) / "users.json"
-        auth.add_user("bench", "bench password", users)
+        auth.add_user("bench", "bench password", users, role="analyst")
         app = create_app(lambda: connect(db, read_only=True), "cdm", users, "bench")
         rows = []
-        with TestClient(app) as client:
+        with TestClient(app, base_url="http://localhost") as client:
             token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text)[1]
             client.post("/login", data={"username": "bench", "password": "bench password", "csrf_token": token})
             for path in ("/overview", "/protocols", "/combinations", "/search",

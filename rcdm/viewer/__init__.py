@@ -40,9 +40,11 @@ def require() -> None:
 
 def serve(db: str | None, schema: str, *, host: str = "127.0.0.1", port: int = 8765, users_file: str | None = None,
           vocabulary_schema: str | None = None, cohort_schema: str | None = None, results_schema: str | None = None,
-          secure_cookies: bool = False,
-          cache_seconds: float = 300.0, log_level: str = "info") -> None:
-    """Check the database and the users file, then serve the viewer until interrupted (read-only connections)."""
+          settings: Any = None, cache_seconds: float = 300.0, log_level: str = "info") -> None:
+    """Check the database and the users file, then serve the viewer until interrupted (read-only connections).
+
+    ``settings``: a ``rcdm.viewer.settings.ViewerSettings``; when it lists only the local host names and ``host``
+    is another concrete address, that address is allowed as a Host too."""
     require()
     import uvicorn
 
@@ -51,6 +53,14 @@ def serve(db: str | None, schema: str, *, host: str = "127.0.0.1", port: int = 8
     from rcdm.viewer import auth
     from rcdm.viewer.app import create_app
     from rcdm.viewer.queries import ViewerSource
+    from rcdm.viewer.settings import LOCAL_HOSTS, ViewerSettings
+
+    settings = settings or ViewerSettings()
+    if settings.allowed_hosts == LOCAL_HOSTS and host not in ("0.0.0.0", "::", "") and host not in LOCAL_HOSTS:
+        import dataclasses
+
+        settings = dataclasses.replace(settings, allowed_hosts=(*LOCAL_HOSTS, host))
+    settings.check()
 
     if not auth.load_users(users_file):
         raise UsageError(f"No viewer users in {auth.users_path(users_file)}: add one with "
@@ -59,7 +69,7 @@ def serve(db: str | None, schema: str, *, host: str = "127.0.0.1", port: int = 8
     with factory() as conn:  # fail now, with a clear message, rather than on the first page
         source = ViewerSource.detect(conn, schema, vocabulary_schema, cohort_schema, results_schema=results_schema)
     app = create_app(factory, schema, users_file, vocabulary_schema=vocabulary_schema, cohort_schema=cohort_schema,
-                     results_schema=results_schema, secure_cookies=secure_cookies, cache_seconds=cache_seconds)
+                     results_schema=results_schema, settings=settings, cache_seconds=cache_seconds)
     import threading
 
     viewer = app.state.viewer
@@ -67,6 +77,9 @@ def serve(db: str | None, schema: str, *, host: str = "127.0.0.1", port: int = 8
     if not source.has_summary:
         print(f"rcdm viewer: no summary tables in {source.results_schema}: pages aggregate the full tables "
               "(slow on large databases: run 'rcdm viewer build-summary' after each load)")
+    if host in ("0.0.0.0", "::") and settings.allowed_hosts == LOCAL_HOSTS:
+        print("rcdm viewer: listening on all addresses but answering only Host localhost: add the name users "
+              "type with --allowed-host")
     print(f"rcdm viewer: http://{host}:{port}/ (schema {schema}; Ctrl+C stops)")
     uvicorn.run(app, host=host, port=port, log_level=log_level, proxy_headers=False, server_header=False)
 

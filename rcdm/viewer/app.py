@@ -3,14 +3,17 @@
 ``create_app(conn_factory, schema, users_file, secret_key, ...)`` returns an ASGI app. Every page has a JSON twin
 (``/overview`` ↔ ``/api/overview``, ...). Access is default-deny: ``AuthMiddleware`` lets through only the login
 page and the static files; any other path needs a live session (pages redirect to ``/login``, ``/api/*`` and
-the CSV export answer 401 in JSON). Every POST must carry the session's CSRF token, and a cross-site ``Origin``
-is refused. Database work runs in worker threads on a small pool of read-only connections; the page
-aggregates (overview, protocols, combinations) are kept in memory for ``cache_seconds``.
+the CSV export answer 401 in JSON), and any path outside ``AGGREGATE_PATHS`` needs the ``analyst`` role (403
+otherwise); ``aggregate`` users get the aggregate pages through ``rcdm.viewer.privacy`` (small cells hidden).
+Every POST must carry the session's CSRF token, and a cross-site ``Origin`` is refused; a ``Host`` outside the
+settings' ``allowed_hosts`` gets 400. Database work runs in worker threads on a small pool of read-only
+connections; the page aggregates (overview, protocols, combinations) are kept in memory for ``cache_seconds``.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import queue
 import secrets
 import threading
@@ -32,11 +35,17 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from rcdm.errors import RcdmError, UsageError
-from rcdm.viewer import auth, queries
+from rcdm.viewer import auth, privacy, queries
+from rcdm.viewer.settings import ViewerSettings, client_address, is_https
+from rcdm.viewer.throttle import GateFull, HashGate, LoginThrottle
 
 HERE = Path(__file__).parent
 PUBLIC_PATHS = ("/login", "/static/", "/favicon.ico")
 """The only paths served without a session; everything else (pages, JSON, CSV) needs a login."""
+
+AGGREGATE_PATHS = frozenset({"/", "/logout", "/overview", "/protocols", "/combinations", "/api", "/api/overview",
+                             "/api/protocols", "/api/combinations"})
+"""What an ``aggregate`` user may open (besides the public paths); every other path needs the analyst role."""
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -141,12 +150,13 @@ class Viewer:
     schema: str
     users_file: Path
     sessions: auth.SessionStore
-    limiter: auth.RateLimiter
+    throttle: LoginThrottle
+    gate: HashGate
     cache: TimedCache
+    settings: ViewerSettings = field(default_factory=ViewerSettings)
     vocabulary_schema: str | None = None
     cohort_schema: str | None = None
     cohort_table: str = "cohort"
-    secure_cookies: bool = False
     results_schema: str | None = None
     _source: queries.ViewerSource | None = None
 
@@ -201,6 +211,15 @@ class Viewer:
     def manifest(self, filters: queries.SearchFilters) -> str:
         return self.run(lambda c, s: queries.manifest_csv(queries.manifest_frame(c, s, filters)))
 
+    def visible(self, page: str, analyst: bool) -> Any:
+        """``page``'s aggregate (overview, all_protocols, combinations) as a role sees it: as is for analysts,
+        with small cells suppressed (``rcdm.viewer.privacy``) for everyone else; both kept in the cache."""
+        data = getattr(self, page)()
+        if analyst:
+            return data
+        suppress = getattr(privacy, "protocols" if page == "all_protocols" else page)
+        return self.cache.get(f"aggregate:{page}", lambda: suppress(data, self.settings.min_cell_count))
+
     def has_cohort(self) -> bool:
         return self.run(lambda c, s: s.has_cohort)
 
@@ -230,6 +249,7 @@ def page(request: Request, template: str, status_code: int = 200, **context: Any
     session: auth.Session | None = request.state.session
     html = ENV.get_template(template).render(
         user=session.user if session else None, csrf=session.csrf if session else "",
+        analyst=bool(session and session.analyst), min_cell=viewer_of(request).settings.min_cell_count,
         path=request.url.path, **context)
     return HTMLResponse(html, status_code=status_code)
 
@@ -256,8 +276,7 @@ def viewer_of(request: Request) -> Viewer:
 def _set_cookie(request: Request, response: Response, session: auth.Session) -> None:
     viewer = viewer_of(request)
     response.set_cookie(auth.COOKIE_NAME, viewer.sessions.cookie_value(session), max_age=viewer.sessions.max_seconds,
-                        path="/", httponly=True, samesite="lax",
-                        secure=viewer.secure_cookies or request.url.scheme == "https")
+                        path="/", httponly=True, samesite="lax", secure=request.state.https)
 
 
 def _safe_next(target: str | None) -> str:
@@ -283,6 +302,10 @@ class AuthMiddleware:
             return
         request = Request(scope, receive)
         viewer: Viewer = scope["app"].state.viewer
+        peer = request.client.host if request.client else None
+        request.state.client = client_address(peer, request.headers, viewer.settings)
+        request.state.https = https = is_https(request.url.scheme, peer, request.headers, viewer.settings)
+        send = _with_security_headers(send, viewer.settings.hsts_seconds if https else 0)
         session = viewer.sessions.from_cookie(request.cookies.get(auth.COOKIE_NAME))
         request.state.session = session
         path = request.url.path
@@ -294,26 +317,31 @@ class AuthMiddleware:
             else:
                 query = urlencode({"next": path + (f"?{request.url.query}" if request.url.query else "")})
                 response = RedirectResponse(f"/login?{query}", status_code=303)
-            await _send_with_headers(response, scope, receive, send)
+            await response(scope, receive, send)
+            return
+        if not public and path not in AGGREGATE_PATHS and not session.analyst:
+            await error(request, "Your account sees aggregate counts only (role aggregate): search, study lists "
+                                 "and manifests need the analyst role.", 403)(scope, receive, send)
             return
         if request.method not in ("GET", "HEAD", "OPTIONS") and not path.startswith("/static/"):
             origin = request.headers.get("origin")
             if origin and (origin == "null" or urlsplit(origin).netloc != request.headers.get("host", "")):
-                await _send_with_headers(error(request, "Cross-site request refused.", 403), scope, receive, send)
+                await error(request, "Cross-site request refused.", 403)(scope, receive, send)
                 return
-        await self.app(scope, receive, _with_security_headers(send))
+        await self.app(scope, receive, send)
 
 
-async def _send_with_headers(response: Response, scope: Scope, receive: Receive, send: Send) -> None:
-    await response(scope, receive, _with_security_headers(send))
+def _with_security_headers(send: Send, hsts_seconds: int = 0) -> Send:
+    """``send`` adding ``SECURITY_HEADERS`` (and HSTS over https) to every response."""
+    extra = dict(SECURITY_HEADERS)
+    if hsts_seconds:
+        extra["Strict-Transport-Security"] = f"max-age={hsts_seconds}; includeSubDomains"
 
-
-def _with_security_headers(send: Send) -> Send:
     async def wrapped(message: dict) -> None:
         if message["type"] == "http.response.start":
             headers = list(message.get("headers", []))
             present = {k.lower() for k, _ in headers}
-            for name, value in SECURITY_HEADERS.items():
+            for name, value in extra.items():
                 if name.lower().encode() not in present:
                     headers.append((name.lower().encode(), value.encode()))
             message = {**message, "headers": headers}
@@ -354,18 +382,32 @@ async def login(request: Request) -> Response:
                               "login page and try again.", 403)
     name = str(form.get("username", ""))[:64]
     password = str(form.get("password", ""))[:1024]
-    client = request.client.host if request.client else "?"
+    client = request.state.client
     next_path = _safe_next(str(form.get("next", "/")))
-    if viewer.limiter.blocked(client, name):
-        return page(request, "login.html.j2", status_code=429, next=next_path,
-                    message="Too many failed logins: wait 15 minutes and try again.")
-    users = await run_in_threadpool(auth.load_users, viewer.users_file)
-    if not await run_in_threadpool(auth.verify, users, name, password):
-        viewer.limiter.failed(client, name)
+    decision = viewer.throttle.begin(name, client)
+    if not decision.allowed:
+        wait = max(1, math.ceil(decision.retry_after))
+        response = page(request, "login.html.j2", status_code=429, next=next_path,
+                        message=f"Too many failed logins: wait {wait} seconds and try again.")
+        response.headers["Retry-After"] = str(wait)
+        return response
+    ok: bool | None = False
+    try:
+        async with viewer.gate.slot():
+            users = await run_in_threadpool(auth.load_users, viewer.users_file)
+            ok = await run_in_threadpool(auth.verify, users, name, password)
+    except GateFull:
+        ok = None  # not checked: the attempt does not count
+        response = page(request, "login.html.j2", status_code=503, next=next_path,
+                        message="The server is busy checking other logins: try again in a few seconds.")
+        response.headers["Retry-After"] = "2"
+        return response
+    finally:
+        viewer.throttle.end(name, client, ok)
+    if not ok:
         return page(request, "login.html.j2", status_code=401, next=next_path,
                     message="Unknown user name or wrong password.")
-    viewer.limiter.succeeded(name)
-    session = viewer.sessions.login(request.state.session, name)
+    session = viewer.sessions.login(request.state.session, name, auth.role_of(users, name))
     response = RedirectResponse(next_path, status_code=303)
     _set_cookie(request, response, session)
     return response
@@ -385,26 +427,41 @@ async def home(request: Request) -> Response:
 
 
 async def api_index(request: Request) -> Response:
-    return api({"endpoints": ["/api/overview", "/api/protocols", "/api/combinations", "/api/search",
-                              "/search/manifest.csv"], "user": request.state.session.user})
+    session = request.state.session
+    endpoints = ["/api/overview", "/api/protocols", "/api/combinations"]
+    if session.analyst:
+        endpoints += ["/api/search", "/search/manifest.csv"]
+    return api({"endpoints": endpoints, "user": session.user, "role": session.role,
+                "min_cell_count": None if session.analyst else viewer_of(request).settings.min_cell_count})
+
+
+async def _visible(request: Request, name: str) -> Any:
+    """A page's aggregate as the session's role may see it (in a worker thread: suppression is CPU work)."""
+    return await run_in_threadpool(viewer_of(request).visible, name, request.state.session.analyst)
+
+
+async def _protocols(request: Request, top_n: int = 50) -> dict[str, Any]:
+    """The protocols page: suppression is decided on all rows, then the ``top_n`` largest are shown."""
+    data = await _visible(request, "all_protocols")
+    return {**data, "protocols": data["protocols"][:top_n], "unmapped": data["unmapped"][:top_n]}
 
 
 async def overview_page(request: Request) -> Response:
-    data = await run_in_threadpool(viewer_of(request).overview)
+    data = await _visible(request, "overview")
     return page(request, "overview.html.j2", data=data, chart_data={"by_year": data["by_year"],
                                                                     "by_modality": data["by_modality"]})
 
 
 async def overview_api(request: Request) -> Response:
-    return api(await run_in_threadpool(viewer_of(request).overview))
+    return api(await _visible(request, "overview"))
 
 
 async def protocols_page(request: Request) -> Response:
-    return page(request, "protocols.html.j2", data=await run_in_threadpool(viewer_of(request).protocols))
+    return page(request, "protocols.html.j2", data=await _protocols(request))
 
 
 async def protocols_api(request: Request) -> Response:
-    return api(await run_in_threadpool(viewer_of(request).protocols))
+    return api(await _protocols(request))
 
 
 def _combination_args(request: Request) -> dict[str, Any]:
@@ -416,7 +473,7 @@ def _combination_args(request: Request) -> dict[str, Any]:
 
 async def _combinations(request: Request) -> tuple[dict[str, Any], list[dict[str, Any]], int]:
     args = _combination_args(request)
-    rows = await run_in_threadpool(viewer_of(request).combinations)
+    rows = await _visible(request, "combinations")
     shown = queries.filter_combinations(rows, **args)
     return args, shown, len(rows)
 
@@ -508,11 +565,17 @@ def create_app(
     secure_cookies: bool = False,
     cache_seconds: float = 300.0,
     pool_size: int = 4,
-    login_attempts_per_user: int = 5,
+    settings: ViewerSettings | None = None,
 ) -> Starlette:
     """The viewer app reading ``schema`` through connections from ``conn_factory`` (open them read-only:
     ``lambda: rcdm.db.connect(url, read_only=True)``). ``secret_key`` signs session cookies (random if None:
-    sessions then end when the process stops, as they do anyway: sessions live in memory)."""
+    sessions then end when the process stops, as they do anyway: sessions live in memory). ``settings``: the
+    site settings (allowed hosts, trusted proxies, https, minimum cell count, limits); ``secure_cookies=True``
+    is ``https=True`` in them."""
+    from dataclasses import replace
+
+    from starlette.middleware.trustedhost import TrustedHostMiddleware
+
     from rcdm.identifiers import check_identifier, check_schema
 
     check_schema(schema, "cdm schema")
@@ -523,12 +586,19 @@ def create_app(
     check_identifier(cohort_table, "cohort table")
     if results_schema:
         check_schema(results_schema, "results schema")
+    settings = settings or ViewerSettings()
+    if secure_cookies:
+        settings = replace(settings, https=True)
+    settings.check()
     viewer = Viewer(
         pool=ConnectionPool(conn_factory, pool_size), schema=schema, users_file=auth.users_path(users_file),
-        sessions=auth.SessionStore(secret_key or secrets.token_urlsafe(32)),
-        limiter=auth.RateLimiter(per_user=login_attempts_per_user), cache=TimedCache(cache_seconds),
-        vocabulary_schema=vocabulary_schema, cohort_schema=cohort_schema, cohort_table=cohort_table,
-        secure_cookies=secure_cookies, results_schema=results_schema)
+        sessions=auth.SessionStore(secret_key or secrets.token_urlsafe(32),
+                                   max_anonymous=settings.max_anonymous_sessions,
+                                   anonymous_idle_seconds=settings.anonymous_idle_seconds),
+        throttle=LoginThrottle(settings.throttle),
+        gate=HashGate(settings.max_parallel_hashes, settings.max_waiting_logins), cache=TimedCache(cache_seconds),
+        settings=settings, vocabulary_schema=vocabulary_schema, cohort_schema=cohort_schema,
+        cohort_table=cohort_table, results_schema=results_schema)
     routes = [
         Route("/login", login_form, methods=["GET"]),
         Route("/login", login, methods=["POST"]),
@@ -547,7 +617,9 @@ def create_app(
         Route("/favicon.ico", favicon),
         Mount("/static", app=StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
-    app = Starlette(routes=routes, middleware=[Middleware(AuthMiddleware)],
+    app = Starlette(routes=routes, middleware=[
+                        Middleware(TrustedHostMiddleware, allowed_hosts=settings.host_patterns(), www_redirect=False),
+                        Middleware(AuthMiddleware)],
                     exception_handlers={UsageError: _usage_error, RcdmError: _rcdm_error,
                                         404: _not_found, 405: _not_found})
     app.state.viewer = viewer

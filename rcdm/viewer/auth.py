@@ -1,14 +1,17 @@
-"""Viewer accounts and sessions: argon2-hashed users in a JSON file, server-side sessions, CSRF tokens, rate limits.
+"""Viewer accounts and sessions: argon2-hashed users in a JSON file, server-side sessions, CSRF tokens.
 
 * Users live in a JSON file (default ``~/.rcdm/viewer_users.json``, mode 0600): ``{"users": {name: {"hash":
-  argon2id hash, "created": ISO time}}}``. ``add_user`` writes it atomically; passwords are never stored.
+  argon2id hash, "created": ISO time, "role": "aggregate" | "analyst"}}}``. ``add_user`` writes it atomically;
+  passwords are never stored. A user without ``role`` (files written before roles existed) is ``aggregate``.
 * A session is a random id kept in server memory (user, CSRF token, times); the browser holds only that id,
   signed (itsdangerous, with a per-process secret) in an HttpOnly, SameSite=Lax cookie (Secure over https or
   with ``secure_cookies``). Logging out deletes the server-side session, so an old cookie is worthless; a new
   id is issued at login (no session fixation). Sessions end after ``idle_seconds`` without a request and
-  after ``max_seconds`` in all.
+  after ``max_seconds`` in all. Anonymous sessions (the login form's, for its CSRF token) are kept apart: at most
+  ``max_anonymous`` (the least recently used goes first) and only ``anonymous_idle_seconds`` without a request,
+  so a flood of login-page requests costs bounded memory and never evicts a logged-in session.
 * Every session, also the anonymous one the login form gets, has a CSRF token; every POST must send it back.
-* ``RateLimiter`` refuses logins after repeated failures, per client address and per user name.
+* Login throttling and the hash gate are in ``rcdm.viewer.throttle``.
 """
 
 from __future__ import annotations
@@ -22,10 +25,13 @@ import secrets
 import tempfile
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from rcdm.errors import UsageError
+from rcdm.viewer.privacy import DEFAULT_ROLE, ROLES
 
 DEFAULT_USERS_FILE = Path("~/.rcdm/viewer_users.json")
 """Where ``rcdm viewer add-user`` writes and ``rcdm viewer`` reads accounts unless ``--users FILE`` is given."""
@@ -59,20 +65,30 @@ def load_users(path: str | os.PathLike | None = None) -> dict[str, dict[str, str
         users = data["users"]
         if not isinstance(users, dict) or not all(isinstance(v, dict) and "hash" in v for v in users.values()):
             raise ValueError("each user needs a 'hash'")
+        bad = sorted(n for n, v in users.items() if v.get("role", DEFAULT_ROLE) not in ROLES)
+        if bad:
+            raise ValueError(f"unknown role of {', '.join(bad)} (use {' or '.join(ROLES)})")
     except (ValueError, KeyError, TypeError) as exc:
         raise UsageError(f"Cannot read the viewer users file {file}: {exc}") from None
     return users
 
 
-def add_user(name: str, password: str, path: str | os.PathLike | None = None) -> Path:
-    """Add or replace ``name`` with an argon2id hash of ``password``; return the users file written."""
+def role_of(users: dict[str, dict[str, str]], name: str) -> str:
+    """``name``'s role; ``aggregate`` when the entry has none (least privilege)."""
+    return users.get(name, {}).get("role", DEFAULT_ROLE)
+
+
+def add_user(name: str, password: str, path: str | os.PathLike | None = None, role: str = DEFAULT_ROLE) -> Path:
+    """Add or replace ``name`` with an argon2id hash of ``password`` and ``role``; return the users file written."""
+    if role not in ROLES:
+        raise UsageError(f"Unknown role {role!r}: use {' or '.join(ROLES)}.")
     if not USER_NAME.match(name or ""):
         raise UsageError(f"Invalid user name {name!r}: 1 to 64 letters, digits and . _ @ -")
     if len(password or "") < MIN_PASSWORD_LENGTH:
         raise UsageError(f"The password is too short: at least {MIN_PASSWORD_LENGTH} characters.")
     file = users_path(path)
     users = load_users(file)
-    users[name] = {"hash": _hasher().hash(password),
+    users[name] = {"hash": _hasher().hash(password), "role": role,
                    "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
     file.parent.mkdir(parents=True, exist_ok=True)
     handle, temp = tempfile.mkstemp(prefix=".viewer_users.", dir=file.parent)
@@ -115,13 +131,19 @@ def verify(users: dict[str, dict[str, str]], name: str, password: str) -> bool:
 
 @dataclass
 class Session:
-    """One browser's session: who (None before login), its CSRF token, when it began and was last used."""
+    """One browser's session: who (None before login) with which role, its CSRF token, when it began and was
+    last used."""
 
     sid: str
     user: str | None
     csrf: str
     created: float
     last_seen: float
+    role: str = DEFAULT_ROLE
+
+    @property
+    def analyst(self) -> bool:
+        return self.user is not None and self.role == "analyst"
 
 
 @dataclass
@@ -132,7 +154,11 @@ class SessionStore:
     idle_seconds: int = 8 * 3600
     max_seconds: int = 24 * 3600
     max_sessions: int = 10_000
+    max_anonymous: int = 2_000
+    anonymous_idle_seconds: int = 15 * 60
+    clock: Callable[[], float] = time.time
     _sessions: dict[str, Session] = field(default_factory=dict)
+    _anonymous: "OrderedDict[str, Session]" = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _serializer(self):
@@ -140,24 +166,38 @@ class SessionStore:
 
         return URLSafeTimedSerializer(self.secret_key, salt="rcdm-viewer-session")
 
-    def new(self, user: str | None = None) -> Session:
-        now = time.time()
-        session = Session(secrets.token_urlsafe(32), user, secrets.token_urlsafe(32), now, now)
+    def new(self, user: str | None = None, role: str = DEFAULT_ROLE) -> Session:
+        now = self.clock()
+        session = Session(secrets.token_urlsafe(32), user, secrets.token_urlsafe(32), now, now, role)
         with self._lock:
-            self._prune(now)
-            self._sessions[session.sid] = session
+            if user is None:
+                self._prune_anonymous(now)
+                self._anonymous[session.sid] = session
+            else:
+                self._prune(now)
+                self._sessions[session.sid] = session
         return session
 
+    def _prune_anonymous(self, now: float) -> None:
+        """Drop expired anonymous sessions (oldest first, O(expired)) and the least recently used over the cap."""
+        while self._anonymous:
+            sid, oldest = next(iter(self._anonymous.items()))
+            if len(self._anonymous) < self.max_anonymous and not self._expired(oldest, now):
+                break
+            del self._anonymous[sid]
+
     def _prune(self, now: float) -> None:
-        dead = [sid for sid, s in self._sessions.items() if self._expired(s, now)]
-        for sid in dead:
+        if len(self._sessions) < self.max_sessions:
+            return
+        for sid in [sid for sid, s in self._sessions.items() if self._expired(s, now)]:
             del self._sessions[sid]
-        while len(self._sessions) >= self.max_sessions:  # oldest anonymous sessions go first
-            victim = min(self._sessions.values(), key=lambda s: (s.user is not None, s.last_seen))
+        while len(self._sessions) >= self.max_sessions:  # the least recently used logged-in session goes
+            victim = min(self._sessions.values(), key=lambda s: s.last_seen)
             del self._sessions[victim.sid]
 
     def _expired(self, session: Session, now: float) -> bool:
-        return now - session.last_seen > self.idle_seconds or now - session.created > self.max_seconds
+        idle = self.idle_seconds if session.user is not None else self.anonymous_idle_seconds
+        return now - session.last_seen > idle or now - session.created > self.max_seconds
 
     def cookie_value(self, session: Session) -> str:
         return self._serializer().dumps(session.sid)
@@ -172,29 +212,39 @@ class SessionStore:
             sid = self._serializer().loads(value, max_age=self.max_seconds)
         except BadSignature:
             return None
-        now = time.time()
+        if not isinstance(sid, str):
+            return None
+        now = self.clock()
         with self._lock:
-            session = self._sessions.get(sid)
+            store = self._sessions if sid in self._sessions else self._anonymous
+            session = store.get(sid)
             if session is None:
                 return None
             if self._expired(session, now):
-                del self._sessions[sid]
+                del store[sid]
                 return None
             session.last_seen = now
+            if store is self._anonymous:
+                self._anonymous.move_to_end(sid)
             return session
 
-    def login(self, old: Session | None, user: str) -> Session:
+    def login(self, old: Session | None, user: str, role: str = DEFAULT_ROLE) -> Session:
         """A fresh session for ``user``; the anonymous one it replaces is dropped."""
         if old is not None:
             self.end(old)
-        return self.new(user)
+        return self.new(user, role)
 
     def end(self, session: Session) -> None:
         with self._lock:
             self._sessions.pop(session.sid, None)
+            self._anonymous.pop(session.sid, None)
+
+    @property
+    def anonymous(self) -> int:
+        return len(self._anonymous)
 
     def __len__(self) -> int:
-        return len(self._sessions)
+        return len(self._sessions) + len(self._anonymous)
 
 
 def csrf_ok(session: Session | None, token: str | None) -> bool:
@@ -202,54 +252,15 @@ def csrf_ok(session: Session | None, token: str | None) -> bool:
     return session is not None and bool(token) and hmac.compare_digest(session.csrf, str(token))
 
 
-# --------------------------------------------------------------------------------------------------------------
-# Login rate limiting
-
-
-@dataclass
-class RateLimiter:
-    """At most ``per_user`` failed logins per user name and ``per_client`` per client in ``window`` seconds."""
-
-    per_user: int = 5
-    per_client: int = 20
-    window: float = 900.0
-    _failures: dict[str, list[float]] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def _recent(self, key: str, now: float) -> list[float]:
-        times = [t for t in self._failures.get(key, []) if now - t < self.window]
-        if times:
-            self._failures[key] = times
-        else:
-            self._failures.pop(key, None)
-        return times
-
-    def blocked(self, client: str, user: str) -> bool:
-        now = time.time()
-        with self._lock:
-            return (len(self._recent(f"user:{user.lower()}", now)) >= self.per_user
-                    or len(self._recent(f"client:{client}", now)) >= self.per_client)
-
-    def failed(self, client: str, user: str) -> None:
-        now = time.time()
-        with self._lock:
-            for key in (f"user:{user.lower()}", f"client:{client}"):
-                self._failures.setdefault(key, []).append(now)
-
-    def succeeded(self, user: str) -> None:
-        with self._lock:
-            self._failures.pop(f"user:{user.lower()}", None)
-
-
 __all__ = [
     "COOKIE_NAME",
     "DEFAULT_USERS_FILE",
-    "RateLimiter",
     "Session",
     "SessionStore",
     "add_user",
     "csrf_ok",
     "load_users",
+    "role_of",
     "users_path",
     "verify",
 ]

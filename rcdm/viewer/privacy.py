@@ -1,0 +1,152 @@
+"""What an ``aggregate`` viewer user may see: counts with small-cell suppression, and CSV cells that no
+spreadsheet runs as formulas.
+
+Roles: ``aggregate`` (the default, also for accounts written before roles existed) sees the overview, protocols
+and combinations pages with every count below the site's minimum cell count hidden, and no search, study list or
+manifest. ``analyst`` sees everything, including row-level search results and manifests.
+
+Suppression works per published table (``suppress_rows``): a row whose count of studies (the unit closest to
+persons) is between 1 and ``min_cell - 1`` is hidden whole (all its counts become None, ``suppressed`` True).
+Because a table's total is published as well, hiding one row would give its value by subtraction, so further
+rows are hidden, smallest first ("complementary suppression"), until every hidden row's value is uncertain by at
+least ``min_cell``: with ``n`` hidden rows of at least 1 each whose sum ``H`` is known, each lies in
+``[1, H - n + 1]``, so the rule is ``n >= 2`` and ``H - n >= min_cell`` (or every row hidden). Percentages
+computed from hidden counts are hidden with them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping, Sequence
+
+ROLES: tuple[str, ...] = ("aggregate", "analyst")
+DEFAULT_ROLE = "aggregate"
+"""Least privilege: a user without a role (older users files, or add-user without --role) sees aggregates."""
+
+FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
+"""First characters that make Excel, LibreOffice or Google Sheets read a CSV cell as a formula (OWASP)."""
+
+
+def csv_safe(value: Any) -> Any:
+    """A text cell with a leading ``'`` when it starts like a formula; other values unchanged."""
+    if isinstance(value, str) and value.startswith(FORMULA_LEADS):
+        return "'" + value
+    return value
+
+
+def is_small(value: Any, min_cell: int) -> bool:
+    return value is not None and 0 < int(value) < min_cell
+
+
+def suppress_rows(rows: Sequence[Mapping[str, Any]], min_cell: int, key: str = "studies",
+                  hide: Iterable[str] = (), additive: str | None = None,
+                  groups: Sequence[tuple[str, ...]] = ((),)) -> list[dict[str, Any]]:
+    """Copies of ``rows`` with small ``key`` counts hidden, plus complementary rows (see the module docstring).
+
+    ``hide``: the other fields of a hidden row that go with it (its images, percentages, ...). ``additive``: the
+    count whose sums are published (default ``key``); ``groups``: the sets of rows whose sums are published,
+    each given by the columns the rows share (``()``: the whole table; ``("modality",)``: each modality's
+    rows). The rule is applied to every group until no group needs another row hidden. Every row gets
+    ``suppressed`` (bool)."""
+    from collections import defaultdict
+
+    out = [dict(r) for r in rows]
+    additive = additive or key
+    value = lambda i: int(out[i].get(additive) or 0)  # noqa: E731
+    hidden = {i for i, r in enumerate(out) if is_small(r.get(key), min_cell)}
+    changed = bool(hidden)
+    while changed:
+        changed = False
+        for columns in groups:
+            buckets: dict[tuple, list[int]] = defaultdict(list)
+            for i, row in enumerate(out):
+                buckets[tuple(row.get(c) for c in columns)].append(i)
+            for members in buckets.values():
+                covered = [i for i in members if i in hidden]
+                if not covered:
+                    continue
+                shown = sorted((i for i in members if i not in hidden and value(i)), key=value, reverse=True)
+                n, total = len(covered), sum(value(i) for i in covered)
+                while shown and (n < 2 or total - n < min_cell):
+                    i = shown.pop()  # the smallest row of the group still shown
+                    hidden.add(i)
+                    n, total, changed = n + 1, total + value(i), True
+    fields = (key, *hide)
+    for i, row in enumerate(out):
+        row["suppressed"] = i in hidden
+        if row["suppressed"]:
+            for f in fields:
+                if f in row:
+                    row[f] = None
+    return out
+
+
+def suppress_counts(counts: Mapping[str, Any], min_cell: int) -> dict[str, Any]:
+    """A dict of totals (persons, studies, ...) with each small one hidden (None)."""
+    return {k: (None if is_small(v, min_cell) else v) for k, v in counts.items()}
+
+
+_QUALITY_COUNTS = ("rows", "mapped", "unmapped", "mapped_pct", "applicable", "applicable_mapped",
+                   "applicable_pct")
+
+
+def _quality_row(row: Mapping[str, Any], min_cell: int) -> dict[str, Any]:
+    """A mapping-quality row: mapped + unmapped = rows (and the same for the applicable rows), so a small
+    part hides both parts and the percentage."""
+    out = dict(row)
+    small = any(is_small(out.get(k), min_cell) for k in ("rows", "mapped", "unmapped", "applicable",
+                                                          "applicable_mapped"))
+    if not small:
+        applicable_unmapped = (out.get("applicable") or 0) - (out.get("applicable_mapped") or 0)
+        small = is_small(applicable_unmapped, min_cell)
+    out["suppressed"] = small
+    if small:
+        for k in _QUALITY_COUNTS:
+            if k in out:
+                out[k] = None
+    return out
+
+
+def overview(data: Mapping[str, Any], min_cell: int) -> dict[str, Any]:
+    """The overview as an aggregate user sees it."""
+    return {**data,
+            "summary": suppress_counts(data["summary"], min_cell),
+            "by_year": suppress_rows(data["by_year"], min_cell, hide=("images",)),
+            "by_modality": suppress_rows(data["by_modality"], min_cell, hide=("images",)),
+            "quality": {t: [_quality_row(r, min_cell) for r in rows] for t, rows in data["quality"].items()},
+            "files": suppress_rows(data.get("files") or [], min_cell, key="files"),
+            "quarantine": suppress_rows(data.get("quarantine") or [], min_cell, key="files")}
+
+
+def protocols(data: Mapping[str, Any], min_cell: int) -> dict[str, Any]:
+    """Protocol concepts and unmapped source values, suppressed together (both parts of one total of studies).
+    A hidden unmapped source value loses its text too: free text seen in fewer than ``min_cell`` studies may
+    name a person or a rare event."""
+    both = [("p", r) for r in data["protocols"]] + [("u", r) for r in data["unmapped"]]
+    rows = suppress_rows([r for _, r in both], min_cell, hide=("images", "source_values"))
+    concepts = [r for (kind, _), r in zip(both, rows) if kind == "p"]
+    unmapped = [{**r, "protocol_source_value": None} if r["suppressed"] else r
+                for (kind, _), r in zip(both, rows) if kind == "u"]
+    hidden = lambda v: v is None or is_small(v, min_cell)  # noqa: E731
+    mapped = data.get("mapped_studies")
+    return {**data, "protocols": concepts, "unmapped": unmapped,
+            "studies": None if hidden(data.get("studies")) else data.get("studies"),
+            "mapped_studies": None if hidden(mapped) or is_small((data.get("studies") or 0) - mapped, min_cell)
+            else mapped,
+            "mapped_pct": None if hidden(mapped) or is_small((data.get("studies") or 0) - mapped, min_cell)
+            else data.get("mapped_pct")}
+
+
+COMBINATION_GROUPS: tuple[tuple[str, ...], ...] = ((), ("protocol_concept_id",), ("modality",))
+"""Sums of combination images published elsewhere: all images (overview), per protocol concept (protocols page),
+per modality (overview, by study modality: nearly the same)."""
+
+
+def combinations(rows: Sequence[Mapping[str, Any]], min_cell: int) -> list[dict[str, Any]]:
+    """Combination rows with small study counts hidden (with their series and images). A study spans several
+    combinations, so the sums that hold are those of images: complementary rows are chosen on images, in the
+    whole table and within each protocol concept and each modality (``COMBINATION_GROUPS``)."""
+    return suppress_rows(rows, min_cell, hide=("series", "images"), additive="images", groups=COMBINATION_GROUPS)
+
+
+__all__ = ["DEFAULT_ROLE", "FORMULA_LEADS", "ROLES", "combinations", "csv_safe", "is_small", "overview",
+           "protocols", "suppress_counts", "suppress_rows"]
