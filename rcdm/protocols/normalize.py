@@ -1,7 +1,11 @@
 """Text normalisation for study descriptions, driven by ``vocab/rules/synonyms.tsv``.
 
-Steps: Unicode NFKC and case folding; spaces between CJK/Hangul and Latin runs; every synonym or
-abbreviation (longest first, one pass) replaced by its canonical English words; split into word tokens.
+Steps: Unicode NFKC and case folding; spaces between CJK/Hangul and Latin runs; every separator PACS systems
+join words with (``^ _ .``, a ``.`` between digits excepted) and every letter/digit boundary becomes a space
+(``Abdomen^2_ROUTINE_AP_WO`` → ``abdomen 2 routine ap wo``); view-count ranges (``1-2 views``, ``2 or 3 vw``,
+``3+ views``) collapse to ``views`` (a range names no single count); every synonym or abbreviation (longest
+first, one pass; patterns are split the same way) replaced by its canonical English words; split into word
+tokens (``/``, ``-``, ``+`` and other punctuation separate words there, after the synonyms that contain them).
 Latin patterns match on word boundaries; CJK/Hangul patterns match anywhere (those scripts do not space
 words). Text that no rule covers is kept as it is, so Korean or other non-English words survive intact.
 """
@@ -19,6 +23,18 @@ _CJK = "\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff\uac00-
 _CJK_RE = re.compile(f"[{_CJK}]")
 _SPLIT_RE = re.compile(f"(?<=[{_CJK}])(?=[^\\W_{_CJK}])|(?<=[^\\W_{_CJK}])(?=[{_CJK}])")
 _TOKEN_RE = re.compile(r"[^\W_]+")
+_SEPARATOR_RE = re.compile(r"[\^_]|(?<!\d)\.|\.(?!\d)")
+_DIGIT_EDGE_RE = re.compile(r"(?<=[^\W\d_])(?=\d)|(?<=\d)(?=[^\W\d_])")
+_RANGE_RE = re.compile(r"(?<!\w)\d+\s*(?:-|–|to|or|/)\s*\d+\s*(?=(?:views?|vws?|v|projections?)(?!\w))"
+                       r"|(?<!\w)\d+\s*\+\s*(?=(?:views?|vws?|v|projections?)(?!\w))")
+
+
+def presplit(text: str) -> str:
+    """Folded ``text`` with PACS separators and letter/digit boundaries turned into spaces, view ranges dropped."""
+    t = _SPLIT_RE.sub(" ", fold(text))
+    t = _SEPARATOR_RE.sub(" ", t)
+    t = _DIGIT_EDGE_RE.sub(" ", t)
+    return _RANGE_RE.sub(" ", t)
 
 
 def fold(text: str) -> str:
@@ -63,7 +79,7 @@ class Normalizer:
         self._compact: dict[str, str] = {}
         alternatives = []
         for pattern, canonical in sorted(synonyms, key=lambda s: (-len(fold(s[0])), fold(s[0]))):
-            key = " ".join(fold(pattern).split())
+            key = " ".join(presplit(pattern).split())
             if not key or key in self._map:
                 continue
             self._map[key] = " ".join(fold(canonical).split())
@@ -93,7 +109,7 @@ class Normalizer:
         """Canonical word tokens of ``text``."""
         if not text:
             return []
-        t = _SPLIT_RE.sub(" ", fold(text))
+        t = presplit(text)
         if self._re is not None:
             t = self._re.sub(self._replace, t)
         return _TOKEN_RE.findall(t)
