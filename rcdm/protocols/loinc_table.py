@@ -31,6 +31,7 @@ DEFAULT_STATUSES = ("ACTIVE", "TRIAL", "DISCOURAGED")
 
 _LATERALITY_RE = re.compile(r"(?:\s*-\s*|\.|\s+)(left|right|bilateral|unilateral)\s*$", re.IGNORECASE)
 _TIMING_RE = re.compile(r"^(WO\s*(?:&|and)\s*W|W\s*(?:&|and)\s*WO|WO|W)\b\s*(.*)$")
+_VIEWS_RE = re.compile(r"^(?:\d+\+?\s+views?|views?(?:\s+\d+\+?)?|single view|view\s+\w+)$", re.IGNORECASE)
 _ROUTE_WORDS = ("IV", "PO", "intrathecal", "intra-articular", "intraarticular", "rectal", "intravesical", "IA")
 
 
@@ -93,7 +94,7 @@ def _component_parts(component: str) -> list[pb.PlaybookPart]:
     parts: list[pb.PlaybookPart] = []
     for seq, segment in zip("ABCDEFGH", (s.strip() for s in component.split("^") if s.strip())):
         timing = _TIMING_RE.match(segment)
-        if segment.lower().startswith(("view", "single view")):
+        if _VIEWS_RE.match(segment):
             parts.append(_part(pb.VIEW_AGGREGATION, segment, seq))
         elif segment.lower() == "multisection":
             continue

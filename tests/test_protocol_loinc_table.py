@@ -1,0 +1,82 @@
+"""LOINC's own code table (Loinc.csv + LoincPartLink) as the matcher's term source: loading, filtering, parsing
+of the axes, errors, and agreement with the playbook-built matcher."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from rcdm.errors import UsageError
+from rcdm.protocols import ProtocolMatcher
+from rcdm.protocols import playbook as pb
+from rcdm.protocols.loinc_table import load_loinc_table, term_from_axes
+from rcdm.protocols.vocab_data import fixtures_dir
+
+FIX = fixtures_dir()
+
+
+def test_loads_radiology_terms_only():
+    terms = load_loinc_table(FIX / "Loinc.csv")
+    assert len(terms) == 82
+    assert "2345-7" not in terms  # CLASS CHEM
+    assert "24610-8" not in terms  # DEPRECATED
+    assert "24610-8" in load_loinc_table(FIX / "Loinc.csv", statuses=("ACTIVE", "DEPRECATED"))
+
+
+def test_part_links_win_over_axes():
+    terms = load_loinc_table(FIX / "Loinc.csv", [FIX / "LoincPartLink_Supplementary.csv"])
+    t = terms["24531-6"]
+    assert {p.part_number for ps in t.parts.values() for p in ps} >= {"LP207608-3", "LP199943-4"}
+    assert load_loinc_table(FIX / "Loinc.csv")["24531-6"].values(pb.IMAGING_FOCUS) == ["Retroperitoneum"]
+
+
+@pytest.mark.parametrize("axes,expect", [
+    (("Multisection^WO & W contrast IV", "Head>Brain", "MR"),
+     {pb.MODALITY_TYPE: ["MR"], pb.REGION_IMAGED: ["Head"], pb.IMAGING_FOCUS: ["Brain"], pb.TIMING: ["WO", "W"],
+      pb.ROUTE: ["IV"]}),
+    (("Views 2", "Knee - left", "XR"), {pb.LATERALITY: ["Left"], pb.REGION_IMAGED: ["Knee"],
+                                        pb.VIEW_AGGREGATION: ["Views 2"]}),
+    (("Multisection^W contrast IV", "Chest+Abdomen+Pelvis", "CT.angio"),
+     {pb.MODALITY_SUBTYPE: ["angio"], pb.REGION_IMAGED: ["Chest", "Abdomen", "Pelvis"], pb.SUBSTANCE: ["contrast"]}),
+    (("Guidance for biopsy", "Prostate", "US"), {pb.GUIDANCE_PREFIX + "action": ["biopsy"]}),
+    (("Views^during surgery", "Chest", "XR"), {pb.MODALITY_SUBTYPE: ["during surgery"]}),
+])
+def test_axes_to_parts(axes, expect):
+    comp, system, method = axes
+    t = term_from_axes({"LOINC_NUM": "1-1", "LONG_COMMON_NAME": "x", "COMPONENT": comp, "SYSTEM": system,
+                        "METHOD_TYP": method})
+    for type_name, names in expect.items():
+        assert t.values(type_name) == names, (type_name, t.parts)
+
+
+def test_loinc_table_matcher_agrees_with_playbook():
+    by_playbook = ProtocolMatcher.from_files(playbook=FIX / "LoincRsnaRadiologyPlaybook.csv", concepts=FIX / "CONCEPT.csv")
+    by_loinc = ProtocolMatcher.from_files(loinc_table=FIX / "Loinc.csv", concepts=FIX / "CONCEPT.csv",
+                                          part_links=[FIX / "LoincPartLink_Supplementary.csv"])
+    m = by_loinc.match({"modality": "CT", "study_description": "CT head W contrast IV"})
+    assert (m.loinc, m.concept_id) == ("24727-0", 3002086)
+    with open(FIX / "labelled_studies.tsv", encoding="utf-8") as fh:
+        rows = list(csv.DictReader((line for line in fh if not line.startswith("#")), delimiter="\t"))
+    for r in rows:
+        study = {"modality": r["modality"], "study_description": r["study_description"], "body_part": r["body_part"]}
+        assert by_loinc.match(study).loinc == by_playbook.match(study).loinc, r
+
+
+def test_bad_files(tmp_path: Path):
+    with pytest.raises(UsageError, match="No such Loinc.csv"):
+        load_loinc_table(tmp_path / "nope.csv")
+    bad = tmp_path / "Loinc.csv"
+    bad.write_text("LOINC_NUM\tCOMPONENT\n1-1\tx\n")
+    with pytest.raises(UsageError, match="wrong delimiter"):
+        load_loinc_table(bad)
+    bad.write_text('"LOINC_NUM","COMPONENT"\n"24627-2","x"\n')
+    with pytest.raises(UsageError, match="missing column"):
+        load_loinc_table(bad)
+    text = (FIX / "Loinc.csv").read_text().replace('"24627-2"', '"24627-3"')
+    bad.write_text(text)
+    with pytest.raises(UsageError, match="line .*24627-3"):
+        load_loinc_table(bad)
+    with pytest.raises(UsageError, match="Give a playbook"):
+        ProtocolMatcher.from_files()
