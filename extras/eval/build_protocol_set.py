@@ -1,0 +1,275 @@
+"""Build vocab/eval/protocol_set.tsv: labelled study descriptions for developing and evaluating the protocol
+matcher, split (before any tuning) into ``dev`` and ``heldout`` rows, stratified by modality, seed 14.
+
+Labels come from LOINC term definitions, never from the matcher: each row is written FROM a meaning (modality,
+anatomy, contrast and route, laterality, views, procedure modifiers), and its label is the term of the bundled
+extract (vocab/fixtures/LoincRsnaRadiologyPlaybook.csv) whose definition that meaning satisfies, by this policy:
+the most specific term whose every stated attribute the description states (a term silent on contrast or views
+is correct for a description that states them when the extract has no term that states them too); ``unmapped``
+when the description names a defining attribute no extract term has (angiography, guidance, perfusion, another
+body part, oral-only contrast on a term that says IV) or names nothing to map.
+
+Provenance (column ``source``):
+* ``radlex-short:RPIDn``: the RadLex Playbook short name of RPIDn (RSNA; public list, as republished in
+  jami-fhir-jp-wg/jp-core-v1x), labelled from the RPID's long name (its definition);
+* ``written:<style>``: written here in a site style named by ``<style>`` (PACS-joined ``^``/``_`` names, vendor
+  protocol names, abbreviations, other languages, the failure classes of issue 14), one meaning each;
+* no row is taken from the MIDRC harmonization tables.
+Run: python extras/eval/build_protocol_set.py (deterministic).
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+OUT = ROOT / "vocab" / "eval" / "protocol_set.tsv"
+SEED = 14
+HELDOUT_SHARE = 0.4
+
+# term meanings of the extract: (modality, anatomy, contrast, laterality, views) -> LOINC
+TERMS = {
+    ("CT", "head", None): "24725-4", ("CT", "head", "WO"): "30799-1", ("CT", "head", "W"): "24727-0",
+    ("CT", "head", "WWO"): "24726-2", ("CT", "chest", None): "24627-2", ("CT", "chest", "WO"): "29252-4",
+    ("CT", "chest", "W"): "24628-0", ("CT", "chest", "WWO"): "30598-7", ("CT", "abdomen", None): "41806-1",
+    ("CT", "abdomen", "WO"): "36424-0", ("CT", "abdomen", "WWO"): "36267-3", ("CT", "abdpel", None): "44115-4",
+    ("CT", "abdpel", "WO"): "36952-0", ("CT", "abdpel", "W"): "36813-4", ("CT", "abdpel", "WWO"): "42274-1",
+    ("CT", "cap", "WO"): "72253-8", ("CT", "cap", "W"): "72254-6", ("CT", "pelvis", None): "24865-8",
+    ("CT", "neck", None): "36051-1", ("CT", "neck", "WO"): "36514-8", ("CT", "neck", "W"): "36235-0",
+    ("CT", "cspine", None): "24932-6", ("CT", "cspine", "WO"): "30592-0", ("CT", "lspine", "WO"): "30620-9",
+    ("CT", "sinuses", None): "30588-8", ("CT", "sinuses", "WO"): "36529-6", ("CT", "wholebody", None): "46305-9",
+    ("MR", "head", None): "24590-2", ("MR", "head", "WO"): "30657-1", ("MR", "head", "W"): "24589-4",
+    ("MR", "head", "WWO"): "24587-8", ("MR", "cspine", None): "24935-9", ("MR", "cspine", "WO"): "30667-0",
+    ("MR", "lspine", None): "24968-0", ("MR", "lspine", "WO"): "30679-5", ("MR", "lspine", "WWO"): "24967-2",
+    ("MR", "knee", None): "24802-1", ("MR", "knee", "WO"): "30691-0", ("MR", "abdomen", None): "24556-3",
+    ("MR", "abdomen", "WWO"): "24557-1", ("MR", "pelvis", None): "24867-4", ("MR", "prostate", None): "30675-3",
+    ("MR", "breast", None): "30794-2",
+    ("US", "abdomen", None): "24558-9", ("US", "pelvis", None): "24869-0", ("US", "thyroid", None): "25010-0",
+    ("US", "neck", None): "24842-7", ("US", "kidney", None): "38036-0", ("US", "breast", None): "24601-7",
+    ("US", "retroperitoneum", None): "24531-6", ("US", "ruq", None): "24532-4",
+    ("PET", "wholebody", None): "44139-4", ("PET", "head", None): "44138-6",
+    ("NM", "thyroid", None): "17787-3",
+}
+XR_TERMS = {("chest", None): "30745-4", ("chest", "1"): "36554-4", ("chest", "2"): "36643-5",
+            ("abdomen", None): "37636-8", ("abdomen", "1"): "36550-2", ("knee", None): "28565-0",
+            ("cspine", None): "24946-6", ("lspine", None): "24972-2", ("pelvis", None): "28561-9",
+            ("hand", None): "28582-5", ("skull", None): "28564-3"}
+LATERAL = {("MR", "knee", "left"): "26257-6", ("MR", "knee", "right"): "26258-4", ("XR", "knee", "bilateral"): "36635-1",
+           ("XR", "knee", "left"): "36636-9", ("XR", "knee", "right"): "37758-0", ("XR", "hand", "left"): "36630-2",
+           ("XR", "hand", "right"): "37716-8", ("US", "breast", "left"): "26215-4", ("US", "breast", "right"): "26216-2",
+           ("MG", "breast", None): "36625-2", ("MG", "breast", "bilateral"): "36626-0",
+           ("MG", "breast", "left"): "36627-8", ("MG", "breast", "right"): "37774-7"}
+
+MOD = {"CT": ["CT", "CT", "CT", "CT SCAN", "CAT SCAN", "MDCT", "Ct"], "MR": ["MR", "MRI", "MRI", "MR", "Mri", "MRT"],
+       "XR": ["XR", "X-RAY", "XRAY", "DX", "CR", "RAD", "XR", "Radiograph"],
+       "US": ["US", "ULTRASOUND", "US", "SONO", "USG", "Ultrasound"], "MG": ["MAMMO", "MG", "MAMMOGRAM", "MAMMOGRAPHY"],
+       "PET": ["PET", "PET/CT", "PET-CT", "PET CT", "PETCT"], "NM": ["NM", "NUC MED", "NM", "SCINTIGRAPHY"]}
+HEADER = {"CT": ["CT"], "MR": ["MR"], "XR": ["CR", "DX", "DX", "CR"], "US": ["US"], "MG": ["MG"], "PET": ["PT", "PT", "CT"],
+          "NM": ["NM"]}
+ANAT = {"head": ["HEAD", "BRAIN", "HEAD", "Brain", "HD", "CRANIUM"],
+        "chest": ["CHEST", "THORAX", "CHEST", "Chest", "CHST", "THX", "LUNGS", "THORAX"],
+        "abdomen": ["ABDOMEN", "ABD", "ABDO", "Abdomen", "ABDOM"],
+        "abdpel": ["ABDOMEN PELVIS", "ABD/PELVIS", "A/P", "ABD PEL", "ABDOMEN AND PELVIS", "ABD & PELVIS",
+                   "Abd/Pelv", "ABD/PEL", "ABDO PELVIS", "ABD PELVI"],
+        "cap": ["CHEST ABDOMEN PELVIS", "CAP", "C/A/P", "CHEST/ABD/PELVIS", "THORAX ABDOMEN PELVIS", "CH/ABD/PEL",
+                "Chest Abd Pelvis", "CHEST ABD PELVI"],
+        "pelvis": ["PELVIS", "PELV", "Pelvis", "PELVI"], "neck": ["NECK", "SOFT TISSUE NECK", "Neck", "NECK SOFT TISSUE"],
+        "cspine": ["C-SPINE", "C SPINE", "CERVICAL SPINE", "CSPINE", "Spine Cervical", "C-Spine"],
+        "lspine": ["L-SPINE", "LUMBAR SPINE", "L SPINE", "LSPINE", "LS SPINE", "Lumbar Spine"],
+        "sinuses": ["SINUSES", "SINUS", "PNS", "PARANASAL SINUSES", "Sinus"],
+        "wholebody": ["WHOLE BODY", "WB", "SKULL BASE TO MID THIGH", "TOTAL BODY", "EYES TO THIGHS", "Whole Body"],
+        "knee": ["KNEE", "Knee", "KNEES"], "hand": ["HAND", "Hand"], "skull": ["SKULL", "Skull"],
+        "breast": ["BREAST", "Breast", "BREASTS"], "thyroid": ["THYROID", "Thyroid", "THYROID GLAND"],
+        "kidney": ["KIDNEYS", "RENAL", "KIDNEY", "Renal"], "prostate": ["PROSTATE", "Prostate"],
+        "retroperitoneum": ["RETROPERITONEUM", "RETROPERITONEAL"], "ruq": ["RUQ", "RIGHT UPPER QUADRANT"]}
+CON = {"WO": ["WO", "W/O", "WITHOUT CONTRAST", "NON CONTRAST", "WO CON", "C-", "NO CONTRAST", "PLAIN", "UNENHANCED",
+              "NONCON", "W/O CONTRAST", "wo"],
+       "W": ["W CONTRAST", "W/ CONTRAST", "WITH CONTRAST", "C+", "W IV CONTRAST", "WITH IV CONTRAST", "ENHANCED",
+             "W CON", "POST CONTRAST", "w IV", "+C"],
+       "WWO": ["W/WO", "W WO", "WITH AND WITHOUT", "WWO", "W+WO", "PRE AND POST", "W & W/O", "WO/W", "W/WO CONTRAST",
+               "WITHOUT AND WITH CONTRAST"]}
+VIEWS = {"1": ["1 VIEW", "1V", "SINGLE VIEW", "PA", "AP", "FRONTAL", "AP ONLY", "1 VW"],
+         "2": ["2 VIEWS", "2V", "PA/LAT", "PA AND LATERAL", "PA & LAT", "FRONTAL AND LATERAL", "2VW", "AP/LAT", "PA LAT"],
+         None: ["", "", "VIEWS", "1-2 VIEWS", "2-3 VIEWS", "MIN 3 VIEWS", "3+ VIEWS", "COMPLETE"]}
+LAT = {"left": ["LEFT", "LT", "L", "Left"], "right": ["RIGHT", "RT", "R", "Right"],
+       "bilateral": ["BILATERAL", "BILAT", "BIL", "BOTH"]}
+NOISE = ["", "", "", "ROUTINE", "PROTOCOL", "ADULT", "STAT", "FOLLOW UP", "TRAUMA", "STANDARD"]
+
+
+def styles(rng: random.Random, mod: str, anat: str, con: str, extra: str = "") -> list[tuple[str, str]]:
+    """Several site-style renderings of one meaning: ``[(style, description)]``."""
+    m, a, c = rng.choice(MOD[mod]), rng.choice(ANAT[anat]), con
+    n = rng.choice(NOISE)
+    out = [("plain", f"{m} {a} {c} {extra} {n}"), ("anatomy-first", f"{a} {m} {c} {extra}"),
+           ("pacs-joined", f"{a.replace(' ', '_')}^{rng.randint(1, 9)}_ROUTINE_{c.replace(' ', '_')}{('_' + extra) if extra else ''}"),
+           ("numbered", f"{rng.randint(1, 99):02d}_{m.replace(' ', '_')}_{a.replace(' ', '_')}_{c.replace(' ', '_')}"),
+           ("lower", f"{m} {a} {c} {extra}".lower()), ("dotted", f"{m}.{a}.{c}".replace(" ", "."))]
+    return [(s, " ".join(d.split()).strip("._^ ")) for s, d in out]
+
+
+def rows() -> list[dict[str, str]]:
+    rng = random.Random(SEED)
+    out: list[dict[str, str]] = []
+
+    def add(modality: str, desc: str, expected: str, source: str, fclass: str = "") -> None:
+        out.append({"modality": modality, "study_description": desc, "expected": expected, "source": source,
+                    "failure_class": fclass})
+
+    # 1. every cross-sectional meaning, with and without a contrast the extract may lack
+    for mod in ("CT", "MR", "US", "PET", "NM"):
+        anats = sorted({a for (m, a, _c) in TERMS if m == mod})
+        for anat in anats:
+            for con in (None, "WO", "W", "WWO", None, "WO", "W", "WWO"):
+                if mod in ("US", "PET", "NM") and con:
+                    continue
+                label = TERMS.get((mod, anat, con)) or TERMS.get((mod, anat, None)) or "unmapped"
+                words = rng.choice(CON[con]) if con else ""
+                for style, desc in styles(rng, mod, anat, words):
+                    add(rng.choice(HEADER[mod]), desc, label, f"written:{style}")
+    # 2. radiography: views (counts, ranges, view types) and laterality
+    for (anat, view), label in sorted(XR_TERMS.items(), key=str):
+        for _ in range(5):
+            v = rng.choice(VIEWS[view])
+            for style, desc in styles(rng, "XR", anat, v)[:4]:
+                add(rng.choice(HEADER["XR"]), desc, label, f"written:{style}",
+                    "range" if "-" in v or "+" in v else "")
+    for (mod, anat, lat), label in sorted(LATERAL.items(), key=str):
+        for _ in range(3):
+            words = rng.choice(LAT[lat]) if lat else ""
+            if mod == "MG":
+                words += " " + rng.choice(["SCREENING", "DIAGNOSTIC", "", "CC MLO", "4 VIEWS"]) if lat == "bilateral" else ""
+            for style, desc in styles(rng, mod if mod != "MG" else "MG", anat, words)[:4]:
+                add(rng.choice(HEADER.get(mod, ["DX"])), desc, label, f"written:{style}")
+    # 3. the failure classes of issue 14, written as sites write them
+    fc = [
+        ("CT", "Abdomen^2_ROUTINE_AP_WO", "36424-0", "tokenisation"), ("CT", "01_PM_THORAX_PLAIN", "29252-4", "tokenisation"),
+        ("CT", "Thorax^1_HR_Routine", "24627-2", "tokenisation"), ("CT", "Head^01_Routine_Adult", "24725-4", "tokenisation"),
+        ("CT", "ABDOMEN_PELVIS^3_PORTAL_VENOUS_W", "36813-4", "tokenisation"),
+        ("DX", "XR CHEST NOT PORTABLE 2 VIEWS", "36643-5", "negation"), ("CT", "CT HEAD NO CONTRAST", "30799-1", "negation"),
+        ("CT", "CT CHEST NON CONTRAST", "29252-4", "negation"), ("DX", "CHEST 1-2 VIEWS", "30745-4", "range"),
+        ("CR", "XR KNEE 1 OR 2 VIEWS", "28565-0", "range"), ("CT", "CT CHEST WITH", "24627-2", "bare-with"),
+        ("CT", "CT HEAD WITH", "24725-4", "bare-with"),
+        ("PT", "PET FDG WHOLE BODY", "44139-4", "radiopharmaceutical"),
+        ("PT", "PET/CT F-18 FDG SKULL BASE TO MID THIGH", "44139-4", "radiopharmaceutical"),
+        ("CT", "PET CT FDG WHOLE BODY", "44139-4", "modality-conflict"),
+        ("CT", "PET/CT ONCOLOGY SKULL BASE TO THIGH", "44139-4", "modality-conflict"),
+        ("CT", "PETCT WB", "44139-4", "modality-conflict"), ("PT", "PET BRAIN FDG", "44138-6", "radiopharmaceutical"),
+        ("NM", "NM THYROID SCAN I-123", "17787-3", "radiopharmaceutical"),
+        ("NM", "NM BONE SCAN WHOLE BODY TC99M MDP", "unmapped", "radiopharmaceutical"),
+        ("CT", "MRI BRAIN", "unmapped", "modality-conflict"), ("MR", "CT HEAD", "unmapped", "modality-conflict"),
+        ("CT", "CT LUNGS", "24627-2", "anatomy-nesting"), ("CT", "CT LUNG WO", "29252-4", "anatomy-nesting"),
+        ("CT", "HRCT LUNGS", "unmapped", "anatomy-nesting"), ("CT", "CT PULMONARY W CONTRAST", "24628-0", "missing-words"),
+        ("CT", "CTA CHEST PE", "unmapped", "cta"), ("CT", "CT CHEST PE PROTOCOL", "unmapped", "missing-words"),
+        ("CT", "CTA HEAD", "unmapped", "cta"), ("CT", "CT ANGIO NECK", "unmapped", "cta"),
+        ("CT", "CT CARDIAC CALCIUM SCORING", "unmapped", "missing-words"), ("CT", "CT CALCM SCORE", "unmapped", "missing-words"),
+        ("CT", "CT UROGRAM", "unmapped", "missing-words"), ("CT", "CT CAP W IV", "72254-6", "missing-words"),
+        ("CT", "CT A/P W", "36813-4", "missing-words"), ("CT", "CT ABD PELVI WO", "36952-0", "missing-words"),
+        ("CT", "CT A/P W ORAL CONTRAST ONLY", "44115-4", "route"), ("CT", "CT ABD PELVIS ORAL AND IV CONTRAST", "36813-4", "route"),
+        ("CT", "CT A/P WITH ORAL CONTRAST", "44115-4", "route"), ("CT", "CT SINUSES", "30588-8", "missing-words"),
+        ("DX", "XR CHEST PA", "36554-4", "view-type"), ("DX", "CXR AP PORTABLE", "36554-4", "view-type"),
+        ("DX", "CHEST PA AND LATERAL", "36643-5", "view-type"), ("DX", "XR CHEST INTRAOP", "unmapped", "view-type"),
+        ("DX", "CHEST XR DURING SURGERY", "unmapped", "view-type"),
+    ]
+    for modality, desc, label, cls in fc:
+        add(modality, desc, label, "written:failure-class", cls)
+        add(modality, desc.lower(), label, "written:failure-class", cls)
+    # 4. procedures with no term in the extract (must stay unmapped), every modality
+    negatives = {
+        "CT": ["CT PERFUSION HEAD", "CT COLONOGRAPHY", "CT GUIDED LUNG BIOPSY", "CT CORONARY ANGIOGRAM", "CT SHOULDER LT",
+               "CT ANKLE RT", "CT FACIAL BONES", "CT ORBITS", "CT TEMPORAL BONES", "CT ENTEROGRAPHY", "CT KNEE",
+               "CTA ABDOMEN PELVIS", "CT THORACIC SPINE", "CT HIP", "CT CARDIAC", "CT WRIST"],
+        "MR": ["MRA HEAD", "MRCP", "MRI SHOULDER RT", "MRI ANKLE LEFT", "MR SPECTROSCOPY", "CARDIAC MRI", "MR ENTEROGRAPHY",
+               "MRI HIP", "MRI ORBITS", "MR THORACIC SPINE", "MRV BRAIN", "MR ARTHROGRAM SHOULDER", "MRI WRIST", "MRI FOOT"],
+        "DX": ["XR SHOULDER 2 VIEWS", "XR FOOT 3 VIEWS", "XR ANKLE", "XR FEMUR", "BONE AGE", "SKELETAL SURVEY",
+               "XR WRIST LT", "XR ELBOW", "XR THORACIC SPINE", "XR RIBS", "XR SCOLIOSIS", "XR HIP"],
+        "US": ["US OB", "US DOPPLER CAROTID", "US GUIDED THYROID BIOPSY", "US SCROTUM", "US LIVER", "US TRANSVAGINAL",
+               "US AORTA", "US DVT LOWER EXT", "US GALLBLADDER", "US OBSTETRIC 1ST TRIMESTER", "US SOFT TISSUE"],
+        "MG": ["MAMMO STEREOTACTIC BIOPSY", "MAMMO NEEDLE LOCALIZATION", "MG SPECIMEN", "BREAST SPECIMEN XR"],
+        "NM": ["NM BONE SCAN", "NM MUGA", "NM HEPATOBILIARY HIDA", "NM LUNG VQ", "NM RENAL SCAN MAG3", "NM GASTRIC EMPTYING",
+               "NM MYOCARDIAL PERFUSION SPECT", "NM PARATHYROID SESTAMIBI"],
+        "PT": ["PET CARDIAC", "PET MYOCARDIAL PERFUSION", "PET AMYLOID BRAIN"],
+        "RF": ["FLUORO BARIUM SWALLOW", "UGI SERIES", "VCUG", "FL HYSTEROSALPINGOGRAM", "BARIUM ENEMA", "FLUORO LUMBAR PUNCTURE"],
+        "XA": ["CARDIAC CATH", "ANGIO CEREBRAL", "IR PICC PLACEMENT", "ANGIOGRAM LOWER EXTREMITY", "IVC FILTER PLACEMENT",
+               "XA EMBOLIZATION"],
+    }
+    for modality, descs in negatives.items():
+        for d in descs:
+            for style, text in (("plain", d), ("lower", d.lower()), ("pacs-joined", d.replace(" ", "_")),
+                                ("noise", f"{d} {rng.choice(NOISE[3:])}")):
+                add(modality, text, "unmapped", f"written:{style}", "no-term")
+    # 5. RadLex Playbook short names (public), labelled from each RPID's long name
+    for rpid, short, label in RADLEX:
+        mod = short.split()[0]
+        add({"CT": "CT", "MR": "MR"}[mod], short, label, f"radlex-short:{rpid}")
+    for i, r in enumerate(out):
+        r["id"] = f"p{i + 1:05d}"
+    return out
+
+
+# RadLex short name -> label from its long name (the extract's term, or unmapped); see the module docstring.
+RADLEX = [
+    ("RPID2", "CT Abd Angio w/wo", "unmapped"), ("RPID3", "CT Abd wo", "36424-0"), ("RPID4", "CT Abd w/wo", "36267-3"),
+    ("RPID5", "CT Abd w", "41806-1"), ("RPID6", "CT Chest Angio w/wo", "unmapped"), ("RPID7", "CT Head Angio w/wo", "unmapped"),
+    ("RPID10", "CT Leg Angio w/wo", "unmapped"), ("RPID11", "CT Neck Angio w/wo", "unmapped"),
+    ("RPID12", "CT Pelv Angio w/wo", "unmapped"), ("RPID16", "CT Chest wo", "29252-4"), ("RPID17", "CT Chest w/wo", "30598-7"),
+    ("RPID18", "CT Chest w", "24628-0"), ("RPID19", "CT C-Spine w/wo", "24932-6"), ("RPID20", "CT C-Spine w", "24932-6"),
+    ("RPID21", "CT C-Spine wo", "30592-0"), ("RPID22", "CT Head wo", "30799-1"), ("RPID23", "CT Head w/wo", "24726-2"),
+    ("RPID24", "CT Head w", "24727-0"), ("RPID31", "CT L-Spine wo", "30620-9"), ("RPID32", "CT L-Spine w/wo", "unmapped"),
+    ("RPID33", "CT L-Spine w", "unmapped"), ("RPID34", "CT Maxillofacial wo", "unmapped"),
+    ("RPID37", "CT Neck wo", "36514-8"), ("RPID38", "CT Neck w/wo", "36051-1"), ("RPID39", "CT Neck w", "36235-0"),
+    ("RPID40", "CT Orbits wo", "unmapped"), ("RPID41", "CT Temporal Bone wo", "unmapped"), ("RPID46", "CT Pelv wo", "24865-8"),
+    ("RPID47", "CT Pelv w/wo", "24865-8"), ("RPID48", "CT Pelv w", "24865-8"), ("RPID51", "CT T-Spine wo", "unmapped"),
+    ("RPID62", "CT Sinuses wo", "36529-6"), ("RPID63", "CT Sinuses w", "30588-8"), ("RPID64", "CT Pelv Cystogram wo", "unmapped"),
+    ("RPID79", "CT Teeth", "unmapped"), ("RPID86", "CT Colonography Screen", "unmapped"),
+    ("RPID88", "CT Guide Needle Place", "unmapped"), ("RPID96", "CT Head Perfusion", "unmapped"),
+    ("RPID98", "CT Sinuses w/wo", "30588-8"), ("RPID107", "CT UE w/wo", "unmapped"), ("RPID144", "CT Abd/Pelv wo", "36952-0"),
+    ("RPID145", "CT Abd/Pelv w", "36813-4"), ("RPID146", "CT Chest Airway wo", "unmapped"),
+    ("RPID147", "CT Chest w Embolus", "unmapped"), ("RPID152", "CT Abd Enterography w", "unmapped"),
+    ("RPID198", "CT Abd/Pelv w/wo", "42274-1"), ("RPID373", "CT Head Angio w", "unmapped"),
+    ("RPID457", "MR Abd Angio w/wo", "unmapped"), ("RPID461", "MR Head Angio w/wo", "unmapped"),
+    ("RPID473", "MR Abd wo", "24556-3"), ("RPID474", "MR Abd w/wo", "24557-1"), ("RPID475", "MR Abd w", "24556-3"),
+    ("RPID479", "MR Head wo", "30657-1"), ("RPID480", "MR Head w/wo", "24587-8"), ("RPID481", "MR Head w", "24589-4"),
+    ("RPID487", "MR C-Spine w/wo", "24935-9"), ("RPID488", "MR C-Spine w", "24935-9"), ("RPID493", "MR Foot wo", "unmapped"),
+    ("RPID494", "MR Hand wo", "unmapped"), ("RPID500", "MR L-Spine w/wo", "24967-2"), ("RPID501", "MR L-Spine w", "24968-0"),
+    ("RPID513", "MR Ankle wo", "unmapped"), ("RPID516", "MR Elbow wo", "unmapped"), ("RPID519", "MR Hip wo", "unmapped"),
+    ("RPID522", "MR Knee wo", "30691-0"), ("RPID523", "MR Knee w/wo", "24802-1"), ("RPID524", "MR Knee w", "24802-1"),
+    ("RPID525", "MR Shoulder wo", "unmapped"), ("RPID528", "MR Wrist wo", "unmapped"), ("RPID531", "MR Pelv wo", "24867-4"),
+    ("RPID534", "MR Pelv w", "24867-4"), ("RPID541", "MR L-Spine wo", "30679-5"), ("RPID542", "MR T-Spine wo", "unmapped"),
+    ("RPID546", "MR TMJ wo", "unmapped"), ("RPID566", "MR Pelv w/wo", "24867-4"), ("RPID572", "MR Breast w/wo Bilat", "36277-2"),
+    ("RPID577", "MR Breast w Bilat", "30794-2"), ("RPID595", "MR Spectro", "unmapped"),
+]
+
+
+def split(rows_: list[dict[str, str]]) -> None:
+    """Mark each row dev or heldout: per DICOM modality, a seeded shuffle, the first 40% held out."""
+    by_mod: dict[str, list[dict[str, str]]] = defaultdict(list)
+    for r in rows_:
+        by_mod[r["modality"]].append(r)
+    rng = random.Random(SEED)
+    for mod in sorted(by_mod):
+        group = by_mod[mod]
+        rng.shuffle(group)
+        cut = round(len(group) * HELDOUT_SHARE)
+        for i, r in enumerate(group):
+            r["split"] = "heldout" if i < cut else "dev"
+
+
+def main() -> None:
+    data = rows()
+    split(data)
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    cols = ["id", "split", "modality", "study_description", "expected", "source", "failure_class"]
+    with OUT.open("w", newline="", encoding="utf-8") as fh:
+        fh.write("# Labelled study descriptions for the protocol matcher; built by extras/eval/build_protocol_set.py\n"
+                 "# (provenance and labelling policy in its docstring). Split before tuning; tune on dev only.\n")
+        w = csv.DictWriter(fh, cols, delimiter="\t", lineterminator="\n", extrasaction="ignore")
+        w.writeheader()
+        w.writerows(data)
+    print(f"{len(data)} rows -> {OUT}")
+
+
+if __name__ == "__main__":
+    main()
