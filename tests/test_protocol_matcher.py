@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -146,18 +145,12 @@ def test_labelled_set_precision_and_coverage(matcher):
     assert coverage >= 0.7
 
 
-def test_speed(matcher):
+def test_cache_returns_the_same_match(matcher):
+    """Speed is measured in extras/benchmarks/bench_protocol_matcher.py (no wall-clock assertion here): the
+    memo must hand back the very Match object for a repeated study, and a fresh matcher must agree with it."""
     rows = [_study(r) for r in _labelled()]
     cold = ProtocolMatcher.from_files(playbook=FIX / "LoincRsnaRadiologyPlaybook.csv", concepts=FIX / "CONCEPT.csv")
-    variants = [dict(s, study_description=f"{s['study_description']} {i}") for i in range(10) for s in rows]
-    t0 = time.perf_counter()
-    for s in variants:
-        cold.match(s)
-    cold_rate = len(variants) / (time.perf_counter() - t0)
-    t0 = time.perf_counter()
-    for _ in range(20):
-        for s in rows:
-            cold.match(s)
-    warm_rate = 20 * len(rows) / (time.perf_counter() - t0)
-    print(f"\nmatch speed: cold {cold_rate:,.0f}/s, cached {warm_rate:,.0f}/s")
-    assert cold_rate >= 2_000 and warm_rate >= 20_000
+    first = [cold.match(s) for s in rows]
+    assert all(cold.match(dict(s)) is m for s, m in zip(rows, first))
+    fresh = ProtocolMatcher.from_files(playbook=FIX / "LoincRsnaRadiologyPlaybook.csv", concepts=FIX / "CONCEPT.csv")
+    assert [fresh.match(s) for s in rows] == first

@@ -6,8 +6,14 @@ anatomy, contrast and route, laterality, views, procedure modifiers), and its la
 extract (vocab/fixtures/LoincRsnaRadiologyPlaybook.csv) whose definition that meaning satisfies, by this policy:
 the most specific term whose every stated attribute the description states (a term silent on contrast or views
 is correct for a description that states them when the extract has no term that states them too); ``unmapped``
-when the description names a defining attribute no extract term has (angiography, guidance, perfusion, another
-body part, oral-only contrast on a term that says IV) or names nothing to map.
+when the description names a defining attribute no extract term has, or names nothing to map. Defining: another
+body part (skull base to mid-thigh is not whole body), angiography, guidance or intervention, perfusion, flow or
+function studies, Doppler, contrast studies of an organ (cholangio-, entero-, colono-, uro-, cysto-, arthro-,
+myelography), spectroscopy, specimen, bone density, post-processing only (3D), treatment planning, pregnancy,
+transvaginal/transrectal approach, limited, high resolution / lung parenchyma, intraoperative, oral-only
+contrast where the term says IV. Not defining (the general term stays correct): the reason (screening,
+diagnostic, follow-up, post-op, call back), view types and extra views, manoeuvres (standing, inspiration/
+expiration, flexion/extension), the patient (infant, pediatric), the radiopharmaceutical when no term names one.
 
 Provenance (column ``source``):
 * ``radlex-short:RPIDn``: the RadLex Playbook short name of RPIDn (RSNA; public list, as republished in
@@ -27,6 +33,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "vocab" / "eval" / "protocol_set.tsv"
+RADLEX = ROOT / "vocab" / "eval" / "radlex_short_names.tsv"
 SEED = 14
 HELDOUT_SHARE = 0.4
 
@@ -80,7 +87,7 @@ ANAT = {"head": ["HEAD", "BRAIN", "HEAD", "Brain", "HD", "CRANIUM"],
         "cspine": ["C-SPINE", "C SPINE", "CERVICAL SPINE", "CSPINE", "Spine Cervical", "C-Spine"],
         "lspine": ["L-SPINE", "LUMBAR SPINE", "L SPINE", "LSPINE", "LS SPINE", "Lumbar Spine"],
         "sinuses": ["SINUSES", "SINUS", "PNS", "PARANASAL SINUSES", "Sinus"],
-        "wholebody": ["WHOLE BODY", "WB", "SKULL BASE TO MID THIGH", "TOTAL BODY", "EYES TO THIGHS", "Whole Body"],
+        "wholebody": ["WHOLE BODY", "WB", "TOTAL BODY", "Whole Body", "WHOLEBODY", "VERTEX TO TOES"],
         "knee": ["KNEE", "Knee", "KNEES"], "hand": ["HAND", "Hand"], "skull": ["SKULL", "Skull"],
         "breast": ["BREAST", "Breast", "BREASTS"], "thyroid": ["THYROID", "Thyroid", "THYROID GLAND"],
         "kidney": ["KIDNEYS", "RENAL", "KIDNEY", "Renal"], "prostate": ["PROSTATE", "Prostate"],
@@ -128,7 +135,10 @@ def rows() -> list[dict[str, str]]:
                 label = TERMS.get((mod, anat, con)) or TERMS.get((mod, anat, None)) or "unmapped"
                 words = rng.choice(CON[con]) if con else ""
                 for style, desc in styles(rng, mod, anat, words):
-                    add(rng.choice(HEADER[mod]), desc, label, f"written:{style}")
+                    header = rng.choice(HEADER[mod])
+                    if mod == "PET" and style in ("pacs-joined", "anatomy-first") and "PET" not in desc.upper():
+                        header = "PT"  # a hybrid's CT header with no PET word in the text is a CT study
+                    add(header, desc, label, f"written:{style}")
     # 2. radiography: views (counts, ranges, view types) and laterality
     for (anat, view), label in sorted(XR_TERMS.items(), key=str):
         for _ in range(5):
@@ -153,10 +163,13 @@ def rows() -> list[dict[str, str]]:
         ("CR", "XR KNEE 1 OR 2 VIEWS", "28565-0", "range"), ("CT", "CT CHEST WITH", "24627-2", "bare-with"),
         ("CT", "CT HEAD WITH", "24725-4", "bare-with"),
         ("PT", "PET FDG WHOLE BODY", "44139-4", "radiopharmaceutical"),
-        ("PT", "PET/CT F-18 FDG SKULL BASE TO MID THIGH", "44139-4", "radiopharmaceutical"),
+        ("PT", "PET/CT F-18 FDG SKULL BASE TO MID THIGH", "unmapped", "radiopharmaceutical"),
+        ("PT", "PET/CT F-18 FDG WHOLE BODY", "44139-4", "radiopharmaceutical"),
         ("CT", "PET CT FDG WHOLE BODY", "44139-4", "modality-conflict"),
-        ("CT", "PET/CT ONCOLOGY SKULL BASE TO THIGH", "44139-4", "modality-conflict"),
+        ("CT", "PET/CT ONCOLOGY SKULL BASE TO THIGH", "unmapped", "modality-conflict"),
+        ("CT", "PET/CT ONCOLOGY WHOLE BODY", "44139-4", "modality-conflict"),
         ("CT", "PETCT WB", "44139-4", "modality-conflict"), ("PT", "PET BRAIN FDG", "44138-6", "radiopharmaceutical"),
+        ("PT", "PET AMYLOID BRAIN", "44138-6", "radiopharmaceutical"),
         ("NM", "NM THYROID SCAN I-123", "17787-3", "radiopharmaceutical"),
         ("NM", "NM BONE SCAN WHOLE BODY TC99M MDP", "unmapped", "radiopharmaceutical"),
         ("CT", "MRI BRAIN", "unmapped", "modality-conflict"), ("MR", "CT HEAD", "unmapped", "modality-conflict"),
@@ -190,7 +203,7 @@ def rows() -> list[dict[str, str]]:
         "MG": ["MAMMO STEREOTACTIC BIOPSY", "MAMMO NEEDLE LOCALIZATION", "MG SPECIMEN", "BREAST SPECIMEN XR"],
         "NM": ["NM BONE SCAN", "NM MUGA", "NM HEPATOBILIARY HIDA", "NM LUNG VQ", "NM RENAL SCAN MAG3", "NM GASTRIC EMPTYING",
                "NM MYOCARDIAL PERFUSION SPECT", "NM PARATHYROID SESTAMIBI"],
-        "PT": ["PET CARDIAC", "PET MYOCARDIAL PERFUSION", "PET AMYLOID BRAIN"],
+        "PT": ["PET CARDIAC", "PET MYOCARDIAL PERFUSION", "PET HEART VIABILITY"],
         "RF": ["FLUORO BARIUM SWALLOW", "UGI SERIES", "VCUG", "FL HYSTEROSALPINGOGRAM", "BARIUM ENEMA", "FLUORO LUMBAR PUNCTURE"],
         "XA": ["CARDIAC CATH", "ANGIO CEREBRAL", "IR PICC PLACEMENT", "ANGIOGRAM LOWER EXTREMITY", "IVC FILTER PLACEMENT",
                "XA EMBOLIZATION"],
@@ -200,47 +213,13 @@ def rows() -> list[dict[str, str]]:
             for style, text in (("plain", d), ("lower", d.lower()), ("pacs-joined", d.replace(" ", "_")),
                                 ("noise", f"{d} {rng.choice(NOISE[3:])}")):
                 add(modality, text, "unmapped", f"written:{style}", "no-term")
-    # 5. RadLex Playbook short names (public), labelled from each RPID's long name
-    for rpid, short, label in RADLEX:
-        mod = short.split()[0]
-        add({"CT": "CT", "MR": "MR"}[mod], short, label, f"radlex-short:{rpid}")
+    # 5. RadLex Playbook short names (public), labelled from each RPID's long name (vocab/eval/radlex_short_names.tsv)
+    with RADLEX.open(encoding="utf-8") as fh:
+        for r in csv.DictReader((line for line in fh if not line.startswith("#")), delimiter="\t"):
+            add(r["header"], r["short_name"], r["expected"], f"radlex-short:{r['rpid']}")
     for i, r in enumerate(out):
         r["id"] = f"p{i + 1:05d}"
     return out
-
-
-# RadLex short name -> label from its long name (the extract's term, or unmapped); see the module docstring.
-RADLEX = [
-    ("RPID2", "CT Abd Angio w/wo", "unmapped"), ("RPID3", "CT Abd wo", "36424-0"), ("RPID4", "CT Abd w/wo", "36267-3"),
-    ("RPID5", "CT Abd w", "41806-1"), ("RPID6", "CT Chest Angio w/wo", "unmapped"), ("RPID7", "CT Head Angio w/wo", "unmapped"),
-    ("RPID10", "CT Leg Angio w/wo", "unmapped"), ("RPID11", "CT Neck Angio w/wo", "unmapped"),
-    ("RPID12", "CT Pelv Angio w/wo", "unmapped"), ("RPID16", "CT Chest wo", "29252-4"), ("RPID17", "CT Chest w/wo", "30598-7"),
-    ("RPID18", "CT Chest w", "24628-0"), ("RPID19", "CT C-Spine w/wo", "24932-6"), ("RPID20", "CT C-Spine w", "24932-6"),
-    ("RPID21", "CT C-Spine wo", "30592-0"), ("RPID22", "CT Head wo", "30799-1"), ("RPID23", "CT Head w/wo", "24726-2"),
-    ("RPID24", "CT Head w", "24727-0"), ("RPID31", "CT L-Spine wo", "30620-9"), ("RPID32", "CT L-Spine w/wo", "unmapped"),
-    ("RPID33", "CT L-Spine w", "unmapped"), ("RPID34", "CT Maxillofacial wo", "unmapped"),
-    ("RPID37", "CT Neck wo", "36514-8"), ("RPID38", "CT Neck w/wo", "36051-1"), ("RPID39", "CT Neck w", "36235-0"),
-    ("RPID40", "CT Orbits wo", "unmapped"), ("RPID41", "CT Temporal Bone wo", "unmapped"), ("RPID46", "CT Pelv wo", "24865-8"),
-    ("RPID47", "CT Pelv w/wo", "24865-8"), ("RPID48", "CT Pelv w", "24865-8"), ("RPID51", "CT T-Spine wo", "unmapped"),
-    ("RPID62", "CT Sinuses wo", "36529-6"), ("RPID63", "CT Sinuses w", "30588-8"), ("RPID64", "CT Pelv Cystogram wo", "unmapped"),
-    ("RPID79", "CT Teeth", "unmapped"), ("RPID86", "CT Colonography Screen", "unmapped"),
-    ("RPID88", "CT Guide Needle Place", "unmapped"), ("RPID96", "CT Head Perfusion", "unmapped"),
-    ("RPID98", "CT Sinuses w/wo", "30588-8"), ("RPID107", "CT UE w/wo", "unmapped"), ("RPID144", "CT Abd/Pelv wo", "36952-0"),
-    ("RPID145", "CT Abd/Pelv w", "36813-4"), ("RPID146", "CT Chest Airway wo", "unmapped"),
-    ("RPID147", "CT Chest w Embolus", "unmapped"), ("RPID152", "CT Abd Enterography w", "unmapped"),
-    ("RPID198", "CT Abd/Pelv w/wo", "42274-1"), ("RPID373", "CT Head Angio w", "unmapped"),
-    ("RPID457", "MR Abd Angio w/wo", "unmapped"), ("RPID461", "MR Head Angio w/wo", "unmapped"),
-    ("RPID473", "MR Abd wo", "24556-3"), ("RPID474", "MR Abd w/wo", "24557-1"), ("RPID475", "MR Abd w", "24556-3"),
-    ("RPID479", "MR Head wo", "30657-1"), ("RPID480", "MR Head w/wo", "24587-8"), ("RPID481", "MR Head w", "24589-4"),
-    ("RPID487", "MR C-Spine w/wo", "24935-9"), ("RPID488", "MR C-Spine w", "24935-9"), ("RPID493", "MR Foot wo", "unmapped"),
-    ("RPID494", "MR Hand wo", "unmapped"), ("RPID500", "MR L-Spine w/wo", "24967-2"), ("RPID501", "MR L-Spine w", "24968-0"),
-    ("RPID513", "MR Ankle wo", "unmapped"), ("RPID516", "MR Elbow wo", "unmapped"), ("RPID519", "MR Hip wo", "unmapped"),
-    ("RPID522", "MR Knee wo", "30691-0"), ("RPID523", "MR Knee w/wo", "24802-1"), ("RPID524", "MR Knee w", "24802-1"),
-    ("RPID525", "MR Shoulder wo", "unmapped"), ("RPID528", "MR Wrist wo", "unmapped"), ("RPID531", "MR Pelv wo", "24867-4"),
-    ("RPID534", "MR Pelv w", "24867-4"), ("RPID541", "MR L-Spine wo", "30679-5"), ("RPID542", "MR T-Spine wo", "unmapped"),
-    ("RPID546", "MR TMJ wo", "unmapped"), ("RPID566", "MR Pelv w/wo", "24867-4"), ("RPID572", "MR Breast w/wo Bilat", "36277-2"),
-    ("RPID577", "MR Breast w Bilat", "30794-2"), ("RPID595", "MR Spectro", "unmapped"),
-]
 
 
 def split(rows_: list[dict[str, str]]) -> None:

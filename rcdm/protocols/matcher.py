@@ -402,8 +402,8 @@ class ProtocolMatcher:
         f.agents = frozenset(v for k, v in hits if k == "agent")
         routes = {v for k, v in hits if k == "route"}
         f.route = next(iter(routes)) if len(routes) == 1 else None
-        if f.contrast == "WO":
-            f.route = None
+        if f.contrast not in ("W", "WWO"):
+            f.route = None  # a route word without contrast given (NM "oral" therapy, "no IV") says nothing
         if field_contrast and text_contrast is None:
             f.contrast = field_contrast
         elif field_contrast and text_contrast and field_contrast != text_contrast and text_contrast != "WWO":

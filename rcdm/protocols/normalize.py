@@ -25,16 +25,15 @@ _SPLIT_RE = re.compile(f"(?<=[{_CJK}])(?=[^\\W_{_CJK}])|(?<=[^\\W_{_CJK}])(?=[{_
 _TOKEN_RE = re.compile(r"[^\W_]+")
 _SEPARATOR_RE = re.compile(r"[\^_]|(?<!\d)\.|\.(?!\d)")
 _DIGIT_EDGE_RE = re.compile(r"(?<=[^\W\d_])(?=\d)|(?<=\d)(?=[^\W\d_])")
+_BREAK_RE = re.compile("|".join(r.pattern for r in (_SPLIT_RE, _SEPARATOR_RE, _DIGIT_EDGE_RE)))
 _RANGE_RE = re.compile(r"(?<!\w)\d+\s*(?:-|–|to|or|/)\s*\d+\s*(?=(?:views?|vws?|v|projections?)(?!\w))"
                        r"|(?<!\w)\d+\s*\+\s*(?=(?:views?|vws?|v|projections?)(?!\w))")
 
 
 def presplit(text: str) -> str:
     """Folded ``text`` with PACS separators and letter/digit boundaries turned into spaces, view ranges dropped."""
-    t = _SPLIT_RE.sub(" ", fold(text))
-    t = _SEPARATOR_RE.sub(" ", t)
-    t = _DIGIT_EDGE_RE.sub(" ", t)
-    return _RANGE_RE.sub(" ", t)
+    t = _BREAK_RE.sub(" ", fold(text))
+    return _RANGE_RE.sub(" ", t) if any(c.isdigit() for c in t) else t
 
 
 def fold(text: str) -> str:
@@ -76,6 +75,7 @@ class Normalizer:
 
     def __init__(self, synonyms: list[tuple[str, str]]):
         self._map: dict[str, str] = {}
+        self._memo: dict[str, tuple[str, ...]] = {}
         self._compact: dict[str, str] = {}
         alternatives = []
         for pattern, canonical in sorted(synonyms, key=lambda s: (-len(fold(s[0])), fold(s[0]))):
@@ -106,13 +106,20 @@ class Normalizer:
         return " " + canonical + " "
 
     def tokens(self, text: str | None) -> list[str]:
-        """Canonical word tokens of ``text``."""
+        """Canonical word tokens of ``text`` (memoised: a study's texts are normalised for its cache key and
+        again for matching, and PACS repeat the same descriptions)."""
         if not text:
             return []
-        t = presplit(text)
-        if self._re is not None:
-            t = self._re.sub(self._replace, t)
-        return _TOKEN_RE.findall(t)
+        hit = self._memo.get(text)
+        if hit is None:
+            t = presplit(text)
+            if self._re is not None:
+                t = self._re.sub(self._replace, t)
+            hit = tuple(_TOKEN_RE.findall(t))
+            if len(self._memo) >= 100_000:
+                self._memo.clear()
+            self._memo[text] = hit
+        return list(hit)
 
     def normalize(self, text: str | None) -> str:
         """Canonical text: the tokens joined by single spaces."""
