@@ -80,3 +80,34 @@ def test_bad_files(tmp_path: Path):
         load_loinc_table(bad)
     with pytest.raises(UsageError, match="Give a playbook"):
         ProtocolMatcher.from_files()
+
+
+def test_cli_with_only_the_loinc_release(tmp_path: Path, capsys):
+    """A site with only LOINC's release: explain from Loinc.csv, and load it into rcdm_playbook for remap."""
+    import datetime as dt
+
+    import pandas as pd
+
+    from rcdm import connect, create_tables
+    from rcdm.cli import main
+    from rcdm.db import insert_table, query_sql
+
+    links = str(FIX / "LoincPartLink_Supplementary.csv")
+    assert main(["vocab", "explain", "PET/CT FDG WHOLE BODY", "--modality", "CT",
+                 "--loinc-table", str(FIX / "Loinc.csv"), "--part-link", links]) == 0
+    out = capsys.readouterr().out
+    assert "loinc=44139-4" in out and "hybrid" in out and "runner-up:" in out
+    db = str(tmp_path / "l.duckdb")
+    with connect(db) as conn:
+        create_tables(conn, "cdm")
+        insert_table(conn, "cdm", "radiology_occurrence", pd.DataFrame({
+            "radiology_occurrence_id": [1], "person_id": [1], "radiology_occurrence_date": [dt.date(2020, 1, 1)],
+            "protocol_concept_id": [0], "protocol_source_value": ["CT|HEAD|CT HEAD W CONTRAST IV||"],
+            "radiology_occurrence_source_value": ["h1"]}))
+    base = ["--db", db, "--schema", "cdm"]
+    assert main(["vocab", "load-playbook", "--loinc-table", str(FIX / "Loinc.csv"), "--part-link", links, *base]) == 0
+    with connect(db) as conn:
+        terms = query_sql(conn, "SELECT DISTINCT loinc_number FROM cdm.rcdm_playbook;")
+    assert len(terms) == 82
+    assert main(["vocab", "load-playbook", *base]) == 2  # neither file: a usage error
+    assert "Loinc.csv" in capsys.readouterr().err
