@@ -68,16 +68,13 @@ def test_bad_files(tmp_path: Path):
     with pytest.raises(UsageError, match="No such Loinc.csv"):
         load_loinc_table(tmp_path / "nope.csv")
     bad = tmp_path / "Loinc.csv"
-    bad.write_text("LOINC_NUM\tCOMPONENT\n1-1\tx\n")
-    with pytest.raises(UsageError, match="wrong delimiter"):
-        load_loinc_table(bad)
-    bad.write_text('"LOINC_NUM","COMPONENT"\n"24627-2","x"\n')
-    with pytest.raises(UsageError, match="missing column"):
-        load_loinc_table(bad)
-    text = (FIX / "Loinc.csv").read_text().replace('"24627-2"', '"24627-3"')
-    bad.write_text(text)
-    with pytest.raises(UsageError, match="line .*24627-3"):
-        load_loinc_table(bad)
+    cases = [("LOINC_NUM\tCOMPONENT\n1-1\tx\n", "wrong delimiter"),
+             ('"LOINC_NUM","COMPONENT"\n"24627-2","x"\n', "missing column"),
+             ((FIX / "Loinc.csv").read_text().replace('"24627-2"', '"24627-3"'), "line .*24627-3")]
+    for text, message in cases:
+        bad.write_text(text)
+        with pytest.raises(UsageError, match=message):
+            load_loinc_table(bad)
     with pytest.raises(UsageError, match="Give a playbook"):
         ProtocolMatcher.from_files()
 
