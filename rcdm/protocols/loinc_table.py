@@ -31,8 +31,34 @@ DEFAULT_STATUSES = ("ACTIVE", "TRIAL", "DISCOURAGED")
 
 _LATERALITY_RE = re.compile(r"(?:\s*-\s*|\.|\s+)(left|right|bilateral|unilateral)\s*$", re.IGNORECASE)
 _TIMING_RE = re.compile(r"^(WO\s*(?:&|and)\s*W|W\s*(?:&|and)\s*WO|WO|W)\b\s*(.*)$")
-_VIEWS_RE = re.compile(r"^(?:\d+\+?\s+views?|views?(?:\s+\d+\+?)?|single view|view\s+\w+)$", re.IGNORECASE)
-_ROUTE_WORDS = ("IV", "PO", "intrathecal", "intra-articular", "intraarticular", "rectal", "intravesical", "IA")
+_COUNT_RE = re.compile(r"^(?:(?P<a>\d+\+?)\s*views?|views?(?:\s*(?P<b>\d+\+?))?|single view)$", re.IGNORECASE)
+_NAMED_VIEWS_RE = re.compile(r"^views?\s+(?P<names>.+)$", re.IGNORECASE)
+_ROUTE_WORDS = ("IV", "PO", "IS", "IT", "IA", "PR", "intrathecal", "intra-articular", "intraarticular", "rectal",
+                "intravesical")
+
+
+def _count_name(count: str | None) -> str:
+    """Playbook wording of a view count: ``Views`` (unspecified), ``Single view``, ``2 Views``, ``3+ Views``."""
+    if not count:
+        return "Views"
+    return "Single view" if count == "1" else f"{count} Views"
+
+
+def _view_parts(segment: str, seq: str) -> list[pb.PlaybookPart] | None:
+    """``Views 2`` / ``2 Views`` / ``View`` → an aggregation; ``Views PA + lateral`` → one View Type part per
+    named view and the aggregation their count implies; None when the segment is not about views."""
+    m = _COUNT_RE.match(segment)
+    if m:
+        count = m.group("a") or m.group("b")
+        if segment.lower() in ("view", "single view"):
+            count = "1"
+        return [_part(pb.VIEW_AGGREGATION, _count_name(count), seq)]
+    m = _NAMED_VIEWS_RE.match(segment)
+    if m:
+        names = [n.strip() for n in re.split(r"\s*\+\s*|\s+and\s+", m.group("names")) if n.strip()]
+        return ([_part(pb.VIEW_AGGREGATION, _count_name(str(len(names))), seq)]
+                + [_part(pb.VIEW_TYPE, n, chr(ord("A") + i)) for i, n in enumerate(names)])
+    return None
 
 
 def _open_csv(path: Path, columns: tuple[str, ...], what: str) -> Iterator[tuple[int, dict[str, str]]]:
@@ -94,8 +120,9 @@ def _component_parts(component: str) -> list[pb.PlaybookPart]:
     parts: list[pb.PlaybookPart] = []
     for seq, segment in zip("ABCDEFGH", (s.strip() for s in component.split("^") if s.strip())):
         timing = _TIMING_RE.match(segment)
-        if _VIEWS_RE.match(segment):
-            parts.append(_part(pb.VIEW_AGGREGATION, segment, seq))
+        views = _view_parts(segment, seq)
+        if views:
+            parts.extend(views)
         elif segment.lower() == "multisection":
             continue
         elif segment.lower().startswith("guidance for"):
