@@ -112,3 +112,24 @@ def test_cli_with_only_the_loinc_release(tmp_path: Path, capsys):
     assert len(terms) == 82
     assert main(["vocab", "load-playbook", *base]) == 2  # neither file: a usage error
     assert "Loinc.csv" in capsys.readouterr().err
+
+
+def test_ties_between_loinc_terms_follow_the_stated_policy():
+    """Terms as Loinc.csv describes them (made-up codes): view types, surgery, lung
+    parenchyma vs chest. A term must be supported in full; among supported ones the more general wins."""
+    def term(code, name, comp, system, method):
+        return term_from_axes({"LOINC_NUM": code, "LONG_COMMON_NAME": name, "COMPONENT": comp, "SYSTEM": system,
+                               "METHOD_TYP": method})
+
+    rows = [("90001-1", "XR Chest Single view", "View", "Chest", "XR"),
+            ("90002-9", "XR Chest 2 Views", "Views 2", "Chest", "XR"),
+            ("90003-7", "XR Chest PA and Lateral", "Views PA + lateral", "Chest", "XR"),
+            ("90004-5", "XR Chest Single view during surgery", "View^during surgery", "Chest", "XR"),
+            ("90005-2", "XR Chest AP", "View AP", "Chest", "XR")]
+    m = ProtocolMatcher.from_data({r[0]: term(*r) for r in rows})
+    got = lambda text: m.match({"modality": "DX", "study_description": text}).loinc  # noqa: E731
+    assert got("XR CHEST 1 VIEW") == "90001-1"  # not the surgery term, not AP
+    assert got("CXR AP") == "90001-1"  # AP term supported too, the more general single view wins the tie
+    assert got("CHEST PA AND LATERAL") == "90002-9"  # 2 views and PA+lateral tie: the general 2 Views
+    assert got("XR CHEST 1 VIEW INTRAOP") == "90004-5"
+    assert "ties at" in m.explain({"modality": "DX", "study_description": "CXR AP"})

@@ -64,6 +64,7 @@ class Features:
     negated: list[str] = field(default_factory=list)
     laterality: str | None = None
     view: str | None = None
+    view_types: frozenset[str] = frozenset()
     qualifiers: dict[str, bool] = field(default_factory=dict)  # qualifier -> strict
     unknown: list[str] = field(default_factory=list)
     text: str = ""
@@ -115,6 +116,8 @@ class _Rules:
             self._add(r["phrase"], "laterality", r["laterality"])
         for r in read_tsv(rules_dir / "views.tsv", ("phrase", "view")):
             self._add(r["phrase"], "view", r["view"])
+        for r in read_tsv(rules_dir / "view_types.tsv", ("phrase", "view_type")):
+            self._add(r["phrase"], "view_type", r["view_type"])
         for r in read_tsv(rules_dir / "qualifiers.tsv", ("phrase", "qualifier", "strict")):
             self._add(r["phrase"], "qualifier", r["qualifier"])
             self.strict_qualifier[r["qualifier"]] = r["strict"] not in ("0", "no", "false", "")
@@ -212,6 +215,10 @@ def _combine_contrast(values: Iterable[str]) -> str | None:
     return next(iter(vals))
 
 
+def _split_plus(values: Iterable[str]) -> set[str]:
+    return {p.strip() for v in values for p in v.split("+") if p.strip()}
+
+
 def _anatomy(hits: list[tuple[str, str]]) -> set[str]:
     out: set[str] = set()
     for kind, value in hits:
@@ -242,7 +249,7 @@ def _runner_up(cands: list[_Scored]) -> str:
 
 def _specificity(f: Features) -> int:
     """How many attributes a term states; at equal score the term stating fewest (the most general) wins."""
-    return (len(f.anatomy) + len(f.qualifiers) + len(f.agents)
+    return (len(f.anatomy) + len(f.qualifiers) + len(f.agents) + len(f.view_types)
             + sum(v is not None for v in (f.contrast, f.route, f.laterality, f.view)))
 
 
@@ -354,6 +361,9 @@ class ProtocolMatcher:
             hits, _, norm = self.rules.scan(name)
             view = next((v for k, v in hits if k == "view"), norm)
             f.view = view or None
+        f.view_types = frozenset(vt for name in t.values(pb.VIEW_TYPE)
+                                 for vt in (_split_plus(v for k, v in self.rules.scan(name)[0] if k == "view_type")
+                                            or {fold(name)}))
         qual_names = (t.values(pb.MODALITY_SUBTYPE) + t.values(pb.REASON) + t.values(pb.MANEUVER)
                       + t.values(pb.SUBJECT) + t.types_starting(pb.GUIDANCE_PREFIX))
         for name in qual_names:
@@ -418,6 +428,7 @@ class ProtocolMatcher:
         if study.get("view"):
             views |= {v for k, v in r.scan(str(study["view"]))[0] if k == "view" and v}
         f.view = next(iter(views)) if len(views) == 1 else ("conflict" if views else None)
+        f.view_types = frozenset(_split_plus(v for k, v in hits if k == "view_type"))
         for k, v in hits:
             if k == "qualifier":
                 f.qualifiers[v] = r.strict_qualifier.get(v, True)
@@ -491,6 +502,8 @@ class ProtocolMatcher:
                 return _Scored(t, 0.0, b, f"term {label} {term_value}, study {study_value or 'unknown'}")
             else:
                 b[attr] = w[attr]
+        if not tf.view_types <= s.view_types:
+            return _Scored(t, 0.0, b, f"term view types {sorted(tf.view_types)} not all named by the study")
         # qualifiers: strict ones must agree both ways; soft ones cost a penalty
         for q in sorted(set(tf.qualifiers) | set(s.qualifiers)):
             if q in tf.qualifiers and q in s.qualifiers:
@@ -607,7 +620,8 @@ class ProtocolMatcher:
                  f"normalised: {s.text!r}",
                  f"recognised: modality={s.modality} anatomy={sorted(s.anatomy)} ({s.anatomy_source}) "
                  f"contrast={s.contrast}{' [' + s.contrast_note + ']' if s.contrast_note else ''} "
-                 f"route={s.route} laterality={s.laterality} view={s.view} qualifiers={sorted(s.qualifiers)} "
+                 f"route={s.route} laterality={s.laterality} view={s.view} view_types={sorted(s.view_types)} "
+                 f"qualifiers={sorted(s.qualifiers)} "
                  f"radiopharmaceutical={sorted(s.agents)} negated={s.negated} unknown={s.unknown}"]
         if s.modality_note:
             lines.append(f"note: {s.modality_note}")
