@@ -34,6 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "vocab" / "eval" / "protocol_set.tsv"
 RADLEX = ROOT / "vocab" / "eval" / "radlex_short_names.tsv"
+FAILURES = ROOT / "vocab" / "eval" / "failure_classes.tsv"
 SEED = 14
 HELDOUT_SHARE = 0.4
 
@@ -154,38 +155,9 @@ def rows() -> list[dict[str, str]]:
             for style, desc in styles(rng, mod if mod != "MG" else "MG", anat, words)[:4]:
                 add(rng.choice(HEADER.get(mod, ["DX"])), desc, label, f"written:{style}")
     # 3. the failure classes of issue 14, written as sites write them
-    fc = [
-        ("CT", "Abdomen^2_ROUTINE_AP_WO", "36424-0", "tokenisation"), ("CT", "01_PM_THORAX_PLAIN", "29252-4", "tokenisation"),
-        ("CT", "Thorax^1_HR_Routine", "24627-2", "tokenisation"), ("CT", "Head^01_Routine_Adult", "24725-4", "tokenisation"),
-        ("CT", "ABDOMEN_PELVIS^3_PORTAL_VENOUS_W", "36813-4", "tokenisation"),
-        ("DX", "XR CHEST NOT PORTABLE 2 VIEWS", "36643-5", "negation"), ("CT", "CT HEAD NO CONTRAST", "30799-1", "negation"),
-        ("CT", "CT CHEST NON CONTRAST", "29252-4", "negation"), ("DX", "CHEST 1-2 VIEWS", "30745-4", "range"),
-        ("CR", "XR KNEE 1 OR 2 VIEWS", "28565-0", "range"), ("CT", "CT CHEST WITH", "24627-2", "bare-with"),
-        ("CT", "CT HEAD WITH", "24725-4", "bare-with"),
-        ("PT", "PET FDG WHOLE BODY", "44139-4", "radiopharmaceutical"),
-        ("PT", "PET/CT F-18 FDG SKULL BASE TO MID THIGH", "unmapped", "radiopharmaceutical"),
-        ("PT", "PET/CT F-18 FDG WHOLE BODY", "44139-4", "radiopharmaceutical"),
-        ("CT", "PET CT FDG WHOLE BODY", "44139-4", "modality-conflict"),
-        ("CT", "PET/CT ONCOLOGY SKULL BASE TO THIGH", "unmapped", "modality-conflict"),
-        ("CT", "PET/CT ONCOLOGY WHOLE BODY", "44139-4", "modality-conflict"),
-        ("CT", "PETCT WB", "44139-4", "modality-conflict"), ("PT", "PET BRAIN FDG", "44138-6", "radiopharmaceutical"),
-        ("PT", "PET AMYLOID BRAIN", "44138-6", "radiopharmaceutical"),
-        ("NM", "NM THYROID SCAN I-123", "17787-3", "radiopharmaceutical"),
-        ("NM", "NM BONE SCAN WHOLE BODY TC99M MDP", "unmapped", "radiopharmaceutical"),
-        ("CT", "MRI BRAIN", "unmapped", "modality-conflict"), ("MR", "CT HEAD", "unmapped", "modality-conflict"),
-        ("CT", "CT LUNGS", "24627-2", "anatomy-nesting"), ("CT", "CT LUNG WO", "29252-4", "anatomy-nesting"),
-        ("CT", "HRCT LUNGS", "unmapped", "anatomy-nesting"), ("CT", "CT PULMONARY W CONTRAST", "24628-0", "missing-words"),
-        ("CT", "CTA CHEST PE", "unmapped", "cta"), ("CT", "CT CHEST PE PROTOCOL", "unmapped", "missing-words"),
-        ("CT", "CTA HEAD", "unmapped", "cta"), ("CT", "CT ANGIO NECK", "unmapped", "cta"),
-        ("CT", "CT CARDIAC CALCIUM SCORING", "unmapped", "missing-words"), ("CT", "CT CALCM SCORE", "unmapped", "missing-words"),
-        ("CT", "CT UROGRAM", "unmapped", "missing-words"), ("CT", "CT CAP W IV", "72254-6", "missing-words"),
-        ("CT", "CT A/P W", "36813-4", "missing-words"), ("CT", "CT ABD PELVI WO", "36952-0", "missing-words"),
-        ("CT", "CT A/P W ORAL CONTRAST ONLY", "44115-4", "route"), ("CT", "CT ABD PELVIS ORAL AND IV CONTRAST", "36813-4", "route"),
-        ("CT", "CT A/P WITH ORAL CONTRAST", "44115-4", "route"), ("CT", "CT SINUSES", "30588-8", "missing-words"),
-        ("DX", "XR CHEST PA", "36554-4", "view-type"), ("DX", "CXR AP PORTABLE", "36554-4", "view-type"),
-        ("DX", "CHEST PA AND LATERAL", "36643-5", "view-type"), ("DX", "XR CHEST INTRAOP", "unmapped", "view-type"),
-        ("DX", "CHEST XR DURING SURGERY", "unmapped", "view-type"),
-    ]
+    with FAILURES.open(encoding="utf-8") as fh:
+        fc = [(r["header"], r["study_description"], r["expected"], r["failure_class"])
+              for r in csv.DictReader((line for line in fh if not line.startswith("#")), delimiter="\t")]
     for modality, desc, label, cls in fc:
         add(modality, desc, label, "written:failure-class", cls)
         add(modality, desc.lower(), label, "written:failure-class", cls)
