@@ -35,8 +35,12 @@ def cmd_vocab_load_athena(args: argparse.Namespace) -> int:
 def cmd_vocab_load_playbook(args: argparse.Namespace) -> int:
     from rcdm.protocols.store import load_playbook
 
+    if args.file is None and args.loinc_table is None:
+        from rcdm.errors import UsageError
+
+        raise UsageError("give LoincRsnaRadiologyPlaybook.csv, --loinc-table Loinc.csv, or both")
     with _connect(args.db, must_exist=False) as conn:
-        rows = load_playbook(conn, args.schema, args.file)
+        rows = load_playbook(conn, args.schema, args.file, loinc_table=args.loinc_table, part_links=args.part_link)
     _say(args, f"loaded {rows:,} playbook parts into {args.schema}.rcdm_playbook")
     return 0
 
@@ -75,11 +79,13 @@ def cmd_vocab_explain(args: argparse.Namespace) -> int:
             matcher = matcher_from_database(conn, args.schema, args.vocabulary_schema, args.stcm_vocabulary or None)
     else:
         fixtures = fixtures_dir()
-        playbook = args.playbook or fixtures / "LoincRsnaRadiologyPlaybook.csv"
-        concepts = args.concepts or (None if args.playbook else fixtures / "CONCEPT.csv")
-        if args.playbook is None:
-            _say(args, "(no --db or --playbook: using the bundled playbook extract and CONCEPT fixture)")
-        matcher = ProtocolMatcher.from_files(playbook=playbook, concepts=concepts, stcm=args.stcm)
+        own = args.playbook or args.loinc_table
+        playbook = args.playbook or (None if own else fixtures / "LoincRsnaRadiologyPlaybook.csv")
+        concepts = args.concepts or (None if own else fixtures / "CONCEPT.csv")
+        if not own:
+            _say(args, "(no --db, --playbook or --loinc-table: using the bundled playbook extract and CONCEPT fixture)")
+        matcher = ProtocolMatcher.from_files(playbook=playbook, concepts=concepts, stcm=args.stcm,
+                                             loinc_table=args.loinc_table, part_links=args.part_link)
     print(matcher.explain(_study(args), top=args.top))
     return 0
 
@@ -133,6 +139,14 @@ def _stcm_vocabularies(p: argparse.ArgumentParser) -> None:
                         "default: every row)")
 
 
+def _loinc_table(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--loinc-table", type=Path, metavar="LOINC_CSV",
+                   help="LOINC's own Loinc.csv: every radiology term (CLASS RAD) becomes a term")
+    p.add_argument("--part-link", action="append", type=Path, default=[], metavar="FILE",
+                   help="LoincPartLink_Primary.csv / LoincPartLink_Supplementary.csv (repeatable): their Rad.* "
+                        "parts describe the Loinc.csv terms")
+
+
 def add_vocab_parser(verbs: argparse._SubParsersAction) -> None:
     """Add ``rcdm vocab ...`` to the top-level parser's verbs."""
     vocab = verbs.add_parser("vocab", help="protocol mapping: load vocabularies, explain, remap, export unmapped",
@@ -149,9 +163,11 @@ def add_vocab_parser(verbs: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_vocab_load_athena)
 
     p = actions.add_parser("load-playbook", help="load LoincRsnaRadiologyPlaybook.csv",
-                           description="Validate the LOINC/RSNA Radiology Playbook file and replace the table "
-                                       "rcdm_playbook with its parts (nothing changes if the file is malformed).")
-    p.add_argument("file", metavar="FILE", help="LoincRsnaRadiologyPlaybook.csv from LOINC's AccessoryFiles")
+                           description="Validate the LOINC/RSNA Radiology Playbook file and/or LOINC's own "
+                                       "Loinc.csv (--loinc-table) and replace the table rcdm_playbook with their "
+                                       "terms' parts (nothing changes if a file is malformed).")
+    p.add_argument("file", nargs="?", metavar="FILE", help="LoincRsnaRadiologyPlaybook.csv from LOINC's AccessoryFiles")
+    _loinc_table(p)
     _db(p, "cdm_database_schema")
     p.set_defaults(func=cmd_vocab_load_playbook)
 
@@ -185,6 +201,7 @@ def add_vocab_parser(verbs: argparse._SubParsersAction) -> None:
     p.add_argument("--playbook", type=Path, help="LoincRsnaRadiologyPlaybook.csv (without --db)")
     p.add_argument("--concepts", type=Path, help="Athena CONCEPT.csv (without --db)")
     p.add_argument("--stcm", type=Path, help="source_to_concept_map file (without --db)")
+    _loinc_table(p)
     p.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_vocab_explain)
 
@@ -197,7 +214,7 @@ def add_vocab_parser(verbs: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_vocab_remap)
 
     p = actions.add_parser("unmapped", help="write the unmapped protocol source values for Usagi",
-                           description="Write the distinct unmapped protocol_source_values, most studies first, "
+                           description="Write the distinct unmapped protocol_source_values, most images first, "
                                        "as a CSV Usagi imports (source_code, source_name, source_frequency, "
                                        "then modality, body part, studies, images ... as additional info).")
     _db(p, "cdm_database_schema")

@@ -2,9 +2,17 @@
 
 Order of precedence: a site mapping (source_to_concept_map) for the study's description, protocol name or
 procedure code always wins; otherwise the automatic matcher scores every playbook term of the study's
-modality on anatomy, contrast, laterality, views and qualifiers (weights and threshold read from
-``vocab/rules/scoring.tsv``), and maps only when the best term is confident and unambiguous. Below the
-threshold the study stays unmapped (concept 0) with the reason, because a wrong map is worse than none.
+modality on anatomy, contrast and its route, laterality, views, radiopharmaceutical and qualifiers (weights
+and threshold read from ``vocab/rules/scoring.tsv``), and maps only when the best term is confident and
+unambiguous. Below the threshold the study stays unmapped (concept 0) with the reason, because a wrong map is
+worse than none.
+
+Tie-break policy: a term must be supported by the study in everything it states (anatomy, contrast, route,
+laterality, views, strict qualifiers); among the supported terms the higher score wins, where an attribute the
+study states and the term matches scores more than a term silent on it; at equal score the most general term
+(fewest stated attributes) wins; two terms equal on both stay unmapped as ambiguous. A term whose anatomy is
+only an ancestor of the study's (``anatomy_hierarchy.tsv``: CT Chest for "CT lungs") scores less than an exact
+one, so it is used only when no exact term exists.
 """
 
 from __future__ import annotations
@@ -50,8 +58,13 @@ class Features:
     anatomy_source: str = ""
     contrast: str | None = None
     contrast_note: str = ""
+    route: str | None = None
+    agents: frozenset[str] = frozenset()
+    modality_note: str = ""
+    negated: list[str] = field(default_factory=list)
     laterality: str | None = None
     view: str | None = None
+    view_types: frozenset[str] = frozenset()
     qualifiers: dict[str, bool] = field(default_factory=dict)  # qualifier -> strict
     unknown: list[str] = field(default_factory=list)
     text: str = ""
@@ -103,11 +116,28 @@ class _Rules:
             self._add(r["phrase"], "laterality", r["laterality"])
         for r in read_tsv(rules_dir / "views.tsv", ("phrase", "view")):
             self._add(r["phrase"], "view", r["view"])
+        for r in read_tsv(rules_dir / "view_types.tsv", ("phrase", "view_type")):
+            self._add(r["phrase"], "view_type", r["view_type"])
         for r in read_tsv(rules_dir / "qualifiers.tsv", ("phrase", "qualifier", "strict")):
             self._add(r["phrase"], "qualifier", r["qualifier"])
             self.strict_qualifier[r["qualifier"]] = r["strict"] not in ("0", "no", "false", "")
         for r in read_tsv(rules_dir / "stopwords.tsv", ("word",)):
             self._add(r["word"], "stop", "")
+        for r in read_tsv(rules_dir / "negations.tsv", ("phrase",)):
+            self._add(r["phrase"], "negation", "")
+        for r in read_tsv(rules_dir / "routes.tsv", ("phrase", "route")):
+            self._add(r["phrase"], "route", r["route"])
+        for r in read_tsv(rules_dir / "radiopharmaceuticals.tsv", ("phrase", "agent")):
+            self._add(r["phrase"], "agent", r["agent"])
+        self.parents: dict[str, str] = {}
+        for r in read_tsv(rules_dir / "anatomy_hierarchy.tsv", ("child", "parent")):
+            self.parents[r["child"]] = r["parent"]
+        self.hybrids: dict[tuple[str, str], str] = {}
+        for r in read_tsv(rules_dir / "modality_hybrids.tsv", ("header", "text", "modality")):
+            self.hybrids[(r["header"].upper(), r["text"].upper())] = r["modality"].upper()
+        self.implied: dict[tuple[str, str], tuple[str, str]] = {}
+        for r in read_tsv(rules_dir / "implications.tsv", ("modality", "qualifier", "contrast", "route")):
+            self.implied[(r["modality"].upper(), r["qualifier"])] = (r["contrast"], r["route"])
         self.max_phrase = max((len(k) for k in self.lexicon), default=1)
         self.weights: dict[str, float] = {}
         for r in read_tsv(rules_dir / "scoring.tsv", ("name", "value")):
@@ -119,7 +149,7 @@ class _Rules:
         needed = ("modality", "anatomy", "contrast", "contrast_generic", "laterality", "laterality_generic",
                   "view", "view_generic", "soft_qualifier_penalty", "unknown_token_penalty",
                   "unknown_token_penalty_max", "body_part_only_penalty", "threshold",
-                  "ambiguity_margin")
+                  "ambiguity_margin", "route", "route_generic", "anatomy_ancestor_penalty")
         missing = [n for n in needed if n not in self.weights]
         if missing:
             raise UsageError(f"{rules_dir / 'scoring.tsv'}: missing setting(s) {', '.join(missing)}")
@@ -131,17 +161,42 @@ class _Rules:
             if (kind, value) not in entries:
                 entries.append((kind, value))
 
+    def ancestors(self, key: str) -> list[str]:
+        """The anatomy keys that contain ``key``, nearest first (``lung`` → ``[chest]``)."""
+        out: list[str] = []
+        while key in self.parents and self.parents[key] not in out:
+            key = self.parents[key]
+            out.append(key)
+        return out
+
     def scan(self, text: str | None) -> tuple[list[tuple[str, str]], list[str], str]:
-        """Greedy longest-phrase scan: ``([(kind, value)], unknown_tokens, normalised_text)``."""
+        """Greedy longest-phrase scan: ``([(kind, value)], unknown_tokens, normalised_text)``.
+
+        A negation word (``negations.tsv``) applies to the next contrast or qualifier phrase within two
+        tokens: a negated qualifier becomes ``("negated", qualifier)``, a negated W becomes WO."""
         tokens = self.normalizer.tokens(text)
         hits: list[tuple[str, str]] = []
         unknown: list[str] = []
+        negate_until = -1
         i, n = 0, len(tokens)
         while i < n:
             for size in range(min(self.max_phrase, n - i), 0, -1):
                 entries = self.lexicon.get(tuple(tokens[i:i + size]))
                 if entries:
-                    hits.extend(entries)
+                    kinds = {k for k, _ in entries}
+                    if "negation" in kinds:
+                        negate_until = i + size + 2
+                    elif i < negate_until and kinds & {"qualifier", "contrast"}:
+                        for k, v in entries:
+                            if k == "qualifier":
+                                hits.append(("negated", v))
+                            elif k == "contrast":
+                                hits.append((k, "WO"))
+                            elif k not in ("stop",):
+                                hits.append((k, v))
+                        negate_until = -1
+                    else:
+                        hits.extend(entries)
                     i += size
                     break
             else:
@@ -160,12 +215,42 @@ def _combine_contrast(values: Iterable[str]) -> str | None:
     return next(iter(vals))
 
 
+def _split_plus(values: Iterable[str]) -> set[str]:
+    return {p.strip() for v in values for p in v.split("+") if p.strip()}
+
+
 def _anatomy(hits: list[tuple[str, str]]) -> set[str]:
     out: set[str] = set()
     for kind, value in hits:
         if kind == "anatomy":
             out.update(v.strip() for v in value.split("+") if v.strip())
     return out
+
+
+def _runner_up(cands: list[_Scored]) -> str:
+    """One line: the second candidate and why it lost to the first (score difference, rejection or tie-break)."""
+    if len(cands) < 2:
+        return "runner-up: none (no other candidate term)"
+    best, second = cands[0], cands[1]
+    name = f"{second.term.term.loinc} {second.term.term.long_common_name}"
+    if second.rejected:
+        return f"runner-up: {name} lost: rejected, {second.rejected}"
+    if best.rejected:
+        return f"runner-up: {name}: every candidate was rejected"
+    diffs = [f"{k} {best.breakdown.get(k, 0) - second.breakdown.get(k, 0):+g}"
+             for k in sorted(set(best.breakdown) | set(second.breakdown))
+             if best.breakdown.get(k, 0) != second.breakdown.get(k, 0)]
+    if best.score > second.score:
+        return f"runner-up: {name} lost by {best.score - second.score:g} ({', '.join(diffs)})"
+    return (f"runner-up: {name} ties at {second.score:g}; tie-break: "
+            + ("the more general term wins" if _specificity(best.term.features) < _specificity(second.term.features)
+               else "equally general, so the study stays unmapped as ambiguous"))
+
+
+def _specificity(f: Features) -> int:
+    """How many attributes a term states; at equal score the term stating fewest (the most general) wins."""
+    return (len(f.anatomy) + len(f.qualifiers) + len(f.agents) + len(f.view_types)
+            + sum(v is not None for v in (f.contrast, f.route, f.laterality, f.view)))
 
 
 class ProtocolMatcher:
@@ -200,12 +285,18 @@ class ProtocolMatcher:
         self._cache_size = cache_size
 
     @classmethod
-    def from_files(cls, playbook: str | Path, concepts: str | Path | None = None, stcm: str | Path | None = None,
-                   rules_dir: str | Path | None = None) -> "ProtocolMatcher":
-        """Build a matcher from a playbook CSV, an Athena CONCEPT file and a site STCM file (both optional)."""
+    def from_files(cls, playbook: str | Path | None = None, concepts: str | Path | None = None,
+                   stcm: str | Path | None = None, rules_dir: str | Path | None = None,
+                   loinc_table: str | Path | None = None, part_links: Iterable[str | Path] = ()) -> "ProtocolMatcher":
+        """Build a matcher from a playbook CSV and/or LOINC's ``Loinc.csv`` (+ ``LoincPartLink_*.csv``; the
+        playbook's term wins where both have one), an Athena CONCEPT file and a site STCM file (optional)."""
+        from rcdm.protocols.loinc_table import load_loinc_table, merge_terms
         from rcdm.protocols.vocab_data import rules_dir as default_rules
 
-        terms = pb.load_playbook(playbook)
+        if playbook is None and loinc_table is None:
+            raise UsageError("Give a playbook (LoincRsnaRadiologyPlaybook.csv) or LOINC's Loinc.csv, or both")
+        terms = merge_terms(pb.load_playbook(playbook) if playbook else {},
+                            load_loinc_table(loinc_table, part_links) if loinc_table else {})
         loinc = loinc_concept_index(concepts) if concepts else {}
         site = list(read_stcm(stcm)) if stcm else []
         return cls(terms, loinc, site, Path(rules_dir) if rules_dir else default_rules())
@@ -247,12 +338,22 @@ class ProtocolMatcher:
         f.anatomy = frozenset(focus or region)
         f.region = frozenset(region)
         timing = {fold(v) for v in t.values(pb.TIMING)}
+        agents: set[str] = set()
+        contrast_given = False
+        for name in t.values(pb.SUBSTANCE):  # a radiopharmaceutical is an agent, never contrast
+            found = {v for k, v in self.rules.scan(name)[0] if k == "agent"}
+            agents |= found
+            contrast_given = contrast_given or not (found or f.modality in ("NM", "PET"))
+        f.agents = frozenset(agents)
         if {"w", "wo"} <= timing:
             f.contrast = "WWO"
         elif "wo" in timing:
             f.contrast = "WO"
-        elif "w" in timing or t.values(pb.SUBSTANCE):
+        elif "w" in timing or contrast_given:
             f.contrast = "W"
+        if f.contrast in ("W", "WWO"):
+            for name in t.values(pb.ROUTE):
+                f.route = next((v for k, v in self.rules.scan(name)[0] if k == "route"), fold(name)) or None
         for name in t.values(pb.LATERALITY):
             hits, _, norm = self.rules.scan(name)
             f.laterality = next((v for k, v in hits if k == "laterality"), norm)
@@ -260,6 +361,9 @@ class ProtocolMatcher:
             hits, _, norm = self.rules.scan(name)
             view = next((v for k, v in hits if k == "view"), norm)
             f.view = view or None
+        f.view_types = frozenset(vt for name in t.values(pb.VIEW_TYPE)
+                                 for vt in (_split_plus(v for k, v in self.rules.scan(name)[0] if k == "view_type")
+                                            or {fold(name)}))
         qual_names = (t.values(pb.MODALITY_SUBTYPE) + t.values(pb.REASON) + t.values(pb.MANEUVER)
                       + t.values(pb.SUBJECT) + t.types_starting(pb.GUIDANCE_PREFIX))
         for name in qual_names:
@@ -282,6 +386,13 @@ class ProtocolMatcher:
         f.text_modalities = {v for k, v in hits if k == "modality"}
         if not modality and len(f.text_modalities) == 1:
             f.modality = next(iter(f.text_modalities))
+        elif f.modality and f.text_modalities and f.modality not in f.text_modalities:
+            hybrid = {r.hybrids[(f.modality, t)] for t in f.text_modalities if (f.modality, t) in r.hybrids}
+            if len(hybrid) == 1:
+                chosen = next(iter(hybrid))
+                f.modality_note = (f"header {f.modality}, text {'/'.join(sorted(f.text_modalities))}: "
+                                   f"{chosen} (hybrid acquisition, modality_hybrids.tsv)")
+                f.modality, f.text_modalities = chosen, {chosen}
         anatomy = _anatomy(hits)
         f.anatomy_source = "description"
         if not anatomy:
@@ -297,6 +408,12 @@ class ProtocolMatcher:
             text_contrast = _combine_contrast(v for h in series_hits for k, v in h if k == "contrast")
         field_contrast = {"pre": "WO", "post": "W"}.get(str(study.get("contrast") or "").lower())
         f.contrast = text_contrast
+        f.negated = sorted({v for k, v in hits if k == "negated"})
+        f.agents = frozenset(v for k, v in hits if k == "agent")
+        routes = {v for k, v in hits if k == "route"}
+        f.route = next(iter(routes)) if len(routes) == 1 else None
+        if f.contrast not in ("W", "WWO"):
+            f.route = None  # a route word without contrast given (NM "oral" therapy, "no IV") says nothing
         if field_contrast and text_contrast is None:
             f.contrast = field_contrast
         elif field_contrast and text_contrast and field_contrast != text_contrast and text_contrast != "WWO":
@@ -311,9 +428,19 @@ class ProtocolMatcher:
         if study.get("view"):
             views |= {v for k, v in r.scan(str(study["view"]))[0] if k == "view" and v}
         f.view = next(iter(views)) if len(views) == 1 else ("conflict" if views else None)
+        f.view_types = frozenset(_split_plus(v for k, v in hits if k == "view_type"))
         for k, v in hits:
             if k == "qualifier":
                 f.qualifiers[v] = r.strict_qualifier.get(v, True)
+        if f.contrast is None and not f.contrast_note:
+            for q in sorted(f.qualifiers):
+                implied = r.implied.get((f.modality or "", q))
+                if implied:
+                    f.contrast, f.route = implied[0], implied[1] or f.route
+                    f.contrast_note = ""
+                    f.modality_note = (f.modality_note + "; " if f.modality_note else "") + \
+                        f"contrast {implied[0]} implied by {q} (implications.tsv)"
+                    break
         return f
 
     # --- scoring -------------------------------------------------------------------------------------
@@ -331,12 +458,17 @@ class ProtocolMatcher:
             return _Scored(t, 0.0, b, f"contrast evidence conflicts ({s.contrast_note})")
         if s.laterality == "conflict" or s.view == "conflict":
             return _Scored(t, 0.0, b, "laterality or view evidence conflicts")
-        if not tf.anatomy <= s.anatomy:
+        study_up = {a: set(self.rules.ancestors(a)) for a in s.anatomy}
+        via_ancestor = {k for k in tf.anatomy - s.anatomy if any(k in up for up in study_up.values())}
+        if not tf.anatomy <= s.anatomy | via_ancestor:
             return _Scored(t, 0.0, b, f"term anatomy {sorted(tf.anatomy)} not in study {sorted(s.anatomy)}")
-        extra = s.anatomy - tf.anatomy - tf.region
+        covered = tf.anatomy | tf.region
+        extra = {a for a in s.anatomy - covered if not study_up[a] & covered}
         if extra:
             return _Scored(t, 0.0, b, f"study anatomy {sorted(extra)} not covered by the term")
         b["anatomy"] = w["anatomy"]
+        if via_ancestor:
+            b[f"anatomy via {'/'.join(sorted(via_ancestor))}"] = -w["anatomy_ancestor_penalty"]
         if s.anatomy_source == "body_part":
             b["anatomy_from_body_part_only"] = -w["body_part_only_penalty"]
         # contrast
@@ -351,6 +483,15 @@ class ProtocolMatcher:
             return _Scored(t, 0.0, b, f"term is contrast {tf.contrast}, study is {s.contrast}")
         else:
             b["contrast"] = w["contrast"]
+        if tf.route and s.route and tf.route != s.route:
+            return _Scored(t, 0.0, b, f"term contrast route {tf.route}, study {s.route}")
+        if tf.route or s.route:
+            b["route" if tf.route == s.route else "route(generic)"] = w["route" if tf.route == s.route
+                                                                         else "route_generic"]
+        if tf.agents and s.agents and not tf.agents & s.agents:
+            return _Scored(t, 0.0, b, f"term radiopharmaceutical {sorted(tf.agents)}, study {sorted(s.agents)}")
+        if tf.agents ^ s.agents and not (tf.agents & s.agents):
+            b["radiopharmaceutical(one side only)"] = -w["soft_qualifier_penalty"]
         # laterality, views: a term without one fits any study (at the generic weight); else they must agree
         for attr, label in (("laterality", "laterality"), ("view", "views")):
             term_value, study_value = getattr(tf, attr), getattr(s, attr)
@@ -361,6 +502,8 @@ class ProtocolMatcher:
                 return _Scored(t, 0.0, b, f"term {label} {term_value}, study {study_value or 'unknown'}")
             else:
                 b[attr] = w[attr]
+        if not tf.view_types <= s.view_types:
+            return _Scored(t, 0.0, b, f"term view types {sorted(tf.view_types)} not all named by the study")
         # qualifiers: strict ones must agree both ways; soft ones cost a penalty
         for q in sorted(set(tf.qualifiers) | set(s.qualifiers)):
             if q in tf.qualifiers and q in s.qualifiers:
@@ -376,11 +519,12 @@ class ProtocolMatcher:
 
     def _candidates(self, s: Features) -> list[_Scored]:
         seen: dict[str, _Term] = {}
-        for key in sorted(s.anatomy):
+        for key in sorted(s.anatomy | {up for a in s.anatomy for up in self.rules.ancestors(a)}):
             for t in self.index.get((s.modality or "", key), ()):
                 seen.setdefault(t.term.loinc, t)
         scored = [self._score(s, t) for _, t in sorted(seen.items())]
-        scored.sort(key=lambda c: (c.rejected is not None, -c.score, c.term.term.loinc))
+        scored.sort(key=lambda c: (c.rejected is not None, -round(c.score, 6), _specificity(c.term.features),
+                                   c.term.term.loinc))
         return scored
 
     # --- public API ----------------------------------------------------------------------------------
@@ -450,9 +594,10 @@ class ProtocolMatcher:
             why = cands[0].rejected if cands else f"no {s.modality} playbook term for {sorted(s.anatomy)}"
             return none(f"no acceptable term: {why}"), s, cands
         best = ok[0]
-        conf = round(max(0.0, best.score) / 100.0, 4)
+        conf = round(min(1.0, max(0.0, best.score) / 100.0), 4)
         t = best.term.term
-        if len(ok) > 1 and best.score - ok[1].score <= self.w["ambiguity_margin"]:
+        if len(ok) > 1 and best.score - ok[1].score <= self.w["ambiguity_margin"] and not (
+                _specificity(best.term.features) < _specificity(ok[1].term.features)):
             return Match(None, None, 0, conf, best.breakdown,
                          f"ambiguous: {t.loinc} and {ok[1].term.term.loinc} score within "
                          f"{self.w['ambiguity_margin']:g}", "none"), s, cands
@@ -475,12 +620,16 @@ class ProtocolMatcher:
                  f"normalised: {s.text!r}",
                  f"recognised: modality={s.modality} anatomy={sorted(s.anatomy)} ({s.anatomy_source}) "
                  f"contrast={s.contrast}{' [' + s.contrast_note + ']' if s.contrast_note else ''} "
-                 f"laterality={s.laterality} view={s.view} qualifiers={sorted(s.qualifiers)} "
-                 f"unknown={s.unknown}"]
+                 f"route={s.route} laterality={s.laterality} view={s.view} view_types={sorted(s.view_types)} "
+                 f"qualifiers={sorted(s.qualifiers)} "
+                 f"radiopharmaceutical={sorted(s.agents)} negated={s.negated} unknown={s.unknown}"]
+        if s.modality_note:
+            lines.append(f"note: {s.modality_note}")
         if site:
             lines.append(f"SITE MAPPING WINS: concept {site.concept_id} ({site.reason})")
         lines.append(f"result: loinc={m.loinc} concept_id={m.concept_id} confidence={m.confidence:.2f} "
                      f"reason: {m.reason}")
+        lines.append(_runner_up(cands))
         if cands:
             rows = [("rank", "loinc", "term", "score", "why")]
             for i, c in enumerate(cands[:top], start=1):

@@ -192,16 +192,24 @@ def playbook_rows(terms: dict[str, pb.PlaybookTerm]) -> list[dict[str, Any]]:
     return rows
 
 
-def load_playbook(conn: Any, cdm_database_schema: str, file: str | Path) -> int:
-    """Replace ``rcdm_playbook`` with the parts of ``LoincRsnaRadiologyPlaybook.csv``; returns the rows loaded.
+def load_playbook(conn: Any, cdm_database_schema: str, file: str | Path | None = None, *,
+                  loinc_table: str | Path | None = None, part_links: Sequence[str | Path] = ()) -> int:
+    """Replace ``rcdm_playbook`` with the parts of ``LoincRsnaRadiologyPlaybook.csv`` and/or of every radiology
+    term of LOINC's ``Loinc.csv`` (+ ``LoincPartLink_*.csv``; the playbook's term wins where both have one);
+    returns the rows loaded.
 
-    The whole file is validated first (``rcdm.protocols.playbook``); a malformed file changes nothing.
+    Every file is validated first (``rcdm.protocols.playbook``, ``rcdm.protocols.loinc_table``); a malformed
+    file changes nothing.
     """
     from rcdm.db import execute_sql, insert_table, transaction
+    from rcdm.protocols.loinc_table import load_loinc_table, merge_terms
 
     check_schema(cdm_database_schema, "cdm_database_schema")
+    if file is None and loinc_table is None:
+        raise UsageError("Give LoincRsnaRadiologyPlaybook.csv, LOINC's Loinc.csv (loinc_table), or both")
     try:
-        terms = pb.load_playbook(file)
+        terms = merge_terms(pb.load_playbook(file) if file else {},
+                            load_loinc_table(loinc_table, part_links) if loinc_table else {})
     except UsageError as exc:
         raise _unchanged(exc, f"{cdm_database_schema}.rcdm_playbook is") from None
     rows = playbook_rows(terms)

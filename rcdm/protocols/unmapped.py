@@ -1,4 +1,5 @@
-"""Export what is left to map: the distinct unmapped protocol source values, most studies first, as a CSV that
+"""Export what is left to map: the distinct unmapped protocol source values, most images first (the work a
+mapping saves is proportional to the images it labels; then most studies), as a CSV that
 OHDSI Usagi imports directly (File → Import codes).
 
 Columns, in order: ``source_code`` (``protocol_code(protocol_source_value)``, at most 50 characters, the key
@@ -31,7 +32,7 @@ COLUMNS = ("source_code", "source_name", "source_frequency", "modality", "body_p
 
 
 def unmapped_protocols(conn: Any, cdm_database_schema: str) -> pd.DataFrame:
-    """The ranked export as a DataFrame (``COLUMNS``): most studies first, then most images, then by value."""
+    """The ranked export as a DataFrame (``COLUMNS``): most images first, then most studies, then by value."""
     from rcdm.db import query_sql
     from rcdm.protocols.store import read_site_mappings, require_rcdm_tables
     from rcdm.resources import read_template
@@ -56,7 +57,7 @@ def unmapped_protocols(conn: Any, cdm_database_schema: str) -> pd.DataFrame:
                      "study_description": parts["study_description"],
                      "series_description": parts["series_description"], "protocol_name": parts["protocol_name"],
                      "studies": int(studies), "images": int(images or 0), "protocol_source_value": psv})
-    rows.sort(key=lambda r: (-r["studies"], -r["images"], r["protocol_source_value"]))
+    rows.sort(key=lambda r: (-r["images"], -r["studies"], r["protocol_source_value"]))
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
