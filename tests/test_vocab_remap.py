@@ -149,7 +149,10 @@ def test_unmapped_export_ranks_and_round_trips_through_usagi(db, tmp_path):
 def test_remap_with_a_given_matcher_and_errors(db, tmp_path):
     matcher = ProtocolMatcher.from_files(FIX / "LoincRsnaRadiologyPlaybook.csv", FIX / "CONCEPT.csv")
     remap(db, CDM, matcher=matcher)
-    assert _concepts(db)[4] == 0 and _concepts(db)[5] == 0  # no test concept, no site file in this matcher
+    assert _concepts(db)[4] == 0  # no test concept in this matcher's CONCEPT file
+    # no site file either, but the matcher reads BX as biopsy: a TRUS prostate biopsy is the playbook's
+    # "US Guidance for needle biopsy of Prostate" (46288-7 → 3051673) on its own
+    assert _concepts(db)[5] == 3051673
     with pytest.raises(UsageError, match="does not exist"):
         remap(db, "nowhere_schema", VOCAB)
 
