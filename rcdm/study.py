@@ -479,7 +479,7 @@ def run_study(
     Returns ``{"out", "study_spec_hash", "site_name", "dialect", "analyses": {id: rows}, "suppressed":
     {id: {"primary", "complementary"}}, "generated_cohorts": [...]}``.
     """
-    from rcdm import __version__
+    from rcdm._version import __version__
     from rcdm.db import execute_sql, exists_table, insert_table
 
     spec = load_spec(spec)
@@ -835,7 +835,7 @@ def render_report(spec: Mapping[str, Any], sites: Sequence[Mapping[str, Any]], n
     import jinja2
     from markupsafe import Markup
 
-    from rcdm import __version__
+    from rcdm._version import __version__
 
     min_cell_count = int(spec["min_cell_count"])
     sections = []
