@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-from rcdm import __version__
+from rcdm._version import __version__
+from rcdm.cli_common import existing_db as _existing_db
 from rcdm.errors import RcdmError, UsageError
 
 
@@ -43,16 +44,6 @@ def _print_rows(rows: Sequence[dict], columns: Sequence[str]) -> None:
     print("  ".join("-" * w for w in widths))
     for r in rows:
         print("  ".join(str(r.get(c, "")).ljust(w) for c, w in zip(columns, widths)).rstrip())
-
-
-def _existing_db(db: str | None) -> str | None:
-    """``db`` if it is a server or an existing database file: verbs that only read refuse to create one."""
-    from rcdm.db import database_file
-
-    path = database_file(db)
-    if path is not None and not path.exists():
-        raise UsageError(f"No database at {path}: create it with 'rcdm ddl create' or 'rcdm etl' first")
-    return db
 
 
 # --- sql -----------------------------------------------------------------------------------------------

@@ -12,10 +12,10 @@ DB_HELP = ("SQLAlchemy URL (postgresql+psycopg://..., duckdb:///f.duckdb, ...) o
 
 def _connect(db: str | None, must_exist: bool = True):
     """Open ``db``; the vocabulary verbs work on an existing database (``load-*`` may create a new DuckDB file)."""
-    from rcdm.cli import _existing_db
+    from rcdm.cli_common import existing_db
     from rcdm.db import connect
 
-    return connect(_existing_db(db) if must_exist else db)
+    return connect(existing_db(db) if must_exist else db)
 
 
 def _say(args: argparse.Namespace, text: str) -> None:

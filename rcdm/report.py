@@ -450,7 +450,7 @@ def _as_table(report: dict[str, pd.DataFrame]) -> str:
 def _as_html(report: dict[str, pd.DataFrame]) -> str:
     import jinja2
 
-    from rcdm import __version__
+    from rcdm._version import __version__
 
     env = jinja2.Environment(loader=jinja2.PackageLoader("rcdm", "templates"),
                              autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,

@@ -236,8 +236,8 @@ def run_study(
     Returns ``{"out", "study_spec_hash", "site_name", "dialect", "min_cell_count", "analyses": {id: rows},
     "suppressed": {id: {"primary", "complementary"}}, "generated_cohorts": [...]}``.
     """
-    from rcdm import __version__
     from rcdm import study_releases as releases
+    from rcdm._version import __version__
     from rcdm.db import execute_sql, execute_statements, exists_table, insert_table
 
     study = load_study(spec)
@@ -653,7 +653,7 @@ def render_report(spec: Mapping[str, Any], sites: Sequence[Mapping[str, Any]], n
     import jinja2
     from markupsafe import Markup
 
-    from rcdm import __version__
+    from rcdm._version import __version__
 
     site_min = {n: int(s["manifest"]["min_cell_count"]) for n, s in zip(names, sites)}
     min_cell_count = min(site_min.values())

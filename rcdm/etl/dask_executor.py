@@ -36,7 +36,7 @@ from typing import Any, NamedTuple, TypeVar
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from rcdm import __version__
+from rcdm._version import __version__
 from rcdm.errors import MissingDriverError, UsageError
 from rcdm.etl.executor import child_environment
 from rcdm.etl.transform import STAGE_SCHEMA, BatchContext, FileEntry, process_batch
@@ -114,9 +114,9 @@ def read_staged(url: str, remove: bool = True) -> pa.Table:
 
 def _worker_versions() -> str:
     """Run on every worker before the first batch: the rcdm version installed there."""
-    import rcdm
+    from rcdm import _version  # imported on the worker: the version installed there
 
-    return rcdm.__version__
+    return _version.__version__
 
 
 class DaskExecutor:

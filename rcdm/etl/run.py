@@ -24,7 +24,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rcdm import __version__
+from rcdm._version import __version__
 from rcdm.db import Connection, connect, execute_sql, query_sql, query_statement, transaction
 from rcdm.dicom.deid import MissingSecretWarning, hmac_hex, load_or_create_secret, load_person_map
 from rcdm.errors import UsageError

@@ -229,7 +229,7 @@ class Viewer:
 
 
 def _environment() -> jinja2.Environment:
-    from rcdm import __version__
+    from rcdm._version import __version__
     from rcdm.report import RULES
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(HERE / "templates")),
