@@ -108,15 +108,21 @@ PAINTED_PIXELS = """(id) => {
 }"""
 
 
-def test_login_charts_search_logout(server, browser):
-    base, password = server
+def _watched_page(browser):
+    """A new context and page, and the list that collects its script errors and CSP violations (the 401/400/403
+    answers the tests provoke on purpose are not problems)."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     problems: list[str] = []
-    # script errors and CSP violations; the 401/400 answers this test provokes on purpose are not problems
     page.on("console", lambda m: problems.append(m.text)
             if m.type == "error" and not m.text.startswith("Failed to load resource") else None)
     page.on("pageerror", lambda e: problems.append(str(e)))
+    return context, page, problems
+
+
+def test_login_charts_search_logout(server, browser):
+    base, password = server
+    context, page, problems = _watched_page(browser)
 
     # refused before login: the page redirects to the login form
     page.goto(f"{base}/overview")
@@ -196,12 +202,7 @@ def test_login_charts_search_logout(server, browser):
 def test_aggregate_user_sees_suppressed_counts_and_no_search(server, browser):
     """bob (role aggregate) on the 3-person site: every count is below 5, so the pages show '-' and no search."""
     base, password = server
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(m.text)
-            if m.type == "error" and not m.text.startswith("Failed to load resource") else None)
-    page.on("pageerror", lambda e: problems.append(str(e)))
+    context, page, problems = _watched_page(browser)
     page.goto(f"{base}/login")
     page.fill("input[name=username]", "bob")
     page.fill("input[name=password]", password)
