@@ -1,4 +1,5 @@
 test_that("create, load, report and extract on PostgreSQL from R", {
+  skipIfNoRcdm()
   details <- postgresDetails()
   if (is.null(details)) {
     if (nzchar(Sys.getenv("CI"))) fail("CI must run the PostgreSQL tests: RCDM_TEST_POSTGRES_URL is not set")
@@ -11,6 +12,7 @@ test_that("create, load, report and extract on PostgreSQL from R", {
 })
 
 test_that("a data.frame with NA in every column type round-trips through PostgreSQL", {
+  skipIfNoRcdm()
   details <- postgresDetails()
   if (is.null(details)) {
     if (nzchar(Sys.getenv("CI"))) fail("CI must run the PostgreSQL tests: RCDM_TEST_POSTGRES_URL is not set")
