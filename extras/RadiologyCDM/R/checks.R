@@ -16,67 +16,46 @@
   text
 }
 
-# Each named argument must be TRUE or FALSE.
-.checkFlags <- function(...) {
-  args <- list(...)
+# Stop unless valid(x) for each named argument x (NULL is fine for those named in `.null`); the error says
+# "`name` must be <what>, not <the value>".
+.checkEach <- function(args, valid, what, .null = character(0)) {
   for (name in names(args)) {
     x <- args[[name]]
-    if (!is.logical(x) || length(x) != 1 || is.na(x)) {
-      .usageError(sprintf("`%s` must be TRUE or FALSE, not %s", name, .describe(x)))
+    if (is.null(x) && name %in% .null) next
+    if (!isTRUE(valid(x))) {
+      .usageError(sprintf("`%s` must be %s%s, not %s", name, what, if (name %in% .null) " or NULL" else "",
+                          .describe(x)))
     }
   }
   invisible(NULL)
 }
 
-# Each named argument must be a single non-NA, non-empty string; NULL is allowed for those listed in `.null`.
+.isOne <- function(x) length(x) == 1 && !is.na(x)
+
+# Each named argument must be TRUE or FALSE.
+.checkFlags <- function(...) .checkEach(list(...), function(x) is.logical(x) && .isOne(x), "TRUE or FALSE")
+
+# Each named argument must be a single non-NA, non-empty string (NULL allowed for those in `.null`).
 .checkText <- function(..., .null = character(0)) {
-  args <- list(...)
-  for (name in names(args)) {
-    x <- args[[name]]
-    if (is.null(x) && name %in% .null) next
-    if (!is.character(x) || length(x) != 1 || is.na(x) || !nzchar(x)) {
-      .usageError(sprintf("`%s` must be a single non-empty string%s, not %s", name,
-                          if (name %in% .null) " or NULL" else "", .describe(x)))
-    }
-  }
-  invisible(NULL)
+  .checkEach(list(...), function(x) is.character(x) && .isOne(x) && nzchar(x), "a single non-empty string",
+             .null)
 }
 
 # A character vector of at least one non-NA, non-empty string (e.g. file paths).
 .checkStrings <- function(x, name) {
-  if (!is.character(x) || length(x) == 0 || anyNA(x) || any(!nzchar(x))) {
-    .usageError(sprintf("`%s` must be a character vector of non-empty strings without NA, not %s", name,
-                        .describe(x)))
-  }
-  invisible(x)
+  .checkEach(structure(list(x), names = name), function(x) is.character(x) && length(x) > 0 && !anyNA(x) &&
+               all(nzchar(x)), "a character vector of non-empty strings without NA")
 }
 
-# Each named argument must be one whole number >= `.min` (NULL allowed for those in `.null`); returns nothing.
+# Each named argument must be one whole number >= `.min` (NULL allowed for those in `.null`).
 .checkWhole <- function(..., .min = 1, .null = character(0)) {
-  args <- list(...)
-  for (name in names(args)) {
-    x <- args[[name]]
-    if (is.null(x) && name %in% .null) next
-    if (!is.numeric(x) || length(x) != 1 || is.na(x) || !is.finite(x) || x != round(x) || x < .min ||
-        x > .Machine$integer.max) {
-      .usageError(sprintf("`%s` must be a single whole number of at least %s%s, not %s", name, .min,
-                          if (name %in% .null) " (or NULL)" else "", .describe(x)))
-    }
-  }
-  invisible(NULL)
+  .checkEach(list(...), function(x) is.numeric(x) && .isOne(x) && is.finite(x) && x == round(x) && x >= .min &&
+               x <= .Machine$integer.max, sprintf("a single whole number of at least %s", .min), .null)
 }
 
 # Each named argument must be one finite number (NULL allowed for those in `.null`).
 .checkNumber <- function(..., .null = character(0)) {
-  args <- list(...)
-  for (name in names(args)) {
-    x <- args[[name]]
-    if (is.null(x) && name %in% .null) next
-    if (!is.numeric(x) || length(x) != 1 || is.na(x) || !is.finite(x)) {
-      .usageError(sprintf("`%s` must be a single finite number, not %s", name, .describe(x)))
-    }
-  }
-  invisible(NULL)
+  .checkEach(list(...), function(x) is.numeric(x) && .isOne(x) && is.finite(x), "a single finite number", .null)
 }
 
 # One of the given choices.
@@ -108,23 +87,4 @@
 .noNA <- function(x, name) {
   if (!is.null(x) && is.atomic(x) && anyNA(x)) .usageError(sprintf("`%s` must not be NA", name))
   invisible(x)
-}
-
-# The arguments in `...` (a named list) must be among `known` (R names); a misspelt one is reported with the
-# nearest known name.
-.checkDots <- function(args, known, fun) {
-  if (length(args) == 0) return(invisible(NULL))
-  given <- names(args)
-  if (is.null(given) || any(!nzchar(given))) {
-    .usageError(sprintf("Every argument of %s() in `...` must be named (%s)", fun, paste(known, collapse = ", ")))
-  }
-  for (name in given[!(given %in% known)]) {
-    near <- known[agrepl(name, known, max.distance = 0.3, ignore.case = TRUE)]
-    .usageError(sprintf("%s() has no argument `%s`%s; its filters are: %s", fun, name,
-                        if (length(near) > 0) sprintf(" (did you mean `%s`?)", near[1]) else "",
-                        paste(known, collapse = ", ")))
-  }
-  twice <- unique(given[duplicated(given)])
-  if (length(twice) > 0) .usageError(sprintf("Argument `%s` given twice", twice[1]))
-  invisible(NULL)
 }

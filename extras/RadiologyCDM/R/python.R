@@ -166,8 +166,7 @@ rcdmAvailable <- function() {
   interop <- reticulate::import("rcdm.interop", convert = TRUE)
   missing <- interop$missing_database_file(connectionDetails)
   if (!is.null(missing)) {
-    stop(sprintf("No database at %s: create it with createRcdmTables() or runRcdmEtl() first", missing),
-         call. = FALSE)
+    .usageError(sprintf("No database at %s: create it with createRcdmTables() or runRcdmEtl() first", missing))
   }
   invisible(NULL)
 }

@@ -341,8 +341,9 @@ loadRcdmSiteMappings <- function(connectionDetails, cdmDatabaseSchema, file) {
 #' database <- tempfile(fileext = ".duckdb")
 #' createRcdmTables(database, "cdm")
 #' fixtures <- rcdmVocabularyFixtures()
+#' loadRcdmAthenaVocabulary(database, "vocab", fixtures)
 #' loadRcdmPlaybook(database, "cdm", file.path(fixtures, "LoincRsnaRadiologyPlaybook.csv"))
-#' remapRcdmProtocols(database, "cdm")$studies
+#' remapRcdmProtocols(database, "cdm", vocabularyDatabaseSchema = "vocab")$studies
 #' @export
 remapRcdmProtocols <- function(connectionDetails, cdmDatabaseSchema, vocabularyDatabaseSchema = cdmDatabaseSchema) {
   .checkText(cdmDatabaseSchema = cdmDatabaseSchema, vocabularyDatabaseSchema = vocabularyDatabaseSchema)

@@ -1,4 +1,3 @@
--- Copied from extras/cohorts/GiBleed.sql of the rcdm repository (Apache License 2.0).
 -- Cohort "Gastrointestinal hemorrhage" (the standard Eunomia GiBleed cohort), written the way ATLAS exports
 -- a cohort definition as OHDSI SQL. Entry: the first condition occurrence of gastrointestinal hemorrhage
 -- (concept 192671 and its descendants), inside an observation period. Exit: end of that observation period.

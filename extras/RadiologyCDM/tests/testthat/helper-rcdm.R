@@ -27,6 +27,16 @@ postgresDetails <- function() {
                               port = as.numeric(parts[4]))
 }
 
+# postgresDetails(), or a skip (a failure in CI, which must run the PostgreSQL tests).
+postgresDetailsOrSkip <- function() {
+  details <- postgresDetails()
+  if (is.null(details)) {
+    if (nzchar(Sys.getenv("CI"))) fail("CI must run the PostgreSQL tests: RCDM_TEST_POSTGRES_URL is not set")
+    skip("no PostgreSQL server (set RCDM_TEST_POSTGRES_URL)")
+  }
+  details
+}
+
 # A cohort holding every person with a study, written through insert_table with an R data.frame.
 writeCohort <- function(connectionDetails, schema, cohortId) {
   conn <- connectRcdm(connectionDetails)

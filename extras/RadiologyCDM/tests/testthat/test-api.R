@@ -194,11 +194,7 @@ test_that("a cohort definition set generates on DuckDB, with counts per cohort a
 
 test_that("a cohort definition set generates on PostgreSQL", {
   skipIfNoRcdm()
-  details <- postgresDetails()
-  if (is.null(details)) {
-    if (nzchar(Sys.getenv("CI"))) fail("CI must run the PostgreSQL tests: RCDM_TEST_POSTGRES_URL is not set")
-    skip("no PostgreSQL server (set RCDM_TEST_POSTGRES_URL)")
-  }
+  details <- postgresDetailsOrSkip()
   executeRcdmSql(details, "DROP SCHEMA IF EXISTS r_gib CASCADE; DROP SCHEMA IF EXISTS r_gib_results CASCADE;")
   on.exit(executeRcdmSql(details, "DROP SCHEMA IF EXISTS r_gib CASCADE; DROP SCHEMA IF EXISTS r_gib_results CASCADE;"))
   checkCohortSet(details, "r_gib", "r_gib_results")
