@@ -52,6 +52,12 @@ rcdmAvailable <- function() {
   .rcdmState$available
 }
 
+# A submodule of rcdm (convert = FALSE), after rcdmPython() has checked that rcdm is there.
+.rcdmModule <- function(name) {
+  rcdmPython()
+  reticulate::import(name, convert = FALSE)
+}
+
 # The package's own Python helper (inst/python/radiologycdm_bridge.py), imported on first use.
 .bridge <- function() {
   if (is.null(.rcdmState$bridge)) {
@@ -163,8 +169,7 @@ rcdmAvailable <- function() {
 .requireExistingDatabase <- function(connectionDetails) {
   if (!is.character(connectionDetails)) return(invisible(NULL))
   .noNA(connectionDetails, "connectionDetails")
-  interop <- reticulate::import("rcdm.interop", convert = TRUE)
-  missing <- interop$missing_database_file(connectionDetails)
+  missing <- reticulate::py_to_r(.rcdmModule("rcdm.interop")$missing_database_file(connectionDetails))
   if (!is.null(missing)) {
     .usageError(sprintf("No database at %s: create it with createRcdmTables() or runRcdmEtl() first", missing))
   }

@@ -87,7 +87,7 @@ runRcdmEtl <- function(connectionDetails, cdmDatabaseSchema, paths, personMap = 
   .checkWhole(workers = workers, batchSize = batchSize, commitRows = commitRows, .null = "workers")
   .checkFlags(quiet = quiet)
   # created here, so that the warning about a new secret is an R warning (run_etl would only print it)
-  deid <- reticulate::import("rcdm.dicom.deid", convert = FALSE)
+  deid <- .rcdmModule("rcdm.dicom.deid")
   .pyCall(deid$load_or_create_secret, .expand(secretFile), .convert = FALSE)
   summary <- .withConnection(connectionDetails, function(connection) {
     .pyCall(rcdmPython(convert = FALSE)$run_etl, as.list(path.expand(paths)), connection, cdmDatabaseSchema,
@@ -284,7 +284,7 @@ writeRcdmSampleDicom <- function(folder, patients = 6, seed = 0) {
   .checkText(folder = folder)
   .checkWhole(patients = patients)
   .checkWhole(seed = seed, .min = 0)
-  sample <- reticulate::import("rcdm.dicom.sample", convert = FALSE)
+  sample <- .rcdmModule("rcdm.dicom.sample")
   .pyCall(sample$write_sample_corpus, path.expand(folder), n_patients = .asInt(patients), seed = .asInt(seed))
 }
 
@@ -381,7 +381,7 @@ exportRcdmUnmapped <- function(connectionDetails, cdmDatabaseSchema, outputFile)
 #' list.files(rcdmVocabularyFixtures())
 #' @export
 rcdmVocabularyFixtures <- function() {
-  vocab <- reticulate::import("rcdm.protocols.vocab_data", convert = FALSE)
+  vocab <- .rcdmModule("rcdm.protocols.vocab_data")
   as.character(.pyCall(vocab$fixtures_dir, .convert = FALSE))
 }
 

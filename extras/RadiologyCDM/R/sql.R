@@ -155,10 +155,11 @@ insertRcdmTable <- function(connectionDetails, tableName, data, databaseSchema =
     warning(paste0("dropTableIfExists = TRUE drops and re-creates the table although createTable = FALSE ",
                    "(as DatabaseConnector does); set dropTableIfExists = FALSE to append"), call. = FALSE)
   }
+  rcdmPython()  # a clear error when rcdm is missing, before the data is converted
   arrow <- .arrowFromFrame(data, camelCaseToSnakeCase)
   rows <- .withConnection(connectionDetails, function(connection) {
     if ((createTable || dropTableIfExists) && !tempTable) {
-      .pyCall(reticulate::import("rcdm.db", convert = FALSE)$create_schema, connection, databaseSchema)
+      .pyCall(.rcdmModule("rcdm.db")$create_schema, connection, databaseSchema)
     }
     .pyCall(rcdmPython(convert = FALSE)$insert_table, connection, databaseSchema, tableName, arrow,
             create_table = createTable, drop_table_if_exists = dropTableIfExists,

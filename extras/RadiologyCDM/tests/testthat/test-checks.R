@@ -40,3 +40,16 @@ test_that("library(RadiologyCDM) does not start Python", {
     "cat('started:', reticulate::py_available(initialize = FALSE), '\\n')"))), stdout = TRUE, stderr = TRUE)
   expect_true(any(grepl("started: FALSE", out, fixed = TRUE)), info = paste(out, collapse = "\n"))
 })
+
+test_that("without rcdm every function says what to install", {
+  # tests/test_r_package.py runs R CMD check with a Python without rcdm too, where the rest of this test runs
+  if (rcdmAvailable()) return(expect_true(rcdmAvailable()))
+  db <- tempfile(fileext = ".duckdb")
+  for (call in list(quote(createRcdmTables(db, "cdm")), quote(writeRcdmSampleDicom(tempfile())),
+                    quote(getRcdmQualityReport(db, "cdm")), quote(insertRcdmTable(db, "main.t", data.frame(a = 1))),
+                    quote(renderRcdmSql("SELECT 1")), quote(rcdmVocabularyFixtures()))) {
+    err <- tryCatch(eval(call), error = function(e) e)
+    expect_s3_class(err, "rcdm_PythonMissing")
+    expect_match(conditionMessage(err), "The Python package 'rcdm' is not available to reticulate", fixed = TRUE)
+  }
+})
