@@ -110,7 +110,14 @@ closeRcdmConnection <- function(connection) {
   if (inherits(connectionDetails, "python.builtin.object")) {
     return(fun(connectionDetails))
   }
-  connection <- connectRcdm(connectionDetails, tempEmulationSchema = tempEmulationSchema, readOnly = readOnly)
+  connection <- tryCatch(
+    connectRcdm(connectionDetails, tempEmulationSchema = tempEmulationSchema, readOnly = readOnly),
+    rcdm_DatabaseError = function(e) {
+      # DuckDB cannot open a file read-only in a process that has it open read-write (e.g. a connection from
+      # connectRcdm() still open): read through a read-write connection then, as before
+      if (!readOnly || !grepl("file handle conflict", conditionMessage(e), fixed = TRUE)) stop(e)
+      connectRcdm(connectionDetails, tempEmulationSchema = tempEmulationSchema)
+    })
   on.exit(try(connection$close(), silent = TRUE), add = TRUE)
   fun(connection)
 }

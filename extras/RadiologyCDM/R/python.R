@@ -26,7 +26,7 @@ rcdmPython <- function(convert = TRUE) {
         message = paste0(
           "The Python package 'rcdm' is not available to reticulate (Python: ", python, ").\n",
           "Install it into that Python with:  ", python, " -m pip install 'rcdm[postgresql]'\n",
-          "or point reticulate at a Python that has it, before the first RadiologyCDM call:\n",
+          "or point reticulate at a Python that has it, in a new R session before the first RadiologyCDM call:\n",
           "  Sys.setenv(RETICULATE_PYTHON = \"/path/to/venv/bin/python\")"),
         call = NULL)))
     }
@@ -46,7 +46,8 @@ rcdmPython <- function(convert = TRUE) {
 #' rcdmAvailable()
 #' @export
 rcdmAvailable <- function() {
-  if (is.null(.rcdmState$available)) {
+  # only TRUE is remembered: rcdm installed into the running Python later in the session is found then
+  if (!isTRUE(.rcdmState$available)) {
     .rcdmState$available <- isTRUE(tryCatch(reticulate::py_module_available("rcdm"), error = function(e) FALSE))
   }
   .rcdmState$available

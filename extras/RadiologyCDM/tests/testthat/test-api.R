@@ -114,6 +114,19 @@ test_that("read-only calls let a second R session read the same DuckDB file", {
   expect_true(any(grepl(paste("report", n), out)), info = paste(out, collapse = "\n"))
 })
 
+test_that("read-only calls still work while this session holds the file open read-write", {
+  skipIfNoRcdm()
+  database <- tempfile(fileext = ".duckdb")
+  createRcdmTables(database, "cdm")
+  writer <- connectRcdm(database)
+  on.exit(closeRcdmConnection(writer))
+  executeRcdmSql(writer, "CREATE TABLE cdm.z (x INT); INSERT INTO cdm.z VALUES (1);")
+  expect_equal(queryRcdmSql(database, "SELECT x FROM cdm.z;")$x, 1)
+  expect_equal(nrow(getRcdmQualityReport(database, "cdm")$summary), 1)
+  executeRcdmSql(writer, "INSERT INTO cdm.z VALUES (2);")
+  expect_equal(queryRcdmSql(database, "SELECT x FROM cdm.z ORDER BY x;")$x, c(1, 2))
+})
+
 test_that("connections a call opens are closed on exit, also after an error", {
   skipIfNoRcdm()
   database <- tempfile(fileext = ".duckdb")
