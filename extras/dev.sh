@@ -48,13 +48,14 @@ have_pg_server() {
 }
 
 have_r() {
-  command -v Rscript >/dev/null && Rscript -e 'quit(status = !all(c("reticulate", "testthat") %in% rownames(installed.packages())))' >/dev/null 2>&1
+  # R CMD build/check of extras/RadiologyCDM also need roxygen2 (its docs), knitr, rmarkdown and pandoc (its vignette)
+  command -v Rscript >/dev/null && command -v pandoc >/dev/null && Rscript -e 'quit(status = !all(c("reticulate", "testthat", "roxygen2", "knitr", "rmarkdown") %in% rownames(installed.packages())))' >/dev/null 2>&1
 }
 
 setup_system() {
   local packages=()
   have_pg_server || packages+=(postgresql)
-  have_r || packages+=(r-base-core r-cran-reticulate r-cran-testthat)
+  have_r || packages+=(r-base-core r-cran-reticulate r-cran-testthat r-cran-roxygen2 r-cran-knitr r-cran-rmarkdown pandoc)
   [ -x /usr/bin/chromium ] || packages+=(chromium)
   [ -x /usr/sbin/Orthanc ] && compgen -G "/usr/share/orthanc/plugins/libOrthancDicomWeb.so*" >/dev/null \
     || packages+=(orthanc orthanc-dicomweb)

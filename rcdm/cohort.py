@@ -23,7 +23,13 @@ _LEFTOVER = re.compile(r"@[A-Za-z_][A-Za-z0-9_.]*")
 
 
 def _cohort_id(value: Any) -> int:
-    """A cohort definition id from an int, an integral float (R passes doubles) or a digit string."""
+    """A cohort definition id from an int, an integral float (R passes doubles) or a digit string.
+
+    Ints and digit strings stay exact (64-bit ids beyond 2^53, which a float cannot hold)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"\s*-?[0-9]+\s*", value):
+        return int(value)
     try:
         number = float(value)
     except (TypeError, ValueError):

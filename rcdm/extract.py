@@ -127,6 +127,8 @@ def _number(value: Any, what: str) -> float | None:
 
 
 def _integer(value: Any, what: str) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value  # exact, also beyond 2^53 (64-bit cohort ids from R arrive as Python ints)
     number = _number(value, what)
     if number is None:
         return None

@@ -4,36 +4,108 @@
 
 #' The rcdm Python module
 #'
-#' Imports the Python package \code{rcdm} through reticulate, once per session. reticulate uses the Python
-#' named by \code{RETICULATE_PYTHON} (e.g. \code{Sys.setenv(RETICULATE_PYTHON = "~/rcdm/.venv/bin/python")})
-#' or a virtualenv chosen with \code{reticulate::use_virtualenv()}. When rcdm is missing, the error says
-#' exactly what to install.
+#' Imports the Python package \code{rcdm} through reticulate, once per session, on first use (not at
+#' \code{library(RadiologyCDM)}). reticulate uses the Python named by \code{RETICULATE_PYTHON} (e.g.
+#' \code{Sys.setenv(RETICULATE_PYTHON = "~/rcdm/.venv/bin/python")}) or a virtualenv chosen with
+#' \code{reticulate::use_virtualenv()}. When rcdm is missing, the error says exactly what to install.
 #'
 #' @param convert \code{FALSE} for the module imported with \code{convert = FALSE} (results stay Python
 #'   objects; the wrappers use it to shape data frames on the Python side first).
 #' @return The Python module (a reticulate object).
+#' @seealso \code{\link{rcdmAvailable}} to test for it without an error.
+#' @examplesIf rcdmAvailable()
+#' rcdm <- rcdmPython()
+#' rcdm$`__version__`
 #' @export
 rcdmPython <- function(convert = TRUE) {
+  .checkFlags(convert = convert)
   if (is.null(.rcdmState$module)) {
-    if (!reticulate::py_module_available("rcdm")) {
+    if (!rcdmAvailable()) {
       python <- tryCatch(reticulate::py_config()$python, error = function(e) "none found")
-      stop(paste0(
-        "The Python package 'rcdm' is not available to reticulate (Python: ", python, ").\n",
-        "Install it into that Python with:  ", python, " -m pip install 'rcdm[postgresql]'\n",
-        "or point reticulate at a Python that has it, before loading RadiologyCDM:\n",
-        "  Sys.setenv(RETICULATE_PYTHON = \"/path/to/venv/bin/python\")"
-      ), call. = FALSE)
+      stop(structure(class = c("rcdm_PythonMissing", "rcdm_error", "error", "condition"), list(
+        message = paste0(
+          "The Python package 'rcdm' is not available to reticulate (Python: ", python, ").\n",
+          "Install it into that Python with:  ", python, " -m pip install 'rcdm[postgresql]'\n",
+          "or point reticulate at a Python that has it, in a new R session before the first RadiologyCDM call:\n",
+          "  Sys.setenv(RETICULATE_PYTHON = \"/path/to/venv/bin/python\")"),
+        call = NULL)))
     }
+    .bridge()$quiet_conversions()
     .rcdmState$module <- reticulate::import("rcdm", convert = TRUE)
     .rcdmState$raw <- reticulate::import("rcdm", convert = FALSE)
   }
   if (isFALSE(convert)) .rcdmState$raw else .rcdmState$module
 }
 
-# Run a call into Python; a Python error becomes an R error with the same message, classed by its type
-# (e.g. "rcdm_IdentifierError", "rcdm_error") so callers can catch it with tryCatch. R errors (already classed
-# ones included) pass through: py_last_error() still holds the previous Python error after an R error, so it
-# is used only when the error's own message carries it.
+#' Is the rcdm Python package available?
+#'
+#' \code{TRUE} when reticulate finds a Python with the \code{rcdm} package (this starts Python, once per
+#' session). Use it to skip examples, vignettes and tests on machines without rcdm.
+#' @return \code{TRUE} or \code{FALSE}.
+#' @examples
+#' rcdmAvailable()
+#' @export
+rcdmAvailable <- function() {
+  # only TRUE is remembered: rcdm installed into the running Python later in the session is found then
+  if (!isTRUE(.rcdmState$available)) {
+    .rcdmState$available <- isTRUE(tryCatch(reticulate::py_module_available("rcdm"), error = function(e) FALSE))
+  }
+  .rcdmState$available
+}
+
+# A submodule of rcdm (convert = FALSE), after rcdmPython() has checked that rcdm is there.
+.rcdmModule <- function(name) {
+  rcdmPython()
+  reticulate::import(name, convert = FALSE)
+}
+
+# The package's own Python helper (inst/python/radiologycdm_bridge.py), imported on first use.
+.bridge <- function() {
+  if (is.null(.rcdmState$bridge)) {
+    .rcdmState$bridge <- reticulate::import_from_path(
+      "radiologycdm_bridge", system.file("python", package = "RadiologyCDM", mustWork = TRUE), convert = FALSE)
+  }
+  .rcdmState$bridge
+}
+
+# Call a Python function (from a convert = FALSE import) with `...` (unnamed: positional, named: keywords).
+# Its warnings become R warnings (class rcdm_<Category>, rcdm_warning), what it printed an R message, and its
+# exception an R error classed by the exception's classes (rcdm_<Class>..., rcdm_error). The value is an R value,
+# or the Python object with .convert = FALSE.
+.pyCall <- function(fun, ..., .convert = TRUE) {
+  args <- list(...)
+  named <- if (is.null(names(args))) rep(FALSE, length(args)) else nzchar(names(args))
+  outcome <- .bridge()$call(fun, unname(args[!named]), reticulate::py_dict(names(args)[named], unname(args[named])))
+  output <- reticulate::py_to_r(outcome$output)
+  if (nzchar(output)) message(structure(class = c("rcdm_output", "message", "condition"),
+                                        list(message = output, call = NULL)))
+  for (w in reticulate::py_to_r(outcome$warnings)) {
+    warning(structure(class = c(paste0("rcdm_", w[[1]]), "rcdm_warning", "warning", "condition"),
+                      list(message = w[[2]], call = NULL)))
+  }
+  classes <- unlist(reticulate::py_to_r(outcome$error_classes))
+  if (length(classes) > 0) stop(.pythonError(classes, reticulate::py_to_r(outcome$error_message)))
+  if (.convert) reticulate::py_to_r(outcome$value) else outcome$value
+}
+
+# A classed R error for a Python exception. A message longer than R prints by default (warning.length, 1,000
+# characters) keeps its start and its end, where the cause usually is; the whole text is in $fullMessage.
+.pythonError <- function(classes, message, limit = 1000) {
+  full <- message
+  if (nchar(message) > limit) {
+    omitted <- nchar(message) - (limit - 300)
+    message <- paste0(substr(message, 1, limit - 400), "\n[... ", omitted,
+                      " characters omitted; the whole message is in the error's $fullMessage ...]\n",
+                      substr(message, nchar(message) - 99, nchar(message)))
+  }
+  structure(class = c(paste0("rcdm_", classes), "rcdm_error", "error", "condition"),
+            list(message = message, call = NULL, fullMessage = full))
+}
+
+# Run a call into Python made directly through reticulate (the conversion helpers); a Python error becomes an
+# R error with the same message, classed by its type (e.g. "rcdm_IdentifierError", "rcdm_error"). R errors
+# (already classed ones included) pass through: py_last_error() still holds the previous Python error after an
+# R error, so it is used only when the error's own message carries it.
 .rcdmCall <- function(expr) {
   tryCatch(expr, error = function(e) {
     if (inherits(e, "rcdm_error")) stop(e)
@@ -41,33 +113,10 @@ rcdmPython <- function(convert = TRUE) {
     if (!is.null(info) && !is.null(info$value) && nzchar(info$value) &&
         grepl(info$value, conditionMessage(e), fixed = TRUE)) {
       type <- if (is.null(info$type)) "Exception" else info$type
-      cond <- structure(
-        class = c(paste0("rcdm_", type), "rcdm_error", "error", "condition"),
-        list(message = info$value, call = NULL)
-      )
-      stop(cond)
+      stop(.pythonError(type, info$value))
     }
     stop(e)
   })
-}
-
-# Plain R values for Python: NULL stays None; whole doubles where Python wants an int become integers.
-.asInt <- function(x) {
-  if (is.null(x)) return(NULL)
-  if (is.numeric(x) && !anyNA(x) && all(x == round(x)) && all(abs(x) <= .Machine$integer.max)) {
-    return(as.integer(x))
-  }
-  x
-}
-
-.onLoad <- function(libname, pkgname) {
-  # reticulate 1.28 (Debian 12) calls an Index method that pandas 2.x deprecates on every data.frame
-  # conversion; the warning says nothing to an R user, so it is silenced for that one message.
-  if (reticulate::py_available(initialize = FALSE) || nzchar(Sys.getenv("RETICULATE_PYTHON"))) {
-    try(reticulate::py_run_string(paste0(
-      "import warnings; warnings.filterwarnings('ignore', message='Index.format is deprecated', ",
-      "category=FutureWarning)")), silent = TRUE)
-  }
 }
 
 # --- R values out: exact ids, plain vectors, Dates -------------------------------------------------------
@@ -116,34 +165,14 @@ rcdmPython <- function(convert = TRUE) {
 
 # --- R values in: no NA where Python would read TRUE or -2147483648 ---------------------------------------
 
-# Stop when an argument holds NA (reticulate would pass NA as True and NA_integer_ as -2147483648).
-.noNA <- function(x, name) {
-  if (!is.null(x) && is.atomic(x) && anyNA(x)) {
-    stop(sprintf("`%s` must not be NA", name), call. = FALSE)
-  }
-  invisible(x)
-}
-
-# A single whole number for Python's int (e.g. a cohort definition id): no NA, no fraction, within R's integer
-# range; anything else is an R error naming the argument.
-.asId <- function(x, name) {
-  if (length(x) != 1 || !is.numeric(x) || is.na(x) || x != round(x) || abs(x) > .Machine$integer.max) {
-    stop(sprintf("`%s` must be a single whole number (at most %d), not %s", name, .Machine$integer.max,
-                 paste(deparse(x), collapse = " ")), call. = FALSE)
-  }
-  as.integer(x)
-}
-
 # Read-only wrappers refuse a DuckDB/SQLite path (or URL) whose file does not exist: connecting would
 # create an empty database.
 .requireExistingDatabase <- function(connectionDetails) {
   if (!is.character(connectionDetails)) return(invisible(NULL))
   .noNA(connectionDetails, "connectionDetails")
-  interop <- reticulate::import("rcdm.interop", convert = TRUE)
-  missing <- interop$missing_database_file(connectionDetails)
+  missing <- reticulate::py_to_r(.rcdmModule("rcdm.interop")$missing_database_file(connectionDetails))
   if (!is.null(missing)) {
-    stop(sprintf("No database at %s: create it with createRcdmTables() or runRcdmEtl() first", missing),
-         call. = FALSE)
+    .usageError(sprintf("No database at %s: create it with createRcdmTables() or runRcdmEtl() first", missing))
   }
   invisible(NULL)
 }

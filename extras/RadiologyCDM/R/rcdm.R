@@ -1,141 +1,221 @@
 # OHDSI-style functions over the rcdm Python API. Each takes connection details (or a path / URL, or an open
-# connection from connectRcdm), converts camelCase arguments to the Python API's snake_case, and returns
-# plain R values: data.frames, named lists, character vectors.
+# connection from connectRcdm), checks its arguments in R, converts camelCase arguments to the Python API's
+# snake_case, and returns plain R values: data.frames, named lists, character vectors.
 #
 # Returned data.frames are exact and plain (see rcdm.interop.frame_for_r and .fixFrame): the keyed-hash ids
 # (radiology_occurrence_id, radiology_series_id, radiology_image_id, and any other *_id beyond 2^53) are
 # character, *_date columns are Date, date-times are POSIXct in UTC, missing values are NA.
-# Arguments holding NA are refused with an R error naming the argument (reticulate would pass NA as TRUE).
 
 #' Create the R-CDM (and MI-CDM) tables
 #'
-#' Idempotent: tables, indexes and foreign keys are created only where missing.
+#' Idempotent: the schema, tables, indexes and foreign keys are created only where missing.
 #'
-#' @param connectionDetails Connection details, a DuckDB/SQLite path or URL, or an open connection.
-#' @param cdmDatabaseSchema Schema of the R-CDM tables.
-#' @param model "rcdm", "micdm" or "all".
+#' @param connectionDetails Connection details (\code{createRcdmConnectionDetails} or DatabaseConnector's), a
+#'   DuckDB/SQLite file path or a SQLAlchemy URL, or an open connection from \code{connectRcdm}.
+#' @param cdmDatabaseSchema Schema of the R-CDM tables (and of the OMOP CDM tables they refer to).
+#' @param model "all" (the R-CDM and OHDSI MI-CDM tables, as in the quick tour), "rcdm" or "micdm".
 #' @param indexes,foreignKeys Create indexes (default) and foreign keys (off, as in OHDSI's DDL).
-#' @return A data.frame with one row per object (object, type, table, status).
+#' @return A data.frame with one row per object (object, type, table, status "created" or "exists").
+#' @examplesIf rcdmAvailable()
+#' database <- tempfile(fileext = ".duckdb")
+#' createRcdmTables(database, cdmDatabaseSchema = "cdm")
+#' dropRcdmTables(database, cdmDatabaseSchema = "cdm")
 #' @export
-createRcdmTables <- function(connectionDetails, cdmDatabaseSchema, model = "rcdm", indexes = TRUE,
+createRcdmTables <- function(connectionDetails, cdmDatabaseSchema, model = "all", indexes = TRUE,
                              foreignKeys = FALSE) {
-  .checkScalars(cdmDatabaseSchema = cdmDatabaseSchema, model = model, indexes = indexes,
-                foreignKeys = foreignKeys)
+  .checkText(cdmDatabaseSchema = cdmDatabaseSchema)
+  .checkChoice(model, "model", c("all", "rcdm", "micdm"))
+  .checkFlags(indexes = indexes, foreignKeys = foreignKeys)
   .withConnection(connectionDetails, function(connection) {
-    rows <- .rcdmCall(rcdmPython()$create_tables(connection, cdmDatabaseSchema, model = model,
-                                                 indexes = indexes, foreign_keys = foreignKeys))
-    .rowsToDataFrame(rows)
+    .rowsToDataFrame(.pyCall(rcdmPython(convert = FALSE)$create_tables, connection, cdmDatabaseSchema,
+                             model = model, indexes = indexes, foreign_keys = foreignKeys, .convert = FALSE))
   })
 }
 
 #' Drop the R-CDM (and MI-CDM) tables
 #' @inheritParams createRcdmTables
-#' @return The names of the dropped tables.
+#' @return The names of the dropped tables (character).
+#' @examplesIf rcdmAvailable()
+#' database <- tempfile(fileext = ".duckdb")
+#' createRcdmTables(database, "cdm", model = "rcdm")
+#' dropRcdmTables(database, "cdm", model = "rcdm")
 #' @export
-dropRcdmTables <- function(connectionDetails, cdmDatabaseSchema, model = "rcdm") {
-  .checkScalars(cdmDatabaseSchema = cdmDatabaseSchema, model = model)
+dropRcdmTables <- function(connectionDetails, cdmDatabaseSchema, model = "all") {
+  .checkText(cdmDatabaseSchema = cdmDatabaseSchema)
+  .checkChoice(model, "model", c("all", "rcdm", "micdm"))
   .withConnection(connectionDetails, function(connection) {
-    unlist(.rcdmCall(rcdmPython()$drop_tables(connection, cdmDatabaseSchema, model = model)))
+    as.character(unlist(.pyCall(rcdmPython(convert = FALSE)$drop_tables, connection, cdmDatabaseSchema,
+                                model = model)))
   })
 }
 
 #' Load DICOM headers into the R-CDM tables
 #'
-#' De-identified (person ids from a site mapping, UIDs as keyed hashes), resumable and idempotent.
+#' De-identified (person ids from a site mapping, UIDs as keyed hashes with the site secret), resumable and
+#' idempotent. The warning that a new site secret was created, and the data-quality warnings of the run, are
+#' R warnings; the run's report is an R message (\code{suppressMessages} hides it).
 #'
 #' @inheritParams createRcdmTables
-#' @param paths Folders and/or files to load.
+#' @param paths Folders and/or files to load (a character vector).
 #' @param personMap CSV file with the header \code{patient_id,person_id}.
 #' @param personSource "cdm" to map through \code{person.person_source_value} instead.
-#' @param secretFile The site secret for the keyed hashes (created on first use; keep it safe).
-#' @param workers Header-reading processes (NULL: all cores).
+#' @param secretFile The site secret for the keyed hashes (created on first use, with a warning; keep it
+#'   safe). \code{NULL}: \code{~/.rcdm/site_secret}.
+#' @param workers Header-reading processes (\code{NULL}: all cores).
 #' @param batchSize Files a worker reads at a time.
 #' @param commitRows Files loaded per transaction (consecutive batches are joined up to this many).
 #' @param root Archive root; \code{file_path} is stored relative to it.
-#' @param quiet No progress bar and no printed report.
-#' @return The run's summary as a named list (files_seen, loaded, quarantined, skipped, ...).
+#' @param quiet \code{TRUE}: no report message (warnings are R warnings either way).
+#' @return The run's summary as a named list (files_seen, loaded, quarantined, skipped, ...), invisibly.
+#' @examplesIf rcdmAvailable()
+#' folder <- tempfile("rcdm-")
+#' sample <- writeRcdmSampleDicom(file.path(folder, "dicom"), patients = 2)
+#' database <- file.path(folder, "site.duckdb")
+#' createRcdmTables(database, "cdm")
+#' summary <- runRcdmEtl(database, "cdm", sample$out_dir, personMap = sample$person_map,
+#'                       secretFile = file.path(folder, "site_secret"), workers = 1, quiet = TRUE)
+#' summary$loaded
 #' @export
 runRcdmEtl <- function(connectionDetails, cdmDatabaseSchema, paths, personMap = NULL, personSource = NULL,
                        secretFile = NULL, workers = NULL, batchSize = 5000, commitRows = 131072, root = NULL,
-                       quiet = TRUE) {
-  .noNA(paths, "paths")
-  .checkScalars(cdmDatabaseSchema = cdmDatabaseSchema, personMap = personMap, personSource = personSource,
-                secretFile = secretFile, workers = workers, batchSize = batchSize, commitRows = commitRows,
-                root = root, quiet = quiet)
-  .withConnection(connectionDetails, function(connection) {
-    .rcdmCall(rcdmPython()$run_etl(as.list(paths), connection, cdmDatabaseSchema, person_map = personMap,
-                                   person_source = personSource, secret_file = secretFile,
-                                   workers = .asInt(workers), batch_size = .asInt(batchSize),
-                                   commit_rows = .asInt(commitRows), root = root, quiet = quiet))
+                       quiet = FALSE) {
+  .checkText(cdmDatabaseSchema = cdmDatabaseSchema)
+  .checkStrings(paths, "paths")
+  .checkText(personMap = personMap, secretFile = secretFile, root = root,
+             .null = c("personMap", "secretFile", "root"))
+  if (!is.null(personSource)) .checkChoice(personSource, "personSource", "cdm")
+  .checkWhole(workers = workers, batchSize = batchSize, commitRows = commitRows, .null = "workers")
+  .checkFlags(quiet = quiet)
+  # created here, so that the warning about a new secret is an R warning (run_etl would only print it)
+  deid <- .rcdmModule("rcdm.dicom.deid")
+  .pyCall(deid$load_or_create_secret, .expand(secretFile), .convert = FALSE)
+  summary <- .withConnection(connectionDetails, function(connection) {
+    .pyCall(rcdmPython(convert = FALSE)$run_etl, as.list(path.expand(paths)), connection, cdmDatabaseSchema,
+            person_map = .expand(personMap), person_source = personSource, secret_file = .expand(secretFile),
+            workers = .asInt(workers), batch_size = .asInt(batchSize), commit_rows = .asInt(commitRows),
+            root = .expand(root), quiet = quiet, progress = FALSE)
   })
+  .warnDataQuality(summary)
+  invisible(summary)
+}
+
+# R warnings (class rcdm_DataQualityWarning) for what a run could not load as it is.
+.warnDataQuality <- function(summary) {
+  byReason <- function(counts) {
+    if (length(counts) == 0) return("")
+    paste0(" (", paste(names(counts), unlist(counts), sep = ": ", collapse = ", "), ")")
+  }
+  found <- c(
+    if (isTRUE(summary$quarantined > 0)) sprintf(
+      "%d files quarantined%s: their reasons are in rcdm_etl_file", summary$quarantined,
+      byReason(summary$quarantined_by_reason)),
+    if (isTRUE(summary$unmapped_patient > 0)) sprintf(
+      "%d files not loaded: their patients are not in the person map (they are retried on the next run)",
+      summary$unmapped_patient),
+    if (isTRUE(summary$invalid_dates > 0)) sprintf(
+      "%d impossible DICOM dates stored as NULL", summary$invalid_dates)
+  )
+  for (text in found) {
+    warning(structure(class = c("rcdm_DataQualityWarning", "rcdm_warning", "warning", "condition"),
+                      list(message = text, call = NULL)))
+  }
 }
 
 #' The mapping-quality report (the R-CDM paper's Tables 3 and 4)
 #' @inheritParams createRcdmTables
 #' @return A named list of data.frames: summary, columns, by_modality, by_year, files, quarantine, ...
 #'   Counts and years are numbers (NA for an unknown year). A DuckDB/SQLite file that does not exist is an
-#'   error (it is not created).
+#'   error (it is not created); the database is opened read-only.
+#' @examplesIf rcdmAvailable()
+#' database <- tempfile(fileext = ".duckdb")
+#' createRcdmTables(database, "cdm")
+#' getRcdmQualityReport(database, "cdm")$summary
 #' @export
 getRcdmQualityReport <- function(connectionDetails, cdmDatabaseSchema) {
-  .checkScalars(cdmDatabaseSchema = cdmDatabaseSchema)
+  .checkText(cdmDatabaseSchema = cdmDatabaseSchema)
   .requireExistingDatabase(connectionDetails)
   .withConnection(connectionDetails, function(connection) {
-    .frameForR(.rcdmCall(rcdmPython(convert = FALSE)$quality_report(connection, cdmDatabaseSchema)))
-  })
+    .frameForR(.pyCall(rcdmPython(convert = FALSE)$quality_report, connection, cdmDatabaseSchema,
+                       .convert = FALSE))
+  }, readOnly = TRUE)
 }
 
 #' The images of a cohort
 #'
+#' One row per image of the cohort's persons, filtered as asked; the database is opened read-only.
+#'
 #' @inheritParams createRcdmTables
-#' @param cohortDefinitionId The cohort (e.g. from ATLAS).
-#' @param cohortDatabaseSchema,cohortTable Where the cohort table is (default: the CDM schema, "cohort").
-#' @param ... Filters: modalities, protocolConceptIds, includeDescendants, vocabularyDatabaseSchema,
-#'   bodyParts, contrast, planes, lateralities, minSliceThickness, maxSliceThickness, windowStartDays,
-#'   windowEndDays, windowAnchor ("start"/"end"), firstStudyOnly. A filter holding NA (e.g.
-#'   \code{modalities = c("CT", NA)} or \code{firstStudyOnly = NA}) is an error, not dropped.
+#' @param cohortDefinitionId The cohort (e.g. from ATLAS): a whole number up to 2^53, or a string of digits
+#'   for a 64-bit id.
+#' @param cohortDatabaseSchema,cohortTable Where the cohort table is (default: the CDM schema, "cohort"), as
+#'   in CohortGenerator.
+#' @param modalities,bodyParts,contrast,planes,lateralities Character vectors to keep (e.g.
+#'   \code{modalities = c("CT", "MR")}, \code{planes = "axial"}, \code{contrast = "pre"}); \code{NULL} keeps all.
+#' @param protocolConceptIds Protocol concept ids to keep (numbers, or strings of digits).
+#' @param includeDescendants Also keep the descendants of \code{protocolConceptIds}
+#'   (through \code{vocabularyDatabaseSchema.concept_ancestor}).
+#' @param vocabularyDatabaseSchema Vocabulary schema (default: the CDM schema).
+#' @param minSliceThickness,maxSliceThickness Slice thickness bounds in mm.
+#' @param windowStartDays,windowEndDays Keep studies from this many days after the anchor (negative: before).
+#' @param windowAnchor "start" or "end" of the cohort entry.
+#' @param firstStudyOnly Keep only each person's first matching study.
 #' @return A data.frame, one row per image. The ids \code{radiology_occurrence_id}, \code{radiology_series_id}
 #'   and \code{radiology_image_id} are keyed hashes up to 2^63, beyond what an R double holds exactly, so they
 #'   are returned as character (exact; compare and join them as strings). \code{*_date} columns are
 #'   \code{Date}, date-times \code{POSIXct} in UTC, text columns character vectors with NA for missing.
-#'   A DuckDB/SQLite file that does not exist is an error (it is not created).
+#'   A DuckDB/SQLite file that does not exist, or a missing cohort table, is an error.
+#' @examplesIf rcdmAvailable()
+#' folder <- tempfile("rcdm-")
+#' sample <- writeRcdmSampleDicom(file.path(folder, "dicom"), patients = 2)
+#' database <- file.path(folder, "site.duckdb")
+#' createRcdmTables(database, "cdm")
+#' runRcdmEtl(database, "cdm", sample$out_dir, personMap = sample$person_map,
+#'            secretFile = file.path(folder, "site_secret"), workers = 1, quiet = TRUE)
+#' persons <- queryRcdmSql(database, "SELECT DISTINCT person_id FROM cdm.radiology_occurrence;")
+#' cohort <- data.frame(cohort_definition_id = 1, subject_id = persons$person_id,
+#'                      cohort_start_date = as.Date("2000-01-01"), cohort_end_date = as.Date("2030-12-31"))
+#' insertRcdmTable(database, "cohort", cohort, databaseSchema = "results")
+#' images <- getCohortImages(database, 1, "cdm", cohortDatabaseSchema = "results", modalities = "CT")
+#' table(images$anatomical_plane, useNA = "ifany")
 #' @export
 getCohortImages <- function(connectionDetails, cohortDefinitionId, cdmDatabaseSchema,
-                            cohortDatabaseSchema = cdmDatabaseSchema, cohortTable = "cohort", ...) {
+                            cohortDatabaseSchema = cdmDatabaseSchema, cohortTable = "cohort",
+                            modalities = NULL, protocolConceptIds = NULL, includeDescendants = FALSE,
+                            vocabularyDatabaseSchema = cdmDatabaseSchema, bodyParts = NULL, contrast = NULL,
+                            planes = NULL, lateralities = NULL, minSliceThickness = NULL,
+                            maxSliceThickness = NULL, windowStartDays = NULL, windowEndDays = NULL,
+                            windowAnchor = "start", firstStudyOnly = FALSE) {
+  .checkText(cdmDatabaseSchema = cdmDatabaseSchema, cohortDatabaseSchema = cohortDatabaseSchema,
+             cohortTable = cohortTable, vocabularyDatabaseSchema = vocabularyDatabaseSchema)
+  for (name in c("modalities", "bodyParts", "contrast", "planes", "lateralities")) {
+    value <- get(name)
+    if (!is.null(value)) .checkStrings(value, name)
+  }
+  if (!is.null(protocolConceptIds)) {
+    if (length(protocolConceptIds) == 0) .usageError("`protocolConceptIds` must hold at least one id (or be NULL)")
+    protocolConceptIds <- lapply(protocolConceptIds, .asId, name = "protocolConceptIds")
+  }
+  .checkFlags(includeDescendants = includeDescendants, firstStudyOnly = firstStudyOnly)
+  .checkNumber(minSliceThickness = minSliceThickness, maxSliceThickness = maxSliceThickness,
+               .null = c("minSliceThickness", "maxSliceThickness"))
+  .checkWhole(windowStartDays = windowStartDays, windowEndDays = windowEndDays, .min = -.Machine$integer.max,
+              .null = c("windowStartDays", "windowEndDays"))
+  .checkChoice(windowAnchor, "windowAnchor", c("start", "end"))
   cohortDefinitionId <- .asId(cohortDefinitionId, "cohortDefinitionId")
-  .checkScalars(cdmDatabaseSchema = cdmDatabaseSchema, cohortDatabaseSchema = cohortDatabaseSchema,
-                cohortTable = cohortTable)
-  extra <- list(...)
-  for (name in names(extra)) .noNA(extra[[name]], name)
-  filters <- .snakeCaseNames(extra)
   .requireExistingDatabase(connectionDetails)
   .withConnection(connectionDetails, function(connection) {
-    args <- c(list(connection, cohortDefinitionId, cdmDatabaseSchema,
-                   cohort_database_schema = cohortDatabaseSchema, cohort_table = cohortTable), filters)
-    .frameForR(.rcdmCall(do.call(rcdmPython(convert = FALSE)$get_cohort_images, args)))
-  })
-}
-
-#' Generate a cohort from ATLAS-exported OHDSI SQL
-#'
-#' @inheritParams createRcdmTables
-#' @param sql The cohort's OHDSI SQL (text or a file path).
-#' @param cohortDefinitionId The id to write the cohort under.
-#' @param targetDatabaseSchema,targetCohortTable Where the cohort table is (created if missing).
-#' @param vocabularyDatabaseSchema Vocabulary schema (default: the CDM schema).
-#' @return A named list of counts (persons, entries).
-#' @export
-generateRcdmCohort <- function(connectionDetails, sql, cohortDefinitionId, cdmDatabaseSchema,
-                               targetDatabaseSchema = cdmDatabaseSchema, targetCohortTable = "cohort",
-                               vocabularyDatabaseSchema = cdmDatabaseSchema) {
-  cohortDefinitionId <- .asId(cohortDefinitionId, "cohortDefinitionId")
-  .checkScalars(sql = sql, cdmDatabaseSchema = cdmDatabaseSchema, targetDatabaseSchema = targetDatabaseSchema,
-                targetCohortTable = targetCohortTable, vocabularyDatabaseSchema = vocabularyDatabaseSchema)
-  .withConnection(connectionDetails, function(connection) {
-    .rcdmCall(rcdmPython()$generate_cohort(connection, sql, cohortDefinitionId, cdmDatabaseSchema,
-                                           target_database_schema = targetDatabaseSchema,
-                                           target_cohort_table = targetCohortTable,
-                                           vocabulary_database_schema = vocabularyDatabaseSchema))
-  })
+    .requireCohortTable(connection, cohortDatabaseSchema, cohortTable)
+    .frameForR(.pyCall(
+      rcdmPython(convert = FALSE)$get_cohort_images, connection, cohortDefinitionId, cdmDatabaseSchema,
+      cohort_database_schema = cohortDatabaseSchema, cohort_table = cohortTable,
+      modalities = .asList(modalities), protocol_concept_ids = protocolConceptIds,
+      include_descendants = includeDescendants, vocabulary_database_schema = vocabularyDatabaseSchema,
+      body_parts = .asList(bodyParts), contrast = .asList(contrast), planes = .asList(planes),
+      lateralities = .asList(lateralities), min_slice_thickness = minSliceThickness,
+      max_slice_thickness = maxSliceThickness, window_start_days = .asInt(windowStartDays),
+      window_end_days = .asInt(windowEndDays), window_anchor = windowAnchor, first_study_only = firstStudyOnly,
+      .convert = FALSE))
+  }, readOnly = TRUE)
 }
 
 #' Run a network study at this site
@@ -152,23 +232,41 @@ generateRcdmCohort <- function(connectionDetails, sql, cohortDefinitionId, cdmDa
 #' @param auditLog The site's release log (default: RCDM_STUDY_AUDIT_LOG or ~/.local/state/rcdm/).
 #' @param siteConfig A site settings file (YAML/JSON: min_cell_count, audit_log).
 #' @return A named list describing the run (the zip's path, the spec hash, ...).
+#' @examplesIf rcdmAvailable()
+#' folder <- tempfile("rcdm-")
+#' sample <- writeRcdmSampleDicom(file.path(folder, "dicom"), patients = 6)
+#' database <- file.path(folder, "site.duckdb")
+#' createRcdmTables(database, "cdm")
+#' runRcdmEtl(database, "cdm", sample$out_dir, personMap = sample$person_map,
+#'            secretFile = file.path(folder, "site_secret"), workers = 1, quiet = TRUE)
+#' persons <- queryRcdmSql(database, "SELECT DISTINCT person_id FROM cdm.radiology_occurrence;")
+#' insertRcdmTable(database, "cdm.cohort", data.frame(
+#'   cohort_definition_id = 1, subject_id = persons$person_id,
+#'   cohort_start_date = as.Date("2000-01-01"), cohort_end_date = as.Date("2030-12-31")))
+#' spec <- list(name = "example", version = "1.0", min_cell_count = 5, cohorts = list(1),
+#'              analyses = list(list(id = "by_modality", type = "counts", by = list("modality"))))
+#' zip <- file.path(folder, "site.zip")
+#' runRcdmStudy(database, spec, "cdm", outputFile = zip, siteName = "site1")$out
 #' @export
 runRcdmStudy <- function(connectionDetails, spec, cdmDatabaseSchema, cohortDatabaseSchema = cdmDatabaseSchema,
                          cohortTable = "cohort", outputFile = "site_results.zip", siteName = NULL,
                          approveCohortSql = NULL, minCellCount = NULL, auditLog = NULL, siteConfig = NULL) {
-  .checkScalars(cdmDatabaseSchema = cdmDatabaseSchema, cohortDatabaseSchema = cohortDatabaseSchema,
-                cohortTable = cohortTable, outputFile = outputFile, siteName = siteName,
-                approveCohortSql = approveCohortSql, auditLog = auditLog, siteConfig = siteConfig)
+  .checkText(cdmDatabaseSchema = cdmDatabaseSchema, cohortDatabaseSchema = cohortDatabaseSchema,
+             cohortTable = cohortTable, outputFile = outputFile, siteName = siteName,
+             approveCohortSql = approveCohortSql, auditLog = auditLog, siteConfig = siteConfig,
+             .null = c("siteName", "approveCohortSql", "auditLog", "siteConfig"))
+  .checkWhole(minCellCount = minCellCount, .null = "minCellCount")
+  if (!is.list(spec)) .checkText(spec = spec)
   .requireExistingDatabase(connectionDetails)
-  rcdmPython()
-  site <- .rcdmCall(reticulate::import("rcdm.study_spec")$load_site_settings(
-    siteConfig, min_cell_count = if (is.null(minCellCount)) NULL else as.integer(minCellCount),
-    audit_log = auditLog))
+  site <- .pyCall(.rcdmModule("rcdm.study_spec")$load_site_settings,
+                  if (is.null(siteConfig)) NULL else path.expand(siteConfig),
+                  min_cell_count = if (is.null(minCellCount)) NULL else as.integer(minCellCount),
+                  audit_log = if (is.null(auditLog)) NULL else path.expand(auditLog), .convert = FALSE)
   .withConnection(connectionDetails, function(connection) {
-    .rcdmCall(rcdmPython()$run_study(spec, connection, cdmDatabaseSchema,
-                                     cohort_database_schema = cohortDatabaseSchema, cohort_table = cohortTable,
-                                     out = outputFile, site_name = siteName, site = site,
-                                     approve_cohort_sql = approveCohortSql))
+    .pyCall(rcdmPython(convert = FALSE)$run_study, if (is.list(spec)) spec else path.expand(spec), connection,
+            cdmDatabaseSchema, cohort_database_schema = cohortDatabaseSchema, cohort_table = cohortTable,
+            out = path.expand(outputFile), site_name = siteName, site = site,
+            approve_cohort_sql = approveCohortSql)
   })
 }
 
@@ -176,48 +274,32 @@ runRcdmStudy <- function(connectionDetails, spec, cdmDatabaseSchema, cohortDatab
 #' @param zipFiles The sites' result zips (all from the same study specification).
 #' @param outputFolder Where the merged tables and the HTML report go.
 #' @return A named list describing the merge.
+#' @seealso \code{\link{runRcdmStudy}}, whose example writes a site zip.
 #' @export
 mergeRcdmStudyResults <- function(zipFiles, outputFolder) {
-  .rcdmCall(rcdmPython()$merge_results(as.list(zipFiles), outputFolder))
+  .checkStrings(zipFiles, "zipFiles")
+  .checkText(outputFolder = outputFolder)
+  .pyCall(rcdmPython(convert = FALSE)$merge_results, as.list(path.expand(zipFiles)), path.expand(outputFolder))
 }
 
 #' Write a synthetic sample DICOM corpus (for tutorials and tests)
+#'
+#' Synthetic CT and MR headers (no real patient), a \code{person_map.csv} mapping their PatientIDs to person
+#' ids 1001, 1002, ..., and a few files the ETL must skip or quarantine.
 #' @param folder Where to write it.
 #' @param patients How many patients.
 #' @param seed Random seed (the corpus is deterministic for a seed).
 #' @return A named list: out_dir, person_map (the CSV path), files, images, ...
+#' @examplesIf rcdmAvailable()
+#' sample <- writeRcdmSampleDicom(tempfile("dicom-"), patients = 2)
+#' read.csv(sample$person_map)
 #' @export
 writeRcdmSampleDicom <- function(folder, patients = 6, seed = 0) {
-  sample <- reticulate::import("rcdm.dicom.sample", convert = TRUE)
-  .rcdmCall(sample$write_sample_corpus(folder, n_patients = .asInt(patients), seed = .asInt(seed)))
-}
-
-# list of Python dicts (rows) -> data.frame (through rcdm.interop, so ids stay exact)
-.rowsToDataFrame <- function(rows) {
-  if (length(rows) == 0) return(data.frame())
-  interop <- reticulate::import("rcdm.interop", convert = FALSE)
-  .frameForR(interop$rows_for_r(rows))
-}
-
-# Each named argument must be NULL or a single non-NA value.
-.checkScalars <- function(...) {
-  args <- list(...)
-  for (name in names(args)) {
-    x <- args[[name]]
-    if (is.null(x)) next
-    if (is.atomic(x) && length(x) != 1) {
-      stop(sprintf("`%s` must be a single value, not length %d", name, length(x)), call. = FALSE)
-    }
-    .noNA(x, name)
-  }
-  invisible(NULL)
-}
-
-# list(minSliceThickness = 1) -> list(min_slice_thickness = 1); whole doubles become integers.
-.snakeCaseNames <- function(args) {
-  if (length(args) == 0) return(list())
-  names(args) <- tolower(gsub("([A-Z])", "_\\1", names(args)))
-  lapply(args, function(x) if (is.numeric(x) && length(x) == 1) .asInt(x) else x)
+  .checkText(folder = folder)
+  .checkWhole(patients = patients)
+  .checkWhole(seed = seed, .min = 0)
+  sample <- .rcdmModule("rcdm.dicom.sample")
+  .pyCall(sample$write_sample_corpus, path.expand(folder), n_patients = .asInt(patients), seed = .asInt(seed))
 }
 
 #' Load the protocol vocabularies
@@ -231,27 +313,36 @@ writeRcdmSampleDicom <- function(folder, patients = 6, seed = 0) {
 #' @inheritParams createRcdmTables
 #' @param file,folder The file or folder to load.
 #' @param vocabularyDatabaseSchema Schema of the OMOP vocabulary tables.
-#' @return Rows loaded.
+#' @return \code{loadRcdmPlaybook}: the rows loaded; the others: rows loaded per table (a named list).
+#' @examplesIf rcdmAvailable()
+#' database <- tempfile(fileext = ".duckdb")
+#' createRcdmTables(database, "cdm")
+#' fixtures <- rcdmVocabularyFixtures()
+#' loadRcdmPlaybook(database, "cdm", file.path(fixtures, "LoincRsnaRadiologyPlaybook.csv"))
+#' loadRcdmAthenaVocabulary(database, "cdm", fixtures)
 #' @export
 loadRcdmPlaybook <- function(connectionDetails, cdmDatabaseSchema, file) {
+  .checkText(cdmDatabaseSchema = cdmDatabaseSchema, file = file)
   .withConnection(connectionDetails, function(connection) {
-    .rcdmCall(rcdmPython()$load_playbook(connection, cdmDatabaseSchema, file))
+    .pyCall(rcdmPython(convert = FALSE)$load_playbook, connection, cdmDatabaseSchema, path.expand(file))
   })
 }
 
 #' @rdname loadRcdmPlaybook
 #' @export
 loadRcdmAthenaVocabulary <- function(connectionDetails, vocabularyDatabaseSchema, folder) {
+  .checkText(vocabularyDatabaseSchema = vocabularyDatabaseSchema, folder = folder)
   .withConnection(connectionDetails, function(connection) {
-    .rcdmCall(rcdmPython()$load_athena(connection, vocabularyDatabaseSchema, folder))
+    .pyCall(rcdmPython(convert = FALSE)$load_athena, connection, vocabularyDatabaseSchema, path.expand(folder))
   })
 }
 
 #' @rdname loadRcdmPlaybook
 #' @export
 loadRcdmSiteMappings <- function(connectionDetails, cdmDatabaseSchema, file) {
+  .checkText(cdmDatabaseSchema = cdmDatabaseSchema, file = file)
   .withConnection(connectionDetails, function(connection) {
-    .rcdmCall(rcdmPython()$load_stcm(connection, cdmDatabaseSchema, file))
+    .pyCall(rcdmPython(convert = FALSE)$load_stcm, connection, cdmDatabaseSchema, path.expand(file))
   })
 }
 
@@ -260,34 +351,85 @@ loadRcdmSiteMappings <- function(connectionDetails, cdmDatabaseSchema, file) {
 #' Run after the vocabulary or the site mappings change; reads no DICOM and is idempotent.
 #' @inheritParams loadRcdmPlaybook
 #' @return A named list of counts (studies, mapped_before, mapped_after, changed, ...).
+#' @examplesIf rcdmAvailable()
+#' database <- tempfile(fileext = ".duckdb")
+#' createRcdmTables(database, "cdm")
+#' fixtures <- rcdmVocabularyFixtures()
+#' loadRcdmAthenaVocabulary(database, "vocab", fixtures)
+#' loadRcdmPlaybook(database, "cdm", file.path(fixtures, "LoincRsnaRadiologyPlaybook.csv"))
+#' remapRcdmProtocols(database, "cdm", vocabularyDatabaseSchema = "vocab")$studies
 #' @export
 remapRcdmProtocols <- function(connectionDetails, cdmDatabaseSchema, vocabularyDatabaseSchema = cdmDatabaseSchema) {
-  .checkScalars(cdmDatabaseSchema = cdmDatabaseSchema, vocabularyDatabaseSchema = vocabularyDatabaseSchema)
+  .checkText(cdmDatabaseSchema = cdmDatabaseSchema, vocabularyDatabaseSchema = vocabularyDatabaseSchema)
   .requireExistingDatabase(connectionDetails)
   .withConnection(connectionDetails, function(connection) {
-    .rcdmCall(rcdmPython()$remap(connection, cdmDatabaseSchema, vocabulary_database_schema = vocabularyDatabaseSchema))
+    .pyCall(rcdmPython(convert = FALSE)$remap, connection, cdmDatabaseSchema,
+            vocabulary_database_schema = vocabularyDatabaseSchema)
   })
 }
 
 #' Export the unmapped protocol source values for Usagi
 #'
-#' Ranked by how many studies and images they cover, so the mapping team starts at the top.
+#' Ranked by how many studies and images they cover, so the mapping team starts at the top. The database is
+#' opened read-only.
 #' @inheritParams createRcdmTables
 #' @param outputFile The CSV to write (Usagi imports it directly).
 #' @return The same rows as a data.frame. A DuckDB/SQLite file that does not exist is an error.
+#' @examplesIf rcdmAvailable()
+#' database <- tempfile(fileext = ".duckdb")
+#' createRcdmTables(database, "cdm")
+#' exportRcdmUnmapped(database, "cdm", tempfile(fileext = ".csv"))
 #' @export
 exportRcdmUnmapped <- function(connectionDetails, cdmDatabaseSchema, outputFile) {
-  .checkScalars(cdmDatabaseSchema = cdmDatabaseSchema, outputFile = outputFile)
+  .checkText(cdmDatabaseSchema = cdmDatabaseSchema, outputFile = outputFile)
   .requireExistingDatabase(connectionDetails)
   .withConnection(connectionDetails, function(connection) {
-    .frameForR(.rcdmCall(rcdmPython(convert = FALSE)$export_unmapped(connection, cdmDatabaseSchema, outputFile)))
-  })
+    .frameForR(.pyCall(rcdmPython(convert = FALSE)$export_unmapped, connection, cdmDatabaseSchema,
+                       path.expand(outputFile), .convert = FALSE))
+  }, readOnly = TRUE)
 }
 
 #' The bundled vocabulary fixtures (a small playbook extract, CONCEPT.csv, a source_to_concept_map)
 #' @return The folder holding them.
+#' @examplesIf rcdmAvailable()
+#' list.files(rcdmVocabularyFixtures())
 #' @export
 rcdmVocabularyFixtures <- function() {
-  vocab <- reticulate::import("rcdm.protocols.vocab_data", convert = TRUE)
-  .rcdmCall(as.character(vocab$fixtures_dir()))
+  vocab <- .rcdmModule("rcdm.protocols.vocab_data")
+  as.character(.pyCall(vocab$fixtures_dir, .convert = FALSE))
+}
+
+# --- helpers ------------------------------------------------------------------------------------------------
+
+# list of Python dicts (rows) -> data.frame (through rcdm.interop, so ids stay exact)
+.rowsToDataFrame <- function(rows) {
+  if (reticulate::py_len(rows) == 0) return(data.frame())
+  interop <- reticulate::import("rcdm.interop", convert = FALSE)
+  .frameForR(interop$rows_for_r(rows))
+}
+
+# Plain R values for Python: NULL stays None; whole doubles where Python wants an int become integers.
+.asInt <- function(x) {
+  if (is.null(x)) return(NULL)
+  if (is.numeric(x) && !anyNA(x) && all(x == round(x)) && all(abs(x) <= .Machine$integer.max)) {
+    return(as.integer(x))
+  }
+  x
+}
+
+# A character vector as a Python list (also when it has one element); NULL stays None.
+.asList <- function(x) if (is.null(x)) NULL else as.list(x)
+
+# path.expand for an optional path.
+.expand <- function(x) if (is.null(x)) NULL else path.expand(x)
+
+# Stop with a clear error when the cohort table is missing (instead of the database's "no such table").
+.requireCohortTable <- function(connection, cohortDatabaseSchema, cohortTable) {
+  found <- .pyCall(rcdmPython(convert = FALSE)$exists_table, connection, cohortDatabaseSchema, cohortTable)
+  if (!isTRUE(found)) {
+    .usageError(sprintf(paste0("No cohort table %s.%s: generate cohorts into it with generateRcdmCohortSet() ",
+                               "(or insertRcdmTable()), or name the right one with cohortDatabaseSchema and ",
+                               "cohortTable"), cohortDatabaseSchema, cohortTable), class = "rcdm_MissingCohortTable")
+  }
+  invisible(TRUE)
 }

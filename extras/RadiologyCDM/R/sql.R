@@ -27,11 +27,11 @@
 #'   the connection is opened here; an open connection keeps the one it was opened with.
 #' @return \code{NULL}, invisibly. A failing statement is an R error of class \code{rcdm_DatabaseError}
 #'   naming the statement.
-#' @examples
-#' \dontrun{
-#' executeRcdmSql("cdm.duckdb", "CREATE TABLE @schema.t (x INT); INSERT INTO @schema.t VALUES (1);",
+#' @examplesIf rcdmAvailable()
+#' database <- tempfile(fileext = ".duckdb")
+#' executeRcdmSql(database, "CREATE TABLE @schema.t (x INT); INSERT INTO @schema.t VALUES (1), (2);",
 #'                schema = "main")
-#' }
+#' queryRcdmSql(database, "SELECT TOP 1 x FROM main.t ORDER BY x DESC;")
 #' @export
 executeRcdmSql <- function(connectionDetails, sql, ..., bind = NULL, progressBar = FALSE,
                            tempEmulationSchema = getOption("sqlRenderTempEmulationSchema")) {
@@ -40,8 +40,8 @@ executeRcdmSql <- function(connectionDetails, sql, ..., bind = NULL, progressBar
   parameters <- .renderParameters(...)
   bind <- .bindValues(bind)
   .withConnection(connectionDetails, function(connection) {
-    .withPythonWarnings(.rcdmCall(rcdmPython()$execute_sql(connection, sql, parameters = parameters,
-                                                           progress = progressBar, bind = bind)))
+    .pyCall(rcdmPython(convert = FALSE)$execute_sql, connection, sql, parameters = parameters,
+            progress = progressBar, bind = bind, .convert = FALSE)
   }, tempEmulationSchema = tempEmulationSchema)
   invisible(NULL)
 }
@@ -60,12 +60,13 @@ executeRcdmSql <- function(connectionDetails, sql, ..., bind = NULL, progressBar
 #'   \code{radiology_image_id}) and any other \code{*_id} beyond 2^53 are character (exact), \code{*_date}
 #'   columns are \code{Date}, other date-times POSIXct in UTC, text is character; missing values are NA.
 #'   A DuckDB/SQLite file that does not exist is an error (it is not created).
-#' @examples
-#' \dontrun{
-#' queryRcdmSql(details, "SELECT modality, COUNT(*) AS n FROM @cdm.radiology_occurrence GROUP BY modality;",
+#' @examplesIf rcdmAvailable()
+#' database <- tempfile(fileext = ".duckdb")
+#' createRcdmTables(database, "cdm")
+#' queryRcdmSql(database, "SELECT modality, COUNT(*) AS n FROM @cdm.radiology_occurrence GROUP BY modality;",
 #'              cdm = "cdm")
-#' queryRcdmSql(details, "SELECT * FROM cdm.person WHERE year_of_birth > :year;", bind = list(year = 1980))
-#' }
+#' queryRcdmSql(database, "SELECT COUNT(*) AS n FROM cdm.radiology_occurrence WHERE person_id = :pid;",
+#'              bind = list(pid = 1001), snakeCaseToCamelCase = TRUE)
 #' @export
 queryRcdmSql <- function(connectionDetails, sql, ..., bind = NULL, snakeCaseToCamelCase = FALSE,
                          tempEmulationSchema = getOption("sqlRenderTempEmulationSchema")) {
@@ -75,9 +76,9 @@ queryRcdmSql <- function(connectionDetails, sql, ..., bind = NULL, snakeCaseToCa
   bind <- .bindValues(bind)
   .requireExistingDatabase(connectionDetails)
   result <- .withConnection(connectionDetails, function(connection) {
-    .frameForR(.withPythonWarnings(.rcdmCall(rcdmPython(convert = FALSE)$query_sql(
-      connection, sql, parameters = parameters, bind = bind))))
-  }, tempEmulationSchema = tempEmulationSchema)
+    .frameForR(.pyCall(rcdmPython(convert = FALSE)$query_sql, connection, sql, parameters = parameters,
+                       bind = bind, .convert = FALSE))
+  }, tempEmulationSchema = tempEmulationSchema, readOnly = TRUE)
   if (snakeCaseToCamelCase) names(result) <- .snakeCaseToCamelCase(names(result))
   result
 }
@@ -105,7 +106,8 @@ queryRcdmSql <- function(connectionDetails, sql, ..., bind = NULL, snakeCaseToCa
 #'   starting with \code{#} means \code{tempTable = TRUE}, as in DatabaseConnector.
 #' @param data A data.frame (or tibble) with at least one column; names are the column names (letters,
 #'   digits and underscores).
-#' @param databaseSchema The schema of the table (required unless \code{tempTable = TRUE}).
+#' @param databaseSchema The schema of the table (required unless \code{tempTable = TRUE}); created if
+#'   missing when the table is created.
 #' @param createTable Create the table from the data's column types? If \code{FALSE}, append to the existing
 #'   table.
 #' @param dropTableIfExists Drop the table first if it exists? As in DatabaseConnector, \code{TRUE} implies
@@ -115,12 +117,12 @@ queryRcdmSql <- function(connectionDetails, sql, ..., bind = NULL, snakeCaseToCa
 #' @param progressBar Show a progress bar (backends that load in batches).
 #' @param camelCaseToSnakeCase Convert the column names from camelCase to snake_case first.
 #' @return The number of rows inserted, invisibly.
-#' @examples
-#' \dontrun{
+#' @examplesIf rcdmAvailable()
+#' database <- tempfile(fileext = ".duckdb")
 #' cohort <- data.frame(cohort_definition_id = 1L, subject_id = c(1, 2),
 #'                      cohort_start_date = as.Date("2020-01-01"), cohort_end_date = as.Date(NA))
-#' insertRcdmTable(details, "cohort", cohort, databaseSchema = "results")
-#' }
+#' insertRcdmTable(database, "cohort", cohort, databaseSchema = "results")
+#' queryRcdmSql(database, "SELECT * FROM results.cohort;")
 #' @export
 insertRcdmTable <- function(connectionDetails, tableName, data, databaseSchema = NULL, createTable = TRUE,
                             dropTableIfExists = TRUE, tempTable = FALSE, progressBar = FALSE,
@@ -153,11 +155,15 @@ insertRcdmTable <- function(connectionDetails, tableName, data, databaseSchema =
     warning(paste0("dropTableIfExists = TRUE drops and re-creates the table although createTable = FALSE ",
                    "(as DatabaseConnector does); set dropTableIfExists = FALSE to append"), call. = FALSE)
   }
+  rcdmPython()  # a clear error when rcdm is missing, before the data is converted
   arrow <- .arrowFromFrame(data, camelCaseToSnakeCase)
   rows <- .withConnection(connectionDetails, function(connection) {
-    .rcdmCall(rcdmPython()$insert_table(connection, databaseSchema, tableName, arrow,
-                                        create_table = createTable, drop_table_if_exists = dropTableIfExists,
-                                        temp_table = tempTable, progress = progressBar))
+    if ((createTable || dropTableIfExists) && !tempTable) {
+      .pyCall(.rcdmModule("rcdm.db")$create_schema, connection, databaseSchema)
+    }
+    .pyCall(rcdmPython(convert = FALSE)$insert_table, connection, databaseSchema, tableName, arrow,
+            create_table = createTable, drop_table_if_exists = dropTableIfExists,
+            temp_table = tempTable, progress = progressBar)
   }, tempEmulationSchema = tempEmulationSchema)
   invisible(rows)
 }
@@ -233,39 +239,6 @@ insertRcdmTable <- function(connectionDetails, tableName, data, databaseSchema =
 
 # --- arguments ---------------------------------------------------------------------------------------------
 
-# Stop with an R error of class rcdm_UsageError (and rcdm_error), like the Python side's UsageError.
-.usageError <- function(message, class = character(0)) {
-  stop(structure(class = c(class, "rcdm_UsageError", "rcdm_error", "error", "condition"),
-                 list(message = message, call = NULL)))
-}
-
-.columnTypeError <- function(message) .usageError(message, class = "rcdm_ColumnTypeError")
-
-# Each named argument must be TRUE or FALSE.
-.checkFlags <- function(...) {
-  args <- list(...)
-  for (name in names(args)) {
-    x <- args[[name]]
-    if (!is.logical(x) || length(x) != 1 || is.na(x)) {
-      .usageError(sprintf("`%s` must be TRUE or FALSE, not %s", name, paste(deparse(x), collapse = " ")))
-    }
-  }
-  invisible(NULL)
-}
-
-# Each named argument must be a single non-NA, non-empty string.
-.checkText <- function(...) {
-  args <- list(...)
-  for (name in names(args)) {
-    x <- args[[name]]
-    if (!is.character(x) || length(x) != 1 || is.na(x) || !nzchar(x)) {
-      .usageError(sprintf("`%s` must be a single non-empty string, not %s", name,
-                          paste(deparse(x), collapse = " ")))
-    }
-  }
-  invisible(NULL)
-}
-
 .checkSql <- function(sql) {
   if (!is.character(sql) || length(sql) != 1 || is.na(sql)) {
     .usageError(sprintf("`sql` must be a single string, not %s",
@@ -329,17 +302,4 @@ insertRcdmTable <- function(connectionDetails, tableName, data, databaseSchema =
   x <- tolower(x)
   for (letter in letters) x <- gsub(paste0("_", letter), toupper(letter), x, fixed = TRUE)
   gsub("_([0-9])", "\\1", x)
-}
-
-# Run `expr` (a call into Python) and re-issue the Python warnings it raised (e.g. SqlRender's "Parameter 'x'
-# not found in SQL") as R warnings, instead of letting Python print them to the console later.
-.withPythonWarnings <- function(expr) {
-  warnings <- reticulate::import("warnings", convert = FALSE)
-  recorder <- warnings$catch_warnings(record = TRUE)
-  caught <- recorder$`__enter__`()
-  result <- tryCatch(expr, finally = recorder$`__exit__`(NULL, NULL, NULL))
-  for (w in reticulate::py_to_r(reticulate::import_builtins(convert = FALSE)$list(caught))) {
-    if (!is.null(w)) warning(reticulate::py_str(w$message), call. = FALSE)
-  }
-  result
 }

@@ -1,5 +1,14 @@
 # Shared set-up: a sample DICOM corpus per test file, and the PostgreSQL server the Python tests started.
 
+# Tests that need the rcdm Python package skip, with this message, where reticulate's Python lacks it (the
+# tests of R-side argument checks still run).
+skipIfNoRcdm <- function() {
+  if (!rcdmAvailable()) {
+    skip(paste0("the Python package rcdm is not available to reticulate (set RETICULATE_PYTHON to a Python ",
+                "with rcdm installed)"))
+  }
+}
+
 sampleCorpus <- function(patients = 4) {
   dir <- tempfile("rcdm-r-")
   dir.create(dir)
@@ -16,6 +25,16 @@ postgresDetails <- function() {
   parts <- regmatches(url, regexec("^[a-z+]+://([^@:/]+)@([^:/]+):([0-9]+)/(.+)$", url))[[1]]
   createRcdmConnectionDetails(dbms = "postgresql", server = paste0(parts[3], "/", parts[5]), user = parts[2],
                               port = as.numeric(parts[4]))
+}
+
+# postgresDetails(), or a skip (a failure in CI, which must run the PostgreSQL tests).
+postgresDetailsOrSkip <- function() {
+  details <- postgresDetails()
+  if (is.null(details)) {
+    if (nzchar(Sys.getenv("CI"))) fail("CI must run the PostgreSQL tests: RCDM_TEST_POSTGRES_URL is not set")
+    skip("no PostgreSQL server (set RCDM_TEST_POSTGRES_URL)")
+  }
+  details
 }
 
 # A cohort holding every person with a study, written through insert_table with an R data.frame.
@@ -37,7 +56,7 @@ checkWorkflow <- function(connectionDetails, schema) {
   expect_s3_class(created, "data.frame")
   expect_true(all(c("radiology_occurrence", "radiology_image") %in% created$object))
 
-  summary <- runRcdmEtl(connectionDetails, schema, sample$out_dir, personMap = sample$person_map,
+  summary <- etlQuietly(connectionDetails, schema, sample$out_dir, personMap = sample$person_map,
                         secretFile = file.path(sample$dir, "site_secret"), workers = 1, root = sample$out_dir)
   expect_equal(summary$files_seen, summary$loaded + summary$quarantined + summary$skipped)
   expect_equal(summary$loaded, length(sample$images))
@@ -130,4 +149,11 @@ checkRoundTrip <- function(connectionDetails, schema) {
   expect_equal(all$row_id, 1:6)
   expect_equal(all$flag, c(1, NA, 0, 1, 1, NA))
   executeRcdmSql(connectionDetails, "DROP TABLE @schema.r_na_frame;", schema = schema)
+}
+
+# runRcdmEtl without its report and with the expected warnings about the sample's junk files and the new
+# site secret muffled (test-api.R checks that they arrive).
+etlQuietly <- function(...) {
+  withCallingHandlers(runRcdmEtl(..., quiet = TRUE),
+                      rcdm_warning = function(w) invokeRestart("muffleWarning"))
 }

@@ -1,9 +1,11 @@
 test_that("create, load, report and extract on DuckDB from R", {
+  skipIfNoRcdm()
   database <- tempfile(fileext = ".duckdb")
   checkWorkflow(database, "cdm")
 })
 
 test_that("re-creating the tables is a no-op and reports what exists", {
+  skipIfNoRcdm()
   database <- tempfile(fileext = ".duckdb")
   createRcdmTables(database, "cdm", model = "all")
   again <- createRcdmTables(database, "cdm", model = "all")
@@ -13,6 +15,7 @@ test_that("re-creating the tables is a no-op and reports what exists", {
 })
 
 test_that("Python errors reach R as R errors with the same message", {
+  skipIfNoRcdm()
   err <- tryCatch(createRcdmTables(tempfile(fileext = ".duckdb"), "cdm; DROP TABLE person"),
                   error = function(e) e)
   expect_s3_class(err, "rcdm_error")
@@ -22,6 +25,7 @@ test_that("Python errors reach R as R errors with the same message", {
 })
 
 test_that("the Python API takes plain R values through reticulate::import", {
+  skipIfNoRcdm()
   rcdm <- reticulate::import("rcdm")
   expect_equal(rcdm$render("SELECT @a FROM @b;", a = 1, b = "t"), "SELECT 1 FROM t;")
   expect_equal(rcdm$translate("SELECT TOP 5 x FROM t;", "postgresql"), "SELECT x FROM t LIMIT 5;")
@@ -38,9 +42,10 @@ test_that("the Python API takes plain R values through reticulate::import", {
 })
 
 test_that("the ETL's worker processes start from R (the README's call, default workers)", {
+  skipIfNoRcdm()
   database <- tempfile(fileext = ".duckdb")
   sample <- sampleCorpus(patients = 3)
-  summary <- runRcdmEtl(database, "cdm", sample$out_dir, personMap = sample$person_map,
+  summary <- etlQuietly(database, "cdm", sample$out_dir, personMap = sample$person_map,
                         secretFile = file.path(sample$dir, "site_secret"), workers = 2)
   expect_equal(summary$loaded, length(sample$images))
 })

@@ -1,9 +1,6 @@
 test_that("create, load, report and extract on PostgreSQL from R", {
-  details <- postgresDetails()
-  if (is.null(details)) {
-    if (nzchar(Sys.getenv("CI"))) fail("CI must run the PostgreSQL tests: RCDM_TEST_POSTGRES_URL is not set")
-    skip("no PostgreSQL server (set RCDM_TEST_POSTGRES_URL)")
-  }
+  skipIfNoRcdm()
+  details <- postgresDetailsOrSkip()
   conn <- connectRcdm(details)
   rcdmPython()$execute_sql(conn, "DROP SCHEMA IF EXISTS r_test CASCADE;")
   closeRcdmConnection(conn)
@@ -11,11 +8,8 @@ test_that("create, load, report and extract on PostgreSQL from R", {
 })
 
 test_that("a data.frame with NA in every column type round-trips through PostgreSQL", {
-  details <- postgresDetails()
-  if (is.null(details)) {
-    if (nzchar(Sys.getenv("CI"))) fail("CI must run the PostgreSQL tests: RCDM_TEST_POSTGRES_URL is not set")
-    skip("no PostgreSQL server (set RCDM_TEST_POSTGRES_URL)")
-  }
+  skipIfNoRcdm()
+  details <- postgresDetailsOrSkip()
   executeRcdmSql(details, "DROP SCHEMA IF EXISTS @schema CASCADE; CREATE SCHEMA @schema;", schema = "r_sql_test")
   checkRoundTrip(details, "r_sql_test")
   conn <- connectRcdm(details)

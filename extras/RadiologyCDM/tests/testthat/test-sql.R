@@ -1,6 +1,7 @@
 # executeRcdmSql, queryRcdmSql and insertRcdmTable: DatabaseConnector's verbs, NA stored as NULL.
 
 test_that("a data.frame with NA in every column type round-trips through DuckDB", {
+  skipIfNoRcdm()
   database <- tempfile(fileext = ".duckdb")
   checkRoundTrip(database, "main")
   executeRcdmSql(database, "CREATE SCHEMA scratch;")
@@ -8,6 +9,7 @@ test_that("a data.frame with NA in every column type round-trips through DuckDB"
 })
 
 test_that("the same through an open connection, and reticulate's NA conversion is what insertRcdmTable avoids", {
+  skipIfNoRcdm()
   conn <- connectRcdm(tempfile(fileext = ".duckdb"))
   on.exit(closeRcdmConnection(conn))
   checkRoundTrip(conn, "main")
@@ -19,6 +21,7 @@ test_that("the same through an open connection, and reticulate's NA conversion i
 })
 
 test_that("executeRcdmSql renders, translates and runs scripts; queryRcdmSql returns data.frames", {
+  skipIfNoRcdm()
   database <- tempfile(fileext = ".duckdb")
   executeRcdmSql(database, paste(
     "CREATE TABLE @schema.@table (person_id BIGINT, start_date DATE, value_as_number FLOAT);",
@@ -45,6 +48,7 @@ test_that("executeRcdmSql renders, translates and runs scripts; queryRcdmSql ret
 })
 
 test_that("temp tables live on an open connection", {
+  skipIfNoRcdm()
   conn <- connectRcdm(tempfile(fileext = ".duckdb"))
   on.exit(closeRcdmConnection(conn))
   insertRcdmTable(conn, "#r_temp", data.frame(x = c(1L, NA, 3L)))
@@ -56,6 +60,7 @@ test_that("temp tables live on an open connection", {
 })
 
 test_that("64-bit ids: character ids from queries and bit64 integer64 are stored as exact BIGINTs", {
+  skipIfNoRcdm()
   database <- tempfile(fileext = ".duckdb")
   ids <- c("9223372036854775807", "1234567890123456789", "-42")
   insertRcdmTable(database, "main.r_ids", data.frame(radiology_series_id = ids, other_id = c("7", "8", NA),
@@ -79,6 +84,7 @@ test_that("64-bit ids: character ids from queries and bit64 integer64 are stored
 })
 
 test_that("insertRcdmTable follows DatabaseConnector's argument rules", {
+  skipIfNoRcdm()
   database <- tempfile(fileext = ".duckdb")
   insertRcdmTable(database, "r_args", data.frame(a = 1:2), databaseSchema = "main")
   insertRcdmTable(database, "r_args", data.frame(a = 3L), databaseSchema = "main")  # dropped and re-created
@@ -99,6 +105,7 @@ test_that("insertRcdmTable follows DatabaseConnector's argument rules", {
 })
 
 test_that("bad input is refused with classed R errors before anything reaches the database", {
+  skipIfNoRcdm()
   database <- tempfile(fileext = ".duckdb")
   ok <- data.frame(a = 1L)
   expectColumnError <- function(data, pattern) {
@@ -148,6 +155,7 @@ test_that("bad input is refused with classed R errors before anything reaches th
 })
 
 test_that("an R error inside a Python call keeps its own message after an earlier Python error", {
+  skipIfNoRcdm()
   database <- tempfile(fileext = ".duckdb")
   expect_error(executeRcdmSql(database, "SELECT * FROM main.missing_table;"), class = "rcdm_DatabaseError")
   err <- tryCatch(RadiologyCDM:::.rcdmCall(stop("a plain R error")), error = function(e) e)
@@ -156,6 +164,7 @@ test_that("an R error inside a Python call keeps its own message after an earlie
 })
 
 test_that("100,000 rows with NAs go in quickly (the NA handling is vectorised)", {
+  skipIfNoRcdm()
   n <- 100000
   missing <- seq(1, n, by = 10)
   data <- data.frame(i = seq_len(n), d = runif(n), l = rep(c(TRUE, FALSE), length.out = n),
@@ -172,6 +181,7 @@ test_that("100,000 rows with NAs go in quickly (the NA handling is vectorised)",
 })
 
 test_that("a render parameter that R takes for `sql` is reported, not run", {
+  skipIfNoRcdm()
   expect_error(executeRcdmSql(tempfile(fileext = ".duckdb"), "SELECT 1 FROM @s.t;", s = "main"),
                "taken by R for that argument", class = "rcdm_UsageError")
 })

@@ -1,8 +1,9 @@
 test_that("protocol vocabularies load, remap and export from R", {
+  skipIfNoRcdm()
   database <- tempfile(fileext = ".duckdb")
   sample <- sampleCorpus()
   createRcdmTables(database, "cdm")
-  runRcdmEtl(database, "cdm", sample$out_dir, personMap = sample$person_map,
+  etlQuietly(database, "cdm", sample$out_dir, personMap = sample$person_map,
              secretFile = file.path(sample$dir, "site_secret"), workers = 1, root = sample$out_dir)
   fixtures <- rcdmVocabularyFixtures()
   expect_gt(loadRcdmPlaybook(database, "cdm", file.path(fixtures, "LoincRsnaRadiologyPlaybook.csv")), 100)
@@ -20,12 +21,13 @@ test_that("protocol vocabularies load, remap and export from R", {
 })
 
 test_that("a network study runs at two sites and merges from R", {
+  skipIfNoRcdm()
   sites <- c(tempfile(fileext = ".duckdb"), tempfile(fileext = ".duckdb"))
   zips <- character(0)
   for (i in seq_along(sites)) {
     sample <- sampleCorpus(patients = 6)
     createRcdmTables(sites[i], "cdm")
-    runRcdmEtl(sites[i], "cdm", sample$out_dir, personMap = sample$person_map,
+    etlQuietly(sites[i], "cdm", sample$out_dir, personMap = sample$person_map,
                secretFile = file.path(sample$dir, "site_secret"), workers = 1, root = sample$out_dir)
     writeCohort(sites[i], "cdm", 1)
     spec <- list(name = "r-study", version = "1.0", min_cell_count = 5, cohorts = list(1),
