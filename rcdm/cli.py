@@ -256,8 +256,11 @@ def cmd_extract(args: argparse.Namespace) -> int:
         fetched = retrieve_images(images, args.source, args.out, _pacs_options(args), progress=not args.quiet)
         if not args.quiet:
             print(f"retrieved {fetched['retrieved']} new, {fetched['skipped']} already there, "
-                  f"{len(fetched['unresolved'])} not in the PACS index for {args.source.split('@')[-1]}")
-        return 1 if fetched["unresolved"] else 0
+                  f"{len(fetched['unresolved'])} not in the PACS index for {args.source.split('@')[-1]}, "
+                  f"{len(fetched['failed'])} answered with something else than their DICOM file")
+        for image in fetched["failed"][:20]:
+            print(f"rcdm: failed: radiology_image_id {image}", file=sys.stderr)
+        return 1 if fetched["unresolved"] or fetched["failed"] else 0
     summary = materialize(images, args.root, args.out, mode=mode, progress=not args.quiet,
                           person_map=args.person_map)
     if not args.quiet:

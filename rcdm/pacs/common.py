@@ -58,6 +58,15 @@ class PacsOptions:
             raise UsageError(f"retrieve must be 'get' or 'move', not {self.retrieve!r}")
 
 
+@dataclass(frozen=True)
+class Unreadable:
+    """An instance whose attributes the PACS sent in a form that cannot be read: quarantined by the ETL with
+    ``reason`` (an exception's class name, never a value); ``sop_uid`` when that much could be read."""
+
+    reason: str
+    sop_uid: Any = None
+
+
 def query_keywords(sequences: bool = True) -> list[str]:
     """The keywords of the attributes the header reader maps (top level; with or without its sequences)."""
     from rcdm.dicom.reader import _WANTED
@@ -143,5 +152,5 @@ def quiet_clients() -> Iterator[None]:
                 warnings._filters_mutated()  # type: ignore[attr-defined]  # as warnings.catch_warnings does
 
 
-__all__ = ["META_FIELDS", "PacsOptions", "Retry", "query_keywords", "quiet_clients", "silence_client_loggers",
+__all__ = ["META_FIELDS", "PacsOptions", "Retry", "Unreadable", "query_keywords", "quiet_clients", "silence_client_loggers",
            "with_retries"]

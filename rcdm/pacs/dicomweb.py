@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from rcdm.errors import PacsConnectionError
-from rcdm.pacs.common import (META_FIELDS, PacsOptions, Retry, query_keywords, quiet_clients,
+from rcdm.pacs.common import (META_FIELDS, PacsOptions, Retry, Unreadable, query_keywords, quiet_clients,
                               silence_client_loggers, with_retries)
 from rcdm.pacs.url import DicomWebSource
 
@@ -81,39 +81,61 @@ class DicomWebClient:
             f"The DICOMweb service {self.source.display} could not be reached while {what} ({why}, after {n} "
             f"attempts): the next run resumes"))
 
-    def studies(self) -> Iterator[tuple[str, int | None]]:
-        """(StudyInstanceUID, NumberOfStudyRelatedInstances) of every study, QIDO-RS paged by ``page_size``."""
-        offset = 0
-        size = self.options.page_size
+    def _pages(self, what: str, search: Callable[[int, int], list[Any]]) -> Iterator[list[Any]]:
+        """QIDO-RS answers ``page_size`` at a time; a PacsConnectionError when the PACS sends something that is
+        not a JSON list, or repeats a page (a PACS that ignores ``offset`` would be listed forever)."""
+        offset, size, last = 0, self.options.page_size, None
+
+        def one() -> list[Any]:
+            try:
+                page = search(offset, size)
+            except ValueError:  # JSON that does not decode (an HTML error page, a proxy's answer)
+                raise PacsConnectionError(f"The DICOMweb service {self.source.display} answered {what} with "
+                                          "something that is not DICOM JSON") from None
+            if not isinstance(page, list) or not all(isinstance(item, dict) for item in page):
+                raise PacsConnectionError(f"The DICOMweb service {self.source.display} answered {what} with "
+                                          "JSON that is not a list of DICOM data sets")
+            return page
+
         while True:
-            page = self._call("listing studies", lambda: self._client.search_for_studies(
-                offset=offset, limit=size, fields=["StudyInstanceUID", "NumberOfStudyRelatedInstances"]))
-            for item in page:
-                uid = _first(item, "0020000D")
-                if uid:
-                    count = _first(item, "00201208")
-                    yield str(uid), int(count) if count is not None else None
+            page = self._call(what, one)
+            if page and page == last:
+                raise PacsConnectionError(f"The DICOMweb service {self.source.display} sent the same page twice "
+                                          f"while {what}: it ignores QIDO-RS offsets (try a --page-size larger "
+                                          f"than what it lists)")
+            yield page
             if len(page) < size:
                 return
-            offset += len(page)
+            offset, last = offset + len(page), page
+
+    def studies(self) -> Iterator[tuple[str, int | None]]:
+        """(StudyInstanceUID, NumberOfStudyRelatedInstances) of every study, QIDO-RS paged by ``page_size``.
+        A study whose count is not a number gets None (it is then listed again by every run)."""
+        fields = ["StudyInstanceUID", "NumberOfStudyRelatedInstances"]
+        for page in self._pages("listing studies", lambda offset, size: self._client.search_for_studies(
+                offset=offset, limit=size, fields=fields)):
+            for item in page:
+                uid = _first(item, "0020000D")
+                if isinstance(uid, str) and uid:
+                    yield uid, _count(_first(item, "00201208"))
 
     def instances(self, study_uid: str) -> list[Any]:
-        """The instances of one study as pydicom Datasets holding the attributes rcdm maps (QIDO-RS, paged)."""
+        """The instances of one study as pydicom Datasets holding the attributes rcdm maps (QIDO-RS, paged);
+        an answer pydicom cannot read becomes an ``Unreadable`` (quarantined by the ETL, never printed)."""
         from pydicom import Dataset
 
         fields = query_keywords() + list(META_FIELDS)
         found: list[Any] = []
-        offset = 0
-        size = self.options.page_size
-        while True:
-            page = self._call("listing a study's instances", lambda: self._client.search_for_instances(
-                study_instance_uid=study_uid, offset=offset, limit=size, fields=fields))
-            for item in page:
-                item.pop("00081190", None)  # RetrieveURL: holds the UIDs, never needed
-                found.append(Dataset.from_json(item))
-            if len(page) < size:
-                return found
-            offset += len(page)
+        for page in self._pages("listing a study's instances", lambda offset, size: self._client.search_for_instances(
+                study_instance_uid=study_uid, offset=offset, limit=size, fields=fields)):
+            with quiet_clients():
+                for item in page:
+                    item.pop("00081190", None)  # RetrieveURL: holds the UIDs, never needed
+                    try:
+                        found.append(Dataset.from_json(item))
+                    except Exception as exc:  # noqa: BLE001 - one bad answer must not stop the run
+                        found.append(Unreadable(type(exc).__name__, _first(item, "00080018")))
+        return found
 
     def retrieve(self, study_uid: str, series_uid: str, sop_uid: str) -> bytes:
         """The instance as the PACS stores it (Part 10 bytes, any transfer syntax), by WADO-RS."""
@@ -129,8 +151,17 @@ class DicomWebClient:
 
 
 def _first(item: dict[str, Any], tag: str) -> Any:
-    values = item.get(tag, {}).get("Value") or [None]
-    return values[0]
+    """The first value of ``tag`` in a DICOM JSON data set, or None (also when the JSON is not as it should be)."""
+    element = item.get(tag)
+    values = element.get("Value") if isinstance(element, dict) else None
+    return values[0] if isinstance(values, list) and values else None
+
+
+def _count(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _single_part(content_type: str, body: bytes) -> bytes:

@@ -26,7 +26,7 @@ import pyarrow as pa
 
 from rcdm.dicom.reader import record_from_dataset
 from rcdm.etl.transform import file_ids, file_key, identity_of, image_row, stage_table
-from rcdm.pacs.common import PacsOptions, quiet_clients
+from rcdm.pacs.common import PacsOptions, Unreadable, quiet_clients
 from rcdm.pacs.index import IndexedInstance, PacsIndex
 from rcdm.pacs.url import DicomWebSource, PacsSource, parse_pacs_url
 
@@ -50,11 +50,36 @@ def _text_values(ds: Any, keyword: str) -> list[str]:
     return [str(v) for v in values if str(v)]
 
 
+def _sop_uid(ds: Any) -> str:
+    if isinstance(ds, Unreadable):
+        return ds.sop_uid if isinstance(ds.sop_uid, str) else ""
+    try:
+        return str(ds.get("SOPInstanceUID", "") or "")
+    except Exception:  # noqa: BLE001 - a value pydicom cannot decode
+        return ""
+
+
 def instance_row(ds: Any, seq: int, secret: bytes, source_key: str) -> tuple[dict[str, Any], int]:
-    """One instance's staged row (status, keys, de-identified values) and whether a text value was scrubbed."""
-    sop = str(ds.get("SOPInstanceUID", "") or "")
+    """One instance's staged row (status, keys, de-identified values) and whether a text value was scrubbed.
+
+    Never raises for what the PACS sent: an answer that cannot be read (``Unreadable``, or a value that fails
+    when the row is built) is quarantined with ``parse_error: <exception class>``, as the file ETL does."""
+    sop = _sop_uid(ds)
     key = file_key(f"{source_key}/{sop}" if sop else f"{source_key}/?{seq}", secret)
     row: dict[str, Any] = {"seq": seq, "file_key": key, "file_size": None, "file_mtime_ns": None}
+    if isinstance(ds, Unreadable):
+        reason = ds.reason
+    else:
+        try:
+            return _loaded_row(ds, row, secret)
+        except Exception as exc:  # noqa: BLE001 - one bad answer must not stop the run
+            reason = type(exc).__name__
+    row.update(status="quarantined", reason=f"parse_error: {reason}", file_path=f"pacs/unreadable/{key[:16]}")
+    return row, 0
+
+
+def _loaded_row(ds: Any, row: dict[str, Any], secret: bytes) -> tuple[dict[str, Any], int]:
+    key = row["file_key"]
     record = record_from_dataset(ds)
     if record is None:
         row.update(status="quarantined", reason="missing_uid", file_path=f"pacs/missing_uid/{key[:16]}")
@@ -127,7 +152,7 @@ class PacsRun:
                 row, found = instance_row(ds, len(rows), self.secret, self.source.key)
                 rows.append(row)
                 scrubbed += found
-                if row["status"] == "loaded":
+                if row["status"] == "loaded":  # (a readable data set: its UIDs are plain strings)
                     indexed.append(IndexedInstance(row["radiology_image_id"], self.source.key,
                                                    str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID),
                                                    str(ds.SOPInstanceUID), str(ds.get("SOPClassUID", "")) or None))

@@ -21,7 +21,6 @@ from typing import Any
 
 import pandas as pd
 
-from rcdm.errors import PacsConnectionError
 from rcdm.extract import MaterializeError, relative_paths
 from rcdm.pacs.common import PacsOptions, quiet_clients
 from rcdm.pacs.etl import open_client
@@ -41,16 +40,18 @@ def _holds(path: Path, sop_uid: str) -> bool:
     return meta.get("sop_instance_uid") == sop_uid
 
 
-def _fetch(client: Any, item: IndexedInstance, web: bool) -> bytes:
-    if web:
-        data = canonical_part10(client.retrieve(item.study_uid, item.series_uid, item.sop_uid))
-    else:
-        data = client.retrieve(item.study_uid, item.series_uid, item.sop_uid, item.sop_class_uid)
-    meta, _ = split_part10(data)
-    if meta.get("sop_instance_uid") != item.sop_uid:
-        raise PacsConnectionError(f"The PACS sent another instance than the one asked for (image "
-                                  f"{item.radiology_image_id}); nothing was written for it")
-    return data
+def _fetch(client: Any, item: IndexedInstance, web: bool) -> bytes | None:
+    """The instance's file; None when the PACS answered with something else (not a DICOM file, or another
+    instance than the one asked for): that image is listed as failed, the others go on."""
+    try:
+        if web:
+            data = canonical_part10(client.retrieve(item.study_uid, item.series_uid, item.sop_uid))
+        else:
+            data = client.retrieve(item.study_uid, item.series_uid, item.sop_uid, item.sop_class_uid)
+        meta, _ = split_part10(data)
+    except Part10Error:
+        return None
+    return data if meta.get("sop_instance_uid") == item.sop_uid else None
 
 
 def _write(dst: Path, data: bytes) -> None:
@@ -72,9 +73,10 @@ def retrieve_images(
 ) -> dict[str, Any]:
     """Fetch each image of ``df`` (``get_cohort_images`` rows) from the PACS at ``address`` into ``out_dir``.
 
-    Returns ``{"mode", "out_dir", "images", "retrieved", "skipped", "unresolved", "bytes"}``; ``unresolved``
-    lists the ``radiology_image_id`` values the index does not place in this PACS (loaded from files, or from
-    another PACS). ``index_path``: the site-local PACS index (default: ``options.index``, else beside the
+    Returns ``{"mode", "out_dir", "images", "retrieved", "skipped", "unresolved", "failed", "bytes"}``;
+    ``unresolved`` lists the ``radiology_image_id`` values the index does not place in this PACS (loaded from
+    files, or from another PACS), ``failed`` those the PACS answered with something that is not the DICOM file
+    asked for (nothing is written for them). ``index_path``: the site-local PACS index (default: ``options.index``, else beside the
     default site secret)."""
     from rcdm.pacs.index import default_index_path
 
@@ -112,7 +114,8 @@ def retrieve_images(
         raise MaterializeError(f"{len(conflicts)} file(s) in {out} are not the images they would hold; nothing "
                                f"was overwritten (move them away, or use another --out):\n  {shown}")
     summary: dict[str, Any] = {"mode": "pacs", "out_dir": str(out), "images": len(plan) + skipped,
-                               "retrieved": 0, "skipped": skipped, "unresolved": unresolved, "bytes": 0}
+                               "retrieved": 0, "skipped": skipped, "unresolved": unresolved, "failed": [],
+                               "bytes": 0}
     if not plan:
         return summary
     bar = None
@@ -122,8 +125,11 @@ def retrieve_images(
         bar = tqdm(total=len(plan), desc="Retrieving images", unit="image")
     web = isinstance(source, DicomWebSource)
 
-    def one(item: IndexedInstance, dst: Path) -> int:
+    def one(item: IndexedInstance, dst: Path) -> int | None:
         data = _fetch(client, item, web)
+        if data is None:
+            summary["failed"].append(item.radiology_image_id)
+            return None
         dst.parent.mkdir(parents=True, exist_ok=True)
         _write(dst, data)
         return len(data)
@@ -140,6 +146,8 @@ def retrieve_images(
                         for other in pending:
                             other.cancel()
                         raise error
+                    if future.result() is None:
+                        continue
                     summary["retrieved"] += 1
                     summary["bytes"] += future.result()
                     if bar is not None:

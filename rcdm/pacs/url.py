@@ -78,6 +78,20 @@ def is_pacs_url(value: object) -> bool:
     return scheme in DICOMWEB_SCHEMES or scheme == DIMSE_SCHEME
 
 
+def _shown(value: str) -> str:
+    """``value`` as an error message may quote it: without the user and password of a URL, or its query."""
+    scheme, sep, rest = value.partition("://")
+    if not sep:
+        return value
+    for mark in ("?", "#"):
+        if mark in rest:
+            rest = rest.split(mark, 1)[0] + mark + "***"
+    authority, slash, path = rest.partition("/")
+    if "@" in authority and scheme.lower() != DIMSE_SCHEME:
+        authority = "***@" + authority.rsplit("@", 1)[1]
+    return f"{scheme}://{authority}{slash}{path}"
+
+
 def _aet(value: str, what: str) -> str:
     title = value.strip()
     if not _AET.match(title) or not title:
@@ -88,32 +102,35 @@ def _aet(value: str, what: str) -> str:
 def parse_pacs_url(value: str, calling_aet: str | None = None) -> PacsSource:
     """The source a PACS address names; PacsAddressError (a usage error, exit 2) when it is malformed."""
     if not is_pacs_url(value):
-        raise PacsAddressError(f"Not a PACS address: {value!r} (use dicomweb+https://host/dicom-web or "
+        raise PacsAddressError(f"Not a PACS address: {_shown(value)!r} (use dicomweb+https://host/dicom-web or "
                         "dimse://AET@host:port)")
     scheme, rest = value.split("://", 1)
     scheme = scheme.lower()
     if scheme == DIMSE_SCHEME:
         at = rest.rsplit("@", 1)
         if len(at) != 2:
-            raise PacsAddressError(f"A DIMSE address needs the called AE title: dimse://AET@host:port, not {value!r}")
+            raise PacsAddressError(f"A DIMSE address needs the called AE title: dimse://AET@host:port, not {_shown(value)!r}")
         titles, address = at
         calling, _, called = titles.rpartition("@")
         host, _, port = address.rstrip("/").rpartition(":")
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise PacsAddressError(f"A DIMSE address needs a host and a port: dimse://AET@host:port, not {value!r}")
+            raise PacsAddressError(f"A DIMSE address needs a host and a port: dimse://AET@host:port, not {_shown(value)!r}")
         return DimseSource(_aet(unquote(called), "called"), host.strip("[]"), int(port),
                            _aet(unquote(calling) if calling else (calling_aet or DEFAULT_CALLING_AET), "calling"))
     parts = urlsplit(scheme.split("+", 1)[1] + "://" + rest)
     if not parts.hostname:
-        raise PacsAddressError(f"A DICOMweb address needs a host: dicomweb+https://host/dicom-web, not {value!r}")
+        raise PacsAddressError(f"A DICOMweb address needs a host: dicomweb+https://host/dicom-web, not {_shown(value)!r}")
     try:
         port = parts.port
     except ValueError as exc:
-        raise PacsAddressError(f"Invalid port in {value!r}: {exc}") from None
+        raise PacsAddressError(f"Invalid port in {_shown(value)!r}: {exc}") from None
+    if parts.query or parts.fragment:
+        raise PacsAddressError(f"A DICOMweb address has no query string or fragment: {_shown(value)!r} (give "
+                               "credentials with RCDM_PACS_USER / RCDM_PACS_PASSWORD)")
     netloc = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
     if port:
         netloc += f":{port}"
-    url = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), parts.query, ""))
+    url = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
     username = unquote(parts.username) if parts.username else os.environ.get("RCDM_PACS_USER") or None
     password = unquote(parts.password) if parts.password else os.environ.get("RCDM_PACS_PASSWORD") or None
     return DicomWebSource(url, username, password)
