@@ -21,6 +21,7 @@ datetime64, text object columns with None for NULL, DECIMAL integers when their 
 
 from __future__ import annotations
 
+import gc
 import re
 import warnings
 from typing import Any, Sequence
@@ -54,12 +55,19 @@ def fetch_arrow(dialect: str, cursor: Any, names: Sequence[str]) -> pa.Table:
         return pa.Table.from_arrays(table.columns, names=list(names))
     declared = _declared_types(dialect, cursor.description, len(names))
     batches: list[list[pa.Array]] = []
-    while True:
-        rows = cursor.fetchmany(BATCH_ROWS)
-        if not rows:
-            break
-        columns = list(zip(*rows))
-        batches.append([_array(values, kind) for values, kind in zip(columns, declared)])
+    collecting = gc.isenabled()
+    gc.disable()  # millions of row tuples, none cyclic: the cyclic collector would rescan them again and again
+    try:
+        while True:
+            rows = cursor.fetchmany(BATCH_ROWS)
+            if not rows:
+                break
+            columns = list(zip(*rows))
+            del rows
+            batches.append([_array(values, kind) for values, kind in zip(columns, declared)])
+    finally:
+        if collecting:
+            gc.enable()
     columns = [_chunked([batch[i] for batch in batches], declared[i]) for i in range(len(names))]
     if dialect == "sqlite":
         columns = [_sqlite_column(name, column) for name, column in zip(names, columns)]
