@@ -184,11 +184,7 @@ def write_sample_corpus(out_dir: str | os.PathLike[str], n_patients: int = 6, se
                     counts["plane"][_plane_name(orientation)] += 1
                     counts["contrast"]["post" if agent else "none"] += 1
                     counts["year"][year] += 1
-    person_map = out / "person_map.csv"
-    with open(person_map, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(["patient_id", "person_id"])
-        writer.writerows(person_rows)
+    person_map = _write_person_map(out, person_rows)
     images = sorted(expected)
     expected.update(_write_junk(out, images, rng))
     return {
@@ -202,6 +198,16 @@ def write_sample_corpus(out_dir: str | os.PathLike[str], n_patients: int = 6, se
         "series": series_total,
         **{k: dict(v) for k, v in counts.items()},
     }
+
+
+def _write_person_map(out: Path, rows: list[tuple[str, int]]) -> Path:
+    """``out/person_map.csv``: the site map from DICOM PatientID to OMOP person_id the ETL reads."""
+    path = out / "person_map.csv"
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["patient_id", "person_id"])
+        writer.writerows(rows)
+    return path
 
 
 def _plane_name(orientation: tuple[float, ...] | None) -> str:
@@ -288,10 +294,6 @@ def write_planned_studies(out_dir: str | os.PathLike[str], plan: list[dict[str, 
                     _write_instance(path, modality, seed, patient, study, series, n)
                     images.append(str(path))
                     modalities[modality] += 1
-    person_map = out / "person_map.csv"
-    with open(person_map, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(["patient_id", "person_id"])
-        writer.writerows(person_rows)
+    person_map = _write_person_map(out, person_rows)
     return {"out_dir": str(out), "person_map": str(person_map), "images": sorted(images), "studies": studies,
             "series": series_total, "modality": dict(modalities)}
