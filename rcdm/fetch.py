@@ -16,7 +16,7 @@ result, never from the column's name:
 
 :func:`arrow_to_frame` turns the table into plain pandas columns: integers int64 (``Int64`` when a value is
 NULL), floats float64, booleans bool (``boolean`` with NULLs), DATE ``datetime.date`` objects, timestamps
-datetime64, text object columns with None for NULL, DECIMAL integers when their scale is 0 and they fit, else float64.
+datetime64, text object columns with None for NULL, DECIMAL integers when their scale is 0 and the values fit int64, else float64.
 """
 
 from __future__ import annotations
@@ -142,11 +142,14 @@ def _sqlite_column(name: str, column: pa.ChunkedArray) -> pa.ChunkedArray:
 
 
 def _plain(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    """DECIMAL as int64 (scale 0, fits) or float64; unsigned and narrow ints as int64; float32 as float64."""
+    """DECIMAL as int64 (scale 0, values that fit) or float64; unsigned and narrow ints as int64; float32 as float64."""
     kind = column.type
     if pa.types.is_decimal(kind):
-        if kind.scale == 0 and kind.precision <= 18:
-            return column.cast(pa.int64())
+        if kind.scale == 0:  # e.g. DuckDB's HUGEINT sums, PostgreSQL's NUMERIC counts
+            try:
+                return column.cast(pa.int64())
+            except pa.ArrowInvalid:  # beyond int64
+                pass
         return column.cast(pa.float64())
     if pa.types.is_integer(kind) and kind != pa.int64():
         if kind == pa.uint64() and (pc.max(column).as_py() or 0) >= 2 ** 63:

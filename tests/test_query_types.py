@@ -39,7 +39,7 @@ def test_columns_typed_from_the_result_not_the_name(target):
         _load(conn, schema)
         frame = query_sql(conn, """SELECT id, happened, n, x, label, seen, code,
                 CAST(happened AS TIMESTAMP) AS stamp, CAST('2021-05-06 07:08:09' AS TIMESTAMP) AS fixed,
-                COUNT(*) OVER () AS rows_total, CAST(NULL AS BIGINT) AS nothing_id
+                COUNT(*) OVER () AS rows_total, SUM(n) OVER () AS n_total, CAST(NULL AS BIGINT) AS nothing_id
             FROM @s.t ORDER BY id DESC;""", s=schema)
     assert frame["id"].dtype == "int64" and frame["id"].tolist() == [BIG, 2]
     assert frame["happened"].tolist()[0] == dt.date(2020, 1, 2)  # a DATE not named *_date
@@ -52,6 +52,7 @@ def test_columns_typed_from_the_result_not_the_name(target):
     assert frame["stamp"].tolist()[0] == pd.Timestamp(2020, 1, 2)
     assert frame["fixed"].tolist() == [pd.Timestamp(2021, 5, 6, 7, 8, 9)] * 2
     assert frame["rows_total"].dtype == "int64" and frame["rows_total"].tolist() == [2, 2]
+    assert frame["n_total"].dtype == "int64" and frame["n_total"].tolist() == [3, 3]  # DuckDB: HUGEINT; PG: BIGINT
 
 
 def test_many_batches_and_a_null_only_first_batch_keep_the_type(target):
