@@ -75,12 +75,14 @@ def fetch_arrow(dialect: str, cursor: Any, names: Sequence[str]) -> pa.Table:
 
 
 def _declared_types(dialect: str, description: Any, width: int) -> list[pa.DataType | None]:
+    """Each column's Arrow type where the driver describes it (psycopg's type OIDs), else None (from values)."""
     if dialect in ("postgresql", "redshift") and description:
         return [_PG_TYPES.get(getattr(d, "type_code", d[1])) for d in description]
     return [None] * width
 
 
 def _array(values: Sequence[Any], kind: pa.DataType | None) -> pa.Array:
+    """One batch of one column: of the declared type, else the type pyarrow infers from the values."""
     if kind is not None:
         try:
             return pa.array(values, type=kind)
@@ -93,6 +95,7 @@ def _array(values: Sequence[Any], kind: pa.DataType | None) -> pa.Array:
 
 
 def _common_type(types: list[pa.DataType]) -> pa.DataType:
+    """The type every batch of a column fits (batches typed from their values can differ: all-NULL, int/float)."""
     kinds = [t for t in types if not pa.types.is_null(t)]
     if not kinds:
         return pa.null()
@@ -111,15 +114,11 @@ def _common_type(types: list[pa.DataType]) -> pa.DataType:
 
 
 def _chunked(arrays: list[pa.Array], declared: pa.DataType | None) -> pa.ChunkedArray:
+    """A column's batches as one chunked array of their common type."""
     if not arrays:
         return pa.chunked_array([], type=declared or pa.null())
     kind = _common_type([a.type for a in arrays])
-    out = []
-    for a in arrays:
-        if a.type != kind:
-            a = a.cast(kind) if not pa.types.is_string(kind) or pa.types.is_null(a.type) else pc.cast(a, kind)
-        out.append(a)
-    return pa.chunked_array(out, type=kind)
+    return pa.chunked_array([a if a.type == kind else a.cast(kind) for a in arrays], type=kind)
 
 
 def _sqlite_column(name: str, column: pa.ChunkedArray) -> pa.ChunkedArray:

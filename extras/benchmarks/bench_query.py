@@ -3,7 +3,7 @@
 * DuckDB (a file): raw = ``duckdb.connect(file).execute(sql).df()``; rcdm = ``query_sql`` (render, translate,
   DuckDB's Arrow result, typed pandas columns);
 * SQLite (a file): raw = ``sqlite3`` ``fetchall()`` + ``DataFrame.from_records``; rcdm = ``query_sql``;
-* PostgreSQL with ``--postgres URL``: raw = psycopg ``fetchall()`` + ``DataFrame.from_records``; rcdm = ``query_sql``;
+* PostgreSQL with ``--postgres URL`` (or ``auto``: a throw-away server): raw = psycopg ``fetchall()`` + ``DataFrame.from_records``; rcdm = ``query_sql``;
 * R (when Rscript, reticulate and RSQLite are installed; RadiologyCDM is installed into a temporary library):
   on the SQLite file, raw = ``DBI::dbGetQuery``
   (RSQLite), rcdm = ``RadiologyCDM::queryRcdmSql`` through reticulate.
@@ -11,7 +11,7 @@
 Each is run ``--repeat`` times, alternating, and reports its best time; the ratio rcdm/raw is the figure
 (target: within 2x). Usage:
 
-    python extras/benchmarks/bench_query.py [--rows 1000000] [--repeat 3] [--postgres URL] [--no-r]
+    python extras/benchmarks/bench_query.py [--rows 1000000] [--repeat 3] [--postgres URL|auto] [--no-r]
 """
 
 from __future__ import annotations
@@ -150,7 +150,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--postgres", default=None, help="SQLAlchemy URL of a PostgreSQL server to measure too")
+    parser.add_argument("--postgres", default=None,
+                        help="SQLAlchemy URL of a PostgreSQL server to measure too ('auto': start a throw-away "
+                             "server as the tests do)")
     parser.add_argument("--no-r", action="store_true", help="skip the R measurement")
     args = parser.parse_args()
     table = make_table(args.rows)
@@ -159,7 +161,16 @@ def main() -> None:
         folder = Path(tmp)
         bench_duckdb(table, folder, args.repeat)
         sqlite_path = bench_sqlite(table, folder, args.repeat)
-        if args.postgres:
+        if args.postgres == "auto":
+            sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
+            from pg_server import start_server
+
+            server = start_server()
+            try:
+                bench_postgres(table, server.url, args.repeat)
+            finally:
+                server.stop()
+        elif args.postgres:
             bench_postgres(table, args.postgres, args.repeat)
         if not args.no_r:
             bench_r(sqlite_path, args.repeat, folder)
