@@ -8,6 +8,10 @@ exact columns.
 * object columns get ``None`` for every missing value (NaN, NaT, pd.NA), which the R side turns into NA.
 * an empty frame's untyped (object) columns get a type from their name: ``*_date``/``*_datetime`` datetimes,
   the hashed ids strings, known counts and other ``*_id`` columns (not ``*_concept_id``) numbers.
+
+No numpy array crosses reticulate in either direction (Debian 12's reticulate 1.28 cannot read numpy 2's):
+:func:`columns_for_r` sends such a frame as raw bytes, one joined string per text column and byte NA masks,
+and :func:`table_from_r` reads R's columns in the same forms.
 """
 
 from __future__ import annotations
