@@ -173,11 +173,8 @@ def write_sample_corpus(out_dir: str | os.PathLike[str], n_patients: int = 6, se
                 series = {"uid": _uid(seed, "series", p, s, k), "number": k, "description": series_description,
                           "orientation": orientation, "agent": agent}
                 series_total += 1
-                folder = out / patient_id / f"study{s}" / f"series{k}"
-                folder.mkdir(parents=True, exist_ok=True)
-                for n in range(1, images + 1):
-                    path = folder / f"{n}.dcm"
-                    _write_instance(path, modality, seed, patient, study, series, n)
+                for path in _write_series(out / patient_id / f"study{s}" / f"series{k}", images, modality, seed,
+                                          patient, study, series):
                     expected[str(path)] = "read"
                     counts["modality"][modality] += 1
                     counts["body_part"][body_part] += 1
@@ -198,6 +195,16 @@ def write_sample_corpus(out_dir: str | os.PathLike[str], n_patients: int = 6, se
         "series": series_total,
         **{k: dict(v) for k, v in counts.items()},
     }
+
+
+def _write_series(folder: Path, count: int, kind: str, seed: int, patient: tuple[str, str], study: dict[str, Any],
+                  series: dict[str, Any]) -> list[Path]:
+    """Write the ``count`` instances of one series as ``folder/<n>.dcm``; returns their paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"{n}.dcm" for n in range(1, count + 1)]
+    for n, path in enumerate(paths, start=1):
+        _write_instance(path, kind, seed, patient, study, series, n)
+    return paths
 
 
 def _write_person_map(out: Path, rows: list[tuple[str, int]]) -> Path:
@@ -287,11 +294,8 @@ def write_planned_studies(out_dir: str | os.PathLike[str], plan: list[dict[str, 
                 series = {"uid": _uid(seed, "planned", person_id, s, k), "number": k,
                           "description": series_description, "orientation": orientation, "agent": agent}
                 series_total += 1
-                folder = out / patient_id / f"study{s}" / f"series{k}"
-                folder.mkdir(parents=True, exist_ok=True)
-                for n in range(1, count + 1):
-                    path = folder / f"{n}.dcm"
-                    _write_instance(path, modality, seed, patient, study, series, n)
+                for path in _write_series(out / patient_id / f"study{s}" / f"series{k}", count, modality, seed,
+                                          patient, study, series):
                     images.append(str(path))
                     modalities[modality] += 1
     person_map = _write_person_map(out, person_rows)
