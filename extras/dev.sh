@@ -2,7 +2,9 @@
 # Set up rcdm on a fresh machine and run it: the two commands README.md opens with.
 #   bash extras/dev.sh demo   the main job end to end on the embedded DuckDB default, with bundled sample data
 #   bash extras/dev.sh test   the whole test suite (Python against DuckDB, SQLite and a real PostgreSQL server,
-#                             and the R package's testthat suite through reticulate)
+#                             and the R package's testthat suite through reticulate); with CI set (.ci/run) it
+#                             runs the suite on rcdm installed from a built wheel, then the smoke tests
+#   bash extras/dev.sh smoke  extras/smoke.py on Pythons 3.10, 3.12, 3.13 (pyenv), each from a built wheel
 # Everything they need is installed here: a virtual environment with rcdm and its test extras, and the
 # Debian packages (a PostgreSQL server, R with reticulate and testthat, Chromium) when missing. RCDM_VENV overrides the venv folder.
 set -euo pipefail
@@ -40,6 +42,42 @@ setup_python() {
     "$PY" -m pip install -q --disable-pip-version-check -e "$ROOT[test,postgresql,viewer]"
     echo "$want" > "$stamp"
   fi
+}
+
+# --- CI: the suite against the built wheel, and a smoke test on the other supported Pythons ---------------
+SMOKE_PYTHONS="${RCDM_SMOKE_PYTHONS:-3.10 3.12 3.13}"
+
+python_for() {
+  # The interpreter of Python version $1: pyenv's (newest patch release), else python$1 on PATH.
+  local found
+  found="$(ls -d "${PYENV_ROOT:-$HOME/.pyenv}/versions/$1".*/bin/python 2>/dev/null | sort -V | tail -n 1)"
+  if [ -n "$found" ]; then echo "$found"; else command -v "python$1"; fi
+}
+
+install_wheel() {
+  # Build rcdm's wheel with the venv's Python ($1) and install it with extras $2 (replacing an editable install).
+  local py="$1" extras="$2" dist
+  dist="$(mktemp -d)"
+  "$py" -m pip install -q --disable-pip-version-check --upgrade pip wheel >/dev/null
+  "$py" -m pip wheel -q --disable-pip-version-check --no-deps -w "$dist" "$ROOT" >/dev/null
+  "$py" -m pip uninstall -q -y rcdm >/dev/null 2>&1 || true
+  "$py" -m pip install -q --disable-pip-version-check "$(ls "$dist"/rcdm-*.whl)$extras"
+  rm -rf "$dist"
+}
+
+smoke_tests() {
+  # Each of SMOKE_PYTHONS: a fresh venv, rcdm from a wheel built with that Python, extras/smoke.py outside the tree.
+  local version py venv work
+  for version in $SMOKE_PYTHONS; do
+    py="$(python_for "$version")" || { log "no Python $version for the smoke test"; return 1; }
+    venv="$(mktemp -d)/venv-$version"
+    work="$(mktemp -d)"
+    log "smoke test on Python $version ($py)"
+    "$py" -m venv "$venv"
+    install_wheel "$venv/bin/python" ""
+    (cd "$work" && "$venv/bin/python" "$ROOT/extras/smoke.py" "$work")
+    rm -rf "$venv" "$work"
+  done
 }
 
 have_pg_server() {
@@ -80,14 +118,26 @@ case "$cmd" in
     setup_python
     setup_system
     cd "$ROOT"
+    if [ -n "${CI:-}" ]; then
+      # CI tests what users install: the built wheel (python -I: not the source tree), then the other Pythons
+      log "installing rcdm from a built wheel"
+      install_wheel "$PY" "[test,postgresql,viewer]"
+      rm -f "$VENV/.rcdm-installed"
+      "$PY" -I -m pytest -q -p no:cacheprovider "$@"
+      smoke_tests
+      exit 0
+    fi
     exec "$PY" -m pytest -q "$@"
+    ;;
+  smoke)
+    smoke_tests
     ;;
   setup)
     setup_python
     setup_system
     ;;
   *)
-    echo "usage: bash extras/dev.sh demo|test|setup [args]" >&2
+    echo "usage: bash extras/dev.sh demo|test|smoke|setup [args]" >&2
     exit 2
     ;;
 esac

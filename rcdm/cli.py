@@ -422,11 +422,12 @@ def build_parser() -> argparse.ArgumentParser:
     verbs = parser.add_subparsers(dest="verb", metavar="VERB")
     verbs.required = True
 
-    p = verbs.add_parser("demo", help="the main job end to end on bundled sample data (DuckDB)",
-                         description="Write a synthetic DICOM corpus, load it into an embedded DuckDB database with "
-                                     "the ETL, and print the mapping-quality report.")
+    p = verbs.add_parser("demo", help="the whole story on Eunomia GiBleed with synthetic DICOM (DuckDB)",
+                         description="Load Eunomia GiBleed (OMOP CDM), write synthetic DICOM studies for its persons, "
+                                     "run the ETL and protocol mapping, fill MI-CDM, generate the GiBleed cohort, "
+                                     "extract its images, run a network study and write the quality report as HTML.")
     p.add_argument("--out", default="rcdm-demo", help="folder for the corpus and the database (default: rcdm-demo)")
-    p.add_argument("--patients", type=int, default=12, help="patients in the sample corpus (default: 12)")
+    p.add_argument("--patients", type=int, default=12, help="GiBleed persons given studies (default: 12)")
     p.add_argument("--workers", type=int, default=None, help="header-reading processes (default: all cores)")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     p.set_defaults(func=cmd_demo)

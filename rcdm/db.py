@@ -24,8 +24,6 @@ Decisions worth knowing:
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import decimal
 import hashlib
 import os
 import re
@@ -744,7 +742,8 @@ def query_sql(
     """Render, translate and run one query; return its rows as a DataFrame with lower-case column names.
 
     ``bind`` gives values for ``:name`` placeholders (``WHERE person_id = :pid``), bound by the driver.
-    On SQLite, numeric columns named ``*_date`` / ``*_datetime`` come back as dates / timestamps.
+    Each column is typed from the database's result types (:mod:`rcdm.fetch`): DATE columns hold
+    ``datetime.date``, integers int64 (``Int64`` with NULLs, 64-bit ids exact), timestamps datetime64.
     """
     statements = _render_translate(conn, sql, parameters, kwargs, bind)
     if len(statements) != 1:
@@ -753,73 +752,36 @@ def query_sql(
 
 
 def query_statement(conn: Connection, statement: str, bind: Mapping[str, Any] | None = None) -> pd.DataFrame:
-    """Run one statement already in the connection's dialect and return a DataFrame (lower-case names)."""
+    """Run one statement already in the connection's dialect and return a DataFrame (lower-case names).
+
+    Columns are typed from the database's result types (see :mod:`rcdm.fetch`).
+    """
+    from rcdm.fetch import arrow_to_frame
+
+    return arrow_to_frame(query_arrow_statement(conn, statement, bind))
+
+
+def query_arrow_statement(conn: Connection, statement: str, bind: Mapping[str, Any] | None = None) -> pa.Table:
+    """Run one statement already in the connection's dialect; its rows as an Arrow table (lower-case names).
+
+    DuckDB hands over Arrow itself; other drivers are fetched in batches (:func:`rcdm.fetch.fetch_arrow`).
+    """
+    from rcdm.fetch import fetch_arrow
+
     try:
         result = _run(conn, statement, _used_binds(statement, bind))
-        if result.returns_rows:
-            columns = [str(c).lower() for c in result.keys()]
-            rows = result.fetchall()
-        else:
-            columns, rows = [], []
+        try:
+            if result.returns_rows:
+                names = [str(c).lower() for c in result.keys()]
+                table = fetch_arrow(conn.dialect, result.cursor, names)
+            else:
+                table = pa.table({})
+        finally:
+            result.close()
         conn.commit_unless_in_transaction()
     except sa.exc.DBAPIError as exc:
         raise _fail(conn, exc, statement, 1, 1) from None
-    frame = _frame_from_rows(rows, columns)
-    if conn.dialect == "sqlite":
-        frame = _sqlite_dates_back(frame)
-    return _plain_types(frame)
-
-
-def _frame_from_rows(rows: list, columns: list[str]) -> pd.DataFrame:
-    """A DataFrame of object columns from driver rows, typed by ``_plain_types``.
-
-    Not ``DataFrame.from_records``: it turns an integer column with a NULL into float64, which rounds a
-    63-bit id (9007199254740993 comes back as ...992); object columns keep the ints for Int64.
-    """
-    values = list(zip(*rows)) if rows else [()] * len(columns)
-    return pd.DataFrame({i: pd.Series(v, dtype=object) for i, v in enumerate(values)}).set_axis(columns, axis=1)
-
-
-def _plain_types(frame: pd.DataFrame) -> pd.DataFrame:
-    """Give driver-typed object columns plain dtypes: DECIMAL → float, dates → datetime64, ints → int64.
-
-    Drivers hand back Python objects (``Decimal``, ``datetime.date``); typed columns are what pandas users
-    expect and what reticulate turns into R numeric / Date-time vectors (object columns become R lists).
-    """
-    for column in frame.columns:
-        values = frame[column]
-        if values.dtype != object:
-            continue
-        present = values.dropna()
-        if present.empty:
-            continue
-        kinds = {type(v) for v in present}
-        if kinds <= {decimal.Decimal} or (float in kinds and kinds <= {float, int}):
-            frame[column] = values.astype(float)
-        elif kinds == {bool} and len(present) == len(values):
-            frame[column] = values.astype(bool)
-        elif kinds <= {dt.date, dt.datetime, pd.Timestamp}:
-            frame[column] = pd.to_datetime(values)
-        elif kinds <= {int, bool} and kinds != {bool}:
-            frame[column] = values.astype("Int64") if len(present) < len(values) else values.astype("int64")
-    return frame
-
-
-def _sqlite_dates_back(frame: pd.DataFrame) -> pd.DataFrame:
-    """SQLite returns dates as numbers or text: turn columns named ``*_date`` / ``*_datetime`` back."""
-    for column in frame.columns:
-        if not column.endswith(("_date", "_datetime")) or frame[column].dtype == "datetime64[ns]":
-            continue
-        values = frame[column]
-        numeric = pd.api.types.is_numeric_dtype(values)
-        if not numeric and not all(isinstance(v, str) for v in values.dropna()):
-            continue
-        try:
-            stamps = pd.to_datetime(values, unit="s") if numeric else pd.to_datetime(values, format="ISO8601")
-        except (ValueError, TypeError, OverflowError):
-            continue  # not dates after all: leave the column as it is
-        frame[column] = stamps.dt.date if column.endswith("_date") else stamps
-    return frame
+    return table
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -8,10 +8,15 @@ exact columns.
 * object columns get ``None`` for every missing value (NaN, NaT, pd.NA), which the R side turns into NA.
 * an empty frame's untyped (object) columns get a type from their name: ``*_date``/``*_datetime`` datetimes,
   the hashed ids strings, known counts and other ``*_id`` columns (not ``*_concept_id``) numbers.
+
+No numpy array crosses reticulate in either direction (Debian 12's reticulate 1.28 cannot read numpy 2's):
+:func:`columns_for_r` sends such a frame as raw bytes, one joined string per text column and byte NA masks,
+and :func:`table_from_r` reads R's columns in the same forms.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from pathlib import Path
 from typing import Any
@@ -106,6 +111,110 @@ def frame_for_r(frame: Any) -> Any:
     return out
 
 
+# --------------------------------------------------------------------------------------------------------------
+# Columns out to R without numpy (reticulate 1.28)
+
+#: The kinds :func:`columns_for_r` sends, as the R side (``.columnsToFrame``) reads them.
+R_OUT_KINDS = ("double", "logical", "character", "characters", "date", "datetime")
+
+#: Separator of the one string a text column crosses as (R splits it); a column holding it goes as a list.
+_SEP = "\x1f"
+
+
+def _packed(values: np.ndarray) -> bytearray:
+    """Little-endian float64 bytes (reticulate turns a bytearray into an R raw vector: one copy, no numpy)."""
+    return bytearray(np.ascontiguousarray(values, dtype="<f8").tobytes())
+
+
+def _mask(missing: np.ndarray) -> bytearray | None:
+    return bytearray(missing.astype(np.uint8).tobytes()) if missing.any() else None
+
+
+def _utc_seconds(value: dt.datetime) -> float:
+    """Seconds since 1970 of a date-time; a naive one is taken as UTC wall-clock time."""
+    stamp = pd.Timestamp(value)
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert("UTC").tz_localize(None)
+    return (stamp - pd.Timestamp(0)).total_seconds()
+
+
+def _object_kind(present: list) -> str:
+    kinds = {type(v) for v in present}
+    if kinds and all(issubclass(k, dt.datetime) for k in kinds):
+        return "datetime"
+    if kinds and all(issubclass(k, dt.date) and not issubclass(k, dt.datetime) for k in kinds):
+        return "date"
+    if kinds and all(issubclass(k, (bool, np.bool_)) for k in kinds):
+        return "logical"
+    if kinds and all(issubclass(k, (int, float, np.integer, np.floating)) and not issubclass(k, (bool, np.bool_))
+                     for k in kinds):
+        return "double"
+    return "character"
+
+
+def _r_column(column: pd.Series) -> tuple[str, Any, bytearray | None]:
+    """(kind, values, NA mask) of one column of a :func:`frame_for_r` frame."""
+    dtype = column.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return "logical", bytearray(column.to_numpy(dtype=np.uint8).tobytes()), None
+    if pd.api.types.is_numeric_dtype(dtype):
+        values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+        return "double", _packed(values), _mask(np.isnan(values))
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        stamps = column.dt.tz_convert("UTC").dt.tz_localize(None) if isinstance(dtype, pd.DatetimeTZDtype) else column
+        missing = stamps.isna().to_numpy()
+        seconds = ((stamps - pd.Timestamp(0)) / pd.Timedelta(seconds=1)).to_numpy(dtype=np.float64, na_value=np.nan)
+        return "datetime", _packed(seconds), _mask(missing)
+    values = column.tolist()
+    missing = np.array([_is_missing(v) for v in values], dtype=bool)
+    present = [v for v, m in zip(values, missing) if not m]
+    kind = _object_kind(present)
+    fill: list[Any]
+    if kind == "datetime":
+        fill = [0.0 if m else _utc_seconds(v) for v, m in zip(values, missing)]
+        return kind, _packed(np.array(fill, dtype=np.float64)), _mask(missing)
+    if kind == "date":
+        epoch = dt.date(1970, 1, 1)
+        fill = [0.0 if m else float((v - epoch).days) for v, m in zip(values, missing)]
+        return kind, _packed(np.array(fill, dtype=np.float64)), _mask(missing)
+    if kind == "logical":
+        return kind, bytearray(bytes(0 if m else int(bool(v)) for v, m in zip(values, missing))), _mask(missing)
+    if kind == "double":
+        fill = [np.nan if m else float(v) for v, m in zip(values, missing)]
+        return kind, _packed(np.array(fill, dtype=np.float64)), _mask(missing)
+    text = ["" if m else (v if isinstance(v, str) else str(v)) for v, m in zip(values, missing)]
+    if any(_SEP in t for t in text):
+        return "characters", text, _mask(missing)
+    return "character", _SEP.join(text) + _SEP + ".", _mask(missing)
+
+
+def columns_for_r(frame: Any) -> Any:
+    """A DataFrame as plain Python values that reticulate 1.28 converts without numpy (numpy 2 safe).
+
+    Returns ``{"rcdm_columns": True, "rows": n, "names": [...], "kinds": [...], "values": [...],
+    "missing": [...]}`` after :func:`frame_for_r` (exact ids as text): numbers, dates (days since 1970),
+    date-times (seconds since 1970, UTC) and logicals as little-endian bytes (a ``bytearray``, which R gets as
+    a raw vector and reads with ``readBin``), text as one string joined by ``\\x1f`` plus a final ``\\x1f.``
+    (kind ``character``; a list, kind ``characters``, when a value holds that byte), and per column a byte
+    mask (1 = NA) or None. A dict's DataFrame values are converted; anything else is returned unchanged.
+    The R side is RadiologyCDM's ``.columnsToFrame``.
+    """
+    if isinstance(frame, dict):
+        return {key: columns_for_r(value) for key, value in frame.items()}
+    if not isinstance(frame, pd.DataFrame):
+        return frame
+    plain = frame_for_r(frame)
+    names, kinds, values, missing = [], [], [], []
+    for i, name in enumerate(plain.columns):
+        kind, data, mask = _r_column(plain.iloc[:, i])
+        names.append(str(name))
+        kinds.append(kind)
+        values.append(data)
+        missing.append(mask)
+    return {"rcdm_columns": True, "rows": int(len(plain)), "names": names, "kinds": kinds, "values": values,
+            "missing": missing}
+
+
 def rows_for_r(rows: Any) -> pd.DataFrame:
     """A list of dicts (e.g. create_tables' rows) as a DataFrame for R, via :func:`frame_for_r`."""
     return frame_for_r(pd.DataFrame(list(rows)))
@@ -138,11 +247,29 @@ R_COLUMN_KINDS = ("integer", "double", "logical", "character", "date", "datetime
 _INT64_NA = np.iinfo(np.int64).min  # bit64's NA_integer64_
 
 
-def _r_mask(missing: Any, size: int) -> np.ndarray:
-    mask = np.asarray(missing, dtype=bool).reshape(-1)
-    if mask.shape[0] != size:
+def _r_mask(missing: Any, size: int | None = None) -> np.ndarray:
+    """The NA mask of a column from R: raw bytes (1 = NA) or a sequence of booleans."""
+    if isinstance(missing, (bytes, bytearray, memoryview)):
+        mask = np.frombuffer(missing, dtype=np.uint8).astype(bool)
+    else:
+        mask = np.asarray(missing, dtype=bool).reshape(-1)
+    if size is not None and mask.shape[0] != size:
         raise ValueError(f"missing-value mask has {mask.shape[0]} entries for {size} values")
     return mask
+
+
+def _r_numbers(values: Any, dtype: str) -> np.ndarray:
+    """A numeric column from R: little-endian raw bytes of ``dtype`` (what RadiologyCDM sends), or a sequence."""
+    if isinstance(values, (bytes, bytearray, memoryview)):
+        return np.frombuffer(values, dtype=np.dtype(dtype).newbyteorder("<"))
+    return np.asarray(values).reshape(-1)
+
+
+def _r_strings(values: Any, size: int) -> np.ndarray:
+    """A text column from R: one string joined by \\x1f, or a sequence of strings."""
+    if isinstance(values, str):
+        return np.array(values.split(_SEP) if size else [], dtype=object)
+    return np.asarray(values, dtype=object).reshape(-1)
 
 
 def _hashed_ids(name: str, column: "pa.Array") -> "pa.Array":
@@ -167,13 +294,19 @@ def _hashed_ids(name: str, column: "pa.Array") -> "pa.Array":
 def _array_from_r(name: str, kind: str, values: Any, missing: Any) -> "pa.Array":
     import pyarrow as pa
 
+    if kind not in R_COLUMN_KINDS:
+        from rcdm.errors import UsageError
+
+        raise UsageError(f"Column {name!r}: unknown R column kind {kind!r} (one of {', '.join(R_COLUMN_KINDS)}).")
     if kind == "integer64":  # the 8-byte patterns of a bit64::integer64 vector; NA is INT64_MIN
         numbers = np.frombuffer(bytes(values), dtype=np.int64)
         return pa.array(numbers, mask=numbers == _INT64_NA, type=pa.int64())
     if kind == "character":
-        strings = np.asarray(values, dtype=object).reshape(-1)
+        mask = _r_mask(missing)
+        strings = _r_strings(values, len(mask))
         return _hashed_ids(name, pa.array(strings, mask=_r_mask(missing, len(strings)), type=pa.string()))
-    numbers = np.asarray(values).reshape(-1)
+    sizes = {"integer": "i4", "logical": "u1"}
+    numbers = _r_numbers(values, sizes.get(kind, "f8"))
     mask = _r_mask(missing, len(numbers))
     if kind == "integer":
         return pa.array(numbers.astype(np.int32, copy=False), mask=mask, type=pa.int32())
@@ -186,10 +319,8 @@ def _array_from_r(name: str, kind: str, values: Any, missing: Any) -> "pa.Array"
         return pa.array(days.astype(np.int32), mask=mask, type=pa.date32())
     if kind == "datetime":  # R POSIXct: seconds since 1970-01-01 UTC; stored as UTC wall-clock time
         micros = np.round(numbers.astype(np.float64, copy=False) * 1e6)
-        return pa.array(micros.astype(np.int64), mask=mask, type=pa.timestamp("us"))
-    from rcdm.errors import UsageError
-
-    raise UsageError(f"Column {name!r}: unknown R column kind {kind!r} (one of {', '.join(R_COLUMN_KINDS)}).")
+    micros = np.round(numbers.astype(np.float64, copy=False) * 1e6)  # datetime: R POSIXct, seconds since
+    return pa.array(micros.astype(np.int64), mask=mask, type=pa.timestamp("us"))  # 1970 UTC; stored as UTC
 
 
 def table_from_r(names: Any, kinds: Any, values: Any, missing: Any) -> Any:
@@ -197,8 +328,11 @@ def table_from_r(names: Any, kinds: Any, values: Any, missing: Any) -> Any:
 
     reticulate 1.28 turns R's ``NA`` into ``True`` (logical) and ``-2147483648`` (integer) before Python sees
     it, so R never sends NA: each column comes as its kind (one of ``R_COLUMN_KINDS``), its values with every
-    NA replaced by a placeholder, and a boolean mask that is True where R had NA (the mask makes those
-    NULL). ``integer64`` columns come as the vector's raw bytes instead, with NA as INT64_MIN. Text ``*_id``
+    NA replaced by a placeholder, and a mask that is 1/True where R had NA (the mask makes those NULL). No
+    numpy array crosses (reticulate 1.28 reads only numpy 1.x's): numbers come as little-endian raw bytes
+    (int32, float64, or one byte a logical), text as one string joined by ``\\x1f`` (or a list), the mask as
+    one byte a row; sequences of values and booleans are taken too. ``integer64`` columns come as the vector's
+    raw bytes, with NA as INT64_MIN. Text ``*_id``
     columns of whole numbers become int64 when they are hashed ids or exceed 2^53 (the inverse of
     :func:`frame_for_r`), so ids R received as character are stored as the BIGINTs they were.
     """

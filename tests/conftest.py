@@ -11,14 +11,13 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from pg_server import start_server  # noqa: E402
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+TEST_DATA = Path(__file__).resolve().parent / "data"
 
 
 @pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    """The project's ``../shared`` folder (specs and test data); tests read it in place."""
-    assert SHARED.is_dir(), f"{SHARED} not found: tests expect ../shared beside the checkout"
-    return SHARED
+def test_data() -> Path:
+    """``tests/data``: the copies of Eunomia, the OMOP/MI-CDM specs and SqlRender's cases (see its README)."""
+    return TEST_DATA
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ from rcdm.cli import main
 from rcdm.db import connect, execute_sql, query_sql
 from rcdm.errors import IdentifierError, UsageError
 
-GIBLEED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "eunomia" / "GiBleed_5.3_csv.zip"
+GIBLEED = Path(__file__).resolve().parent / "data" / "eunomia" / "GiBleed_5.3_csv.zip"
 TABLES = ["person", "observation_period", "concept", "cohort"]
 
 

@@ -19,7 +19,7 @@ from rcdm.resources import read_template
 from rcdm.sql import list_supported_dialects, render, translate
 
 REPO = Path(__file__).resolve().parents[1]
-GIBLEED = REPO.parent / "shared" / "data" / "eunomia" / "GiBleed_5.3_csv.zip"
+GIBLEED = REPO / "tests" / "data" / "eunomia" / "GiBleed_5.3_csv.zip"
 COHORTS = REPO / "extras" / "cohorts"
 CDM_TABLES = ["person", "observation_period", "condition_occurrence", "drug_exposure", "concept", "concept_ancestor"]
 GI_BLEED = 192671

@@ -15,6 +15,7 @@ import sys
 import uuid
 from pathlib import Path
 
+import pandas as pd
 import pyarrow.parquet as pq
 import pydicom
 import pytest
@@ -48,7 +49,7 @@ def snapshot(conn, schema: str) -> dict:
 
 def _isna(v) -> bool:
     try:
-        return v is None or bool(v != v)
+        return v is None or v is pd.NA or bool(v != v)
     except (TypeError, ValueError):
         return False
 

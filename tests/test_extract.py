@@ -21,7 +21,7 @@ from rcdm.errors import IdentifierError, UsageError
 from rcdm.extract import MaterializeError, count_cohort_images, get_cohort_images, materialize, write_manifest
 
 REPO = Path(__file__).resolve().parents[1]
-GIBLEED = REPO.parent / "shared" / "data" / "eunomia" / "GiBleed_5.3_csv.zip"
+GIBLEED = REPO / "tests" / "data" / "eunomia" / "GiBleed_5.3_csv.zip"
 GIBLEED_SQL = REPO / "extras" / "cohorts" / "GiBleed.sql"
 BRAIN_CT = 3004287  # protocol concept with two synthetic descendants below
 DESCENDANTS = (9000001, 9000002)

@@ -1,5 +1,5 @@
 """The protocol matcher: normalisation, the paper's example, site mappings, threshold, determinism, explain,
-speed, and precision/coverage on the labelled study set in vocab/fixtures/labelled_studies.tsv."""
+cache consistency, and precision/coverage on the labelled study set in vocab/fixtures/labelled_studies.tsv."""
 
 from __future__ import annotations
 

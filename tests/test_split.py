@@ -9,13 +9,13 @@ import pytest
 from rcdm.sql.split import split_sql, split_sql_with_offsets
 
 
-def _cases(shared_dir):
-    rows = [json.loads(line) for line in (shared_dir / "data/sqlrender/conformance.jsonl").read_text().splitlines()]
+def _cases(test_data):
+    rows = [json.loads(line) for line in (test_data / "sqlrender/conformance.jsonl").read_text().splitlines()]
     return [r for r in rows if r["kind"] == "split"]
 
 
-def test_conformance_cases(shared_dir) -> None:
-    cases = _cases(shared_dir)
+def test_conformance_cases(test_data) -> None:
+    cases = _cases(test_data)
     assert len(cases) == 10
     for case in cases:
         got = split_sql(case["sql"])

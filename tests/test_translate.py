@@ -9,7 +9,6 @@ executed in ``test_ohdsi_idioms.py`` and ``test_sqlrender_translate_conformance.
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass
 
 import pytest
@@ -517,18 +516,20 @@ def test_sqlite_alter_add_several_columns_becomes_several_statements() -> None:
     )
 
 
-def test_same_text_twice_and_cached_translation_is_fast() -> None:
+def test_same_text_twice_gives_the_same_translation_from_the_statement_cache() -> None:
+    """The second translation of a script is served by the statement cache (its speed is measured in
+    extras/benchmarks/bench_cpu.py, not asserted here)."""
+    from rcdm.sql.translate import _translate_statement
+
     script = ";\n".join(
         f"IF OBJECT_ID('tempdb..#t{i}', 'U') IS NOT NULL DROP TABLE #t{i};\n"
         f"SELECT TOP 5 person_id, DATEADD(day, {i}, d) AS d INTO #t{i} FROM cdm.person WHERE ISNULL(x, 0) = {i}"
         for i in range(15)
     )
-    start = time.perf_counter()
     first = translate(script, "duckdb")
-    cold = time.perf_counter() - start
-    start = time.perf_counter()
+    before = _translate_statement.cache_info()
     second = translate(script, "duckdb")
-    warm = time.perf_counter() - start
+    after = _translate_statement.cache_info()
     assert first == second
-    assert cold < 1.0
-    assert warm < 0.01
+    assert after.misses == before.misses, "no statement is translated again"
+    assert after.hits - before.hits >= 30

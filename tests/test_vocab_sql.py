@@ -45,10 +45,10 @@ def test_vocabulary_ddl_follows_omop_5_4_types():
 
 
 @pytest.mark.parametrize("table", ["concept", "concept_relationship", "concept_ancestor", "source_to_concept_map"])
-def test_vocabulary_ddl_matches_the_omop_field_level_spec(table, shared_dir):
+def test_vocabulary_ddl_matches_the_omop_field_level_spec(table, test_data):
     import csv
 
-    spec = shared_dir / "data" / "omop" / "OMOP_CDMv5.4_Field_Level.csv"
+    spec = test_data / "omop" / "OMOP_CDMv5.4_Field_Level.csv"
     with spec.open(encoding="utf-8-sig", newline="") as fh:
         fields = [r for r in csv.DictReader(fh) if r["cdmTableName"].lower() == table]
     sql = vocabulary_table_sql(table, "cdm", "vocab")

@@ -173,22 +173,15 @@ def write_sample_corpus(out_dir: str | os.PathLike[str], n_patients: int = 6, se
                 series = {"uid": _uid(seed, "series", p, s, k), "number": k, "description": series_description,
                           "orientation": orientation, "agent": agent}
                 series_total += 1
-                folder = out / patient_id / f"study{s}" / f"series{k}"
-                folder.mkdir(parents=True, exist_ok=True)
-                for n in range(1, images + 1):
-                    path = folder / f"{n}.dcm"
-                    _write_instance(path, modality, seed, patient, study, series, n)
+                for path in _write_series(out / patient_id / f"study{s}" / f"series{k}", images, modality, seed,
+                                          patient, study, series):
                     expected[str(path)] = "read"
                     counts["modality"][modality] += 1
                     counts["body_part"][body_part] += 1
                     counts["plane"][_plane_name(orientation)] += 1
                     counts["contrast"]["post" if agent else "none"] += 1
                     counts["year"][year] += 1
-    person_map = out / "person_map.csv"
-    with open(person_map, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(["patient_id", "person_id"])
-        writer.writerows(person_rows)
+    person_map = _write_person_map(out, person_rows)
     images = sorted(expected)
     expected.update(_write_junk(out, images, rng))
     return {
@@ -202,6 +195,26 @@ def write_sample_corpus(out_dir: str | os.PathLike[str], n_patients: int = 6, se
         "series": series_total,
         **{k: dict(v) for k, v in counts.items()},
     }
+
+
+def _write_series(folder: Path, count: int, kind: str, seed: int, patient: tuple[str, str], study: dict[str, Any],
+                  series: dict[str, Any]) -> list[Path]:
+    """Write the ``count`` instances of one series as ``folder/<n>.dcm``; returns their paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"{n}.dcm" for n in range(1, count + 1)]
+    for n, path in enumerate(paths, start=1):
+        _write_instance(path, kind, seed, patient, study, series, n)
+    return paths
+
+
+def _write_person_map(out: Path, rows: list[tuple[str, int]]) -> Path:
+    """``out/person_map.csv``: the site map from DICOM PatientID to OMOP person_id the ETL reads."""
+    path = out / "person_map.csv"
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["patient_id", "person_id"])
+        writer.writerows(rows)
+    return path
 
 
 def _plane_name(orientation: tuple[float, ...] | None) -> str:
@@ -236,3 +249,55 @@ def _write_junk(out: Path, images: list[str], rng: random.Random) -> dict[str, s
     ds.save_as(no_uid)
     outcomes[str(no_uid)] = "quarantine:missing_uid"
     return outcomes
+
+
+#: Studies :func:`write_planned_studies` can place on a given date (same shape as ``STUDY_RECIPES``).
+PLANNED_RECIPES: dict[str, tuple[str, str, str, list[Series]]] = {
+    "ct_abdomen": ("CT", "CT ABDOMEN PELVIS W CONTRAST", "ABDOMEN",
+                   [("PORTAL VENOUS", AXIAL, "OMNIPAQUE 350", 3), ("CORONAL MPR", CORONAL, "OMNIPAQUE 350", 2)]),
+    "ct_head": ("CT", "CT HEAD W CONTRAST", "HEAD", [("AXIAL C+", AXIAL, "OMNIPAQUE 300", 3)]),
+    "chest_xr": ("CR", "CHEST PA", "CHEST", [("PA", None, None, 1)]),
+    "us_abdomen": ("US", "US ABDOMEN", "ABDOMEN", [("LIVER", None, None, 2)]),
+}
+
+
+def write_planned_studies(out_dir: str | os.PathLike[str], plan: list[dict[str, Any]], seed: int = 0) -> dict[str, Any]:
+    """Write studies on given dates for given persons: DICOM for a real OMOP data set (e.g. Eunomia's persons).
+
+    ``plan`` holds one dict per patient: ``person_id`` (int) and ``studies``, a list of ``(recipe, date)`` with
+    ``recipe`` a key of :data:`PLANNED_RECIPES` and ``date`` a ``datetime.date``. Patient ids are
+    ``PERSON<person_id>``; layout and ``person_map.csv`` as :func:`write_sample_corpus` (no junk files).
+    Deterministic for a given plan and seed. Returns ``out_dir``, ``person_map``, ``images``, ``studies``,
+    ``series`` and the counts by modality.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    manufacturers = ("GE MEDICAL SYSTEMS", "SIEMENS", "Philips", "TOSHIBA")
+    images: list[str] = []
+    modalities: Counter = Counter()
+    studies = series_total = 0
+    person_rows = []
+    for entry in plan:
+        person_id = int(entry["person_id"])
+        patient_id = f"PERSON{person_id}"
+        patient = (patient_id, f"DEMO^PERSON{person_id}")
+        person_rows.append((patient_id, person_id))
+        for s, (recipe, date) in enumerate(entry["studies"], start=1):
+            modality, description, body_part, series_list = PLANNED_RECIPES[recipe]
+            study = {"uid": _uid(seed, "planned", person_id, s), "date": date.strftime("%Y%m%d"),
+                     "time": f"{rng.randint(7, 19):02d}{rng.randint(0, 59):02d}{rng.randint(0, 59):02d}",
+                     "description": description, "body_part": body_part, "modality": modality,
+                     "manufacturer": rng.choice(manufacturers), "charset": None, "laterality": None}
+            studies += 1
+            for k, (series_description, orientation, agent, count) in enumerate(series_list, start=1):
+                series = {"uid": _uid(seed, "planned", person_id, s, k), "number": k,
+                          "description": series_description, "orientation": orientation, "agent": agent}
+                series_total += 1
+                for path in _write_series(out / patient_id / f"study{s}" / f"series{k}", count, modality, seed,
+                                          patient, study, series):
+                    images.append(str(path))
+                    modalities[modality] += 1
+    person_map = _write_person_map(out, person_rows)
+    return {"out_dir": str(out), "person_map": str(person_map), "images": sorted(images), "studies": studies,
+            "series": series_total, "modality": dict(modalities)}

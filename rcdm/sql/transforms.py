@@ -604,13 +604,17 @@ def _is_max(dtype: exp.DataType) -> bool:
 
 
 def standard_types(tree: exp.Expression, ctx: Context) -> exp.Expression:
-    """Convert T-SQL types: VARCHAR(MAX) -> TEXT, DATETIME/DATETIME2 -> TIMESTAMP, FLOAT -> DOUBLE."""
+    """Convert T-SQL types: VARCHAR(MAX) -> TEXT, DATETIME/DATETIME2 -> TIMESTAMP, FLOAT -> DOUBLE.
+
+    TIMESTAMP, which sqlglot reads as T-SQL's ROWVERSION (binary), is a date-time in OHDSI SQL, as SqlRender
+    passes it through: it stays TIMESTAMP (not BYTEA/BLOB).
+    """
     T = exp.DataType.Type
 
     def convert(dtype: exp.DataType) -> Optional[exp.DataType]:
         if dtype.this in (T.VARCHAR, T.NVARCHAR) and _is_max(dtype):
             return exp.DataType.build("TEXT")
-        if dtype.this in (T.DATETIME, T.DATETIME2, T.SMALLDATETIME):
+        if dtype.this in (T.DATETIME, T.DATETIME2, T.SMALLDATETIME, T.ROWVERSION):
             return exp.DataType.build("TIMESTAMP")
         if dtype.this == T.FLOAT and not dtype.expressions:
             return exp.DataType.build("DOUBLE")

@@ -121,15 +121,43 @@ rcdmAvailable <- function() {
 
 # --- R values out: exact ids, plain vectors, Dates -------------------------------------------------------
 
-# A pandas DataFrame (or a dict of them) made R-friendly on the Python side (rcdm.interop.frame_for_r: hashed
-# 63-bit ids as character, nullable integers as doubles, None for missing values), then converted and tidied
-# with .fixFrame.
+# A pandas DataFrame (or a dict of them) made R-friendly on the Python side (rcdm.interop.columns_for_r: hashed
+# 63-bit ids as character, numbers, dates and date-times as raw bytes, text as one joined string, NA masks), so
+# no numpy array crosses reticulate (reticulate 1.28 cannot read numpy 2's); then tidied with .fixFrame.
 .frameForR <- function(frame) {
   interop <- reticulate::import("rcdm.interop", convert = FALSE)
-  value <- reticulate::py_to_r(interop$frame_for_r(frame))
-  if (is.data.frame(value)) return(.fixFrame(value))
-  if (is.list(value)) return(lapply(value, function(v) if (is.data.frame(v)) .fixFrame(v) else v))
+  .fromColumns(reticulate::py_to_r(interop$columns_for_r(frame)))
+}
+
+.fromColumns <- function(value) {
+  if (is.list(value) && isTRUE(value$rcdm_columns)) return(.fixFrame(.columnsToFrame(value)))
+  if (is.list(value) && !is.data.frame(value)) return(lapply(value, .fromColumns))
   value
+}
+
+# The columns rcdm.interop.columns_for_r sends, as a data.frame.
+.columnsToFrame <- function(cols) {
+  n <- as.integer(cols$rows)
+  out <- vector("list", length(cols$names))
+  for (i in seq_along(out)) {
+    v <- cols$values[[i]]
+    x <- switch(cols$kinds[[i]],
+      double = readBin(v, "double", n = n, size = 8, endian = "little"),
+      logical = as.logical(readBin(v, "integer", n = n, size = 1, signed = FALSE)),
+      date = structure(readBin(v, "double", n = n, size = 8, endian = "little"), class = "Date"),
+      datetime = structure(readBin(v, "double", n = n, size = 8, endian = "little"),
+                           class = c("POSIXct", "POSIXt"), tzone = "UTC"),
+      character = if (n == 0) character(0) else utils::head(strsplit(v, "\x1f", fixed = TRUE)[[1]], n),
+      characters = as.character(unlist(v)),
+      stop(sprintf("unknown column kind %s", cols$kinds[[i]]), call. = FALSE)
+    )
+    if (is.character(x)) Encoding(x) <- "UTF-8"
+    mask <- cols$missing[[i]]
+    if (!is.null(mask)) x[readBin(mask, "integer", n = n, size = 1, signed = FALSE) == 1L] <- NA
+    out[[i]] <- x
+  }
+  names(out) <- unlist(cols$names)
+  structure(out, class = "data.frame", row.names = .set_row_names(n))
 }
 
 # List columns (Python objects with None) become atomic vectors with NA; NaN becomes NA; *_date columns

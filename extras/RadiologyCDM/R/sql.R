@@ -189,8 +189,8 @@ insertRcdmTable <- function(connectionDetails, tableName, data, databaseSchema =
                                  lapply(parts, `[[`, "values"), lapply(parts, `[[`, "missing")))
 }
 
-# One column as list(kind, values, missing): the values with NA replaced by a placeholder (a numpy array, so
-# that a length-1 column is still an array), and a logical mask without NA saying where the NAs were.
+# One column as list(kind, values, missing): the values with NA replaced by a placeholder (packed by
+# .packForPython), and a byte mask (1 = NA) saying where the NAs were.
 .columnForPython <- function(x, name, rows) {
   unsupported <- function(what, hint = "") {
     .columnTypeError(sprintf("Column `%s` is %s, which insertRcdmTable cannot store%s", name, what, hint))
@@ -234,7 +234,18 @@ insertRcdmTable <- function(connectionDetails, tableName, data, databaseSchema =
     unsupported(sprintf("a %s holding an infinite value", if (kind == "date") "Date" else "date-time"))
   }
   if (any(missing)) x[missing] <- switch(kind, character = "", logical = FALSE, integer = 0L, 0)
-  list(kind = kind, values = reticulate::np_array(x), missing = reticulate::np_array(as.vector(missing)))
+  list(kind = kind, values = .packForPython(x, kind), missing = writeBin(as.integer(missing), raw(), size = 1))
+}
+
+# A column's values as a form reticulate 1.28 converts without numpy (numpy 2 safe): numbers as little-endian
+# raw bytes (a Python bytearray), text as one string joined by \x1f (a list when a value holds that byte).
+.packForPython <- function(x, kind) {
+  switch(kind,
+    integer = writeBin(x, raw(), size = 4, endian = "little"),
+    logical = writeBin(as.integer(x), raw(), size = 1),
+    character = if (any(grepl("\x1f", x, fixed = TRUE))) as.list(x) else paste(x, collapse = "\x1f"),
+    writeBin(as.double(x), raw(), size = 8, endian = "little")
+  )
 }
 
 # --- arguments ---------------------------------------------------------------------------------------------

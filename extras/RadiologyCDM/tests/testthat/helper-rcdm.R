@@ -37,15 +37,14 @@ postgresDetailsOrSkip <- function() {
   details
 }
 
-# A cohort holding every person with a study, written through insert_table with an R data.frame.
+# A cohort holding every person with a study, written through insertRcdmTable with an R data.frame.
 writeCohort <- function(connectionDetails, schema, cohortId) {
   conn <- connectRcdm(connectionDetails)
   on.exit(closeRcdmConnection(conn))
-  rcdm <- rcdmPython()
-  persons <- rcdm$query_sql(conn, paste0("SELECT DISTINCT person_id FROM ", schema, ".radiology_occurrence"))
+  persons <- queryRcdmSql(conn, paste0("SELECT DISTINCT person_id FROM ", schema, ".radiology_occurrence"))
   cohort <- data.frame(cohort_definition_id = cohortId, subject_id = persons$person_id,
                        cohort_start_date = as.Date("2000-01-01"), cohort_end_date = as.Date("2030-12-31"))
-  rcdm$insert_table(conn, schema, "cohort", cohort, drop_table_if_exists = TRUE)
+  insertRcdmTable(conn, "cohort", cohort, databaseSchema = schema, dropTableIfExists = TRUE)
   nrow(cohort)
 }
 
@@ -156,4 +155,10 @@ checkRoundTrip <- function(connectionDetails, schema) {
 etlQuietly <- function(...) {
   withCallingHandlers(runRcdmEtl(..., quiet = TRUE),
                       rcdm_warning = function(w) invokeRestart("muffleWarning"))
+}
+
+# The major version of numpy in reticulate's Python: reticulate 1.28 (Debian 12) converts data.frames to and from
+# pandas only with numpy 1.x, which is why the wrappers never let a numpy array cross.
+numpyMajor <- function() {
+  reticulate::py_eval("int(__import__('numpy').__version__.split('.')[0])")
 }

@@ -25,8 +25,7 @@ test_that("hashed 63-bit ids come back to R as exact character strings", {
   }
   conn <- connectRcdm(database)
   on.exit(closeRcdmConnection(conn))
-  exact <- rcdmPython()$query_sql(conn, paste(
-    "SELECT CAST(radiology_image_id AS VARCHAR) AS id FROM cdm.radiology_image"))$id
+  exact <- queryRcdmSql(conn, "SELECT CAST(radiology_image_id AS VARCHAR) AS id FROM cdm.radiology_image")$id
   expect_setequal(images$radiology_image_id, exact)
   expect_true(any(nchar(images$radiology_image_id) >= 17))  # beyond 2^53, where doubles lose digits
   expect_type(images$person_id, "double")
