@@ -226,3 +226,33 @@ def test_kill_9_during_a_change_driven_rerun(archive, target, tmp_path):
                            timeout=600)
     assert rerun.returncode == 0, rerun.stderr
     _assert_as_clean(archive, target, secret, tmp_path)
+
+
+def test_cli_verify_exit_codes_and_the_path_index_option(archive, tmp_path, capsys):
+    from rcdm.cli import main
+
+    db, secret, index = str(tmp_path / "cdm.duckdb"), str(tmp_path / "secret"), str(tmp_path / "paths.idx")
+    common = ["--db", db, "--secret-file", secret, "--path-index", index]
+    assert main(["etl", str(archive["root"]), *common, "--person-map", archive["person_map"], "--quiet",
+                 "--workers", "1"]) == 0
+    assert Path(index).is_file() and oct(os.stat(index).st_mode & 0o777) == "0o600"
+    capsys.readouterr()
+    assert main(["etl", str(archive["root"]), *common, "--verify"]) == 0
+    assert "files_gone: 0" in capsys.readouterr().out
+    os.remove(sorted(archive["images"])[0])
+    assert main(["etl", str(archive["root"]), *common, "--verify"]) == 1
+    out = capsys.readouterr().out
+    assert "files_gone: 1" in out and "repairs it" in out
+    assert main(["etl", str(archive["root"]), *common, "--person-map", archive["person_map"], "--quiet",
+                 "--workers", "1"]) == 0
+    assert main(["etl", str(archive["root"]), *common, "--verify"]) == 0
+
+
+def test_changes_are_followed_on_sqlite(archive, tmp_path):
+    target = (f"sqlite:///{tmp_path / 'cdm.sqlite'}", "cdm", f"sqlite:///{tmp_path / 'clean.sqlite'}", "cdm")
+    secret, index = str(tmp_path / "secret"), str(tmp_path / "paths.idx")
+    _run(archive["root"], target[0], "cdm", archive["person_map"], secret, path_index=index)
+    expected = _change(archive["images"])
+    again = _run(archive["root"], target[0], "cdm", archive["person_map"], secret, path_index=index)
+    assert {k: again["changes"][k] for k in ("changed", "removed", "new")} == expected
+    _assert_as_clean(archive, target, secret, tmp_path)

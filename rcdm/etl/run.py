@@ -278,7 +278,7 @@ def _staged(results: Iterable[tuple[dict[str, Any], pa.Table]], staging: Staging
             counts["non_text_values"] += pc.sum(table.column("non_text_values")).as_py() or 0
             table, _unmapped = _map_persons(table, lookup)
             if index is not None:
-                index.record(root, ((f, r, i) for f, r, i in zip(file_ids(table.column("file_key")).to_pylist(),
+                index.record_later(root, ((f, r, i) for f, r, i in zip(file_ids(table.column("file_key")).to_pylist(),
                                                                  relative, table.column("radiology_image_id").to_pylist())
                                     if r is not None))
             staging.write(number, table)
@@ -556,6 +556,7 @@ def run_etl(
             if deferred:
                 log.info("run %d: empty schema: secondary indexes are built after the load", run_id)
             for tags, group in group_batches(staged, commit_rows):
+                index.flush()  # the group's files are in the index before the database records them
                 persons.record(conn, schema, group)
                 for outcome, table in _load_isolating(conn, schema, group, run_id, any(tag["known"] for tag in tags),
                                                       counts):
