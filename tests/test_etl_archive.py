@@ -4,7 +4,6 @@ equal a clean load of the final archive. DuckDB and the session's PostgreSQL ser
 
 from __future__ import annotations
 
-import copy
 import os
 import shutil
 import subprocess

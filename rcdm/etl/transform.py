@@ -68,7 +68,7 @@ one by one before they are joined) is scrubbed of the file's own identity (``scr
 * the PatientID, case-insensitively, as a token (not glued to other ASCII letters or digits: ``MRN778899``
   is found in ``CT MRN778899``, ``MRN778899_axial`` and ``(MRN778899)``, not in ``XMRN778899``);
 * each PatientName part found by ``header_identity`` (below), case-insensitively, as a word (as in
-  ``_has_token``);
+  ``_names_pattern``);
 * the birth date in each spelling ``header_identity`` gives, not glued to other digits;
 
 each occurrence becomes ``[REDACTED]`` (neighbouring redactions with only spaces or punctuation between
@@ -467,7 +467,7 @@ def header_facts(path: str, secret: bytes | None = None) -> HeaderFacts:
             text = text.strip()
             if len(text) >= 3 and text not in accessions:
                 accessions.append(text)
-    non_text = sum(_non_text_vr(buf, tag) for tag in _STORED_TEXT_TAGS)
+    non_text = _non_text_values(buf)
     checksum = header_checksum(buf, secret) if secret is not None else None
     return HeaderFacts(tuple(names), tuple(dates), tuple(accessions), checksum, non_text)
 
@@ -476,31 +476,28 @@ _STORED_TEXT_TAGS = ((0x0008, 0x0060), (0x0008, 0x0070), (0x0008, 0x1030), (0x00
                      (0x0018, 0x1030))
 """Modality, Manufacturer, StudyDescription, SeriesDescription, BodyPartExamined, ProtocolName: the header
 text attributes stored (or derived into stored text)."""
+_STORED_TEXT_PATTERNS = tuple(g.to_bytes(2, "little") + e.to_bytes(2, "little") for g, e in _STORED_TEXT_TAGS)
+_NESTED_MARKS = (b"SQ\x00\x00", b"UN\x00\x00", b"\xff\xff\xff\xff")
 
 
-def _non_text_vr(buf: bytes, tag: tuple[int, int]) -> bool:
-    """Whether ``tag`` stands at the top of ``buf`` (little-endian) as SQ, as UN, or with an undefined length
-    (0xFFFFFFFF, which pydicom reads as a sequence): a value that is a nested dataset, not text."""
-    pattern = tag[0].to_bytes(2, "little") + tag[1].to_bytes(2, "little")
-    start = 0
-    while True:
-        i = buf.find(pattern, start)
-        if i < 0:
-            return False
-        start = i + 1
-        vr = buf[i + 4:i + 6]
-        if vr in (b"SQ", b"UN") and buf[i + 6:i + 8] == b"\x00\x00":
-            return True
-        if buf[i + 4:i + 8] == b"\xff\xff\xff\xff":  # implicit VR, undefined length
-            return True
+def _non_text_values(buf: bytes) -> int:
+    """How many of ``_STORED_TEXT_TAGS`` stand in ``buf`` (little-endian) as SQ, as UN, or with an undefined
+    length (implicit VR; pydicom reads it as a sequence): a nested dataset, not text. A byte scan for the
+    (rare) markers, each checked for one of those tags just before it."""
+    found: set[bytes] = set()
+    for mark in _NESTED_MARKS:
+        i = buf.find(mark, 4)
+        while i >= 0:
+            tag = buf[i - 4:i]
+            if tag in _STORED_TEXT_PATTERNS:
+                found.add(tag)
+            i = buf.find(mark, i + 1)
+    return len(found)
 
 
-@functools.lru_cache(maxsize=4096)
-def _patient_pattern(patient_id: str) -> re.Pattern[str]:
-    return re.compile(rf"(?<![^_\-. ]){re.escape(patient_id)}(?![^_\-. ])", re.IGNORECASE)
-
-
-def _placeholder(found: str, patient_id: str) -> str:
+def _placeholder(found: str, patient_ids: tuple[str, ...]) -> str:
+    """The placeholder for a PatientID found in a path, saying how the path spells it."""
+    patient_id = next((p for p in patient_ids if p and p.lower() == found.lower()), found)
     if found == patient_id:
         return "{patient_id}"
     if found == patient_id.lower():
@@ -508,12 +505,6 @@ def _placeholder(found: str, patient_id: str) -> str:
     if found == patient_id.upper():
         return "{patient_id_upper}"
     return "{patient_id}"
-
-
-def _has_token(text: str, name: str) -> bool:
-    """Whether ``name`` stands in ``text`` as a word, not glued to other letters or digits: the family name
-    "lee" is found in "lee_ct" and "ct-lee", not in "sleep_study" (a substring test would quarantine it)."""
-    return re.search(rf"(?<![0-9a-z]){re.escape(name)}(?![0-9a-z])", text) is not None
 
 
 _UID_TOKEN = re.compile(r"(?<![0-9A-Za-z.])[0-9]+(?:\.[0-9]+){3,}(?![0-9A-Za-z]|\.[0-9])")
@@ -535,41 +526,64 @@ def sanitize_path(file_path: str, patient_ids: tuple[str, ...] = (), names: tupl
     PatientID tokens become ``{patient_id}``... (``placeholder``; else ``{redacted}``), the file's own UIDs
     (``uids``) and any UID-like token ``{uid}``, AccessionNumber tokens ``{accession}``, and a component holding
     a name part or a birth date ``{redacted}``. Undecodable bytes (lone surrogates) are looked at as Latin-1
-    and stored as U+FFFD. The real path is kept only in the site's path index (``rcdm.etl.path_index``)."""
-    own_uids = sorted({u for u in uids if u}, key=len, reverse=True)
-
-    def substitute(component: str) -> tuple[str, str]:
-        """(component with placeholders, what is left of it to look for names and dates in)."""
-        for uid in own_uids:
-            component = component.replace(uid, UID_PLACEHOLDER)
-        component = _UID_TOKEN.sub(UID_PLACEHOLDER, component)
-        checked = component
-        for patient_id in patient_ids:
-            if patient_id:
-                pattern = _patient_pattern(patient_id)
-                if placeholder:
-                    component = pattern.sub(lambda m, p=patient_id: _placeholder(m.group(0), p), component)
-                else:
-                    component = pattern.sub(REDACTED, component)
-                checked = pattern.sub("/", checked)  # what is left to check (a "/" matches no name)
-        for accession in accessions:
-            if accession:
-                component = _patient_pattern(accession).sub(ACCESSION_PLACEHOLDER, component)
-                checked = _patient_pattern(accession).sub("/", checked)
-        return component, checked
-
-    parts = file_path.split("/")
+    and stored as U+FFFD. The real path is kept only in the site's path index (``rcdm.etl.path_index``).
+    The substitutions run once over the whole path (a few regular expressions, cached per identity)."""
+    undecodable = _undecodable(file_path)
+    stored, checked = _substitute(printable_path(file_path) if undecodable else file_path, uids,
+                                  tuple(patient_ids), tuple(accessions), placeholder)
+    found_in = _names_pattern(tuple(names), tuple(birth_dates))
+    if found_in is None:
+        return stored, False
+    parts, views = stored.split("/"), checked.split("/")
+    latin = (_substitute(_latin1(file_path), uids, tuple(patient_ids), tuple(accessions), placeholder)[1].split("/")
+             if undecodable else None)
     found = False
-    for i, component in enumerate(parts):
-        undecodable = _undecodable(component)
-        stored, checked = substitute(printable_path(component) if undecodable else component)
-        views = [checked] + ([substitute(_latin1(component))[1]] if undecodable else [])
-        for view in views:
-            low = view.lower()
-            if any(_has_token(low, n) for n in names) or any(d in view for d in birth_dates):
-                stored, found = REDACTED, True
-        parts[i] = stored
+    for i, view in enumerate(views):
+        if found_in.search(view.lower()) or (latin is not None and found_in.search(latin[i].lower())):
+            parts[i], found = REDACTED, True
     return "/".join(parts), found
+
+
+def _substitute(text: str, uids: tuple[str, ...], patient_ids: tuple[str, ...], accessions: tuple[str, ...],
+                placeholder: bool) -> tuple[str, str]:
+    """(``text`` with UIDs, PatientIDs and accession numbers replaced, the same with those removed: what is left
+    to look for names and dates in; NUL stands for a removed identifier and matches no name)."""
+    for uid in sorted({u for u in uids if u}, key=len, reverse=True):
+        if uid in text:
+            text = text.replace(uid, UID_PLACEHOLDER)
+    if "." in text:
+        text = _UID_TOKEN.sub(UID_PLACEHOLDER, text)
+    checked = text
+    ids = _ids_pattern(patient_ids)
+    if ids is not None:
+        if placeholder:
+            text = ids.sub(lambda m: _placeholder(m.group(0), patient_ids), text)
+        else:
+            text = ids.sub(REDACTED, text)
+        checked = ids.sub("\x00", checked)
+    numbers = _ids_pattern(accessions)
+    if numbers is not None:
+        text = numbers.sub(ACCESSION_PLACEHOLDER, text)
+        checked = numbers.sub("\x00", checked)
+    return text, checked
+
+
+@functools.lru_cache(maxsize=4096)
+def _ids_pattern(ids: tuple[str, ...]) -> re.Pattern[str] | None:
+    """Any of ``ids``, case-insensitively, as a token of a path: delimited by ``_ - . /``, a space or the ends."""
+    words = sorted({i for i in ids if i}, key=len, reverse=True)
+    if not words:
+        return None
+    return re.compile(rf"(?<![^_\-. /])(?:{'|'.join(map(re.escape, words))})(?![^_\-. /])", re.IGNORECASE)
+
+
+@functools.lru_cache(maxsize=4096)
+def _names_pattern(names: tuple[str, ...], birth_dates: tuple[str, ...]) -> re.Pattern[str] | None:
+    """Any name part as a word (not glued to other letters or digits: "lee" is found in "lee_ct" and "ct-lee",
+    not in "sleep_study") or birth date (as a substring), in lower-case text."""
+    alternatives = [rf"(?<![0-9a-z]){re.escape(n)}(?![0-9a-z])" for n in sorted(set(names), key=len, reverse=True)
+                    if n] + [re.escape(d) for d in birth_dates if d]
+    return re.compile("|".join(alternatives)) if alternatives else None
 
 
 # --- identifying values in stored text -----------------------------------------------------------------------
