@@ -124,6 +124,8 @@ def _connect_for_etl(db: str | None):
 def cmd_etl(args: argparse.Namespace) -> int:
     from rcdm.etl import run_etl
 
+    if args.verify:
+        return _etl_verify(args)
     if args.person_map is None and args.person_source is None:
         raise UsageError("rcdm etl needs --person-map FILE or --person-source cdm")
     with _connect_for_etl(args.db) as conn:  # run_etl prints the summary, quarantine and report unless quiet
@@ -133,7 +135,24 @@ def cmd_etl(args: argparse.Namespace) -> int:
                 summary_json=args.summary_json, quiet=args.quiet,
                 progress=False if args.no_progress else None, executor=args.executor,
                 scheduler=args.scheduler, staging_url=args.staging_url, commit_rows=args.commit_rows,
-                pacs=_pacs_options(args))
+                pacs=_pacs_options(args), path_index=args.path_index, check_content=not args.no_content_check)
+    return 0
+
+
+def _etl_verify(args: argparse.Namespace) -> int:
+    """``rcdm etl --verify``: print where the bookkeeping no longer matches; exit 1 if anywhere."""
+    from rcdm.db import connect
+    from rcdm.etl.run import verify_etl
+
+    with connect(_existing_db(args.db)) as conn:
+        found = verify_etl(conn, args.schema, args.paths, args.root, args.path_index, args.secret_file)
+    for name, count in found.items():
+        print(f"{name}: {count}")
+    if any(found.values()):
+        if not args.quiet:
+            print("rcdm etl --verify: the ETL's bookkeeping does not match the tables; the next rcdm etl over the "
+                  "same paths repairs it")
+        return 1
     return 0
 
 
@@ -261,8 +280,11 @@ def cmd_extract(args: argparse.Namespace) -> int:
         for image in fetched["failed"][:20]:
             print(f"rcdm: failed: radiology_image_id {image}", file=sys.stderr)
         return 1 if fetched["unresolved"] or fetched["failed"] else 0
+    from rcdm.etl.path_index import default_location
+
+    index = Path(args.path_index) if args.path_index else default_location(args.secret_file)
     summary = materialize(images, args.root, args.out, mode=mode, progress=not args.quiet,
-                          person_map=args.person_map)
+                          person_map=args.person_map, path_index=index if index.is_file() else None)
     if not args.quiet:
         print(f"{mode}: {summary['copied'] + summary['linked']} new, {summary['skipped']} already there, "
               f"{len(summary['missing'])} missing under {args.root}"
@@ -507,6 +529,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--staging-url", metavar="URL",
                    help="with a Dask executor: workers write their batches as Parquet here (a shared path or an "
                         "fsspec URL) instead of sending them through the scheduler")
+    p.add_argument("--path-index", metavar="FILE",
+                   help="the site's index of real file paths, kept outside the database (default: beside the "
+                        "secret file, <secret>.paths.sqlite); stored paths are de-identified")
+    p.add_argument("--no-content-check", action="store_true",
+                   help="trust size and mtime to tell unchanged files (default: also compare a header checksum, "
+                        "one small read per file)")
+    p.add_argument("--verify", action="store_true",
+                   help="only report where the ETL's bookkeeping no longer matches the tables (and, with PATHs, "
+                        "files gone from them); exit 1 if anywhere. The next run repairs it")
     _add_pacs(p, etl=True)
     p.set_defaults(func=cmd_etl)
 
@@ -561,6 +592,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cohort-schema", default=None, help="schema of the cohort table (default: --schema)")
     p.add_argument("--cohort-table", default="cohort", help="cohort table (default: cohort)")
     p.add_argument("--root", default=None, metavar="DIR", help="archive root the stored file paths are relative to")
+    p.add_argument("--path-index", metavar="FILE",
+                   help="the site's index of real file paths the ETL keeps (default: beside the secret file, "
+                        "<secret>.paths.sqlite, when it exists): finds files whose stored path is de-identified")
+    p.add_argument("--secret-file", metavar="FILE", help="the site secret file (locates the default path index)")
     p.add_argument("--person-map", default=None, metavar="FILE",
                    help="the site's person map (CSV patient_id,person_id), to resolve the {patient_id} folders "
                         "of stored paths (without it those images are reported as unresolved)")

@@ -28,7 +28,7 @@ MODELS: dict[str, tuple[str, ...]] = {
 TABLES: dict[str, tuple[str, ...]] = {
     "rcdm": ("radiology_occurrence", "radiology_image"),
     "micdm": ("image_occurrence", "image_feature"),
-    "etl": ("rcdm_etl_run", "rcdm_etl_file"),
+    "etl": ("rcdm_etl_run", "rcdm_etl_file", "rcdm_etl_person"),
 }
 """Tables of each template set, parents first (the order of creation; dropping goes the other way)."""
 
@@ -162,4 +162,13 @@ def drop_tables(conn: Any, cdm_database_schema: str, model: str = "rcdm") -> lis
             if exists_table(conn, cdm_database_schema, table):
                 execute_sql(conn, f"DROP TABLE {cdm_database_schema}.{table};")
                 dropped.append(table)
+    if "rcdm" in _check_model(model):  # the ETL's record of what it loaded goes with the rows it describes
+        for table in ETL_STATE:
+            if exists_table(conn, cdm_database_schema, table):
+                execute_sql(conn, f"DELETE FROM {cdm_database_schema}.{table};")
     return dropped
+
+
+ETL_STATE = ("rcdm_etl_file", "rcdm_etl_person", "rcdm_etl_pending")
+"""The ETL bookkeeping emptied when the R-CDM tables are dropped (a next load starts afresh; the run history
+in ``rcdm_etl_run`` stays)."""

@@ -413,6 +413,28 @@ def _resolve(file_path: str, patient_ids: list[str]) -> list[str]:
     return out
 
 
+_INDEX_ONLY = ("{redacted}", "{uid}", "{accession}")
+"""Placeholders of a stored path that only the path index resolves."""
+
+
+def _indexed_paths(path_index: Any, image_ids: Iterable[Any], root: Path) -> dict[int, Path]:
+    """image id → its file, from the path index: the first recorded path that exists (as recorded, or relative to
+    ``root`` when the archive moved)."""
+    if path_index is None:
+        return {}
+    from rcdm.etl.path_index import PathIndex
+
+    found: dict[int, Path] = {}
+    with PathIndex(path_index, create=False) as index:
+        for image_id, paths in index.locate(int(i) for i in image_ids).items():
+            for recorded_root, relative in paths:
+                hits = [p for p in (Path(recorded_root) / relative, root / relative) if p.is_file()]
+                if hits:
+                    found[image_id] = hits[0]
+                    break
+    return found
+
+
 def _person_map(person_map: Any) -> Any:
     if person_map is None:
         return None
@@ -428,6 +450,7 @@ def materialize(
     mode: str = "copy",
     progress: bool | Callable[[int, int], Any] = False,
     person_map: Any = None,
+    path_index: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """Copy (``mode="copy"``) or symlink (``mode="link"``) each image of ``df`` from ``root`` into ``out_dir``.
 
@@ -442,6 +465,11 @@ def materialize(
     ``person_map`` (a CSV ``patient_id,person_id`` path, or a ``PersonMap``) resolves the ``{patient_id}``
     placeholders of stored paths from the row's person_id; without it, or when the person has no PatientID in
     the map, those images are listed in ``unresolved`` (the other images are materialized as usual).
+
+    ``path_index`` (the site's index of real paths, ``rcdm.etl.path_index``; the ETL keeps it beside the site
+    secret) is asked first: an image's file is the first existing path it records for the image, under the
+    root it was loaded from or under ``root``. Stored paths are de-identified (``{uid}``, ``{accession}``,
+    ``{redacted}``...), so files named by UID are found through the index only.
     """
     if mode not in ("copy", "link"):
         raise UsageError(f"Invalid mode {mode!r}: use 'copy' or 'link'.")
@@ -457,18 +485,22 @@ def materialize(
                                                           "person_id"]]
     persons = _person_map(person_map)
     reverse = persons.reverse() if persons is not None else {}
+    indexed = _indexed_paths(path_index, images["radiology_image_id"], root_dir)
 
     plan: list[tuple[Path, Path, bool]] = []  # (source, target, already done)
     missing: list[str] = []
     unresolved: list[str] = []
     conflicts: list[str] = []
-    for file_path, relative, person in zip(images["file_path"], images["relative_path"], images["person_id"]):
+    for image_id, file_path, relative, person in zip(images["radiology_image_id"], images["file_path"],
+                                                     images["relative_path"], images["person_id"]):
         file_path = str(file_path)
         dst = out / relative
-        if "{redacted}" in file_path:
+        if int(image_id) in indexed:
+            src = indexed[int(image_id)]
+        elif any(mark in file_path for mark in _INDEX_ONLY):
             unresolved.append(file_path)
             continue
-        if _PLACEHOLDER.search(file_path):
+        elif _PLACEHOLDER.search(file_path):
             candidates = _resolve(file_path, reverse.get(int(person), [])) if persons is not None else []
             if not candidates:
                 unresolved.append(file_path)

@@ -261,7 +261,7 @@ def test_worker_scrubs_the_files_identifiers_from_every_stored_text(tmp_path):
     assert table.schema.equals(STAGE_SCHEMA)  # the metadata does not change the staged format
 
 
-def test_undecodable_file_name_is_quarantined_and_the_batch_goes_on(tmp_path):
+def test_undecodable_file_name_loads_with_a_printable_stored_path(tmp_path):
     from rcdm.dicom.sample import template_path
     from rcdm.etl.transform import relative_path
 
@@ -280,8 +280,8 @@ def test_undecodable_file_name_is_quarantined_and_the_batch_goes_on(tmp_path):
                            FileEntry(str(good), "good.dcm", file_key("good.dcm", secret), None, None)],
                           BatchContext(secret))
     rows = table.to_pylist()
-    assert (rows[0]["status"], rows[0]["reason"]) == ("quarantined", "bad_path")
-    assert rows[0]["file_path"] == "bad\ufffdname.dcm" and rows[0]["radiology_image_id"] is None
+    assert (rows[0]["status"], rows[0]["reason"]) == ("loaded", None)
+    assert rows[0]["file_path"] == "bad\ufffdname.dcm" and rows[0]["radiology_image_id"] is not None
     rows[0]["file_path"].encode("utf-8")
     assert rows[1]["status"] == "loaded"
 

@@ -81,6 +81,7 @@ def make_batch(start: int, n: int) -> pa.Table:
             "study_date": dt.date(2020, 1, 1) + dt.timedelta(days=i // 6000),
             "study_datetime": dt.datetime(2020, 1, 1, 8, 0), "manufacturer": "GE MEDICAL SYSTEMS",
             "protocol_source_value": "CT|HEAD|CT HEAD|AXIAL|CT HEAD", "invalid_dates": 0,
+            "header_checksum": 1 + i, "non_text_values": 0,
         }
         for name in STAGE_SCHEMA.names:
             cols[name].append(values[name])

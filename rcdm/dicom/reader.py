@@ -836,13 +836,24 @@ def _values_from_dataset(ds, tree: dict[int, Any] = _WANTED) -> dict[str, Any]:
         if isinstance(spec, tuple):
             out[spec[0]] = [_values_from_dataset(item, spec[1]) for item in (value or [])]
             continue
-        if value is None or isinstance(value, (str, int, float)):
-            out[spec] = value
-        elif isinstance(value, bytes):
-            out[spec] = None
-        else:
-            out[spec] = list(value)
+        out[spec] = _plain_value(ds[tag].VR, value)
     return out
+
+
+def _plain_value(vr: str, value: Any) -> Any:
+    """A wanted element's value as the fast path gives it, or None (absent) when it is not plain: a sequence
+    (SQ, or UN of undefined length, which pydicom reads as one), bytes, or a list holding any of them.
+    Printing such a value would copy a whole nested dataset (PatientID, address...) into a text column."""
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    nested = (bytes, bytearray, memoryview, Dataset, Sequence)
+    if vr == "SQ" or isinstance(value, nested):
+        return None
+    if value is None or isinstance(value, (str, int, float)):
+        return value
+    items = list(value)
+    return None if any(isinstance(v, nested) for v in items) else items
 
 
 def _meta_transfer_syntax(ds) -> str | None:

@@ -83,7 +83,8 @@ IMAGE_COLUMNS = (
 """Columns of ``radiology_image`` a batch writes (series_total_number / series_serial_number: NULL, by finalize)."""
 
 FILE_COLUMNS = ("file_key", "file_path", "file_size", "file_mtime_ns", "status", "reason", "radiology_image_id",
-                "run_id", "processed_at")
+                "run_id", "processed_at", "header_checksum", "study_date", "study_datetime", "manufacturer",
+                "protocol_source_value")
 
 STUDY_SCHEMA = pa.schema([
     ("radiology_occurrence_id", pa.int64()),
@@ -275,6 +276,27 @@ def upgrade_file_keys(conn: Connection, schema: str) -> bool:
     return bool(len(keys))
 
 
+ADDED_COLUMNS = {"rcdm_etl_file": (("header_checksum", "BIGINT"), ("study_date", "DATE"),
+                                   ("study_datetime", "DATETIME"), ("manufacturer", "VARCHAR(64)"),
+                                   ("protocol_source_value", "VARCHAR(255)"))}
+"""Columns later rcdm versions added to tables an older one created (``upgrade_columns`` adds them, NULL)."""
+
+
+def upgrade_columns(conn: Connection, schema: str) -> list[str]:
+    """Add the ``ADDED_COLUMNS`` a table made by an older rcdm lacks (nullable, so no row changes); their names."""
+    from rcdm.db import query_sql
+
+    added = []
+    for table, columns in ADDED_COLUMNS.items():
+        have = {c.lower() for c in query_sql(conn, f"SELECT * FROM @s.{table} WHERE 1 = 0;", s=schema).columns}
+        for name, kind in columns:
+            if name not in have:
+                execute_statements(conn, _statements(conn, f"ALTER TABLE @cdm_database_schema.{table} ADD {name} "
+                                                           f"{kind} NULL;", schema))
+                added.append(f"{table}.{name}")
+    return added
+
+
 def _refuse_half_upgrade(conn: Connection, schema: str) -> None:
     """Stop with what to do when a conversion was cut short: possible only where DDL is not transactional
     (Oracle, MySQL-likes), where each DDL statement commits on its own."""
@@ -332,6 +354,84 @@ _DELETE_IMAGES = ("DELETE FROM @cdm_database_schema.radiology_image WHERE radiol
 _DELETE_FILES = ("DELETE FROM @cdm_database_schema.rcdm_etl_file WHERE file_key IN ("
                  "SELECT k.file_key FROM @cdm_database_schema.rcdm_etl_stage_file k);")
 _CLEAR_STUDIES = "DELETE FROM @cdm_database_schema.rcdm_etl_stage_study;"
+_LOADED_BY = ("SELECT f.radiology_image_id FROM @cdm_database_schema.rcdm_etl_file f WHERE f.status = 'loaded' "
+              "AND f.file_key IN (SELECT k.file_key FROM @cdm_database_schema.rcdm_etl_stage_file k)")
+_FORGET = (
+    # the (study, series) of each image the files loaded: finalize recounts them, removes emptied studies
+    "INSERT INTO @cdm_database_schema.rcdm_etl_pending (radiology_occurrence_id, radiology_series_id) "
+    "SELECT i.radiology_occurrence_id, i.radiology_series_id FROM @cdm_database_schema.radiology_image i "
+    f"WHERE i.radiology_image_id IN ({_LOADED_BY});",
+    # ... and their studies merge their values again from the files they keep
+    "INSERT INTO @cdm_database_schema.rcdm_etl_restudy (radiology_occurrence_id) "
+    "SELECT DISTINCT i.radiology_occurrence_id FROM @cdm_database_schema.radiology_image i "
+    f"WHERE i.radiology_image_id IN ({_LOADED_BY});",
+    # files that were duplicates of those images are read again (one of them may now be the instance's file)
+    "DELETE FROM @cdm_database_schema.rcdm_etl_file WHERE status = 'duplicate' "
+    f"AND radiology_image_id IN ({_LOADED_BY});",
+    f"DELETE FROM @cdm_database_schema.radiology_image WHERE radiology_image_id IN ({_LOADED_BY});",
+    "DELETE FROM @cdm_database_schema.rcdm_etl_file WHERE file_key IN ("
+    "SELECT k.file_key FROM @cdm_database_schema.rcdm_etl_stage_file k);",
+)
+"""What ``forget_files`` runs, in order, with the files' keys in ``rcdm_etl_stage_file``."""
+
+
+def forget_files(conn: Connection, schema: str, keys: pa.Array) -> None:
+    """Remove what earlier runs made of these files (``rcdm_etl_file.file_key``): the image rows they loaded
+    (their studies recounted, emptied studies removed, by ``finalize``: they are marked pending), the rows of
+    files that were duplicates of those images (read again) and the files' own rows. Joins the caller's
+    transaction (or runs in its own); a file without a row changes nothing."""
+    if not len(keys):
+        return
+    with transaction(conn), keys_in(conn, schema, "rcdm_etl_stage_file", pa.table({"file_key": keys})) as source:
+        execute_statements(conn, [keyed(conn, schema, st, source, "rcdm_etl_stage_file") for st in _FORGET])
+
+
+_CHECKS = {
+    "files_without_image": (
+        "SELECT COUNT(*) AS n FROM @cdm_database_schema.rcdm_etl_file f WHERE f.status IN ('loaded', 'duplicate') "
+        "AND NOT EXISTS (SELECT 1 FROM @cdm_database_schema.radiology_image i "
+        "WHERE i.radiology_image_id = f.radiology_image_id);"),
+    "images_without_file": (
+        "SELECT COUNT(*) AS n FROM @cdm_database_schema.radiology_image i WHERE NOT EXISTS (SELECT 1 FROM "
+        "@cdm_database_schema.rcdm_etl_file f WHERE f.radiology_image_id = i.radiology_image_id "
+        "AND f.status = 'loaded');"),
+    "studies_miscounted": (
+        "SELECT COUNT(*) AS n FROM @cdm_database_schema.radiology_occurrence o WHERE o.count_of_images IS NULL "
+        "OR o.count_of_images <> (SELECT COUNT(*) FROM @cdm_database_schema.radiology_image i "
+        "WHERE i.radiology_occurrence_id = o.radiology_occurrence_id);"),
+    "pending_finalize": "SELECT COUNT(*) AS n FROM @cdm_database_schema.rcdm_etl_pending;",
+}
+"""``verify``'s checks: each counts the rows where the ETL's bookkeeping and the tables disagree."""
+
+_REPAIRS = (
+    # files recorded as loaded (or duplicates) whose image row is gone (tables dropped, rows deleted): read again
+    "DELETE FROM @cdm_database_schema.rcdm_etl_file WHERE status IN ('loaded', 'duplicate') AND radiology_image_id "
+    "NOT IN (SELECT i.radiology_image_id FROM @cdm_database_schema.radiology_image i);",
+    # studies whose count differs from their images: recounted by the finalize that follows
+    "INSERT INTO @cdm_database_schema.rcdm_etl_pending (radiology_occurrence_id, radiology_series_id) "
+    "SELECT i.radiology_occurrence_id, i.radiology_series_id FROM @cdm_database_schema.radiology_image i "
+    "WHERE i.radiology_occurrence_id IN (SELECT o.radiology_occurrence_id FROM "
+    "@cdm_database_schema.radiology_occurrence o WHERE o.count_of_images IS NULL OR o.count_of_images <> ("
+    "SELECT COUNT(*) FROM @cdm_database_schema.radiology_image c "
+    "WHERE c.radiology_occurrence_id = o.radiology_occurrence_id));",
+)
+
+
+def verify(conn: Connection, schema: str) -> dict[str, int]:
+    """Where the ETL's bookkeeping no longer matches the tables (``_CHECKS``; all 0 when it does). Read only."""
+    return {name: int(query_statement(conn, _statements(conn, sql, schema)[0])["n"].iloc[0])
+            for name, sql in _CHECKS.items()}
+
+
+def repair(conn: Connection, schema: str) -> dict[str, int]:
+    """Make the bookkeeping match the tables again, in one transaction (``run_etl`` does it first, before its
+    opening ``finalize``): files whose image row is missing are forgotten (this run reads them again), studies
+    whose count is wrong are marked for recounting. Returns what ``verify`` found before."""
+    found = verify(conn, schema)
+    if found["files_without_image"] or found["studies_miscounted"]:
+        with transaction(conn):
+            execute_statements(conn, [st for sql in _REPAIRS for st in _statements(conn, sql, schema)])
+    return found
 _PENDING = ("SELECT (SELECT COUNT(*) FROM @cdm_database_schema.rcdm_etl_stage_count) AS studies, "
             "(SELECT COUNT(*) FROM @cdm_database_schema.rcdm_etl_stage_order) AS images;")
 
@@ -570,10 +670,13 @@ def load_batch(conn: Connection, schema: str, table: pa.Table, run_id: int,
 
     The batch may be several staged batches joined by ``join_batches`` (``run_etl`` loads ``commit_rows`` files
     per call). ``replace_files=False`` says none of the batch's files has a ``rcdm_etl_file`` row yet (the run
-    knows it from its unchanged-file check), which saves a DELETE; True is always correct.
+    knows it from its unchanged-file check), which saves the lookups of ``forget_files``; True is always correct:
+    the rows an earlier run made of these files (changed since) are removed first, in the same transaction.
     """
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
     with transaction(conn):
+        if replace_files and table.num_rows:
+            forget_files(conn, schema, file_ids(table.column("file_key")))
         images, studies = _stored(conn, schema, table)
         statuses, reasons, study_table = _decide(table, images, studies)
         final = table.set_column(table.schema.get_field_index("status"), "status", statuses)
@@ -656,7 +759,8 @@ def _write_files(conn: Connection, schema: str, final: pa.Table, run_id: int, no
     """One ``rcdm_etl_file`` row per file (keyed by ``transform.file_ids``), replacing earlier runs' rows."""
     n = final.num_rows
     keep_id = pc.is_in(final.column("status"), pa.array(["loaded", "duplicate"]))
-    files = final.select(["file_path", "file_size", "file_mtime_ns", "status", "reason"]) \
+    files = final.select(["file_path", "file_size", "file_mtime_ns", "status", "reason", "header_checksum",
+                          "study_date", "study_datetime", "manufacturer", "protocol_source_value"]) \
         .add_column(0, "file_key", file_ids(final.column("file_key"))) \
         .append_column("radiology_image_id", pc.if_else(keep_id, final.column("radiology_image_id"),
                                                         pa.scalar(None, pa.int64()))) \
@@ -746,6 +850,7 @@ def finalize(conn: Connection, schema: str) -> FinalizeOutcome:
 
     started = time.perf_counter()
     with transaction(conn):
+        _restudy_modalities(conn, schema)
         statements = _statements(conn, "sql/sql_server/EtlFinalize.sql", schema)
         execute_statements(conn, statements)
         (pending,) = _statements(conn, _PENDING, schema)
@@ -753,3 +858,26 @@ def finalize(conn: Connection, schema: str) -> FinalizeOutcome:
         execute_statements(conn, _statements(conn, "sql/sql_server/EtlClearWorkTables.sql", schema))
     return FinalizeOutcome(int(frame["studies"][0]), int(frame["images"][0]),
                            round(time.perf_counter() - started, 3))
+
+
+_RESTUDY_MODALITIES = (
+    "SELECT DISTINCT i.radiology_occurrence_id, i.modality FROM @cdm_database_schema.radiology_image i "
+    "WHERE i.radiology_occurrence_id IN (SELECT r.radiology_occurrence_id FROM @cdm_database_schema.rcdm_etl_restudy r);")
+_SET_MODALITY = ("UPDATE @cdm_database_schema.radiology_occurrence SET modality = :modality "
+                 "WHERE radiology_occurrence_id = :study;")
+
+
+def _restudy_modalities(conn: Connection, schema: str) -> None:
+    """The modality list of each study that lost instances, rebuilt from the images it keeps (``decide``'s rule:
+    sorted, distinct, comma-separated), before ``EtlFinalize.sql`` merges its other values again."""
+    frame = query_statement(conn, _statements(conn, _RESTUDY_MODALITIES, schema)[0])
+    modalities: dict[int, set[str]] = {}
+    for study, modality in zip(frame["radiology_occurrence_id"], frame["modality"]):
+        found = modalities.setdefault(int(study), set())
+        if _py(modality):
+            found.add(str(modality))
+    from rcdm.db import execute_sql
+
+    for study, found in sorted(modalities.items()):
+        execute_sql(conn, _SET_MODALITY, cdm_database_schema=schema,
+                    bind={"modality": _modality_text(found), "study": study})

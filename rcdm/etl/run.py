@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import socket
 import sys
 import time
@@ -31,10 +32,15 @@ from rcdm.errors import UsageError
 from rcdm.etl import lock
 from rcdm.etl.discover import iter_files
 from rcdm.etl.dask_executor import make_executor
+from rcdm.errors import DatabaseError
+from rcdm.etl.fit import fit_batch
 from rcdm.etl.load import (BatchOutcome, clear_work_tables, create_work_tables, deferred_indexes, finalize,
-                           group_batches, keyed, keys_in, load_batch, load_settings, upgrade_file_keys)
+                           forget_files, group_batches, keyed, keys_in, load_batch, load_settings, repair,
+                           upgrade_columns, upgrade_file_keys)
+from rcdm.etl.path_index import PathIndex, default_location
+from rcdm.etl.persons import PersonState
 from rcdm.etl.stage import Staging
-from rcdm.etl.transform import BatchContext, FileEntry, file_ids, file_key, relative_path
+from rcdm.etl.transform import UNCHANGED, BatchContext, FileEntry, file_ids, file_key, relative_path
 from rcdm.identifiers import check_schema
 
 log = logging.getLogger("rcdm.etl")
@@ -45,13 +51,17 @@ FINAL_STATUSES = ("loaded", "duplicate", "skipped", "quarantined")
 
 SUMMARY_KEYS = ("run_id", "files_seen", "loaded", "quarantined", "skipped", "skipped_by_reason",
                 "quarantined_by_reason", "unmapped_patient", "invalid_dates", "studies", "series", "images",
-                "new_studies", "tables", "seconds", "files_per_second", "finalize", "protocol_mapping")
+                "new_studies", "tables", "seconds", "files_per_second", "finalize", "protocol_mapping", "changes")
 """The summary's keys. Invariant: files_seen == loaded + quarantined + skipped, where skipped counts files that
 are not DICOM images (by reason), ``duplicate`` SOP instances, ``unchanged`` files of earlier runs and
 ``unmapped_patient`` instances. studies/series/images: distinct ones loaded by this run; tables: row totals;
 finalize: what the run's closing finalize did (``{"studies", "images", "seconds"}``: studies recounted, image rows
 renumbered); protocol_mapping: the counts of ``rcdm.protocols.remap.remap``, or a text saying why the studies
-were not mapped ("no playbook loaded", "disabled", or the error)."""
+were not mapped ("no playbook loaded", "disabled", or the error); changes: how the archive and the tables
+moved since the last run (``new`` files, ``changed`` files read again, ``removed`` files gone from the archive
+whose rows were removed, ``persons_remapped`` persons whose files were reloaded for a changed person map,
+``repaired``: what the opening ``load.repair`` found, ``values_fitted`` text values cut to their column,
+``refused_rows`` rows the database refused, ``non_text_values`` text attributes with a nested value)."""
 
 DEFAULT_BATCH_SIZE = 5000
 """Files per batch by default: a worker's unit of reading (and a staged file). Batches are loaded
@@ -129,20 +139,29 @@ def _stat(path: str) -> tuple[int | None, int | None]:
     return st.st_size, st.st_mtime_ns
 
 
-_KNOWN_FILES = ("SELECT f.file_key, f.file_size, f.file_mtime_ns, f.status FROM @cdm_database_schema.rcdm_etl_file f "
+_KNOWN_FILES = ("SELECT f.file_key, f.file_size, f.file_mtime_ns, f.status, f.header_checksum "
+                "FROM @cdm_database_schema.rcdm_etl_file f "
                 "WHERE f.file_key IN (SELECT k.file_key FROM @cdm_database_schema.rcdm_etl_stage_file k);")
 
 
-def _known_files(conn: Connection, schema: str, keys: pa.Array) -> dict[int, tuple[Any, Any, str]]:
-    """``rcdm_etl_file.file_key`` → (size, mtime_ns, status) of the files an earlier run recorded.
+def _known_files(conn: Connection, schema: str, keys: pa.Array) -> dict[int, tuple[Any, Any, str, Any]]:
+    """``rcdm_etl_file.file_key`` → (size, mtime_ns, status, header_checksum) of the files an earlier run recorded.
 
     The batch's keys are joined as the rows of a work table (``load.keys_in``: never committed)."""
     if not len(keys):
         return {}
     with transaction(conn), keys_in(conn, schema, "rcdm_etl_stage_file", pa.table({"file_key": keys})) as source:
         frame = query_statement(conn, keyed(conn, schema, _KNOWN_FILES, source, "rcdm_etl_stage_file"))
-    return {int(k): (s, m, st) for k, s, m, st in zip(frame["file_key"], frame["file_size"], frame["file_mtime_ns"],
-                                                        frame["status"])}
+    return {int(k): (s, m, st, c) for k, s, m, st, c in zip(frame["file_key"], frame["file_size"],
+                                                            frame["file_mtime_ns"], frame["status"],
+                                                            frame["header_checksum"])}
+
+
+def _checksum_of(value: Any) -> int | None:
+    try:
+        return None if value is None or value != value else int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _same(stored: Any, current: int | None) -> bool:
@@ -158,10 +177,12 @@ class _Batches:
     """Batches of FileEntry to read, with the count of unchanged files each batch left out."""
 
     def __init__(self, conn: Connection, schema: str, files: Iterator[str], root: str, size: int,
-                 secret: bytes) -> None:
+                 secret: bytes, check_content: bool = True) -> None:
         self.conn, self.schema, self.files, self.root, self.size = conn, schema, files, root, size
-        self.secret = secret
+        self.secret, self.check_content = secret, check_content
         self.seen = 0
+        self.paths: dict[str, str] = {}
+        """file_key (hex) → real relative path of the files in flight (for the path index; popped when staged)."""
 
     def __iter__(self) -> Iterator[tuple[dict[str, int], list[FileEntry]]]:
         chunk: list[str] = []
@@ -183,14 +204,26 @@ class _Batches:
         known = _known_files(self.conn, self.schema, ids)
         fresh = []
         known_fresh = 0
+        final: set[str] = set()
+        known_keys: set[str] = set()
         for e, key in zip(entries, ids.to_pylist()):
             k = known.get(key)
-            if k is not None and k[2] in FINAL_STATUSES and _same(k[0], e.size) and _same(k[1], e.mtime_ns):
-                continue
+            if k is not None:
+                known_keys.add(e.file_key)
+            if k is not None and k[2] in FINAL_STATUSES:
+                final.add(e.file_key)
+                if _same(k[0], e.size) and _same(k[1], e.mtime_ns):
+                    checksum = _checksum_of(k[3])
+                    if checksum is None or not self.check_content:
+                        continue  # unchanged by size and mtime (no checksum recorded, or not asked to compare)
+                    e = e._replace(expect_checksum=checksum)  # the worker compares the header checksum
             fresh.append(e)
+            self.paths[e.file_key] = e.file_path
             known_fresh += k is not None
         self.seen += len(paths)
-        return {"files": len(paths), "unchanged": len(paths) - len(fresh), "known": known_fresh}, fresh
+        tag = {"files": len(paths), "unchanged": len(paths) - len(fresh), "known": known_fresh, "final": final,
+               "known_keys": known_keys}
+        return tag, fresh
 
 
 def _map_persons(table: pa.Table, lookup: dict[str, int]) -> tuple[pa.Table, int]:
@@ -213,21 +246,135 @@ def _map_persons(table: pa.Table, lookup: dict[str, int]) -> tuple[pa.Table, int
     return table, unmapped
 
 
-def _staged(results: Iterable[tuple[dict[str, int], pa.Table]], staging: Staging, lookup: dict[str, int],
-            counts: Counter, skipped_by: Counter, bar: Any) -> Iterator[tuple[dict[str, int], pa.Table]]:
-    """Each read batch's rows with their persons mapped, staged and read back (what is loaded is exactly what is
-    staged); the files seen and unchanged are counted as the batches come."""
+def _staged(results: Iterable[tuple[dict[str, Any], pa.Table]], staging: Staging, lookup: dict[str, int],
+            counts: Counter, skipped_by: Counter, bar: Any, paths: dict[str, str], index: PathIndex | None,
+            root: str) -> Iterator[tuple[dict[str, Any], pa.Table]]:
+    """Each read batch's rows fitted to their columns (``fit.fit_batch``), with their persons mapped, recorded in
+    the path index, staged and read back (what is loaded is exactly what is staged); the files seen, unchanged,
+    new and changed are counted as the batches come."""
     for number, (tag, table) in enumerate(results, 1):
         counts["files_seen"] += tag["files"]
         if tag["unchanged"]:
             skipped_by["unchanged"] += tag["unchanged"]
         if bar is not None:
             bar.update(tag["files"])
-        log.debug("batch %d: %d files, %d unchanged", number, tag["files"], tag["unchanged"])
+        keys = table.column("file_key").to_pylist()
+        relative = [paths.pop(k, None) for k in keys]
+        same = pc.fill_null(pc.equal(table.column("status"), UNCHANGED), False)
+        unchanged = pc.sum(same).as_py() or 0
+        if unchanged:
+            skipped_by["unchanged"] += unchanged
+            keep = pc.invert(same)
+            relative = [r for r, k in zip(relative, keep.to_pylist()) if k]
+            table = table.filter(keep)
+            keys = table.column("file_key").to_pylist()
+        known = sum(k in tag["known_keys"] for k in keys)
+        counts["changed"] += sum(k in tag["final"] for k in keys)
+        counts["new"] += len(keys) - known
+        log.debug("batch %d: %d files, %d unchanged", number, tag["files"], tag["unchanged"] + unchanged)
         if table.num_rows:
+            table, fitted = fit_batch(table)
+            counts["values_fitted"] += fitted
+            counts["non_text_values"] += pc.sum(table.column("non_text_values")).as_py() or 0
             table, _unmapped = _map_persons(table, lookup)
+            if index is not None:
+                index.record_later(root, ((f, r, i) for f, r, i in zip(file_ids(table.column("file_key")).to_pylist(),
+                                                                 relative, table.column("radiology_image_id").to_pylist())
+                                    if r is not None))
             staging.write(number, table)
             yield tag, staging.read(number)
+
+
+def _load_isolating(conn: Connection, schema: str, table: pa.Table, run_id: int, replace: bool,
+                    counts: Counter) -> Iterator[tuple[BatchOutcome, pa.Table]]:
+    """``load_batch``; when the database refuses the group, its halves are loaded in turn (down to the one row it
+    refuses, whose file is quarantined with the database's reason: ``database_refused``), so one row never holds
+    back the others. A lost connection is raised at once, not bisected."""
+    try:
+        yield load_batch(conn, schema, table, run_id, replace_files=replace), table
+        return
+    except DatabaseError as exc:
+        query_sql(conn, "SELECT 1 AS alive;")  # raises when the database itself is gone
+        if table.num_rows > 1:
+            half = table.num_rows // 2
+            yield from _load_isolating(conn, schema, table.slice(0, half), run_id, replace, counts)
+            yield from _load_isolating(conn, schema, table.slice(half), run_id, replace, counts)
+            return
+        reason = refusal_reason(exc)
+    counts["refused_rows"] += 1
+    refused = table.set_column(table.schema.get_field_index("status"), "status", pa.array(["quarantined"]))
+    refused = refused.set_column(refused.schema.get_field_index("reason"), "reason", pa.array([reason]))
+    log.warning("run %d: the database refused a row; its file is quarantined: %s", run_id, reason)
+    yield load_batch(conn, schema, refused, run_id, replace_files=True), refused
+
+
+_QUOTED_TEXT = re.compile(r"'[^']*'|\"[^\"]*\"|\([^)]*\)=\([^)]*\)")
+
+
+def refusal_reason(exc: BaseException) -> str:
+    """``database_refused: <the database's message>``: its first line after rcdm's own prefix, quoted values
+    and UID-like numbers removed (a refused row's values are the site's data), at most 255 characters."""
+    text = str(exc)
+    message = text.split(": ", 1)[1] if text.startswith(("Bulk insert", "Statement")) and ": " in text else text
+    message = message.split(" failed on ", 1)[-1]
+    message = message.split(": ", 1)[1] if ": " in message else message
+    first = " ".join((message.strip().splitlines() or [""])[0].split())
+    first = _QUOTED_TEXT.sub("'…'", first)
+    first = re.sub(r"[0-9]+(?:\.[0-9]+){2,}", "{uid}", first)
+    return f"database_refused: {first}"[:255]
+
+
+def _gone_files(conn: Connection, schema: str, index: PathIndex, root: str, path_list: list[str]) -> list[int]:
+    """The ``rcdm_etl_file`` keys of files the path index knows inside the folders of ``path_list`` (those under
+    ``root``) that are no longer there (deleted, or renamed: the new name is a new file)."""
+    folders = []
+    for path in path_list:
+        if os.path.isdir(path):
+            rel = os.path.relpath(os.path.abspath(path), root)
+            if rel != os.pardir and not rel.startswith(os.pardir + os.sep):
+                folders.append(rel.replace(os.sep, "/"))
+    if not folders:
+        return []
+    gone = [fid for fid, rel in index.under(root, folders) if not os.path.lexists(os.path.join(root, rel))]
+    known: list[int] = []
+    for start in range(0, len(gone), 50_000):
+        known += sorted(_known_files(conn, schema, pa.array(gone[start:start + 50_000], pa.int64())))
+    return known
+
+
+def _remove_gone(conn: Connection, schema: str, index: PathIndex, root: str, path_list: list[str]) -> int:
+    """Remove what earlier runs made of the files gone from the folders this run walks; how many files."""
+    gone = _gone_files(conn, schema, index, root, path_list)
+    for start in range(0, len(gone), 50_000):
+        forget_files(conn, schema, pa.array(gone[start:start + 50_000], pa.int64()))
+    return len(gone)
+
+
+def verify_etl(conn: Connection | str, cdm_database_schema: str,
+               paths: str | os.PathLike | Iterable[str | os.PathLike] | None = None,
+               root: str | os.PathLike | None = None, path_index: str | os.PathLike | None = None,
+               secret_file: str | os.PathLike | None = None) -> dict[str, int]:
+    """Where the ETL's bookkeeping no longer matches the tables or the archive; read only (all 0 when it does).
+
+    ``load.verify``'s counts (loaded files whose image row is missing, images no loaded file accounts for,
+    studies whose count is wrong, a finalize left pending), plus ``files_gone``: recorded files inside the
+    folders ``paths`` that the path index knows and that are no longer there. The next ``run_etl`` over the
+    same paths repairs all of it but ``images_without_file`` (rows loaded by something else are left alone)."""
+    from rcdm.etl.load import verify
+
+    if isinstance(conn, (str, os.PathLike)):
+        with connect(conn) as opened:
+            return verify_etl(opened, cdm_database_schema, paths, root, path_index, secret_file)
+    check_schema(cdm_database_schema, "cdm_database_schema")
+    found = verify(conn, cdm_database_schema)
+    path_list = _paths(paths)
+    location = Path(path_index) if path_index is not None else default_location(secret_file)
+    found["files_gone"] = 0
+    if path_list and location.is_file():
+        root_dir = os.path.abspath(os.fspath(root)) if root is not None else default_root(path_list)
+        with PathIndex(location) as index:
+            found["files_gone"] = len(_gone_files(conn, cdm_database_schema, index, root_dir, path_list))
+    return found
 
 
 def _count(outcome: BatchOutcome, table: pa.Table, counts: Counter, skipped_by: Counter,
@@ -282,6 +429,8 @@ def run_etl(
     scheduler: str | None = None,
     staging_url: str | os.PathLike | None = None,
     commit_rows: int | float = COMMIT_ROWS,
+    path_index: str | os.PathLike | None = None,
+    check_content: bool = True,
     pacs: Any = None,
 ) -> dict[str, Any]:
     """Load the DICOM files under ``paths`` (and those listed in ``file_list``) into ``cdm_database_schema``.
@@ -310,6 +459,13 @@ def run_etl(
     with ``staging_url`` (a shared path or fsspec URL) Dask workers stage their batches there themselves
     (``rcdm.etl.dask_executor``, docs/staging-format.md). Results and tables are the same with every executor.
 
+    The tables follow the archive: a file whose size, mtime or header checksum (``check_content``: one small read
+    of each file that looks unchanged; False trusts size and mtime) changed since it was loaded is read again and
+    its earlier rows replaced; files gone from the folders walked are found through the path index and their
+    rows removed; studies are recounted (emptied ones removed); a changed person map reloads the files of the
+    persons it changes (``rcdm.etl.persons``). ``path_index`` is the site's index of real paths (default beside
+    the secret: ``rcdm.etl.path_index``), the only place the real relative paths are kept.
+
     A PACS address instead of paths (``dicomweb+https://host/dicom-web`` or ``dimse://AET@host:port``, one per
     run) lists its instances by QIDO-RS or C-FIND (``rcdm.pacs.etl``; ``pacs``: a ``rcdm.pacs.PacsOptions``)
     and loads the same rows a file ETL of the same images would, resumable by study.
@@ -319,7 +475,7 @@ def run_etl(
             return run_etl(paths, opened, cdm_database_schema, person_map, person_source, secret_file, workers,
                            batch_size, root, file_list, staging_dir, keep_staging, summary_json, quiet, progress,
                            vocabulary_database_schema, map_protocols, executor, scheduler, staging_url, commit_rows,
-                           pacs)
+                           path_index, check_content, pacs)
     check_schema(cdm_database_schema, "cdm_database_schema")
     if vocabulary_database_schema is not None:
         check_schema(vocabulary_database_schema, "vocabulary_database_schema")
@@ -380,6 +536,8 @@ def run_etl(
     counts: Counter[str] = Counter()
     skipped_by: Counter[str] = Counter()
     quarantined_by: Counter[str] = Counter()
+    changes: dict[str, Any] = {}
+    index_path = Path(path_index) if path_index is not None else default_location(secret_file)
     new_studies = 0
     bar = _progress_bar(show)
     status = "failed"
@@ -388,28 +546,41 @@ def run_etl(
     settings = contextlib.ExitStack()
     try:
         settings.enter_context(load_settings(conn))  # restored in the finally below
+        for column in upgrade_columns(conn, schema):
+            log.info("run %d: added the column %s (written by an older rcdm)", run_id, column)
         if upgrade_file_keys(conn, schema):
             log.info("run %d: converted the file keys of rcdm_etl_file to BIGINT (written by an older rcdm)", run_id)
+        changes["repaired"] = {k: v for k, v in repair(conn, schema).items() if v}
+        persons = PersonState.read(conn, schema)
+        changes["persons_remapped"] = persons.remap(conn, schema, lookup)
+        index = settings.enter_context(PathIndex(index_path))
+        changes["removed"] = 0 if addresses else _remove_gone(conn, schema, index, root_dir, path_list)
         repaired = finalize(conn, schema)  # completes a run killed between its last batch and its finalize
         if repaired.images or repaired.studies:
-            log.info("run %d: completed an earlier run's finalize (%d studies recounted, %d images numbered)",
-                     run_id, repaired.studies, repaired.images)
-        if addresses:
+            log.info("run %d: finalize before loading: %d studies recounted, %d images numbered", run_id,
+                     repaired.studies, repaired.images)
+        if addresses:  # a PACS: no paths (nothing for the path index), the listing's rows instead of files
             source = _pacs_run(addresses[0], secret, batch_size, pacs, secret_file)
             results = source.batches(lambda ids: {k: v[2] for k, v in _known_files(conn, schema, ids).items()},
                                      FINAL_STATUSES)
+            paths: dict[str, str] = {}
         else:
-            batches = _Batches(conn, schema, iter_files(path_list, file_list), root_dir, batch_size, secret)
+            batches = _Batches(conn, schema, iter_files(path_list, file_list), root_dir, batch_size, secret,
+                               check_content)
             results = make_executor(executor, BatchContext(secret), workers, scheduler,
                                     staging_url).map_batches(iter(batches))
-        staged = _staged(results, staging, lookup, counts, skipped_by, bar)
+            paths = batches.paths
+        staged = _staged(results, staging, lookup, counts, skipped_by, bar, paths, index, root_dir)
         with deferred_indexes(conn, schema) as deferred:
             if deferred:
                 log.info("run %d: empty schema: secondary indexes are built after the load", run_id)
-            for tags, table in group_batches(staged, commit_rows):
-                outcome = load_batch(conn, schema, table, run_id, replace_files=any(tag["known"] for tag in tags))
-                new_studies += outcome.new_studies
-                _count(outcome, table, counts, skipped_by, quarantined_by)
+            for tags, group in group_batches(staged, commit_rows):
+                index.flush()  # the group's files are in the index before the database records them
+                persons.record(conn, schema, group)
+                for outcome, table in _load_isolating(conn, schema, group, run_id, any(tag["known"] for tag in tags),
+                                                      counts):
+                    new_studies += outcome.new_studies
+                    _count(outcome, table, counts, skipped_by, quarantined_by)
                 if bar is not None:
                     bar.set_postfix(studies=new_studies, quarantined=sum(quarantined_by.values()), refresh=False)
         if os.environ.get(EXIT_BEFORE_FINALIZE):
@@ -434,6 +605,13 @@ def run_etl(
         if status == "finished":
             summary["finalize"] = finalized
             summary["protocol_mapping"] = mapping
+            summary["changes"] = {"new": int(counts["new"]), "changed": int(counts["changed"]),
+                                  "removed": int(changes.get("removed", 0)),
+                                  "persons_remapped": int(changes.get("persons_remapped", 0)),
+                                  "repaired": changes.get("repaired", {}),
+                                  "values_fitted": int(counts["values_fitted"]),
+                                  "refused_rows": int(counts["refused_rows"]),
+                                  "non_text_values": int(counts["non_text_values"])}
         try:
             clear_work_tables(conn, schema)
             execute_sql(conn, "UPDATE @s.rcdm_etl_run SET status = :status, finished_at = :finished, "

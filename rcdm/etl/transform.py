@@ -13,8 +13,8 @@ column                             type        meaning
 seq                                int32       position of the file in its batch (the tie-breaker "first by path")
 file_key                           string      HMAC-SHA256 (hex) of the real relative path (``rcdm_etl_file`` stores
                                                its first 63 bits as a BIGINT: ``file_ids``)
-file_path                          string      path relative to the archive root, ``/``-separated, with the
-                                               PatientID replaced by a placeholder (see "Paths" below)
+file_path                          string      path relative to the archive root, ``/``-separated,
+                                               de-identified (see "Paths" below)
 file_size, file_mtime_ns           int64       what ``os.stat`` said before the file was read (null if it failed)
 status                             string      loaded (to load) | skipped | quarantined | unmapped_patient (set by the
                                                parent) | duplicate / quarantined (set at load time)
@@ -30,29 +30,34 @@ image columns                      ...         as in ``radiology_image`` (body p
 study_date, study_datetime         date32, ts  validated study date/time (fallbacks: series, acquisition, content)
 manufacturer, protocol_source_value string     study-level values this instance carries
 invalid_dates                      int8        how many date/time attributes had an impossible value (then NULL)
+header_checksum                    int64       keyed 63-bit hash of the header window (changed-file detection)
+non_text_values                    int8        stored text attributes whose value was nested (read as absent)
 =================================  ==========  =======================================================================
 
-Paths. Archives are often organised in folders named by PatientID, so the path itself can identify the
-patient. Each path component is checked against the file's own PatientID, PatientName and PatientBirthDate
-(``sanitize_path``):
+Paths. Archives are often organised in folders named by PatientID, accession number or UIDs, and files named by
+their SOPInstanceUID (PACS exports, heudiconv, Orthanc's storage), so the path itself can identify the patient.
+Every stored path is de-identified (``sanitize_path``); the real one is kept only in the site's path index
+(``rcdm.etl.path_index``, beside the secret, outside the database), through which extraction finds the file:
 
 * the PatientID, case-insensitively, as the whole component or as a token of it delimited by ``_``, ``-``,
   ``.``, a space or the component's ends (``SAMPLE0001``, ``SAMPLE0001_ct``, ``ct-sample0001.dcm``), is
   replaced by ``{patient_id}`` (``{patient_id_lower}`` / ``{patient_id_upper}`` when the folder spells it in
-  lower / upper case and the PatientID does not), which ``rcdm.extract.materialize`` turns back into the real
-  PatientID with the site's person map;
+  lower / upper case and the PatientID does not), which ``rcdm.extract.materialize`` can also turn back into
+  the real PatientID with the site's person map;
+* the file's own Study, Series and SOP Instance UIDs, and any token that looks like a UID (four or more
+  dot-separated numbers), become ``{uid}``; the file's AccessionNumber, as a token, ``{accession}``;
 * a component containing (case-insensitively, as a word: not glued to other ASCII letters or digits, so
   "LEE" is found in ``LEE_CT`` but not in ``sleep_study``) a name part of PatientName or the birth date
-  becomes ``{redacted}``, and the file is ``quarantined`` with reason ``phi_in_path`` (nothing of it is
-  loaded). Name parts (``header_identity``): the family, given and middle name of every ``=`` group
-  (``^``-separated; decoded with the file's SpecificCharacterSet, so ISO 2022 Japanese or Korean names are
-  found), and each word of a multi-word part, of 3 characters or more (2 in CJK, Hangul or Kana scripts,
-  where given names are often 2 characters), plus family and given name written together without a space
-  in those scripts (``홍길동``, ``山田太郎``). The birth date: ``YYYYMMDD`` (also when the value is
-  malformed but starts with a date: ``19610412X``, ``1961-04-12``), written ``YYYYMMDD``, ``YYYY-MM-DD``,
-  ``YYYY.MM.DD``, ``YYYY_MM_DD`` or ``YYYY/MM/DD``;
+  becomes ``{redacted}`` (the file still loads). Name parts (``header_identity``): the family, given and
+  middle name of every ``=`` group (``^``-separated; decoded with the file's SpecificCharacterSet, so ISO
+  2022 Japanese or Korean names are found), and each word of a multi-word part, of 3 characters or more (2
+  in CJK, Hangul or Kana scripts, where given names are often 2 characters), plus family and given name
+  written together without a space in those scripts (``홍길동``, ``山田太郎``). The birth date: ``YYYYMMDD``
+  (also when the value is malformed but starts with a date: ``19610412X``, ``1961-04-12``), written
+  ``YYYYMMDD``, ``YYYY-MM-DD``, ``YYYY.MM.DD``, ``YYYY_MM_DD`` or ``YYYY/MM/DD``;
 * a file whose header could not be read (skipped or quarantined for another reason) is checked against the
-  identities of the files read in the same batch, and matching components become ``{redacted}``.
+  identities of the files read in the same batch (PatientIDs and accession numbers become ``{redacted}``),
+  and matching components become ``{redacted}``.
 
 Text values. A header's free text can hold the patient's own identifiers (a technologist typing the MRN or
 the name into StudyDescription, a PatientID copied into BodyPartExamined). Every stored text value derived
@@ -63,7 +68,7 @@ one by one before they are joined) is scrubbed of the file's own identity (``scr
 * the PatientID, case-insensitively, as a token (not glued to other ASCII letters or digits: ``MRN778899``
   is found in ``CT MRN778899``, ``MRN778899_axial`` and ``(MRN778899)``, not in ``XMRN778899``);
 * each PatientName part found by ``header_identity`` (below), case-insensitively, as a word (as in
-  ``_has_token``);
+  ``_names_pattern``);
 * the birth date in each spelling ``header_identity`` gives, not glued to other digits;
 
 each occurrence becomes ``[REDACTED]`` (neighbouring redactions with only spaces or punctuation between
@@ -77,12 +82,18 @@ the batch (and the file's own name parts and birth date when its bytes can be sc
 ``parse_error`` detail loses any quoted text (pydicom quotes the offending value).
 
 Undecodable paths. A file name that is not valid UTF-8 reaches rcdm as a ``str`` with lone surrogates
-(``os.fsdecode``). ``file_key`` hashes the path's bytes (``surrogateescape``, as ``os.fsencode``), so it
-never fails; the file is ``quarantined`` with reason ``bad_path`` (not loaded) and its stored path has each
-undecodable byte replaced by U+FFFD, so it can be written as UTF-8 anywhere. pydicom's warnings and log
-records (which quote values) are silenced around every header read (``quiet_pydicom``).
+(``os.fsdecode``), which opens the file as its bytes. ``file_key`` hashes the path's bytes (``surrogateescape``,
+as ``os.fsencode``), so it never fails; the file loads like any other, its name looked at for names and birth
+dates also as Latin-1 (Latin-1 archives), and its stored path has each undecodable byte replaced by U+FFFD, so
+it can be written as UTF-8 anywhere (the path index keeps the bytes). pydicom's warnings and log records
+(which quote values) are silenced around every header read (``quiet_pydicom``).
 
-The placeholder-bearing path is what the staging files, ``radiology_image.file_path``, ``rcdm_etl_file``
+Nested values. A text attribute encoded as a sequence (SQ, or UN of undefined length) holds a whole nested
+dataset; the reader reads it as absent (``rcdm.dicom.reader._plain_value``), and ``header_facts`` counts such
+attributes (``non_text_values``, staged; summed in the run's summary). Reason codes are rcdm's own and never
+scrubbed; only their details are (``not_dicom`` stays ``not_dicom`` for a patient named "Dicom Phantom").
+
+The de-identified path is what the staging files, ``radiology_image.file_path``, ``rcdm_etl_file``
 and the logs hold; ``file_key`` is the keyed hash (HMAC-SHA256 with the site secret) of the real relative path (computed by
 the parent, so a re-run recognises the file without reading it).
 """
@@ -111,9 +122,6 @@ PATIENT_PLACEHOLDERS = {"{patient_id}": str, "{patient_id_lower}": str.lower, "{
 """Placeholders that stand for the PatientID in a stored path, and how each spells it."""
 REDACTED = "{redacted}"
 """What a path component holding a patient's name or birth date is replaced by."""
-PHI_IN_PATH = "phi_in_path"
-BAD_PATH = "bad_path"
-"""Reason of a file whose name is not valid UTF-8 (see "Undecodable paths")."""
 SCRUBBED = "[REDACTED]"
 """What an identifier found in a stored text value is replaced by (see "Text values")."""
 PHI_SCRUBBED_KEY = b"rcdm_phi_scrubbed"
@@ -152,6 +160,8 @@ STAGE_SCHEMA = pa.schema([
     ("manufacturer", pa.string()),
     ("protocol_source_value", pa.string()),
     ("invalid_dates", pa.int8()),
+    ("header_checksum", pa.int64()),
+    ("non_text_values", pa.int8()),
 ])
 """The staged rows of one batch (see the module docstring); the Parquet staging files have this schema."""
 
@@ -166,6 +176,13 @@ class FileEntry(NamedTuple):
     file_key: str
     size: int | None
     mtime_ns: int | None
+    expect_checksum: int | None = None
+    """The ``header_checksum`` an earlier run recorded when size and mtime are unchanged: the worker compares it
+    with the file's own (one small read) and returns the row as ``unchanged`` when they are equal."""
+
+
+UNCHANGED = "unchanged"
+"""Status of a row whose file matched its recorded size, mtime and header checksum (not loaded again)."""
 
 
 @dataclass(frozen=True)
@@ -384,6 +401,16 @@ def _header_window(path: str) -> bytes:
     return buf[:cut] if cut >= 0 else buf
 
 
+class HeaderFacts(NamedTuple):
+    """What a byte scan of a file's header window tells besides the reader's record (``header_facts``)."""
+
+    names: tuple[str, ...] = ()
+    birth_dates: tuple[str, ...] = ()
+    accessions: tuple[str, ...] = ()
+    checksum: int | None = None
+    non_text: int = 0
+
+
 def header_identity(path: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(name parts, birth dates) of a DICOM file, lower case, from a byte scan of its first 64 KiB.
 
@@ -392,10 +419,24 @@ def header_identity(path: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     separated spellings, also from a malformed value that starts with a date. The header reader does not
     keep these values (they are not loaded); this scan costs one small read.
     """
+    facts = header_facts(path)
+    return facts.names, facts.birth_dates
+
+
+def header_checksum(buf: bytes, secret: bytes) -> int:
+    """The 63-bit keyed hash of a header window (``rcdm_etl_file.header_checksum``): a rerun compares it to
+    tell a file rewritten with the same size and mtime (keyed, so it confirms nothing about the header)."""
+    return digest_id(hmac_digest(secret, buf, "header"))
+
+
+def header_facts(path: str, secret: bytes | None = None) -> HeaderFacts:
+    """``header_identity`` plus the AccessionNumber values, the header checksum (with ``secret``) and how many
+    of the text attributes rcdm stores carry a non-text VR (SQ, or UN / undefined length: their value is a
+    nested dataset, read as absent by the reader and counted here as ``non_text_values``)."""
     try:
         buf = _header_window(path)
     except OSError:
-        return (), ()
+        return HeaderFacts()
     encodings: tuple[str, ...] = ()
     for raw in _element_values(buf, (b"\x08\x00\x05\x00", b"\x00\x08\x00\x05"), b"CS")[:1]:
         charset = tuple(v.strip() for v in raw.decode("latin-1").strip("\x00 ").split("\\"))
@@ -406,11 +447,20 @@ def header_identity(path: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
                 encodings = tuple(_python_encodings(charset))
         except Exception:  # noqa: BLE001 - an unknown character set: UTF-8 and Latin-1 still apply
             encodings = ()
-    names = [text for raw in _element_values(buf, (b"\x10\x00\x10\x00", b"\x00\x10\x00\x10"), b"PN")
-             for text in _texts(raw, encodings)]
-    dates = [text for raw in _element_values(buf, (b"\x10\x00\x30\x00", b"\x00\x10\x00\x30"), b"DA")
-             for text in _texts(raw)]
-    return identity_of(names, dates)
+    names, dates = identity_of(
+        [text for raw in _element_values(buf, (b"\x10\x00\x10\x00", b"\x00\x10\x00\x10"), b"PN")
+         for text in _texts(raw, encodings)],
+        [text for raw in _element_values(buf, (b"\x10\x00\x30\x00", b"\x00\x10\x00\x30"), b"DA")
+         for text in _texts(raw)])
+    accessions: list[str] = []
+    for raw in _element_values(buf, (b"\x08\x00\x50\x00", b"\x00\x08\x00\x50"), b"SH"):
+        for text in _texts(raw):
+            text = text.strip()
+            if len(text) >= 3 and text not in accessions:
+                accessions.append(text)
+    non_text = _non_text_values(buf)
+    checksum = header_checksum(buf, secret) if secret is not None else None
+    return HeaderFacts(names, dates, tuple(accessions), checksum, non_text)
 
 
 def identity_of(patient_names: Iterable[str], birth_dates: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -432,12 +482,32 @@ def identity_of(patient_names: Iterable[str], birth_dates: Iterable[str]) -> tup
     return tuple(names), tuple(dates)
 
 
-@functools.lru_cache(maxsize=4096)
-def _patient_pattern(patient_id: str) -> re.Pattern[str]:
-    return re.compile(rf"(?<![^_\-. ]){re.escape(patient_id)}(?![^_\-. ])", re.IGNORECASE)
+_STORED_TEXT_TAGS = ((0x0008, 0x0060), (0x0008, 0x0070), (0x0008, 0x1030), (0x0008, 0x103E), (0x0018, 0x0015),
+                     (0x0018, 0x1030))
+"""Modality, Manufacturer, StudyDescription, SeriesDescription, BodyPartExamined, ProtocolName: the header
+text attributes stored (or derived into stored text)."""
+_STORED_TEXT_PATTERNS = tuple(g.to_bytes(2, "little") + e.to_bytes(2, "little") for g, e in _STORED_TEXT_TAGS)
+_NESTED_MARKS = (b"SQ\x00\x00", b"UN\x00\x00", b"\xff\xff\xff\xff")
 
 
-def _placeholder(found: str, patient_id: str) -> str:
+def _non_text_values(buf: bytes) -> int:
+    """How many of ``_STORED_TEXT_TAGS`` stand in ``buf`` (little-endian) as SQ, as UN, or with an undefined
+    length (implicit VR; pydicom reads it as a sequence): a nested dataset, not text. A byte scan for the
+    (rare) markers, each checked for one of those tags just before it."""
+    found: set[bytes] = set()
+    for mark in _NESTED_MARKS:
+        i = buf.find(mark, 4)
+        while i >= 0:
+            tag = buf[i - 4:i]
+            if tag in _STORED_TEXT_PATTERNS:
+                found.add(tag)
+            i = buf.find(mark, i + 1)
+    return len(found)
+
+
+def _placeholder(found: str, patient_ids: tuple[str, ...]) -> str:
+    """The placeholder for a PatientID found in a path, saying how the path spells it."""
+    patient_id = next((p for p in patient_ids if p and p.lower() == found.lower()), found)
     if found == patient_id:
         return "{patient_id}"
     if found == patient_id.lower():
@@ -447,33 +517,83 @@ def _placeholder(found: str, patient_id: str) -> str:
     return "{patient_id}"
 
 
-def _has_token(text: str, name: str) -> bool:
-    """Whether ``name`` stands in ``text`` as a word, not glued to other letters or digits: the family name
-    "lee" is found in "lee_ct" and "ct-lee", not in "sleep_study" (a substring test would quarantine it)."""
-    return re.search(rf"(?<![0-9a-z]){re.escape(name)}(?![0-9a-z])", text) is not None
+_UID_TOKEN = re.compile(r"(?<![0-9A-Za-z.])[0-9]+(?:\.[0-9]+){3,}(?![0-9A-Za-z]|\.[0-9])")
+"""A token that looks like a DICOM UID (four or more dot-separated numbers): ``{uid}`` in a stored path."""
+UID_PLACEHOLDER = "{uid}"
+ACCESSION_PLACEHOLDER = "{accession}"
+
+
+def _latin1(component: str) -> str:
+    """A component with undecodable bytes (lone surrogates) read as Latin-1, to look for names in it."""
+    return text_bytes(component).decode("latin-1")
 
 
 def sanitize_path(file_path: str, patient_ids: tuple[str, ...] = (), names: tuple[str, ...] = (),
-                  birth_dates: tuple[str, ...] = (), placeholder: bool = True) -> tuple[str, bool]:
-    """``file_path`` with PatientID tokens replaced (``placeholder``: by ``{patient_id}``..., else by
-    ``{redacted}``) and components holding a name part or birth date redacted; and whether any was redacted."""
-    parts = file_path.split("/")
+                  birth_dates: tuple[str, ...] = (), placeholder: bool = True, uids: tuple[str, ...] = (),
+                  accessions: tuple[str, ...] = ()) -> tuple[str, bool]:
+    """``file_path`` de-identified; and whether a component was redacted for a name or birth date.
+
+    PatientID tokens become ``{patient_id}``... (``placeholder``; else ``{redacted}``), the file's own UIDs
+    (``uids``) and any UID-like token ``{uid}``, AccessionNumber tokens ``{accession}``, and a component holding
+    a name part or a birth date ``{redacted}``. Undecodable bytes (lone surrogates) are looked at as Latin-1
+    and stored as U+FFFD. The real path is kept only in the site's path index (``rcdm.etl.path_index``).
+    The substitutions run once over the whole path (a few regular expressions, cached per identity)."""
+    undecodable = _undecodable(file_path)
+    stored, checked = _substitute(printable_path(file_path) if undecodable else file_path, uids,
+                                  tuple(patient_ids), tuple(accessions), placeholder)
+    found_in = _names_pattern(tuple(names), tuple(birth_dates))
+    if found_in is None:
+        return stored, False
+    parts, views = stored.split("/"), checked.split("/")
+    latin = (_substitute(_latin1(file_path), uids, tuple(patient_ids), tuple(accessions), placeholder)[1].split("/")
+             if undecodable else None)
     found = False
-    for i, component in enumerate(parts):
-        checked = component
-        for patient_id in patient_ids:
-            if patient_id:
-                pattern = _patient_pattern(patient_id)
-                if placeholder:
-                    component = pattern.sub(lambda m, p=patient_id: _placeholder(m.group(0), p), component)
-                else:
-                    component = pattern.sub(REDACTED, component)
-                checked = pattern.sub("/", checked)  # what is left to check (a "/" matches no name)
-        low = checked.lower()
-        if any(_has_token(low, n) for n in names) or any(d in checked for d in birth_dates):
-            component, found = REDACTED, True
-        parts[i] = component
+    for i, view in enumerate(views):
+        if found_in.search(view.lower()) or (latin is not None and found_in.search(latin[i].lower())):
+            parts[i], found = REDACTED, True
     return "/".join(parts), found
+
+
+def _substitute(text: str, uids: tuple[str, ...], patient_ids: tuple[str, ...], accessions: tuple[str, ...],
+                placeholder: bool) -> tuple[str, str]:
+    """(``text`` with UIDs, PatientIDs and accession numbers replaced, the same with those removed: what is left
+    to look for names and dates in; NUL stands for a removed identifier and matches no name)."""
+    for uid in sorted({u for u in uids if u}, key=len, reverse=True):
+        if uid in text:
+            text = text.replace(uid, UID_PLACEHOLDER)
+    if "." in text:
+        text = _UID_TOKEN.sub(UID_PLACEHOLDER, text)
+    checked = text
+    ids = _ids_pattern(patient_ids)
+    if ids is not None:
+        if placeholder:
+            text = ids.sub(lambda m: _placeholder(m.group(0), patient_ids), text)
+        else:
+            text = ids.sub(REDACTED, text)
+        checked = ids.sub("\x00", checked)
+    numbers = _ids_pattern(accessions)
+    if numbers is not None:
+        text = numbers.sub(ACCESSION_PLACEHOLDER, text)
+        checked = numbers.sub("\x00", checked)
+    return text, checked
+
+
+@functools.lru_cache(maxsize=4096)
+def _ids_pattern(ids: tuple[str, ...]) -> re.Pattern[str] | None:
+    """Any of ``ids``, case-insensitively, as a token of a path: delimited by ``_ - . /``, a space or the ends."""
+    words = sorted({i for i in ids if i}, key=len, reverse=True)
+    if not words:
+        return None
+    return re.compile(rf"(?<![^_\-. /])(?:{'|'.join(map(re.escape, words))})(?![^_\-. /])", re.IGNORECASE)
+
+
+@functools.lru_cache(maxsize=4096)
+def _names_pattern(names: tuple[str, ...], birth_dates: tuple[str, ...]) -> re.Pattern[str] | None:
+    """Any name part as a word (not glued to other letters or digits: "lee" is found in "lee_ct" and "ct-lee",
+    not in "sleep_study") or birth date (as a substring), in lower-case text."""
+    alternatives = [rf"(?<![0-9a-z]){re.escape(n)}(?![0-9a-z])" for n in sorted(set(names), key=len, reverse=True)
+                    if n] + [re.escape(d) for d in birth_dates if d]
+    return re.compile("|".join(alternatives)) if alternatives else None
 
 
 # --- identifying values in stored text -----------------------------------------------------------------------
@@ -496,7 +616,8 @@ def _scrub_pattern(patient_ids: tuple[str, ...], names: tuple[str, ...],
     alternatives = [rf"(?<![0-9a-z]){re.escape(w)}(?![0-9a-z])" for w in sorted(words, key=len, reverse=True)]
     alternatives += [rf"(?<![0-9]){re.escape(d)}(?![0-9])" for d in sorted(set(birth_dates), key=len, reverse=True)
                      if d]
-    return re.compile("|".join(alternatives), re.IGNORECASE) if alternatives else None
+    alternatives.append(_UID_TOKEN.pattern)  # a UID typed into a description (the file's own, or any other)
+    return re.compile("|".join(alternatives), re.IGNORECASE)
 
 
 def _scrub(value: Any, pattern: re.Pattern[str] | None) -> tuple[Any, bool]:
@@ -515,21 +636,22 @@ def _scrub(value: Any, pattern: re.Pattern[str] | None) -> tuple[Any, bool]:
 
 def scrub_text(value: str | None, patient_ids: tuple[str, ...] = (), names: tuple[str, ...] = (),
                birth_dates: tuple[str, ...] = ()) -> str | None:
-    """``value`` (whitespace collapsed) with each PatientID token, name part (as a word) and birth date
-    replaced by ``[REDACTED]``; None when nothing but redactions is left; ``value`` unchanged if none is found.
+    """``value`` (whitespace collapsed) with each PatientID token, name part (as a word), birth date and
+    UID-like token (four or more dot-separated numbers) replaced by ``[REDACTED]``; None when nothing but redactions is left; ``value`` unchanged if none is found.
 
     ``names`` and ``birth_dates`` as ``header_identity`` gives them; matching ignores case."""
     return _scrub(value, _scrub_pattern(tuple(patient_ids), tuple(names), tuple(birth_dates)))[0]
 
 
 def image_row(record: HeaderRecord, secret: bytes, names: tuple[str, ...] = (),
-              birth_dates: tuple[str, ...] = ()) -> dict[str, Any]:
+              birth_dates: tuple[str, ...] = (), other_ids: tuple[str, ...] = ()) -> dict[str, Any]:
     """The de-identified values of one instance (no UID, no PatientID leaves this function unhashed).
 
     Text values are scrubbed of the file's PatientID and of ``names`` / ``birth_dates`` (``header_identity``)
     as the module docstring says; ``phi_scrubbed`` (not a staged column) counts the values that were."""
     patient = (record.patient_id or "").strip()
-    pattern = _scrub_pattern((patient,) if patient else (), tuple(names), tuple(birth_dates))
+    ids = ((patient,) if patient else ()) + tuple(other_ids)  # other_ids: the AccessionNumber values
+    pattern = _scrub_pattern(ids, tuple(names), tuple(birth_dates))
     scrubbed = 0
     clean = record
     if pattern is not None:
@@ -613,38 +735,32 @@ def _process_batch(entries: list[FileEntry], ctx: BatchContext) -> pa.Table:
         row: dict[str, Any] = {"seq": seq, "file_key": entry.file_key, "file_size": entry.size,
                                "file_mtime_ns": entry.mtime_ns}
         rows.append(row)
-        bad_path = _undecodable(entry.file_path)
-        if bad_path:  # read it all the same: its PatientID and name still redact its path and the batch's
-            entry = entry._replace(file_path=printable_path(entry.file_path))
+        if entry.expect_checksum is not None and _checksum(entry.path, ctx.secret) == entry.expect_checksum:
+            row.update(status=UNCHANGED, file_path="", header_checksum=entry.expect_checksum)
+            continue
         try:
             record = read_header(entry.path)
         except (DicomSkip, DicomQuarantine) as exc:
             unread.append((row, entry, exc))
-            if bad_path:
-                row["bad_path"] = True
             continue
         except Exception as exc:  # noqa: BLE001 - one bad file must not stop the run
             row.update(status="quarantined", reason=f"parse_error: {type(exc).__name__}")
             unread.append((row, entry, None))
-            if bad_path:
-                row["bad_path"] = True
             continue
         patient = (record.patient_id or "").strip()
-        names, dates = header_identity(entry.path)
-        path, redacted = sanitize_path(entry.file_path, (patient,) if patient else (), names, dates)
-        row["file_path"] = path
+        facts = header_facts(entry.path, ctx.secret)
+        names, dates = facts.names, facts.birth_dates
+        uids = (record.sop_instance_uid, record.series_instance_uid, record.study_instance_uid)
+        path, _redacted = sanitize_path(entry.file_path, (patient,) if patient else (), names, dates, uids=uids,
+                                        accessions=facts.accessions)
+        row.update(file_path=path, header_checksum=facts.checksum, non_text_values=facts.non_text)
         if patient:
             batch_ids.add(patient)
+        batch_ids.update(facts.accessions)
         batch_names.update(names)
         batch_dates.update(dates)
-        if redacted:
-            row.update(status="quarantined", reason=PHI_IN_PATH)
-            continue
-        if bad_path:
-            row.update(status="quarantined", reason=BAD_PATH)
-            continue
         try:
-            values = image_row(record, ctx.secret, names, dates)
+            values = image_row(record, ctx.secret, names, dates, facts.accessions)
             scrubbed_rows += values.pop("phi_scrubbed") > 0
             row.update(values)
             row["status"] = "loaded"
@@ -653,20 +769,22 @@ def _process_batch(entries: list[FileEntry], ctx: BatchContext) -> pa.Table:
     ids = tuple(sorted(batch_ids, key=len, reverse=True))
     names_t, dates_t = tuple(batch_names), tuple(batch_dates)
     for row, entry, exc in unread:
-        own_names: tuple[str, ...] = ()
-        own_dates: tuple[str, ...] = ()
+        own = HeaderFacts()
         if isinstance(exc, DicomQuarantine):  # DICOM-like: its own name and birth date may be readable
-            own_names, own_dates = header_identity(entry.path)
-        path, _ = sanitize_path(entry.file_path, ids, names_t + own_names, dates_t + own_dates, placeholder=False)
-        row["file_path"] = path
-        if row.pop("bad_path", False):
-            row.update(status="quarantined", reason=BAD_PATH)
-        elif exc is not None:
+            own = header_facts(entry.path, ctx.secret)
+        elif isinstance(exc, DicomSkip):
+            own = HeaderFacts(checksum=_checksum(entry.path, ctx.secret))
+        path, _ = sanitize_path(entry.file_path, ids + own.accessions, names_t + own.names, dates_t + own.birth_dates,
+                                placeholder=False)
+        row.update(file_path=path, header_checksum=own.checksum)
+        if exc is not None:
             safe = entry._replace(file_path=path)
             reason = _detail(exc, safe)
-            pattern = _scrub_pattern(ids, names_t + own_names, dates_t + own_dates)
+            pattern = _scrub_pattern(ids + own.accessions, names_t + own.names, dates_t + own.birth_dates)
+            code, _, detail = reason.partition(": ")  # the code is rcdm's own: only the detail is scrubbed
+            detail = _UID_TOKEN.sub(UID_PLACEHOLDER, _scrub(detail, pattern)[0] or "") if detail else ""
             row.update(status="skipped" if isinstance(exc, DicomSkip) else "quarantined",
-                       reason=_scrub(reason, pattern)[0])
+                       reason=f"{code}: {detail}" if detail else code)
     for row in rows:  # whatever an error message held: valid UTF-8 only
         for name in ("file_path", "reason"):
             value = row.get(name)
@@ -680,3 +798,11 @@ def stage_table(rows: list[dict[str, Any]], scrubbed_rows: int) -> pa.Table:
     columns: dict[str, list[Any]] = {name: [row.get(name) for row in rows] for name in FIELDS}
     schema = STAGE_SCHEMA.with_metadata({PHI_SCRUBBED_KEY: str(scrubbed_rows).encode()})
     return pa.table(columns, schema=schema)
+
+
+def _checksum(path: str, secret: bytes) -> int | None:
+    """``header_checksum`` of the file at ``path`` (None when it cannot be read)."""
+    try:
+        return header_checksum(_header_window(path), secret)
+    except OSError:
+        return None

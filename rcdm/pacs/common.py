@@ -11,9 +11,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
-META_FIELDS = ("PatientName", "PatientBirthDate")
-"""Asked for besides the mapped attributes: only to find and scrub the patient's own name and birth date in
-the text values (as the file ETL does from the header); never stored."""
+META_FIELDS = ("PatientName", "PatientBirthDate", "AccessionNumber")
+"""Asked for besides the mapped attributes: only to find and scrub the patient's own name, birth date and
+accession number in the text values (as the file ETL does from the header); never stored."""
 
 
 @dataclass(frozen=True)

@@ -85,7 +85,7 @@ def _loaded_row(ds: Any, row: dict[str, Any], secret: bytes) -> tuple[dict[str, 
         row.update(status="quarantined", reason="missing_uid", file_path=f"pacs/missing_uid/{key[:16]}")
         return row, 0
     names, dates = identity_of(_text_values(ds, "PatientName"), _text_values(ds, "PatientBirthDate"))
-    values = image_row(record, secret, names, dates)
+    values = image_row(record, secret, names, dates, tuple(_text_values(ds, "AccessionNumber")))
     scrubbed = values.pop("phi_scrubbed") > 0
     row.update(values)
     row.update(status="loaded", file_path=f"pacs/{values['radiology_image_id']}.dcm")
@@ -163,8 +163,10 @@ class PacsRun:
         for seq, row in enumerate(fresh):
             row["seq"] = seq
         index.add_instances(indexed)
-        again = sum(1 for key in keys if key in statuses and statuses[key] not in final_statuses)
-        tag = {"files": len(rows) + skipped, "unchanged": len(rows) - len(fresh) + skipped, "known": again}
+        again = {row["file_key"] for row, key in zip(rows, keys)
+                 if key in statuses and statuses[key] not in final_statuses}
+        tag = {"files": len(rows) + skipped, "unchanged": len(rows) - len(fresh) + skipped, "known": len(again),
+               "known_keys": again, "final": set()}  # (a PACS instance does not change: none is read again)
         return tag, stage_table(fresh, scrubbed)
 
     def finish(self) -> None:

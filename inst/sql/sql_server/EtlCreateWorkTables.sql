@@ -90,3 +90,11 @@ IF OBJECT_ID('@cdm_database_schema.rcdm_etl_stage_file', 'U') IS NULL
 CREATE TABLE @cdm_database_schema.rcdm_etl_stage_file (
   file_key BIGINT NOT NULL
 );
+
+-- The studies that lost instances since the last finalize (files changed, removed or re-mapped: rcdm.etl.load.
+-- forget_files): EtlFinalize.sql merges their values again from the files they still have, then empties it.
+-- Like rcdm_etl_pending, it survives a killed run.
+IF OBJECT_ID('@cdm_database_schema.rcdm_etl_restudy', 'U') IS NULL
+CREATE TABLE @cdm_database_schema.rcdm_etl_restudy (
+  radiology_occurrence_id BIGINT NOT NULL
+);

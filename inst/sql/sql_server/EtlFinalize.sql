@@ -53,4 +53,30 @@ SET series_total_number = (SELECT w.series_total_number FROM @cdm_database_schem
     WHERE w.radiology_image_id = radiology_image.radiology_image_id)
 WHERE radiology_image_id IN (SELECT radiology_image_id FROM @cdm_database_schema.rcdm_etl_stage_order);
 
+-- 3. Studies that lost instances: their values merged again from the files they still have (as a load of those
+--    files alone would: earliest date and datetime, smallest manufacturer and protocol; the modality list is
+--    rebuilt by rcdm.etl.load.finalize).
+UPDATE @cdm_database_schema.radiology_occurrence
+SET radiology_occurrence_date = (SELECT MIN(f.study_date) FROM @cdm_database_schema.rcdm_etl_file f
+    INNER JOIN @cdm_database_schema.radiology_image i ON i.radiology_image_id = f.radiology_image_id
+    WHERE f.status = 'loaded' AND i.radiology_occurrence_id = radiology_occurrence.radiology_occurrence_id),
+  radiology_occurrence_datetime = (SELECT MIN(f.study_datetime) FROM @cdm_database_schema.rcdm_etl_file f
+    INNER JOIN @cdm_database_schema.radiology_image i ON i.radiology_image_id = f.radiology_image_id
+    WHERE f.status = 'loaded' AND i.radiology_occurrence_id = radiology_occurrence.radiology_occurrence_id),
+  manufacturer = (SELECT MIN(f.manufacturer) FROM @cdm_database_schema.rcdm_etl_file f
+    INNER JOIN @cdm_database_schema.radiology_image i ON i.radiology_image_id = f.radiology_image_id
+    WHERE f.status = 'loaded' AND i.radiology_occurrence_id = radiology_occurrence.radiology_occurrence_id),
+  protocol_source_value = (SELECT MIN(f.protocol_source_value) FROM @cdm_database_schema.rcdm_etl_file f
+    INNER JOIN @cdm_database_schema.radiology_image i ON i.radiology_image_id = f.radiology_image_id
+    WHERE f.status = 'loaded' AND i.radiology_occurrence_id = radiology_occurrence.radiology_occurrence_id)
+WHERE radiology_occurrence_id IN (SELECT radiology_occurrence_id FROM @cdm_database_schema.rcdm_etl_restudy);
+
+-- 4. Pending studies left without any image (their files changed, were removed or moved to another study).
+DELETE FROM @cdm_database_schema.radiology_occurrence
+WHERE (radiology_occurrence_id IN (SELECT radiology_occurrence_id FROM @cdm_database_schema.rcdm_etl_pending)
+    OR radiology_occurrence_id IN (SELECT radiology_occurrence_id FROM @cdm_database_schema.rcdm_etl_restudy))
+  AND NOT EXISTS (SELECT 1 FROM @cdm_database_schema.radiology_image i
+    WHERE i.radiology_occurrence_id = radiology_occurrence.radiology_occurrence_id);
+
 DELETE FROM @cdm_database_schema.rcdm_etl_pending;
+DELETE FROM @cdm_database_schema.rcdm_etl_restudy;
