@@ -39,7 +39,7 @@ def is_small(value: Any, min_cell: int) -> bool:
 
 def suppress_rows(rows: Sequence[Mapping[str, Any]], min_cell: int, key: str = "studies",
                   hide: Iterable[str] = (), additive: str | None = None,
-                  groups: Sequence[tuple[str, ...]] = ((),)) -> list[dict[str, Any]]:
+                  groups: Sequence[tuple[str, ...]] = ((),), force: Iterable[int] = ()) -> list[dict[str, Any]]:
     """Copies of ``rows`` with small ``key`` counts hidden, plus complementary rows (see the module docstring).
 
     ``hide``: the other fields of a hidden row that go with it (its images, percentages, ...). ``additive``: the
@@ -52,7 +52,7 @@ def suppress_rows(rows: Sequence[Mapping[str, Any]], min_cell: int, key: str = "
     out = [dict(r) for r in rows]
     additive = additive or key
     value = lambda i: int(out[i].get(additive) or 0)  # noqa: E731
-    hidden = {i for i, r in enumerate(out) if is_small(r.get(key), min_cell)}
+    hidden = {i for i, r in enumerate(out) if is_small(r.get(key), min_cell)} | set(force)
     changed = bool(hidden)
     while changed:
         changed = False
@@ -212,12 +212,43 @@ COMBINATION_GROUPS: tuple[tuple[str, ...], ...] = ((), ("protocol_concept_id",),
 per modality (overview, by study modality: nearly the same)."""
 
 
-def combinations(rows: Sequence[Mapping[str, Any]], min_cell: int) -> list[dict[str, Any]]:
+def hidden_protocols(protocol_view: Mapping[str, Any]) -> set[Any]:
+    """The protocol keys of combinations whose totals a suppressed protocols page hides: hidden concept ids, and
+    0 and None (unmapped) when any unmapped source value is hidden."""
+    keys = {r["protocol_concept_id"] for r in protocol_view.get("protocols", []) if r.get("suppressed")}
+    if any(r.get("suppressed") for r in protocol_view.get("unmapped", [])):
+        keys |= {0, None}
+    return keys
+
+
+def combinations(rows: Sequence[Mapping[str, Any]], min_cell: int, hidden_modalities: Iterable[Any] = (),
+                 hidden_protocols: Iterable[Any] = ()) -> list[dict[str, Any]]:
     """Combination rows with small study counts hidden (with their series and images). A study spans several
     combinations, so the sums that hold are those of images: complementary rows are chosen on images, in the
-    whole table and within each protocol concept and each modality (``COMBINATION_GROUPS``)."""
-    return suppress_rows(rows, min_cell, hide=("series", "images"), additive="images", groups=COMBINATION_GROUPS)
+    whole table and within each protocol concept and each modality (``COMBINATION_GROUPS``).
+
+    The overview and the protocols page hide some modalities and protocols (``hidden_modalities``,
+    ``hidden_protocols``): their combinations join the same suppression group. Each such modality or protocol
+    keeps at least one hidden combination (its smallest), or its shown rows would add up to the total the other
+    page hides (and a single combination's studies are the modality's studies); and the hidden ones form one
+    group, whose sum alone is known (the other page's hidden total minus shown rows)."""
+    hidden_modalities, hidden_protocols = set(hidden_modalities), set(hidden_protocols)
+    marked = [{**r, "_m": "hidden" if r.get("modality") in hidden_modalities else ("m", r.get("modality")),
+               "_p": "hidden" if r.get("protocol_concept_id") in hidden_protocols
+               else ("p", r.get("protocol_concept_id"))} for r in rows]
+    force: set[int] = set()
+    for column, keys in (("modality", hidden_modalities), ("protocol_concept_id", hidden_protocols)):
+        for key in keys:
+            members = [i for i, r in enumerate(rows) if r.get(column) == key]
+            if members:
+                force.add(min(members, key=lambda i: (int(rows[i].get("images") or 0), i)))
+    out = suppress_rows(marked, min_cell, hide=("series", "images"), additive="images",
+                        groups=((), ("_p",), ("_m",)), force=force)
+    for r in out:
+        del r["_m"], r["_p"]
+    return out
 
 
-__all__ = ["DEFAULT_ROLE", "FORMULA_LEADS", "ROLES", "combinations", "csv_safe", "is_small", "overview",
-           "protocols", "suppress_counts", "suppress_rows"]
+__all__ = ["DEFAULT_ROLE", "FORMULA_LEADS", "ROLES", "combinations", "csv_safe", "hidden_modalities",
+           "hidden_protocols", "is_small", "overview", "protocols", "suppress_counts", "suppress_rows",
+           "withheld_sums"]
