@@ -163,6 +163,8 @@ def overview(data: Mapping[str, Any], min_cell: int) -> dict[str, Any]:
     # images and studies are both published per modality: a sum must keep both uncertain
     withheld = withheld_sums(images, hidden, quality_sums, min_cell) | withheld_sums(studies, hidden, quality_sums,
                                                                                         min_cell)
+    # files per status are sums of the quarantine rows (status, reason): the quarantine table is linked to them
+    files = suppress_rows(data.get("files") or [], min_cell, key="files")
     quality = {}
     for t, rows in data["quality"].items():
         quality[t] = []
@@ -180,8 +182,9 @@ def overview(data: Mapping[str, Any], min_cell: int) -> dict[str, Any]:
             "by_year": suppress_rows(data["by_year"], min_cell, hide=("images",)),
             "by_modality": by_modality,
             "quality": quality,
-            "files": suppress_rows(data.get("files") or [], min_cell, key="files"),
-            "quarantine": suppress_rows(data.get("quarantine") or [], min_cell, key="files")}
+            "files": files,
+            "quarantine": suppress_linked(data.get("quarantine") or [], min_cell,
+                                          {"status": {r["status"] for r in files if r["suppressed"]}}, key="files")}
 
 
 def protocols(data: Mapping[str, Any], min_cell: int) -> dict[str, Any]:
@@ -221,34 +224,43 @@ def hidden_protocols(protocol_view: Mapping[str, Any]) -> set[Any]:
     return keys
 
 
+def suppress_linked(rows: Sequence[Mapping[str, Any]], min_cell: int, links: Mapping[str, Iterable[Any]],
+                    key: str = "studies", hide: Iterable[str] = (), additive: str | None = None,
+                    ) -> list[dict[str, Any]]:
+    """``suppress_rows`` for a table whose rows break down the cells of other tables: ``links`` maps a column
+    (``modality``) to the values another table hides (its hidden modalities). The rows of each value are a
+    group (their sum is that table's cell); the rows of the hidden values together are one group (their sum
+    alone is known: that table's hidden total minus the shown rows); and each hidden value keeps at least one
+    hidden row (its smallest), or its shown rows would add up to the cell the other table hides."""
+    links = {c: set(v) for c, v in links.items()}
+    marked = [{**r, **{f"_{c}": "hidden" if r.get(c) in hidden else ("v", r.get(c)) for c, hidden in links.items()}}
+              for r in rows]
+    additive = additive or key
+    force: set[int] = set()
+    for column, hidden in links.items():
+        for value in hidden:
+            members = [i for i, r in enumerate(rows) if r.get(column) == value]
+            if members:
+                force.add(min(members, key=lambda i: (int(rows[i].get(additive) or 0), i)))
+    out = suppress_rows(marked, min_cell, key=key, hide=hide, additive=additive,
+                        groups=((), *((f"_{c}",) for c in links)), force=force)
+    for r in out:
+        for c in links:
+            del r[f"_{c}"]
+    return out
+
+
 def combinations(rows: Sequence[Mapping[str, Any]], min_cell: int, hidden_modalities: Iterable[Any] = (),
                  hidden_protocols: Iterable[Any] = ()) -> list[dict[str, Any]]:
     """Combination rows with small study counts hidden (with their series and images). A study spans several
     combinations, so the sums that hold are those of images: complementary rows are chosen on images, in the
-    whole table and within each protocol concept and each modality (``COMBINATION_GROUPS``).
-
-    The overview and the protocols page hide some modalities and protocols (``hidden_modalities``,
-    ``hidden_protocols``): their combinations join the same suppression group. Each such modality or protocol
-    keeps at least one hidden combination (its smallest), or its shown rows would add up to the total the other
-    page hides (and a single combination's studies are the modality's studies); and the hidden ones form one
-    group, whose sum alone is known (the other page's hidden total minus shown rows)."""
-    hidden_modalities, hidden_protocols = set(hidden_modalities), set(hidden_protocols)
-    marked = [{**r, "_m": "hidden" if r.get("modality") in hidden_modalities else ("m", r.get("modality")),
-               "_p": "hidden" if r.get("protocol_concept_id") in hidden_protocols
-               else ("p", r.get("protocol_concept_id"))} for r in rows]
-    force: set[int] = set()
-    for column, keys in (("modality", hidden_modalities), ("protocol_concept_id", hidden_protocols)):
-        for key in keys:
-            members = [i for i, r in enumerate(rows) if r.get(column) == key]
-            if members:
-                force.add(min(members, key=lambda i: (int(rows[i].get("images") or 0), i)))
-    out = suppress_rows(marked, min_cell, hide=("series", "images"), additive="images",
-                        groups=((), ("_p",), ("_m",)), force=force)
-    for r in out:
-        del r["_m"], r["_p"]
-    return out
+    whole table and within each protocol concept and each modality (``COMBINATION_GROUPS``), linked
+    (``suppress_linked``) to the modalities and protocols the overview and the protocols page hide
+    (``hidden_modalities``, ``hidden_protocols``)."""
+    return suppress_linked(rows, min_cell, {"protocol_concept_id": hidden_protocols, "modality": hidden_modalities},
+                           hide=("series", "images"), additive="images")
 
 
 __all__ = ["DEFAULT_ROLE", "FORMULA_LEADS", "ROLES", "combinations", "csv_safe", "hidden_modalities",
-           "hidden_protocols", "is_small", "overview", "protocols", "suppress_counts", "suppress_rows",
-           "withheld_sums"]
+           "hidden_protocols", "is_small", "overview", "protocols", "suppress_counts", "suppress_linked",
+           "suppress_rows", "withheld_sums"]
