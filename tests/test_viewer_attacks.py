@@ -50,12 +50,12 @@ class Clock:
 # -- a site with small groups ------------------------------------------------------------------------------------
 
 
-def fill_site(path) -> None:
+def fill_site(path, modalities=MODALITIES) -> None:
     """41 studies of 41 persons (one per study) with the modalities above; every text cell of the first CT study
     starts like a spreadsheet formula."""
     studies, images = [], []
     sid = 0
-    for modality, n in MODALITIES.items():
+    for modality, n in modalities.items():
         for _ in range(n):
             sid += 1
             studies.append({"radiology_occurrence_id": sid, "person_id": 500 + sid,
@@ -639,3 +639,136 @@ def test_suppression_leaves_every_hidden_cell_uncertain_in_every_group(seed):
             assert _hidden_rows_are_safe([out[i] for i in members], "images", total, k), (columns, value)
     by_year = privacy.suppress_rows([{"studies": r["studies"]} for r in rows], k)
     assert _hidden_rows_are_safe(by_year, "studies", sum(r["studies"] for r in rows), k)
+
+
+# -- sums over suppressed cells published by another table (review F2 and its siblings) --------------------------
+
+
+def test_quality_rows_do_not_give_back_a_hidden_modality(tmp_path):
+    """Review F2: 30 CT and 3 MR-only studies hide both modalities, but the quality row on "CT images" published
+    CT images (rows 66, applicable 60), so MR = 66 - 60 = 6 images. The row joins by_modality's suppression
+    group: it is hidden whole while its modality is."""
+    db = tmp_path / "site.duckdb"
+    fill_site(db, {"CT": 30, "MR": 3})
+    users = tmp_path / "users.json"
+    auth.add_user("agg", PASSWORD, users)
+    app = make_app((db, users))
+    try:
+        with client_for(app, "agg") as agg:
+            data = agg.get("/api/overview").json()
+            html = agg.get("/").text
+    finally:
+        app.state.viewer.pool.close()
+    by_modality = {r["modality"]: r for r in data["by_modality"]}
+    assert by_modality["CT"]["images"] is None and by_modality["MR"]["images"] is None
+    images = data["summary"]["images"]
+    assert images == 66
+    per_modality = [r for rows in data["quality"].values() for r in rows if r["applies_to"] != "all"]
+    assert per_modality, "the site's quality table has rows on one modality's images"
+    for row in per_modality:
+        assert row["suppressed"] is True
+        assert all(row[k] is None for k in ("rows", "mapped", "unmapped", "applicable", "applicable_mapped",
+                                            "applicable_pct", "mapped_pct")), row
+    # no published number on the page is CT's 60 images or MR's 6 (or 66 minus either)
+    numbers = {v for rows in data["quality"].values() for r in rows for v in r.values()
+               if isinstance(v, int) and not isinstance(v, bool)}
+    assert not numbers & {60, 6}
+    assert ">60<" not in html
+
+
+def test_quality_row_on_a_shown_modality_stays_published():
+    data = {"summary": {"persons": 41, "studies": 41, "series": 41, "images": 82},
+            "by_year": [{"year": 2020, "studies": 41, "images": 82}],
+            "by_modality": [{"modality": m, "studies": n, "images": 2 * n} for m, n in MODALITIES.items()],
+            "quality": {"radiology_image": [{"column": "x", "applies_to": "CT images", "rows": 82, "mapped": 60,
+                                              "unmapped": 22, "applicable": 60, "applicable_mapped": 60}]}}
+    row = privacy.overview(data, 5)["quality"]["radiology_image"][0]
+    assert row["suppressed"] is False and row["applicable"] == 60  # CT is shown: its images are no secret
+
+
+def test_withheld_sums_keep_every_part_of_the_hidden_cells_uncertain():
+    cells = {"CT": 30, "MR": 3, "CR": 7, "US": 50}
+    # CT alone out of {CT, MR} would pin both; CT + MR together is their known total
+    assert privacy.withheld_sums(cells, {"CT", "MR"}, {"a": {"CT"}, "b": {"CT", "MR"}, "c": {"US"}}, 5) == {"a"}
+    # a split leaving two parts that each keep the rule is allowed
+    cells = {"A": 10, "B": 10, "C": 10, "D": 10}
+    assert privacy.withheld_sums(cells, set(cells), {"ab": {"A", "B"}}, 5) == set()
+    assert privacy.withheld_sums(cells, set(cells), {"ab": {"A", "B"}, "a": {"A"}}, 5) == {"a"}
+
+
+def test_mapped_studies_do_not_split_hidden_protocol_rows():
+    """Sibling of F2 on the protocols page: concept Q (3 studies) is covered by unmapped source value U1 (8);
+    mapped_studies = 40 + 3 would give Q exactly, then U1 = 101 - 43 - 50 = 8."""
+    data = {"studies": 101, "mapped_studies": 43, "mapped_pct": 42.57, "concepts": 2, "unmapped_source_values": 2,
+            "protocols": [{"protocol_concept_id": 1, "concept_name": "CT head", "source_values": 1, "studies": 40,
+                           "images": 400},
+                          {"protocol_concept_id": 2, "concept_name": "MR knee", "source_values": 1, "studies": 3,
+                           "images": 30}],
+            "unmapped": [{"protocol_source_value": "U2", "protocol_concept_id": 0, "studies": 50, "images": 500},
+                         {"protocol_source_value": "U1", "protocol_concept_id": 0, "studies": 8, "images": 80}]}
+    out = privacy.protocols(data, 5)
+    assert out["protocols"][1]["studies"] is None and out["unmapped"][1]["studies"] is None
+    assert out["mapped_studies"] is None and out["mapped_pct"] is None
+    # with the hidden rows on one side of the sum, it stays published
+    data["unmapped"][1].update(studies=60, images=600)
+    data["protocols"].append({"protocol_concept_id": 3, "concept_name": "US", "source_values": 1, "studies": 7,
+                              "images": 70})
+    data.update(studies=160, mapped_studies=50)
+    out = privacy.protocols(data, 5)
+    assert out["mapped_studies"] == 50
+
+
+def test_combinations_do_not_give_back_a_modality_the_overview_hides():
+    """Sibling of F2 on the combinations page: CT (8 studies) is hidden on the overview only to cover MR (3);
+    its one combination, shown with 8 studies and 80 images, would give CT, then MR by subtraction. Every
+    modality (and protocol) the other pages hide keeps a hidden combination, and their hidden rows form one
+    group."""
+    rows = [
+        {"modality": "US", "protocol_concept_id": 3, "body_part": "ABDOMEN", "studies": 44, "images": 440},
+        {"modality": "US", "protocol_concept_id": 3, "body_part": "NECK", "studies": 6, "images": 60},
+        {"modality": "CT", "protocol_concept_id": 1, "body_part": "HEAD", "studies": 8, "images": 80},
+        {"modality": "MR", "protocol_concept_id": 2, "body_part": "KNEE", "studies": 3, "images": 30},
+    ]
+    overview = privacy.overview({"summary": {"studies": 61, "images": 610}, "by_year": [], "quality": {},
+                                 "by_modality": [{"modality": m, "studies": s, "images": 10 * s}
+                                                 for m, s in (("US", 50), ("CT", 8), ("MR", 3))]}, 5)
+    hidden = privacy.hidden_modalities(overview["by_modality"])
+    assert hidden == {"CT", "MR"}
+    out = privacy.combinations(rows, 5, hidden_modalities=hidden)
+    shown = {r["modality"] for r in out if not r["suppressed"]}
+    assert "CT" not in shown and "MR" not in shown
+    hidden_images = 610 - sum(r["images"] for r in out if not r["suppressed"])
+    assert hidden_images - sum(r["suppressed"] for r in out) >= 5
+    # without the overview's hidden set the old grouping showed CT's one combination
+    assert not privacy.combinations(rows, 5)[2]["suppressed"]
+
+
+def test_combinations_page_uses_the_other_pages_hidden_sets(app):
+    with client_for(app, "agg") as agg:
+        hidden = {r["modality"] for r in agg.get("/api/overview").json()["by_modality"] if r["suppressed"]}
+        rows = agg.get("/api/combinations").json()["combinations"]
+    for modality in hidden:
+        members = [r for r in rows if r["modality"] == modality]
+        assert not members or any(r["suppressed"] for r in members), modality
+
+
+def _etl_overview(files, quarantine):
+    return {"summary": {}, "by_year": [], "by_modality": [], "quality": {},
+            "files": [{"status": s, "files": n} for s, n in files],
+            "quarantine": [{"status": s, "reason": r, "files": n} for s, r, n in quarantine]}
+
+
+def test_quarantine_reasons_do_not_split_a_status_total():
+    """Sibling of F2 on the ETL tables: files per status are sums of the quarantine rows (status, reason). A
+    hidden reason (3 files) covered by a row of another status would come back as quarantined 33 - truncated 30;
+    a status hidden in the files table would come back from its shown reasons."""
+    out = privacy.overview(_etl_overview([("loaded", 500), ("quarantined", 33), ("skipped", 10)],
+                                         [("quarantined", "truncated", 30), ("quarantined", "bad", 3),
+                                          ("skipped", "x", 10)]), 5)
+    rows = {r["reason"]: r for r in out["quarantine"]}
+    assert rows["bad"]["files"] is None and rows["truncated"]["files"] is None
+    out = privacy.overview(_etl_overview([("loaded", 500), ("duplicate", 8), ("skipped", 3)],
+                                         [("duplicate", None, 8), ("skipped", "r", 3)]), 5)
+    files = {r["status"]: r["files"] for r in out["files"]}
+    assert files["duplicate"] is None and files["skipped"] is None
+    assert all(r["files"] is None for r in out["quarantine"])  # duplicate 8 would give skipped = 511 - 500 - 8

@@ -217,7 +217,14 @@ class Viewer:
         data = getattr(self, page)()
         if analyst:
             return data
-        suppress = getattr(privacy, "protocols" if page == "all_protocols" else page)
+        if page == "combinations":  # in the suppression groups of the overview's modalities and the protocols
+            def suppress(rows: Any, min_cell: int) -> Any:
+                return privacy.combinations(
+                    rows, min_cell,
+                    hidden_modalities=privacy.hidden_modalities(self.visible("overview", False)["by_modality"]),
+                    hidden_protocols=privacy.hidden_protocols(self.visible("all_protocols", False)))
+        else:
+            suppress = getattr(privacy, "protocols" if page == "all_protocols" else page)
         return self.cache.get(f"aggregate:{page}", lambda: suppress(data, self.settings.min_cell_count))
 
     def has_cohort(self) -> bool:

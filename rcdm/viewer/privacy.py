@@ -39,7 +39,7 @@ def is_small(value: Any, min_cell: int) -> bool:
 
 def suppress_rows(rows: Sequence[Mapping[str, Any]], min_cell: int, key: str = "studies",
                   hide: Iterable[str] = (), additive: str | None = None,
-                  groups: Sequence[tuple[str, ...]] = ((),)) -> list[dict[str, Any]]:
+                  groups: Sequence[tuple[str, ...]] = ((),), force: Iterable[int] = ()) -> list[dict[str, Any]]:
     """Copies of ``rows`` with small ``key`` counts hidden, plus complementary rows (see the module docstring).
 
     ``hide``: the other fields of a hidden row that go with it (its images, percentages, ...). ``additive``: the
@@ -52,7 +52,7 @@ def suppress_rows(rows: Sequence[Mapping[str, Any]], min_cell: int, key: str = "
     out = [dict(r) for r in rows]
     additive = additive or key
     value = lambda i: int(out[i].get(additive) or 0)  # noqa: E731
-    hidden = {i for i, r in enumerate(out) if is_small(r.get(key), min_cell)}
+    hidden = {i for i, r in enumerate(out) if is_small(r.get(key), min_cell)} | set(force)
     changed = bool(hidden)
     while changed:
         changed = False
@@ -78,6 +78,35 @@ def suppress_rows(rows: Sequence[Mapping[str, Any]], min_cell: int, key: str = "
                 if f in row:
                     row[f] = None
     return out
+
+
+def withheld_sums(cells: Mapping[Any, int], hidden: Iterable[Any], sums: Mapping[Any, Iterable[Any]],
+                  min_cell: int) -> set[Any]:
+    """Which of the published ``sums`` must be withheld so that no hidden cell can be narrowed by subtraction.
+
+    ``cells``: the values of one suppressed table's cells (e.g. images by modality), ``hidden`` the keys it
+    hides, ``sums``: every other published number that is a sum over some of those cells, given as the keys it
+    covers (a quality row on CT images covers ``{"CT"}``; a table's total covers every key). The table's total
+    is known, so the published sums split the hidden cells into parts ("atoms": cells covered by the same sums)
+    whose sums are all known. A sum is published only if every atom keeps the rule of ``suppress_rows``
+    (``n >= 2`` cells and ``sum - n >= min_cell``); sums are tried in order, the ones that would break an atom
+    are returned (withhold them)."""
+    hidden = [k for k in hidden if k in cells]
+    signature = {k: () for k in hidden}  # which accepted sums cover each hidden cell
+    withheld: set[Any] = set()
+    for name, covered in sums.items():
+        covered = set(covered)
+        trial = {k: (*sig, k in covered) for k, sig in signature.items()}
+        atoms: dict[tuple, list[Any]] = {}
+        for k, sig in trial.items():
+            atoms.setdefault(sig, []).append(k)
+        safe = len(atoms) <= 1 or all(len(keys) >= 2 and sum(int(cells[k] or 0) for k in keys) - len(keys) >= min_cell
+                                      for keys in atoms.values())
+        if safe:
+            signature = trial
+        else:
+            withheld.add(name)
+    return withheld
 
 
 def suppress_counts(counts: Mapping[str, Any], min_cell: int) -> dict[str, Any]:
@@ -106,15 +135,56 @@ def _quality_row(row: Mapping[str, Any], min_cell: int) -> dict[str, Any]:
     return out
 
 
+def _applies_to_modality(row: Mapping[str, Any]) -> str | None:
+    """The modality of a quality row that counts one modality's images (``applies_to`` "CT images")."""
+    applies_to = row.get("applies_to")
+    if not applies_to or applies_to == "all":
+        return None
+    return str(applies_to).removesuffix(" images")
+
+
+def hidden_modalities(by_modality: Sequence[Mapping[str, Any]]) -> set[Any]:
+    """The modalities a suppressed ``by_modality`` table hides."""
+    return {r["modality"] for r in by_modality if r.get("suppressed")}
+
+
 def overview(data: Mapping[str, Any], min_cell: int) -> dict[str, Any]:
-    """The overview as an aggregate user sees it."""
+    """The overview as an aggregate user sees it.
+
+    The quality rows that count one modality's images ("CT images") are sums over cells of ``by_modality``:
+    they join its suppression group (``withheld_sums``), so a row on a hidden modality is hidden whole (its
+    applicable count would be that modality's images, and its mapped count nearly so)."""
+    by_modality = suppress_rows(data["by_modality"], min_cell, hide=("images",))
+    images = {r["modality"]: r["images"] for r in data["by_modality"]}
+    studies = {r["modality"]: r["studies"] for r in data["by_modality"]}
+    hidden = hidden_modalities(by_modality)
+    quality_sums = {(t, i): {_applies_to_modality(r)} for t, rows in data["quality"].items()
+                    for i, r in enumerate(rows) if _applies_to_modality(r) is not None}
+    # images and studies are both published per modality: a sum must keep both uncertain
+    withheld = withheld_sums(images, hidden, quality_sums, min_cell) | withheld_sums(studies, hidden, quality_sums,
+                                                                                        min_cell)
+    # files per status are sums of the quarantine rows (status, reason): the quarantine table is linked to them
+    files = suppress_rows(data.get("files") or [], min_cell, key="files")
+    quality = {}
+    for t, rows in data["quality"].items():
+        quality[t] = []
+        for i, r in enumerate(rows):
+            out = _quality_row(r, min_cell)
+            if (t, i) in withheld or (_applies_to_modality(r) is not None and _applies_to_modality(r) not in images
+                                      and hidden):
+                out["suppressed"] = True
+                for k in _QUALITY_COUNTS:
+                    if k in out:
+                        out[k] = None
+            quality[t].append(out)
     return {**data,
             "summary": suppress_counts(data["summary"], min_cell),
             "by_year": suppress_rows(data["by_year"], min_cell, hide=("images",)),
-            "by_modality": suppress_rows(data["by_modality"], min_cell, hide=("images",)),
-            "quality": {t: [_quality_row(r, min_cell) for r in rows] for t, rows in data["quality"].items()},
-            "files": suppress_rows(data.get("files") or [], min_cell, key="files"),
-            "quarantine": suppress_rows(data.get("quarantine") or [], min_cell, key="files")}
+            "by_modality": by_modality,
+            "quality": quality,
+            "files": files,
+            "quarantine": suppress_linked(data.get("quarantine") or [], min_cell,
+                                          {"status": {r["status"] for r in files if r["suppressed"]}}, key="files")}
 
 
 def protocols(data: Mapping[str, Any], min_cell: int) -> dict[str, Any]:
@@ -128,12 +198,16 @@ def protocols(data: Mapping[str, Any], min_cell: int) -> dict[str, Any]:
                 for (kind, _), r in zip(both, rows) if kind == "u"]
     hidden = lambda v: v is None or is_small(v, min_cell)  # noqa: E731
     mapped = data.get("mapped_studies")
+    # mapped_studies is the sum of the concept rows: it joins their suppression group (withheld_sums), or a
+    # hidden concept and a hidden unmapped value would each follow from it by subtraction
+    cells = {i: r["studies"] for i, (_, r) in enumerate(both)}
+    split = withheld_sums(cells, [i for i, r in enumerate(rows) if r["suppressed"]],
+                          {"mapped": [i for i, (kind, _) in enumerate(both) if kind == "p"]}, min_cell)
+    withhold = hidden(mapped) or is_small((data.get("studies") or 0) - mapped, min_cell) or bool(split)
     return {**data, "protocols": concepts, "unmapped": unmapped,
             "studies": None if hidden(data.get("studies")) else data.get("studies"),
-            "mapped_studies": None if hidden(mapped) or is_small((data.get("studies") or 0) - mapped, min_cell)
-            else mapped,
-            "mapped_pct": None if hidden(mapped) or is_small((data.get("studies") or 0) - mapped, min_cell)
-            else data.get("mapped_pct")}
+            "mapped_studies": None if withhold else mapped,
+            "mapped_pct": None if withhold else data.get("mapped_pct")}
 
 
 COMBINATION_GROUPS: tuple[tuple[str, ...], ...] = ((), ("protocol_concept_id",), ("modality",))
@@ -141,12 +215,52 @@ COMBINATION_GROUPS: tuple[tuple[str, ...], ...] = ((), ("protocol_concept_id",),
 per modality (overview, by study modality: nearly the same)."""
 
 
-def combinations(rows: Sequence[Mapping[str, Any]], min_cell: int) -> list[dict[str, Any]]:
+def hidden_protocols(protocol_view: Mapping[str, Any]) -> set[Any]:
+    """The protocol keys of combinations whose totals a suppressed protocols page hides: hidden concept ids, and
+    0 and None (unmapped) when any unmapped source value is hidden."""
+    keys = {r["protocol_concept_id"] for r in protocol_view.get("protocols", []) if r.get("suppressed")}
+    if any(r.get("suppressed") for r in protocol_view.get("unmapped", [])):
+        keys |= {0, None}
+    return keys
+
+
+def suppress_linked(rows: Sequence[Mapping[str, Any]], min_cell: int, links: Mapping[str, Iterable[Any]],
+                    key: str = "studies", hide: Iterable[str] = (), additive: str | None = None,
+                    ) -> list[dict[str, Any]]:
+    """``suppress_rows`` for a table whose rows break down the cells of other tables: ``links`` maps a column
+    (``modality``) to the values another table hides (its hidden modalities). The rows of each value are a
+    group (their sum is that table's cell); the rows of the hidden values together are one group (their sum
+    alone is known: that table's hidden total minus the shown rows); and each hidden value keeps at least one
+    hidden row (its smallest), or its shown rows would add up to the cell the other table hides."""
+    links = {c: set(v) for c, v in links.items()}
+    marked = [{**r, **{f"_{c}": "hidden" if r.get(c) in hidden else ("v", r.get(c)) for c, hidden in links.items()}}
+              for r in rows]
+    additive = additive or key
+    force: set[int] = set()
+    for column, hidden in links.items():
+        for value in hidden:
+            members = [i for i, r in enumerate(rows) if r.get(column) == value]
+            if members:
+                force.add(min(members, key=lambda i: (int(rows[i].get(additive) or 0), i)))
+    out = suppress_rows(marked, min_cell, key=key, hide=hide, additive=additive,
+                        groups=((), *((f"_{c}",) for c in links)), force=force)
+    for r in out:
+        for c in links:
+            del r[f"_{c}"]
+    return out
+
+
+def combinations(rows: Sequence[Mapping[str, Any]], min_cell: int, hidden_modalities: Iterable[Any] = (),
+                 hidden_protocols: Iterable[Any] = ()) -> list[dict[str, Any]]:
     """Combination rows with small study counts hidden (with their series and images). A study spans several
     combinations, so the sums that hold are those of images: complementary rows are chosen on images, in the
-    whole table and within each protocol concept and each modality (``COMBINATION_GROUPS``)."""
-    return suppress_rows(rows, min_cell, hide=("series", "images"), additive="images", groups=COMBINATION_GROUPS)
+    whole table and within each protocol concept and each modality (``COMBINATION_GROUPS``), linked
+    (``suppress_linked``) to the modalities and protocols the overview and the protocols page hide
+    (``hidden_modalities``, ``hidden_protocols``)."""
+    return suppress_linked(rows, min_cell, {"protocol_concept_id": hidden_protocols, "modality": hidden_modalities},
+                           hide=("series", "images"), additive="images")
 
 
-__all__ = ["DEFAULT_ROLE", "FORMULA_LEADS", "ROLES", "combinations", "csv_safe", "is_small", "overview",
-           "protocols", "suppress_counts", "suppress_rows"]
+__all__ = ["DEFAULT_ROLE", "FORMULA_LEADS", "ROLES", "combinations", "csv_safe", "hidden_modalities",
+           "hidden_protocols", "is_small", "overview", "protocols", "suppress_counts", "suppress_linked",
+           "suppress_rows", "withheld_sums"]
