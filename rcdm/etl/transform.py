@@ -452,15 +452,22 @@ def header_facts(path: str, secret: bytes | None = None) -> HeaderFacts:
          for text in _texts(raw, encodings)],
         [text for raw in _element_values(buf, (b"\x10\x00\x30\x00", b"\x00\x10\x00\x30"), b"DA")
          for text in _texts(raw)])
-    accessions: list[str] = []
-    for raw in _element_values(buf, (b"\x08\x00\x50\x00", b"\x00\x08\x00\x50"), b"SH"):
-        for text in _texts(raw):
-            text = text.strip()
-            if len(text) >= 3 and text not in accessions:
-                accessions.append(text)
+    accessions = accession_ids(text for raw in _element_values(buf, (b"\x08\x00\x50\x00", b"\x00\x08\x00\x50"),
+                                                               b"SH") for text in _texts(raw))
     non_text = _non_text_values(buf)
     checksum = header_checksum(buf, secret) if secret is not None else None
-    return HeaderFacts(names, dates, tuple(accessions), checksum, non_text)
+    return HeaderFacts(names, dates, accessions, checksum, non_text)
+
+
+def accession_ids(values: Iterable[str]) -> tuple[str, ...]:
+    """The AccessionNumber values worth scrubbing: 3 characters or more (a shorter one, such as "2", would
+    redact ordinary words and numbers of the descriptions)."""
+    out: list[str] = []
+    for text in values:
+        text = text.strip()
+        if len(text) >= 3 and text not in out:
+            out.append(text)
+    return tuple(out)
 
 
 def identity_of(patient_names: Iterable[str], birth_dates: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -637,7 +644,8 @@ def _scrub(value: Any, pattern: re.Pattern[str] | None) -> tuple[Any, bool]:
 def scrub_text(value: str | None, patient_ids: tuple[str, ...] = (), names: tuple[str, ...] = (),
                birth_dates: tuple[str, ...] = ()) -> str | None:
     """``value`` (whitespace collapsed) with each PatientID token, name part (as a word), birth date and
-    UID-like token (four or more dot-separated numbers) replaced by ``[REDACTED]``; None when nothing but redactions is left; ``value`` unchanged if none is found.
+    UID-like token (four or more dot-separated numbers) replaced by ``[REDACTED]``; None when nothing but
+    redactions is left; ``value`` unchanged if none is found.
 
     ``names`` and ``birth_dates`` as ``header_identity`` gives them; matching ignores case."""
     return _scrub(value, _scrub_pattern(tuple(patient_ids), tuple(names), tuple(birth_dates)))[0]

@@ -25,7 +25,7 @@ from typing import Any
 import pyarrow as pa
 
 from rcdm.dicom.reader import record_from_dataset
-from rcdm.etl.transform import file_ids, file_key, identity_of, image_row, stage_table
+from rcdm.etl.transform import accession_ids, file_ids, file_key, identity_of, image_row, stage_table
 from rcdm.pacs.common import PacsOptions, Unreadable, quiet_clients
 from rcdm.pacs.index import IndexedInstance, PacsIndex
 from rcdm.pacs.url import DicomWebSource, PacsSource, parse_pacs_url
@@ -85,7 +85,7 @@ def _loaded_row(ds: Any, row: dict[str, Any], secret: bytes) -> tuple[dict[str, 
         row.update(status="quarantined", reason="missing_uid", file_path=f"pacs/missing_uid/{key[:16]}")
         return row, 0
     names, dates = identity_of(_text_values(ds, "PatientName"), _text_values(ds, "PatientBirthDate"))
-    values = image_row(record, secret, names, dates, tuple(_text_values(ds, "AccessionNumber")))
+    values = image_row(record, secret, names, dates, accession_ids(_text_values(ds, "AccessionNumber")))
     scrubbed = values.pop("phi_scrubbed") > 0
     row.update(values)
     row.update(status="loaded", file_path=f"pacs/{values['radiology_image_id']}.dcm")
