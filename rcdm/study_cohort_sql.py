@@ -7,15 +7,21 @@ rendered and translated exactly as it will run, is parsed with sqlglot and must 
 definition needs (:func:`check_cohort_statements`):
 
 * ``CREATE TEMP TABLE`` (also ``... AS SELECT``), ``CREATE INDEX`` on one, and ``INSERT``, ``UPDATE``, ``DELETE``,
-  ``TRUNCATE``, ``DROP`` or ``ANALYZE`` of a temp table the script created before;
+  ``TRUNCATE``, ``DROP`` or ``ANALYZE`` of a temp table the script created before and has not dropped since (once
+  dropped, its name may mean a real table on the search path: only a new ``CREATE TEMP TABLE`` makes it a temp
+  table again);
 * ``INSERT INTO <cohort schema>.<cohort table>`` whose ``cohort_definition_id`` is the literal id of this cohort,
   and ``DELETE`` from it ``WHERE cohort_definition_id = <this id>``;
 * ``SELECT``.
 
 Every table read must be one of the script's temp tables or a plain table of the cdm, vocabulary or cohort
-schema; no table function (``read_csv``, ``FROM 'file.csv'``), no file, network or server function (COPY,
-ATTACH, read_*, pg_read_file, lo_*, dblink, ...), no other statement (DDL or DML on other tables, SET, PRAGMA,
-CALL, GRANT, transactions). Anything else is refused with the statement's number and the reason.
+schema; no table function (``read_csv``, ``FROM 'file.csv'``). Functions are an allow-list, not a deny-list: only
+what ATLAS/Circe cohort SQL uses as SqlRender translates it for each target (aggregates, windows, CASE, casts,
+date and string functions), compared on the unquoted, case-folded name, so ``"PG_READ_FILE"(...)`` is
+``pg_read_file`` and refused like ``query_to_xml``, ``set_config`` or ``lo_import``; a schema-qualified call
+(``pg_catalog.f(...)``) is refused; cast and column types are an allow-list too (no ``regclass``, ``xml``, ...).
+No other statement (DDL or DML on other tables, COPY, ATTACH, SET, PRAGMA, CALL, GRANT, transactions). Anything
+else is refused with the statement's number and the reason (naming the function or type).
 """
 
 from __future__ import annotations
@@ -58,6 +64,12 @@ _ALLOWED_FUNCTION_NAMES = frozenset({
     "date", "julianday", "printf", "strftime",  # SQLite dates
     "count_big", "eomonth", "datefromparts", "dateadd", "datediff", "isnull",  # T-SQL names sqlglot may not type
 })
+# The column and cast types cohort SQL uses on the targets (sqlglot's DataType.Type names); not regclass, oid,
+# xml, lo or a user-defined or schema-qualified type, whose input functions look things up on the server.
+_ALLOWED_TYPES = frozenset({
+    "BIGINT", "INT", "SMALLINT", "TINYINT", "BIT", "BOOLEAN", "DECIMAL", "DOUBLE", "FLOAT", "DATE", "DATETIME",
+    "DATETIME2", "TIMESTAMP", "TEXT", "VARCHAR", "NVARCHAR", "CHAR", "NCHAR",
+})
 _IDENTIFIER = re.compile(r"^#{0,2}[A-Za-z_][A-Za-z0-9_$]{0,127}$")
 
 
@@ -81,7 +93,8 @@ def _table_key(table: Any) -> tuple[str, str, str]:
 
 
 def _check_functions(tree: Any) -> None:
-    """Refuse file, network and server functions, table functions and statements nested in a statement."""
+    """Refuse functions and types not on the allow-lists, schema-qualified calls, table functions and statements
+    nested in a statement."""
     from sqlglot import exp
 
     for func in tree.find_all(exp.Func):
@@ -95,6 +108,10 @@ def _check_functions(tree: Any) -> None:
             raise CohortSqlError(f"calls {func.parent.sql()[:80]!r}, a schema-qualified function")
         if not allowed:
             raise CohortSqlError(f"calls {name}(), which is not a function cohort definitions use")
+    for data_type in tree.find_all(exp.DataType):
+        kind = data_type.this
+        if not isinstance(kind, exp.DataType.Type) or kind.name not in _ALLOWED_TYPES:
+            raise CohortSqlError(f"uses the type {data_type.sql()[:40]}, which is not a type cohort definitions use")
     for node in tree.find_all(exp.Table):
         if not isinstance(node.this, exp.Identifier):
             raise CohortSqlError(f"reads from {node.sql()[:80]!r}, which is not a table")

@@ -184,6 +184,19 @@ def test_cohort_sql_runs_only_with_the_approval_of_this_spec(tmp_path, capsys):
     assert main([*args, "--approve-cohort-sql", spec_hash]) == 2
 
 
+CIRCE_IDIOMS = """SELECT DATEADD(day, -1, a.d), DATEADD(month, 2, a.d), DATEADD(year, 1, a.d), DATEDIFF(day, a.d, a.e),
+ YEAR(a.d), MONTH(a.d), DAY(a.d), DATEFROMPARTS(a.y, 1, 1), EOMONTH(a.d), COUNT_BIG(*), COUNT(DISTINCT a.p),
+ MAX(a.d), MIN(a.d), AVG(CAST(a.x AS FLOAT)), SUM(a.x), ABS(a.x), FLOOR(a.x), CEILING(a.x), ROUND(a.x, 2),
+ POWER(CAST(2 AS BIGINT), a.x), ISNULL(a.x, 0), COALESCE(a.x, 0), NULLIF(a.x, 0), IIF(a.x = 1, 1, 0),
+ CASE WHEN a.x IS NULL THEN 1 ELSE 0 END, LEAD(a.d) OVER (ORDER BY a.d), LAG(a.d) OVER (ORDER BY a.d),
+ DENSE_RANK() OVER (ORDER BY a.d), RANK() OVER (ORDER BY a.d), ROW_NUMBER() OVER (PARTITION BY a.p ORDER BY a.d),
+ MAX(a.d) OVER (PARTITION BY a.p ORDER BY a.d ROWS UNBOUNDED PRECEDING), GETDATE(), LEN(a.s), LOWER(a.s),
+ UPPER(a.s), LEFT(a.s, 1), RIGHT(a.s, 1), SUBSTRING(a.s, 1, 2), CONCAT(a.s, a.t), LTRIM(a.s), RTRIM(a.s),
+ CAST(a.d AS DATE), CAST(a.x AS VARCHAR), CAST(a.x AS INT), CAST(a.x AS NUMERIC), SQRT(a.x), LOG(a.x), EXP(a.x),
+ CHARINDEX('x', a.s), REPLACE(a.s, 'a', 'b')
+FROM @cdm_database_schema.person a;"""
+
+
 @pytest.mark.parametrize("dialect", ["duckdb", "postgresql", "sqlite", "sql server", "redshift", "snowflake",
                                      "spark", "bigquery"])
 def test_the_cohort_sql_check_on_every_target(dialect):
@@ -202,6 +215,10 @@ def test_the_cohort_sql_check_on_every_target(dialect):
 
     for name in ("GiBleed.sql", "CelecoxibNewUsers.sql"):
         check((REPO / "extras" / "cohorts" / name).read_text())
+    check(CIRCE_IDIOMS)  # the function allow-list covers Circe's idioms as each target translates them
+    for cast in ("regclass", "oid", "xml", "lo", "pg_catalog.int4"):
+        with pytest.raises(CohortSqlError, match="not a type cohort definitions use|cannot be parsed"):
+            check(f"SELECT CAST('pg_authid' AS {cast}) AS x FROM @cdm_database_schema.person;")
     for attack in ("drop", "copy_table", "other_cohort", "delete_all", "update_cdm", "modifying_cte"):
         with pytest.raises(Exception, match="refused|Cannot translate"):
             check(MALICIOUS[attack])
