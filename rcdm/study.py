@@ -22,6 +22,7 @@ by ``quantiles_suppressed = 1``.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import html
@@ -32,7 +33,7 @@ import os
 import re
 import zipfile
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -154,6 +155,31 @@ def _analysis_entries(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
             *spec["analyses"]]
 
 
+@contextlib.contextmanager
+def _no_search_path(conn: Any) -> Iterator[None]:
+    """On PostgreSQL, run approved cohort SQL with an empty search_path, restored afterwards: an unqualified
+    name then resolves only to the session's temp tables (pg_temp) and pg_catalog, never to a real table of
+    the site's schemas, even if the check were wrong about which names are temp tables. (Cohort SQL itself
+    cannot change settings: SET and set_config are refused.) Other targets keep their search path: the check is
+    their only guard against an unqualified name (README, "Cohort SQL")."""
+    from rcdm.db import execute_statements, query_statement
+
+    if conn.dialect != "postgresql":
+        yield
+        return
+    previous = str(query_statement(conn, "SELECT current_setting('search_path') AS p").iloc[0, 0])
+    execute_statements(conn, ["SELECT set_config('search_path', '', false)"])
+    try:
+        yield
+    except BaseException:
+        try:
+            execute_statements(conn, ["SELECT set_config('search_path', :p, false)"], bind={"p": previous})
+        except Exception:  # the statement's own error is what the caller must see
+            pass
+        raise
+    execute_statements(conn, ["SELECT set_config('search_path', :p, false)"], bind={"p": previous})
+
+
 def _cohort_statements(conn: Any, study: Any, approve_cohort_sql: str | None, cdm_schema: str, cohort_schema: str,
                        cohort_table: str, vocabulary_schema: str) -> dict[int, list[str]]:
     """The checked statements of every cohort SQL file of the spec, before any of them runs.
@@ -264,7 +290,8 @@ def run_study(
         for cohort_id, statements in cohort_statements.items():
             execute_sql(conn, "DELETE FROM @s.@t WHERE cohort_definition_id = @id;", s=cohort_database_schema,
                         t=cohort_table, id=cohort_id)
-            execute_statements(conn, statements)
+            with _no_search_path(conn):
+                execute_statements(conn, statements)
             generated.append(cohort_id)
     if not exists_table(conn, cohort_database_schema, cohort_table):
         raise UsageError(f"No cohort table {cohort_database_schema}.{cohort_table}: generate the cohorts first "

@@ -7,15 +7,21 @@ rendered and translated exactly as it will run, is parsed with sqlglot and must 
 definition needs (:func:`check_cohort_statements`):
 
 * ``CREATE TEMP TABLE`` (also ``... AS SELECT``), ``CREATE INDEX`` on one, and ``INSERT``, ``UPDATE``, ``DELETE``,
-  ``TRUNCATE``, ``DROP`` or ``ANALYZE`` of a temp table the script created before;
+  ``TRUNCATE``, ``DROP`` or ``ANALYZE`` of a temp table the script created before and has not dropped since (once
+  dropped, its name may mean a real table on the search path: only a new ``CREATE TEMP TABLE`` makes it a temp
+  table again);
 * ``INSERT INTO <cohort schema>.<cohort table>`` whose ``cohort_definition_id`` is the literal id of this cohort,
   and ``DELETE`` from it ``WHERE cohort_definition_id = <this id>``;
 * ``SELECT``.
 
 Every table read must be one of the script's temp tables or a plain table of the cdm, vocabulary or cohort
-schema; no table function (``read_csv``, ``FROM 'file.csv'``), no file, network or server function (COPY,
-ATTACH, read_*, pg_read_file, lo_*, dblink, ...), no other statement (DDL or DML on other tables, SET, PRAGMA,
-CALL, GRANT, transactions). Anything else is refused with the statement's number and the reason.
+schema; no table function (``read_csv``, ``FROM 'file.csv'``). Functions are an allow-list, not a deny-list: only
+what ATLAS/Circe cohort SQL uses as SqlRender translates it for each target (aggregates, windows, CASE, casts,
+date and string functions), compared on the unquoted, case-folded name, so ``"PG_READ_FILE"(...)`` is
+``pg_read_file`` and refused like ``query_to_xml``, ``set_config`` or ``lo_import``; a schema-qualified call
+(``pg_catalog.f(...)``) is refused; cast and column types are an allow-list too (no ``regclass``, ``xml``, ...).
+No other statement (DDL or DML on other tables, COPY, ATTACH, SET, PRAGMA, CALL, GRANT, transactions). Anything
+else is refused with the statement's number and the reason (naming the function or type).
 """
 
 from __future__ import annotations
@@ -30,12 +36,40 @@ class CohortSqlError(UsageError):
     """Cohort SQL the site has not approved, or that does more than define a cohort; nothing was run."""
 
 
-_FORBIDDEN_FUNCTION = re.compile(
-    r"^(read_\w*|\w*_scan|scan_\w*|glob|sniff_csv|parquet_\w*|query|query_table|query_table_\w*|pg_\w*|lo_\w*|"
-    r"dblink\w*|copy|http\w*|url\w*|file\w*|\w*_file|getenv|current_setting|set_config|system|shell|sleep|"
-    r"load_extension|install\w*|load|attach|detach|export\w*|import\w*|openrowset|opendatasource|openquery|"
-    r"xp_\w*|sp_\w*|utl_\w*|dbms_\w*|bfilename|external_\w*|iceberg_\w*|delta_\w*|sqlite_\w*|\w*_attach)$",
-    re.IGNORECASE)
+# The functions cohort SQL may call: what ATLAS/Circe cohort definitions and OHDSI SQL use, in the form sqlglot
+# parses them after SqlRender translated them for each target (extras/cohorts/ and the study tests on 8 targets,
+# plus Circe's date, window and aggregate idioms). An allow-list: a function not named here is refused, whatever
+# it is called on the site's database (pg_read_file, set_config, lo_import, query_to_xml, read_csv, dblink, ...).
+# Typed functions are sqlglot's expression classes (lower case); others ("Anonymous") their unquoted, case-folded
+# name, so "PG_READ_FILE"(...) is pg_read_file. A schema-qualified call (pg_catalog.f(...), "s"."f"(...)) is refused.
+_ALLOWED_FUNCTION_CLASSES = frozenset({
+    # logic and conditionals
+    "and", "or", "not", "case", "if", "coalesce", "nullif", "greatest", "least",
+    # casts
+    "cast", "trycast",
+    # aggregates and windows
+    "count", "min", "max", "sum", "avg", "stddev", "stddevsamp", "stddevpop", "rownumber", "rank", "denserank",
+    "lead", "lag", "firstvalue", "lastvalue",
+    # arithmetic
+    "abs", "floor", "ceil", "round", "pow", "sqrt", "exp", "ln", "log",
+    # dates (DATEADD, DATEDIFF, YEAR, MONTH, DAY, DATEFROMPARTS, EOMONTH, GETDATE as translated per target)
+    "dateadd", "datediff", "datefromparts", "year", "month", "day", "extract", "lastday", "addmonths",
+    "todays", "tsordsadd", "tsordsdiff", "tsordstodate", "tsordstotimestamp", "strtodate", "strtotime",
+    "timestrtotime", "timetostr", "timestamptrunc", "datetrunc", "date", "currentdate", "currenttimestamp",
+    # strings
+    "concat", "length", "lower", "upper", "left", "right", "substring", "trim", "replace", "strposition",
+})
+_ALLOWED_FUNCTION_NAMES = frozenset({
+    "make_date", "to_months", "to_days", "to_years",  # PostgreSQL/Spark DATEFROMPARTS, DuckDB DATEADD
+    "date", "julianday", "printf", "strftime",  # SQLite dates
+    "count_big", "eomonth", "datefromparts", "dateadd", "datediff", "isnull",  # T-SQL names sqlglot may not type
+})
+# The column and cast types cohort SQL uses on the targets (sqlglot's DataType.Type names); not regclass, oid,
+# xml, lo or a user-defined or schema-qualified type, whose input functions look things up on the server.
+_ALLOWED_TYPES = frozenset({
+    "BIGINT", "INT", "SMALLINT", "TINYINT", "BIT", "BOOLEAN", "DECIMAL", "DOUBLE", "FLOAT", "DATE", "DATETIME",
+    "DATETIME2", "TIMESTAMP", "TEXT", "VARCHAR", "NVARCHAR", "CHAR", "NCHAR",
+})
 _IDENTIFIER = re.compile(r"^#{0,2}[A-Za-z_][A-Za-z0-9_$]{0,127}$")
 
 
@@ -59,16 +93,25 @@ def _table_key(table: Any) -> tuple[str, str, str]:
 
 
 def _check_functions(tree: Any) -> None:
-    """Refuse file, network and server functions, table functions and statements nested in a statement."""
+    """Refuse functions and types not on the allow-lists, schema-qualified calls, table functions and statements
+    nested in a statement."""
     from sqlglot import exp
 
     for func in tree.find_all(exp.Func):
-        names = {type(func).__name__.lower(), func.sql_name().lower() if hasattr(func, "sql_name") else ""}
         if isinstance(func, exp.Anonymous):
-            names.add(str(func.this).lower())
-        for name in names - {""}:
-            if _FORBIDDEN_FUNCTION.match(name) or name in ("readcsv", "readparquet"):
-                raise CohortSqlError(f"calls {name}(), a file, network or server function")
+            name = (func.this.name if isinstance(func.this, exp.Identifier) else str(func.this)).lower()
+            allowed = name in _ALLOWED_FUNCTION_NAMES
+        else:
+            name = func.sql_name().lower() if hasattr(func, "sql_name") else type(func).__name__.lower()
+            allowed = type(func).__name__.lower() in _ALLOWED_FUNCTION_CLASSES
+        if isinstance(func.parent, exp.Dot):
+            raise CohortSqlError(f"calls {func.parent.sql()[:80]!r}, a schema-qualified function")
+        if not allowed:
+            raise CohortSqlError(f"calls {name}(), which is not a function cohort definitions use")
+    for data_type in tree.find_all(exp.DataType):
+        kind = data_type.this
+        if not isinstance(kind, exp.DataType.Type) or kind.name not in _ALLOWED_TYPES:
+            raise CohortSqlError(f"uses the type {data_type.sql()[:40]}, which is not a type cohort definitions use")
     for node in tree.find_all(exp.Table):
         if not isinstance(node.this, exp.Identifier):
             raise CohortSqlError(f"reads from {node.sql()[:80]!r}, which is not a table")
@@ -211,10 +254,14 @@ def check_cohort_statements(statements: Sequence[str], dialect: str, cohort_id: 
             elif isinstance(tree, (exp.TruncateTable, exp.Drop)):
                 if isinstance(tree, exp.Drop) and str(tree.args.get("kind") or "").upper() != "TABLE":
                     raise refuse("it drops something that is not a table")
-                for table in tree.find_all(exp.Table):
-                    key = _table_key(table)
+                keys = [_table_key(table) for table in tree.find_all(exp.Table)]
+                for table, key in zip(tree.find_all(exp.Table), keys):
                     if not is_temp(key) and not (implicit_temp(key) and tree.args.get("exists")):
                         raise refuse(f"it drops or truncates {table.sql()}, which is not one of its temp tables")
+                if isinstance(tree, exp.Drop):  # dropped: the name is no temp table any more (it may now
+                    for key in keys:             # name a real table on the search path)
+                        temps.difference_update({key, ("", "temp", key[2]) if key[:2] == ("", "") else key,
+                                                 ("", "", key[2]) if key[:2] == ("", "temp") else key})
                 continue
             elif isinstance(tree, exp.Command) and str(tree.this).upper() in ("ANALYZE", "UPDATE STATISTICS"):
                 target = tree.expression.name if isinstance(tree.expression, exp.Literal) else str(tree.expression)

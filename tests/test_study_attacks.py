@@ -184,6 +184,19 @@ def test_cohort_sql_runs_only_with_the_approval_of_this_spec(tmp_path, capsys):
     assert main([*args, "--approve-cohort-sql", spec_hash]) == 2
 
 
+CIRCE_IDIOMS = """SELECT DATEADD(day, -1, a.d), DATEADD(month, 2, a.d), DATEADD(year, 1, a.d), DATEDIFF(day, a.d, a.e),
+ YEAR(a.d), MONTH(a.d), DAY(a.d), DATEFROMPARTS(a.y, 1, 1), EOMONTH(a.d), COUNT_BIG(*), COUNT(DISTINCT a.p),
+ MAX(a.d), MIN(a.d), AVG(CAST(a.x AS FLOAT)), SUM(a.x), ABS(a.x), FLOOR(a.x), CEILING(a.x), ROUND(a.x, 2),
+ POWER(CAST(2 AS BIGINT), a.x), ISNULL(a.x, 0), COALESCE(a.x, 0), NULLIF(a.x, 0), IIF(a.x = 1, 1, 0),
+ CASE WHEN a.x IS NULL THEN 1 ELSE 0 END, LEAD(a.d) OVER (ORDER BY a.d), LAG(a.d) OVER (ORDER BY a.d),
+ DENSE_RANK() OVER (ORDER BY a.d), RANK() OVER (ORDER BY a.d), ROW_NUMBER() OVER (PARTITION BY a.p ORDER BY a.d),
+ MAX(a.d) OVER (PARTITION BY a.p ORDER BY a.d ROWS UNBOUNDED PRECEDING), GETDATE(), LEN(a.s), LOWER(a.s),
+ UPPER(a.s), LEFT(a.s, 1), RIGHT(a.s, 1), SUBSTRING(a.s, 1, 2), CONCAT(a.s, a.t), LTRIM(a.s), RTRIM(a.s),
+ CAST(a.d AS DATE), CAST(a.x AS VARCHAR), CAST(a.x AS INT), CAST(a.x AS NUMERIC), SQRT(a.x), LOG(a.x), EXP(a.x),
+ CHARINDEX('x', a.s), REPLACE(a.s, 'a', 'b')
+FROM @cdm_database_schema.person a;"""
+
+
 @pytest.mark.parametrize("dialect", ["duckdb", "postgresql", "sqlite", "sql server", "redshift", "snowflake",
                                      "spark", "bigquery"])
 def test_the_cohort_sql_check_on_every_target(dialect):
@@ -202,6 +215,10 @@ def test_the_cohort_sql_check_on_every_target(dialect):
 
     for name in ("GiBleed.sql", "CelecoxibNewUsers.sql"):
         check((REPO / "extras" / "cohorts" / name).read_text())
+    check(CIRCE_IDIOMS)  # the function allow-list covers Circe's idioms as each target translates them
+    for cast in ("regclass", "oid", "xml", "lo", "pg_catalog.int4"):
+        with pytest.raises(CohortSqlError, match="not a type cohort definitions use|cannot be parsed"):
+            check(f"SELECT CAST('pg_authid' AS {cast}) AS x FROM @cdm_database_schema.person;")
     for attack in ("drop", "copy_table", "other_cohort", "delete_all", "update_cdm", "modifying_cte"):
         with pytest.raises(Exception, match="refused|Cannot translate"):
             check(MALICIOUS[attack])
@@ -242,6 +259,143 @@ def test_cohort_sql_check_on_postgresql(tmp_path, postgres_url):
         finally:
             execute_statements(conn, [f"DROP SCHEMA {schema} CASCADE"])
     assert not (tmp_path / "r.zip").exists()
+
+
+# Bypasses found by review: a function name in quotes or mixed case, a schema-qualified call, functions no
+# deny-list named (query_to_xml runs any read-only query), and a dropped temp table whose name then meant a
+# real table on the search path. Each must be refused before anything runs, on DuckDB and PostgreSQL.
+FUNCTION_BYPASSES = {
+    "quoted": "SELECT \"pg_read_file\"('/etc/hostname');",
+    "quoted_upper": "SELECT \"PG_READ_FILE\"('/etc/hostname');",
+    "mixed_case": "SELECT Pg_Read_File('/etc/hostname');",
+    "unquoted": "SELECT pg_read_file('/etc/hostname');",
+    "qualified_quoted": "SELECT pg_catalog.\"pg_read_file\"('/etc/hostname');",
+    "qualified": "SELECT pg_catalog.pg_read_file('/etc/hostname');",
+    "dotted_quoted": "SELECT \"s\".\"f\"(1);",
+    "qualified_count": "SELECT pg_catalog.count(*) FROM @cdm_database_schema.person;",
+    "set_config": "SELECT \"SET_CONFIG\"('search_path', '@cdm_database_schema', false);",
+    "set_config_lower": "SELECT set_config('search_path', '@cdm_database_schema', false);",
+    "lo_import": "SELECT \"LO_IMPORT\"('/etc/hostname');",
+    "query_to_xml": "SELECT query_to_xml('SELECT rolpassword FROM pg_authid', true, true, '');",
+    "table_to_xml": "SELECT table_to_xml('pg_authid', true, true, '');",
+    "read_csv_quoted": "SELECT * FROM @cdm_database_schema.person WHERE 1 = (SELECT COUNT(*) FROM "
+                       "(SELECT \"READ_CSV\"('/etc/passwd')) x);",
+    "getenv": "SELECT \"getenv\"('HOME');",
+    "in_insert": "INSERT INTO @target_database_schema.@target_cohort_table SELECT @target_cohort_id, person_id, "
+                 "CAST('2020-01-01' AS DATE), CAST('2020-01-01' AS DATE) FROM @cdm_database_schema.person "
+                 "LIMIT (SELECT length(pg_catalog.\"pg_read_file\"('/etc/hostname')));",
+}
+DROPPED_TEMP_BYPASSES = {
+    "delete_after_drop": "CREATE TEMP TABLE site_audit AS SELECT 1 AS x;\nDROP TABLE site_audit;\n"
+                         "DELETE FROM site_audit;\nDROP TABLE site_audit;",
+    "drop_twice": "CREATE TEMP TABLE concept AS SELECT 1 AS x;\nDROP TABLE concept;\nDROP TABLE concept;",
+    "read_after_drop": "CREATE TEMP TABLE person AS SELECT 1 AS x;\nDROP TABLE person;\n"
+                       "CREATE TEMP TABLE leak AS SELECT * FROM person;",
+    "insert_after_drop": "CREATE TEMP TABLE site_audit (x INT);\nDROP TABLE site_audit;\n"
+                         "INSERT INTO site_audit VALUES (3);",
+    "truncate_after_drop": "CREATE TEMP TABLE site_audit (x INT);\nDROP TABLE site_audit;\n"
+                           "TRUNCATE TABLE site_audit;",
+}
+
+
+def check_on(dialect: str, sql: str) -> None:
+    from types import SimpleNamespace
+
+    from rcdm.study_cohort_sql import check_cohort_statements, render_cohort_sql
+
+    conn = SimpleNamespace(dialect=dialect, temp_emulation_schema=None)
+    statements = render_cohort_sql(conn, sql, 7, "cdm", "results", "cohort", "cdm")
+    check_cohort_statements(statements, dialect, 7, "results", "cohort", ["cdm"])
+
+
+@pytest.mark.parametrize("dialect", ["duckdb", "postgresql"])
+@pytest.mark.parametrize("attack", sorted(FUNCTION_BYPASSES))
+def test_functions_outside_the_allow_list_are_refused_however_written(attack, dialect):
+    with pytest.raises(CohortSqlError) as refused:
+        check_on(dialect, ATLAS_SQL + "\n" + FUNCTION_BYPASSES[attack])
+    message = str(refused.value)
+    assert "is refused" in message and ("schema-qualified function" in message or
+                                        "which is not a function cohort definitions use" in message)
+    named = {"quoted": "pg_read_file()", "quoted_upper": "pg_read_file()", "mixed_case": "pg_read_file()",
+             "set_config": "set_config()", "lo_import": "lo_import()", "query_to_xml": "query_to_xml()",
+             "table_to_xml": "table_to_xml()", "getenv": "getenv()"}
+    if attack in named:
+        assert named[attack] in message
+
+
+@pytest.mark.parametrize("dialect", ["duckdb", "postgresql"])
+@pytest.mark.parametrize("attack", sorted(DROPPED_TEMP_BYPASSES))
+def test_a_dropped_temp_table_is_no_temp_table(attack, dialect):
+    with pytest.raises(CohortSqlError, match="refused"):
+        check_on(dialect, ATLAS_SQL + "\n" + DROPPED_TEMP_BYPASSES[attack])
+    # creating it again makes it a temp table again; DROP ... IF EXISTS of a dropped one stays harmless
+    check_on(dialect, ATLAS_SQL + "\nCREATE TEMP TABLE site_audit (x INT);\nDROP TABLE site_audit;\n"
+                                  "CREATE TEMP TABLE site_audit (x INT);\nINSERT INTO site_audit VALUES (1);\n"
+                                  "DROP TABLE site_audit;")
+
+
+def test_the_dropped_temp_table_attack_leaves_the_real_table_on_duckdb(tmp_path):
+    """The reviewer's end-to-end reproducer: a real main.site_audit, shadowed by a temp table, dropped."""
+    import duckdb
+
+    db = make_db(tmp_path / "s.duckdb", small_site())
+    con = duckdb.connect(str(db))
+    con.execute("CREATE TABLE main.site_audit (x INT); INSERT INTO main.site_audit VALUES (1), (2)")
+    con.close()
+    before = db_state(db)
+    for attack in sorted(DROPPED_TEMP_BYPASSES) + ["quoted", "qualified", "read_csv_quoted"]:
+        sql = DROPPED_TEMP_BYPASSES.get(attack) or FUNCTION_BYPASSES[attack]
+        spec = write_spec(tmp_path, ATLAS_SQL + "\n" + sql)
+        with pytest.raises(CohortSqlError, match="refused"):
+            run(db, tmp_path, spec, approve_cohort_sql=load_study(spec).spec_hash)
+    assert db_state(db) == before and "main.site_audit" in before["tables"]
+    assert not (tmp_path / "site.zip").exists()
+
+
+def test_the_reviewed_attacks_fail_on_postgresql(tmp_path, postgres_url):
+    """The reviewer's PostgreSQL reproducer (a server file's length as the cohort size, then the CDM's concept
+    table dropped through a dropped temp table) and every variant: refused, nothing run; the approved ATLAS
+    export still runs, with an empty search_path, and the site's search_path is restored."""
+    import uuid
+
+    from rcdm.db import execute_statements, exists_table, query_statement
+
+    schema = f"attack_{uuid.uuid4().hex[:8]}"
+    with connect_pg(postgres_url) as conn:
+        load_site(conn, schema, small_site(), cohort_schema=schema)
+        add_vocabulary(conn, schema, small_site())
+        execute_statements(conn, [f"SET search_path TO {schema}, public"])  # a site whose path has the CDM
+        try:
+            reproducer = ("CREATE TEMP TABLE leak AS SELECT length(pg_catalog.\"pg_read_file\"('/etc/hostname'))"
+                          " AS n;\n" + ATLAS_SQL + "\nCREATE TEMP TABLE concept AS SELECT 1 AS x;\n"
+                          "DROP TABLE concept;\nDROP TABLE concept;")
+            attacks = [reproducer, *(ATLAS_SQL + "\n" + a for a in FUNCTION_BYPASSES.values()),
+                       *(ATLAS_SQL + "\n" + a for a in DROPPED_TEMP_BYPASSES.values())]
+            for number, sql in enumerate(attacks):
+                spec = write_spec(tmp_path, sql)
+                with pytest.raises(CohortSqlError, match="refused"):
+                    run_study(spec, conn, schema, out=tmp_path / "r.zip",
+                              site=SiteSettings(audit_log=tmp_path / "l"),
+                              approve_cohort_sql=load_study(spec).spec_hash)
+            assert exists_table(conn, schema, "concept") and exists_table(conn, schema, "person")
+            assert int(query_statement(conn, f"SELECT COUNT(*) AS n FROM {schema}.cohort "
+                                             "WHERE cohort_definition_id = 7").iloc[0, 0]) == 0
+            good = write_spec(tmp_path, ATLAS_SQL)
+            result = run_study(good, conn, schema, out=tmp_path / "ok.zip",
+                               site=SiteSettings(audit_log=tmp_path / "l"),
+                               approve_cohort_sql=load_study(good).spec_hash)
+            assert result["generated_cohorts"] == [7] and exists_table(conn, schema, "concept")
+            path = str(query_statement(conn, "SELECT current_setting('search_path') AS p").iloc[0, 0])
+            assert path.replace(" ", "") == f"{schema},public"
+        finally:
+            execute_statements(conn, ["SET search_path TO DEFAULT", f"DROP SCHEMA {schema} CASCADE"])
+    assert not (tmp_path / "r.zip").exists()
+
+
+def connect_pg(url: str):
+    from rcdm.db import connect
+
+    return connect(url)
 
 
 # --------------------------------------------------------------------------------------------------------------
