@@ -30,7 +30,7 @@ from rcdm.sql.split import split_sql
 from rcdm.sql.translate import get_temp_table_prefix, translate
 
 DIALECTS = ("postgresql", "duckdb", "sqlite")
-CONFORMANCE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "sqlrender" / "conformance.jsonl"
+CONFORMANCE = Path(__file__).resolve().parent / "data" / "ohdsi_sql" / "sqlrender_translate_cases.jsonl"
 
 REFUSED = {
     "duckdb:test-translate-duckdb.R:137",  # CASE without END
