@@ -56,6 +56,7 @@ setup_system() {
   have_pg_server || packages+=(postgresql)
   have_r || packages+=(r-base-core r-cran-reticulate r-cran-testthat)
   [ -x /usr/bin/chromium ] || packages+=(chromium)
+  command -v java >/dev/null || packages+=(openjdk-17-jre-headless)  # the local Spark Connect server of tests/test_spark.py
   if [ "${#packages[@]}" -gt 0 ]; then
     log "installing Debian packages: ${packages[*]}"
     apt_install "${packages[@]}"

@@ -304,6 +304,14 @@ def truncate_to_delete(tree: exp.Expression, ctx: Context) -> exp.Expression:
     return tree
 
 
+def delete_all_to_truncate(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """Write DELETE FROM t without WHERE as TRUNCATE TABLE t: plain Spark tables (Parquet, not Delta) support
+    TRUNCATE but no DELETE; on Delta both empty the table."""
+    if isinstance(tree, exp.Delete) and not tree.args.get("where") and isinstance(tree.this, exp.Table):
+        return exp.TruncateTable(expressions=[tree.this])
+    return tree
+
+
 def lower_identifiers(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """Lower-case unquoted identifiers (BigQuery names are case-sensitive, OHDSI SQL's are not)."""
     for identifier in tree.find_all(exp.Identifier):

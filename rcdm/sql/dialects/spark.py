@@ -24,4 +24,5 @@ TRANSFORMS = (
     t.variance_samp,
     t.drop_indexes,
     t.drop_key_constraints,
+    t.delete_all_to_truncate,
 )
