@@ -20,11 +20,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+sys.path.insert(0, str(Path(__file__).parent))
+from pg_server import _free_port  # noqa: E402
 
 
 def find_java() -> str | None:

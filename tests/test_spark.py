@@ -6,7 +6,6 @@ the same input. Plain Spark tables are Parquet (no Delta Lake here): see README 
 
 from __future__ import annotations
 
-import os
 import uuid
 
 import pandas as pd
@@ -14,8 +13,6 @@ import pytest
 
 pytest.importorskip("pyspark")
 pydicom = pytest.importorskip("pydicom")
-
-from spark_server import start_server  # noqa: E402
 
 from rcdm.cdm_csv import load_cdm_csv  # noqa: E402
 from rcdm.cohort import generate_cohort  # noqa: E402
@@ -27,23 +24,6 @@ from rcdm.report import quality_report  # noqa: E402
 
 from test_cohort import CDM_TABLES, COHORTS, GIBLEED, cohort_rows, gibleed_reference, same_rows  # noqa: E402
 from test_cohort_e2e import observation_periods, write_corpus  # noqa: E402
-
-
-@pytest.fixture(scope="session")
-def spark_url():
-    """``sc://`` URL of a Spark Connect server: RCDM_TEST_SPARK_URL, or one started for this session."""
-    given = os.environ.get("RCDM_TEST_SPARK_URL")
-    if given:
-        yield given
-        return
-    try:
-        server = start_server()
-    except RuntimeError as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the Spark tests: {exc}")
-        pytest.skip(f"no Spark here: {exc}")
-    yield server.url
-    server.stop()
 
 
 def _people() -> pd.DataFrame:
