@@ -97,6 +97,7 @@ setup_system() {
   [ -x /usr/bin/chromium ] || packages+=(chromium)
   [ -x /usr/sbin/Orthanc ] && compgen -G "/usr/share/orthanc/plugins/libOrthancDicomWeb.so*" >/dev/null \
     || packages+=(orthanc orthanc-dicomweb)
+  command -v java >/dev/null || packages+=(openjdk-17-jre-headless)  # the local Spark Connect server of tests/test_spark.py
   if [ "${#packages[@]}" -gt 0 ]; then
     log "installing Debian packages: ${packages[*]}"
     apt_install "${packages[@]}"

@@ -93,8 +93,12 @@ _DIALECT_BY_URL_BACKEND = {
     "bigquery": "bigquery",
     "snowflake": "snowflake",
     "databricks": "spark",
+    "sc": "spark",
 }
 """SQLAlchemy URL backend name (the part before ``+``) → SqlRender dialect."""
+
+sa.dialects.registry.register("sc", "rcdm.spark_connect", "SparkConnectDialect")
+"""``sc://host:port``: Apache Spark through Spark Connect (rcdm.spark_connect, needs ``pyspark[connect]``)."""
 
 _DEFAULT_DRIVER = {"postgresql": "psycopg", "postgres": "psycopg", "oracle": "oracledb", "mssql": "pyodbc"}
 """Driver used when a URL names only the backend (``postgresql://`` means psycopg 3 here, not psycopg2)."""
@@ -341,6 +345,11 @@ def connect(
         engine = sa.create_engine(url, **_ENGINE_OPTIONS.get(dialect, {}))
     except (ImportError, sa.exc.NoSuchModuleError) as exc:
         raise BACKENDS[dialect].missing_driver(exc) from None
+    if url.drivername == "sc":
+        try:
+            import pyspark.sql.connect.session  # noqa: F401
+        except ImportError as exc:
+            raise Backend("Spark Connect", "pyspark", "spark-connect").missing_driver(exc) from None
     conn = Connection(engine, dialect, temp_emulation_schema, database_path)
     conn.read_only = read_only
     return conn.open()
@@ -1040,7 +1049,8 @@ def insert_table(
         execute_sql(conn, _create_table_sql(ohdsi_name, arrow))
     if arrow.num_rows == 0:
         return 0
-    loader = bulk.LOADERS.get(conn.dialect, bulk.load_generic)
+    loader = _load_spark_connect if conn.engine.url.drivername == "sc" else bulk.LOADERS.get(conn.dialect,
+                                                                                             bulk.load_generic)
     try:
         loader(conn, target, arrow, progress)
     except (sa.exc.DBAPIError, bulk.DriverError, *bulk.driver_errors(conn)) as exc:
@@ -1051,6 +1061,11 @@ def insert_table(
             f"{BACKENDS[conn.dialect].label}: {_scrub(message, conn.engine.url.password)}"
         ) from None
     return arrow.num_rows
+
+
+def _load_spark_connect(conn: Connection, target: str, arrow: pa.Table, progress: bool) -> None:
+    """Spark Connect: the whole Arrow table goes to Spark as one DataFrame, inserted by column name."""
+    conn.driver_connection().load_arrow(target, arrow)
 
 
 def _rollback_quietly(conn: Connection) -> None:

@@ -20,21 +20,35 @@ def test_data() -> Path:
     return TEST_DATA
 
 
-@pytest.fixture(scope="session")
-def postgres_url():
-    """SQLAlchemy URL of a real PostgreSQL server: RCDM_TEST_POSTGRES_URL, or one started for this session."""
-    given = os.environ.get("RCDM_TEST_POSTGRES_URL")
+def _server_url(variable: str, start, what: str):
+    """The URL in ``$variable``, or that of a server ``start()`` starts for this session (stopped at its end);
+    without one, CI fails and a developer's run skips."""
+    given = os.environ.get(variable)
     if given:
         yield given
         return
     try:
-        server = start_server()
+        server = start()
     except RuntimeError as exc:
         if os.environ.get("CI"):
-            pytest.fail(f"CI must run the PostgreSQL tests: {exc}")
-        pytest.skip(f"no PostgreSQL server here: {exc}")
+            pytest.fail(f"CI must run the {what} tests: {exc}")
+        pytest.skip(f"no {what} server here: {exc}")
     yield server.url
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """SQLAlchemy URL of a real PostgreSQL server: RCDM_TEST_POSTGRES_URL, or one started for this session."""
+    yield from _server_url("RCDM_TEST_POSTGRES_URL", start_server, "PostgreSQL")
+
+
+@pytest.fixture(scope="session")
+def spark_url():
+    """``sc://`` URL of an Apache Spark Connect server: RCDM_TEST_SPARK_URL, or one started for this session."""
+    from spark_server import start_server as start_spark
+
+    yield from _server_url("RCDM_TEST_SPARK_URL", start_spark, "Spark")
 
 
 @pytest.fixture

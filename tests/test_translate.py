@@ -135,7 +135,7 @@ MATRIX = [
         'sqlite': "SELECT DATE(d, CAST(30 AS INTEGER) || ' days') AS a, MIN(DATE(d, 'start of month', CAST(1 AS INTEGER) || ' months', '+1 month', '-1 day'), DATE(d, 'start of month', CAST(1 AS INTEGER) || ' months', (CAST(STRFTIME('%d', d) AS INTEGER) - 1) || ' days')) AS b, MIN(DATE(d, 'start of month', CAST((-1) * 12 AS INTEGER) || ' months', '+1 month', '-1 day'), DATE(d, 'start of month', CAST((-1) * 12 AS INTEGER) || ' months', (CAST(STRFTIME('%d', d) AS INTEGER) - 1) || ' days')) AS c FROM t;",
         'redshift': 'SELECT DATEADD(DAY, 30, d) AS a, DATEADD(MONTH, 1, d) AS b, DATEADD(YEAR, -1, d) AS c FROM t;',
         'snowflake': 'SELECT DATEADD(DAY, 30, d) AS a, DATEADD(MONTH, 1, d) AS b, DATEADD(YEAR, -1, d) AS c FROM t;',
-        'spark': 'SELECT DATE_ADD(d, 30) AS a, ADD_MONTHS(d, 1) AS b, ADD_MONTHS(d, -1 * 12) AS c FROM t;',
+        'spark': 'SELECT DATE_ADD(d, 30) AS a, ADD_MONTHS(d, 1) AS b, ADD_MONTHS(d, (-1) * 12) AS c FROM t;',
         'synapse': 'SELECT DATEADD(DAY, 30, d) AS a, DATEADD(MONTH, 1, d) AS b, DATEADD(YEAR, -1, d) AS c FROM t;',
     }),
     # datediff

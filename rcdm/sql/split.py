@@ -16,7 +16,8 @@ _TOKEN = re.compile(
     | (?P<bracket>\[[^\]]*(?:\]|\Z))
     | (?P<word>[A-Za-z0-9_@#$]+)
     | (?P<semi>;)
-    | (?P<other>.)
+    | (?P<space>\s+)
+    | (?P<other>[^\w\s@#$;'"\[\-/]+|.)
     """,
     re.VERBOSE | re.DOTALL,
 )
@@ -29,8 +30,8 @@ def split_sql_with_offsets(sql: str) -> list[tuple[int, str]]:
     last_pop = ""
     start = 0
     previous_word = ""
-    tokens = [(m.lastgroup, m.group(), m.start(), m.end()) for m in _TOKEN.finditer(sql)]
-    significant = [t for t in tokens if t[0] not in ("comment",) and not t[1].isspace()]
+    significant = [(m.lastgroup, m.group(), m.start(), m.end()) for m in _TOKEN.finditer(sql)
+                   if m.lastgroup not in ("comment", "space")]
     for index, (kind, text, begin, end) in enumerate(significant):
         if kind == "word":
             lower = text.lower()

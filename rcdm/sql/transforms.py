@@ -73,9 +73,37 @@ def _template(sql: str, dialect: str, **values: exp.Expression) -> exp.Expressio
     return exp.replace_placeholders(tree, **{k: v.copy() for k, v in values.items()})
 
 
+# SQL Server's date-part names and abbreviations (DATEADD, DATEDIFF), by the part they name.
+DATE_PART_ALIASES = {
+    **dict.fromkeys(("YEAR", "YY", "YYYY"), "YEAR"),
+    **dict.fromkeys(("QUARTER", "QQ", "Q"), "QUARTER"),
+    **dict.fromkeys(("MONTH", "MM", "M"), "MONTH"),
+    **dict.fromkeys(("DAYOFYEAR", "DY", "Y"), "DAYOFYEAR"),
+    **dict.fromkeys(("DAY", "DD", "D"), "DAY"),
+    **dict.fromkeys(("WEEK", "WK", "WW"), "WEEK"),
+    **dict.fromkeys(("HOUR", "HH"), "HOUR"),
+    **dict.fromkeys(("MINUTE", "MI", "N"), "MINUTE"),
+    **dict.fromkeys(("SECOND", "SS", "S"), "SECOND"),
+    **dict.fromkeys(("MILLISECOND", "MS"), "MILLISECOND"),
+    **dict.fromkeys(("MICROSECOND", "MCS"), "MICROSECOND"),
+    **dict.fromkeys(("NANOSECOND", "NS"), "NANOSECOND"),
+}
+_SUB_DAY = ("HOUR", "MINUTE", "SECOND")
+
+
 def _unit(node: exp.Expression) -> str:
     unit = node.args.get("unit")
-    return unit.name.upper() if unit is not None else "DAY"
+    name = unit.name.upper() if unit is not None else "DAY"
+    return DATE_PART_ALIASES.get(name, name)
+
+
+def normalize_date_units(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """Spell DATEADD/DATEDIFF date parts by their full names (``hh`` -> HOUR, ``mcs`` -> MICROSECOND): other
+    targets do not know SQL Server's abbreviations, and sqlglot writes an unknown unit through unchanged."""
+    for node in tree.find_all(exp.DateAdd, exp.DateDiff):
+        if node.args.get("unit") is not None:
+            node.set("unit", exp.var(_unit(node)))
+    return tree
 
 
 def _unwrap(node: exp.Expression) -> exp.Expression:
@@ -276,6 +304,14 @@ def truncate_to_delete(tree: exp.Expression, ctx: Context) -> exp.Expression:
     return tree
 
 
+def delete_all_to_truncate(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """Write DELETE FROM t without WHERE as TRUNCATE TABLE t: plain Spark tables (Parquet, not Delta) support
+    TRUNCATE but no DELETE; on Delta both empty the table."""
+    if isinstance(tree, exp.Delete) and not tree.args.get("where") and isinstance(tree.this, exp.Table):
+        return exp.TruncateTable(expressions=[tree.this])
+    return tree
+
+
 def lower_identifiers(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """Lower-case unquoted identifiers (BigQuery names are case-sensitive, OHDSI SQL's are not)."""
     for identifier in tree.find_all(exp.Identifier):
@@ -385,13 +421,17 @@ def _date_operand(node: exp.Expression) -> exp.Expression:
 
 
 def _add_parts(node: exp.DateAdd) -> tuple[exp.Expression, exp.Expression, str]:
+    """(date, amount, unit) with unit DAY, MONTH, HOUR, MINUTE or SECOND: years and quarters become months,
+    weeks become days (SQL Server's DATEADD counts them so)."""
     unit = _unit(node)
     amount = node.expression
-    if unit == "YEAR":
-        amount = exp.Mul(this=exp.Paren(this=amount), expression=exp.Literal.number(12))
-        unit = "MONTH"
-    if unit not in ("DAY", "MONTH"):
-        raise TranslationError(f"DATEADD({unit.lower()}, ...) is not supported; use day, month or year")
+    factor, unit = {"YEAR": (12, "MONTH"), "QUARTER": (3, "MONTH"), "WEEK": (7, "DAY"), "DAYOFYEAR": (1, "DAY")}.get(
+        unit, (1, unit))
+    if factor != 1:
+        amount = exp.Mul(this=exp.Paren(this=amount), expression=exp.Literal.number(factor))
+    if unit not in ("DAY", "MONTH", *_SUB_DAY):
+        raise TranslationError(f"DATEADD({unit.lower()}, ...) is not supported; use year, quarter, month, week, day, "
+                               "hour, minute or second")
     return _date_operand(node.this), amount, unit
 
 
@@ -400,6 +440,8 @@ def dateadd_postgres(tree: exp.Expression, ctx: Context) -> exp.Expression:
 
     def convert(node: exp.DateAdd) -> exp.Expression:
         date, amount, unit = _add_parts(node)
+        if unit in _SUB_DAY:
+            return _template(f"(CAST(:d AS TIMESTAMP) + (:n) * INTERVAL '1 {unit.lower()}')", "postgres", d=date, n=amount)
         sql = f"CAST(:d + (:n) * INTERVAL '1 {unit.lower()}' AS DATE)"
         return _template(sql, "postgres", d=date, n=amount)
 
@@ -411,6 +453,9 @@ def dateadd_duckdb(tree: exp.Expression, ctx: Context) -> exp.Expression:
 
     def convert(node: exp.DateAdd) -> exp.Expression:
         date, amount, unit = _add_parts(node)
+        if unit in _SUB_DAY:
+            sql = f"(CAST(:d AS TIMESTAMP) + TO_{unit}S(CAST(:n AS BIGINT)))"
+            return _template(sql, "duckdb", d=date, n=amount)
         fn = "TO_DAYS" if unit == "DAY" else "TO_MONTHS"
         return _template(f"CAST(:d + {fn}(CAST(:n AS INTEGER)) AS DATE)", "duckdb", d=date, n=amount)
 
@@ -422,6 +467,9 @@ def dateadd_sqlite(tree: exp.Expression, ctx: Context) -> exp.Expression:
 
     def convert(node: exp.DateAdd) -> exp.Expression:
         date, amount, unit = _add_parts(node)
+        if unit in _SUB_DAY:
+            sql = f"DATETIME(:d, CAST(:n AS INTEGER) || ' {unit.lower()}s')"
+            return _template(sql, "sqlite", d=date, n=amount)
         if unit == "DAY":
             return _template("DATE(:d, CAST(:n AS INTEGER) || ' days')", "sqlite", d=date, n=amount)
         sql = (
@@ -439,6 +487,8 @@ def dateadd_oracle(tree: exp.Expression, ctx: Context) -> exp.Expression:
 
     def convert(node: exp.DateAdd) -> exp.Expression:
         date, amount, unit = _add_parts(node)
+        if unit in _SUB_DAY:
+            return _template(f"(:d + NUMTODSINTERVAL(:n, '{unit}'))", "oracle", d=date, n=amount)
         if unit == "DAY":
             return exp.Paren(this=exp.Add(this=date, expression=amount))
         return exp.Anonymous(this="ADD_MONTHS", expressions=[date, amount])
@@ -457,14 +507,22 @@ _MONTH_DIFF_AGE = (
 )
 
 
-def _datediff_with(dialect: str, day: str, month: str, year: str) -> Transform:
+def _datediff_with(dialect: str, day: str, month: str, year: str, sub_day: "str | dict" = "") -> Transform:
+    """DATEDIFF by templates per unit; ``sub_day`` is a template per time unit, or one for hours, minutes and
+    seconds with ``{unit}`` (the lower-case unit name) and ``{seconds}`` (seconds in one unit) in it."""
     templates = {"DAY": day, "MONTH": month, "YEAR": year}
+    seconds = {"HOUR": 3600, "MINUTE": 60, "SECOND": 1}
+    if isinstance(sub_day, dict):
+        templates.update(sub_day)
+    elif sub_day:
+        templates.update({u: sub_day.format(unit=u.lower(), seconds=n) for u, n in seconds.items()})
 
     def transform(tree: exp.Expression, ctx: Context) -> exp.Expression:
         def convert(node: exp.DateDiff) -> exp.Expression:
             start, end, unit = _diff_parts(node)
             if unit not in templates:
-                return node
+                raise TranslationError(f"DATEDIFF({unit.lower()}, ...) is not supported on '{ctx.target.name}'; use "
+                                       f"{', '.join(u.lower() for u in templates)}")
             return _template(templates[unit], dialect, a=_unwrap(start), b=_unwrap(end))
 
         return _replace_all(tree, exp.DateDiff, convert)
@@ -472,11 +530,18 @@ def _datediff_with(dialect: str, day: str, month: str, year: str) -> Transform:
     return transform
 
 
+# Hours, minutes, seconds as SQL Server counts them: unit boundaries crossed, i.e. the difference of truncated times.
+_SUB_DAY_EPOCH = (
+    "CAST(ROUND((EXTRACT(EPOCH FROM DATE_TRUNC('{unit}', CAST(:b AS TIMESTAMP)))"
+    " - EXTRACT(EPOCH FROM DATE_TRUNC('{unit}', CAST(:a AS TIMESTAMP)))) / {seconds}) AS BIGINT)"
+)
+
 datediff_postgres = _datediff_with(
     "postgres",
     "(CAST(:b AS DATE) - CAST(:a AS DATE))",
     _MONTH_DIFF_AGE,
     "(EXTRACT(YEAR FROM CAST(:b AS DATE)) - EXTRACT(YEAR FROM CAST(:a AS DATE)))",
+    _SUB_DAY_EPOCH,
 )
 datediff_postgres.__doc__ = "Convert DATEDIFF(day|month|year, a, b) to date arithmetic (b - a in whole days)."
 
@@ -485,6 +550,7 @@ datediff_duckdb = _datediff_with(
     "(CAST(:b AS DATE) - CAST(:a AS DATE))",
     _MONTH_DIFF_AGE,
     "(EXTRACT(YEAR FROM CAST(:b AS DATE)) - EXTRACT(YEAR FROM CAST(:a AS DATE)))",
+    _SUB_DAY_EPOCH,
 )
 datediff_duckdb.__doc__ = "Convert DATEDIFF(day|month|year, a, b) to DuckDB date arithmetic."
 
@@ -498,6 +564,7 @@ datediff_sqlite = _datediff_with(
     " ELSE (CASE WHEN CAST(STRFTIME('%d', :b) AS INTEGER) <= CAST(STRFTIME('%d', :a) AS INTEGER) THEN 0 ELSE 1 END)"
     " END))",
     "(CAST(STRFTIME('%Y', :b) AS INTEGER) - CAST(STRFTIME('%Y', :a) AS INTEGER))",
+    "(CAST(STRFTIME('%s', :b) AS INTEGER) / {seconds} - CAST(STRFTIME('%s', :a) AS INTEGER) / {seconds})",
 )
 datediff_sqlite.__doc__ = (
     "Convert DATEDIFF(day|month|year, a, b) to JULIANDAY / STRFTIME arithmetic on ISO dates; whole months count "
@@ -509,8 +576,64 @@ datediff_oracle = _datediff_with(
     "(TRUNC(CAST(:b AS DATE)) - TRUNC(CAST(:a AS DATE)))",
     "FLOOR(MONTHS_BETWEEN(TRUNC(CAST(:b AS DATE)), TRUNC(CAST(:a AS DATE))))",
     "(EXTRACT(YEAR FROM CAST(:b AS DATE)) - EXTRACT(YEAR FROM CAST(:a AS DATE)))",
+    {
+        "HOUR": "ROUND((TRUNC(CAST(:b AS DATE), 'HH24') - TRUNC(CAST(:a AS DATE), 'HH24')) * 24)",
+        "MINUTE": "ROUND((TRUNC(CAST(:b AS DATE), 'MI') - TRUNC(CAST(:a AS DATE), 'MI')) * 1440)",
+        "SECOND": "ROUND((CAST(:b AS DATE) - CAST(:a AS DATE)) * 86400)",
+    },
 )
 datediff_oracle.__doc__ = "Convert DATEDIFF(day|month|year, a, b) to Oracle date subtraction / MONTHS_BETWEEN."
+
+
+def date_units_spark(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """Spark: DATEADD by unit (DATE_ADD days, ADD_MONTHS months, TIMESTAMPADD for time units; sqlglot's DATE_ADD
+    would add hours as days); DATEDIFF other than days on times truncated to the unit, so that it counts unit
+    boundaries crossed as SQL Server does (Spark's counts whole units elapsed)."""
+
+    def add(node: exp.DateAdd) -> exp.Expression:
+        date, amount, unit = _add_parts(node)
+        if unit in _SUB_DAY:
+            return exp.Anonymous(this="TIMESTAMPADD", expressions=[exp.var(unit), amount, date])
+        fn = "DATE_ADD" if unit == "DAY" else "ADD_MONTHS"
+        return exp.Anonymous(this=fn, expressions=[date, amount])
+
+    def diff(node: exp.DateDiff) -> exp.Expression:
+        unit = _unit(node)
+        if unit == "DAY":
+            return node
+        truncate = "'MONTH'" if unit == "MONTH" else f"'{unit}'"
+        return _template(f"DATEDIFF({unit}, DATE_TRUNC({truncate}, :a), DATE_TRUNC({truncate}, :b))", "spark",
+                         a=_unwrap(node.expression), b=_unwrap(node.this))
+
+    return _replace_all(_replace_all(tree, exp.DateAdd, add), exp.DateDiff, diff)
+
+
+def date_units_bigquery(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """BigQuery: time units go through DATETIME_ADD / DATETIME_DIFF (DATE_ADD takes dates only)."""
+
+    def add(node: exp.DateAdd) -> exp.Expression:
+        if _unit(node) not in _SUB_DAY:
+            return node
+        date, amount, unit = _add_parts(node)
+        return _template(f"DATETIME_ADD(CAST(:d AS DATETIME), INTERVAL :n {unit})", "bigquery", d=date, n=amount)
+
+    def diff(node: exp.DateDiff) -> exp.Expression:
+        unit = _unit(node)
+        if unit not in _SUB_DAY:
+            return node
+        return _template(f"DATETIME_DIFF(CAST(:b AS DATETIME), CAST(:a AS DATETIME), {unit})", "bigquery",
+                         a=_unwrap(node.expression), b=_unwrap(node.this))
+
+    return _replace_all(_replace_all(tree, exp.DateAdd, add), exp.DateDiff, diff)
+
+
+def window_frames_redshift(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """Give aggregate window functions with ORDER BY and no frame ``ROWS UNBOUNDED PRECEDING``: Redshift refuses
+    them without a frame clause (SqlRender adds the same frame)."""
+    for window in tree.find_all(exp.Window):
+        if window.args.get("order") and not window.args.get("spec") and isinstance(window.this, exp.AggFunc):
+            window.set("spec", exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING"))
+    return tree
 
 
 def datediff_on_dates(tree: exp.Expression, ctx: Context) -> exp.Expression:

@@ -9,6 +9,7 @@ IF_EXISTS = "plsql"
 ANALYZE = False
 INDEXES = True
 TRANSFORMS = (
+    t.normalize_date_units,
     t.select_into_to_ctas,
     t.temp_tables_emulated,
     t.drop_before_create_emulated,

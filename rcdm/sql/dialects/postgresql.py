@@ -9,6 +9,7 @@ IF_EXISTS = "native"
 ANALYZE = True
 INDEXES = True
 TRANSFORMS = (
+    t.normalize_date_units,
     t.select_into_to_ctas,
     t.temp_tables_native,
     t.convert_to_cast,

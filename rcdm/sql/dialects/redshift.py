@@ -10,6 +10,8 @@ ANALYZE = True
 INDEXES = False
 DISTRIBUTION = "distkey"
 TRANSFORMS = (
+    t.normalize_date_units,
+    t.window_frames_redshift,
     t.plain_key_columns,
     t.select_into_to_ctas,
     t.temp_tables_native,

@@ -9,6 +9,7 @@ IF_EXISTS = "native"
 ANALYZE = False
 INDEXES = False
 TRANSFORMS = (
+    t.normalize_date_units,
     t.plain_key_columns,
     t.select_into_to_ctas,
     t.temp_tables_emulated,

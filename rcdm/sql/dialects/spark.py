@@ -9,6 +9,8 @@ IF_EXISTS = "native"
 ANALYZE = False
 INDEXES = False
 TRANSFORMS = (
+    t.normalize_date_units,
+    t.date_units_spark,
     t.plain_key_columns,
     t.select_into_to_ctas,
     t.temp_tables_emulated,
@@ -22,4 +24,5 @@ TRANSFORMS = (
     t.variance_samp,
     t.drop_indexes,
     t.drop_key_constraints,
+    t.delete_all_to_truncate,
 )

@@ -1,0 +1,43 @@
+"""rcdm's translator against SqlRender (duckcdm) on the whole corpus, for all 10 targets (see sqlrender_differential).
+
+Every statement must agree with SqlRender's translation (equal ignoring whitespace, case and comments, or the same
+canonical sqlglot tree in the target dialect) or be listed in tests/data/ohdsi_sql/differences.jsonl with why ours
+is right. A new difference, or a listed one whose texts changed, fails the test: review it, then rebuild the file
+with ``python tests/sqlrender_differential.py``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("duckcdm")
+
+from sqlrender_differential import agreement, all_outcomes, load_differences  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def outcomes():
+    return all_outcomes()
+
+
+def test_every_difference_from_sqlrender_is_listed_with_a_reason(outcomes):
+    listed = load_differences()
+    unlisted = [o for o in outcomes if o.kind == "differ" and o.key not in listed]
+    report = "\n\n".join(f"{o.dialect} {o.case} #{o.statement}\nours:      {o.ours[:400]}\nsqlrender: {o.sqlrender[:400]}"
+                         for o in unlisted[:20])
+    assert not unlisted, f"{len(unlisted)} differences from SqlRender are not listed:\n\n{report}"
+    assert all(row["why"].strip() for row in listed.values())
+
+
+def test_listed_differences_still_occur(outcomes):
+    """A listed difference that no longer occurs (fixed, or the corpus changed) must leave the file."""
+    current = {o.key for o in outcomes if o.kind == "differ"}
+    stale = sorted(set(load_differences()) - current)
+    assert not stale, f"{len(stale)} listed differences no longer occur, e.g. {stale[:5]}"
+
+
+def test_all_ten_targets_are_compared(outcomes):
+    table = agreement(outcomes)
+    assert set(table) == {"sql server", "postgresql", "oracle", "bigquery", "duckdb", "sqlite", "redshift",
+                          "snowflake", "spark", "synapse"}
+    assert all(total > 250 for _, _, total in table.values())
