@@ -1,21 +1,30 @@
-/* The hot loop of rcdm's DICOM header reader, compiled: walk the top-level elements of an explicit VR
- * little endian data set in a bytes buffer and keep the raw values of the wanted ones.
+/* The hot loop of rcdm's DICOM header reader, compiled: walk the top-level elements of a data set in a bytes
+ * buffer (explicit VR little endian, implicit VR little endian or explicit VR big endian) and keep the raw
+ * values of the wanted ones.
  *
  * It mirrors Walker._walk_top_py in reader.py step for step (that Python loop is the reference and the
- * fallback when this module is not built) and hands everything else back to Python: sequences, undefined
- * lengths and wanted sequences (STEP_GENERAL), the end of the buffer (STEP_NEED), and the two things that
- * send the whole file to pydicom: elements out of order (STEP_ORDER), an unknown VR or a delimiter at the
- * top level (STEP_UNUSUAL). It never reads outside the buffer: every offset is checked against its length
- * before a byte is read, and offsets are 64-bit so that no declared length can wrap them.
+ * fallback when this module is not built) and hands everything else back to Python: wanted sequences and
+ * anything irregular inside an undefined-length sequence (STEP_GENERAL: Python walks that one element), the
+ * end of the buffer (STEP_NEED), and the two things that send the whole file to pydicom: elements out of
+ * order (STEP_ORDER), an unknown VR or an item/delimiter tag (group FFFE) at the top level (STEP_UNUSUAL).
+ * Unwanted sequences of undefined length are skipped here, item by item to their delimiters (nested ones
+ * too, up to MAX_DEPTH; items of a UN sequence as implicit VR little endian, as pydicom reads them). It never
+ * reads outside the buffer: every offset is checked against its length before a byte is read, and offsets
+ * are 64-bit so that no declared length can wrap them.
  *
- * Scanner(wanted, first, last).scan(buf, pos, last_tag, out, done) -> (step, pos, last_tag, need)
+ * Scanner(wanted, first, last, implicit=False, little=True, vrs=None).scan(buf, pos, last_tag, out, done)
+ *   -> (step, pos, last_tag, need)
  *   wanted       dict tag (int) -> keyword (str) for plain values, or anything else (a tuple) for
  *                sequences the general walker collects; copied into a sorted array when the scanner is made
  *   first, last  the walk stops (STEP_DONE) at the first tag outside [first, last], before its VR is read
+ *   implicit     implicit VR: 8-byte element headers, the VR of a wanted value from ``vrs``
+ *   little       byte order of tags and lengths (explicit VR big endian: False)
+ *   vrs          dict tag -> VR name (str) from the data dictionary, for implicit VR: it chooses how C
+ *                decodes a wanted value; a value it does not decode is stored with VR None, as Python does
  *   buf          bytes, the start of the file
  *   pos          offset of the first element to read
  *   last_tag     the previous tag (-1 at the start): tags must ascend
- *   out          dict keyword -> (VR name or None for UN, raw value bytes), filled in place
+ *   out          dict keyword -> (VR name or None for UN and implicit VR, raw value bytes), filled in place
  *   done         None, or a dict that takes instead keyword -> decoded value (str or list of str) for
  *                the values decode() can decode (plain ASCII text of the string VRs, as Python would)
  * Returns the step that stopped the walk, the offset of the element it stopped at (to be read again by
@@ -52,9 +61,16 @@ static int vr_kind(uint16_t vr)
     }
 }
 
-static uint16_t u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
-static uint32_t u32(const uint8_t *p)
+#define MAX_DEPTH 32 /* nested undefined-length sequences skipped here; deeper ones Python walks */
+
+static uint16_t u16(const uint8_t *p, int little)
 {
+    return little ? (uint16_t)(p[0] | (p[1] << 8)) : (uint16_t)((p[0] << 8) | p[1]);
+}
+static uint32_t u32(const uint8_t *p, int little)
+{
+    if (!little)
+        return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | (uint32_t)p[3];
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 
@@ -170,9 +186,10 @@ static PyObject *decode(uint16_t vr, const uint8_t *v, Py_ssize_t length)
 }
 
 /* Store done[keyword] = the decoded value when ``done`` is a dict and the value is plain, else
- * out[keyword] = (VR name or None, value bytes). Returns 0, or -1 with a Python error set. */
-static int store(PyObject *out, PyObject *done, PyObject *keyword, uint16_t vr, const uint8_t *value,
-                 Py_ssize_t length)
+ * out[keyword] = (VR name or None, value bytes); None for UN and for implicit VR (``vr`` is then the data
+ * dictionary's, which Python looks up itself). Returns 0, or -1 with a Python error set. */
+static int store(PyObject *out, PyObject *done, PyObject *keyword, uint16_t vr, int implicit,
+                 const uint8_t *value, Py_ssize_t length)
 {
     PyObject *name, *raw, *pair;
     if (done != Py_None) {
@@ -185,7 +202,7 @@ static int store(PyObject *out, PyObject *done, PyObject *keyword, uint16_t vr, 
         if (PyErr_Occurred())
             return -1;
     }
-    if (vr == VR('U', 'N')) {
+    if (implicit || vr == VR('U', 'N')) {
         name = Py_NewRef(Py_None);
     } else {
         char text[2] = {(char)(vr & 0xFF), (char)(vr >> 8)};
@@ -207,13 +224,15 @@ static int store(PyObject *out, PyObject *done, PyObject *keyword, uint16_t vr, 
     return rc;
 }
 
-/* A scanner for one set of wanted tags: sorted tags, their specs, and which specs are plain keywords. */
+/* A scanner for one set of wanted tags in one encoding: sorted tags, their specs and dictionary VRs. */
 typedef struct {
     PyObject_HEAD
     Py_ssize_t n;
     uint32_t *tags;
     PyObject **specs; /* owned */
+    uint16_t *vrs;    /* implicit VR: the dictionary VR of tags[i] (0: unknown, not decoded here) */
     long long first, last;
+    int implicit, little;
 } Scanner;
 
 static void scanner_dealloc(Scanner *self)
@@ -222,6 +241,7 @@ static void scanner_dealloc(Scanner *self)
         Py_XDECREF(self->specs[i]);
     PyMem_Free(self->tags);
     PyMem_Free(self->specs);
+    PyMem_Free(self->vrs);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -233,21 +253,30 @@ static int compare_tags(const void *a, const void *b)
 
 static PyObject *scanner_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
-    static char *names[] = {"wanted", "first", "last", NULL};
-    PyObject *wanted;
+    static char *names[] = {"wanted", "first", "last", "implicit", "little", "vrs", NULL};
+    PyObject *wanted, *vrs = Py_None;
     long long first, last;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!LL", names, &PyDict_Type, &wanted, &first, &last))
+    int implicit = 0, little = 1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!LL|ppO", names, &PyDict_Type, &wanted, &first, &last,
+                                     &implicit, &little, &vrs))
         return NULL;
+    if (vrs != Py_None && !PyDict_Check(vrs)) {
+        PyErr_SetString(PyExc_TypeError, "vrs must be a dict or None");
+        return NULL;
+    }
     Scanner *self = (Scanner *)type->tp_alloc(type, 0);
     if (self == NULL)
         return NULL;
     self->first = first;
     self->last = last;
+    self->implicit = implicit;
+    self->little = little;
     Py_ssize_t n = PyDict_Size(wanted), i = 0, at = 0;
     size_t slots = n > 0 ? (size_t)n : 1;
     self->tags = PyMem_Calloc(slots, sizeof(uint32_t));
     self->specs = PyMem_Calloc(slots, sizeof(PyObject *));
-    if (self->tags == NULL || self->specs == NULL) {
+    self->vrs = PyMem_Calloc(slots, sizeof(uint16_t));
+    if (self->tags == NULL || self->specs == NULL || self->vrs == NULL) {
         Py_DECREF(self);
         return PyErr_NoMemory();
     }
@@ -272,20 +301,32 @@ static PyObject *scanner_new(PyTypeObject *type, PyObject *args, PyObject *kwarg
             return NULL;
         }
         PyObject *spec = PyDict_GetItemWithError(wanted, tag);
+        PyObject *vr = spec != NULL && vrs != Py_None ? PyDict_GetItemWithError(vrs, tag) : NULL;
         Py_DECREF(tag);
-        if (spec == NULL) {
+        if (spec == NULL || PyErr_Occurred()) {
             Py_DECREF(self);
             if (!PyErr_Occurred())
                 PyErr_SetString(PyExc_RuntimeError, "wanted changed while the scanner was built");
             return NULL;
         }
         self->specs[at] = Py_NewRef(spec);
+        if (vr != NULL) {
+            Py_ssize_t len;
+            const char *name = PyUnicode_Check(vr) ? PyUnicode_AsUTF8AndSize(vr, &len) : NULL;
+            if (name == NULL || len != 2) {
+                Py_DECREF(self);
+                if (!PyErr_Occurred())
+                    PyErr_SetString(PyExc_ValueError, "a VR in vrs is not a 2-letter str");
+                return NULL;
+            }
+            self->vrs[at] = VR(name[0], name[1]);
+        }
     }
     return (PyObject *)self;
 }
 
-/* The spec of a tag (borrowed), or NULL when it is not wanted: a binary search of the sorted tags. */
-static PyObject *lookup(const Scanner *self, uint32_t tag)
+/* The index of a tag in the sorted tags, or -1 when it is not wanted: a binary search. */
+static Py_ssize_t lookup(const Scanner *self, uint32_t tag)
 {
     Py_ssize_t lo = 0, hi = self->n;
     while (lo < hi) {
@@ -295,7 +336,86 @@ static PyObject *lookup(const Scanner *self, uint32_t tag)
         else
             hi = mid;
     }
-    return lo < self->n && self->tags[lo] == tag ? self->specs[lo] : NULL;
+    return lo < self->n && self->tags[lo] == tag ? lo : -1;
+}
+
+/* What skipping an undefined-length sequence gives besides the offset after it. */
+enum { SKIP_NEED = -1, SKIP_GENERAL = -2 };
+
+static long long skip_items(const uint8_t *buf, long long nbuf, long long pos, int implicit, int little, int depth,
+                            long long *need);
+
+/* Skip the elements of an undefined-length item from pos to after its item delimiter, as
+ * Walker.walk(pos, None, {}, {}, top=False) does. Returns the offset after the delimiter, SKIP_NEED (the
+ * buffer ends first; *need: the bytes wanted) or SKIP_GENERAL (something Python must judge). */
+static long long skip_item(const uint8_t *buf, long long nbuf, long long pos, int implicit, int little, int depth,
+                           long long *need)
+{
+    for (;;) {
+        if (pos + 12 > nbuf) {
+            *need = pos + 12;
+            return SKIP_NEED;
+        }
+        const uint8_t *p = buf + pos;
+        uint32_t group = u16(p, little), tag = (group << 16) | u16(p + 2, little);
+        uint16_t vr = VR(p[4], p[5]);
+        long long length, hdr = 8;
+        if (implicit || group == 0xFFFE) {
+            length = u32(p + 4, little);
+            vr = 0;
+        } else {
+            int kind = vr_kind(vr);
+            if (kind == 0)
+                return SKIP_GENERAL;
+            length = kind == 2 ? (long long)u32(p + 8, little) : (long long)u16(p + 6, little);
+            hdr = kind == 2 ? 12 : 8;
+        }
+        if (group == 0xFFFE)
+            return tag == 0xFFFEE00Du ? pos + 8 : SKIP_GENERAL;
+        pos += hdr;
+        if (length != UNDEFINED_LENGTH) {
+            pos += length;
+            continue;
+        }
+        if (!implicit && vr != VR('S', 'Q') && vr != VR('U', 'N'))
+            return SKIP_GENERAL;
+        int as_implicit_le = vr == VR('U', 'N');
+        pos = skip_items(buf, nbuf, pos, implicit || as_implicit_le, little || as_implicit_le, depth + 1, need);
+        if (pos < 0)
+            return pos;
+    }
+}
+
+/* Skip the items of an undefined-length sequence whose value starts at pos, to after its sequence
+ * delimiter, as Walker._items(pos, None, ..., None, 0) does; returns as skip_item. */
+static long long skip_items(const uint8_t *buf, long long nbuf, long long pos, int implicit, int little, int depth,
+                            long long *need)
+{
+    if (depth > MAX_DEPTH)
+        return SKIP_GENERAL;
+    for (;;) {
+        if (pos + 8 > nbuf) {
+            *need = pos + 8;
+            return SKIP_NEED;
+        }
+        const uint8_t *p = buf + pos;
+        uint16_t group = u16(p, little), elem = u16(p + 2, little);
+        uint32_t length = u32(p + 4, little);
+        pos += 8;
+        if (group != 0xFFFE)
+            return SKIP_GENERAL;
+        if (elem == 0xE0DD)
+            return pos;
+        if (elem != 0xE000)
+            return SKIP_GENERAL;
+        if (length != UNDEFINED_LENGTH) {
+            pos += length;
+            continue;
+        }
+        pos = skip_item(buf, nbuf, pos, implicit, little, depth, need);
+        if (pos < 0)
+            return pos;
+    }
 }
 
 static PyObject *scanner_scan(Scanner *self, PyObject *args)
@@ -319,6 +439,7 @@ static PyObject *scanner_scan(Scanner *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "negative offset");
         return NULL;
     }
+    const int implicit = self->implicit, little = self->little;
     for (;;) {
         if (pos + 12 > nbuf) {
             step = STEP_NEED;
@@ -326,8 +447,12 @@ static PyObject *scanner_scan(Scanner *self, PyObject *args)
             break;
         }
         const uint8_t *p = buf + pos;
-        long long tag = ((long long)u16(p) << 16) | u16(p + 2);
-        uint16_t vr = u16(p + 4);
+        long long group = u16(p, little), tag = (group << 16) | u16(p + 2, little);
+        uint16_t vr = VR(p[4], p[5]);
+        if (group == 0xFFFE) { /* an item or a delimiter at the top level */
+            step = STEP_UNUSUAL;
+            break;
+        }
         if (tag <= last_tag) {
             step = STEP_ORDER;
             break;
@@ -336,19 +461,44 @@ static PyObject *scanner_scan(Scanner *self, PyObject *args)
             step = STEP_DONE;
             break;
         }
-        int kind = vr_kind(vr);
-        if (kind == 0) { /* an unknown VR, or an item delimiter at the top level */
-            step = STEP_UNUSUAL;
-            break;
+        long long length, hdr;
+        if (implicit) {
+            length = u32(p + 4, little);
+            hdr = 8;
+        } else {
+            int kind = vr_kind(vr);
+            if (kind == 0) { /* an unknown VR */
+                step = STEP_UNUSUAL;
+                break;
+            }
+            length = kind == 2 ? (long long)u32(p + 8, little) : (long long)u16(p + 6, little);
+            hdr = kind == 2 ? 12 : 8;
         }
-        long long length = kind == 2 ? (long long)u32(p + 8) : (long long)u16(p + 6);
-        long long hdr = kind == 2 ? 12 : 8;
         long long previous = last_tag;
         last_tag = tag;
-        PyObject *spec = lookup(self, (uint32_t)tag); /* borrowed */
-        if (length == UNDEFINED_LENGTH || (spec != NULL && !PyUnicode_CheckExact(spec))) {
+        Py_ssize_t at = lookup(self, (uint32_t)tag);
+        PyObject *spec = at < 0 ? NULL : self->specs[at]; /* borrowed */
+        if (spec != NULL && !PyUnicode_CheckExact(spec)) {
             step = STEP_GENERAL;
             break;
+        }
+        if (length == UNDEFINED_LENGTH) { /* an unwanted sequence is skipped here; the rest Python judges */
+            int un = !implicit && vr == VR('U', 'N');
+            long long after = spec != NULL || (!implicit && !un && vr != VR('S', 'Q'))
+                                  ? SKIP_GENERAL
+                                  : skip_items(buf, nbuf, pos + hdr, implicit || un, little || un, 1, &need);
+            if (after == SKIP_NEED) {
+                step = STEP_NEED;
+                last_tag = previous;
+                break;
+            }
+            if (after == SKIP_GENERAL) {
+                step = STEP_GENERAL;
+                need = 0;
+                break;
+            }
+            pos = after;
+            continue;
         }
         if (spec == NULL) {
             pos += hdr + length;
@@ -360,7 +510,8 @@ static PyObject *scanner_scan(Scanner *self, PyObject *args)
             last_tag = previous;
             break;
         }
-        if (store(out, done, spec, vr, p + hdr, (Py_ssize_t)length) < 0) {
+        uint16_t value_vr = implicit ? self->vrs[at] : vr;
+        if (store(out, done, spec, value_vr, implicit, p + hdr, (Py_ssize_t)length) < 0) {
             PyBuffer_Release(&view);
             return NULL;
         }
@@ -372,8 +523,8 @@ static PyObject *scanner_scan(Scanner *self, PyObject *args)
 
 static PyMethodDef scanner_methods[] = {
     {"scan", (PyCFunction)scanner_scan, METH_VARARGS,
-     "scan(buf, pos, last_tag, out, done) -> (step, pos, last_tag, need): walk explicit VR little endian "
-     "elements from pos, storing done[keyword] = decoded value (done a dict, plain ASCII string VRs) or "
+     "scan(buf, pos, last_tag, out, done) -> (step, pos, last_tag, need): walk the top-level elements "
+     "from pos in the scanner's encoding, storing done[keyword] = decoded value (done a dict, plain ASCII string VRs) or "
      "out[keyword] = (VR name or None, raw bytes) for the wanted plain values."},
     {NULL, NULL, 0, NULL},
 };
@@ -383,7 +534,7 @@ static PyTypeObject ScannerType = {
     .tp_name = "rcdm.dicom._scan.Scanner",
     .tp_basicsize = sizeof(Scanner),
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Scanner(wanted, first, last): walks the elements with tags in [first, last] (DONE at the "
+    .tp_doc = "Scanner(wanted, first, last, implicit=False, little=True, vrs=None): walks the elements with tags in [first, last] (DONE at the "
               "first tag outside), keeping the values of wanted tags (dict tag -> keyword, or a "
               "non-str spec for sequences, handed back as STEP_GENERAL).",
     .tp_new = scanner_new,

@@ -245,8 +245,23 @@ _WANTED: dict[int, Any] = {
 _PER_FRAME = 0x52009230
 _LAST_WANTED = _PER_FRAME
 _PIXEL_DATA = 0x7FE00010
+_PIXEL_TAGS = frozenset((0x7FE00008, 0x7FE00009, _PIXEL_DATA))  # Float, Double Float, Pixel Data
 _META_WANTED = {0x00020002: "sop_class", 0x00020010: "ts"}  # MediaStorageSOPClassUID, TransferSyntaxUID
-_TOP_SCANNER = _scan.Scanner(_WANTED, 0, _LAST_WANTED) if _scan else None
+#: The data dictionary's VR of each plain top-level value (implicit VR files do not say; a test holds this
+#: equal to pydicom's dictionary). The compiled scanner decodes implicit VR values by it.
+_DICTIONARY_VRS: dict[int, str] = {
+    0x00080005: "CS", 0x00080008: "CS", 0x00080016: "UI", 0x00080018: "UI", 0x00080020: "DA", 0x00080021: "DA",
+    0x00080022: "DA", 0x00080023: "DA", 0x00080030: "TM", 0x00080031: "TM", 0x00080032: "TM", 0x00080033: "TM",
+    0x00080060: "CS", 0x00080070: "LO", 0x00081030: "LO", 0x0008103E: "LO", 0x00100020: "LO", 0x00180010: "LO",
+    0x00180015: "CS", 0x00180050: "DS", 0x00181030: "LO", 0x00181040: "LO", 0x0020000D: "UI", 0x0020000E: "UI",
+    0x00200013: "IS", 0x00200037: "DS", 0x00200060: "CS", 0x00200062: "CS", 0x00280008: "IS", 0x00280010: "US",
+    0x00280011: "US",
+}
+#: The compiled top-level walk per encoding (implicit VR, little endian), or None: the pure-Python twin walks.
+_TOP_SCANNER: dict[tuple[bool, bool], Any] | None = {
+    (implicit, little): _scan.Scanner(_WANTED, 0, _LAST_WANTED, implicit, little, _DICTIONARY_VRS)
+    for implicit, little in ((False, True), (True, True), (False, False))
+} if _scan else None
 _META_SCANNER = _scan.Scanner(_META_WANTED, 0x00020000, 0x0002FFFF) if _scan else None
 
 
@@ -298,6 +313,7 @@ _LE_EXPL, _BE_EXPL = Struct("<HH2sH"), Struct(">HH2sH")
 _LE_U32, _BE_U32 = Struct("<L"), Struct(">L")
 _LE_TAGLEN, _BE_TAGLEN = Struct("<HHL"), Struct(">HHL")
 _LE_HEAD = Struct("<HHHH")  # group, element, VR as a little-endian integer, 16-bit length
+_BE_HEAD = Struct(">HH2sH")
 _VR_NAMES = {int.from_bytes(vr, "little"): (None if vr == b"UN" else vr.decode()) for vr in _VALID_VRS}
 _LONG_VR_CODES = frozenset(int.from_bytes(vr, "little") for vr in _LONG_VRS)
 _SHORT_VR_CODES = frozenset(int.from_bytes(vr, "little") for vr in _VALID_VRS - _LONG_VRS)
@@ -449,20 +465,20 @@ class _Walker:
             out[spec] = (vr.decode() if vr is not None and vr != b"UN" else None, buf[pos:stop])
             pos = stop
 
-    def walk_top_explicit_le(self, pos: int, out: dict[str, Any], decoded: dict[str, Any]) -> int:
-        """The top-level loop for explicit VR little endian files (most files; most time is spent here).
+    def walk_top(self, pos: int, out: dict[str, Any], decoded: dict[str, Any]) -> int:
+        """The top-level loop (most time is spent here), in any of the three encodings.
 
-        With the compiled scanner (``ACCELERATED``) C walks the elements held in the buffer and hands back
-        what it does not do: a sequence or undefined length (``walk``, one element), more bytes (the
-        buffer grows; near the end of the file the Python loop takes over, to end or fail exactly as it
-        does), a stop. C also decodes the plain ASCII values of string VRs into ``decoded`` (what
-        ``_convert_fast`` would make of them). Without it, ``_walk_top_py`` walks and every value stays raw
-        in ``out``; both give the same records and the same errors.
+        With the compiled scanner (``ACCELERATED``) C walks the elements held in the buffer, skipping
+        unwanted undefined-length sequences, and hands back what it does not do: a wanted sequence or
+        anything irregular (``walk``, one element), more bytes (the buffer grows; near the end of the file
+        the Python loop takes over, to end or fail exactly as it does), a stop. C also decodes the plain
+        ASCII values of string VRs into ``decoded`` (what ``_convert_fast`` would make of them). Without it,
+        ``_walk_top_py`` walks and every value stays raw in ``out``; both give the same records and errors.
         """
         if _TOP_SCANNER is None:
             return self._walk_top_py(pos, out, -1)
         src = self.src
-        scan = _TOP_SCANNER.scan
+        scan = _TOP_SCANNER[self.implicit, self.little].scan
         last_tag = -1
         while True:
             step, pos, last_tag, need = scan(src.buf, pos, last_tag, out, decoded)
@@ -480,22 +496,24 @@ class _Walker:
             elif step == _STEP_ORDER:
                 raise _Unusual("elements out of order")
             else:
-                raise _Unusual(f"unknown VR or delimiter at offset {pos}")
+                raise _Unusual(f"unknown VR or item tag at offset {pos}")
 
     def _walk_top_py(self, pos: int, out: dict[str, Any], last_tag: int) -> int:
-        """The pure-Python top-level loop for explicit VR little endian, kept tight (the reference for C).
+        """The pure-Python top-level loop, kept tight (the reference for C, check for check).
 
-        The VR is read as an integer (no bytes object, cheap set lookups). Sequences and anything
-        irregular are handed to ``walk`` one element at a time. ``last_tag`` is the tag read before ``pos``.
+        The VR is read as an integer (no bytes object, cheap set lookups); implicit VR values keep VR None
+        (the data dictionary's, looked up when decoded). Sequences and anything irregular are handed to
+        ``walk`` one element at a time. ``last_tag`` is the tag read before ``pos``.
         """
         src = self.src
         buf = src.buf
         nbuf = len(buf)
         size = src.size
-        u32 = _LE_U32.unpack_from
-        head = _LE_HEAD.unpack_from
+        implicit, little = self.implicit, self.little
+        u32 = self.u32_s.unpack_from
+        head = (_LE_HEAD if little else _BE_HEAD).unpack_from
         wanted = _WANTED
-        long_vrs, short_vrs = _LONG_VR_CODES, _SHORT_VR_CODES
+        long_vrs, short_vrs, vr_names = _LONG_VR_CODES, _SHORT_VR_CODES, _VR_NAMES
         last_wanted, undefined = _LAST_WANTED, _UNDEFINED
         while True:
             if pos + 12 > nbuf:
@@ -508,20 +526,27 @@ class _Walker:
                 buf = src.need(min(pos + 12, size))
                 nbuf = len(buf)
             group, elem, vr, length = head(buf, pos)
+            if not little:
+                vr = int.from_bytes(vr, "little")
             tag = group << 16 | elem
+            if group == 0xFFFE:
+                raise _Unusual(f"item or delimiter tag at the top level, offset {pos}")
             if tag <= last_tag:
                 raise _Unusual("elements out of order")
             if tag > last_wanted:
                 self.resume = pos
                 return pos
             last_tag = tag
-            if vr in long_vrs:
+            if implicit:
+                length = u32(buf, pos + 4)[0]
+                hdr = 8
+            elif vr in long_vrs:
                 length = u32(buf, pos + 8)[0]
                 hdr = 12
             elif vr in short_vrs:
                 hdr = 8
             else:
-                raise _Unusual(f"unknown VR or delimiter at offset {pos}")
+                raise _Unusual(f"unknown VR at offset {pos}")
             spec = wanted.get(tag)
             if spec is None:
                 if length != undefined:
@@ -533,7 +558,7 @@ class _Walker:
                 if stop > nbuf:
                     buf = src.need(stop)
                     nbuf = len(buf)
-                out[spec] = (_VR_NAMES[vr], buf[pos:stop])
+                out[spec] = (None if implicit else vr_names[vr], buf[pos:stop])
                 pos = stop
                 continue
             # sequences (wanted or not) and undefined lengths: the general walker, one element
@@ -653,10 +678,12 @@ def _check_pixel_data(src: _Source, pos: int, implicit: bool, little: bool) -> N
     """Skip the top-level elements after the wanted ones up to Pixel Data, one small read each.
 
     Raises _Truncated when an element, or Pixel Data with a defined length, runs past the end of the
-    file, and _Unusual when the tags go backwards (a corrupt tag made the walk stop too early). Stops
-    without a verdict at an undefined length (a sequence, encapsulated pixel data), and after Pixel Data:
-    trailing elements (DataSetTrailingPadding) are not needed, and looking at them would cost a second
-    disk read per file on a cold cache.
+    file, and _Unusual (pydicom reads the file) when the tags go backwards or an item tag or unknown VR
+    appears (a corrupt tag made the walk stop too early, and wanted elements may follow it). Stops without
+    a verdict at an undefined length (a sequence, encapsulated pixel data), and after Pixel Data: trailing
+    elements (DataSetTrailingPadding) are not needed, and looking at them would cost a second disk read
+    per file on a cold cache. A tag above Pixel Data that is not one of the three pixel data tags does not
+    end the walk: the element after it must still ascend, which tells a corrupted tag from a real one.
     """
     size = src.size
     last_tag = -1
@@ -677,18 +704,18 @@ def _check_pixel_data(src: _Source, pos: int, implicit: bool, little: bool) -> N
                 if len(head) < 12:
                     raise _Truncated("element header cut short")
                 length, hdr = u32.unpack_from(head, 8)[0], 12
-            elif vr not in _VALID_VRS:
-                return
+            elif vr not in _VALID_VRS and group != 0xFFFE:
+                raise _Unusual("unknown VR after the wanted elements")
         tag = group << 16 | elem
-        if tag <= last_tag:  # out of order: the early stop may have missed elements; let pydicom read
-            raise _Unusual("elements out of order")
+        if tag <= last_tag or group == 0xFFFE:  # the early stop may have missed elements; let pydicom read
+            raise _Unusual("elements out of order, or an item tag at the top level")
         last_tag = tag
         if length == _UNDEFINED:
             return
         pos += hdr + length
         if pos > size:
             raise _Truncated("pixel data is shorter than declared" if tag == _PIXEL_DATA else "element cut short")
-        if tag >= _PIXEL_DATA:  # what follows the pixel data (trailing padding) is never needed
+        if tag in _PIXEL_TAGS:  # what follows the pixel data (trailing padding) is never needed
             return
 
 
@@ -728,10 +755,7 @@ def _fast_read(src: _Source) -> tuple[dict[str, Any], dict[str, Any], bool, str 
     out: dict[str, Any] = {}
     decoded: dict[str, Any] = {}
     walker = _Walker(src, implicit, little)
-    if little and not implicit:
-        walker.walk_top_explicit_le(pos, out, decoded)
-    else:
-        walker.walk(pos, None, _WANTED, out, True)
+    walker.walk_top(pos, out, decoded)
     if walker.resume is not None:
         _check_pixel_data(src, walker.resume, implicit, little)
     return out, decoded, little, ts, meta.get("sop_class")
@@ -1116,12 +1140,10 @@ def _read_header(path: str) -> HeaderRecord:
                 values, decoded, little, ts, media_class = _fast_read(src)
             except DicomSkip as skip:
                 raise DicomSkip(path, skip.reason, skip.detail) from None
-            except _Truncated as exc:
-                raise DicomQuarantine(path, "truncated", str(exc)) from None
+            except (_Truncated, struct.error) as exc:
+                return _pydicom_confirms_truncation(path, not has_dicm, str(exc))
             except (_Unusual, ValueError, IndexError, LookupError, RecursionError):
                 values = None
-            except struct.error as exc:
-                raise DicomQuarantine(path, "truncated", str(exc)) from None
         except OSError as exc:
             raise DicomQuarantine(path, "unreadable", str(exc)) from None
     finally:
@@ -1132,9 +1154,34 @@ def _read_header(path: str) -> HeaderRecord:
         raise DicomSkip(path, "dicomdir")
     try:
         converted = _convert_fast(values, little, decoded=decoded)
+        return _record_or_reject(path, converted, ts, without_meta=ts is None)
     except _Unusual:
         return _pydicom_read(path, force=not has_dicm)
-    return _record_or_reject(path, converted, ts, without_meta=ts is None)
+    except DicomQuarantine:  # a UID the fast walk did not find: pydicom looks again, and decides
+        return _pydicom_read(path, force=not has_dicm)
+
+
+def _pydicom_confirms_truncation(path: str, force: bool, detail: str) -> HeaderRecord:
+    """The fast walk found an element longer than the file: quarantine the file only if pydicom agrees.
+
+    pydicom reads a cut value short without an error, so the check is on its raw elements: the whole file
+    is read (pixel data too: this is the rare path) and a top-level value shorter than its declared length,
+    or an error, confirms the cut. A file pydicom reads whole was misread by the fast walk: pydicom's
+    header read gives the record.
+    """
+    import pydicom
+    from pydicom.dataelem import RawDataElement
+
+    try:
+        with quiet_pydicom():
+            ds = pydicom.dcmread(path, force=force)
+            cut = any(isinstance(raw, RawDataElement) and raw.value is not None and not raw.is_undefined_length
+                      and len(raw.value) < raw.length for raw in ds._dict.values())
+    except Exception:  # pydicom fails too, in one of its many ways
+        cut = True
+    if cut:
+        raise DicomQuarantine(path, "truncated", detail)
+    return _pydicom_read(path, force)
 
 
 def _read_one(path: str | os.PathLike[str]) -> HeaderRecord | Rejected:
