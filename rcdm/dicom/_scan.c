@@ -521,6 +521,28 @@ static PyObject *scanner_scan(Scanner *self, PyObject *args)
     return result(step, pos, last_tag, need);
 }
 
+static PyObject *module_skip_items(PyObject *module, PyObject *args)
+{
+    Py_buffer view;
+    long long pos, need = 0;
+    int implicit, little;
+    (void)module;
+    if (!PyArg_ParseTuple(args, "y*Lpp", &view, &pos, &implicit, &little))
+        return NULL;
+    long long after = pos < 0 ? SKIP_GENERAL : skip_items((const uint8_t *)view.buf, (long long)view.len, pos,
+                                                          implicit, little, 1, &need);
+    PyBuffer_Release(&view);
+    return Py_BuildValue("(LL)", after, need);
+}
+
+static PyMethodDef module_methods[] = {
+    {"skip_items", module_skip_items, METH_VARARGS,
+     "skip_items(buf, pos, implicit, little) -> (after, need): skip the items of an undefined-length sequence "
+     "whose value starts at pos; after is the offset past its delimiter, or -1 (the buffer must hold need "
+     "bytes) or -2 (something irregular: Python walks it and decides)."},
+    {NULL, NULL, 0, NULL},
+};
+
 static PyMethodDef scanner_methods[] = {
     {"scan", (PyCFunction)scanner_scan, METH_VARARGS,
      "scan(buf, pos, last_tag, out, done) -> (step, pos, last_tag, need): walk the top-level elements "
@@ -563,7 +585,7 @@ static PyModuleDef_Slot slots[] = {
 static struct PyModuleDef module_def = {
     PyModuleDef_HEAD_INIT, "rcdm.dicom._scan",
     "Compiled top-level element walk for rcdm.dicom.reader (optional; the reader has a pure-Python twin).",
-    0, NULL, slots, NULL, NULL, NULL,
+    0, module_methods, slots, NULL, NULL, NULL,
 };
 
 PyMODINIT_FUNC PyInit__scan(void) { return PyModuleDef_Init(&module_def); }

@@ -453,8 +453,8 @@ class _Walker:
                 first_only = (top or single) and tag == _PER_FRAME
                 pos = self._items(pos, seq_end, vr == b"UN", (subtree, items), 1 if first_only else 0)
                 out[keyword] = items
-                if first_only:  # the rest of the frames are not needed; resume after them if we can
-                    self.resume = seq_end
+                if first_only:  # the rest of the frames are not needed: resume after them
+                    self.resume = seq_end if seq_end is not None else self._skip_items(pos, vr == b"UN")
                     return pos
                 continue
             if length == _UNDEFINED:
@@ -567,6 +567,20 @@ class _Walker:
                 return pos
             buf = src.buf
             nbuf = len(buf)
+
+    def _skip_items(self, pos: int, as_implicit_le: bool) -> int:
+        """Skip the rest of an undefined-length sequence (the frames after the first), in C where built,
+        so that the walk can go on to tell a complete file from a cut one; returns the offset after it."""
+        if _TOP_SCANNER is not None:
+            implicit, little = (True, True) if as_implicit_le else (self.implicit, self.little)
+            while True:
+                after, need = _scan.skip_items(self.src.buf, pos, implicit, little)
+                if after >= 0:
+                    return after
+                if after != -1 or need > self.src.size:
+                    break  # irregular, or cut short: the Python walk fails the same way
+                self.src.need(need)
+        return self._items(pos, None, as_implicit_le, None, 0)
 
     def _items(self, pos: int, end: int | None, as_implicit_le: bool, collect, max_items: int) -> int:
         """Walk the items of a sequence; collect the wanted elements of each when ``collect`` is given."""
@@ -1175,7 +1189,7 @@ def _pydicom_confirms_truncation(path: str, force: bool, detail: str) -> HeaderR
     try:
         with quiet_pydicom():
             ds = pydicom.dcmread(path, force=force)
-            cut = any(isinstance(raw, RawDataElement) and raw.value is not None and not raw.is_undefined_length
+            cut = any(isinstance(raw, RawDataElement) and raw.value is not None and raw.length != 0xFFFFFFFF
                       and len(raw.value) < raw.length for raw in ds._dict.values())
     except Exception:  # pydicom fails too, in one of its many ways
         cut = True
