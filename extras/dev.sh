@@ -37,7 +37,7 @@ setup_python() {
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     log "installing rcdm and its test dependencies into $VENV"
     "$PY" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
-    "$PY" -m pip install -q --disable-pip-version-check -e "$ROOT[test,postgresql,viewer]"
+    "$PY" -m pip install -q --disable-pip-version-check -e "$ROOT[test,postgresql,viewer,fuzz]"
     echo "$want" > "$stamp"
   fi
 }
@@ -56,6 +56,8 @@ setup_system() {
   have_pg_server || packages+=(postgresql)
   have_r || packages+=(r-base-core r-cran-reticulate r-cran-testthat)
   [ -x /usr/bin/chromium ] || packages+=(chromium)
+  # clang: tests/test_dicom_fuzz.py builds the header scanner with libFuzzer coverage and ASan/UBSan
+  command -v clang >/dev/null || compgen -G "/usr/bin/clang-[0-9]*" >/dev/null || packages+=(clang)
   if [ "${#packages[@]}" -gt 0 ]; then
     log "installing Debian packages: ${packages[*]}"
     apt_install "${packages[@]}"
