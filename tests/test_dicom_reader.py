@@ -355,8 +355,8 @@ SEEDS_OF_EACH_PATH = ("mr_implicit_le.dcm", "mr_explicit_be.dcm", "enhanced_ct_i
 
 
 def test_implicit_big_endian_and_undefined_lengths_stay_in_the_compiled_walk(monkeypatch) -> None:
-    """The compiled walk reads these whole: the Python twin never takes over, and only the wanted
-    sequences (the functional groups) go to the general walker; the record equals pydicom's."""
+    """The compiled walk reads these whole, functional groups included: neither the Python twin nor the
+    general (sequence) walker takes over; the record equals pydicom's."""
     if not reader.ACCELERATED:
         pytest.skip("the compiled scanner is not built")
 
@@ -364,6 +364,8 @@ def test_implicit_big_endian_and_undefined_lengths_stay_in_the_compiled_walk(mon
         raise AssertionError("the pure-Python top-level walk took over")
 
     monkeypatch.setattr(reader._Walker, "_walk_top_py", no_twin)
+    monkeypatch.setattr(reader._Walker, "walk", no_twin)
+    monkeypatch.setattr(reader._Walker, "_items", no_twin)
     for name in SEEDS_OF_EACH_PATH:
         path = str(FUZZ / "seeds" / name)
         with open(path, "rb") as f:

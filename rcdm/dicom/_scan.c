@@ -418,6 +418,159 @@ static long long skip_items(const uint8_t *buf, long long nbuf, long long pos, i
     }
 }
 
+static PyTypeObject ScannerType;
+
+/* What walking a wanted sequence gives besides an offset (SKIP_NEED and SKIP_GENERAL as above). */
+enum { WALK_ERROR = -3 }; /* a Python error is set */
+
+static long long walk_sequence(PyObject *spec, const uint8_t *buf, long long nbuf, long long pos, long long length,
+                               uint16_t vr, int implicit, int little, int depth, PyObject *out, long long *need,
+                               long long *resume);
+
+/* Walk the elements of one item from pos to ``end`` (or, end < 0, to its item delimiter), collecting the
+ * raw values of the tags ``sc`` wants into the dict ``item`` and walking the wanted sequences inside, as
+ * Walker.walk(pos, end, wanted, item, top=False) does. Returns the offset after the item, or SKIP_NEED,
+ * SKIP_GENERAL or WALK_ERROR. */
+static long long walk_item(const Scanner *sc, const uint8_t *buf, long long nbuf, long long pos, long long end,
+                           int implicit, int little, int depth, PyObject *item, long long *need)
+{
+    if (depth > MAX_DEPTH)
+        return SKIP_GENERAL;
+    for (;;) {
+        if (end >= 0 && pos >= end)
+            return pos > end ? SKIP_GENERAL : pos;
+        if (pos + 12 > nbuf) {
+            *need = pos + 12;
+            return SKIP_NEED;
+        }
+        const uint8_t *p = buf + pos;
+        uint32_t group = u16(p, little), tag = (group << 16) | u16(p + 2, little);
+        uint16_t vr = VR(p[4], p[5]);
+        long long length, hdr = 8;
+        if (implicit || group == 0xFFFE) {
+            length = u32(p + 4, little);
+            vr = 0;
+        } else {
+            int kind = vr_kind(vr);
+            if (kind == 0)
+                return SKIP_GENERAL;
+            length = kind == 2 ? (long long)u32(p + 8, little) : (long long)u16(p + 6, little);
+            hdr = kind == 2 ? 12 : 8;
+        }
+        if (group == 0xFFFE)
+            return tag == 0xFFFEE00Du && end < 0 ? pos + 8 : SKIP_GENERAL;
+        pos += hdr;
+        Py_ssize_t at = lookup(sc, tag);
+        PyObject *spec = at < 0 ? NULL : sc->specs[at];
+        if (spec == NULL) {
+            if (length != UNDEFINED_LENGTH) {
+                pos += length;
+                continue;
+            }
+            if (!implicit && vr != VR('S', 'Q') && vr != VR('U', 'N'))
+                return SKIP_GENERAL;
+            int un = vr == VR('U', 'N');
+            pos = skip_items(buf, nbuf, pos, implicit || un, little || un, depth + 1, need);
+        } else if (!PyUnicode_CheckExact(spec)) {
+            pos = walk_sequence(spec, buf, nbuf, pos, length, vr, implicit, little, depth + 1, item, need, NULL);
+        } else {
+            if (length == UNDEFINED_LENGTH)
+                return SKIP_GENERAL;
+            if (pos + length > nbuf) {
+                *need = pos + length;
+                return SKIP_NEED;
+            }
+            if (store(item, Py_None, spec, vr, implicit, buf + pos, (Py_ssize_t)length) < 0)
+                return WALK_ERROR;
+            pos += length;
+        }
+        if (pos < 0)
+            return pos;
+    }
+}
+
+/* Walk a wanted sequence whose value (``length`` bytes, or undefined) starts at pos: out[keyword] = the
+ * list of its items, each a dict of the wanted raw values, as Walker.walk does for a (keyword, subtree)
+ * spec. ``spec`` is (keyword, Scanner of the items' wanted tags, first_only). With ``resume`` (the top
+ * level) and first_only, only the first item is walked and *resume is where the walk goes on: after the
+ * sequence (its end, or its delimiter found by skipping the other items). Returns the offset after the
+ * sequence (or the first item), or SKIP_NEED, SKIP_GENERAL or WALK_ERROR. */
+static long long walk_sequence(PyObject *spec, const uint8_t *buf, long long nbuf, long long pos, long long length,
+                               uint16_t vr, int implicit, int little, int depth, PyObject *out, long long *need,
+                               long long *resume)
+{
+    if (!PyTuple_Check(spec) || PyTuple_GET_SIZE(spec) != 3 ||
+        !PyObject_TypeCheck(PyTuple_GET_ITEM(spec, 1), &ScannerType))
+        return SKIP_GENERAL; /* a spec for the Python walker only */
+    const Scanner *sc = (const Scanner *)PyTuple_GET_ITEM(spec, 1);
+    int first_only = resume != NULL && PyObject_IsTrue(PyTuple_GET_ITEM(spec, 2)) == 1;
+    int un = !implicit && vr == VR('U', 'N');
+    if (!implicit && !un && vr != VR('S', 'Q'))
+        return SKIP_GENERAL; /* not a sequence: Python sends the file to pydicom */
+    if (depth > MAX_DEPTH)
+        return SKIP_GENERAL;
+    int item_implicit = implicit || un, item_little = little || un;
+    long long seq_end = length == UNDEFINED_LENGTH ? -1 : pos + length;
+    PyObject *items = PyList_New(0);
+    if (items == NULL)
+        return WALK_ERROR;
+    long long rc = 0;
+    int delimited = 0;
+    while (seq_end < 0 || pos < seq_end) {
+        if (pos + 8 > nbuf) {
+            *need = pos + 8;
+            rc = SKIP_NEED;
+            goto fail;
+        }
+        const uint8_t *p = buf + pos;
+        uint16_t group = u16(p, item_little), elem = u16(p + 2, item_little);
+        uint32_t item_length = u32(p + 4, item_little);
+        pos += 8;
+        if (group != 0xFFFE || (elem != 0xE000 && elem != 0xE0DD)) {
+            rc = SKIP_GENERAL;
+            goto fail;
+        }
+        if (elem == 0xE0DD) {
+            delimited = 1;
+            break;
+        }
+        PyObject *item = PyDict_New();
+        if (item == NULL) {
+            rc = WALK_ERROR;
+            goto fail;
+        }
+        long long item_end = item_length == UNDEFINED_LENGTH ? -1 : pos + item_length;
+        rc = walk_item(sc, buf, nbuf, pos, item_end, item_implicit, item_little, depth, item, need);
+        if (rc < 0 || PyList_Append(items, item) < 0) {
+            Py_DECREF(item);
+            rc = rc < 0 ? rc : WALK_ERROR;
+            goto fail;
+        }
+        Py_DECREF(item);
+        pos = rc;
+        if (first_only)
+            break;
+    }
+    if (!delimited && !first_only && pos != seq_end) {
+        rc = SKIP_GENERAL; /* the items run past the sequence's declared length */
+        goto fail;
+    }
+    if (PyDict_SetItem(out, PyTuple_GET_ITEM(spec, 0), items) < 0) {
+        rc = WALK_ERROR;
+        goto fail;
+    }
+    Py_DECREF(items);
+    if (first_only) {
+        *resume = seq_end >= 0 ? seq_end : skip_items(buf, nbuf, pos, item_implicit, item_little, depth, need);
+        if (*resume < 0)
+            return *resume;
+    }
+    return pos;
+fail:
+    Py_DECREF(items);
+    return rc;
+}
+
 static PyObject *scanner_scan(Scanner *self, PyObject *args)
 {
     Py_buffer view;
@@ -478,9 +631,31 @@ static PyObject *scanner_scan(Scanner *self, PyObject *args)
         last_tag = tag;
         Py_ssize_t at = lookup(self, (uint32_t)tag);
         PyObject *spec = at < 0 ? NULL : self->specs[at]; /* borrowed */
-        if (spec != NULL && !PyUnicode_CheckExact(spec)) {
-            step = STEP_GENERAL;
-            break;
+        if (spec != NULL && !PyUnicode_CheckExact(spec)) { /* a wanted sequence */
+            long long resume = -1;
+            long long after = walk_sequence(spec, buf, nbuf, pos + hdr, length, vr, implicit, little, 1, out, &need,
+                                            &resume);
+            if (after == WALK_ERROR) {
+                PyBuffer_Release(&view);
+                return NULL;
+            }
+            if (after == SKIP_NEED) {
+                step = STEP_NEED;
+                last_tag = previous;
+                break;
+            }
+            if (after == SKIP_GENERAL) {
+                step = STEP_GENERAL;
+                need = 0;
+                break;
+            }
+            if (resume >= 0) { /* the first frame of the per-frame groups: the walk ends; go on after them */
+                step = STEP_DONE;
+                pos = resume;
+                break;
+            }
+            pos = after;
+            continue;
         }
         if (length == UNDEFINED_LENGTH) { /* an unwanted sequence is skipped here; the rest Python judges */
             int un = !implicit && vr == VR('U', 'N');

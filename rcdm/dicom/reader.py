@@ -257,9 +257,19 @@ _DICTIONARY_VRS: dict[int, str] = {
     0x00200013: "IS", 0x00200037: "DS", 0x00200060: "CS", 0x00200062: "CS", 0x00280008: "IS", 0x00280010: "US",
     0x00280011: "US",
 }
+
+
+def _compiled_tree(tree: dict[int, Any]) -> dict[int, Any]:
+    """The wanted tags for the compiled walk: a sequence's spec becomes (keyword, a Scanner of its items'
+    wanted tags, whether only its first item is walked: the per-frame groups)."""
+    return {tag: spec if isinstance(spec, str) else
+            (spec[0], _scan.Scanner(_compiled_tree(spec[1]), 0, 0xFFFFFFFF), tag == _PER_FRAME)
+            for tag, spec in tree.items()}
+
+
 #: The compiled top-level walk per encoding (implicit VR, little endian), or None: the pure-Python twin walks.
 _TOP_SCANNER: dict[tuple[bool, bool], Any] | None = {
-    (implicit, little): _scan.Scanner(_WANTED, 0, _LAST_WANTED, implicit, little, _DICTIONARY_VRS)
+    (implicit, little): _scan.Scanner(_compiled_tree(_WANTED), 0, _LAST_WANTED, implicit, little, _DICTIONARY_VRS)
     for implicit, little in ((False, True), (True, True), (False, False))
 } if _scan else None
 _META_SCANNER = _scan.Scanner(_META_WANTED, 0x00020000, 0x0002FFFF) if _scan else None
