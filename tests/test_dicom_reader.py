@@ -372,7 +372,8 @@ def test_implicit_big_endian_and_undefined_lengths_stay_in_the_compiled_walk(mon
             values, decoded, *_ = reader._fast_read(reader._Source(f.fileno(), os.path.getsize(path)))
         assert "SOPInstanceUID" in decoded, name
         assert set(values) <= {"SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence",
-                               "ContrastBolusAgentSequence", "Rows", "Columns"}, (name, set(values))
+                               "ContrastBolusAgentSequence", "Rows", "Columns", "BitsAllocated",
+                               "SamplesPerPixel"}, (name, set(values))
         assert read_header(path) == record_from_dataset(pydicom.dcmread(path, stop_before_pixels=True)), name
 
 
@@ -572,3 +573,39 @@ def test_the_cases_of_issue_13_follow_pydicom(case: str, tmp_path: Path, walk: s
         return
     assert (outcome, header) == ("read", "read") and record == expected
     assert record.rows == 128 and record.instance_number is not None and record.image_orientation
+
+
+def _enhanced_undefined(tmp_path: Path) -> Path:
+    """eCT_Supplemental.dcm (2 frames) with every sequence of undefined length and 64x64 native pixel data."""
+    ds = pydicom.dcmread(BY_NAME["eCT_Supplemental.dcm"])
+    ds.Rows = ds.Columns = 64
+    ds.PixelData = bytes(64 * 64 * 2 * int(ds.NumberOfFrames))
+    for elem in ds.iterall():
+        if elem.VR == "SQ":
+            elem.is_undefined_length = True
+            for item in elem.value:
+                item.is_undefined_length_sequence_item = True
+    path = tmp_path / "enhanced.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def test_undefined_length_frames_are_passed_by_the_pixel_data_probe(tmp_path: Path, walk: str) -> None:
+    """After the first frame's groups the walk resumes at Pixel Data found where the header says it must be
+    (the other frames are never read); a file cut inside the frames is still quarantined, as pydicom fails."""
+    path = _enhanced_undefined(tmp_path)
+    data = path.read_bytes()
+    record = read_header(path)
+    assert record == record_from_dataset(pydicom.dcmread(path, stop_before_pixels=True))
+    assert record.functional_groups and record.slice_thickness is not None
+    pixel_data = data.rfind(b"\xe0\x7f\x10\x00OB") if b"\xe0\x7f\x10\x00OB" in data else data.rfind(b"\xe0\x7f\x10\x00OW")
+    calls: list[int] = []
+    original = reader._Walker._skip_items
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(reader._Walker, "_skip_items", lambda self, *a: calls.append(1) or original(self, *a))
+        assert read_header(path) == record
+        assert not calls  # the probe found the pixel data: nothing skipped
+        cut = tmp_path / "cut.dcm"
+        cut.write_bytes(data[: pixel_data - 30])  # inside the last frame's groups
+        assert _outcome(str(cut))[0] == "quarantine:truncated" and calls  # probe fails: skipped, cut found
+    assert _pydicom_verdict(str(cut))[2]

@@ -37,7 +37,7 @@
 #include <stdint.h>
 #include <string.h>
 
-enum { STEP_DONE = 0, STEP_NEED = 1, STEP_GENERAL = 2, STEP_ORDER = 3, STEP_UNUSUAL = 4 };
+enum { STEP_DONE = 0, STEP_NEED = 1, STEP_GENERAL = 2, STEP_ORDER = 3, STEP_UNUSUAL = 4, STEP_FRAMES = 5 };
 
 #define VR(a, b) ((uint16_t)((uint8_t)(a) | ((uint8_t)(b) << 8)))
 #define UNDEFINED_LENGTH 0xFFFFFFFFu
@@ -492,9 +492,9 @@ static long long walk_item(const Scanner *sc, const uint8_t *buf, long long nbuf
 /* Walk a wanted sequence whose value (``length`` bytes, or undefined) starts at pos: out[keyword] = the
  * list of its items, each a dict of the wanted raw values, as Walker.walk does for a (keyword, subtree)
  * spec. ``spec`` is (keyword, Scanner of the items' wanted tags, first_only). With ``resume`` (the top
- * level) and first_only, only the first item is walked and *resume is where the walk goes on: after the
- * sequence (its end, or its delimiter found by skipping the other items). Returns the offset after the
- * sequence (or the first item), or SKIP_NEED, SKIP_GENERAL or WALK_ERROR. */
+ * level) and first_only, only the first item is walked and *resume is where the walk goes on: the end of
+ * a sequence of defined length, or -1 (undefined length: Python finds its end). Returns the offset after
+ * the sequence (or the first item), or SKIP_NEED, SKIP_GENERAL or WALK_ERROR. */
 static long long walk_sequence(PyObject *spec, const uint8_t *buf, long long nbuf, long long pos, long long length,
                                uint16_t vr, int implicit, int little, int depth, PyObject *out, long long *need,
                                long long *resume)
@@ -560,11 +560,8 @@ static long long walk_sequence(PyObject *spec, const uint8_t *buf, long long nbu
         goto fail;
     }
     Py_DECREF(items);
-    if (first_only) {
-        *resume = seq_end >= 0 ? seq_end : skip_items(buf, nbuf, pos, item_implicit, item_little, depth, need);
-        if (*resume < 0)
-            return *resume;
-    }
+    if (first_only)
+        *resume = seq_end;
     return pos;
 fail:
     Py_DECREF(items);
@@ -632,7 +629,7 @@ static PyObject *scanner_scan(Scanner *self, PyObject *args)
         Py_ssize_t at = lookup(self, (uint32_t)tag);
         PyObject *spec = at < 0 ? NULL : self->specs[at]; /* borrowed */
         if (spec != NULL && !PyUnicode_CheckExact(spec)) { /* a wanted sequence */
-            long long resume = -1;
+            long long resume = -2;
             long long after = walk_sequence(spec, buf, nbuf, pos + hdr, length, vr, implicit, little, 1, out, &need,
                                             &resume);
             if (after == WALK_ERROR) {
@@ -652,6 +649,13 @@ static PyObject *scanner_scan(Scanner *self, PyObject *args)
             if (resume >= 0) { /* the first frame of the per-frame groups: the walk ends; go on after them */
                 step = STEP_DONE;
                 pos = resume;
+                break;
+            }
+            if (resume == -1) { /* the same, of undefined length: Python finds the end (need: UN, items in
+                                 * implicit VR little endian) */
+                step = STEP_FRAMES;
+                pos = after;
+                need = !implicit && vr == VR('U', 'N');
                 break;
             }
             pos = after;
@@ -747,7 +751,8 @@ static int exec_module(PyObject *module)
         PyModule_AddIntConstant(module, "STEP_NEED", STEP_NEED) < 0 ||
         PyModule_AddIntConstant(module, "STEP_GENERAL", STEP_GENERAL) < 0 ||
         PyModule_AddIntConstant(module, "STEP_ORDER", STEP_ORDER) < 0 ||
-        PyModule_AddIntConstant(module, "STEP_UNUSUAL", STEP_UNUSUAL) < 0)
+        PyModule_AddIntConstant(module, "STEP_UNUSUAL", STEP_UNUSUAL) < 0 ||
+        PyModule_AddIntConstant(module, "STEP_FRAMES", STEP_FRAMES) < 0)
         return -1;
     return 0;
 }

@@ -61,8 +61,8 @@ except ImportError:  # pragma: no cover - depends on the build
 #: Whether the compiled scanner is in use (it is built at install time where a C compiler exists).
 ACCELERATED = _scan is not None
 if _scan is not None:  # what stopped a compiled walk (the rest: STEP_UNUSUAL)
-    _STEP_DONE, _STEP_NEED, _STEP_GENERAL, _STEP_ORDER = (_scan.STEP_DONE, _scan.STEP_NEED, _scan.STEP_GENERAL,
-                                                          _scan.STEP_ORDER)
+    _STEP_DONE, _STEP_NEED, _STEP_GENERAL, _STEP_ORDER, _STEP_FRAMES = (
+        _scan.STEP_DONE, _scan.STEP_NEED, _scan.STEP_GENERAL, _scan.STEP_ORDER, _scan.STEP_FRAMES)
 
 #: Why a file was skipped (it is not a DICOM image instance: nothing to load, nothing wrong).
 SKIP_REASONS = {
@@ -236,9 +236,11 @@ _WANTED: dict[int, Any] = {
     0x00200037: "ImageOrientationPatient",
     0x00200060: "Laterality",
     0x00200062: "ImageLaterality",
+    0x00280002: "SamplesPerPixel",  # these two: the size of native pixel data (see _Walker._frames_end)
     0x00280008: "NumberOfFrames",
     0x00280010: "Rows",
     0x00280011: "Columns",
+    0x00280100: "BitsAllocated",
     0x52009229: ("SharedFunctionalGroupsSequence", _FRAME_ITEM),
     0x52009230: ("PerFrameFunctionalGroupsSequence", _FRAME_ITEM),
 }
@@ -255,6 +257,7 @@ _DICTIONARY_VRS: dict[int, str] = {
     0x00080060: "CS", 0x00080070: "LO", 0x00081030: "LO", 0x0008103E: "LO", 0x00100020: "LO", 0x00180010: "LO",
     0x00180015: "CS", 0x00180050: "DS", 0x00181030: "LO", 0x00181040: "LO", 0x0020000D: "UI", 0x0020000E: "UI",
     0x00200013: "IS", 0x00200037: "DS", 0x00200060: "CS", 0x00200062: "CS", 0x00280008: "IS", 0x00280010: "US",
+    0x00280002: "US", 0x00280100: "US",
     0x00280011: "US",
 }
 
@@ -371,11 +374,12 @@ def _read_upto(fd: int, n: int) -> bytes:
 class _Walker:
     """Walks DICOM elements in one encoding and collects the raw bytes of the wanted ones."""
 
-    __slots__ = ("src", "implicit", "little", "expl_s", "u32_s", "taglen_s", "resume")
+    __slots__ = ("src", "implicit", "little", "expl_s", "u32_s", "taglen_s", "resume", "found")
 
     def __init__(self, src: _Source, implicit: bool, little: bool) -> None:
         self.src, self.implicit, self.little = src, implicit, little
         self.resume: int | None = None  # where the top-level walk stopped early (None: at EOF or unknown)
+        self.found: tuple[dict[str, Any], dict[str, Any]] = ({}, {})  # the top level's raw and decoded values
         self.expl_s = _LE_EXPL if little else _BE_EXPL
         self.u32_s = _LE_U32 if little else _BE_U32
         self.taglen_s = _LE_TAGLEN if little else _BE_TAGLEN
@@ -464,7 +468,7 @@ class _Walker:
                 pos = self._items(pos, seq_end, vr == b"UN", (subtree, items), 1 if first_only else 0)
                 out[keyword] = items
                 if first_only:  # the rest of the frames are not needed: resume after them
-                    self.resume = seq_end if seq_end is not None else self._skip_items(pos, vr == b"UN")
+                    self.resume = seq_end if seq_end is not None else self._frames_end(pos, vr == b"UN")
                     return pos
                 continue
             if length == _UNDEFINED:
@@ -485,6 +489,7 @@ class _Walker:
         ASCII values of string VRs into ``decoded`` (what ``_convert_fast`` would make of them). Without it,
         ``_walk_top_py`` walks and every value stays raw in ``out``; both give the same records and errors.
         """
+        self.found = (out, decoded)
         if _TOP_SCANNER is None:
             return self._walk_top_py(pos, out, -1)
         src = self.src
@@ -503,6 +508,9 @@ class _Walker:
                 pos = self.walk(pos, None, _WANTED, out, False, single=True)
                 if last_tag == _PER_FRAME:
                     return pos
+            elif step == _STEP_FRAMES:
+                self.resume = self._frames_end(pos, bool(need))
+                return pos
             elif step == _STEP_ORDER:
                 raise _Unusual("elements out of order")
             else:
@@ -577,6 +585,48 @@ class _Walker:
                 return pos
             buf = src.buf
             nbuf = len(buf)
+
+    def _frames_end(self, pos: int, as_implicit_le: bool) -> int:
+        """Where the top-level walk goes on after the first item of a per-frame sequence of undefined length.
+
+        The other frames' groups can be megabytes (176 frames of a Philips MR: 400 KB). When the header
+        says how long native pixel data is (Rows x Columns x frames x samples x bits) and the element
+        ``size - header - that length`` bytes into the file is Pixel Data of exactly that length, the walk
+        resumes there (one small read); else the rest of the sequence is skipped item by item.
+        """
+        expected = self._pixel_length()
+        if expected is not None:
+            hdr = 8 if self.implicit else 12
+            at = self.src.size - hdr - expected
+            if at >= pos:
+                head = self.src.at(at, hdr)
+                if len(head) == hdr:
+                    group, elem, length = self.taglen_s.unpack_from(head)
+                    if not self.implicit:
+                        length = self.u32_s.unpack_from(head, 8)[0] if head[4:6] in (b"OB", b"OW") else -1
+                    if (group << 16 | elem) == _PIXEL_DATA and length == expected:
+                        return at
+        return self._skip_items(pos, as_implicit_le)
+
+    def _pixel_length(self) -> int | None:
+        """The length of native pixel data as the header describes it (even), or None when unknown."""
+        raw, decoded = self.found
+        numbers = []
+        for keyword, default in (("Rows", None), ("Columns", None), ("NumberOfFrames", 1), ("SamplesPerPixel", 1),
+                                 ("BitsAllocated", None)):
+            value = decoded.get(keyword)
+            if value is None and keyword in raw:
+                try:
+                    value = _decode_raw(keyword, *raw[keyword], self.little, ())
+                except _Unusual:
+                    return None
+            number = _int(value) if value is not None else default
+            if not number or number < 0:
+                return None
+            numbers.append(number)
+        rows, columns, frames, samples, bits = numbers
+        length = (rows * columns * frames * samples * bits + 7) // 8
+        return length + (length & 1)
 
     def _skip_items(self, pos: int, as_implicit_le: bool) -> int:
         """Skip the rest of an undefined-length sequence (the frames after the first), in C where built,
