@@ -609,3 +609,19 @@ def test_undefined_length_frames_are_passed_by_the_pixel_data_probe(tmp_path: Pa
         cut.write_bytes(data[: pixel_data - 30])  # inside the last frame's groups
         assert _outcome(str(cut))[0] == "quarantine:truncated" and calls  # probe fails: skipped, cut found
     assert _pydicom_verdict(str(cut))[2]
+
+
+def test_a_large_unwanted_value_is_skipped_without_reading_it(tmp_path: Path, walk: str) -> None:
+    """Siemens MR headers carry ~92 KB of private CSA data between the wanted elements and the pixel data: the
+    compiled walk jumps over it (the bytes are never read: zeros in the buffer); the record is pydicom's."""
+    ds = pydicom.dcmread(BY_NAME["MR_small_implicit.dcm"])
+    ds.add_new(0x00290010, "LO", "SIEMENS CSA HEADER")
+    ds.add_new(0x00291010, "OB", b"\x01" * 92_000)
+    path = tmp_path / "csa.dcm"
+    ds.save_as(path, implicit_vr=True, little_endian=True)
+    with open(path, "rb") as f:
+        src = reader._Source(f.fileno(), os.path.getsize(path))
+        values, decoded, *_ = reader._fast_read(src)
+    csa = path.read_bytes().find(b"\x01" * 64)
+    assert src.buf[csa + 8192 : csa + 16384] == (bytes(8192) if walk == "compiled" else b"\x01" * 8192)
+    assert read_header(path) == record_from_dataset(pydicom.dcmread(path, stop_before_pixels=True))

@@ -325,9 +325,12 @@ static PyObject *scanner_new(PyTypeObject *type, PyObject *args, PyObject *kwarg
     return (PyObject *)self;
 }
 
-/* The index of a tag in the sorted tags, or -1 when it is not wanted: a binary search. */
+/* The index of a tag in the sorted tags, or -1 when it is not wanted (or there is no scanner): a binary
+ * search. */
 static Py_ssize_t lookup(const Scanner *self, uint32_t tag)
 {
+    if (self == NULL)
+        return -1;
     Py_ssize_t lo = 0, hi = self->n;
     while (lo < hi) {
         Py_ssize_t mid = lo + (hi - lo) / 2;
@@ -342,52 +345,11 @@ static Py_ssize_t lookup(const Scanner *self, uint32_t tag)
 /* What skipping an undefined-length sequence gives besides the offset after it. */
 enum { SKIP_NEED = -1, SKIP_GENERAL = -2 };
 
-static long long skip_items(const uint8_t *buf, long long nbuf, long long pos, int implicit, int little, int depth,
-                            long long *need);
-
-/* Skip the elements of an undefined-length item from pos to after its item delimiter, as
- * Walker.walk(pos, None, {}, {}, top=False) does. Returns the offset after the delimiter, SKIP_NEED (the
- * buffer ends first; *need: the bytes wanted) or SKIP_GENERAL (something Python must judge). */
-static long long skip_item(const uint8_t *buf, long long nbuf, long long pos, int implicit, int little, int depth,
-                           long long *need)
-{
-    for (;;) {
-        if (pos + 12 > nbuf) {
-            *need = pos + 12;
-            return SKIP_NEED;
-        }
-        const uint8_t *p = buf + pos;
-        uint32_t group = u16(p, little), tag = (group << 16) | u16(p + 2, little);
-        uint16_t vr = VR(p[4], p[5]);
-        long long length, hdr = 8;
-        if (implicit || group == 0xFFFE) {
-            length = u32(p + 4, little);
-            vr = 0;
-        } else {
-            int kind = vr_kind(vr);
-            if (kind == 0)
-                return SKIP_GENERAL;
-            length = kind == 2 ? (long long)u32(p + 8, little) : (long long)u16(p + 6, little);
-            hdr = kind == 2 ? 12 : 8;
-        }
-        if (group == 0xFFFE)
-            return tag == 0xFFFEE00Du ? pos + 8 : SKIP_GENERAL;
-        pos += hdr;
-        if (length != UNDEFINED_LENGTH) {
-            pos += length;
-            continue;
-        }
-        if (!implicit && vr != VR('S', 'Q') && vr != VR('U', 'N'))
-            return SKIP_GENERAL;
-        int as_implicit_le = vr == VR('U', 'N');
-        pos = skip_items(buf, nbuf, pos, implicit || as_implicit_le, little || as_implicit_le, depth + 1, need);
-        if (pos < 0)
-            return pos;
-    }
-}
+static long long walk_item(const Scanner *sc, const uint8_t *buf, long long nbuf, long long pos, long long end,
+                           int implicit, int little, int depth, PyObject *item, long long *need);
 
 /* Skip the items of an undefined-length sequence whose value starts at pos, to after its sequence
- * delimiter, as Walker._items(pos, None, ..., None, 0) does; returns as skip_item. */
+ * delimiter, as Walker._items(pos, None, ..., None, 0) does; returns as walk_item. */
 static long long skip_items(const uint8_t *buf, long long nbuf, long long pos, int implicit, int little, int depth,
                             long long *need)
 {
@@ -412,7 +374,7 @@ static long long skip_items(const uint8_t *buf, long long nbuf, long long pos, i
             pos += length;
             continue;
         }
-        pos = skip_item(buf, nbuf, pos, implicit, little, depth, need);
+        pos = walk_item(NULL, buf, nbuf, pos, -1, implicit, little, depth, NULL, need);
         if (pos < 0)
             return pos;
     }
@@ -429,8 +391,9 @@ static long long walk_sequence(PyObject *spec, const uint8_t *buf, long long nbu
 
 /* Walk the elements of one item from pos to ``end`` (or, end < 0, to its item delimiter), collecting the
  * raw values of the tags ``sc`` wants into the dict ``item`` and walking the wanted sequences inside, as
- * Walker.walk(pos, end, wanted, item, top=False) does. Returns the offset after the item, or SKIP_NEED,
- * SKIP_GENERAL or WALK_ERROR. */
+ * Walker.walk(pos, end, wanted, item, top=False) does; with sc NULL (and item NULL) it only skips, as
+ * Walker.walk(pos, None, {}, {}, False). Returns the offset after the item, or SKIP_NEED (the buffer ends
+ * first; *need: the bytes wanted), SKIP_GENERAL (something Python must judge) or WALK_ERROR. */
 static long long walk_item(const Scanner *sc, const uint8_t *buf, long long nbuf, long long pos, long long end,
                            int implicit, int little, int depth, PyObject *item, long long *need)
 {

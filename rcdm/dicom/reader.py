@@ -87,6 +87,7 @@ _EXPLICIT_LE = "1.2.840.10008.1.2.1"
 _EXPLICIT_BE = "1.2.840.10008.1.2.2"
 _DEFLATED = ("1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.8.1")
 _FIRST_CHUNK = 8192
+_SPARSE_GAP = 16384
 _UNDEFINED = 0xFFFFFFFF
 
 
@@ -344,13 +345,23 @@ class _Source:
         self.fd, self.size = fd, size
         self.buf = _read_upto(fd, min(_FIRST_CHUNK, size))
 
-    def need(self, end: int) -> bytes:
-        """Make sure bytes [0, end) are in the buffer; raise _Truncated past the end of the file."""
+    def need(self, end: int, skipped_to: int = 0) -> bytes:
+        """Make sure bytes [0, end) are in the buffer; raise _Truncated past the end of the file.
+
+        ``skipped_to``: the walk never looks at the bytes before this offset that the buffer lacks (it
+        skipped them: the value of an unwanted element, such as 92 KB of Siemens CSA data). A gap of more
+        than 16 KiB is then not read but left as zeros, and reading goes on at ``skipped_to``.
+        """
         if end > self.size:
             raise _Truncated(f"needs {end} bytes, file has {self.size}")
         have = len(self.buf)
         if end > have:
-            self.buf += _read_upto(self.fd, min(max(end - have, have), self.size - have))
+            if skipped_to - have > _SPARSE_GAP:
+                window = min(max(end - skipped_to, _FIRST_CHUNK), self.size - skipped_to)
+                os.lseek(self.fd, skipped_to, os.SEEK_SET)
+                self.buf = b"".join((self.buf, bytes(skipped_to - have), _read_upto(self.fd, window)))
+            else:
+                self.buf += _read_upto(self.fd, min(max(end - have, have), self.size - have))
         return self.buf
 
     def at(self, pos: int, n: int) -> bytes:
@@ -384,14 +395,11 @@ class _Walker:
         self.u32_s = _LE_U32 if little else _BE_U32
         self.taglen_s = _LE_TAGLEN if little else _BE_TAGLEN
 
-    def walk(
-        self, pos: int, end: int | None, wanted: dict[int, Any], out: dict[str, Any], top: bool, single: bool = False
-    ) -> int:
-        """Read elements from ``pos`` to ``end`` (or to an item delimiter when ``end`` is None).
-
-        Returns the position after the last element read. At the top level it stops at EOF, at pixel
-        data, after the first PerFrameFunctionalGroupsSequence item, or at the first tag past the last
-        wanted one (top-level elements are in ascending tag order; anything else goes to pydicom).
+    def walk(self, pos: int, end: int | None, wanted: dict[int, Any], out: dict[str, Any], single: bool = False) -> int:
+        """Read the elements of an item from ``pos`` to ``end`` (or to its item delimiter when ``end`` is None),
+        or (``single``) the one top-level element at ``pos`` that the top-level walk hands over: a sequence,
+        an undefined length. Returns the position after the last element read; after the first item of
+        PerFrameFunctionalGroupsSequence (``single``) it sets ``resume`` to where the walk goes on.
         """
         src = self.src
         buf = src.buf
@@ -400,7 +408,6 @@ class _Walker:
         u32 = self.u32_s.unpack_from
         expl = self.expl_s.unpack_from
         taglen = self.taglen_s.unpack_from
-        last_tag = -1
         first = True
         while True:
             if single and not first:
@@ -411,10 +418,6 @@ class _Walker:
                     raise _Unusual("element runs past the end of its item")
                 return pos
             if pos + 12 > len(buf):
-                if top and pos >= size:
-                    if pos > size:
-                        raise _Truncated("the last element runs past the end of the file")
-                    return pos
                 if pos + 8 > size:
                     raise _Truncated("element header cut short")
                 buf = src.need(min(pos + 12, size))
@@ -437,16 +440,9 @@ class _Walker:
                     raise _Unusual(f"unknown VR {vr!r} at offset {pos}")
             tag = group << 16 | elem
             if group == 0xFFFE:
-                if tag == 0xFFFEE00D and end is None and not top:
+                if tag == 0xFFFEE00D and end is None:
                     return pos + 8
                 raise _Unusual(f"unexpected delimiter ({group:04X},{elem:04X}) at offset {pos}")
-            if top:
-                if tag <= last_tag:
-                    raise _Unusual("elements out of order")
-                last_tag = tag
-                if tag > _LAST_WANTED:
-                    self.resume = pos
-                    return pos
             pos += hdr
             spec = wanted.get(tag)
             is_seq = vr == b"SQ" or (length == _UNDEFINED and (vr is None or vr == b"UN"))
@@ -464,7 +460,7 @@ class _Walker:
                     raise _Unusual(f"{keyword} is not a sequence (VR {vr!r})")
                 items: list[dict[str, Any]] = []
                 seq_end = None if length == _UNDEFINED else pos + length
-                first_only = (top or single) and tag == _PER_FRAME
+                first_only = single and tag == _PER_FRAME
                 pos = self._items(pos, seq_end, vr == b"UN", (subtree, items), 1 if first_only else 0)
                 out[keyword] = items
                 if first_only:  # the rest of the frames are not needed: resume after them
@@ -503,9 +499,9 @@ class _Walker:
             if step == _STEP_NEED:
                 if need > src.size:
                     return self._walk_top_py(pos, out, last_tag)
-                src.need(need)
+                src.need(need, pos)  # the walk goes on at pos: bytes skipped before it need no reading
             elif step == _STEP_GENERAL:
-                pos = self.walk(pos, None, _WANTED, out, False, single=True)
+                pos = self.walk(pos, None, _WANTED, out, single=True)
                 if last_tag == _PER_FRAME:
                     return pos
             elif step == _STEP_FRAMES:
@@ -580,7 +576,7 @@ class _Walker:
                 pos = stop
                 continue
             # sequences (wanted or not) and undefined lengths: the general walker, one element
-            pos = self.walk(pos, None, wanted, out, False, single=True)
+            pos = self.walk(pos, None, wanted, out, single=True)
             if tag == _PER_FRAME:
                 return pos
             buf = src.buf
@@ -662,10 +658,10 @@ class _Walker:
                 raise _Unusual("sequence item expected")
             item_end = None if length == _UNDEFINED else pos + length
             if collect is None:
-                pos = item_end if item_end is not None else self.walk(pos, None, {}, {}, False)
+                pos = item_end if item_end is not None else self.walk(pos, None, {}, {})
             else:
                 item: dict[str, Any] = {}
-                pos = self.walk(pos, item_end, collect[0], item, False)
+                pos = self.walk(pos, item_end, collect[0], item)
                 collect[1].append(item)
             count += 1
             if max_items and count >= max_items:
