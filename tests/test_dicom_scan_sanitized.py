@@ -1,7 +1,7 @@
 """The compiled scanner under AddressSanitizer and UndefinedBehaviorSanitizer.
 
 rcdm/dicom/_scan.c reads untrusted bytes. This builds it with ``-fsanitize=address,undefined`` into a
-temporary folder and runs the reader's parity tests (every bundled file, 2,750 damaged headers of every
+temporary folder and runs the reader's parity tests (every bundled file, 1,650 damaged headers of every
 encoding, random values for the decoder; not the arbiter corpus, which exercises pydicom more than C) in a
 child Python that loads that build in place of the installed one. Any out-of-bounds read, use after free or
 undefined behaviour aborts the child, and the test fails with the sanitizer's report.
