@@ -12,7 +12,8 @@
  * reads outside the buffer: every offset is checked against its length before a byte is read, and offsets
  * are 64-bit so that no declared length can wrap them.
  *
- * Scanner(wanted, first, last, implicit=False, little=True, vrs=None).scan(buf, pos, last_tag, out, done)
+ * Scanner(wanted, first, last, implicit=False, little=True, vrs=None, sequences=True).scan(buf, pos, last_tag,
+ *                                                                                          out, done)
  *   -> (step, pos, last_tag, need)
  *   wanted       dict tag (int) -> keyword (str) for plain values, or anything else (a tuple) for
  *                sequences the general walker collects; copied into a sorted array when the scanner is made
@@ -21,6 +22,8 @@
  *   little       byte order of tags and lengths (explicit VR big endian: False)
  *   vrs          dict tag -> VR name (str) from the data dictionary, for implicit VR: it chooses how C
  *                decodes a wanted value; a value it does not decode is stored with VR None, as Python does
+ *   sequences    False: an undefined length is handed back (STEP_GENERAL) instead of skipped (the file
+ *                meta group, which Python reads without sequences)
  *   buf          bytes, the start of the file
  *   pos          offset of the first element to read
  *   last_tag     the previous tag (-1 at the start): tags must ascend
@@ -232,7 +235,7 @@ typedef struct {
     PyObject **specs; /* owned */
     uint16_t *vrs;    /* implicit VR: the dictionary VR of tags[i] (0: unknown, not decoded here) */
     long long first, last;
-    int implicit, little;
+    int implicit, little, sequences;
 } Scanner;
 
 static void scanner_dealloc(Scanner *self)
@@ -253,12 +256,12 @@ static int compare_tags(const void *a, const void *b)
 
 static PyObject *scanner_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
-    static char *names[] = {"wanted", "first", "last", "implicit", "little", "vrs", NULL};
+    static char *names[] = {"wanted", "first", "last", "implicit", "little", "vrs", "sequences", NULL};
     PyObject *wanted, *vrs = Py_None;
     long long first, last;
-    int implicit = 0, little = 1;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!LL|ppO", names, &PyDict_Type, &wanted, &first, &last,
-                                     &implicit, &little, &vrs))
+    int implicit = 0, little = 1, sequences = 1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!LL|ppOp", names, &PyDict_Type, &wanted, &first, &last,
+                                     &implicit, &little, &vrs, &sequences))
         return NULL;
     if (vrs != Py_None && !PyDict_Check(vrs)) {
         PyErr_SetString(PyExc_TypeError, "vrs must be a dict or None");
@@ -271,6 +274,7 @@ static PyObject *scanner_new(PyTypeObject *type, PyObject *args, PyObject *kwarg
     self->last = last;
     self->implicit = implicit;
     self->little = little;
+    self->sequences = sequences;
     Py_ssize_t n = PyDict_Size(wanted), i = 0, at = 0;
     size_t slots = n > 0 ? (size_t)n : 1;
     self->tags = PyMem_Calloc(slots, sizeof(uint32_t));
@@ -591,10 +595,17 @@ static PyObject *scanner_scan(Scanner *self, PyObject *args)
         last_tag = tag;
         Py_ssize_t at = lookup(self, (uint32_t)tag);
         PyObject *spec = at < 0 ? NULL : self->specs[at]; /* borrowed */
-        if (spec != NULL && !PyUnicode_CheckExact(spec)) { /* a wanted sequence */
-            long long resume = -2;
-            long long after = walk_sequence(spec, buf, nbuf, pos + hdr, length, vr, implicit, little, 1, out, &need,
-                                            &resume);
+        int sequence = spec != NULL && !PyUnicode_CheckExact(spec);
+        if (sequence || length == UNDEFINED_LENGTH) {
+            /* a wanted sequence is walked, an unwanted one of undefined length skipped; the rest Python judges */
+            int un = !implicit && vr == VR('U', 'N');
+            long long resume = -2, after;
+            if (sequence)
+                after = walk_sequence(spec, buf, nbuf, pos + hdr, length, vr, implicit, little, 1, out, &need, &resume);
+            else if (spec != NULL || !self->sequences || (!implicit && !un && vr != VR('S', 'Q')))
+                after = SKIP_GENERAL;
+            else
+                after = skip_items(buf, nbuf, pos + hdr, implicit || un, little || un, 1, &need);
             if (after == WALK_ERROR) {
                 PyBuffer_Release(&view);
                 return NULL;
@@ -618,25 +629,7 @@ static PyObject *scanner_scan(Scanner *self, PyObject *args)
                                  * implicit VR little endian) */
                 step = STEP_FRAMES;
                 pos = after;
-                need = !implicit && vr == VR('U', 'N');
-                break;
-            }
-            pos = after;
-            continue;
-        }
-        if (length == UNDEFINED_LENGTH) { /* an unwanted sequence is skipped here; the rest Python judges */
-            int un = !implicit && vr == VR('U', 'N');
-            long long after = spec != NULL || (!implicit && !un && vr != VR('S', 'Q'))
-                                  ? SKIP_GENERAL
-                                  : skip_items(buf, nbuf, pos + hdr, implicit || un, little || un, 1, &need);
-            if (after == SKIP_NEED) {
-                step = STEP_NEED;
-                last_tag = previous;
-                break;
-            }
-            if (after == SKIP_GENERAL) {
-                step = STEP_GENERAL;
-                need = 0;
+                need = un;
                 break;
             }
             pos = after;
@@ -698,7 +691,7 @@ static PyTypeObject ScannerType = {
     .tp_name = "rcdm.dicom._scan.Scanner",
     .tp_basicsize = sizeof(Scanner),
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Scanner(wanted, first, last, implicit=False, little=True, vrs=None): walks the elements with tags in [first, last] (DONE at the "
+    .tp_doc = "Scanner(wanted, first, last, implicit=False, little=True, vrs=None, sequences=True): walks the elements with tags in [first, last] (DONE at the "
               "first tag outside), keeping the values of wanted tags (dict tag -> keyword, or a "
               "non-str spec for sequences, handed back as STEP_GENERAL).",
     .tp_new = scanner_new,

@@ -276,7 +276,7 @@ _TOP_SCANNER: dict[tuple[bool, bool], Any] | None = {
     (implicit, little): _scan.Scanner(_compiled_tree(_WANTED), 0, _LAST_WANTED, implicit, little, _DICTIONARY_VRS)
     for implicit, little in ((False, True), (True, True), (False, False))
 } if _scan else None
-_META_SCANNER = _scan.Scanner(_META_WANTED, 0x00020000, 0x0002FFFF) if _scan else None
+_META_SCANNER = _scan.Scanner(_META_WANTED, 0x00020000, 0x0002FFFF, sequences=False) if _scan else None
 
 
 def _flatten_tags(tree: dict[int, Any]) -> list[int]:
