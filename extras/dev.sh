@@ -39,7 +39,7 @@ setup_python() {
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     log "installing rcdm and its test dependencies into $VENV"
     "$PY" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
-    "$PY" -m pip install -q --disable-pip-version-check -e "$ROOT[test,postgresql,viewer]"
+    "$PY" -m pip install -q --disable-pip-version-check -e "$ROOT[test,postgresql,viewer,fuzz]"
     echo "$want" > "$stamp"
   fi
 }
@@ -98,6 +98,8 @@ setup_system() {
   [ -x /usr/sbin/Orthanc ] && compgen -G "/usr/share/orthanc/plugins/libOrthancDicomWeb.so*" >/dev/null \
     || packages+=(orthanc orthanc-dicomweb)
   command -v java >/dev/null || packages+=(openjdk-17-jre-headless)  # the local Spark Connect server of tests/test_spark.py
+  # clang: tests/test_dicom_fuzz.py builds the header scanner with libFuzzer coverage and ASan/UBSan
+  command -v clang >/dev/null || compgen -G "/usr/bin/clang-[0-9]*" >/dev/null || packages+=(clang)
   if [ "${#packages[@]}" -gt 0 ]; then
     log "installing Debian packages: ${packages[*]}"
     apt_install "${packages[@]}"
@@ -122,7 +124,7 @@ case "$cmd" in
     if [ -n "${CI:-}" ]; then
       # CI tests what users install: the built wheel (python -I: not the source tree), then the other Pythons
       log "installing rcdm from a built wheel"
-      install_wheel "$PY" "[test,postgresql,viewer]"
+      install_wheel "$PY" "[test,postgresql,viewer,fuzz]"
       rm -f "$VENV/.rcdm-installed"
       "$PY" -I -m pytest -q -p no:cacheprovider "$@"
       smoke_tests

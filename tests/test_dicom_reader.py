@@ -30,6 +30,7 @@ from rcdm.dicom.reader import (
 
 ALL_FILES = sorted({p for p in get_testdata_files() + get_charset_files() if os.path.isfile(p)})
 BY_NAME = {}
+FUZZ = Path(__file__).resolve().parent / "fuzz"  # seeds and the arbiter corpus (tests/fuzz/make_corpus.py)
 for _p in ALL_FILES:
     BY_NAME.setdefault(os.path.basename(_p), _p)
 
@@ -335,14 +336,53 @@ def test_compiled_and_python_walks_agree_on_damaged_files(tmp_path: Path) -> Non
     assert reader.ACCELERATED, "CI must build rcdm.dicom._scan"
     rng = random.Random(2026)
     compared = 0
-    for name in ("CT_small.dcm", "MR_small.dcm", "liver_1frame.dcm", "chrX1.dcm", "rtplan.dcm", "JPEG2000.dcm"):
-        data = Path(BY_NAME[name]).read_bytes()
-        for i, damaged in enumerate(_mutations(data, rng, 250)):
+    sources = [BY_NAME[name] for name in ("CT_small.dcm", "MR_small.dcm", "liver_1frame.dcm", "chrX1.dcm",
+                                          "rtplan.dcm", "JPEG2000.dcm")]
+    sources += [str(FUZZ / "seeds" / name) for name in SEEDS_OF_EACH_PATH]
+    for source in sources:
+        data = Path(source).read_bytes()
+        for i, damaged in enumerate(_mutations(data, rng, 150)):
             path = tmp_path / f"{i}.dcm"
             path.write_bytes(damaged)
-            assert _with_walk("compiled", _outcome, str(path)) == _with_walk("python", _outcome, str(path)), (name, i)
+            assert _with_walk("compiled", _outcome, str(path)) == _with_walk("python", _outcome, str(path)), (source, i)
             compared += 1
-    assert compared == 1500
+    assert compared == 150 * len(sources)
+
+
+#: Seeds (tests/fuzz/seeds, built by tests/fuzz/make_corpus.py) of the paths the compiled walk took over.
+SEEDS_OF_EACH_PATH = ("mr_implicit_le.dcm", "mr_explicit_be.dcm", "enhanced_ct_implicit_undefined.dcm",
+                      "enhanced_mr_undefined.dcm", "ct_private_un_sequence.dcm")
+
+
+def test_implicit_big_endian_and_undefined_lengths_stay_in_the_compiled_walk(monkeypatch) -> None:
+    """The compiled walk reads these whole, functional groups included: neither the Python twin nor the
+    general (sequence) walker takes over; the record equals pydicom's."""
+    if not reader.ACCELERATED:
+        pytest.skip("the compiled scanner is not built")
+
+    def no_twin(*args):
+        raise AssertionError("the pure-Python top-level walk took over")
+
+    monkeypatch.setattr(reader._Walker, "_walk_top_py", no_twin)
+    monkeypatch.setattr(reader._Walker, "walk", no_twin)
+    monkeypatch.setattr(reader._Walker, "_items", no_twin)
+    for name in SEEDS_OF_EACH_PATH:
+        path = str(FUZZ / "seeds" / name)
+        with open(path, "rb") as f:
+            values, decoded, *_ = reader._fast_read(reader._Source(f.fileno(), os.path.getsize(path)))
+        assert "SOPInstanceUID" in decoded, name
+        assert set(values) <= {"SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence",
+                               "ContrastBolusAgentSequence", "Rows", "Columns", "BitsAllocated",
+                               "SamplesPerPixel"}, (name, set(values))
+        assert read_header(path) == record_from_dataset(pydicom.dcmread(path, stop_before_pixels=True)), name
+
+
+def test_the_dictionary_vrs_of_the_compiled_implicit_walk_are_pydicoms() -> None:
+    from pydicom.datadict import dictionary_VR
+
+    plain = {tag for tag, spec in reader._WANTED.items() if isinstance(spec, str)}
+    assert set(reader._DICTIONARY_VRS) == plain
+    assert all(dictionary_VR(tag) == vr for tag, vr in reader._DICTIONARY_VRS.items())
 
 
 #: A value of each sort the compiled decoder must treat exactly as Python does (or leave to Python).
@@ -454,3 +494,134 @@ def test_read_headers_in_order_with_one_and_two_processes(tmp_path: Path) -> Non
     assert one[1][1] == Rejected("skip", "not_dicom", one[1][1].detail)
     assert one[2][1].action == "quarantine" and one[2][1].reason == "truncated"
     assert isinstance(one[3][1], HeaderRecord)
+
+
+# --- pydicom is the arbiter: quarantine only where pydicom fails too (issue 13) ---------------------
+
+def _pydicom_verdict(path: str) -> tuple[str, HeaderRecord | None, bool]:
+    """What pydicom alone makes of a file: its header read ("read" with the record, "no_uid" or "fails"), and
+    whether its full read fails or finds a value shorter than declared (pydicom reads a cut value short)."""
+    from pydicom.dataelem import RawDataElement
+
+    with open(path, "rb") as f:
+        force = f.read(132)[128:132] != b"DICM"
+    with reader.quiet_pydicom():
+        try:
+            record = record_from_dataset(pydicom.dcmread(path, stop_before_pixels=True, force=force))
+            header = "read" if record is not None else "no_uid"
+        except Exception:
+            header, record = "fails", None
+        try:
+            ds = pydicom.dcmread(path, force=force)
+            cut = any(isinstance(raw, RawDataElement) and raw.value is not None and raw.length != 0xFFFFFFFF
+                      and len(raw.value) < raw.length for raw in ds._dict.values())
+        except Exception:
+            cut = True
+    return header, record, cut
+
+
+@pytest.fixture(scope="module")
+def arbiter_corpus(tmp_path_factory) -> list[str]:
+    import tarfile
+
+    folder = tmp_path_factory.mktemp("arbiter")
+    with tarfile.open(FUZZ / "arbiter_corpus.tar.xz") as tar:
+        tar.extractall(folder, filter="data")
+    return sorted(str(p) for p in folder.iterdir()) + sorted(str(p) for p in (FUZZ / "seeds").iterdir())
+
+
+def test_quarantine_only_where_pydicom_fails_too(arbiter_corpus: list[str], walk: str) -> None:
+    """Over damaged files (tags corrupted above (5200,9230), top-level item tags, odd VRs, swapped elements,
+    flips, odd lengths, cuts): a file pydicom reads whole is read, with pydicom's values; a quarantine is
+    backed by pydicom failing, finding no UID, or finding a value cut short."""
+    outcomes: dict[str, int] = {}
+    for path in arbiter_corpus:
+        outcome, record = _outcome(path)
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        header, expected, cut = _pydicom_verdict(path)
+        name = os.path.basename(path)
+        if outcome == "read":
+            assert header == "read" and record == expected, name
+        elif outcome == "quarantine:truncated":
+            assert cut, name
+        elif outcome in ("quarantine:missing_uid", "quarantine:parse_error"):
+            assert header in ("no_uid", "fails"), (name, outcome, header)
+        else:
+            assert outcome == "skip:not_dicom" and header in ("no_uid", "fails"), (name, outcome, header)
+    assert outcomes["read"] > len(arbiter_corpus) // 2, outcomes
+
+
+@pytest.mark.parametrize("case", ["corrupted_tag_above_last_wanted", "item_tag_at_top_level", "odd_vr"])
+def test_the_cases_of_issue_13_follow_pydicom(case: str, tmp_path: Path, walk: str) -> None:
+    """Each damage issue 13 saw end a fast read early (loading NULLs or quarantining as missing_uid): the
+    reader now does what pydicom does. pydicom reads past a corrupted tag and a top-level item tag; it reads
+    an unknown VR as the start of implicit VR and finds no UIDs after it, so the reader quarantines that."""
+    data = bytearray(Path(BY_NAME["CT_small.dcm"]).read_bytes())
+    at = data.find(b"\x18\x00\x50\x00DS")  # SliceThickness, before the UIDs of group 0020 and Rows/Columns
+    if case == "corrupted_tag_above_last_wanted":
+        data[at : at + 2] = b"\xff\xff"
+    elif case == "item_tag_at_top_level":
+        data[at:at] = b"\xfe\xff\x00\xe0\x00\x00\x00\x00"
+    else:
+        data[at + 4 : at + 6] = b"ds"
+    path = tmp_path / f"{case}.dcm"
+    path.write_bytes(bytes(data))
+    outcome, record = _outcome(str(path))
+    header, expected, _ = _pydicom_verdict(str(path))
+    if case == "odd_vr":
+        assert (outcome, header) == ("quarantine:missing_uid", "no_uid")
+        return
+    assert (outcome, header) == ("read", "read") and record == expected
+    assert record.rows == 128 and record.instance_number is not None and record.image_orientation
+
+
+def _enhanced_undefined(tmp_path: Path) -> Path:
+    """eCT_Supplemental.dcm (2 frames) with every sequence of undefined length and 64x64 native pixel data."""
+    ds = pydicom.dcmread(BY_NAME["eCT_Supplemental.dcm"])
+    ds.Rows = ds.Columns = 64
+    ds.PixelData = bytes(64 * 64 * 2 * int(ds.NumberOfFrames))
+    for elem in ds.iterall():
+        if elem.VR == "SQ":
+            elem.is_undefined_length = True
+            for item in elem.value:
+                item.is_undefined_length_sequence_item = True
+    path = tmp_path / "enhanced.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def test_undefined_length_frames_are_passed_by_the_pixel_data_probe(tmp_path: Path, walk: str) -> None:
+    """After the first frame's groups the walk resumes at Pixel Data found where the header says it must be
+    (the other frames are never read); a file cut inside the frames is still quarantined, as pydicom fails."""
+    path = _enhanced_undefined(tmp_path)
+    data = path.read_bytes()
+    record = read_header(path)
+    assert record == record_from_dataset(pydicom.dcmread(path, stop_before_pixels=True))
+    assert record.functional_groups and record.slice_thickness is not None
+    pixel_data = data.rfind(b"\xe0\x7f\x10\x00OB") if b"\xe0\x7f\x10\x00OB" in data else data.rfind(b"\xe0\x7f\x10\x00OW")
+    calls: list[int] = []
+    original = reader._Walker._skip_items
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(reader._Walker, "_skip_items", lambda self, *a: calls.append(1) or original(self, *a))
+        assert read_header(path) == record
+        assert not calls  # the probe found the pixel data: nothing skipped
+        cut = tmp_path / "cut.dcm"
+        cut.write_bytes(data[: pixel_data - 30])  # inside the last frame's groups
+        assert _outcome(str(cut))[0] == "quarantine:truncated" and calls  # probe fails: skipped, cut found
+    assert _pydicom_verdict(str(cut))[2]
+
+
+def test_a_large_unwanted_value_is_skipped_without_reading_it(tmp_path: Path, walk: str) -> None:
+    """Siemens MR headers carry ~92 KB of private CSA data between the wanted elements and the pixel data: the
+    compiled walk jumps over it (the bytes are never read: zeros in the buffer); the record is pydicom's."""
+    ds = pydicom.dcmread(BY_NAME["MR_small_implicit.dcm"])
+    ds.add_new(0x00290010, "LO", "SIEMENS CSA HEADER")
+    ds.add_new(0x00291010, "OB", b"\x01" * 92_000)
+    path = tmp_path / "csa.dcm"
+    ds.save_as(path, implicit_vr=True, little_endian=True)
+    with open(path, "rb") as f:
+        src = reader._Source(f.fileno(), os.path.getsize(path))
+        values, decoded, *_ = reader._fast_read(src)
+    csa = path.read_bytes().find(b"\x01" * 64)
+    assert src.buf[csa + 8192 : csa + 16384] == (bytes(8192) if walk == "compiled" else b"\x01" * 8192)
+    assert read_header(path) == record_from_dataset(pydicom.dcmread(path, stop_before_pixels=True))

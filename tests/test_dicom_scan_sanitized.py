@@ -1,9 +1,10 @@
 """The compiled scanner under AddressSanitizer and UndefinedBehaviorSanitizer.
 
 rcdm/dicom/_scan.c reads untrusted bytes. This builds it with ``-fsanitize=address,undefined`` into a
-temporary folder and runs the reader's parity tests (every bundled file, 1,500 damaged headers, random values
-for the decoder) in a child Python that loads that build in place of the installed one. Any out-of-bounds read,
-use after free or undefined behaviour aborts the child, and the test fails with the sanitizer's report.
+temporary folder and runs the reader's parity tests (every bundled file, 1,650 damaged headers of every
+encoding, random values for the decoder; not the arbiter corpus, which exercises pydicom more than C) in a
+child Python that loads that build in place of the installed one. Any out-of-bounds read, use after free or
+undefined behaviour aborts the child, and the test fails with the sanitizer's report.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ sys.modules["rcdm.dicom._scan"] = module
 import pytest
 import rcdm.dicom.reader as reader
 assert reader._scan is module, "the sanitized build was not the one loaded"
-sys.exit(pytest.main(["-q", "-p", "no:cacheprovider", sys.argv[2], "-k", "compiled"]))
+sys.exit(pytest.main(["-q", "-p", "no:cacheprovider", sys.argv[2], "-k", "compiled and not pydicom_fails"]))
 """
 
 

@@ -1,21 +1,33 @@
-/* The hot loop of rcdm's DICOM header reader, compiled: walk the top-level elements of an explicit VR
- * little endian data set in a bytes buffer and keep the raw values of the wanted ones.
+/* The hot loop of rcdm's DICOM header reader, compiled: walk the top-level elements of a data set in a bytes
+ * buffer (explicit VR little endian, implicit VR little endian or explicit VR big endian) and keep the raw
+ * values of the wanted ones.
  *
  * It mirrors Walker._walk_top_py in reader.py step for step (that Python loop is the reference and the
- * fallback when this module is not built) and hands everything else back to Python: sequences, undefined
- * lengths and wanted sequences (STEP_GENERAL), the end of the buffer (STEP_NEED), and the two things that
- * send the whole file to pydicom: elements out of order (STEP_ORDER), an unknown VR or a delimiter at the
- * top level (STEP_UNUSUAL). It never reads outside the buffer: every offset is checked against its length
- * before a byte is read, and offsets are 64-bit so that no declared length can wrap them.
+ * fallback when this module is not built) and hands everything else back to Python: wanted sequences and
+ * anything irregular inside an undefined-length sequence (STEP_GENERAL: Python walks that one element), the
+ * end of the buffer (STEP_NEED), and the two things that send the whole file to pydicom: elements out of
+ * order (STEP_ORDER), an unknown VR or an item/delimiter tag (group FFFE) at the top level (STEP_UNUSUAL).
+ * Unwanted sequences of undefined length are skipped here, item by item to their delimiters (nested ones
+ * too, up to MAX_DEPTH; items of a UN sequence as implicit VR little endian, as pydicom reads them). It never
+ * reads outside the buffer: every offset is checked against its length before a byte is read, and offsets
+ * are 64-bit so that no declared length can wrap them.
  *
- * Scanner(wanted, first, last).scan(buf, pos, last_tag, out, done) -> (step, pos, last_tag, need)
+ * Scanner(wanted, first, last, implicit=False, little=True, vrs=None, sequences=True).scan(buf, pos, last_tag,
+ *                                                                                          out, done)
+ *   -> (step, pos, last_tag, need)
  *   wanted       dict tag (int) -> keyword (str) for plain values, or anything else (a tuple) for
  *                sequences the general walker collects; copied into a sorted array when the scanner is made
  *   first, last  the walk stops (STEP_DONE) at the first tag outside [first, last], before its VR is read
+ *   implicit     implicit VR: 8-byte element headers, the VR of a wanted value from ``vrs``
+ *   little       byte order of tags and lengths (explicit VR big endian: False)
+ *   vrs          dict tag -> VR name (str) from the data dictionary, for implicit VR: it chooses how C
+ *                decodes a wanted value; a value it does not decode is stored with VR None, as Python does
+ *   sequences    False: an undefined length is handed back (STEP_GENERAL) instead of skipped (the file
+ *                meta group, which Python reads without sequences)
  *   buf          bytes, the start of the file
  *   pos          offset of the first element to read
  *   last_tag     the previous tag (-1 at the start): tags must ascend
- *   out          dict keyword -> (VR name or None for UN, raw value bytes), filled in place
+ *   out          dict keyword -> (VR name or None for UN and implicit VR, raw value bytes), filled in place
  *   done         None, or a dict that takes instead keyword -> decoded value (str or list of str) for
  *                the values decode() can decode (plain ASCII text of the string VRs, as Python would)
  * Returns the step that stopped the walk, the offset of the element it stopped at (to be read again by
@@ -28,7 +40,7 @@
 #include <stdint.h>
 #include <string.h>
 
-enum { STEP_DONE = 0, STEP_NEED = 1, STEP_GENERAL = 2, STEP_ORDER = 3, STEP_UNUSUAL = 4 };
+enum { STEP_DONE = 0, STEP_NEED = 1, STEP_GENERAL = 2, STEP_ORDER = 3, STEP_UNUSUAL = 4, STEP_FRAMES = 5 };
 
 #define VR(a, b) ((uint16_t)((uint8_t)(a) | ((uint8_t)(b) << 8)))
 #define UNDEFINED_LENGTH 0xFFFFFFFFu
@@ -52,9 +64,16 @@ static int vr_kind(uint16_t vr)
     }
 }
 
-static uint16_t u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
-static uint32_t u32(const uint8_t *p)
+#define MAX_DEPTH 32 /* nested undefined-length sequences skipped here; deeper ones Python walks */
+
+static uint16_t u16(const uint8_t *p, int little)
 {
+    return little ? (uint16_t)(p[0] | (p[1] << 8)) : (uint16_t)((p[0] << 8) | p[1]);
+}
+static uint32_t u32(const uint8_t *p, int little)
+{
+    if (!little)
+        return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | (uint32_t)p[3];
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 
@@ -170,9 +189,10 @@ static PyObject *decode(uint16_t vr, const uint8_t *v, Py_ssize_t length)
 }
 
 /* Store done[keyword] = the decoded value when ``done`` is a dict and the value is plain, else
- * out[keyword] = (VR name or None, value bytes). Returns 0, or -1 with a Python error set. */
-static int store(PyObject *out, PyObject *done, PyObject *keyword, uint16_t vr, const uint8_t *value,
-                 Py_ssize_t length)
+ * out[keyword] = (VR name or None, value bytes); None for UN and for implicit VR (``vr`` is then the data
+ * dictionary's, which Python looks up itself). Returns 0, or -1 with a Python error set. */
+static int store(PyObject *out, PyObject *done, PyObject *keyword, uint16_t vr, int implicit,
+                 const uint8_t *value, Py_ssize_t length)
 {
     PyObject *name, *raw, *pair;
     if (done != Py_None) {
@@ -185,7 +205,7 @@ static int store(PyObject *out, PyObject *done, PyObject *keyword, uint16_t vr, 
         if (PyErr_Occurred())
             return -1;
     }
-    if (vr == VR('U', 'N')) {
+    if (implicit || vr == VR('U', 'N')) {
         name = Py_NewRef(Py_None);
     } else {
         char text[2] = {(char)(vr & 0xFF), (char)(vr >> 8)};
@@ -207,13 +227,15 @@ static int store(PyObject *out, PyObject *done, PyObject *keyword, uint16_t vr, 
     return rc;
 }
 
-/* A scanner for one set of wanted tags: sorted tags, their specs, and which specs are plain keywords. */
+/* A scanner for one set of wanted tags in one encoding: sorted tags, their specs and dictionary VRs. */
 typedef struct {
     PyObject_HEAD
     Py_ssize_t n;
     uint32_t *tags;
     PyObject **specs; /* owned */
+    uint16_t *vrs;    /* implicit VR: the dictionary VR of tags[i] (0: unknown, not decoded here) */
     long long first, last;
+    int implicit, little, sequences;
 } Scanner;
 
 static void scanner_dealloc(Scanner *self)
@@ -222,6 +244,7 @@ static void scanner_dealloc(Scanner *self)
         Py_XDECREF(self->specs[i]);
     PyMem_Free(self->tags);
     PyMem_Free(self->specs);
+    PyMem_Free(self->vrs);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -233,21 +256,31 @@ static int compare_tags(const void *a, const void *b)
 
 static PyObject *scanner_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
-    static char *names[] = {"wanted", "first", "last", NULL};
-    PyObject *wanted;
+    static char *names[] = {"wanted", "first", "last", "implicit", "little", "vrs", "sequences", NULL};
+    PyObject *wanted, *vrs = Py_None;
     long long first, last;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!LL", names, &PyDict_Type, &wanted, &first, &last))
+    int implicit = 0, little = 1, sequences = 1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!LL|ppOp", names, &PyDict_Type, &wanted, &first, &last,
+                                     &implicit, &little, &vrs, &sequences))
         return NULL;
+    if (vrs != Py_None && !PyDict_Check(vrs)) {
+        PyErr_SetString(PyExc_TypeError, "vrs must be a dict or None");
+        return NULL;
+    }
     Scanner *self = (Scanner *)type->tp_alloc(type, 0);
     if (self == NULL)
         return NULL;
     self->first = first;
     self->last = last;
+    self->implicit = implicit;
+    self->little = little;
+    self->sequences = sequences;
     Py_ssize_t n = PyDict_Size(wanted), i = 0, at = 0;
     size_t slots = n > 0 ? (size_t)n : 1;
     self->tags = PyMem_Calloc(slots, sizeof(uint32_t));
     self->specs = PyMem_Calloc(slots, sizeof(PyObject *));
-    if (self->tags == NULL || self->specs == NULL) {
+    self->vrs = PyMem_Calloc(slots, sizeof(uint16_t));
+    if (self->tags == NULL || self->specs == NULL || self->vrs == NULL) {
         Py_DECREF(self);
         return PyErr_NoMemory();
     }
@@ -272,21 +305,36 @@ static PyObject *scanner_new(PyTypeObject *type, PyObject *args, PyObject *kwarg
             return NULL;
         }
         PyObject *spec = PyDict_GetItemWithError(wanted, tag);
+        PyObject *vr = spec != NULL && vrs != Py_None ? PyDict_GetItemWithError(vrs, tag) : NULL;
         Py_DECREF(tag);
-        if (spec == NULL) {
+        if (spec == NULL || PyErr_Occurred()) {
             Py_DECREF(self);
             if (!PyErr_Occurred())
                 PyErr_SetString(PyExc_RuntimeError, "wanted changed while the scanner was built");
             return NULL;
         }
         self->specs[at] = Py_NewRef(spec);
+        if (vr != NULL) {
+            Py_ssize_t len;
+            const char *name = PyUnicode_Check(vr) ? PyUnicode_AsUTF8AndSize(vr, &len) : NULL;
+            if (name == NULL || len != 2) {
+                Py_DECREF(self);
+                if (!PyErr_Occurred())
+                    PyErr_SetString(PyExc_ValueError, "a VR in vrs is not a 2-letter str");
+                return NULL;
+            }
+            self->vrs[at] = VR(name[0], name[1]);
+        }
     }
     return (PyObject *)self;
 }
 
-/* The spec of a tag (borrowed), or NULL when it is not wanted: a binary search of the sorted tags. */
-static PyObject *lookup(const Scanner *self, uint32_t tag)
+/* The index of a tag in the sorted tags, or -1 when it is not wanted (or there is no scanner): a binary
+ * search. */
+static Py_ssize_t lookup(const Scanner *self, uint32_t tag)
 {
+    if (self == NULL)
+        return -1;
     Py_ssize_t lo = 0, hi = self->n;
     while (lo < hi) {
         Py_ssize_t mid = lo + (hi - lo) / 2;
@@ -295,7 +343,196 @@ static PyObject *lookup(const Scanner *self, uint32_t tag)
         else
             hi = mid;
     }
-    return lo < self->n && self->tags[lo] == tag ? self->specs[lo] : NULL;
+    return lo < self->n && self->tags[lo] == tag ? lo : -1;
+}
+
+/* What skipping an undefined-length sequence gives besides the offset after it. */
+enum { SKIP_NEED = -1, SKIP_GENERAL = -2 };
+
+static long long walk_item(const Scanner *sc, const uint8_t *buf, long long nbuf, long long pos, long long end,
+                           int implicit, int little, int depth, PyObject *item, long long *need);
+
+/* Skip the items of an undefined-length sequence whose value starts at pos, to after its sequence
+ * delimiter, as Walker._items(pos, None, ..., None, 0) does; returns as walk_item. */
+static long long skip_items(const uint8_t *buf, long long nbuf, long long pos, int implicit, int little, int depth,
+                            long long *need)
+{
+    if (depth > MAX_DEPTH)
+        return SKIP_GENERAL;
+    for (;;) {
+        if (pos + 8 > nbuf) {
+            *need = pos + 8;
+            return SKIP_NEED;
+        }
+        const uint8_t *p = buf + pos;
+        uint16_t group = u16(p, little), elem = u16(p + 2, little);
+        uint32_t length = u32(p + 4, little);
+        pos += 8;
+        if (group != 0xFFFE)
+            return SKIP_GENERAL;
+        if (elem == 0xE0DD)
+            return pos;
+        if (elem != 0xE000)
+            return SKIP_GENERAL;
+        if (length != UNDEFINED_LENGTH) {
+            pos += length;
+            continue;
+        }
+        pos = walk_item(NULL, buf, nbuf, pos, -1, implicit, little, depth, NULL, need);
+        if (pos < 0)
+            return pos;
+    }
+}
+
+static PyTypeObject ScannerType;
+
+/* What walking a wanted sequence gives besides an offset (SKIP_NEED and SKIP_GENERAL as above). */
+enum { WALK_ERROR = -3 }; /* a Python error is set */
+
+static long long walk_sequence(PyObject *spec, const uint8_t *buf, long long nbuf, long long pos, long long length,
+                               uint16_t vr, int implicit, int little, int depth, PyObject *out, long long *need,
+                               long long *resume);
+
+/* Walk the elements of one item from pos to ``end`` (or, end < 0, to its item delimiter), collecting the
+ * raw values of the tags ``sc`` wants into the dict ``item`` and walking the wanted sequences inside, as
+ * Walker.walk(pos, end, wanted, item, top=False) does; with sc NULL (and item NULL) it only skips, as
+ * Walker.walk(pos, None, {}, {}, False). Returns the offset after the item, or SKIP_NEED (the buffer ends
+ * first; *need: the bytes wanted), SKIP_GENERAL (something Python must judge) or WALK_ERROR. */
+static long long walk_item(const Scanner *sc, const uint8_t *buf, long long nbuf, long long pos, long long end,
+                           int implicit, int little, int depth, PyObject *item, long long *need)
+{
+    if (depth > MAX_DEPTH)
+        return SKIP_GENERAL;
+    for (;;) {
+        if (end >= 0 && pos >= end)
+            return pos > end ? SKIP_GENERAL : pos;
+        if (pos + 12 > nbuf) {
+            *need = pos + 12;
+            return SKIP_NEED;
+        }
+        const uint8_t *p = buf + pos;
+        uint32_t group = u16(p, little), tag = (group << 16) | u16(p + 2, little);
+        uint16_t vr = VR(p[4], p[5]);
+        long long length, hdr = 8;
+        if (implicit || group == 0xFFFE) {
+            length = u32(p + 4, little);
+            vr = 0;
+        } else {
+            int kind = vr_kind(vr);
+            if (kind == 0)
+                return SKIP_GENERAL;
+            length = kind == 2 ? (long long)u32(p + 8, little) : (long long)u16(p + 6, little);
+            hdr = kind == 2 ? 12 : 8;
+        }
+        if (group == 0xFFFE)
+            return tag == 0xFFFEE00Du && end < 0 ? pos + 8 : SKIP_GENERAL;
+        pos += hdr;
+        Py_ssize_t at = lookup(sc, tag);
+        PyObject *spec = at < 0 ? NULL : sc->specs[at];
+        if (spec == NULL) {
+            if (length != UNDEFINED_LENGTH) {
+                pos += length;
+                continue;
+            }
+            if (!implicit && vr != VR('S', 'Q') && vr != VR('U', 'N'))
+                return SKIP_GENERAL;
+            int un = vr == VR('U', 'N');
+            pos = skip_items(buf, nbuf, pos, implicit || un, little || un, depth + 1, need);
+        } else if (!PyUnicode_CheckExact(spec)) {
+            pos = walk_sequence(spec, buf, nbuf, pos, length, vr, implicit, little, depth + 1, item, need, NULL);
+        } else {
+            if (length == UNDEFINED_LENGTH)
+                return SKIP_GENERAL;
+            if (pos + length > nbuf) {
+                *need = pos + length;
+                return SKIP_NEED;
+            }
+            if (store(item, Py_None, spec, vr, implicit, buf + pos, (Py_ssize_t)length) < 0)
+                return WALK_ERROR;
+            pos += length;
+        }
+        if (pos < 0)
+            return pos;
+    }
+}
+
+/* Walk a wanted sequence whose value (``length`` bytes, or undefined) starts at pos: out[keyword] = the
+ * list of its items, each a dict of the wanted raw values, as Walker.walk does for a (keyword, subtree)
+ * spec. ``spec`` is (keyword, Scanner of the items' wanted tags, first_only). With ``resume`` (the top
+ * level) and first_only, only the first item is walked and *resume is where the walk goes on: the end of
+ * a sequence of defined length, or -1 (undefined length: Python finds its end). Returns the offset after
+ * the sequence (or the first item), or SKIP_NEED, SKIP_GENERAL or WALK_ERROR. */
+static long long walk_sequence(PyObject *spec, const uint8_t *buf, long long nbuf, long long pos, long long length,
+                               uint16_t vr, int implicit, int little, int depth, PyObject *out, long long *need,
+                               long long *resume)
+{
+    if (!PyTuple_Check(spec) || PyTuple_GET_SIZE(spec) != 3 ||
+        !PyObject_TypeCheck(PyTuple_GET_ITEM(spec, 1), &ScannerType))
+        return SKIP_GENERAL; /* a spec for the Python walker only */
+    const Scanner *sc = (const Scanner *)PyTuple_GET_ITEM(spec, 1);
+    int first_only = resume != NULL && PyObject_IsTrue(PyTuple_GET_ITEM(spec, 2)) == 1;
+    int un = !implicit && vr == VR('U', 'N');
+    if (!implicit && !un && vr != VR('S', 'Q'))
+        return SKIP_GENERAL; /* not a sequence: Python sends the file to pydicom */
+    if (depth > MAX_DEPTH)
+        return SKIP_GENERAL;
+    int item_implicit = implicit || un, item_little = little || un;
+    long long seq_end = length == UNDEFINED_LENGTH ? -1 : pos + length;
+    PyObject *items = PyList_New(0);
+    if (items == NULL)
+        return WALK_ERROR;
+    long long rc = 0;
+    int delimited = 0;
+    while (seq_end < 0 || pos < seq_end) {
+        if (pos + 8 > nbuf) {
+            *need = pos + 8;
+            rc = SKIP_NEED;
+            goto fail;
+        }
+        const uint8_t *p = buf + pos;
+        uint16_t group = u16(p, item_little), elem = u16(p + 2, item_little);
+        uint32_t item_length = u32(p + 4, item_little);
+        pos += 8;
+        if (group != 0xFFFE || (elem != 0xE000 && elem != 0xE0DD)) {
+            rc = SKIP_GENERAL;
+            goto fail;
+        }
+        if (elem == 0xE0DD) {
+            delimited = 1;
+            break;
+        }
+        PyObject *item = PyDict_New();
+        if (item == NULL) {
+            rc = WALK_ERROR;
+            goto fail;
+        }
+        long long item_end = item_length == UNDEFINED_LENGTH ? -1 : pos + item_length;
+        rc = walk_item(sc, buf, nbuf, pos, item_end, item_implicit, item_little, depth, item, need);
+        if (rc < 0 || PyList_Append(items, item) < 0) {
+            Py_DECREF(item);
+            rc = rc < 0 ? rc : WALK_ERROR;
+            goto fail;
+        }
+        Py_DECREF(item);
+        pos = rc;
+        if (first_only)
+            break;
+    }
+    if (!delimited && !first_only && pos != seq_end) {
+        rc = SKIP_GENERAL; /* the items run past the sequence's declared length */
+        goto fail;
+    }
+    if (PyDict_SetItem(out, PyTuple_GET_ITEM(spec, 0), items) < 0) {
+        rc = WALK_ERROR;
+        goto fail;
+    }
+    Py_DECREF(items);
+    if (first_only)
+        *resume = seq_end;
+    return pos;
+fail:
+    Py_DECREF(items);
+    return rc;
 }
 
 static PyObject *scanner_scan(Scanner *self, PyObject *args)
@@ -319,6 +556,7 @@ static PyObject *scanner_scan(Scanner *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "negative offset");
         return NULL;
     }
+    const int implicit = self->implicit, little = self->little;
     for (;;) {
         if (pos + 12 > nbuf) {
             step = STEP_NEED;
@@ -326,8 +564,12 @@ static PyObject *scanner_scan(Scanner *self, PyObject *args)
             break;
         }
         const uint8_t *p = buf + pos;
-        long long tag = ((long long)u16(p) << 16) | u16(p + 2);
-        uint16_t vr = u16(p + 4);
+        long long group = u16(p, little), tag = (group << 16) | u16(p + 2, little);
+        uint16_t vr = VR(p[4], p[5]);
+        if (group == 0xFFFE) { /* an item or a delimiter at the top level */
+            step = STEP_UNUSUAL;
+            break;
+        }
         if (tag <= last_tag) {
             step = STEP_ORDER;
             break;
@@ -336,19 +578,62 @@ static PyObject *scanner_scan(Scanner *self, PyObject *args)
             step = STEP_DONE;
             break;
         }
-        int kind = vr_kind(vr);
-        if (kind == 0) { /* an unknown VR, or an item delimiter at the top level */
-            step = STEP_UNUSUAL;
-            break;
+        long long length, hdr;
+        if (implicit) {
+            length = u32(p + 4, little);
+            hdr = 8;
+        } else {
+            int kind = vr_kind(vr);
+            if (kind == 0) { /* an unknown VR */
+                step = STEP_UNUSUAL;
+                break;
+            }
+            length = kind == 2 ? (long long)u32(p + 8, little) : (long long)u16(p + 6, little);
+            hdr = kind == 2 ? 12 : 8;
         }
-        long long length = kind == 2 ? (long long)u32(p + 8) : (long long)u16(p + 6);
-        long long hdr = kind == 2 ? 12 : 8;
         long long previous = last_tag;
         last_tag = tag;
-        PyObject *spec = lookup(self, (uint32_t)tag); /* borrowed */
-        if (length == UNDEFINED_LENGTH || (spec != NULL && !PyUnicode_CheckExact(spec))) {
-            step = STEP_GENERAL;
-            break;
+        Py_ssize_t at = lookup(self, (uint32_t)tag);
+        PyObject *spec = at < 0 ? NULL : self->specs[at]; /* borrowed */
+        int sequence = spec != NULL && !PyUnicode_CheckExact(spec);
+        if (sequence || length == UNDEFINED_LENGTH) {
+            /* a wanted sequence is walked, an unwanted one of undefined length skipped; the rest Python judges */
+            int un = !implicit && vr == VR('U', 'N');
+            long long resume = -2, after;
+            if (sequence)
+                after = walk_sequence(spec, buf, nbuf, pos + hdr, length, vr, implicit, little, 1, out, &need, &resume);
+            else if (spec != NULL || !self->sequences || (!implicit && !un && vr != VR('S', 'Q')))
+                after = SKIP_GENERAL;
+            else
+                after = skip_items(buf, nbuf, pos + hdr, implicit || un, little || un, 1, &need);
+            if (after == WALK_ERROR) {
+                PyBuffer_Release(&view);
+                return NULL;
+            }
+            if (after == SKIP_NEED) {
+                step = STEP_NEED;
+                last_tag = previous;
+                break;
+            }
+            if (after == SKIP_GENERAL) {
+                step = STEP_GENERAL;
+                need = 0;
+                break;
+            }
+            if (resume >= 0) { /* the first frame of the per-frame groups: the walk ends; go on after them */
+                step = STEP_DONE;
+                pos = resume;
+                break;
+            }
+            if (resume == -1) { /* the same, of undefined length: Python finds the end (need: UN, items in
+                                 * implicit VR little endian) */
+                step = STEP_FRAMES;
+                pos = after;
+                need = un;
+                break;
+            }
+            pos = after;
+            continue;
         }
         if (spec == NULL) {
             pos += hdr + length;
@@ -360,7 +645,8 @@ static PyObject *scanner_scan(Scanner *self, PyObject *args)
             last_tag = previous;
             break;
         }
-        if (store(out, done, spec, vr, p + hdr, (Py_ssize_t)length) < 0) {
+        uint16_t value_vr = implicit ? self->vrs[at] : vr;
+        if (store(out, done, spec, value_vr, implicit, p + hdr, (Py_ssize_t)length) < 0) {
             PyBuffer_Release(&view);
             return NULL;
         }
@@ -370,10 +656,32 @@ static PyObject *scanner_scan(Scanner *self, PyObject *args)
     return result(step, pos, last_tag, need);
 }
 
+static PyObject *module_skip_items(PyObject *module, PyObject *args)
+{
+    Py_buffer view;
+    long long pos, need = 0;
+    int implicit, little;
+    (void)module;
+    if (!PyArg_ParseTuple(args, "y*Lpp", &view, &pos, &implicit, &little))
+        return NULL;
+    long long after = pos < 0 ? SKIP_GENERAL : skip_items((const uint8_t *)view.buf, (long long)view.len, pos,
+                                                          implicit, little, 1, &need);
+    PyBuffer_Release(&view);
+    return Py_BuildValue("(LL)", after, need);
+}
+
+static PyMethodDef module_methods[] = {
+    {"skip_items", module_skip_items, METH_VARARGS,
+     "skip_items(buf, pos, implicit, little) -> (after, need): skip the items of an undefined-length sequence "
+     "whose value starts at pos; after is the offset past its delimiter, or -1 (the buffer must hold need "
+     "bytes) or -2 (something irregular: Python walks it and decides)."},
+    {NULL, NULL, 0, NULL},
+};
+
 static PyMethodDef scanner_methods[] = {
     {"scan", (PyCFunction)scanner_scan, METH_VARARGS,
-     "scan(buf, pos, last_tag, out, done) -> (step, pos, last_tag, need): walk explicit VR little endian "
-     "elements from pos, storing done[keyword] = decoded value (done a dict, plain ASCII string VRs) or "
+     "scan(buf, pos, last_tag, out, done) -> (step, pos, last_tag, need): walk the top-level elements "
+     "from pos in the scanner's encoding, storing done[keyword] = decoded value (done a dict, plain ASCII string VRs) or "
      "out[keyword] = (VR name or None, raw bytes) for the wanted plain values."},
     {NULL, NULL, 0, NULL},
 };
@@ -383,7 +691,7 @@ static PyTypeObject ScannerType = {
     .tp_name = "rcdm.dicom._scan.Scanner",
     .tp_basicsize = sizeof(Scanner),
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Scanner(wanted, first, last): walks the elements with tags in [first, last] (DONE at the "
+    .tp_doc = "Scanner(wanted, first, last, implicit=False, little=True, vrs=None, sequences=True): walks the elements with tags in [first, last] (DONE at the "
               "first tag outside), keeping the values of wanted tags (dict tag -> keyword, or a "
               "non-str spec for sequences, handed back as STEP_GENERAL).",
     .tp_new = scanner_new,
@@ -399,7 +707,8 @@ static int exec_module(PyObject *module)
         PyModule_AddIntConstant(module, "STEP_NEED", STEP_NEED) < 0 ||
         PyModule_AddIntConstant(module, "STEP_GENERAL", STEP_GENERAL) < 0 ||
         PyModule_AddIntConstant(module, "STEP_ORDER", STEP_ORDER) < 0 ||
-        PyModule_AddIntConstant(module, "STEP_UNUSUAL", STEP_UNUSUAL) < 0)
+        PyModule_AddIntConstant(module, "STEP_UNUSUAL", STEP_UNUSUAL) < 0 ||
+        PyModule_AddIntConstant(module, "STEP_FRAMES", STEP_FRAMES) < 0)
         return -1;
     return 0;
 }
@@ -412,7 +721,7 @@ static PyModuleDef_Slot slots[] = {
 static struct PyModuleDef module_def = {
     PyModuleDef_HEAD_INIT, "rcdm.dicom._scan",
     "Compiled top-level element walk for rcdm.dicom.reader (optional; the reader has a pure-Python twin).",
-    0, NULL, slots, NULL, NULL, NULL,
+    0, module_methods, slots, NULL, NULL, NULL,
 };
 
 PyMODINIT_FUNC PyInit__scan(void) { return PyModuleDef_Init(&module_def); }

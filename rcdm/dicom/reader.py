@@ -61,8 +61,8 @@ except ImportError:  # pragma: no cover - depends on the build
 #: Whether the compiled scanner is in use (it is built at install time where a C compiler exists).
 ACCELERATED = _scan is not None
 if _scan is not None:  # what stopped a compiled walk (the rest: STEP_UNUSUAL)
-    _STEP_DONE, _STEP_NEED, _STEP_GENERAL, _STEP_ORDER = (_scan.STEP_DONE, _scan.STEP_NEED, _scan.STEP_GENERAL,
-                                                          _scan.STEP_ORDER)
+    _STEP_DONE, _STEP_NEED, _STEP_GENERAL, _STEP_ORDER, _STEP_FRAMES = (
+        _scan.STEP_DONE, _scan.STEP_NEED, _scan.STEP_GENERAL, _scan.STEP_ORDER, _scan.STEP_FRAMES)
 
 #: Why a file was skipped (it is not a DICOM image instance: nothing to load, nothing wrong).
 SKIP_REASONS = {
@@ -87,6 +87,7 @@ _EXPLICIT_LE = "1.2.840.10008.1.2.1"
 _EXPLICIT_BE = "1.2.840.10008.1.2.2"
 _DEFLATED = ("1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.8.1")
 _FIRST_CHUNK = 8192
+_SPARSE_GAP = 16384
 _UNDEFINED = 0xFFFFFFFF
 
 
@@ -236,18 +237,46 @@ _WANTED: dict[int, Any] = {
     0x00200037: "ImageOrientationPatient",
     0x00200060: "Laterality",
     0x00200062: "ImageLaterality",
+    0x00280002: "SamplesPerPixel",  # these two: the size of native pixel data (see _Walker._frames_end)
     0x00280008: "NumberOfFrames",
     0x00280010: "Rows",
     0x00280011: "Columns",
+    0x00280100: "BitsAllocated",
     0x52009229: ("SharedFunctionalGroupsSequence", _FRAME_ITEM),
     0x52009230: ("PerFrameFunctionalGroupsSequence", _FRAME_ITEM),
 }
 _PER_FRAME = 0x52009230
 _LAST_WANTED = _PER_FRAME
 _PIXEL_DATA = 0x7FE00010
+_PIXEL_TAGS = frozenset((0x7FE00008, 0x7FE00009, _PIXEL_DATA))  # Float, Double Float, Pixel Data
 _META_WANTED = {0x00020002: "sop_class", 0x00020010: "ts"}  # MediaStorageSOPClassUID, TransferSyntaxUID
-_TOP_SCANNER = _scan.Scanner(_WANTED, 0, _LAST_WANTED) if _scan else None
-_META_SCANNER = _scan.Scanner(_META_WANTED, 0x00020000, 0x0002FFFF) if _scan else None
+#: The data dictionary's VR of each plain top-level value (implicit VR files do not say; a test holds this
+#: equal to pydicom's dictionary). The compiled scanner decodes implicit VR values by it.
+_DICTIONARY_VRS: dict[int, str] = {
+    0x00080005: "CS", 0x00080008: "CS", 0x00080016: "UI", 0x00080018: "UI", 0x00080020: "DA", 0x00080021: "DA",
+    0x00080022: "DA", 0x00080023: "DA", 0x00080030: "TM", 0x00080031: "TM", 0x00080032: "TM", 0x00080033: "TM",
+    0x00080060: "CS", 0x00080070: "LO", 0x00081030: "LO", 0x0008103E: "LO", 0x00100020: "LO", 0x00180010: "LO",
+    0x00180015: "CS", 0x00180050: "DS", 0x00181030: "LO", 0x00181040: "LO", 0x0020000D: "UI", 0x0020000E: "UI",
+    0x00200013: "IS", 0x00200037: "DS", 0x00200060: "CS", 0x00200062: "CS", 0x00280008: "IS", 0x00280010: "US",
+    0x00280002: "US", 0x00280100: "US",
+    0x00280011: "US",
+}
+
+
+def _compiled_tree(tree: dict[int, Any]) -> dict[int, Any]:
+    """The wanted tags for the compiled walk: a sequence's spec becomes (keyword, a Scanner of its items'
+    wanted tags, whether only its first item is walked: the per-frame groups)."""
+    return {tag: spec if isinstance(spec, str) else
+            (spec[0], _scan.Scanner(_compiled_tree(spec[1]), 0, 0xFFFFFFFF), tag == _PER_FRAME)
+            for tag, spec in tree.items()}
+
+
+#: The compiled top-level walk per encoding (implicit VR, little endian), or None: the pure-Python twin walks.
+_TOP_SCANNER: dict[tuple[bool, bool], Any] | None = {
+    (implicit, little): _scan.Scanner(_compiled_tree(_WANTED), 0, _LAST_WANTED, implicit, little, _DICTIONARY_VRS)
+    for implicit, little in ((False, True), (True, True), (False, False))
+} if _scan else None
+_META_SCANNER = _scan.Scanner(_META_WANTED, 0x00020000, 0x0002FFFF, sequences=False) if _scan else None
 
 
 def _flatten_tags(tree: dict[int, Any]) -> list[int]:
@@ -298,6 +327,7 @@ _LE_EXPL, _BE_EXPL = Struct("<HH2sH"), Struct(">HH2sH")
 _LE_U32, _BE_U32 = Struct("<L"), Struct(">L")
 _LE_TAGLEN, _BE_TAGLEN = Struct("<HHL"), Struct(">HHL")
 _LE_HEAD = Struct("<HHHH")  # group, element, VR as a little-endian integer, 16-bit length
+_BE_HEAD = Struct(">HH2sH")
 _VR_NAMES = {int.from_bytes(vr, "little"): (None if vr == b"UN" else vr.decode()) for vr in _VALID_VRS}
 _LONG_VR_CODES = frozenset(int.from_bytes(vr, "little") for vr in _LONG_VRS)
 _SHORT_VR_CODES = frozenset(int.from_bytes(vr, "little") for vr in _VALID_VRS - _LONG_VRS)
@@ -315,13 +345,23 @@ class _Source:
         self.fd, self.size = fd, size
         self.buf = _read_upto(fd, min(_FIRST_CHUNK, size))
 
-    def need(self, end: int) -> bytes:
-        """Make sure bytes [0, end) are in the buffer; raise _Truncated past the end of the file."""
+    def need(self, end: int, skipped_to: int = 0) -> bytes:
+        """Make sure bytes [0, end) are in the buffer; raise _Truncated past the end of the file.
+
+        ``skipped_to``: the walk never looks at the bytes before this offset that the buffer lacks (it
+        skipped them: the value of an unwanted element, such as 92 KB of Siemens CSA data). A gap of more
+        than 16 KiB is then not read but left as zeros, and reading goes on at ``skipped_to``.
+        """
         if end > self.size:
             raise _Truncated(f"needs {end} bytes, file has {self.size}")
         have = len(self.buf)
         if end > have:
-            self.buf += _read_upto(self.fd, min(max(end - have, have), self.size - have))
+            if skipped_to - have > _SPARSE_GAP:
+                window = min(max(end - skipped_to, _FIRST_CHUNK), self.size - skipped_to)
+                os.lseek(self.fd, skipped_to, os.SEEK_SET)
+                self.buf = b"".join((self.buf, bytes(skipped_to - have), _read_upto(self.fd, window)))
+            else:
+                self.buf += _read_upto(self.fd, min(max(end - have, have), self.size - have))
         return self.buf
 
     def at(self, pos: int, n: int) -> bytes:
@@ -345,23 +385,21 @@ def _read_upto(fd: int, n: int) -> bytes:
 class _Walker:
     """Walks DICOM elements in one encoding and collects the raw bytes of the wanted ones."""
 
-    __slots__ = ("src", "implicit", "little", "expl_s", "u32_s", "taglen_s", "resume")
+    __slots__ = ("src", "implicit", "little", "expl_s", "u32_s", "taglen_s", "resume", "found")
 
     def __init__(self, src: _Source, implicit: bool, little: bool) -> None:
         self.src, self.implicit, self.little = src, implicit, little
         self.resume: int | None = None  # where the top-level walk stopped early (None: at EOF or unknown)
+        self.found: tuple[dict[str, Any], dict[str, Any]] = ({}, {})  # the top level's raw and decoded values
         self.expl_s = _LE_EXPL if little else _BE_EXPL
         self.u32_s = _LE_U32 if little else _BE_U32
         self.taglen_s = _LE_TAGLEN if little else _BE_TAGLEN
 
-    def walk(
-        self, pos: int, end: int | None, wanted: dict[int, Any], out: dict[str, Any], top: bool, single: bool = False
-    ) -> int:
-        """Read elements from ``pos`` to ``end`` (or to an item delimiter when ``end`` is None).
-
-        Returns the position after the last element read. At the top level it stops at EOF, at pixel
-        data, after the first PerFrameFunctionalGroupsSequence item, or at the first tag past the last
-        wanted one (top-level elements are in ascending tag order; anything else goes to pydicom).
+    def walk(self, pos: int, end: int | None, wanted: dict[int, Any], out: dict[str, Any], single: bool = False) -> int:
+        """Read the elements of an item from ``pos`` to ``end`` (or to its item delimiter when ``end`` is None),
+        or (``single``) the one top-level element at ``pos`` that the top-level walk hands over: a sequence,
+        an undefined length. Returns the position after the last element read; after the first item of
+        PerFrameFunctionalGroupsSequence (``single``) it sets ``resume`` to where the walk goes on.
         """
         src = self.src
         buf = src.buf
@@ -370,7 +408,6 @@ class _Walker:
         u32 = self.u32_s.unpack_from
         expl = self.expl_s.unpack_from
         taglen = self.taglen_s.unpack_from
-        last_tag = -1
         first = True
         while True:
             if single and not first:
@@ -381,10 +418,6 @@ class _Walker:
                     raise _Unusual("element runs past the end of its item")
                 return pos
             if pos + 12 > len(buf):
-                if top and pos >= size:
-                    if pos > size:
-                        raise _Truncated("the last element runs past the end of the file")
-                    return pos
                 if pos + 8 > size:
                     raise _Truncated("element header cut short")
                 buf = src.need(min(pos + 12, size))
@@ -407,16 +440,9 @@ class _Walker:
                     raise _Unusual(f"unknown VR {vr!r} at offset {pos}")
             tag = group << 16 | elem
             if group == 0xFFFE:
-                if tag == 0xFFFEE00D and end is None and not top:
+                if tag == 0xFFFEE00D and end is None:
                     return pos + 8
                 raise _Unusual(f"unexpected delimiter ({group:04X},{elem:04X}) at offset {pos}")
-            if top:
-                if tag <= last_tag:
-                    raise _Unusual("elements out of order")
-                last_tag = tag
-                if tag > _LAST_WANTED:
-                    self.resume = pos
-                    return pos
             pos += hdr
             spec = wanted.get(tag)
             is_seq = vr == b"SQ" or (length == _UNDEFINED and (vr is None or vr == b"UN"))
@@ -434,11 +460,11 @@ class _Walker:
                     raise _Unusual(f"{keyword} is not a sequence (VR {vr!r})")
                 items: list[dict[str, Any]] = []
                 seq_end = None if length == _UNDEFINED else pos + length
-                first_only = (top or single) and tag == _PER_FRAME
+                first_only = single and tag == _PER_FRAME
                 pos = self._items(pos, seq_end, vr == b"UN", (subtree, items), 1 if first_only else 0)
                 out[keyword] = items
-                if first_only:  # the rest of the frames are not needed; resume after them if we can
-                    self.resume = seq_end
+                if first_only:  # the rest of the frames are not needed: resume after them
+                    self.resume = seq_end if seq_end is not None else self._frames_end(pos, vr == b"UN")
                     return pos
                 continue
             if length == _UNDEFINED:
@@ -449,20 +475,21 @@ class _Walker:
             out[spec] = (vr.decode() if vr is not None and vr != b"UN" else None, buf[pos:stop])
             pos = stop
 
-    def walk_top_explicit_le(self, pos: int, out: dict[str, Any], decoded: dict[str, Any]) -> int:
-        """The top-level loop for explicit VR little endian files (most files; most time is spent here).
+    def walk_top(self, pos: int, out: dict[str, Any], decoded: dict[str, Any]) -> int:
+        """The top-level loop (most time is spent here), in any of the three encodings.
 
-        With the compiled scanner (``ACCELERATED``) C walks the elements held in the buffer and hands back
-        what it does not do: a sequence or undefined length (``walk``, one element), more bytes (the
-        buffer grows; near the end of the file the Python loop takes over, to end or fail exactly as it
-        does), a stop. C also decodes the plain ASCII values of string VRs into ``decoded`` (what
-        ``_convert_fast`` would make of them). Without it, ``_walk_top_py`` walks and every value stays raw
-        in ``out``; both give the same records and the same errors.
+        With the compiled scanner (``ACCELERATED``) C walks the elements held in the buffer, skipping
+        unwanted undefined-length sequences, and hands back what it does not do: a wanted sequence or
+        anything irregular (``walk``, one element), more bytes (the buffer grows; near the end of the file
+        the Python loop takes over, to end or fail exactly as it does), a stop. C also decodes the plain
+        ASCII values of string VRs into ``decoded`` (what ``_convert_fast`` would make of them). Without it,
+        ``_walk_top_py`` walks and every value stays raw in ``out``; both give the same records and errors.
         """
+        self.found = (out, decoded)
         if _TOP_SCANNER is None:
             return self._walk_top_py(pos, out, -1)
         src = self.src
-        scan = _TOP_SCANNER.scan
+        scan = _TOP_SCANNER[self.implicit, self.little].scan
         last_tag = -1
         while True:
             step, pos, last_tag, need = scan(src.buf, pos, last_tag, out, decoded)
@@ -472,30 +499,35 @@ class _Walker:
             if step == _STEP_NEED:
                 if need > src.size:
                     return self._walk_top_py(pos, out, last_tag)
-                src.need(need)
+                src.need(need, pos)  # the walk goes on at pos: bytes skipped before it need no reading
             elif step == _STEP_GENERAL:
-                pos = self.walk(pos, None, _WANTED, out, False, single=True)
+                pos = self.walk(pos, None, _WANTED, out, single=True)
                 if last_tag == _PER_FRAME:
                     return pos
+            elif step == _STEP_FRAMES:
+                self.resume = self._frames_end(pos, bool(need))
+                return pos
             elif step == _STEP_ORDER:
                 raise _Unusual("elements out of order")
             else:
-                raise _Unusual(f"unknown VR or delimiter at offset {pos}")
+                raise _Unusual(f"unknown VR or item tag at offset {pos}")
 
     def _walk_top_py(self, pos: int, out: dict[str, Any], last_tag: int) -> int:
-        """The pure-Python top-level loop for explicit VR little endian, kept tight (the reference for C).
+        """The pure-Python top-level loop, kept tight (the reference for C, check for check).
 
-        The VR is read as an integer (no bytes object, cheap set lookups). Sequences and anything
-        irregular are handed to ``walk`` one element at a time. ``last_tag`` is the tag read before ``pos``.
+        The VR is read as an integer (no bytes object, cheap set lookups); implicit VR values keep VR None
+        (the data dictionary's, looked up when decoded). Sequences and anything irregular are handed to
+        ``walk`` one element at a time. ``last_tag`` is the tag read before ``pos``.
         """
         src = self.src
         buf = src.buf
         nbuf = len(buf)
         size = src.size
-        u32 = _LE_U32.unpack_from
-        head = _LE_HEAD.unpack_from
+        implicit, little = self.implicit, self.little
+        u32 = self.u32_s.unpack_from
+        head = (_LE_HEAD if little else _BE_HEAD).unpack_from
         wanted = _WANTED
-        long_vrs, short_vrs = _LONG_VR_CODES, _SHORT_VR_CODES
+        long_vrs, short_vrs, vr_names = _LONG_VR_CODES, _SHORT_VR_CODES, _VR_NAMES
         last_wanted, undefined = _LAST_WANTED, _UNDEFINED
         while True:
             if pos + 12 > nbuf:
@@ -508,20 +540,27 @@ class _Walker:
                 buf = src.need(min(pos + 12, size))
                 nbuf = len(buf)
             group, elem, vr, length = head(buf, pos)
+            if not little:
+                vr = int.from_bytes(vr, "little")
             tag = group << 16 | elem
+            if group == 0xFFFE:
+                raise _Unusual(f"item or delimiter tag at the top level, offset {pos}")
             if tag <= last_tag:
                 raise _Unusual("elements out of order")
             if tag > last_wanted:
                 self.resume = pos
                 return pos
             last_tag = tag
-            if vr in long_vrs:
+            if implicit:
+                length = u32(buf, pos + 4)[0]
+                hdr = 8
+            elif vr in long_vrs:
                 length = u32(buf, pos + 8)[0]
                 hdr = 12
             elif vr in short_vrs:
                 hdr = 8
             else:
-                raise _Unusual(f"unknown VR or delimiter at offset {pos}")
+                raise _Unusual(f"unknown VR at offset {pos}")
             spec = wanted.get(tag)
             if spec is None:
                 if length != undefined:
@@ -533,15 +572,71 @@ class _Walker:
                 if stop > nbuf:
                     buf = src.need(stop)
                     nbuf = len(buf)
-                out[spec] = (_VR_NAMES[vr], buf[pos:stop])
+                out[spec] = (None if implicit else vr_names[vr], buf[pos:stop])
                 pos = stop
                 continue
             # sequences (wanted or not) and undefined lengths: the general walker, one element
-            pos = self.walk(pos, None, wanted, out, False, single=True)
+            pos = self.walk(pos, None, wanted, out, single=True)
             if tag == _PER_FRAME:
                 return pos
             buf = src.buf
             nbuf = len(buf)
+
+    def _frames_end(self, pos: int, as_implicit_le: bool) -> int:
+        """Where the top-level walk goes on after the first item of a per-frame sequence of undefined length.
+
+        The other frames' groups can be megabytes (176 frames of a Philips MR: 400 KB). When the header
+        says how long native pixel data is (Rows x Columns x frames x samples x bits) and the element
+        ``size - header - that length`` bytes into the file is Pixel Data of exactly that length, the walk
+        resumes there (one small read); else the rest of the sequence is skipped item by item.
+        """
+        expected = self._pixel_length()
+        if expected is not None:
+            hdr = 8 if self.implicit else 12
+            at = self.src.size - hdr - expected
+            if at >= pos:
+                head = self.src.at(at, hdr)
+                if len(head) == hdr:
+                    group, elem, length = self.taglen_s.unpack_from(head)
+                    if not self.implicit:
+                        length = self.u32_s.unpack_from(head, 8)[0] if head[4:6] in (b"OB", b"OW") else -1
+                    if (group << 16 | elem) == _PIXEL_DATA and length == expected:
+                        return at
+        return self._skip_items(pos, as_implicit_le)
+
+    def _pixel_length(self) -> int | None:
+        """The length of native pixel data as the header describes it (even), or None when unknown."""
+        raw, decoded = self.found
+        numbers = []
+        for keyword, default in (("Rows", None), ("Columns", None), ("NumberOfFrames", 1), ("SamplesPerPixel", 1),
+                                 ("BitsAllocated", None)):
+            value = decoded.get(keyword)
+            if value is None and keyword in raw:
+                try:
+                    value = _decode_raw(keyword, *raw[keyword], self.little, ())
+                except _Unusual:
+                    return None
+            number = _int(value) if value is not None else default
+            if not number or number < 0:
+                return None
+            numbers.append(number)
+        rows, columns, frames, samples, bits = numbers
+        length = (rows * columns * frames * samples * bits + 7) // 8
+        return length + (length & 1)
+
+    def _skip_items(self, pos: int, as_implicit_le: bool) -> int:
+        """Skip the rest of an undefined-length sequence (the frames after the first), in C where built,
+        so that the walk can go on to tell a complete file from a cut one; returns the offset after it."""
+        if _TOP_SCANNER is not None:
+            implicit, little = (True, True) if as_implicit_le else (self.implicit, self.little)
+            while True:
+                after, need = _scan.skip_items(self.src.buf, pos, implicit, little)
+                if after >= 0:
+                    return after
+                if after != -1 or need > self.src.size:
+                    break  # irregular, or cut short: the Python walk fails the same way
+                self.src.need(need)
+        return self._items(pos, None, as_implicit_le, None, 0)
 
     def _items(self, pos: int, end: int | None, as_implicit_le: bool, collect, max_items: int) -> int:
         """Walk the items of a sequence; collect the wanted elements of each when ``collect`` is given."""
@@ -563,10 +658,10 @@ class _Walker:
                 raise _Unusual("sequence item expected")
             item_end = None if length == _UNDEFINED else pos + length
             if collect is None:
-                pos = item_end if item_end is not None else self.walk(pos, None, {}, {}, False)
+                pos = item_end if item_end is not None else self.walk(pos, None, {}, {})
             else:
                 item: dict[str, Any] = {}
-                pos = self.walk(pos, item_end, collect[0], item, False)
+                pos = self.walk(pos, item_end, collect[0], item)
                 collect[1].append(item)
             count += 1
             if max_items and count >= max_items:
@@ -653,10 +748,12 @@ def _check_pixel_data(src: _Source, pos: int, implicit: bool, little: bool) -> N
     """Skip the top-level elements after the wanted ones up to Pixel Data, one small read each.
 
     Raises _Truncated when an element, or Pixel Data with a defined length, runs past the end of the
-    file, and _Unusual when the tags go backwards (a corrupt tag made the walk stop too early). Stops
-    without a verdict at an undefined length (a sequence, encapsulated pixel data), and after Pixel Data:
-    trailing elements (DataSetTrailingPadding) are not needed, and looking at them would cost a second
-    disk read per file on a cold cache.
+    file, and _Unusual (pydicom reads the file) when the tags go backwards or an item tag or unknown VR
+    appears (a corrupt tag made the walk stop too early, and wanted elements may follow it). Stops without
+    a verdict at an undefined length (a sequence, encapsulated pixel data), and after Pixel Data: trailing
+    elements (DataSetTrailingPadding) are not needed, and looking at them would cost a second disk read
+    per file on a cold cache. A tag above Pixel Data that is not one of the three pixel data tags does not
+    end the walk: the element after it must still ascend, which tells a corrupted tag from a real one.
     """
     size = src.size
     last_tag = -1
@@ -677,18 +774,18 @@ def _check_pixel_data(src: _Source, pos: int, implicit: bool, little: bool) -> N
                 if len(head) < 12:
                     raise _Truncated("element header cut short")
                 length, hdr = u32.unpack_from(head, 8)[0], 12
-            elif vr not in _VALID_VRS:
-                return
+            elif vr not in _VALID_VRS and group != 0xFFFE:
+                raise _Unusual("unknown VR after the wanted elements")
         tag = group << 16 | elem
-        if tag <= last_tag:  # out of order: the early stop may have missed elements; let pydicom read
-            raise _Unusual("elements out of order")
+        if tag <= last_tag or group == 0xFFFE:  # the early stop may have missed elements; let pydicom read
+            raise _Unusual("elements out of order, or an item tag at the top level")
         last_tag = tag
         if length == _UNDEFINED:
             return
         pos += hdr + length
         if pos > size:
             raise _Truncated("pixel data is shorter than declared" if tag == _PIXEL_DATA else "element cut short")
-        if tag >= _PIXEL_DATA:  # what follows the pixel data (trailing padding) is never needed
+        if tag in _PIXEL_TAGS:  # what follows the pixel data (trailing padding) is never needed
             return
 
 
@@ -728,10 +825,7 @@ def _fast_read(src: _Source) -> tuple[dict[str, Any], dict[str, Any], bool, str 
     out: dict[str, Any] = {}
     decoded: dict[str, Any] = {}
     walker = _Walker(src, implicit, little)
-    if little and not implicit:
-        walker.walk_top_explicit_le(pos, out, decoded)
-    else:
-        walker.walk(pos, None, _WANTED, out, True)
+    walker.walk_top(pos, out, decoded)
     if walker.resume is not None:
         _check_pixel_data(src, walker.resume, implicit, little)
     return out, decoded, little, ts, meta.get("sop_class")
@@ -1127,12 +1221,10 @@ def _read_header(path: str) -> HeaderRecord:
                 values, decoded, little, ts, media_class = _fast_read(src)
             except DicomSkip as skip:
                 raise DicomSkip(path, skip.reason, skip.detail) from None
-            except _Truncated as exc:
-                raise DicomQuarantine(path, "truncated", str(exc)) from None
+            except (_Truncated, struct.error) as exc:
+                return _pydicom_confirms_truncation(path, not has_dicm, str(exc))
             except (_Unusual, ValueError, IndexError, LookupError, RecursionError):
                 values = None
-            except struct.error as exc:
-                raise DicomQuarantine(path, "truncated", str(exc)) from None
         except OSError as exc:
             raise DicomQuarantine(path, "unreadable", str(exc)) from None
     finally:
@@ -1143,9 +1235,34 @@ def _read_header(path: str) -> HeaderRecord:
         raise DicomSkip(path, "dicomdir")
     try:
         converted = _convert_fast(values, little, decoded=decoded)
+        return _record_or_reject(path, converted, ts, without_meta=ts is None)
     except _Unusual:
         return _pydicom_read(path, force=not has_dicm)
-    return _record_or_reject(path, converted, ts, without_meta=ts is None)
+    except DicomQuarantine:  # a UID the fast walk did not find: pydicom looks again, and decides
+        return _pydicom_read(path, force=not has_dicm)
+
+
+def _pydicom_confirms_truncation(path: str, force: bool, detail: str) -> HeaderRecord:
+    """The fast walk found an element longer than the file: quarantine the file only if pydicom agrees.
+
+    pydicom reads a cut value short without an error, so the check is on its raw elements: the whole file
+    is read (pixel data too: this is the rare path) and a top-level value shorter than its declared length,
+    or an error, confirms the cut. A file pydicom reads whole was misread by the fast walk: pydicom's
+    header read gives the record.
+    """
+    import pydicom
+    from pydicom.dataelem import RawDataElement
+
+    try:
+        with quiet_pydicom():
+            ds = pydicom.dcmread(path, force=force)
+            cut = any(isinstance(raw, RawDataElement) and raw.value is not None and raw.length != 0xFFFFFFFF
+                      and len(raw.value) < raw.length for raw in ds._dict.values())
+    except Exception:  # pydicom fails too, in one of its many ways
+        cut = True
+    if cut:
+        raise DicomQuarantine(path, "truncated", detail)
+    return _pydicom_read(path, force)
 
 
 def _read_one(path: str | os.PathLike[str]) -> HeaderRecord | Rejected:
