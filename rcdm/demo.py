@@ -43,8 +43,8 @@ DEMO_STUDY: dict[str, Any] = {
         {"id": "by_modality", "type": "counts", "by": ["modality"], "title": "Persons, studies, images by modality"},
         {"id": "by_protocol", "type": "counts", "by": ["protocol"], "title": "By protocol concept"},
         {"id": "by_year", "type": "counts", "by": ["year"], "title": "By year of the study"},
-        {"id": "time_to_first_study", "type": "time_to_first_study", "bins": [0, 1, 2, 8, 31, 91, 181, 366],
-         "title": "Days from the bleed to the first study"},
+        {"id": "time_to_first_study", "type": "time_to_first_study",
+         "title": "Days from the bleed to the first study"},  # (bins are fixed by rcdm: rcdm.study_spec.BINS)
     ],
 }
 
