@@ -13,6 +13,14 @@ from pg_server import start_server  # noqa: E402
 
 TEST_DATA = Path(__file__).resolve().parent / "data"
 
+import rcdm  # noqa: E402
+
+if Path(rcdm.__file__).resolve().parents[1] != Path(__file__).resolve().parents[1]:
+    # rcdm is installed (CI tests the built wheel, with ``python -I``): a subprocess ``python -m rcdm`` started
+    # from the repository would import the source tree from its working directory instead (where the data
+    # packages mapped from inst/ and vocab/ do not exist); Python 3.11+ then leaves the working directory out.
+    os.environ["PYTHONSAFEPATH"] = "1"
+
 
 @pytest.fixture(scope="session")
 def test_data() -> Path:
