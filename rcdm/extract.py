@@ -28,6 +28,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import pandas as pd
 
+from rcdm.csv_safe import escape_frame
 from rcdm.errors import RcdmError, UsageError
 from rcdm.identifiers import check_identifier, check_schema
 from rcdm.resources import read_template
@@ -337,7 +338,8 @@ def write_manifest(df: pd.DataFrame, out_dir: str | os.PathLike[str]) -> dict[st
                         "relative_path", relative_paths(manifest))
     csv_path = out / f"{MANIFEST_NAME}.csv"
     parquet_path = out / f"{MANIFEST_NAME}.parquet"
-    manifest.to_csv(csv_path, index=False)
+    # formula-like text escaped (rcdm.csv_safe); CRLF line ends, so a CR inside a cell is quoted
+    escape_frame(manifest).to_csv(csv_path, index=False, lineterminator="\r\n")
     _to_parquet(manifest, parquet_path)
     return {"csv": csv_path, "parquet": parquet_path}
 

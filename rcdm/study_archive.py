@@ -17,10 +17,10 @@ import re
 import zipfile
 import zlib
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
+from rcdm.csv_safe import escape_cell, escape_frame
 from rcdm.errors import UsageError
 
 
@@ -100,26 +100,10 @@ def read_zip_members(path: str | os.PathLike[str], limits: ZipLimits = ZipLimits
     return files
 
 
-_FORMULA = re.compile(r"^[=+\-@\t\r]")
-_NUMBER = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$|^-?inf$")
-
-
-def escape_cell(value: Any) -> Any:
-    """``value``, with a ``'`` in front when it is text a spreadsheet would read as a formula."""
-    if isinstance(value, str) and _FORMULA.match(value) and not _NUMBER.match(value):
-        return "'" + value
-    return value
-
-
 def csv_bytes(frame: pd.DataFrame) -> bytes:
     """``frame`` as UTF-8 CSV (no index, ``\\n`` line ends), every formula-like text cell escaped."""
-    out = frame.copy()
-    out.columns = [escape_cell(str(c)) for c in out.columns]
-    for column in out.columns:
-        if out[column].dtype == object:
-            out[column] = out[column].map(escape_cell)
     buffer = io.StringIO()
-    out.to_csv(buffer, index=False, lineterminator="\n")
+    escape_frame(frame).to_csv(buffer, index=False, lineterminator="\n")
     return buffer.getvalue().encode("utf-8")
 
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping, Sequence
 
+from rcdm.csv_safe import escape_cell
+
 ROLES: tuple[str, ...] = ("aggregate", "analyst")
 DEFAULT_ROLE = "aggregate"
 """Least privilege: a user without a role (older users files, or add-user without --role) sees aggregates."""
@@ -27,10 +29,9 @@ FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def csv_safe(value: Any) -> Any:
-    """A text cell with a leading ``'`` when it starts like a formula; other values unchanged."""
-    if isinstance(value, str) and value.startswith(FORMULA_LEADS):
-        return "'" + value
-    return value
+    """A text cell with a leading ``'`` when it starts like a formula; other values unchanged
+    (``rcdm.csv_safe.escape_cell``, the one rule of every CSV rcdm writes)."""
+    return escape_cell(value)
 
 
 def is_small(value: Any, min_cell: int) -> bool:

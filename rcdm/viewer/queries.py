@@ -477,11 +477,11 @@ def manifest_csv(frame: pd.DataFrame, max_rows: int = MAX_MANIFEST_ROWS) -> str:
     """The manifest as CSV text, written by ``rcdm.extract.write_manifest`` (header ``MANIFEST_COLUMNS``);
     a final ``# truncated`` line when there were more than ``max_rows`` rows. Text cells that a spreadsheet
     would run as a formula (DICOM-derived text such as body parts and protocol names, file paths) get a
-    leading ``'`` (``rcdm.viewer.privacy.csv_safe``)."""
+    leading ``'`` (``rcdm.csv_safe``)."""
     import tempfile
 
+    from rcdm.csv_safe import escape_frame
     from rcdm.extract import write_manifest
-    from rcdm.viewer.privacy import csv_safe
 
     truncated = len(frame) > max_rows
     manifest = frame.head(max_rows).copy()
@@ -489,10 +489,7 @@ def manifest_csv(frame: pd.DataFrame, max_rows: int = MAX_MANIFEST_ROWS) -> str:
         written = write_manifest(manifest, folder)  # where rcdm extract puts each file: its relative_path
         relative = pd.read_parquet(written["parquet"], columns=["relative_path"])["relative_path"].to_numpy()
     manifest.insert(manifest.columns.get_loc("file_path") + 1, "relative_path", relative)
-    for column in manifest.columns:
-        if manifest[column].dtype == object:
-            manifest[column] = manifest[column].map(csv_safe)
-    text = manifest.to_csv(index=False, lineterminator="\r\n")  # CRLF: a CR inside a cell gets quoted
+    text = escape_frame(manifest).to_csv(index=False, lineterminator="\r\n")  # CRLF: a CR inside a cell gets quoted
     if truncated:
         text += f"# truncated at {max_rows} rows: narrow the search\n"
     return text
