@@ -185,3 +185,14 @@ def arrow_to_frame(table: pa.Table) -> pd.DataFrame:
 
 
 __all__ = ["BATCH_ROWS", "arrow_to_frame", "fetch_arrow"]
+
+
+def is_missing(value: Any) -> bool:
+    """Whether one value of a ``query_sql`` frame is missing: None, NaN, ``pd.NA`` or ``pd.NaT`` (nullable
+    integer, boolean and date columns hold ``pd.NA``, on which ``==``, ``!=`` and ``bool()`` do not work)."""
+    if value is None:
+        return True
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):  # a list or array: not one missing value
+        return False

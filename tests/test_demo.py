@@ -69,4 +69,7 @@ def test_demo_prints_what_to_open_next(tmp_path, capsys):
 
 
 def test_the_bundled_cohort_sql_is_the_one_in_extras():
-    assert (REPO / "extras" / "cohorts" / "GiBleed.sql").resolve() == (demo_data_dir() / "GiBleed.sql").resolve()
+    """extras/cohorts/GiBleed.sql links to the package's copy (the one installed with rcdm, from a wheel too)."""
+    extras = REPO / "extras" / "cohorts" / "GiBleed.sql"
+    assert extras.resolve() == (REPO / "rcdm" / "demo_data" / "GiBleed.sql").resolve()
+    assert extras.read_bytes() == (demo_data_dir() / "GiBleed.sql").read_bytes()

@@ -41,6 +41,7 @@ from rcdm.etl.path_index import PathIndex, default_location
 from rcdm.etl.persons import PersonState
 from rcdm.etl.stage import Staging
 from rcdm.etl.transform import UNCHANGED, BatchContext, FileEntry, file_ids, file_key, relative_path
+from rcdm.fetch import is_missing
 from rcdm.identifiers import check_schema
 
 log = logging.getLogger("rcdm.etl")
@@ -159,7 +160,7 @@ def _known_files(conn: Connection, schema: str, keys: pa.Array) -> dict[int, tup
 
 def _checksum_of(value: Any) -> int | None:
     try:
-        return None if value is None or value != value else int(value)
+        return None if is_missing(value) else int(value)
     except (TypeError, ValueError):
         return None
 

@@ -26,6 +26,7 @@ from typing import Any, Iterable, Mapping
 import pandas as pd
 import pyarrow as pa
 
+from rcdm.fetch import is_missing
 from rcdm.identifiers import check_schema
 from rcdm.protocols.matcher import ProtocolMatcher
 from rcdm.protocols.source_value import study_from_source_value
@@ -39,7 +40,7 @@ def _value(row: Any, key: str) -> Any:
         value = row.get(key)
     else:
         value = getattr(row, key, None)
-    if value is None or value == NONE or (isinstance(value, float) and value != value):
+    if is_missing(value) or value == NONE:
         return None
     return value
 
@@ -61,7 +62,7 @@ def map_studies(matcher: ProtocolMatcher, rows: Iterable[Any]) -> list[int]:
 
 def _count(frame: pd.DataFrame, column: str) -> int:
     value = frame[column].iloc[0] if len(frame) else 0
-    return 0 if value is None or (isinstance(value, float) and value != value) else int(value)
+    return 0 if is_missing(value) else int(value)
 
 
 def remap(conn: Any, cdm_database_schema: str, vocabulary_database_schema: str | None = None,

@@ -22,6 +22,7 @@ from typing import Any, Iterable, Iterator, Sequence
 import pyarrow as pa
 
 from rcdm.errors import UsageError
+from rcdm.fetch import is_missing
 from rcdm.identifiers import check_schema
 from rcdm.protocols import athena
 from rcdm.protocols import playbook as pb
@@ -246,10 +247,7 @@ def read_playbook_terms(conn: Any, cdm_database_schema: str) -> dict[str, pb.Pla
 
 
 def _missing(value: Any) -> bool:
-    try:
-        return value is None or value != value  # NaN / NA
-    except (TypeError, ValueError):
-        return False
+    return is_missing(value)
 
 
 # --------------------------------------------------------------------------------------------------------------
