@@ -6,8 +6,10 @@ the same input. Plain Spark tables are Parquet (no Delta Lake here): see README 
 
 from __future__ import annotations
 
+import datetime
 import uuid
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -21,6 +23,7 @@ from rcdm.ddl import create_tables  # noqa: E402
 from rcdm.etl import run_etl  # noqa: E402
 from rcdm.extract import count_cohort_images, get_cohort_images  # noqa: E402
 from rcdm.report import quality_report  # noqa: E402
+from rcdm.fetch import is_missing  # noqa: E402
 
 from test_cohort import CDM_TABLES, COHORTS, GIBLEED, cohort_rows, gibleed_reference, same_rows  # noqa: E402
 from test_cohort_e2e import observation_periods, write_corpus  # noqa: E402
@@ -100,16 +103,21 @@ def worlds(spark_url, tmp_path_factory):
     spark_conn.close()
 
 
+def _value(v):
+    """One value in a form both engines' results share: None for any missing value (None, NaN, pd.NA), numbers
+    as floats rounded to 6 places, dates and date-times as ISO text, the rest as text."""
+    if is_missing(v):
+        return None
+    if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)):
+        return round(float(v), 6)
+    if isinstance(v, (datetime.date, pd.Timestamp)):
+        return pd.Timestamp(v).isoformat()
+    return str(v)
+
+
 def _frame(frame: pd.DataFrame) -> pd.DataFrame:
-    frame = frame.copy()
-    for column in frame.columns:
-        if frame[column].dtype == object:
-            frame[column] = frame[column].map(lambda v: None if v is None or v is pd.NA else str(v))
-        elif pd.api.types.is_float_dtype(frame[column]) or pd.api.types.is_integer_dtype(frame[column]):
-            frame[column] = frame[column].astype(float).round(6)
-        elif pd.api.types.is_datetime64_any_dtype(frame[column]):
-            frame[column] = frame[column].astype(str)
-    return frame.sort_values(list(frame.columns)).reset_index(drop=True)
+    out = pd.DataFrame({column: [_value(v) for v in frame[column]] for column in frame.columns}, dtype=object)
+    return out.sort_values(list(out.columns), key=lambda column: column.map(repr)).reset_index(drop=True)
 
 
 def test_ddl_etl_and_gibleed_cohort_on_spark(worlds):
