@@ -165,6 +165,10 @@ def _pacs_options(args: argparse.Namespace):
              if getattr(args, name, None) is not None}
     if getattr(args, "pacs_index", None):
         given["index"] = args.pacs_index
+    elif getattr(args, "secret_file", None):  # the index goes with the secret (rcdm.pacs.index)
+        from rcdm.pacs.index import default_index_path
+
+        given["index"] = str(default_index_path(args.secret_file))
     return PacsOptions(**given)
 
 
@@ -173,8 +177,8 @@ def _add_pacs(p: argparse.ArgumentParser, etl: bool) -> None:
     g = p.add_argument_group("PACS (a dicomweb+https://... or dimse://AET@host:port address; credentials from "
                              "RCDM_PACS_USER / RCDM_PACS_PASSWORD or the URL)")
     g.add_argument("--pacs-index", metavar="FILE",
-                   help="the site-local index of PACS UIDs, outside the database (default: pacs_index.sqlite "
-                        "beside the site secret)")
+                   help="the site-local index of PACS UIDs, outside the database (default: beside the site "
+                        "secret, <secret file>.pacs.sqlite)")
     g.add_argument("--retries", type=int, help="retries of a failed PACS request before stopping (default 4)")
     g.add_argument("--calling-aet", help="our AE title for DIMSE (default RCDM)")
     g.add_argument("--concurrency", type=int, help="PACS requests at once (default 4)")

@@ -82,6 +82,20 @@ def digest_id(digest: bytes) -> int:
     return number or 1
 
 
+def beside_secret(secret_file: str | os.PathLike[str] | None, suffix: str) -> Path:
+    """``<secret file><suffix>``: a site-local file that goes with the secret (same folder, same backups),
+    e.g. the ETL's path index and the PACS index, which hold what must never reach the database."""
+    secret = Path(secret_file if secret_file is not None else DEFAULT_SECRET_PATH).expanduser()
+    return secret.with_name(secret.name + suffix)
+
+
+def create_private_file(path: Path) -> None:
+    """Create ``path`` readable by its owner only (mode 0600, its folder 0700 when made here), if missing."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+
+
 def load_or_create_secret(path: str | os.PathLike[str] | None = None, create: bool = True) -> bytes:
     """Read the site secret, or create it (32 random bytes, file mode 0600) on first use.
 

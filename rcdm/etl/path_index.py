@@ -26,15 +26,14 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from rcdm.dicom.deid import DEFAULT_SECRET_PATH
+from rcdm.dicom.deid import beside_secret, create_private_file
 
 SUFFIX = ".paths.sqlite"
 
 
 def default_location(secret_file: str | os.PathLike[str] | None) -> Path:
     """``<secret file>.paths.sqlite`` (default ``~/.rcdm/site_secret.paths.sqlite``)."""
-    secret = Path(secret_file if secret_file is not None else DEFAULT_SECRET_PATH).expanduser()
-    return secret.with_name(secret.name + SUFFIX)
+    return beside_secret(secret_file, SUFFIX)
 
 
 class PathIndex:
@@ -48,9 +47,7 @@ class PathIndex:
         self.location = Path(location).expanduser()
         if not create and not self.location.is_file():
             raise FileNotFoundError(f"no path index at {self.location}")
-        self.location.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        if not self.location.exists():
-            os.close(os.open(self.location, os.O_CREAT | os.O_WRONLY, 0o600))
+        create_private_file(self.location)
         self._db = sqlite3.connect(self.location, timeout=120, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: durable against a killed process, as needed here

@@ -42,7 +42,7 @@ class PacsOptions:
     move_host: str = "0.0.0.0"
     """The address our storage SCP binds."""
     index: str | None = None
-    """The site-local PACS index file (default: ``pacs_index.sqlite`` beside the site secret)."""
+    """The site-local PACS index file (default: ``<secret file>.pacs.sqlite``, beside the site secret)."""
     rescan: bool = False
     """ETL: list the instances of every study again, also of studies a finished run loaded."""
 

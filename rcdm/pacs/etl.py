@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
+from pydicom.multival import MultiValue
 
 from rcdm.dicom.reader import record_from_dataset
 from rcdm.etl.transform import accession_ids, file_ids, file_key, identity_of, image_row, stage_table
@@ -46,7 +47,7 @@ def _text_values(ds: Any, keyword: str) -> list[str]:
     value = ds.get(keyword)
     if value is None or value == "":
         return []
-    values = value if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue" else [value]
+    values = value if isinstance(value, (list, tuple, MultiValue)) else [value]
     return [str(v) for v in values if str(v)]
 
 

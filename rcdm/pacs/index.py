@@ -1,7 +1,8 @@
 """The site-local PACS index: what rcdm needs to retrieve an instance later, kept outside the database.
 
 The R-CDM tables hold no UID (only keyed hashes), so to fetch a cohort's images from a PACS the site keeps
-this small SQLite file beside its site secret (default ``~/.rcdm/pacs_index.sqlite``, mode 0600): for each
+this small SQLite file beside its site secret (``<secret file>.pacs.sqlite``, default
+``~/.rcdm/site_secret.pacs.sqlite``, mode 0600): for each
 ``radiology_image_id`` the PACS it came from and its Study/Series/SOP Instance UIDs, and for each study
 whether a finished ETL run loaded it (and how many instances the PACS reported then), so a rerun resumes by
 study and re-reads a study only when its instance count changed. It is as sensitive as the archive itself:
@@ -16,9 +17,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from rcdm.dicom.deid import beside_secret, create_private_file
 from rcdm.errors import UsageError
 
-DEFAULT_NAME = "pacs_index.sqlite"
+SUFFIX = ".pacs.sqlite"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS instance (
@@ -52,11 +54,8 @@ class IndexedInstance:
 
 
 def default_index_path(secret_file: str | os.PathLike[str] | None) -> Path:
-    """Beside the site secret (``~/.rcdm/`` by default)."""
-    from rcdm.dicom.deid import DEFAULT_SECRET_PATH
-
-    secret = Path(secret_file if secret_file is not None else DEFAULT_SECRET_PATH).expanduser()
-    return secret.parent / DEFAULT_NAME
+    """``<secret file>.pacs.sqlite``, beside the site secret (as the ETL's path index)."""
+    return beside_secret(secret_file, SUFFIX)
 
 
 class PacsIndex:
@@ -68,8 +67,7 @@ class PacsIndex:
             if not create:
                 raise UsageError(f"No PACS index at {self.path}: run 'rcdm etl' from the PACS first (with the "
                                  "same --secret-file or --pacs-index)")
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+            create_private_file(self.path)
         self._db = sqlite3.connect(self.path, timeout=60, check_same_thread=False)
         self._db.executescript(_SCHEMA)
 
@@ -114,4 +112,4 @@ class PacsIndex:
         return found
 
 
-__all__ = ["DEFAULT_NAME", "IndexedInstance", "PacsIndex", "default_index_path"]
+__all__ = ["SUFFIX", "IndexedInstance", "PacsIndex", "default_index_path"]
