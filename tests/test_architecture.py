@@ -23,10 +23,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "rcdm.resources": ("rcdm.errors",),
     "rcdm.sql": ("rcdm.errors", "rcdm.resources", "rcdm.identifiers"),
     "rcdm.dicom": ("rcdm.errors",),
-    "rcdm.db": ("rcdm.errors", "rcdm.identifiers", "rcdm.resources", "rcdm.sql", "rcdm.bulk", "rcdm.fetch",
-                "rcdm.interop"),
-    "rcdm.bulk": ("rcdm.errors", "rcdm.identifiers", "rcdm.resources", "rcdm.sql", "rcdm.db", "rcdm.fetch",
-                  "rcdm.interop"),
+    "rcdm.db": ("rcdm.errors", "rcdm.identifiers", "rcdm.resources", "rcdm.sql", "rcdm.fetch", "rcdm.interop"),
     "rcdm.fetch": ("rcdm.errors", "rcdm.identifiers", "rcdm.sql", "rcdm.db"),
 }
 """The lower layers and what each may import (at any depth, function bodies too): the SQL engine and the DICOM

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 import rcdm
-from rcdm import bulk
+from rcdm.db import bulk
 from rcdm.db import (
     _FIELD_BUILDERS,
     _Fields,

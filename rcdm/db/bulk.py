@@ -16,7 +16,7 @@ snowflake      ``snowflake.connector.pandas_tools.write_pandas`` (stage + COPY I
 other          SQLAlchemy ``executemany`` of one bound INSERT (redshift, spark)
 =============  ====================================================================================
 
-This module imports nothing from ``rcdm.db`` (it gets the connection object), so there is no import cycle.
+This module imports nothing from the rest of ``rcdm.db`` at run time (it gets the connection object).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
 (``dbms``, ``server``, ``user``, ``password``, ``port``, ``extraSettings``, ``connectionString``) and returns a
 :class:`Connection` that knows its SqlRender dialect. ``execute_sql`` and ``query_sql`` render and translate
 OHDSI SQL to that dialect before running it; ``insert_table`` uses each backend's bulk path (see
-``rcdm.bulk``). Schema and table names are checked before any SQL runs; values are always bound, never spliced.
+``rcdm.db.bulk``). Schema and table names are checked before any SQL runs; values are always bound, never spliced.
 
 Decisions worth knowing:
 
@@ -36,7 +36,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 
-from rcdm import bulk
+from rcdm.db import bulk
 from rcdm.errors import DatabaseError, IdentifierError, MissingDriverError, UnsupportedDialectError, UsageError
 from rcdm.identifiers import check_identifier, check_schema
 
