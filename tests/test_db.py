@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import importlib.util
 import uuid
@@ -13,12 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 import rcdm
-from rcdm.db import bulk
 from rcdm.db import (
-    _FIELD_BUILDERS,
-    _Fields,
-    _dialect_of,
-    _url_from_connection_string,
+    bulk,
     connect,
     create_schema,
     execute_sql,
@@ -27,6 +24,9 @@ from rcdm.db import (
     insert_table,
     query_sql,
 )
+from rcdm.db.backends import BACKENDS as REGISTRY
+from rcdm.db.connection import dialect_of, url_from_connection_string
+from rcdm.db.urls import Fields
 from rcdm.errors import DatabaseError, IdentifierError, MissingDriverError, UnsupportedDialectError, UsageError
 
 BACKENDS = ["duckdb", "sqlite", "postgresql"]
@@ -191,7 +191,7 @@ def test_connection_is_a_context_manager_and_closes(tmp_path):
     ],
 )
 def test_dialect_of_url(url, dialect):
-    assert _dialect_of(make_url(url)) == dialect
+    assert dialect_of(make_url(url)) == dialect
 
 
 def test_unknown_url_scheme_refused():
@@ -202,25 +202,25 @@ def test_unknown_url_scheme_refused():
 @pytest.mark.parametrize(
     "dbms, fields, expected",
     [
-        ("postgresql", _Fields("h/cdm", "u", "pw", None, "sslmode=require"),
+        ("postgresql", Fields("h/cdm", "u", "pw", None, "sslmode=require"),
          "postgresql+psycopg://u:***@h:5432/cdm?sslmode=require"),
-        ("redshift", _Fields("h/cdm", "u", "pw", 5439, None), "postgresql+psycopg://u:***@h:5439/cdm"),
-        ("sql server", _Fields("h", "u", "pw", 1433, "database=cdm;encrypt=yes"),
+        ("redshift", Fields("h/cdm", "u", "pw", 5439, None), "postgresql+psycopg://u:***@h:5439/cdm"),
+        ("sql server", Fields("h", "u", "pw", 1433, "database=cdm;encrypt=yes"),
          "mssql+pyodbc://u:***@h:1433/cdm?driver=ODBC+Driver+18+for+SQL+Server&encrypt=yes"),
-        ("sql server", _Fields("h;database=cdm", None, None, None, None),
+        ("sql server", Fields("h;database=cdm", None, None, None, None),
          "mssql+pyodbc://h:1433/cdm?Trusted_Connection=yes&driver=ODBC+Driver+18+for+SQL+Server"),
-        ("oracle", _Fields("h/xe", "u", "pw", None, None), "oracle+oracledb://u:***@h:1521/xe"),
-        ("oracle", _Fields("xe", "u", "pw", None, None), "oracle+oracledb://u:***@127.0.0.1:1521/xe"),
-        ("bigquery", _Fields("proj/cdm", None, None, None, "credentials_path=/k.json"),
+        ("oracle", Fields("h/xe", "u", "pw", None, None), "oracle+oracledb://u:***@h:1521/xe"),
+        ("oracle", Fields("xe", "u", "pw", None, None), "oracle+oracledb://u:***@127.0.0.1:1521/xe"),
+        ("bigquery", Fields("proj/cdm", None, None, None, "credentials_path=/k.json"),
          "bigquery://proj/cdm?credentials_path=%2Fk.json"),
-        ("snowflake", _Fields("acct.snowflakecomputing.com/db/cdm", "u", "pw", None, "warehouse=WH"),
+        ("snowflake", Fields("acct.snowflakecomputing.com/db/cdm", "u", "pw", None, "warehouse=WH"),
          "snowflake://u:***@acct/db/cdm?warehouse=WH"),
-        ("spark", _Fields("adb.net", "token", "pw", None, "httpPath=/sql/1.0/w/x;catalog=main"),
+        ("spark", Fields("adb.net", "token", "pw", None, "httpPath=/sql/1.0/w/x;catalog=main"),
          "databricks://token:***@adb.net:443?catalog=main&http_path=%2Fsql%2F1.0%2Fw%2Fx"),
     ],
 )
 def test_url_from_databaseconnector_fields(dbms, fields, expected):
-    assert _FIELD_BUILDERS[dbms](fields).render_as_string(hide_password=True) == expected
+    assert REGISTRY[dbms].url_from_fields(fields).render_as_string(hide_password=True) == expected
 
 
 @pytest.mark.parametrize(
@@ -240,7 +240,7 @@ def test_url_from_databaseconnector_fields(dbms, fields, expected):
     ],
 )
 def test_url_from_jdbc_connection_string(jdbc, dbms, expected):
-    url = _url_from_connection_string(jdbc, dbms, "u", "pw")
+    url = url_from_connection_string(jdbc, dbms, "u", "pw")
     assert url.render_as_string(hide_password=True) == expected
 
 
@@ -564,8 +564,8 @@ def test_bulk_100k_rows_postgresql_uses_copy(postgres_url, monkeypatch):
 
 def test_bulk_100k_rows_sqlite_uses_its_loader(tmp_path, monkeypatch):
     calls = []
-    monkeypatch.setitem(bulk.LOADERS, "sqlite",
-                        lambda *a: calls.append(a[1]) or bulk.load_sqlite(*a))
+    monkeypatch.setitem(REGISTRY, "sqlite", dataclasses.replace(
+        REGISTRY["sqlite"], bulk_load=lambda *a: calls.append(a[1]) or bulk.load_sqlite(*a)))
     with connect(tmp_path / "big.db") as conn:
         create_schema(conn, "cdm")
         assert insert_table(conn, "cdm", "big", large_table(), create_table=True, progress=True) == LARGE
@@ -586,7 +586,7 @@ def test_generic_loader_binds_values(tmp_path):
 
 
 def test_every_dialect_has_a_loader():
-    assert set(bulk.LOADERS) == set(rcdm.db.BACKENDS)
+    assert all(callable(backend.bulk_load) for backend in rcdm.db.BACKENDS.values())
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -752,7 +752,7 @@ def test_transaction_is_invisible_to_other_connections_until_commit(tmp_path, po
 
 
 def test_password_masked_as_a_word_only():
-    from rcdm.db import _scrub
+    from rcdm.db.messages import scrub as _scrub
 
     message = 'connection to server at "127.0.0.1", port 1 failed: password p2 rejected for user'
     assert _scrub(message, "p") == message

@@ -1,4 +1,5 @@
-"""Bulk loaders, one small function per backend with the same contract, chosen from ``LOADERS`` by dialect.
+"""``insert_table`` and the bulk loaders: one small function per driver with the same contract, named by each
+Backend's ``bulk_load`` (``rcdm.db.backends``).
 
 Contract: ``load(conn, target, table, progress) -> None`` inserts every row of the Arrow ``table`` into the
 existing table ``target`` (a checked, unquoted ``schema.table`` name in the connection's dialect), matching
@@ -13,26 +14,34 @@ sql server     pyodbc ``executemany`` with ``fast_executemany`` (parameter array
 oracle         oracledb ``executemany`` (array binds)
 bigquery       a load job: ``google.cloud.bigquery.Client.load_table_from_dataframe``
 snowflake      ``snowflake.connector.pandas_tools.write_pandas`` (stage + COPY INTO)
-other          SQLAlchemy ``executemany`` of one bound INSERT (redshift, spark)
+other          SQLAlchemy ``executemany`` of one bound INSERT (redshift, databricks; Spark Connect sends Arrow)
 =============  ====================================================================================
-
-This module imports nothing from the rest of ``rcdm.db`` at run time (it gets the connection object).
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import inspect
+import re
 import uuid
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
+from rcdm.db.execute import execute_sql, execute_statements, rollback_quietly
+from rcdm.db.messages import driver_errors, error_message, scrub
+from rcdm.db.schemas import exists_table
+from rcdm.errors import DatabaseError, UsageError
+from rcdm.identifiers import check_identifier, check_schema
+from rcdm.sql import translate
+from rcdm.sql.transforms import POSTGRES_RESERVED
+
 if TYPE_CHECKING:
-    from rcdm.db import Connection
+    from rcdm.db.connection import Connection
 
 CHUNK_ROWS = 10_000
 """Rows sent per driver call where the driver takes batches (and per progress-bar step)."""
@@ -40,13 +49,6 @@ CHUNK_ROWS = 10_000
 
 class DriverError(Exception):
     """A bulk API failed without a DB-API error (e.g. a BigQuery load job); rcdm.db wraps it in DatabaseError."""
-
-
-def driver_errors(conn: "Connection") -> tuple[type[BaseException], ...]:
-    """The driver's DB-API ``Error`` class, so rcdm.db can turn driver failures into DatabaseError."""
-    dbapi = getattr(conn.engine.dialect, "loaded_dbapi", None)
-    error = getattr(dbapi, "Error", None)
-    return (error,) if isinstance(error, type) else ()
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -99,22 +101,10 @@ def _rows(batch: pa.RecordBatch) -> list[tuple]:
     return list(zip(*(column.to_pylist() for column in batch.columns)))
 
 
-@functools.lru_cache(maxsize=1)
-def sqlite_dates_as_seconds() -> bool:
-    """Whether rcdm's SQLite translation stores DATE/DATETIME as REAL seconds (SqlRender's way) or ISO text.
-
-    SQLite has no date type; the translator decides the representation its date functions expect, and the
-    loader must write the same one. Asked once, from how the translator writes a DATE column.
-    """
-    from rcdm.sql import translate
-
-    return "REAL" in translate("CREATE TABLE x (d DATE);", "sqlite").upper()
-
-
-def _sqlite_values(table: pa.Table) -> pa.Table:
-    """Dates and timestamps the way the SQLite translation reads them; decimals as floats (sqlite3 can't bind
-    Decimal). Seconds are since 1970-01-01 UTC; text is ISO 8601 (``2020-01-31``, ``2020-01-31 12:00:00``)."""
-    as_seconds = sqlite_dates_as_seconds()
+def _sqlite_values(table: pa.Table, as_seconds: bool) -> pa.Table:
+    """Dates and timestamps the way the SQLite translation reads them (the backend's ``date_storage``: REAL
+    seconds since 1970-01-01 UTC, SqlRender's way, or ISO 8601 text, ``2020-01-31``, ``2020-01-31 12:00:00``);
+    decimals as floats (sqlite3 can't bind Decimal)."""
     for i, field in enumerate(table.schema):
         column = table.column(i)
         if pa.types.is_timestamp(field.type) and field.type.tz is not None:
@@ -196,7 +186,7 @@ def load_postgresql(conn: "Connection", target: str, table: pa.Table, progress: 
 
 def load_sqlite(conn: "Connection", target: str, table: pa.Table, progress: bool) -> None:
     """SQLite ``executemany`` inside one transaction (one fsync for the whole load)."""
-    table = _sqlite_values(table)
+    table = _sqlite_values(table, conn.backend.date_storage == "epoch_seconds")
     raw = conn.driver_connection()
     sql = _insert_sql(target, table, ["?"] * table.num_columns, quoted=True)
     with _committed(conn, raw):
@@ -271,18 +261,138 @@ def load_generic(conn: "Connection", target: str, table: pa.Table, progress: boo
             sa_conn.execute(statement, [dict(zip(keys, row)) for row in _rows(batch)])
 
 
-Loader = Callable[["Connection", str, pa.Table, bool], None]
+# ------------------------------------------------------------------------------------------------------------
+# insert_table
 
-LOADERS: dict[str, Loader] = {
-    "duckdb": load_duckdb,
-    "postgresql": load_postgresql,
-    "sqlite": load_sqlite,
-    "sql server": load_sqlserver,
-    "synapse": load_sqlserver,
-    "oracle": load_oracle,
-    "bigquery": load_bigquery,
-    "snowflake": load_snowflake,
-    "redshift": load_generic,  # Redshift has no COPY FROM STDIN; its bulk COPY reads from S3 only
-    "spark": load_generic,
-}
-"""SqlRender dialect → bulk loader; a dialect missing here uses ``load_generic``."""
+
+def insert_table(
+    conn: Connection,
+    schema: str | None,
+    table: str,
+    data: Any,
+    create_table: bool = False,
+    drop_table_if_exists: bool = False,
+    temp_table: bool = False,
+    progress: bool = False,
+) -> int:
+    """Insert ``data`` into ``schema.table`` through the backend's bulk path; return the number of rows.
+
+    ``data`` is a pandas DataFrame, a pyarrow Table or RecordBatch, or a dict of column lists. Columns are
+    matched by name, so their order need not follow the table's. ``create_table`` creates the table from the
+    data's types (OHDSI SQL types, translated to the dialect); ``drop_table_if_exists`` drops an existing
+    table first and so implies ``create_table``;
+    ``temp_table`` makes a temp table ``#table`` (``schema`` is then ignored and may be None).
+    """
+    if not temp_table:
+        if schema is None:
+            raise UsageError("insert_table needs a schema unless temp_table=True.")
+        check_schema(schema)
+    check_identifier(table)
+    arrow = _to_arrow(data)
+    for name in arrow.column_names:
+        check_identifier(name, "column name")
+    create_table = create_table or drop_table_if_exists  # a dropped table is made again from the data
+
+    ohdsi_name = f"#{table}" if temp_table else f"{schema}.{table}"
+    target = _target_name(conn, ohdsi_name) if temp_table else ohdsi_name
+    if drop_table_if_exists:
+        if temp_table:
+            execute_sql(conn, f"IF OBJECT_ID('tempdb..{ohdsi_name}', 'U') IS NOT NULL DROP TABLE {ohdsi_name};")
+        elif exists_table(conn, schema, table):
+            execute_statements(conn, [f"DROP TABLE {target}"])
+    if create_table:
+        execute_sql(conn, _create_table_sql(ohdsi_name, arrow))
+    if arrow.num_rows == 0:
+        return 0
+    try:
+        conn.backend.bulk_load(conn, target, arrow, progress)
+    except (sa.exc.DBAPIError, DriverError, *driver_errors(conn.engine)) as exc:
+        message = error_message(exc)
+        rollback_quietly(conn)
+        raise DatabaseError(
+            f"Bulk insert of {arrow.num_rows} rows into {target} ({', '.join(arrow.column_names)}) failed on "
+            f"{conn.backend.label}: {scrub(message, conn.engine.url.password)}"
+        ) from None
+    return arrow.num_rows
+
+
+def _target_name(conn: Connection, ohdsi_name: str) -> str:
+    """The name a temp table ``#t`` gets on this dialect, as the translator writes it."""
+    translated = translate(f"SELECT * FROM {ohdsi_name};", conn.dialect,
+                           temp_emulation_schema=conn.temp_emulation_schema)
+    m = re.search(r"\bFROM\s+([^\s;]+)", translated, re.I)
+    if not m:
+        raise DatabaseError(f"Cannot tell the {conn.dialect} name of temp table {ohdsi_name!r}.")
+    return m[1].strip('`"')
+
+
+def _to_arrow(data: Any) -> pa.Table:
+    """A pyarrow Table from a DataFrame, Arrow Table/RecordBatch or dict of columns, with storable types."""
+    if isinstance(data, pa.Table):
+        table = data
+    elif isinstance(data, pa.RecordBatch):
+        table = pa.Table.from_batches([data])
+    elif isinstance(data, pd.DataFrame):
+        table = pa.Table.from_pandas(data, preserve_index=False)
+    elif isinstance(data, Mapping):
+        try:
+            table = pa.table({str(k): pa.array(v) for k, v in data.items()})
+        except (TypeError, ValueError, pa.ArrowException) as exc:
+            raise UsageError(f"Cannot read the dict as table columns (lists of one type each): {exc}") from None
+    else:
+        raise UsageError(f"insert_table takes a pandas DataFrame, a pyarrow Table or a dict of lists, "
+                         f"not {type(data).__name__}.")
+    return _storable(table)
+
+
+def _storable(table: pa.Table) -> pa.Table:
+    """Booleans as 0/1 integers (OHDSI SQL has no boolean type), categoricals decoded to their values."""
+    for i, field in enumerate(table.schema):
+        if pa.types.is_boolean(field.type):
+            table = table.set_column(i, field.name, table.column(i).cast(pa.int8()))
+        elif pa.types.is_dictionary(field.type):
+            table = table.set_column(i, field.name, table.column(i).cast(field.type.value_type))
+    return table
+
+
+def _column_name(column: str) -> str:
+    """A column named by a reserved word bracketed (T-SQL quoting), so that every target quotes it (``order``
+    is a syntax error unquoted on SQLite, PostgreSQL, ...)."""
+    return f"[{column}]" if column.lower() in POSTGRES_RESERVED else column
+
+
+def _create_table_sql(ohdsi_name: str, arrow: pa.Table) -> str:
+    """OHDSI SQL that creates the table from the data's types."""
+    columns = ",\n  ".join(f"{_column_name(field.name)} {_ohdsi_type(field.name, field.type, arrow.column(field.name))}"
+                           for field in arrow.schema)
+    return f"CREATE TABLE {ohdsi_name} (\n  {columns}\n);"
+
+
+def _varchar(column: pa.ChunkedArray) -> str:
+    longest = pc.max(pc.binary_length(column.cast(pa.large_string()))).as_py() if column.null_count < len(
+        column) else 0
+    size = max(255, longest or 0)
+    return "VARCHAR(MAX)" if size > 4000 else f"VARCHAR({size})"
+
+
+def _ohdsi_type(name: str, kind: pa.DataType, column: pa.ChunkedArray) -> str:
+    """OHDSI SQL (SQL Server) type for an Arrow type; the translator maps it to the dialect."""
+    t = pa.types
+    if t.is_int8(kind) or t.is_int16(kind) or t.is_int32(kind) or t.is_uint8(kind) or t.is_uint16(kind):
+        return "INT"
+    if t.is_integer(kind):
+        return "BIGINT"
+    if t.is_floating(kind):
+        return "FLOAT"
+    if t.is_decimal(kind):
+        return f"NUMERIC({kind.precision},{kind.scale})"
+    if t.is_date(kind):
+        return "DATE"
+    if t.is_timestamp(kind):
+        return "DATETIME"
+    if t.is_string(kind) or t.is_large_string(kind):
+        return _varchar(column)
+    if t.is_null(kind):
+        return "VARCHAR(255)"
+    raise UsageError(f"insert_table cannot store Arrow type {kind} (column {name!r}); convert it to "
+                     "a number, string, date or timestamp first.")

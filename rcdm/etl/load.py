@@ -55,6 +55,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rcdm.db import Connection, execute_statements, insert_table, query_statement, transaction
+from rcdm.db.backend import LoadSetting
 from rcdm.etl.transform import STAGE_SCHEMA, file_ids
 from rcdm.resources import read_template
 
@@ -135,58 +136,31 @@ def _statements(conn: Connection, template: str, schema: str, **parameters: str)
     return _translated(template, conn.dialect, schema, conn.temp_emulation_schema, tuple(sorted(parameters.items())))
 
 
-DUCKDB_CHECKPOINT_THRESHOLD = "128MB"
-"""DuckDB's ``checkpoint_threshold`` while batches load (default 16 MB). With batches of 5,000 files (a WAL of
-~2.5 MB each) a checkpoint every ~6 batches cost ~40 % of the commit time (``bench_load.py``); at 128 MB it
-runs every ~50 (a batch above 122,880 rows writes most of its rows to the database file directly). Bounded:
-the WAL never exceeds ~128 MB (replayed in seconds after a crash), and the rows not yet checkpointed stay in
-DuckDB's buffer manager under its ``memory_limit``."""
-
-
 @contextlib.contextmanager
 def load_settings(conn: Connection) -> Iterator[None]:
-    """Session settings for loading many batches, restored afterwards (see ``LOAD_SETTINGS``)."""
-    setting = LOAD_SETTINGS.get(conn.dialect)
+    """The backend's session setting for loading many batches (``Backend.load_setting``: DuckDB's checkpoint
+    threshold, PostgreSQL's ``synchronous_commit``), restored afterwards."""
+    setting = conn.backend.load_setting
     if setting is None:
         yield
         return
-    name, value = setting
     raw = conn.driver_connection()
-    (before,) = raw.execute(f"SELECT current_setting('{name}')").fetchone()
-    _set(conn, raw, name, value)
+    (before,) = raw.execute(f"SELECT current_setting('{setting.name}')").fetchone()
+    _set(raw, setting, setting.value)
     try:
         yield
     finally:
         try:
-            _set(conn, raw, name, before)
+            _set(raw, setting, before)
         except Exception:  # noqa: BLE001 - never hide the run's own error or skip its clean-up for a setting
             pass
 
 
-LOAD_SETTINGS = {
-    "duckdb": ("checkpoint_threshold", DUCKDB_CHECKPOINT_THRESHOLD),
-    "postgresql": ("synchronous_commit", "off"),
-}
-"""Dialect → (setting, value) while batches load. PostgreSQL: ``synchronous_commit = off`` lets a COMMIT return
-before its WAL is flushed (the WAL writer flushes it within ~3 x ``wal_writer_delay``, 600 ms by default).
-A crash of the server can lose the last commits, never half of one and never corrupting anything: the database
-comes back as it was after an earlier commit, which is exactly the state a kill -9 of the run leaves. A lost
-batch's files have no ``rcdm_etl_file`` row, so the next run reads and loads them again; a lost ``finalize``
-leaves ``rcdm_etl_pending`` filled, so the next run's opening finalize redoes it. The run's own status row is
-written after the settings are restored, durably, which flushes the WAL of every commit before it too.
-Session-level (``SET``), this connection only."""
-
-
-def _set(conn: Connection, raw: Any, name: str, value: str) -> None:
-    raw.execute(f"SET {name} = '{value}'")
-    if conn.dialect == "postgresql":
+def _set(raw: Any, setting: LoadSetting, value: str) -> None:
+    raw.execute(f"SET {setting.name} = '{value}'")
+    if setting.commit:
         raw.commit()  # psycopg opens a transaction with the SET: end it, as the DuckDB driver does by itself
 
-
-DEFERRED_INDEX_DIALECTS = ("duckdb", "postgresql")
-"""Dialects where ``deferred_indexes`` loads an empty schema without its secondary indexes (``DROP INDEX IF EXISTS
-schema.name``, transactional DDL). Measured (200,000 rows of ``bench_load.py``, batches of 131,072 rows, the
-build included): PostgreSQL ~20 % faster, DuckDB ~5 % (median of 8 runs)."""
 
 _WRITTEN_TABLES = ("radiology_image", "radiology_occurrence", "rcdm_etl_file")
 """The tables a load writes, whose secondary indexes ``deferred_indexes`` builds at the end."""
@@ -198,11 +172,12 @@ def deferred_indexes(conn: Connection, schema: str) -> Iterator[bool]:
 
     One build from sorted data costs less than updating every index on every insert (the primary keys stay:
     the batches look their ids up). Only when the three tables are empty (on a loaded schema a rebuild would
-    cost more than it saves) and on ``DEFERRED_INDEX_DIALECTS``; yields whether it deferred. An error in the
+    cost more than it saves) and where the backend says so (``Backend.deferred_indexes``: measured with
+    ``bench_load.py``, PostgreSQL ~20 % faster, DuckDB ~5 %); yields whether it deferred. An error in the
     block builds the indexes before it propagates; a killed run leaves them missing, and the next run's
     ``create_tables`` (its first step) builds them. The rows are the same either way.
     """
-    if conn.dialect not in DEFERRED_INDEX_DIALECTS or not _all_empty(conn, schema):
+    if not conn.backend.deferred_indexes or not _all_empty(conn, schema):
         yield False
         return
     indexes = _secondary_indexes(schema)
@@ -446,7 +421,7 @@ def keys_in(conn: Connection, schema: str, work_table: str, keys: pa.Table) -> I
     than an IN-list of thousands of literals. (PostgreSQL BIGINT arrays, ``= ANY`` or ``UNNEST``, measured no
     faster on analyzed tables and 2.5x slower on the fresh tables of a first load: ``bench_load.py``.)
     """
-    if conn.dialect == "duckdb":
+    if conn.backend.arrow_views:
         raw = conn.driver_connection()
         view = f"rcdm_keys_{uuid.uuid4().hex}"
         raw.register(view, keys)

@@ -1,8 +1,10 @@
 """One ETL run per schema at a time: two runs are refused, never interleaved into duplicates.
 
-* PostgreSQL (and Redshift-free servers that have it): ``pg_try_advisory_lock`` on a key derived from the
-  schema name, held by the run's own connection; the server releases it if the process dies.
-* Other dialects: the ``rcdm_etl_run`` row with status ``running`` records host and pid (in its summary JSON).
+The backend says which (``Backend.lock``, ``rcdm.db.backends``):
+
+* ``advisory`` (PostgreSQL): ``pg_try_advisory_lock`` on a key derived from the schema name, held by the run's
+  own connection; the server releases it if the process dies.
+* ``run_row`` (the others): the ``rcdm_etl_run`` row with status ``running`` records host and pid (in its summary JSON).
   A running row whose process is alive on this host refuses the new run; a dead one is marked
   ``interrupted`` and the new run goes on. A running row from another host is trusted (refused), unless
   older than ``stale_hours``.
@@ -46,7 +48,7 @@ def _describe(row: dict[str, Any], info: dict[str, Any]) -> str:
 
 def acquire(conn: Connection, schema: str) -> None:
     """Take the schema's ETL lock or raise LockError naming the run that holds it."""
-    if conn.dialect == "postgresql":
+    if conn.backend.lock == "advisory":
         key = advisory_key(schema)
         got = query_sql(conn, "SELECT pg_try_advisory_lock(CAST(:k AS BIGINT)) AS got;", bind={"k": key})
         if not bool(got["got"][0]):
@@ -71,7 +73,7 @@ def acquire(conn: Connection, schema: str) -> None:
 
 
 def release(conn: Connection, schema: str) -> None:
-    if conn.dialect == "postgresql":
+    if conn.backend.lock == "advisory":
         try:
             query_sql(conn, "SELECT pg_advisory_unlock(CAST(:k AS BIGINT)) AS released;",
                       bind={"k": advisory_key(schema)})

@@ -24,7 +24,7 @@ from rcdm.sql.dialects import TARGETS, Target
 from rcdm.sql.split import split_sql, split_sql_with_offsets
 from rcdm.sql.transforms import Context
 
-_SUPPORTED = ["sql server", "postgresql", "oracle", "bigquery", "duckdb", "sqlite", "redshift", "snowflake", "spark", "synapse"]
+_SUPPORTED = list(TARGETS)
 
 _LEADING_COMMENTS = re.compile(r"\A(?:\s*(?:--[^\n]*(?:\n|\Z)|/\*.*?\*/))*\s*", re.DOTALL)
 _HINT_DISTRIBUTE = re.compile(r"--\s*HINT\s+DISTRIBUTE_ON_KEY\s*\(\s*([\w]+)\s*\)", re.IGNORECASE)

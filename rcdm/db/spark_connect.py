@@ -207,7 +207,7 @@ class SparkConnectDialect(default.DefaultDialect):
 
     @classmethod
     def import_dbapi(cls):
-        import rcdm.spark_connect as module
+        import rcdm.db.spark_connect as module
 
         return module
 
