@@ -4,8 +4,8 @@ loader and lock, the extras rcdm declares, and how the translator stores dates."
 from __future__ import annotations
 
 import configparser
-import re
 import dataclasses
+import re
 from pathlib import Path
 
 import pytest
@@ -105,3 +105,11 @@ def _fields_for(dialect: str) -> Fields:
     server = {"postgresql": "127.0.0.1/cdm", "redshift": "127.0.0.1/cdm", "oracle": "127.0.0.1/xe",
               "bigquery": "project/cdm", "snowflake": "account/db/cdm"}.get(dialect, "127.0.0.1")
     return Fields(server, "u", "pw", 1, None)
+
+
+def test_connect_takes_databaseconnector_details_as_keywords(tmp_path):
+    """``connect``'s DatabaseConnector fields are keywords held by one ConnectionDetails (R passes them so)."""
+    with connect(tmp_path / "k.db", dbms=" SQLite", port="") as conn:
+        assert conn.dialect == "sqlite"
+    with pytest.raises(TypeError, match="no_such_field"):
+        connect(tmp_path / "k.db", no_such_field=1)

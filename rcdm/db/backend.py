@@ -71,11 +71,11 @@ class Backend:
     ping: str = "SELECT 1"
     begin: Callable[[sa.Connection], None] = begin_implicitly
     prepare_url: Callable[[URL, Path | None, bool], URL] | None = None  # the URL the engine opens (file, read-only)
-    on_open: Callable[["Connection"], None] | None = None  # engine events to add before the first connection
+    on_open: Callable[[Connection], None] | None = None  # engine events to add before the first connection
     read_only_session: Callable[[Any, Any], None] | None = None  # makes a new driver connection refuse writes
-    create_schema: Callable[["Connection", str], None] | None = None  # None: run ``create_schema_sql``
+    create_schema: Callable[[Connection, str], None] | None = None  # None: run ``create_schema_sql``
     create_schema_sql: Callable[[str], str] = create_schema_if_not_exists
-    indexes_and_constraints: Callable[["Connection", str, str], list[str]] | None = None  # None: SQLAlchemy's
+    indexes_and_constraints: Callable[[Connection, str, str], list[str]] | None = None  # None: SQLAlchemy's
     schema_files: bool = False  # a schema is a database file ATTACHed by name (SQLite); others always exist
     case_sensitive_schemas: bool = False  # schema names are given to SQLAlchemy's inspector as written
     date_storage: str = "native"  # "native" DATE/TIMESTAMP types, "iso_text" or "epoch_seconds" (SQLite)

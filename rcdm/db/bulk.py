@@ -96,7 +96,7 @@ def _insert_sql(target: str, table: pa.Table, marks: list[str], quoted: bool = F
     return f"INSERT INTO {target} ({_columns(table, quoted)}) VALUES ({', '.join(marks)})"
 
 
-def _rows(batch: pa.RecordBatch) -> list[tuple]:
+def _rows(batch: pa.RecordBatch) -> list[tuple[Any, ...]]:
     """Python tuples of a batch (None for nulls; dates, datetimes, Decimals as Python objects)."""
     return list(zip(*(column.to_pylist() for column in batch.columns)))
 
@@ -304,16 +304,17 @@ def insert_table(
         execute_sql(conn, _create_table_sql(ohdsi_name, arrow))
     if arrow.num_rows == 0:
         return 0
+    failures: tuple[type[BaseException], ...] = (sa.exc.DBAPIError, DriverError, *driver_errors(conn.engine))
     try:
         conn.backend.bulk_load(conn, target, arrow, progress)
-    except (sa.exc.DBAPIError, DriverError, *driver_errors(conn.engine)) as exc:
+    except failures as exc:
         message = error_message(exc)
         rollback_quietly(conn)
         raise DatabaseError(
             f"Bulk insert of {arrow.num_rows} rows into {target} ({', '.join(arrow.column_names)}) failed on "
             f"{conn.backend.label}: {scrub(message, conn.engine.url.password)}"
         ) from None
-    return arrow.num_rows
+    return int(arrow.num_rows)
 
 
 def _target_name(conn: Connection, ohdsi_name: str) -> str:

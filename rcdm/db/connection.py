@@ -6,8 +6,9 @@ the connection's dialect (``rcdm.db.backends``); this module only chooses it and
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
@@ -15,9 +16,21 @@ from sqlalchemy.engine import URL, make_url
 from rcdm.db.backend import Backend
 from rcdm.db.backends import BACKENDS, backend_for_jdbc, backend_for_url
 from rcdm.db.messages import driver_errors, error_message, scrub
-from rcdm.db.urls import FILE_DIALECTS, Fields, Target, database_path, parse_port, target_text, url_from_target
+from rcdm.db.urls import (
+    FILE_DIALECTS,
+    ConnectionDetails,
+    DetailsFields,
+    Fields,
+    Target,
+    database_path,
+    target_text,
+    url_from_target,
+)
 from rcdm.errors import DatabaseError, UnsupportedDialectError, UsageError
 from rcdm.identifiers import check_schema
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 
 class Connection:
@@ -55,6 +68,7 @@ class Connection:
             backend.on_open(self)
         if self.read_only and backend.read_only_session is not None:
             sa.event.listen(self.engine, "connect", backend.read_only_session)
+        failures: tuple[type[BaseException], ...] = (sa.exc.DBAPIError, *driver_errors(self.engine))
         try:
             self._sa = self.engine.connect()
             self._sa.exec_driver_sql(backend.ping).fetchall()
@@ -62,7 +76,7 @@ class Connection:
         except (ImportError, sa.exc.NoSuchModuleError) as exc:
             self.engine.dispose()
             raise backend.missing_driver(exc) from None
-        except (sa.exc.DBAPIError, *driver_errors(self.engine)) as exc:
+        except failures as exc:
             self.engine.dispose()
             raise DatabaseError(
                 f"Could not connect to {backend.label} at {self.display_url}: "
@@ -141,15 +155,9 @@ class Connection:
 def connect(
     url_or_path: Target = None,
     *,
-    dbms: str | None = None,
-    server: str | None = None,
-    user: str | None = None,
-    password: str | None = None,
-    port: int | float | str | None = None,
-    extra_settings: str | None = None,
-    connection_string: str | None = None,
     temp_emulation_schema: str | None = None,
     read_only: bool = False,
+    **details: Unpack[DetailsFields],
 ) -> Connection:
     """Open a connection from a SQLAlchemy URL, a file path, or DatabaseConnector's connection fields.
 
@@ -158,7 +166,8 @@ def connect(
     * ``connect("postgresql://user@host/db")`` (psycopg 3), ``"mssql+pyodbc://..."``, ``"bigquery://project/ds"``...;
     * ``connect(dbms="postgresql", server="host/database", user=..., password=..., port=5432)`` as
       ``DatabaseConnector::createConnectionDetails`` spells them (``port`` may be a float from R), or
-      ``connection_string=`` a JDBC string (``jdbc:postgresql://...``) or a SQLAlchemy URL.
+      ``connection_string=`` a JDBC string (``jdbc:postgresql://...``) or a SQLAlchemy URL
+      (the keywords of :class:`rcdm.db.urls.ConnectionDetails`).
 
     ``dbms`` given with a URL sets the SqlRender dialect (e.g. ``"synapse"`` over a ``mssql+pyodbc`` URL).
     The connection is tested before it is returned: an unreachable database raises DatabaseError, a driver
@@ -168,16 +177,13 @@ def connect(
     DuckDB file is ATTACHed ``(READ_ONLY)`` in its own instance, SQLite gets ``PRAGMA query_only``, PostgreSQL
     and Redshift sessions default to read-only transactions. Other servers: connect as a read-only account.
     """
-    if dbms is not None:
-        dbms = dbms.strip().lower()
-        if dbms not in BACKENDS:
-            raise UnsupportedDialectError(
-                f"Unknown dbms {dbms!r}: use one of {', '.join(repr(d) for d in BACKENDS)}."
-            )
+    given = ConnectionDetails(**details)
+    dbms = given.dbms.strip().lower() if given.dbms is not None else None
+    if dbms is not None and dbms not in BACKENDS:
+        raise UnsupportedDialectError(f"Unknown dbms {dbms!r}: use one of {', '.join(repr(d) for d in BACKENDS)}.")
     if temp_emulation_schema is not None:
         check_schema(temp_emulation_schema, "temp emulation schema")
-    fields = Fields(server or "", user, password, parse_port(port), extra_settings)
-    url = _url(url_or_path, dbms, fields, connection_string, server is not None)
+    url = _url(url_or_path, dataclasses.replace(given, dbms=dbms))
     backend = BACKENDS[dbms] if dbms is not None else backend_for_url(url)
     path = database_path(url, backend.dialect)
     if path is not None:
@@ -193,14 +199,14 @@ def connect(
     return conn.open()
 
 
-def _url(target: Target, dbms: str | None, fields: Fields, connection_string: str | None,
-         has_server: bool) -> URL:
+def _url(target: Target, given: ConnectionDetails) -> URL:
     """The SQLAlchemy URL ``connect``'s arguments name (one of: a target, a connection string, the fields)."""
-    if target is not None and (has_server or connection_string is not None):
+    dbms, fields = given.dbms, given.fields()
+    if target is not None and (given.server is not None or given.connection_string is not None):
         raise UsageError("Give either a URL/path or DatabaseConnector's server/connection_string, not both.")
-    if target is None and connection_string is not None:
-        return url_from_connection_string(connection_string, dbms, fields.user, fields.password)
-    if target is None and has_server:
+    if target is None and given.connection_string is not None:
+        return url_from_connection_string(given.connection_string, dbms, given.user, given.password)
+    if target is None and given.server is not None:
         if dbms is None:
             raise UsageError("connect(server=...) needs dbms= (e.g. dbms='postgresql').")
         return BACKENDS[dbms].url_from_fields(fields)

@@ -187,7 +187,7 @@ def transaction(conn: Connection) -> Iterator[Connection]:
     sa_conn = conn.sqlalchemy_connection
     if sa_conn.in_transaction():
         sa_conn.commit()
-    raw = sa_conn.connection.driver_connection
+    raw: Any = sa_conn.connection.driver_connection
     conn.backend.begin(sa_conn)
     conn.transaction_depth = 1
     try:
@@ -217,6 +217,7 @@ def rollback_quietly(conn: Connection) -> None:
     except Exception:  # noqa: BLE001 - the original error matters more
         pass
     try:
-        conn.sqlalchemy_connection.connection.driver_connection.rollback()
+        raw: Any = conn.sqlalchemy_connection.connection.driver_connection
+        raw.rollback()
     except Exception:  # noqa: BLE001 - DuckDB says "no transaction is active" after SQLAlchemy's rollback
         pass

@@ -54,7 +54,7 @@ def existing_indexes_and_constraints(conn: Connection, schema: str, table: str) 
     try:
         for getter in (inspector.get_indexes, inspector.get_foreign_keys, inspector.get_unique_constraints):
             try:
-                names += [str(item["name"]) for item in getter(table.lower(), schema=name_schema)  # type: ignore[operator]
+                names += [str(item["name"]) for item in getter(table.lower(), schema=name_schema)
                           if item.get("name")]
             except NotImplementedError:
                 continue

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any, Sequence
+import sys
+from collections.abc import Sequence
+from typing import Any
 
 import pyarrow as pa
+from sqlalchemy import types
 from sqlalchemy.engine import default
 
 apilevel = "2.0"
@@ -45,7 +48,7 @@ Warning = Exception  # noqa: A001 - DB-API name
 DataError = IntegrityError = InternalError = NotSupportedError = DatabaseError
 
 
-def _session(url: str):
+def _session(url: str) -> Any:
     try:
         from pyspark.sql import SparkSession
     except ImportError as exc:  # pragma: no cover - reported as a missing driver by rcdm.db
@@ -56,7 +59,7 @@ def _session(url: str):
         raise OperationalError(str(exc)) from None
 
 
-def connect(url: str) -> "Connection":
+def connect(url: str) -> Connection:
     return Connection(_session(url))
 
 
@@ -66,7 +69,7 @@ class Connection:
     def __init__(self, session: Any) -> None:
         self.session = session
 
-    def cursor(self) -> "Cursor":
+    def cursor(self) -> Cursor:
         return Cursor(self)
 
     def commit(self) -> None:
@@ -93,7 +96,7 @@ class Connection:
             _run(self.session, f"DROP VIEW IF EXISTS {view}")
 
 
-def _run(session: Any, sql: str, args: dict | None = None) -> pa.Table:
+def _run(session: Any, sql: str, args: dict[str, Any] | None = None) -> pa.Table:
     try:
         return session.sql(sql, args=args or None).toArrow()
     except Exception as exc:  # noqa: BLE001 - pyspark's errors carry Spark's message
@@ -118,11 +121,11 @@ class Cursor:
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
-        self.description: list[tuple] | None = None
+        self.description: list[tuple[Any, ...]] | None = None
         self.rowcount = -1
-        self._rows: list[tuple] = []
+        self._rows: list[tuple[Any, ...]] = []
 
-    def execute(self, sql: str, parameters: dict | Sequence | None = None) -> "Cursor":
+    def execute(self, sql: str, parameters: dict[str, Any] | Sequence[Any] | None = None) -> Cursor:
         args = dict(parameters) if isinstance(parameters, dict) else None
         if args:
             used = set(_PLACEHOLDER.findall(sql))
@@ -143,7 +146,7 @@ class Cursor:
             self.description, self._rows, self.rowcount = None, [], -1
         return self
 
-    def executemany(self, sql: str, seq_of_parameters: Sequence[dict]) -> None:
+    def executemany(self, sql: str, seq_of_parameters: Sequence[dict[str, Any]]) -> None:
         rows = list(seq_of_parameters)
         if not rows:
             return
@@ -157,14 +160,14 @@ class Cursor:
         table = pa.table({c: pa.array([row[k] for row in rows]) for c, k in zip(columns, keys)})
         self.connection.load_arrow(m[1], table)
 
-    def fetchall(self) -> list[tuple]:
+    def fetchall(self) -> list[tuple[Any, ...]]:
         rows, self._rows = self._rows, []
         return rows
 
-    def fetchone(self) -> tuple | None:
+    def fetchone(self) -> tuple[Any, ...] | None:
         return self._rows.pop(0) if self._rows else None
 
-    def fetchmany(self, size: int | None = None) -> list[tuple]:
+    def fetchmany(self, size: int | None = None) -> list[tuple[Any, ...]]:
         size = size or self.arraysize
         rows, self._rows = self._rows[:size], self._rows[size:]
         return rows
@@ -176,7 +179,7 @@ class Cursor:
 _DELETE = re.compile(r"\ADELETE\s+FROM\s+(?P<table>[\w.`]+)(?:\s+WHERE\s+(?P<where>.*))?\Z", re.I | re.S)
 
 
-def _emulate_delete(session: Any, table: str, where: str | None, args: dict | None) -> pa.Table:
+def _emulate_delete(session: Any, table: str, where: str | None, args: dict[str, Any] | None) -> pa.Table:
     """DELETE on a table that does not support it (Parquet tables of open-source Spark; Delta tables do):
     keep the rows the condition does not select (FALSE or NULL) in a scratch table, then overwrite the table
     with them. Not atomic: a failure between the two steps leaves the rows in ``<table>_rcdm_keep``."""
@@ -206,54 +209,50 @@ class SparkConnectDialect(default.DefaultDialect):
     default_schema_name = "default"
 
     @classmethod
-    def import_dbapi(cls):
-        import rcdm.db.spark_connect as module
+    def import_dbapi(cls) -> Any:
+        return sys.modules[__name__]
 
-        return module
-
-    def create_connect_args(self, url):
+    def create_connect_args(self, url: Any) -> Any:
         port = url.port or 15002
         params = "".join(f";{k}={v}" for k, v in url.query.items())
         return [f"sc://{url.host or '127.0.0.1'}:{port}{params}"], {}
 
-    def do_rollback(self, dbapi_connection) -> None:
+    def do_rollback(self, dbapi_connection: Any) -> None:
         pass
 
-    def do_commit(self, dbapi_connection) -> None:
+    def do_commit(self, dbapi_connection: Any) -> None:
         pass
 
-    def do_ping(self, dbapi_connection) -> bool:
+    def do_ping(self, dbapi_connection: Any) -> bool:
         dbapi_connection.cursor().execute("SELECT 1")
         return True
 
-    def _get_server_version_info(self, connection):
+    def _get_server_version_info(self, connection: Any) -> Any:
         return None
 
-    def _get_default_schema_name(self, connection):
+    def _get_default_schema_name(self, connection: Any) -> Any:
         return "default"
 
-    def get_table_names(self, connection, schema=None, **kw):
+    def get_table_names(self, connection: Any, schema: Any = None, **kw: Any) -> Any:
         rows = connection.exec_driver_sql(f"SHOW TABLES IN {schema or 'default'}").fetchall()
         return [row[1] for row in rows if not row[2]]
 
-    def has_table(self, connection, table_name, schema=None, **kw):
+    def has_table(self, connection: Any, table_name: Any, schema: Any = None, **kw: Any) -> Any:
         return table_name.lower() in {n.lower() for n in self.get_table_names(connection, schema)}
 
-    def get_indexes(self, connection, table_name, schema=None, **kw):
+    def get_indexes(self, connection: Any, table_name: Any, schema: Any = None, **kw: Any) -> Any:
         return []
 
-    def get_foreign_keys(self, connection, table_name, schema=None, **kw):
+    def get_foreign_keys(self, connection: Any, table_name: Any, schema: Any = None, **kw: Any) -> Any:
         return []
 
-    def get_unique_constraints(self, connection, table_name, schema=None, **kw):
+    def get_unique_constraints(self, connection: Any, table_name: Any, schema: Any = None, **kw: Any) -> Any:
         return []
 
-    def get_pk_constraint(self, connection, table_name, schema=None, **kw):
+    def get_pk_constraint(self, connection: Any, table_name: Any, schema: Any = None, **kw: Any) -> Any:
         return {"constrained_columns": [], "name": None}
 
-    def get_columns(self, connection, table_name, schema=None, **kw):
+    def get_columns(self, connection: Any, table_name: Any, schema: Any = None, **kw: Any) -> Any:
         rows = connection.exec_driver_sql(f"DESCRIBE TABLE {schema + '.' if schema else ''}{table_name}").fetchall()
-        from sqlalchemy import types
-
         return [{"name": r[0], "type": types.NullType(), "nullable": True, "default": None}
                 for r in rows if r[0] and not r[0].startswith("#")]

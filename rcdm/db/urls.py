@@ -10,6 +10,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
@@ -38,6 +39,36 @@ class Fields:
     password: str | None
     port: int | None
     extra_settings: str | None
+
+
+class DetailsFields(TypedDict, total=False):
+    """The keyword arguments of ``connect`` that :class:`ConnectionDetails` holds."""
+
+    dbms: str | None
+    server: str | None
+    user: str | None
+    password: str | None
+    port: int | float | str | None
+    extra_settings: str | None
+    connection_string: str | None
+
+
+@dataclass(frozen=True)
+class ConnectionDetails:
+    """DatabaseConnector's ``createConnectionDetails`` as ``connect`` takes them (``port`` may be a float from R;
+    ``connection_string`` a JDBC string or a SQLAlchemy URL)."""
+
+    dbms: str | None = None
+    server: str | None = None
+    user: str | None = None
+    password: str | None = None
+    port: int | float | str | None = None
+    extra_settings: str | None = None
+    connection_string: str | None = None
+
+    def fields(self) -> Fields:
+        """The fields a backend builds its URL from (the port checked)."""
+        return Fields(self.server or "", self.user, self.password, parse_port(self.port), self.extra_settings)
 
 
 def parse_port(port: int | float | str | None) -> int | None:
