@@ -24,6 +24,10 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "rcdm.sql": ("rcdm.errors", "rcdm.resources", "rcdm.identifiers"),
     "rcdm.dicom": ("rcdm.errors",),
     "rcdm.db": ("rcdm.errors", "rcdm.identifiers", "rcdm.resources", "rcdm.sql", "rcdm.fetch", "rcdm.interop"),
+    # inside the database layer: parsing and messages know no backend; a Backend knows only how URLs are read
+    "rcdm.db.urls": ("rcdm.errors",),
+    "rcdm.db.messages": (),
+    "rcdm.db.backend": ("rcdm.errors", "rcdm.db.urls", "rcdm.db.connection"),
     "rcdm.fetch": ("rcdm.errors", "rcdm.identifiers", "rcdm.sql", "rcdm.db"),
 }
 """The lower layers and what each may import (at any depth, function bodies too): the SQL engine and the DICOM
@@ -109,6 +113,20 @@ def test_no_import_cycle_at_module_level():
     for name in sorted(graph):
         if name not in seen:
             visit(name)
+
+
+DRIVERS = ("psycopg", "psycopg2", "pyodbc", "oracledb", "google", "snowflake", "databricks", "pyspark",
+           "sqlalchemy_bigquery", "redshift_connector")
+"""Optional database drivers: imported only inside the function of the backend that needs them (or by
+SQLAlchemy when it opens that backend's engine), so a missing one fails only for that backend."""
+
+
+@pytest.mark.parametrize("name", sorted(n for n in MODULES if _within(n, "rcdm.db")))
+def test_the_database_layer_loads_no_optional_driver_at_import(name):
+    tree = ast.parse(MODULES[name].read_text(encoding="utf-8"))
+    loaded = {a.name for node in tree.body if isinstance(node, ast.Import) for a in node.names}
+    loaded |= {node.module for node in tree.body if isinstance(node, ast.ImportFrom) and node.module}
+    assert not {m for m in loaded if m.split(".")[0] in DRIVERS}, f"{name} imports a driver at module level"
 
 
 @pytest.mark.parametrize("code", ["import rcdm", "import rcdm.cli; rcdm.cli.build_parser()"])
