@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import configparser
 import dataclasses
+import pkgutil
 import re
 from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import make_url
 
+import rcdm.db.backends
 from rcdm.db import BACKENDS, Backend, connect
 from rcdm.db.backend import LoadSetting
 from rcdm.db.backends import backend_for_jdbc, backend_for_url
@@ -31,6 +33,8 @@ def _extras() -> set[str]:
 
 def test_every_backend_has_a_translator_target_and_vice_versa():
     assert list(BACKENDS) == list(TARGETS) == list_supported_dialects()
+    modules = {m.name for m in pkgutil.iter_modules(rcdm.db.backends.__path__)}
+    assert modules == {name.replace(" ", "_") for name in TARGETS}
     for name, backend in BACKENDS.items():
         assert isinstance(backend, Backend) and backend.dialect == name
 

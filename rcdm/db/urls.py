@@ -111,6 +111,15 @@ def host_database(fields: Fields, dbms: str) -> tuple[str, str]:
     return host, database
 
 
+def credentials(fields: Fields, given: dict[str, str], user_key: str = "user",
+                password_key: str = "password") -> tuple[str | None, str | None]:
+    """User and password: the ones given to ``connect``, else those a JDBC string holds (taken out of ``given``,
+    so they never become URL query parameters)."""
+    user = given.pop(user_key, None)
+    password = given.pop(password_key, None)
+    return fields.user or user, fields.password or password
+
+
 def jdbc_match(pattern: str, body: str, message: str) -> re.Match[str]:
     """The match of a JDBC string body (case-insensitive) or UsageError(``message``)."""
     m = re.match(pattern, body, re.I)

@@ -1,36 +1,33 @@
 """The registry of database platforms: one module per backend, each exporting one ``BACKEND``.
 
-``BACKENDS`` maps SqlRender's dialect names to them, in the translator's order (``rcdm.sql.dialects.TARGETS``);
-``tests/test_backends.py`` checks that every backend has a translator target and vice versa, that the DDL
-renders for each, and that each names an rcdm extra that exists. The DDL, the ETL's loader and lock, and
-``rcdm.db`` read what differs between platforms from here.
+``BACKENDS`` reads the translator's list of targets (``rcdm.sql.dialects.TARGETS``) and maps each name to the
+``BACKEND`` of the module named like it; ``tests/test_backends.py`` checks that every backend module has a
+translator target and vice versa, that the DDL renders for each, and that each names an rcdm extra that exists.
+``rcdm.db`` (``conn.backend``) and the ETL's loader and lock read what differs between platforms from here.
 """
 
 from __future__ import annotations
 
+import importlib
+
 from sqlalchemy.engine import URL
 
 from rcdm.db.backend import Backend
-from rcdm.db.backends import (
-    bigquery,
-    duckdb,
-    oracle,
-    postgresql,
-    redshift,
-    snowflake,
-    spark,
-    sql_server,
-    sqlite,
-    synapse,
-)
 from rcdm.errors import UnsupportedDialectError
 from rcdm.sql.dialects import TARGETS
 
-_ALL = {module.BACKEND.dialect: module.BACKEND for module in (
-    bigquery, duckdb, oracle, postgresql, redshift, snowflake, spark, sql_server, sqlite, synapse)}
 
-BACKENDS: dict[str, Backend] = {name: _ALL[name] for name in TARGETS if name in _ALL}
-"""SqlRender dialect → Backend, for every dialect rcdm can connect to (in the translator's order)."""
+def _backend(dialect: str) -> Backend:
+    """The ``BACKEND`` of the module named like the translator's target (``sql server`` → ``sql_server``)."""
+    backend = importlib.import_module(f"{__name__}.{dialect.replace(' ', '_')}").BACKEND
+    if not isinstance(backend, Backend):
+        raise TypeError(f"{__name__}.{dialect}: BACKEND is not a Backend")
+    return backend
+
+
+BACKENDS: dict[str, Backend] = {name: _backend(name) for name in TARGETS}
+"""SqlRender dialect → Backend: one for each of the translator's targets, in its order (a target without a
+backend module fails here, at import)."""
 
 
 def backend_for_url(url: URL) -> Backend:

@@ -6,7 +6,7 @@ from sqlalchemy.engine import URL
 
 from rcdm.db import bulk
 from rcdm.db.backend import Backend
-from rcdm.db.urls import Fields, jdbc_match, lower_settings, settings
+from rcdm.db.urls import Fields, credentials, jdbc_match, lower_settings, settings
 from rcdm.sql.dialects import snowflake as target
 
 
@@ -24,8 +24,7 @@ def snowflake_jdbc(body: str, fields: Fields) -> URL:
                    "Cannot read Snowflake JDBC connection string: expected jdbc:snowflake://account...")
     given = lower_settings(m[2])
     path = "/".join(p for p in (given.pop("db", None), given.pop("schema", None)) if p)
-    user = fields.user or given.pop("user", None)
-    password = fields.password or given.pop("password", None)
+    user, password = credentials(fields, given)
     extra = "&".join(f"{k}={v}" for k, v in given.items())
     return snowflake_url(Fields(m[1] + (f"/{path}" if path else ""), user, password, None, extra or None))
 

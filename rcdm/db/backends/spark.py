@@ -13,7 +13,7 @@ from sqlalchemy.engine import URL
 
 from rcdm.db import bulk
 from rcdm.db.backend import Backend, missing_driver
-from rcdm.db.urls import Fields, jdbc_match, lower_settings, parse_port
+from rcdm.db.urls import Fields, credentials, jdbc_match, lower_settings, parse_port
 from rcdm.sql.dialects import spark as target
 
 if TYPE_CHECKING:
@@ -42,8 +42,7 @@ def databricks_jdbc(body: str, fields: Fields) -> URL:
     m = jdbc_match(r"^[a-z0-9]+://([^:/;]+)(?::(\d+))?[^;]*;?(.*)$", body,
                    "Cannot read Spark JDBC connection string: expected jdbc:databricks://host:443/...")
     given = lower_settings(m[3])
-    password = fields.password or given.pop("pwd", None)
-    user = fields.user or given.pop("uid", None)
+    user, password = credentials(fields, given, "uid", "pwd")
     extra = ";".join(f"{k}={given[k]}" for k in ("httppath", "catalog", "schema") if k in given)
     return databricks_url(Fields(m[1], user, password, parse_port(m[2]), extra or None))
 

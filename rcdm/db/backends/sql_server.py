@@ -6,7 +6,7 @@ from sqlalchemy.engine import URL
 
 from rcdm.db import bulk
 from rcdm.db.backend import Backend
-from rcdm.db.urls import Fields, jdbc_match, parse_port, settings
+from rcdm.db.urls import Fields, credentials, jdbc_match, parse_port, settings
 from rcdm.sql.dialects import sql_server as target
 
 ODBC_DRIVER = "ODBC Driver 18 for SQL Server"
@@ -36,8 +36,7 @@ def sql_server_jdbc(body: str, fields: Fields) -> URL:
     m = jdbc_match(r"^sqlserver://([^;:]+)(?::(\d+))?;?(.*)$", body,
                    "Cannot read SQL Server JDBC connection string: expected jdbc:sqlserver://host;...")
     given = settings(m[3])
-    user = fields.user or given.pop("user", None)
-    password = fields.password or given.pop("password", None)
+    user, password = credentials(fields, given)
     extra = ";".join(f"{k}={v}" for k, v in given.items())
     return sql_server_url(Fields(m[1], user, password, parse_port(m[2]), extra or None))
 
