@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import pyarrow as pa
 import sqlalchemy as sa
+from tqdm.auto import tqdm
 
 from rcdm.db.messages import driver_errors, driver_message, preview, scrub
 from rcdm.errors import DatabaseError, UsageError
@@ -98,8 +99,6 @@ def execute_statements(conn: Connection, statements: Iterable[str], progress: bo
     total = len(statements)
     numbered: Iterable[tuple[int, str]] = enumerate(statements, start=1)
     if progress:
-        from tqdm.auto import tqdm  # optional progress bars: loaded only when asked for
-
         numbered = tqdm(numbered, total=total, desc="Executing SQL", unit="statement")
     for number, statement in numbered:
         used = _used_binds(statement, bind)
