@@ -7,18 +7,19 @@ import configparser
 import dataclasses
 import pkgutil
 import re
+import uuid
 from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import make_url
 
 import rcdm.db.backends
-from rcdm.db import BACKENDS, Backend, connect
+from rcdm.db import BACKENDS, Backend, connect, create_schema, execute_sql, insert_table, query_sql
 from rcdm.db.backend import LoadSetting
 from rcdm.db.backends import backend_for_jdbc, backend_for_url
 from rcdm.db.urls import Fields
 from rcdm.ddl import MODELS, TABLES, get_ddl
-from rcdm.errors import MissingDriverError, UnsupportedDialectError
+from rcdm.errors import DatabaseError, MissingDriverError, UnsupportedDialectError
 from rcdm.sql import list_supported_dialects, translate
 from rcdm.sql.dialects import TARGETS
 
@@ -117,3 +118,29 @@ def test_connect_takes_databaseconnector_details_as_keywords(tmp_path):
         assert conn.dialect == "sqlite"
     with pytest.raises(TypeError, match="no_such_field"):
         connect(tmp_path / "k.db", no_such_field=1)
+
+
+@pytest.mark.parametrize("kind", ["duckdb", "sqlite", "postgresql"])
+def test_read_only_connections_refuse_writes(kind, tmp_path, request):
+    """``read_only=True`` as each backend makes it (DuckDB: the file ATTACHed READ_ONLY; SQLite: query_only;
+    PostgreSQL: read-only session transactions): reads work, writes raise DatabaseError and change nothing."""
+    target = {"duckdb": tmp_path / "ro.duckdb", "sqlite": tmp_path / "ro.db"}.get(kind)
+    if target is None:
+        target = request.getfixturevalue("postgres_url")
+    schema = "main" if kind == "sqlite" else f"ro_{uuid.uuid4().hex[:8]}"
+    with connect(target) as conn:
+        if kind != "sqlite":
+            create_schema(conn, schema)
+        insert_table(conn, schema, "t", {"a": [1, 2]}, create_table=True)
+    try:
+        with connect(target, read_only=True) as conn:
+            assert conn.backend.read_only_session is not None or kind == "duckdb"
+            assert query_sql(conn, f"SELECT COUNT(*) AS n FROM {schema}.t;")["n"].tolist() == [2]
+            with pytest.raises(DatabaseError):
+                execute_sql(conn, f"INSERT INTO {schema}.t (a) VALUES (3);")
+        with connect(target) as conn:
+            assert query_sql(conn, f"SELECT COUNT(*) AS n FROM {schema}.t;")["n"].tolist() == [2]
+    finally:
+        if kind == "postgresql":
+            with connect(target) as conn:
+                execute_sql(conn, f"DROP SCHEMA {schema} CASCADE;")
