@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from rcdm.errors import UsageError
+from rcdm.options import ImageCriteria, spec_schema
 
 DIMENSIONS = ("modality", "protocol", "year", "plane", "contrast")
 VARIABLES: dict[str, str] = {
@@ -57,23 +58,8 @@ DEFAULT_SITE_MIN_CELL_COUNT = 5
 MAX_COHORT_SQL_BYTES = 1_000_000
 
 _TEXT = {"type": "string", "maxLength": 100, "minLength": 1}
-_CRITERIA = {
-    "type": "object", "additionalProperties": False,
-    "properties": {
-        "modalities": {"type": "array", "items": {"type": "string", "maxLength": 16}, "maxItems": 64},
-        "protocol_concept_ids": {"type": "array", "items": {"type": "integer"}, "maxItems": 1000},
-        "include_descendants": {"type": "boolean"},
-        "body_parts": {"type": "array", "items": {"type": "string", "maxLength": 64}, "maxItems": 64},
-        "contrast": {"type": ["string", "array"], "items": {"type": "string"}},
-        "planes": {"type": "array", "items": {"type": "string"}, "maxItems": 8},
-        "lateralities": {"type": "array", "items": {"type": "string"}, "maxItems": 8},
-        "min_slice_thickness": {"type": ["number", "null"]},
-        "max_slice_thickness": {"type": ["number", "null"]},
-        "window_start_days": {"type": ["integer", "null"]},
-        "window_end_days": {"type": ["integer", "null"]},
-        "window_anchor": {"enum": ["start", "end"]},
-    },
-}
+_CRITERIA = spec_schema(ImageCriteria)
+"""``image_criteria``: the study-spec part of rcdm.options.ImageCriteria (one definition)."""
 _ANALYSIS_COMMON = {"id": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,62}$"},
                     "title": {"type": "string", "maxLength": 200}}
 SCHEMA: dict[str, Any] = {

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from rcdm.cli import build_parser, main
+from rcdm.cli import cli, main
 
 VERBS = [[], ["demo"], ["sql"], ["sql", "render"], ["sql", "translate"], ["sql", "dialects"], ["ddl"], ["ddl", "create"],
          ["ddl", "drop"], ["etl"], ["report"], ["cdm"], ["cdm", "load-csv"], ["cohort"], ["cohort", "generate"],
@@ -17,19 +17,19 @@ VERBS = [[], ["demo"], ["sql"], ["sql", "render"], ["sql", "translate"], ["sql",
          ["viewer"], ["viewer", "add-user"], ["viewer", "build-summary"]]
 
 
-def _all_verb_paths(parser, prefix=()):
-    """Every verb path of the parser, found by walking its subparsers (so a new verb cannot miss --help)."""
-    import argparse
+def _all_verb_paths(command, prefix=()):
+    """Every verb path of the command, found by walking its click groups (so a new verb cannot miss --help)."""
+    import click
 
     yield list(prefix)
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for name, sub in action.choices.items():
-                yield from _all_verb_paths(sub, (*prefix, name))
+    if isinstance(command, click.Group):
+        context = click.Context(command)
+        for name in command.list_commands(context):
+            yield from _all_verb_paths(command.get_command(context, name), (*prefix, name))
 
 
 def test_every_verb_is_listed_here():
-    assert sorted(map(tuple, _all_verb_paths(build_parser()))) == sorted(map(tuple, VERBS))
+    assert sorted(map(tuple, _all_verb_paths(cli))) == sorted(map(tuple, VERBS))
 
 
 @pytest.mark.parametrize("verb", VERBS, ids=lambda v: " ".join(v) or "rcdm")

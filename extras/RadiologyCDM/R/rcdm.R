@@ -90,10 +90,13 @@ runRcdmEtl <- function(connectionDetails, cdmDatabaseSchema, paths, personMap = 
   deid <- .rcdmModule("rcdm.dicom.deid")
   .pyCall(deid$load_or_create_secret, .expand(secretFile), .convert = FALSE)
   summary <- .withConnection(connectionDetails, function(connection) {
-    .pyCall(rcdmPython(convert = FALSE)$run_etl, as.list(path.expand(paths)), connection, cdmDatabaseSchema,
-            person_map = .expand(personMap), person_source = personSource, secret_file = .expand(secretFile),
-            workers = .asInt(workers), batch_size = .asInt(batchSize), commit_rows = .asInt(commitRows),
-            root = .expand(root), quiet = quiet, progress = FALSE)
+    # the options object of rcdm.options, the one definition the CLI and the README table share
+    options <- .pyCall(.rcdmModule("rcdm.options")$EtlOptions, cdm_database_schema = cdmDatabaseSchema,
+                       person_map = .expand(personMap), person_source = personSource,
+                       secret_file = .expand(secretFile), workers = .asInt(workers), batch_size = .asInt(batchSize),
+                       commit_rows = .asInt(commitRows), root = .expand(root), quiet = quiet, progress = FALSE,
+                       .convert = FALSE)
+    .pyCall(rcdmPython(convert = FALSE)$run_etl, as.list(path.expand(paths)), connection, options)
   })
   .warnDataQuality(summary)
   invisible(summary)
@@ -205,16 +208,16 @@ getCohortImages <- function(connectionDetails, cohortDefinitionId, cdmDatabaseSc
   .requireExistingDatabase(connectionDetails)
   .withConnection(connectionDetails, function(connection) {
     .requireCohortTable(connection, cohortDatabaseSchema, cohortTable)
-    .frameForR(.pyCall(
-      rcdmPython(convert = FALSE)$get_cohort_images, connection, cohortDefinitionId, cdmDatabaseSchema,
-      cohort_database_schema = cohortDatabaseSchema, cohort_table = cohortTable,
-      modalities = .asList(modalities), protocol_concept_ids = protocolConceptIds,
-      include_descendants = includeDescendants, vocabulary_database_schema = vocabularyDatabaseSchema,
-      body_parts = .asList(bodyParts), contrast = .asList(contrast), planes = .asList(planes),
-      lateralities = .asList(lateralities), min_slice_thickness = minSliceThickness,
-      max_slice_thickness = maxSliceThickness, window_start_days = .asInt(windowStartDays),
-      window_end_days = .asInt(windowEndDays), window_anchor = windowAnchor, first_study_only = firstStudyOnly,
-      .convert = FALSE))
+    criteria <- .pyCall(
+      .rcdmModule("rcdm.options")$ImageCriteria, modalities = .asList(modalities),
+      protocol_concept_ids = protocolConceptIds, include_descendants = includeDescendants,
+      vocabulary_database_schema = vocabularyDatabaseSchema, body_parts = .asList(bodyParts),
+      contrast = .asList(contrast), planes = .asList(planes), lateralities = .asList(lateralities),
+      min_slice_thickness = minSliceThickness, max_slice_thickness = maxSliceThickness,
+      window_start_days = .asInt(windowStartDays), window_end_days = .asInt(windowEndDays),
+      window_anchor = windowAnchor, first_study_only = firstStudyOnly, .convert = FALSE)
+    .frameForR(.pyCall(rcdmPython(convert = FALSE)$get_cohort_images, connection, cohortDefinitionId,
+                       cdmDatabaseSchema, cohortDatabaseSchema, cohortTable, criteria, .convert = FALSE))
   }, readOnly = TRUE)
 }
 
