@@ -99,3 +99,21 @@ def test_exit_codes(argv, code, message, tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert err.startswith("rcdm: error:") and message in err
     assert "secret" not in err
+
+
+@pytest.mark.parametrize("argv", [[], ["sql"], ["sql", "translate"], ["etl", "--workers", "many"]])
+def test_bad_usage_exits_2_with_the_usage(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert "usage: rcdm" in capsys.readouterr().err
+
+
+def test_verb_modules_load_only_when_their_verb_runs():
+    probe = ("import contextlib, io, sys\nfrom rcdm.cli import main\n"
+             "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()): main(['--help'])\n"
+             "print(sorted(m for m in sys.modules if m.startswith('rcdm.cli.') and m != 'rcdm.cli.common'))\n"
+             "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()): main(['sql', '--help'])\n"
+             "print(sorted(m for m in sys.modules if m.startswith('rcdm.cli.') and m != 'rcdm.cli.common'))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split("\n")
+    assert out[:2] == ["[]", "['rcdm.cli.sql']"]

@@ -36,6 +36,9 @@ VERBS: dict[str, tuple[str, str, str]] = {
 }
 """Verb → (module, click command, short help): the root's list; each module is imported when its verb is used."""
 
+NO_ARGS: type[Exception] = getattr(click.exceptions, "NoArgsIsHelpError", type("NeverRaised", (Exception,), {}))
+"""click >= 8.2 raises this for a group called without its subcommand (older click prints the help, exit 0)."""
+
 
 @click.group(cls=LazyGroup, verbs=VERBS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="rcdm", message="%(prog)s %(version)s")
@@ -52,6 +55,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(cli.invoke(ctx) or 0)
     except click.exceptions.Exit as exc:  # --help, --version
         raise SystemExit(exc.exit_code) from None
+    except NO_ARGS as exc:  # a verb family without its action: its help, exit 2
+        print(exc.format_message(), file=sys.stderr)
+        raise SystemExit(2) from None
     except click.ClickException as exc:  # bad usage: the usage line and the reason, exit 2
         if isinstance(exc, click.UsageError) and exc.ctx is not None:
             print(exc.ctx.get_usage(), file=sys.stderr)
