@@ -15,15 +15,19 @@ import re
 import sys
 from pathlib import Path
 
-from rcdm.options import CLI, EtlOptions, ImageCriteria
+from rcdm.options import CLI, EtlOptions, ImageCriteria, StudyOptions
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 START, END = "<!-- options-table: start (extras/options_table.py) -->", "<!-- options-table: end -->"
-R_FUNCTIONS = {EtlOptions: "runRcdmEtl", ImageCriteria: "getCohortImages"}
+R_FUNCTIONS = {EtlOptions: "runRcdmEtl", ImageCriteria: "getCohortImages", StudyOptions: "runRcdmStudy"}
+R_NAMES = {"out": "outputFile"}
+"""Options whose R argument is not the camel-case name (as R's OHDSI packages name an output file)."""
 
 
 def camel(name: str) -> str:
     """The R argument of a Python option name (``batch_size`` → ``batchSize``)."""
+    if name in R_NAMES:
+        return R_NAMES[name]
     head, *rest = name.split("_")
     return head + "".join(part.capitalize() for part in rest)
 

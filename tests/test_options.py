@@ -182,7 +182,8 @@ def _documented(roxygen: str) -> set[str]:
 
 
 @pytest.mark.parametrize("cls, function, every_field", [(EtlOptions, "runRcdmEtl", False),
-                                                          (ImageCriteria, "getCohortImages", True)])
+                                                          (ImageCriteria, "getCohortImages", True),
+                                                          (StudyOptions, "runRcdmStudy", True)])
 def test_the_r_arguments_are_the_options(cls, function, every_field):
     arguments, roxygen = _r_function(function)
     fields = {options_table.camel(f.name): f for f in dataclasses.fields(cls)}
@@ -195,8 +196,12 @@ def test_the_r_arguments_are_the_options(cls, function, every_field):
         if arguments[name] is not None:
             expected = fields[name].default
             assert _r_value(arguments[name], arguments) == expected, f"{function}({name}) default"
-    inherited = "@inheritParams" in roxygen
-    undocumented = shared - _documented(roxygen) - ({"cdmDatabaseSchema"} if inherited else set())
+    inherited = set()
+    for parent in re.findall(r"@inheritParams (\w+)", roxygen):  # documented by the function it inherits from
+        parent_arguments, parent_roxygen = _r_function(parent)
+        inherited |= _documented(parent_roxygen) | (parent_arguments.keys() if "@inheritParams" in parent_roxygen
+                                                    else set())
+    undocumented = shared - _documented(roxygen) - inherited
     assert not undocumented, f"{function}: no @param for {sorted(undocumented)}"
     source = "".join(p.read_text(encoding="utf-8") for p in R_SOURCES)
     assert f'.rcdmModule("rcdm.options")${cls.__name__}' in source, "R builds the options object"

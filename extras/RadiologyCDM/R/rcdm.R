@@ -253,10 +253,12 @@ getCohortImages <- function(connectionDetails, cohortDefinitionId, cdmDatabaseSc
 #' @export
 runRcdmStudy <- function(connectionDetails, spec, cdmDatabaseSchema, cohortDatabaseSchema = cdmDatabaseSchema,
                          cohortTable = "cohort", outputFile = "site_results.zip", siteName = NULL,
-                         approveCohortSql = NULL, minCellCount = NULL, auditLog = NULL, siteConfig = NULL) {
+                         approveCohortSql = NULL, minCellCount = NULL, auditLog = NULL, siteConfig = NULL,
+                         vocabularyDatabaseSchema = cdmDatabaseSchema) {
   .checkText(cdmDatabaseSchema = cdmDatabaseSchema, cohortDatabaseSchema = cohortDatabaseSchema,
              cohortTable = cohortTable, outputFile = outputFile, siteName = siteName,
              approveCohortSql = approveCohortSql, auditLog = auditLog, siteConfig = siteConfig,
+             vocabularyDatabaseSchema = vocabularyDatabaseSchema,
              .null = c("siteName", "approveCohortSql", "auditLog", "siteConfig"))
   .checkWhole(minCellCount = minCellCount, .null = "minCellCount")
   if (!is.list(spec)) .checkText(spec = spec)
@@ -265,11 +267,13 @@ runRcdmStudy <- function(connectionDetails, spec, cdmDatabaseSchema, cohortDatab
                   if (is.null(siteConfig)) NULL else path.expand(siteConfig),
                   min_cell_count = if (is.null(minCellCount)) NULL else as.integer(minCellCount),
                   audit_log = if (is.null(auditLog)) NULL else path.expand(auditLog), .convert = FALSE)
+  options <- .pyCall(.rcdmModule("rcdm.options")$StudyOptions, cohort_database_schema = cohortDatabaseSchema,
+                     cohort_table = cohortTable, vocabulary_database_schema = vocabularyDatabaseSchema,
+                     site_name = siteName, out = path.expand(outputFile), approve_cohort_sql = approveCohortSql,
+                     .convert = FALSE)
   .withConnection(connectionDetails, function(connection) {
     .pyCall(rcdmPython(convert = FALSE)$run_study, if (is.list(spec)) spec else path.expand(spec), connection,
-            cdmDatabaseSchema, cohort_database_schema = cohortDatabaseSchema, cohort_table = cohortTable,
-            out = path.expand(outputFile), site_name = siteName, site = site,
-            approve_cohort_sql = approveCohortSql)
+            cdmDatabaseSchema, options, site)
   })
 }
 
