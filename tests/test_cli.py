@@ -110,10 +110,9 @@ def test_bad_usage_exits_2_with_the_usage(argv, capsys):
 
 
 def test_verb_modules_load_only_when_their_verb_runs():
+    quietly = "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()): "
+    loaded = "print(sorted(m for m in sys.modules if m.startswith('rcdm.cli.') and m != 'rcdm.cli.common'))\n"
     probe = ("import contextlib, io, sys\nfrom rcdm.cli import main\n"
-             "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()): main(['--help'])\n"
-             "print(sorted(m for m in sys.modules if m.startswith('rcdm.cli.') and m != 'rcdm.cli.common'))\n"
-             "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()): main(['sql', '--help'])\n"
-             "print(sorted(m for m in sys.modules if m.startswith('rcdm.cli.') and m != 'rcdm.cli.common'))")
+             f"{quietly}main(['--help'])\n{loaded}{quietly}main(['sql', '--help'])\n{loaded}")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split("\n")
     assert out[:2] == ["[]", "['rcdm.cli.sql']"]

@@ -75,7 +75,7 @@ def db_options(schema_help: str = "cdm_database_schema holding the R-CDM tables"
                   click.option("--schema", default="cdm", show_default=True, help=schema_help)]
     if quiet:
         decorators.append(quiet_option())
-    return _all(decorators)
+    return combined(decorators)
 
 
 def db_option(envvar: bool = True, help: str = DB_HELP) -> Decorator:
@@ -84,10 +84,12 @@ def db_option(envvar: bool = True, help: str = DB_HELP) -> Decorator:
 
 
 def quiet_option(hidden: bool = False) -> Decorator:
+    """``--quiet``: print nothing but errors."""
     return click.option("--quiet", is_flag=True, hidden=hidden, help=QUIET_HELP)
 
 
-def _all(decorators: Sequence[Decorator]) -> Decorator:
+def combined(decorators: Sequence[Decorator]) -> Decorator:
+    """One decorator applying ``decorators`` in order (the first is the outermost, as when stacked)."""
     def apply(func: Callable[..., Any]) -> Callable[..., Any]:
         for decorator in reversed(decorators):
             func = decorator(func)
@@ -136,7 +138,7 @@ def options_from(cls: type, names: Sequence[str] | None = None, skip: Sequence[s
     """The click options of the fields of ``cls`` that have a command-line flag (``names``: only these)."""
     fields = [f for f in dataclasses.fields(cls) if CLI in f.metadata and f.name not in skip
               and (names is None or f.name in names)]
-    return _all([option_from(f) for f in fields])
+    return combined([option_from(f) for f in fields])
 
 
 def options_of(cls: type, params: dict[str, Any]) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from rcdm.cli.common import Decorator, Group, _all, db_options, print_rows
+from rcdm.cli.common import Decorator, Group, combined, db_options, print_rows
 
 MODELS = click.Choice(["rcdm", "micdm", "all"])
 
@@ -17,7 +17,7 @@ def model_options(indexes: bool = True) -> Decorator:
         decorators += [click.option("--no-indexes", is_flag=True, help="leave out the indexes"),
                        click.option("--foreign-keys", is_flag=True,
                                     help="add foreign keys (off by default, as in OHDSI)")]
-    return _all(decorators)
+    return combined(decorators)
 
 
 @click.group(cls=Group, invoke_without_command=True)

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from rcdm.cli.common import Decorator, _all
+from rcdm.cli.common import Decorator, combined
 
 NAMES = ("page_size", "retries", "concurrency", "calling_aet", "retrieve", "move_aet", "move_port", "rescan")
 """The PacsOptions fields the command sets when given (the rest keep their defaults)."""
@@ -37,7 +37,7 @@ def pacs_options(etl: bool) -> Decorator:
             click.option("--move-aet", help="C-MOVE destination: the AE title the PACS knows rcdm by (default RCDM)"),
             click.option("--move-port", type=int, help="port of rcdm's storage SCP for C-MOVE (default 11113)"),
         ]
-    return _all(decorators)
+    return combined(decorators)
 
 
 def pacs_of(params: dict[str, Any]) -> Any:

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from rcdm.cli.common import Decorator, Group, _all, db_option, db_options, existing_db, quiet_option, say
+from rcdm.cli.common import Decorator, Group, combined, db_option, db_options, existing_db, quiet_option, say
 from rcdm.errors import UsageError
 
 FILE = click.Path(dir_okay=False, path_type=str)
@@ -32,7 +32,7 @@ def stcm_vocabularies() -> Decorator:
 
 
 def loinc_table() -> Decorator:
-    return _all([
+    return combined([
         click.option("--loinc-table", type=FILE, metavar="LOINC_CSV",
                      help="LOINC's own Loinc.csv: every radiology term (CLASS RAD) becomes a term"),
         click.option("--part-link", multiple=True, type=FILE, metavar="FILE",

@@ -596,7 +596,8 @@ def create_app(
                                    max_anonymous=settings.max_anonymous_sessions,
                                    anonymous_idle_seconds=settings.anonymous_idle_seconds),
         throttle=LoginThrottle(settings.throttle),
-        gate=HashGate(settings.max_parallel_hashes, settings.max_waiting_logins), cache=TimedCache(settings.cache_seconds),
+        gate=HashGate(settings.max_parallel_hashes, settings.max_waiting_logins),
+        cache=TimedCache(settings.cache_seconds),
         settings=settings, vocabulary_schema=vocabulary_schema, cohort_schema=cohort_schema,
         cohort_table=cohort_table, results_schema=results_schema)
     routes = [
