@@ -40,6 +40,11 @@ def _flag(field: dataclasses.Field) -> str:
     return f"`{flag}`" + (" (repeatable)" if click.get("multiple") else "")
 
 
+def _markdown(text: str) -> str:
+    """Help text as a table cell: no column break, no HTML tag."""
+    return text.replace("|", "/").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def table(cls: type, r_arguments: set[str]) -> str:
     """One markdown table: a row per option of ``cls``."""
     lines = [f"`rcdm.options.{cls.__name__}` (R: `{R_FUNCTIONS[cls]}`)", "",
@@ -47,7 +52,7 @@ def table(cls: type, r_arguments: set[str]) -> str:
     for field in dataclasses.fields(cls):
         r_name = camel(field.name)
         lines.append(f"| `{field.name}` | {f'`{r_name}`' if r_name in r_arguments else ''} | {_flag(field)} | "
-                     f"`{field.default!r}` | {field.metadata['help'].replace('|', '/')} |")
+                     f"`{field.default!r}` | {_markdown(field.metadata['help'])} |")
     return "\n".join(lines)
 
 
