@@ -39,6 +39,7 @@ from rcdm.errors import UsageError
 from rcdm.options import ImageCriteria, spec_schema
 
 DIMENSIONS = ("modality", "protocol", "year", "plane", "contrast")
+ANALYSIS_TYPES = ("counts", "distribution", "time_to_first_study")
 VARIABLES: dict[str, str] = {
     "slice_thickness": "ct_slice_thickness",
     "resolution_rows": "image_resolution_rows",
@@ -85,7 +86,7 @@ SCHEMA: dict[str, Any] = {
         "image_criteria": _CRITERIA,
         "analyses": {"type": "array", "minItems": 1, "maxItems": 50, "items": {
             "type": "object", "required": ["id", "type"],
-            "properties": {"type": {"enum": ["counts", "distribution", "time_to_first_study"]}},
+            "properties": {"type": {"enum": list(ANALYSIS_TYPES)}},
             "allOf": [
                 {"if": {"properties": {"type": {"const": "counts"}}},
                  "then": {"required": ["by"], "additionalProperties": False, "properties": {
@@ -220,19 +221,36 @@ def _criteria(raw: Mapping[str, Any] | None) -> dict[str, Any]:
     }
 
 
+@dataclasses.dataclass(frozen=True)
+class Analysis:
+    """One analysis of a spec in canonical form: the model of the schema's ``analyses`` items (their properties
+    are these fields; tests/test_options.py checks that the two agree)."""
+
+    id: str
+    type: str
+    """One of ``ANALYSIS_TYPES``."""
+    title: str
+    by: tuple[str, ...] | None = None
+    """``counts``: 1 to 3 of ``DIMENSIONS``."""
+    variable: str | None = None
+    """``distribution``: one of ``VARIABLES``."""
+
+    def as_spec(self) -> dict[str, Any]:
+        """The canonical spec's entry (fields that do not apply left out)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()
+                if v is not None}
+
+
 def _analyses(raw: list) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for i, item in enumerate(raw):
         analysis_id = item["id"]
         if analysis_id == "totals" or any(a["id"] == analysis_id for a in out):
             raise _fail(f"analyses[{i}].id", f"{analysis_id!r} is already used ('totals' is built in).")
-        entry: dict[str, Any] = {"id": analysis_id, "type": item["type"],
-                                 "title": (item.get("title") or "").strip() or analysis_id}
-        if item["type"] == "counts":
-            entry["by"] = list(item["by"])
-        elif item["type"] == "distribution":
-            entry["variable"] = item["variable"]
-        out.append(entry)
+        analysis = Analysis(id=analysis_id, type=item["type"], title=(item.get("title") or "").strip() or analysis_id,
+                            by=tuple(item["by"]) if item["type"] == "counts" else None,
+                            variable=item["variable"] if item["type"] == "distribution" else None)
+        out.append(analysis.as_spec())
     return out
 
 

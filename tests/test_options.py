@@ -114,6 +114,20 @@ def test_the_study_spec_schema_is_the_image_criteria_model():
                                                                              "first_study_only"}
 
 
+def test_the_study_spec_schema_and_its_analysis_model_agree():
+    from rcdm.study_spec import ANALYSIS_TYPES, DIMENSIONS, SCHEMA, VARIABLES, Analysis
+
+    items = SCHEMA["properties"]["analyses"]["items"]
+    assert items["properties"]["type"]["enum"] == list(ANALYSIS_TYPES)
+    branches = {b["if"]["properties"]["type"]["const"]: b["then"] for b in items["allOf"]}
+    assert set(branches) == set(ANALYSIS_TYPES)
+    assert set().union(*(b["properties"] for b in branches.values())) == {f.name for f in dataclasses.fields(Analysis)}
+    assert branches["counts"]["properties"]["by"]["items"]["enum"] == list(DIMENSIONS)
+    assert branches["distribution"]["properties"]["variable"]["enum"] == list(VARIABLES)
+    required = {f.name for f in dataclasses.fields(Analysis) if f.default is dataclasses.MISSING} - {"title"}
+    assert set(items["required"]) == required  # the title defaults to the id when a spec leaves it out
+
+
 def test_a_spec_image_criteria_round_trips_through_the_model(tmp_path):
     from rcdm.study_spec import load_spec
 
