@@ -107,6 +107,7 @@ _TYPES: dict[str, Any] = {"int": int, "float": float, "str": str}
 
 
 def _click_type(field: dataclasses.Field) -> Any:
+    """The click type of a field: its choices, a file or folder path (by its metavar), else its annotation."""
     settings = field.metadata["click"]
     if "choices" in settings:
         return click.Choice(settings["choices"])
@@ -134,11 +135,9 @@ def option_from(field: dataclasses.Field) -> Decorator:
     return click.option(flag, field.name, **kwargs)
 
 
-def options_from(cls: type, names: Sequence[str] | None = None, skip: Sequence[str] = ()) -> Decorator:
-    """The click options of the fields of ``cls`` that have a command-line flag (``names``: only these)."""
-    fields = [f for f in dataclasses.fields(cls) if CLI in f.metadata and f.name not in skip
-              and (names is None or f.name in names)]
-    return combined([option_from(f) for f in fields])
+def options_from(cls: type) -> Decorator:
+    """The click options of the fields of ``cls`` that have a command-line flag."""
+    return combined([option_from(f) for f in dataclasses.fields(cls) if CLI in f.metadata])
 
 
 def options_of(cls: type, params: dict[str, Any]) -> Any:
