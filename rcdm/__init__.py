@@ -65,6 +65,10 @@ _EXPORTS: dict[str, str] = {
     "get_cohort_images": "rcdm.extract",
     "merge_results": "rcdm.study",
     "run_study": "rcdm.study",
+    # the options the command, the API and R share
+    "EtlOptions": "rcdm.options",
+    "ImageCriteria": "rcdm.options",
+    "StudyOptions": "rcdm.options",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -77,13 +77,12 @@ def generate_cohort(
     target_cohort_table: str = "cohort",
     vocabulary_database_schema: str | None = None,
     results_database_schema: str | None = None,
-    temp_emulation_schema: str | None = None,
 ) -> dict[str, Any]:
     """Run an ATLAS-exported cohort definition (OHDSI SQL text, or a path to it) for one cohort id.
 
     ``vocabulary_database_schema`` defaults to ``cdm_database_schema``, ``results_database_schema`` to
-    ``target_database_schema``; ``temp_emulation_schema`` (Oracle, BigQuery, Spark, Snowflake) overrides the
-    connection's for this run. Returns ``{"cohort_definition_id", "persons", "entries", "cohort_table",
+    ``target_database_schema``; temp tables are emulated in the connection's ``temp_emulation_schema`` (Oracle,
+    BigQuery, Spark, Snowflake: ``rcdm.connect(..., temp_emulation_schema=...)``). Returns ``{"cohort_definition_id", "persons", "entries", "cohort_table",
     "created_table", "seconds"}``. Any ``@parameter`` the script uses besides these is an error, before SQL runs.
     """
     from rcdm.db import execute_sql, query_sql
@@ -97,8 +96,6 @@ def generate_cohort(
                                               "vocabulary_database_schema")
     results_database_schema = check_schema(results_database_schema or target_database_schema,
                                            "results_database_schema")
-    if temp_emulation_schema is not None:
-        check_schema(temp_emulation_schema, "temp_emulation_schema")
     parameters = {
         "cdm_database_schema": cdm_database_schema,
         "vocabulary_database_schema": vocabulary_database_schema,
@@ -114,16 +111,10 @@ def generate_cohort(
                          f"(known: {', '.join('@' + p for p in parameters)}).")
 
     started = time.monotonic()
-    saved = conn.temp_emulation_schema
-    if temp_emulation_schema is not None:
-        conn.temp_emulation_schema = temp_emulation_schema
-    try:
-        created = create_cohort_table(conn, target_database_schema, target_cohort_table)
-        execute_sql(conn, "DELETE FROM @s.@t WHERE cohort_definition_id = @id;", s=target_database_schema,
-                    t=target_cohort_table, id=cohort_id)
-        execute_sql(conn, rendered)
-    finally:
-        conn.temp_emulation_schema = saved
+    created = create_cohort_table(conn, target_database_schema, target_cohort_table)
+    execute_sql(conn, "DELETE FROM @s.@t WHERE cohort_definition_id = @id;", s=target_database_schema,
+                t=target_cohort_table, id=cohort_id)
+    execute_sql(conn, rendered)
     counts = query_sql(
         conn, "SELECT COUNT(DISTINCT subject_id) AS persons, COUNT(*) AS entries FROM @s.@t "
               "WHERE cohort_definition_id = @id;",

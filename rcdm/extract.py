@@ -31,6 +31,7 @@ import pandas as pd
 from rcdm.csv_safe import escape_frame
 from rcdm.errors import RcdmError, UsageError
 from rcdm.identifiers import check_identifier, check_schema
+from rcdm.options import ImageCriteria, merged
 from rcdm.resources import read_template
 
 TEMPLATE = "GetCohortImages.sql"
@@ -165,72 +166,63 @@ def image_query_parameters(
     cdm_database_schema: str,
     cohort_database_schema: str | None = None,
     cohort_table: str = "cohort",
-    modalities: Any = None,
-    protocol_concept_ids: Any = None,
-    include_descendants: Any = False,
-    vocabulary_database_schema: str | None = None,
-    body_parts: Any = None,
-    contrast: Any = None,
-    planes: Any = None,
-    lateralities: Any = None,
-    min_slice_thickness: Any = None,
-    max_slice_thickness: Any = None,
-    window_start_days: Any = None,
-    window_end_days: Any = None,
-    window_anchor: str = "start",
-    first_study_only: Any = False,
+    criteria: ImageCriteria | None = None,
+    **filters: Any,
 ) -> dict[str, str]:
     """Validate the arguments and return the template parameters of ``GetCohortImages.sql`` (all text).
 
-    Raises UsageError (or IdentifierError for a schema/table) naming the bad value before any SQL exists.
+    ``criteria`` (an ``rcdm.options.ImageCriteria``) and/or ``filters`` (its fields as keywords, on top) say
+    which images. Raises UsageError (or IdentifierError for a schema/table) naming the bad value before any SQL
+    exists.
     """
+    c = merged(ImageCriteria, criteria, filters)
     cohort_id = _integer(cohort_definition_id, "cohort_definition_id")
     if cohort_id is None:
         raise UsageError("cohort_definition_id is required.")
     check_schema(cdm_database_schema, "cdm_database_schema")
     cohort_database_schema = check_schema(cohort_database_schema or cdm_database_schema, "cohort_database_schema")
     check_identifier(cohort_table, "cohort table name")
-    vocabulary_database_schema = check_schema(vocabulary_database_schema or cdm_database_schema,
+    vocabulary_database_schema = check_schema(c.vocabulary_database_schema or cdm_database_schema,
                                               "vocabulary_database_schema")
     concept_ids = []
-    for item in _items(protocol_concept_ids, "protocol concept id"):
+    for item in _items(c.protocol_concept_ids, "protocol concept id"):
         value = _integer(item, "protocol concept id")
         if value is not None:
             concept_ids.append(value)
     concept_ids = list(dict.fromkeys(concept_ids))
-    low = _number(min_slice_thickness, "min_slice_thickness")
-    high = _number(max_slice_thickness, "max_slice_thickness")
+    low = _number(c.min_slice_thickness, "min_slice_thickness")
+    high = _number(c.max_slice_thickness, "max_slice_thickness")
     for value, what in ((low, "min_slice_thickness"), (high, "max_slice_thickness")):
         if value is not None and value < 0:
             raise UsageError(f"Invalid {what} {value!r}: a thickness is not negative.")
     if low is not None and high is not None and low > high:
         raise UsageError(f"min_slice_thickness {low} is above max_slice_thickness {high}.")
-    start = _integer(window_start_days, "window_start_days")
-    end = _integer(window_end_days, "window_end_days")
+    start = _integer(c.window_start_days, "window_start_days")
+    end = _integer(c.window_end_days, "window_end_days")
     if start is not None and end is not None and start > end:
         raise UsageError(f"window_start_days {start} is after window_end_days {end}.")
-    anchor = ANCHORS.get(str(window_anchor).strip().lower()) if isinstance(window_anchor, str) else None
+    anchor = ANCHORS.get(str(c.window_anchor).strip().lower()) if isinstance(c.window_anchor, str) else None
     if anchor is None:
-        raise UsageError(f"Invalid window_anchor {window_anchor!r}: use 'start' or 'end' (of the cohort entry).")
+        raise UsageError(f"Invalid window_anchor {c.window_anchor!r}: use 'start' or 'end' (of the cohort entry).")
     return {
         "cdm_database_schema": cdm_database_schema,
         "vocabulary_database_schema": vocabulary_database_schema,
         "cohort_database_schema": cohort_database_schema,
         "cohort_table": cohort_table,
         "cohort_definition_id": str(cohort_id),
-        "modalities": _quoted(_codes(modalities, "modality", _MODALITY)),
-        "protocol_concept_ids": ",".join(str(c) for c in concept_ids),
-        "include_descendants": "TRUE" if _flag(include_descendants, "include_descendants") else "FALSE",
-        "body_parts": _quoted(_codes(body_parts, "body part", _BODY_PART)),
-        "contrast_phases": _quoted(_vocabulary(contrast, "contrast phase", CONTRAST_PHASES)),
-        "planes": _quoted(_vocabulary(planes, "anatomical plane", PLANES)),
-        "lateralities": _quoted(_vocabulary(lateralities, "laterality", LATERALITIES)),
+        "modalities": _quoted(_codes(c.modalities, "modality", _MODALITY)),
+        "protocol_concept_ids": ",".join(str(i) for i in concept_ids),
+        "include_descendants": "TRUE" if _flag(c.include_descendants, "include_descendants") else "FALSE",
+        "body_parts": _quoted(_codes(c.body_parts, "body part", _BODY_PART)),
+        "contrast_phases": _quoted(_vocabulary(c.contrast, "contrast phase", CONTRAST_PHASES)),
+        "planes": _quoted(_vocabulary(c.planes, "anatomical plane", PLANES)),
+        "lateralities": _quoted(_vocabulary(c.lateralities, "laterality", LATERALITIES)),
         "min_slice_thickness": "" if low is None else _fmt(low),
         "max_slice_thickness": "" if high is None else _fmt(high),
         "window_anchor": anchor,
         "window_start": "" if start is None else str(start),
         "window_end": "" if end is None else str(end),
-        "first_study_only": "TRUE" if _flag(first_study_only, "first_study_only") else "FALSE",
+        "first_study_only": "TRUE" if _flag(c.first_study_only, "first_study_only") else "FALSE",
     }
 
 
@@ -243,20 +235,8 @@ def get_cohort_images(
     cdm_database_schema: str,
     cohort_database_schema: str | None = None,
     cohort_table: str = "cohort",
-    modalities: Any = None,
-    protocol_concept_ids: Any = None,
-    include_descendants: Any = False,
-    vocabulary_database_schema: str | None = None,
-    body_parts: Any = None,
-    contrast: Any = None,
-    planes: Any = None,
-    lateralities: Any = None,
-    min_slice_thickness: Any = None,
-    max_slice_thickness: Any = None,
-    window_start_days: Any = None,
-    window_end_days: Any = None,
-    window_anchor: str = "start",
-    first_study_only: Any = False,
+    criteria: ImageCriteria | None = None,
+    **filters: Any,
 ) -> pd.DataFrame:
     """The images of a cohort's persons that pass every given filter: one row per (cohort entry, image).
 
@@ -266,22 +246,22 @@ def get_cohort_images(
     "U"), ``min_slice_thickness``/``max_slice_thickness`` (mm, inclusive), ``window_start_days``/
     ``window_end_days`` (days from the cohort entry's start, or end with ``window_anchor="end"``, to the study
     date, inclusive), ``first_study_only`` (per person, only the earliest study with a matching image).
+    They are the fields of ``criteria`` (an ``rcdm.options.ImageCriteria``), or keywords (on top of it).
     """
-    parameters = image_query_parameters(
-        cohort_definition_id, cdm_database_schema, cohort_database_schema, cohort_table, modalities,
-        protocol_concept_ids, include_descendants, vocabulary_database_schema, body_parts, contrast, planes,
-        lateralities, min_slice_thickness, max_slice_thickness, window_start_days, window_end_days, window_anchor,
-        first_study_only)
+    parameters = image_query_parameters(cohort_definition_id, cdm_database_schema, cohort_database_schema,
+                                        cohort_table, criteria, **filters)
     return _query(conn, parameters, counts_only=False)
 
 
 def count_cohort_images(conn: Any, cohort_definition_id: Any, cdm_database_schema: str,
-                        **filters: Any) -> pd.DataFrame:
+                        cohort_database_schema: str | None = None, cohort_table: str = "cohort",
+                        criteria: ImageCriteria | None = None, **filters: Any) -> pd.DataFrame:
     """Counts for a dry run: one row ``(all)`` then one per image modality, with persons, studies, series, images.
 
     Takes the same arguments as :func:`get_cohort_images`.
     """
-    parameters = image_query_parameters(cohort_definition_id, cdm_database_schema, **filters)
+    parameters = image_query_parameters(cohort_definition_id, cdm_database_schema, cohort_database_schema,
+                                        cohort_table, criteria, **filters)
     frame = _query(conn, parameters, counts_only=True)
     frame["modality"] = frame["modality"].where(frame["modality"].notna(), "(unknown)")
     for column in ("persons", "studies", "series", "images"):

@@ -40,6 +40,7 @@ import pandas as pd
 
 from rcdm.errors import UsageError
 from rcdm.identifiers import check_identifier, check_schema
+from rcdm.options import ImageCriteria, StudyOptions, merged
 from rcdm.resources import read_template
 from rcdm import study_privacy as privacy
 from rcdm.study_archive import StudyMergeError, ZipLimits, csv_bytes, read_zip_members, write_inside
@@ -56,10 +57,10 @@ def _template_parameters(spec: Mapping[str, Any], cdm_database_schema: str, coho
                          cohort_table: str, vocabulary_database_schema: str) -> dict[str, str]:
     from rcdm.extract import image_query_parameters
 
-    criteria = {k: v for k, v in spec["image_criteria"].items() if v not in (None, [])}
-    params = image_query_parameters(spec["cohorts"][0]["id"], cdm_database_schema,
-                                    cohort_database_schema=cohort_database_schema, cohort_table=cohort_table,
-                                    vocabulary_database_schema=vocabulary_database_schema, **criteria)
+    criteria = ImageCriteria(vocabulary_database_schema=vocabulary_database_schema,
+                             **{k: v for k, v in spec["image_criteria"].items() if v not in (None, [])})
+    params = image_query_parameters(spec["cohorts"][0]["id"], cdm_database_schema, cohort_database_schema,
+                                    cohort_table, criteria)
     params.pop("cohort_definition_id", None)
     params.pop("first_study_only", None)
     params["cohort_ids"] = ",".join(str(c["id"]) for c in spec["cohorts"])
@@ -242,16 +243,14 @@ def run_study(
     spec: str | os.PathLike[str] | Mapping[str, Any],
     conn: Any,
     cdm_database_schema: str,
-    cohort_database_schema: str | None = None,
-    cohort_table: str = "cohort",
-    out: str | os.PathLike[str] = "site_results.zip",
-    site_name: str | None = None,
-    vocabulary_database_schema: str | None = None,
+    options: StudyOptions | None = None,
     site: SiteSettings | None = None,
-    approve_cohort_sql: str | None = None,
+    **keywords: Any,
 ) -> dict[str, Any]:
     """Run a study at this site and write the aggregate-only results zip ``out``; return a summary dict.
 
+    ``options``: a ``rcdm.options.StudyOptions`` (cohort table, vocabulary schema, ``out``, ``site_name``,
+    ``approve_cohort_sql``), or its fields as keywords (on top of it).
     ``site``: the site's own settings (minimum cell count, default 5, and the release audit log); the spec's
     ``min_cell_count`` can only raise the minimum. Cohort SQL files of the spec run (into
     ``cohort_database_schema.cohort_table``) only when ``approve_cohort_sql`` is the spec's hash and every
@@ -269,6 +268,10 @@ def run_study(
     study = load_study(spec)
     spec = study.spec
     site = site if site is not None else SiteSettings()
+    o = merged(StudyOptions, options, keywords)
+    cohort_database_schema, cohort_table, out, site_name, vocabulary_database_schema, approve_cohort_sql = (
+        o.cohort_database_schema, o.cohort_table, o.out, o.site_name, o.vocabulary_database_schema,
+        o.approve_cohort_sql)
     check_schema(cdm_database_schema, "cdm_database_schema")
     cohort_database_schema = check_schema(cohort_database_schema or cdm_database_schema, "cohort_database_schema")
     check_identifier(cohort_table, "cohort table name")

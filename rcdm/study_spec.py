@@ -36,8 +36,10 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from rcdm.errors import UsageError
+from rcdm.options import ImageCriteria, spec_schema
 
 DIMENSIONS = ("modality", "protocol", "year", "plane", "contrast")
+ANALYSIS_TYPES = ("counts", "distribution", "time_to_first_study")
 VARIABLES: dict[str, str] = {
     "slice_thickness": "ct_slice_thickness",
     "resolution_rows": "image_resolution_rows",
@@ -57,23 +59,8 @@ DEFAULT_SITE_MIN_CELL_COUNT = 5
 MAX_COHORT_SQL_BYTES = 1_000_000
 
 _TEXT = {"type": "string", "maxLength": 100, "minLength": 1}
-_CRITERIA = {
-    "type": "object", "additionalProperties": False,
-    "properties": {
-        "modalities": {"type": "array", "items": {"type": "string", "maxLength": 16}, "maxItems": 64},
-        "protocol_concept_ids": {"type": "array", "items": {"type": "integer"}, "maxItems": 1000},
-        "include_descendants": {"type": "boolean"},
-        "body_parts": {"type": "array", "items": {"type": "string", "maxLength": 64}, "maxItems": 64},
-        "contrast": {"type": ["string", "array"], "items": {"type": "string"}},
-        "planes": {"type": "array", "items": {"type": "string"}, "maxItems": 8},
-        "lateralities": {"type": "array", "items": {"type": "string"}, "maxItems": 8},
-        "min_slice_thickness": {"type": ["number", "null"]},
-        "max_slice_thickness": {"type": ["number", "null"]},
-        "window_start_days": {"type": ["integer", "null"]},
-        "window_end_days": {"type": ["integer", "null"]},
-        "window_anchor": {"enum": ["start", "end"]},
-    },
-}
+_CRITERIA = spec_schema(ImageCriteria)
+"""``image_criteria``: the study-spec part of rcdm.options.ImageCriteria (one definition)."""
 _ANALYSIS_COMMON = {"id": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,62}$"},
                     "title": {"type": "string", "maxLength": 200}}
 SCHEMA: dict[str, Any] = {
@@ -99,7 +86,7 @@ SCHEMA: dict[str, Any] = {
         "image_criteria": _CRITERIA,
         "analyses": {"type": "array", "minItems": 1, "maxItems": 50, "items": {
             "type": "object", "required": ["id", "type"],
-            "properties": {"type": {"enum": ["counts", "distribution", "time_to_first_study"]}},
+            "properties": {"type": {"enum": list(ANALYSIS_TYPES)}},
             "allOf": [
                 {"if": {"properties": {"type": {"const": "counts"}}},
                  "then": {"required": ["by"], "additionalProperties": False, "properties": {
@@ -234,19 +221,36 @@ def _criteria(raw: Mapping[str, Any] | None) -> dict[str, Any]:
     }
 
 
+@dataclasses.dataclass(frozen=True)
+class Analysis:
+    """One analysis of a spec in canonical form: the model of the schema's ``analyses`` items (their properties
+    are these fields; tests/test_options.py checks that the two agree)."""
+
+    id: str
+    type: str
+    """One of ``ANALYSIS_TYPES``."""
+    title: str
+    by: tuple[str, ...] | None = None
+    """``counts``: 1 to 3 of ``DIMENSIONS``."""
+    variable: str | None = None
+    """``distribution``: one of ``VARIABLES``."""
+
+    def as_spec(self) -> dict[str, Any]:
+        """The canonical spec's entry (fields that do not apply left out)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()
+                if v is not None}
+
+
 def _analyses(raw: list) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for i, item in enumerate(raw):
         analysis_id = item["id"]
         if analysis_id == "totals" or any(a["id"] == analysis_id for a in out):
             raise _fail(f"analyses[{i}].id", f"{analysis_id!r} is already used ('totals' is built in).")
-        entry: dict[str, Any] = {"id": analysis_id, "type": item["type"],
-                                 "title": (item.get("title") or "").strip() or analysis_id}
-        if item["type"] == "counts":
-            entry["by"] = list(item["by"])
-        elif item["type"] == "distribution":
-            entry["variable"] = item["variable"]
-        out.append(entry)
+        analysis = Analysis(id=analysis_id, type=item["type"], title=(item.get("title") or "").strip() or analysis_id,
+                            by=tuple(item["by"]) if item["type"] == "counts" else None,
+                            variable=item["variable"] if item["type"] == "distribution" else None)
+        out.append(analysis.as_spec())
     return out
 
 

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from rcdm.cli import build_parser, main
+from rcdm.cli import cli, main
 
 VERBS = [[], ["demo"], ["sql"], ["sql", "render"], ["sql", "translate"], ["sql", "dialects"], ["ddl"], ["ddl", "create"],
          ["ddl", "drop"], ["etl"], ["report"], ["cdm"], ["cdm", "load-csv"], ["cohort"], ["cohort", "generate"],
@@ -17,19 +17,19 @@ VERBS = [[], ["demo"], ["sql"], ["sql", "render"], ["sql", "translate"], ["sql",
          ["viewer"], ["viewer", "add-user"], ["viewer", "build-summary"]]
 
 
-def _all_verb_paths(parser, prefix=()):
-    """Every verb path of the parser, found by walking its subparsers (so a new verb cannot miss --help)."""
-    import argparse
+def _all_verb_paths(command, prefix=()):
+    """Every verb path of the command, found by walking its click groups (so a new verb cannot miss --help)."""
+    import click
 
     yield list(prefix)
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for name, sub in action.choices.items():
-                yield from _all_verb_paths(sub, (*prefix, name))
+    if isinstance(command, click.Group):
+        context = click.Context(command)
+        for name in command.list_commands(context):
+            yield from _all_verb_paths(command.get_command(context, name), (*prefix, name))
 
 
 def test_every_verb_is_listed_here():
-    assert sorted(map(tuple, _all_verb_paths(build_parser()))) == sorted(map(tuple, VERBS))
+    assert sorted(map(tuple, _all_verb_paths(cli))) == sorted(map(tuple, VERBS))
 
 
 @pytest.mark.parametrize("verb", VERBS, ids=lambda v: " ".join(v) or "rcdm")
@@ -99,3 +99,20 @@ def test_exit_codes(argv, code, message, tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert err.startswith("rcdm: error:") and message in err
     assert "secret" not in err
+
+
+@pytest.mark.parametrize("argv", [[], ["sql"], ["sql", "translate"], ["etl", "--workers", "many"]])
+def test_bad_usage_exits_2_with_the_usage(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert "usage: rcdm" in capsys.readouterr().err
+
+
+def test_verb_modules_load_only_when_their_verb_runs():
+    quietly = "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()): "
+    loaded = "print(sorted(m for m in sys.modules if m.startswith('rcdm.cli.') and m != 'rcdm.cli.common'))\n"
+    probe = ("import contextlib, io, sys\nfrom rcdm.cli import main\n"
+             f"{quietly}main(['--help'])\n{loaded}{quietly}main(['sql', '--help'])\n{loaded}")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split("\n")
+    assert out[:2] == ["[]", "['rcdm.cli.sql']"]

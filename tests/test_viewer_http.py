@@ -21,6 +21,7 @@ from rcdm.ddl import create_tables  # noqa: E402
 from rcdm.errors import DatabaseError, UsageError  # noqa: E402
 from rcdm.viewer import auth, queries  # noqa: E402
 from rcdm.viewer.app import create_app  # noqa: E402
+from rcdm.viewer.settings import ViewerSettings  # noqa: E402
 
 PASSWORD = "correct horse battery"
 HOSTILE = "' OR 1=1 --"
@@ -189,7 +190,8 @@ def test_session_cookie_flags_and_security_headers(client):
 
 
 def test_secure_cookie_option(viewer_db, users_file):
-    app = create_app(lambda: connect(viewer_db, read_only=True), "cdm", users_file, "s", secure_cookies=True)
+    app = create_app(lambda: connect(viewer_db, read_only=True), "cdm", users_file, "s",
+                     settings=ViewerSettings(https=True))
     with TestClient(app, base_url="http://localhost") as c:
         response = c.get("/login")
     assert "; secure" in response.headers["set-cookie"].lower()

@@ -43,6 +43,7 @@ from rcdm.etl.stage import Staging
 from rcdm.etl.transform import UNCHANGED, BatchContext, FileEntry, file_ids, file_key, relative_path
 from rcdm.fetch import is_missing
 from rcdm.identifiers import check_schema
+from rcdm.options import EtlOptions, merged
 
 log = logging.getLogger("rcdm.etl")
 
@@ -64,12 +65,12 @@ whose rows were removed, ``persons_remapped`` persons whose files were reloaded 
 ``repaired``: what the opening ``load.repair`` found, ``values_fitted`` text values cut to their column,
 ``refused_rows`` rows the database refused, ``non_text_values`` text attributes with a nested value)."""
 
-DEFAULT_BATCH_SIZE = 5000
+DEFAULT_BATCH_SIZE = EtlOptions.batch_size
 """Files per batch by default: a worker's unit of reading (and a staged file). Batches are loaded
 ``commit_rows`` files at a time (``COMMIT_ROWS``), so the batch size sets the work in flight (2 x workers
 batches), not the number of transactions."""
 
-COMMIT_ROWS = 131_072
+COMMIT_ROWS = EtlOptions.commit_rows
 """Files loaded per transaction by default: consecutive staged batches are joined (``load.group_batches``)
 until they hold at least this many, then loaded by one ``load_batch``. Measured with
 ``extras/benchmarks/bench_load.py``: each transaction has fixed costs (commit, key lookups, 6-8 statements),
@@ -408,33 +409,24 @@ def _progress_bar(enabled: bool):
     return tqdm(unit="file", desc="rcdm etl", file=sys.stderr, dynamic_ncols=True)
 
 
+def _etl_options(options: EtlOptions | str | None, keywords: dict[str, Any]) -> EtlOptions:
+    """The run's EtlOptions: ``options`` (a text is the cdm_database_schema) with ``keywords`` on top."""
+    if isinstance(options, str):
+        return merged(EtlOptions, None, {"cdm_database_schema": options, **keywords})
+    return merged(EtlOptions, options, keywords)
+
+
 def run_etl(
     paths: str | os.PathLike | Iterable[str | os.PathLike] | None,
     conn: Connection | str,
-    cdm_database_schema: str,
-    person_map: str | os.PathLike | None = None,
-    person_source: str | None = None,
-    secret_file: str | os.PathLike | None = None,
-    workers: int | float | None = None,
-    batch_size: int | float = DEFAULT_BATCH_SIZE,
-    root: str | os.PathLike | None = None,
-    file_list: str | os.PathLike | None = None,
-    staging_dir: str | os.PathLike | None = None,
-    keep_staging: bool = False,
-    summary_json: str | os.PathLike | None = None,
-    quiet: bool = False,
-    progress: bool | None = None,
-    vocabulary_database_schema: str | None = None,
-    map_protocols: bool = True,
-    executor: str = "local",
-    scheduler: str | None = None,
-    staging_url: str | os.PathLike | None = None,
-    commit_rows: int | float = COMMIT_ROWS,
-    path_index: str | os.PathLike | None = None,
-    check_content: bool = True,
-    pacs: Any = None,
+    options: EtlOptions | str | None = None,
+    **keywords: Any,
 ) -> dict[str, Any]:
     """Load the DICOM files under ``paths`` (and those listed in ``file_list``) into ``cdm_database_schema``.
+
+    ``options`` is an ``rcdm.options.EtlOptions`` (the options below, each with its default and help). The
+    keyword form the README shows, ``run_etl(paths, conn, "cdm", person_map=..., ...)``, still works: a text
+    ``options`` is the ``cdm_database_schema`` and keywords are EtlOptions fields (on top of ``options``).
 
     ``conn`` is an open rcdm Connection or a database URL/path (then opened and closed here). Patients are
     mapped to ``person_id`` by ``person_map`` (CSV ``patient_id,person_id``) or ``person_source="cdm"``
@@ -471,12 +463,17 @@ def run_etl(
     run) lists its instances by QIDO-RS or C-FIND (``rcdm.pacs.etl``; ``pacs``: a ``rcdm.pacs.PacsOptions``)
     and loads the same rows a file ETL of the same images would, resumable by study.
     """
+    options = _etl_options(options, keywords)
     if isinstance(conn, (str, os.PathLike)):
         with connect(conn) as opened:
-            return run_etl(paths, opened, cdm_database_schema, person_map, person_source, secret_file, workers,
-                           batch_size, root, file_list, staging_dir, keep_staging, summary_json, quiet, progress,
-                           vocabulary_database_schema, map_protocols, executor, scheduler, staging_url, commit_rows,
-                           path_index, check_content, pacs)
+            return run_etl(paths, opened, options)
+    names = ("cdm_database_schema", "person_map", "person_source", "secret_file", "workers", "batch_size", "root",
+             "file_list", "staging_dir", "keep_staging", "summary_json", "quiet", "progress",
+             "vocabulary_database_schema", "map_protocols", "executor", "scheduler", "staging_url", "commit_rows",
+             "path_index", "check_content", "pacs")
+    (cdm_database_schema, person_map, person_source, secret_file, workers, batch_size, root, file_list, staging_dir,
+     keep_staging, summary_json, quiet, progress, vocabulary_database_schema, map_protocols, executor, scheduler,
+     staging_url, commit_rows, path_index, check_content, pacs) = (getattr(options, name) for name in names)
     check_schema(cdm_database_schema, "cdm_database_schema")
     if vocabulary_database_schema is not None:
         check_schema(vocabulary_database_schema, "vocabulary_database_schema")

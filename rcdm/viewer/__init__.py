@@ -39,10 +39,10 @@ def require() -> None:
 
 
 def serve(db: str | None, schema: str, *, host: str = "127.0.0.1", port: int = 8765, users_file: str | None = None,
-          vocabulary_schema: str | None = None, cohort_schema: str | None = None, results_schema: str | None = None,
-          settings: Any = None, cache_seconds: float = 300.0, log_level: str = "info") -> None:
+          tables: Any = None, settings: Any = None, log_level: str = "info") -> None:
     """Check the database and the users file, then serve the viewer until interrupted (read-only connections).
 
+    ``tables``: a ``rcdm.viewer.settings.ViewerTables`` (the vocabulary, cohort and summary schemas).
     ``settings``: a ``rcdm.viewer.settings.ViewerSettings``; when it lists only the local host names and ``host``
     is another concrete address, that address is allowed as a Host too."""
     require()
@@ -53,9 +53,10 @@ def serve(db: str | None, schema: str, *, host: str = "127.0.0.1", port: int = 8
     from rcdm.viewer import auth
     from rcdm.viewer.app import create_app
     from rcdm.viewer.queries import ViewerSource
-    from rcdm.viewer.settings import LOCAL_HOSTS, ViewerSettings
+    from rcdm.viewer.settings import LOCAL_HOSTS, ViewerSettings, ViewerTables
 
     settings = settings or ViewerSettings()
+    tables = tables or ViewerTables()
     if settings.allowed_hosts == LOCAL_HOSTS and host not in ("0.0.0.0", "::", "") and host not in LOCAL_HOSTS:
         import dataclasses
 
@@ -67,9 +68,9 @@ def serve(db: str | None, schema: str, *, host: str = "127.0.0.1", port: int = 8
                          "'rcdm viewer add-user NAME" + (f" --users {users_file}'" if users_file else "'"))
     factory = lambda: connect(db, read_only=True)  # noqa: E731
     with factory() as conn:  # fail now, with a clear message, rather than on the first page
-        source = ViewerSource.detect(conn, schema, vocabulary_schema, cohort_schema, results_schema=results_schema)
-    app = create_app(factory, schema, users_file, vocabulary_schema=vocabulary_schema, cohort_schema=cohort_schema,
-                     results_schema=results_schema, settings=settings, cache_seconds=cache_seconds)
+        source = ViewerSource.detect(conn, schema, tables.vocabulary_schema, tables.cohort_schema,
+                                     results_schema=tables.results_schema)
+    app = create_app(factory, schema, users_file, tables=tables, settings=settings)
     import threading
 
     viewer = app.state.viewer

@@ -7,7 +7,7 @@ the CSV export answer 401 in JSON), and any path outside ``AGGREGATE_PATHS`` nee
 otherwise); ``aggregate`` users get the aggregate pages through ``rcdm.viewer.privacy`` (small cells hidden).
 Every POST must carry the session's CSRF token, and a cross-site ``Origin`` is refused; a ``Host`` outside the
 settings' ``allowed_hosts`` gets 400. Database work runs in worker threads on a small pool of read-only
-connections; the page aggregates (overview, protocols, combinations) are kept in memory for ``cache_seconds``.
+connections; the page aggregates (overview, protocols, combinations) are kept in memory for ``settings.cache_seconds``.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from rcdm.errors import RcdmError, UsageError
 from rcdm.viewer import auth, privacy, queries
-from rcdm.viewer.settings import ViewerSettings, client_address, is_https
+from rcdm.viewer.settings import ViewerSettings, ViewerTables, client_address, is_https
 from rcdm.viewer.throttle import GateFull, HashGate, LoginThrottle
 
 HERE = Path(__file__).parent
@@ -565,26 +565,22 @@ def create_app(
     users_file: str | Path | None = None,
     secret_key: str | None = None,
     *,
-    vocabulary_schema: str | None = None,
-    cohort_schema: str | None = None,
-    cohort_table: str = "cohort",
-    results_schema: str | None = None,
-    secure_cookies: bool = False,
-    cache_seconds: float = 300.0,
-    pool_size: int = 4,
+    tables: ViewerTables | None = None,
     settings: ViewerSettings | None = None,
+    pool_size: int = 4,
 ) -> Starlette:
     """The viewer app reading ``schema`` through connections from ``conn_factory`` (open them read-only:
     ``lambda: rcdm.db.connect(url, read_only=True)``). ``secret_key`` signs session cookies (random if None:
     sessions then end when the process stops, as they do anyway: sessions live in memory). ``settings``: the
-    site settings (allowed hosts, trusted proxies, https, minimum cell count, limits); ``secure_cookies=True``
-    is ``https=True`` in them."""
-    from dataclasses import replace
-
+    site settings (allowed hosts, trusted proxies, https, minimum cell count, cache time, limits); ``tables``:
+    the schemas of the vocabulary, the cohort table and the stored summaries (``ViewerTables``)."""
     from starlette.middleware.trustedhost import TrustedHostMiddleware
 
     from rcdm.identifiers import check_identifier, check_schema
 
+    tables = tables or ViewerTables()
+    vocabulary_schema, cohort_schema, cohort_table, results_schema = (
+        tables.vocabulary_schema, tables.cohort_schema, tables.cohort_table, tables.results_schema)
     check_schema(schema, "cdm schema")
     if vocabulary_schema:
         check_schema(vocabulary_schema, "vocabulary schema")
@@ -593,17 +589,15 @@ def create_app(
     check_identifier(cohort_table, "cohort table")
     if results_schema:
         check_schema(results_schema, "results schema")
-    settings = settings or ViewerSettings()
-    if secure_cookies:
-        settings = replace(settings, https=True)
-    settings.check()
+    settings = (settings or ViewerSettings()).check()
     viewer = Viewer(
         pool=ConnectionPool(conn_factory, pool_size), schema=schema, users_file=auth.users_path(users_file),
         sessions=auth.SessionStore(secret_key or secrets.token_urlsafe(32),
                                    max_anonymous=settings.max_anonymous_sessions,
                                    anonymous_idle_seconds=settings.anonymous_idle_seconds),
         throttle=LoginThrottle(settings.throttle),
-        gate=HashGate(settings.max_parallel_hashes, settings.max_waiting_logins), cache=TimedCache(cache_seconds),
+        gate=HashGate(settings.max_parallel_hashes, settings.max_waiting_logins),
+        cache=TimedCache(settings.cache_seconds),
         settings=settings, vocabulary_schema=vocabulary_schema, cohort_schema=cohort_schema,
         cohort_table=cohort_table, results_schema=results_schema)
     routes = [

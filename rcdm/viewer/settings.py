@@ -7,6 +7,7 @@ absolute links need a foreign Host). ``trusted_proxies``: addresses or networks 
 client cannot choose the address the login throttle counts. ``https``: the viewer is reached over TLS (directly
 or through a proxy): cookies are ``Secure`` and every answer carries ``Strict-Transport-Security``.
 ``min_cell_count``: counts below it are hidden from ``aggregate`` users (see ``rcdm.viewer.privacy``).
+``cache_seconds``: how long the page aggregates are kept in memory. ``ViewerTables``: where the viewer reads.
 """
 
 from __future__ import annotations
@@ -26,6 +27,19 @@ DEFAULT_MIN_CELL_COUNT = 5
 
 
 @dataclass(frozen=True)
+class ViewerTables:
+    """Where the viewer reads besides the CDM schema (None: the CDM schema)."""
+
+    vocabulary_schema: str | None = None
+    """Schema of the OMOP concept table."""
+    cohort_schema: str | None = None
+    """Schema of the cohort table."""
+    cohort_table: str = "cohort"
+    results_schema: str | None = None
+    """Schema of the stored summary tables (``rcdm viewer build-summary``)."""
+
+
+@dataclass(frozen=True)
 class ViewerSettings:
     """Site settings of a viewer (see the module docstring); ``check()`` validates them."""
 
@@ -39,6 +53,7 @@ class ViewerSettings:
     max_anonymous_sessions: int = 2_000
     anonymous_idle_seconds: int = 15 * 60
     throttle: ThrottleSettings = field(default_factory=ThrottleSettings)
+    cache_seconds: float = 300.0
 
     def check(self) -> "ViewerSettings":
         if not self.allowed_hosts or any(not h or h != h.strip() for h in self.allowed_hosts):

@@ -90,10 +90,13 @@ runRcdmEtl <- function(connectionDetails, cdmDatabaseSchema, paths, personMap = 
   deid <- .rcdmModule("rcdm.dicom.deid")
   .pyCall(deid$load_or_create_secret, .expand(secretFile), .convert = FALSE)
   summary <- .withConnection(connectionDetails, function(connection) {
-    .pyCall(rcdmPython(convert = FALSE)$run_etl, as.list(path.expand(paths)), connection, cdmDatabaseSchema,
-            person_map = .expand(personMap), person_source = personSource, secret_file = .expand(secretFile),
-            workers = .asInt(workers), batch_size = .asInt(batchSize), commit_rows = .asInt(commitRows),
-            root = .expand(root), quiet = quiet, progress = FALSE)
+    # the options object of rcdm.options, the one definition the CLI and the README table share
+    options <- .pyCall(.rcdmModule("rcdm.options")$EtlOptions, cdm_database_schema = cdmDatabaseSchema,
+                       person_map = .expand(personMap), person_source = personSource,
+                       secret_file = .expand(secretFile), workers = .asInt(workers), batch_size = .asInt(batchSize),
+                       commit_rows = .asInt(commitRows), root = .expand(root), quiet = quiet, progress = FALSE,
+                       .convert = FALSE)
+    .pyCall(rcdmPython(convert = FALSE)$run_etl, as.list(path.expand(paths)), connection, options)
   })
   .warnDataQuality(summary)
   invisible(summary)
@@ -205,16 +208,16 @@ getCohortImages <- function(connectionDetails, cohortDefinitionId, cdmDatabaseSc
   .requireExistingDatabase(connectionDetails)
   .withConnection(connectionDetails, function(connection) {
     .requireCohortTable(connection, cohortDatabaseSchema, cohortTable)
-    .frameForR(.pyCall(
-      rcdmPython(convert = FALSE)$get_cohort_images, connection, cohortDefinitionId, cdmDatabaseSchema,
-      cohort_database_schema = cohortDatabaseSchema, cohort_table = cohortTable,
-      modalities = .asList(modalities), protocol_concept_ids = protocolConceptIds,
-      include_descendants = includeDescendants, vocabulary_database_schema = vocabularyDatabaseSchema,
-      body_parts = .asList(bodyParts), contrast = .asList(contrast), planes = .asList(planes),
-      lateralities = .asList(lateralities), min_slice_thickness = minSliceThickness,
-      max_slice_thickness = maxSliceThickness, window_start_days = .asInt(windowStartDays),
-      window_end_days = .asInt(windowEndDays), window_anchor = windowAnchor, first_study_only = firstStudyOnly,
-      .convert = FALSE))
+    criteria <- .pyCall(
+      .rcdmModule("rcdm.options")$ImageCriteria, modalities = .asList(modalities),
+      protocol_concept_ids = protocolConceptIds, include_descendants = includeDescendants,
+      vocabulary_database_schema = vocabularyDatabaseSchema, body_parts = .asList(bodyParts),
+      contrast = .asList(contrast), planes = .asList(planes), lateralities = .asList(lateralities),
+      min_slice_thickness = minSliceThickness, max_slice_thickness = maxSliceThickness,
+      window_start_days = .asInt(windowStartDays), window_end_days = .asInt(windowEndDays),
+      window_anchor = windowAnchor, first_study_only = firstStudyOnly, .convert = FALSE)
+    .frameForR(.pyCall(rcdmPython(convert = FALSE)$get_cohort_images, connection, cohortDefinitionId,
+                       cdmDatabaseSchema, cohortDatabaseSchema, cohortTable, criteria, .convert = FALSE))
   }, readOnly = TRUE)
 }
 
@@ -250,10 +253,12 @@ getCohortImages <- function(connectionDetails, cohortDefinitionId, cdmDatabaseSc
 #' @export
 runRcdmStudy <- function(connectionDetails, spec, cdmDatabaseSchema, cohortDatabaseSchema = cdmDatabaseSchema,
                          cohortTable = "cohort", outputFile = "site_results.zip", siteName = NULL,
-                         approveCohortSql = NULL, minCellCount = NULL, auditLog = NULL, siteConfig = NULL) {
+                         approveCohortSql = NULL, minCellCount = NULL, auditLog = NULL, siteConfig = NULL,
+                         vocabularyDatabaseSchema = cdmDatabaseSchema) {
   .checkText(cdmDatabaseSchema = cdmDatabaseSchema, cohortDatabaseSchema = cohortDatabaseSchema,
              cohortTable = cohortTable, outputFile = outputFile, siteName = siteName,
              approveCohortSql = approveCohortSql, auditLog = auditLog, siteConfig = siteConfig,
+             vocabularyDatabaseSchema = vocabularyDatabaseSchema,
              .null = c("siteName", "approveCohortSql", "auditLog", "siteConfig"))
   .checkWhole(minCellCount = minCellCount, .null = "minCellCount")
   if (!is.list(spec)) .checkText(spec = spec)
@@ -262,11 +267,13 @@ runRcdmStudy <- function(connectionDetails, spec, cdmDatabaseSchema, cohortDatab
                   if (is.null(siteConfig)) NULL else path.expand(siteConfig),
                   min_cell_count = if (is.null(minCellCount)) NULL else as.integer(minCellCount),
                   audit_log = if (is.null(auditLog)) NULL else path.expand(auditLog), .convert = FALSE)
+  options <- .pyCall(.rcdmModule("rcdm.options")$StudyOptions, cohort_database_schema = cohortDatabaseSchema,
+                     cohort_table = cohortTable, vocabulary_database_schema = vocabularyDatabaseSchema,
+                     site_name = siteName, out = path.expand(outputFile), approve_cohort_sql = approveCohortSql,
+                     .convert = FALSE)
   .withConnection(connectionDetails, function(connection) {
     .pyCall(rcdmPython(convert = FALSE)$run_study, if (is.list(spec)) spec else path.expand(spec), connection,
-            cdmDatabaseSchema, cohort_database_schema = cohortDatabaseSchema, cohort_table = cohortTable,
-            out = path.expand(outputFile), site_name = siteName, site = site,
-            approve_cohort_sql = approveCohortSql)
+            cdmDatabaseSchema, options, site)
   })
 }
 

@@ -1,0 +1,99 @@
+"""``rcdm etl`` (DICOM headers into the R-CDM tables; its options are ``rcdm.options.EtlOptions``) and
+``rcdm report`` (the mapping-quality report)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from rcdm.cli.common import Command, db_option, db_options, existing_db, options_from, options_of
+from rcdm.cli.pacs import pacs_of, pacs_options
+from rcdm.errors import UsageError
+from rcdm.options import EtlOptions
+
+
+def _connect_for_etl(db: str | None) -> Any:
+    """Open the database; DuckDB's refusal of a file another process holds becomes a LockError (exit 6)."""
+    from rcdm.db import connect  # the database layer and the ETL load when the verb runs
+    from rcdm.errors import DatabaseError, LockError
+    from rcdm.etl.lock import lock_message_for
+
+    try:
+        return connect(db)
+    except DatabaseError as exc:
+        message = lock_message_for(exc, db or "the database")
+        if message:
+            raise LockError(message) from None
+        raise
+
+
+@click.command(cls=Command)
+@click.argument("paths", nargs=-1, metavar="[PATH]...")
+@db_option()
+@options_from(EtlOptions)
+@click.option("--verify", is_flag=True,
+              help="only report where the ETL's bookkeeping no longer matches the tables (and, with PATHs, files "
+                   "gone from them); exit 1 if anywhere. The next run repairs it")
+@pacs_options(etl=True)
+def etl(paths: tuple[str, ...], db: str | None, verify: bool, **params: Any) -> int:
+    """Read the headers of the DICOM files under PATH (in parallel worker processes), de-identify them
+    (person_id from a site map, keyed hashes for UIDs) and load radiology_occurrence and radiology_image.
+    Re-runs skip unchanged files; an interrupted run resumes where it stopped; unreadable files are quarantined
+    and listed. Prints a summary and the quality report.
+
+    PATH: DICOM files or folders (walked recursively), or one PACS address: dicomweb+https://host/dicom-web
+    (QIDO-RS) or dimse://AET@host:port (C-FIND)."""
+    options = options_of(EtlOptions, params)
+    if verify:
+        return _verify(list(paths), db, options)
+    if options.person_map is not None and options.person_source is not None:
+        raise click.UsageError("--person-map and --person-source exclude each other")
+    if options.person_map is None and options.person_source is None:
+        raise UsageError("rcdm etl needs --person-map FILE or --person-source cdm")
+    from rcdm.etl import run_etl
+
+    with _connect_for_etl(db) as conn:  # run_etl prints the summary, quarantine and report unless quiet
+        run_etl(list(paths), conn, options, pacs=pacs_of(params))
+    return 0
+
+
+def _verify(paths: list[str], db: str | None, options: EtlOptions) -> int:
+    """``rcdm etl --verify``: print where the bookkeeping no longer matches; exit 1 if anywhere."""
+    from rcdm.db import connect
+    from rcdm.etl.run import verify_etl
+
+    with connect(existing_db(db)) as conn:
+        found = verify_etl(conn, options.cdm_database_schema, paths, options.root, options.path_index,
+                           options.secret_file)
+    for name, count in found.items():
+        print(f"{name}: {count}")
+    if any(found.values()):
+        if not options.quiet:
+            print("rcdm etl --verify: the ETL's bookkeeping does not match the tables; the next rcdm etl over the "
+                  "same paths repairs it")
+        return 1
+    return 0
+
+
+@click.command(cls=Command)
+@db_options()
+@click.option("--format", "fmt", default="table", type=click.Choice(["table", "json", "csv", "html"]),
+              show_default=True, help="output format")
+@click.option("--out", metavar="FILE", type=click.Path(dir_okay=False), help="write to FILE instead of standard output")
+def report(db: str | None, schema: str, quiet: bool, fmt: str, out: str | None) -> int:
+    """How well each R-CDM column is filled (the paper's Tables 3 and 4), studies by modality and year, and the
+    ETL's file statuses and quarantine."""
+    from rcdm.db import connect
+    from rcdm.report import format_report, quality_report
+
+    with connect(existing_db(db)) as conn:
+        text = format_report(quality_report(conn, schema), fmt)
+    if out:
+        Path(out).write_text(text, encoding="utf-8")
+        if not quiet:
+            print(f"report written to {out}")
+    else:
+        print(text, end="" if text.endswith("\n") else "\n")
+    return 0
