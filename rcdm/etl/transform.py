@@ -114,7 +114,17 @@ import pyarrow.compute as pc
 
 from rcdm.dicom import derive
 from rcdm.dicom.deid import digest_id, hmac_digest, hmac_hex, text_bytes
-from rcdm.dicom.reader import DicomQuarantine, DicomSkip, HeaderRecord, quiet_pydicom, read_header
+from rcdm.dicom.identity import (  # noqa: F401 - accession_ids, identity_of, header_identity: transform's API
+    HeaderFacts,
+    accession_ids,
+    header_checksum,
+    header_facts,
+    header_identity,
+    header_window,
+    identity_of,
+    window_facts,
+)
+from rcdm.dicom.reader import DicomQuarantine, DicomSkip, HeaderRecord, quiet_pydicom, read_header_and_head
 
 INT32_MAX = 2**31 - 1
 
@@ -292,225 +302,6 @@ def _detail(exc: DicomSkip | DicomQuarantine, entry: FileEntry) -> str:
 
 
 # --- identifying values in paths ------------------------------------------------------------------------------
-
-_HEADER_WINDOW = 1 << 16
-_PIXEL_DATA = (b"\xe0\x7f\x10\x00", b"\x7f\xe0\x00\x10")
-
-
-def _element_values(buf: bytes, tag: tuple[bytes, bytes], vr: bytes) -> list[bytes]:
-    """Values of every occurrence of a short text element (little- or big-endian tag, explicit or implicit VR)
-    in ``buf``. A byte scan, no parsing: a stray match yields a value that matches no path, so it is harmless."""
-    values = []
-    for pattern, big in ((tag[0], False), (tag[1], True)):
-        start = 0
-        while True:
-            i = buf.find(pattern, start)
-            if i < 0:
-                break
-            start = i + 1
-            j = i + 4
-            if buf[j:j + 2] == vr:
-                n, k = int.from_bytes(buf[j + 2:j + 4], "big" if big else "little"), j + 4
-            elif not big:
-                n, k = int.from_bytes(buf[j:j + 4], "little"), j + 4
-            else:
-                continue
-            if 0 < n <= 1024 and k + n <= len(buf):
-                values.append(buf[k:k + n])
-    return values
-
-
-def _texts(raw: bytes, encodings: tuple[str, ...] = ()) -> list[str]:
-    """The readings of a raw PN value: with the file's character sets (pydicom's decoder, ISO 2022 escapes
-    included), as UTF-8 and as Latin-1; printable ones only, each once."""
-    candidates: list[str] = []
-    if encodings and (not raw.isascii() or b"\x1b" in raw):
-        try:
-            from pydicom.valuerep import PersonName
-
-            with quiet_pydicom():
-                candidates.append(str(PersonName(raw, list(encodings))))
-        except Exception:  # noqa: BLE001 - an odd value: the plain readings below still apply
-            pass
-    for encoding in ("utf-8", "latin-1"):
-        try:
-            candidates.append(raw.decode(encoding))
-        except UnicodeDecodeError:
-            continue
-    out = []
-    for text in candidates:
-        text = text.strip("\x00 ")
-        if text and text.isprintable() and text not in out:
-            out.append(text)
-    return out
-
-
-def _is_cjk(text: str) -> bool:
-    """Whether ``text`` is written in a script whose names are short (CJK ideographs, Hangul, Kana)."""
-    return not text.isascii() and any(unicodedata.name(ch, "").startswith(("CJK", "HANGUL", "HIRAGANA", "KATAKANA"))
-                                      for ch in text)
-
-
-def _name_parts(text: str) -> list[str]:
-    """The name parts of one PN value (see the module docstring), lower case."""
-    parts: list[str] = []
-
-    def add(part: str) -> None:
-        part = " ".join(part.split()).lower()
-        if len(part) >= (2 if _is_cjk(part) else 3) and part not in parts:
-            parts.append(part)
-
-    for group in text.split("="):
-        components = group.split("^")
-        for component in components[:3]:  # family, given, middle (not prefix or suffix)
-            add(component)
-            words = component.split()
-            if len(words) > 1:
-                for word in words:
-                    add(word)
-        family, given = (components + ["", ""])[:2]
-        joined = "".join(family.split()) + "".join(given.split())
-        if family.strip() and given.strip() and _is_cjk(joined):
-            add(joined)
-    return parts
-
-
-_BIRTH_DATE = re.compile(r"(\d{4})[-./_ ]?(\d{2})[-./_ ]?(\d{2})(?!\d)")
-
-
-def _cut_at_pixel_data(buf: bytes) -> int:
-    """Offset of the first Pixel Data tag (either byte order) in ``buf``, or -1. Each later search stops at the
-    earlier match: a byte scan of 64 KiB for a pattern that is not there costs ~15 us a file."""
-    cut = len(buf)
-    for pattern in _PIXEL_DATA:
-        i = buf.find(pattern, 0, cut)
-        if i >= 0:
-            cut = i
-    return cut if cut < len(buf) else -1
-
-
-def _header_window(path: str) -> bytes:
-    """The file's first 64 KiB up to Pixel Data. Reads 8 KiB first (most headers end there) and the rest of
-    the window only when no Pixel Data tag is in them: the same bytes as one read of 64 KiB, cut."""
-    with open(path, "rb") as f:
-        buf = f.read(8192)
-        cut = _cut_at_pixel_data(buf)
-        if cut < 0 and len(buf) == 8192:
-            buf += f.read(_HEADER_WINDOW - 8192)
-            cut = _cut_at_pixel_data(buf)
-    return buf[:cut] if cut >= 0 else buf
-
-
-class HeaderFacts(NamedTuple):
-    """What a byte scan of a file's header window tells besides the reader's record (``header_facts``)."""
-
-    names: tuple[str, ...] = ()
-    birth_dates: tuple[str, ...] = ()
-    accessions: tuple[str, ...] = ()
-    checksum: int | None = None
-    non_text: int = 0
-
-
-def header_identity(path: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(name parts, birth dates) of a DICOM file, lower case, from a byte scan of its first 64 KiB.
-
-    Name parts: PatientName (0010,0010) as the module docstring says (decoded with SpecificCharacterSet
-    (0008,0005) when it is not ASCII). Birth dates: PatientBirthDate (0010,0030) as ``YYYYMMDD`` and the usual
-    separated spellings, also from a malformed value that starts with a date. The header reader does not
-    keep these values (they are not loaded); this scan costs one small read.
-    """
-    facts = header_facts(path)
-    return facts.names, facts.birth_dates
-
-
-def header_checksum(buf: bytes, secret: bytes) -> int:
-    """The 63-bit keyed hash of a header window (``rcdm_etl_file.header_checksum``): a rerun compares it to
-    tell a file rewritten with the same size and mtime (keyed, so it confirms nothing about the header)."""
-    return digest_id(hmac_digest(secret, buf, "header"))
-
-
-def header_facts(path: str, secret: bytes | None = None) -> HeaderFacts:
-    """``header_identity`` plus the AccessionNumber values, the header checksum (with ``secret``) and how many
-    of the text attributes rcdm stores carry a non-text VR (SQ, or UN / undefined length: their value is a
-    nested dataset, read as absent by the reader and counted here as ``non_text_values``)."""
-    try:
-        buf = _header_window(path)
-    except OSError:
-        return HeaderFacts()
-    encodings: tuple[str, ...] = ()
-    for raw in _element_values(buf, (b"\x08\x00\x05\x00", b"\x00\x08\x00\x05"), b"CS")[:1]:
-        charset = tuple(v.strip() for v in raw.decode("latin-1").strip("\x00 ").split("\\"))
-        try:
-            from rcdm.dicom.reader import _python_encodings
-
-            with quiet_pydicom():
-                encodings = tuple(_python_encodings(charset))
-        except Exception:  # noqa: BLE001 - an unknown character set: UTF-8 and Latin-1 still apply
-            encodings = ()
-    names, dates = identity_of(
-        [text for raw in _element_values(buf, (b"\x10\x00\x10\x00", b"\x00\x10\x00\x10"), b"PN")
-         for text in _texts(raw, encodings)],
-        [text for raw in _element_values(buf, (b"\x10\x00\x30\x00", b"\x00\x10\x00\x30"), b"DA")
-         for text in _texts(raw)])
-    accessions = accession_ids(text for raw in _element_values(buf, (b"\x08\x00\x50\x00", b"\x00\x08\x00\x50"),
-                                                               b"SH") for text in _texts(raw))
-    non_text = _non_text_values(buf)
-    checksum = header_checksum(buf, secret) if secret is not None else None
-    return HeaderFacts(names, dates, accessions, checksum, non_text)
-
-
-def accession_ids(values: Iterable[str]) -> tuple[str, ...]:
-    """The AccessionNumber values worth scrubbing: 3 characters or more (a shorter one, such as "2", would
-    redact ordinary words and numbers of the descriptions)."""
-    out: list[str] = []
-    for text in values:
-        text = text.strip()
-        if len(text) >= 3 and text not in out:
-            out.append(text)
-    return tuple(out)
-
-
-def identity_of(patient_names: Iterable[str], birth_dates: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(name parts, birth date spellings), lower case, of decoded PatientName and PatientBirthDate values:
-    what ``header_identity`` gives for a file, for values that came another way (a PACS query)."""
-    names: list[str] = []
-    for text in patient_names:
-        for part in _name_parts(text):
-            if part not in names:
-                names.append(part)
-    dates: list[str] = []
-    for text in birth_dates:
-        match = _BIRTH_DATE.match(text.strip())
-        if match:
-            y, m, d = match.groups()
-            for spelled in (f"{y}{m}{d}", f"{y}-{m}-{d}", f"{y}.{m}.{d}", f"{y}_{m}_{d}", f"{y}/{m}/{d}"):
-                if spelled not in dates:
-                    dates.append(spelled)
-    return tuple(names), tuple(dates)
-
-
-_STORED_TEXT_TAGS = ((0x0008, 0x0060), (0x0008, 0x0070), (0x0008, 0x1030), (0x0008, 0x103E), (0x0018, 0x0015),
-                     (0x0018, 0x1030))
-"""Modality, Manufacturer, StudyDescription, SeriesDescription, BodyPartExamined, ProtocolName: the header
-text attributes stored (or derived into stored text)."""
-_STORED_TEXT_PATTERNS = tuple(g.to_bytes(2, "little") + e.to_bytes(2, "little") for g, e in _STORED_TEXT_TAGS)
-_NESTED_MARKS = (b"SQ\x00\x00", b"UN\x00\x00", b"\xff\xff\xff\xff")
-
-
-def _non_text_values(buf: bytes) -> int:
-    """How many of ``_STORED_TEXT_TAGS`` stand in ``buf`` (little-endian) as SQ, as UN, or with an undefined
-    length (implicit VR; pydicom reads it as a sequence): a nested dataset, not text. A byte scan for the
-    (rare) markers, each checked for one of those tags just before it."""
-    found: set[bytes] = set()
-    for mark in _NESTED_MARKS:
-        i = buf.find(mark, 4)
-        while i >= 0:
-            tag = buf[i - 4:i]
-            if tag in _STORED_TEXT_PATTERNS:
-                found.add(tag)
-            i = buf.find(mark, i + 1)
-    return len(found)
-
 
 def _placeholder(found: str, patient_ids: tuple[str, ...]) -> str:
     """The placeholder for a PatientID found in a path, saying how the path spells it."""
@@ -747,7 +538,7 @@ def _process_batch(entries: list[FileEntry], ctx: BatchContext) -> pa.Table:
             row.update(status=UNCHANGED, file_path="", header_checksum=entry.expect_checksum)
             continue
         try:
-            record = read_header(entry.path)
+            record, head = read_header_and_head(entry.path)
         except (DicomSkip, DicomQuarantine) as exc:
             unread.append((row, entry, exc))
             continue
@@ -756,7 +547,7 @@ def _process_batch(entries: list[FileEntry], ctx: BatchContext) -> pa.Table:
             unread.append((row, entry, None))
             continue
         patient = (record.patient_id or "").strip()
-        facts = header_facts(entry.path, ctx.secret)
+        facts = window_facts(head, ctx.secret)  # the bytes the reader read: one read per file
         names, dates = facts.names, facts.birth_dates
         uids = (record.sop_instance_uid, record.series_instance_uid, record.study_instance_uid)
         path, _redacted = sanitize_path(entry.file_path, (patient,) if patient else (), names, dates, uids=uids,
@@ -811,6 +602,6 @@ def stage_table(rows: list[dict[str, Any]], scrubbed_rows: int) -> pa.Table:
 def _checksum(path: str, secret: bytes) -> int | None:
     """``header_checksum`` of the file at ``path`` (None when it cannot be read)."""
     try:
-        return header_checksum(_header_window(path), secret)
+        return header_checksum(header_window(path), secret)
     except OSError:
         return None
