@@ -120,12 +120,7 @@ def window_facts(head: bytes, secret: bytes | None = None) -> HeaderFacts:
     charset_le, charset_be, name_le, name_be, birth_le, birth_be, acc_le, acc_be = found[:8]
     encodings: tuple[str, ...] = ()
     for raw in _element_values(buf, charset_le, charset_be, b"CS")[:1]:
-        charset = tuple(v.strip() for v in raw.decode("latin-1").strip("\x00 ").split("\\"))
-        try:
-            with quiet_pydicom():
-                encodings = tuple(_python_encodings(charset))
-        except Exception:  # noqa: BLE001 - an unknown character set: UTF-8 and Latin-1 still apply
-            encodings = ()
+        encodings = _encodings(raw)
     names, dates = identity_of(
         [text for raw in _element_values(buf, name_le, name_be, b"PN") for text in _texts(raw, encodings)],
         [text for raw in _element_values(buf, birth_le, birth_be, b"DA") for text in _texts(raw)])
@@ -134,6 +129,17 @@ def window_facts(head: bytes, secret: bytes | None = None) -> HeaderFacts:
                     and (tag := buf[i - 4:i]) in _STORED_TEXT_PATTERNS})
     checksum = header_checksum(buf, secret) if secret is not None else None
     return HeaderFacts(names, dates, accessions, checksum, non_text)
+
+
+@functools.lru_cache(maxsize=256)
+def _encodings(raw: bytes) -> tuple[str, ...]:
+    """Python's codecs for a raw SpecificCharacterSet value (cached: a site has a handful); () when unknown
+    (UTF-8 and Latin-1 still apply)."""
+    charset = tuple(v.strip() for v in raw.decode("latin-1").strip("\x00 ").split("\\"))
+    try:
+        return tuple(_python_encodings(charset))  # pydicom's warnings are silenced in there
+    except Exception:  # noqa: BLE001 - an unknown character set
+        return ()
 
 
 def find_all(buf: bytes, patterns: tuple[bytes, ...], stops: int) -> tuple[int, tuple[list[int], ...]]:

@@ -422,6 +422,12 @@ def _scrub(value: Any, pattern: re.Pattern[str] | None) -> tuple[Any, bool]:
     """(scrubbed value, whether anything was found); see ``scrub_text``."""
     if value is None or pattern is None or not isinstance(value, str):
         return value, False
+    return _scrub_text(value, pattern)
+
+
+@functools.lru_cache(maxsize=16384)
+def _scrub_text(value: str, pattern: re.Pattern[str]) -> tuple[str | None, bool]:
+    """``_scrub`` of a text (cached: a batch holds the same few descriptions for each patient many times)."""
     text = " ".join(value.split())
     scrubbed, found = pattern.subn(SCRUBBED, text)
     if not found:
@@ -443,11 +449,14 @@ def scrub_text(value: str | None, patient_ids: tuple[str, ...] = (), names: tupl
 
 
 def image_row(record: HeaderRecord, secret: bytes, names: tuple[str, ...] = (),
-              birth_dates: tuple[str, ...] = (), other_ids: tuple[str, ...] = ()) -> dict[str, Any]:
+              birth_dates: tuple[str, ...] = (), other_ids: tuple[str, ...] = (),
+              hashes: dict[tuple[str, str], bytes] | None = None) -> dict[str, Any]:
     """The de-identified values of one instance (no UID, no PatientID leaves this function unhashed).
 
     Text values are scrubbed of the file's PatientID and of ``names`` / ``birth_dates`` (``header_identity``)
-    as the module docstring says; ``phi_scrubbed`` (not a staged column) counts the values that were."""
+    as the module docstring says; ``phi_scrubbed`` (not a staged column) counts the values that were.
+    ``hashes``: the keyed hashes of series, study and patient already computed in the batch (filled here; a
+    batch's files share a few of each), so each is computed once."""
     patient = (record.patient_id or "").strip()
     ids = ((patient,) if patient else ()) + tuple(other_ids)  # other_ids: the AccessionNumber values
     pattern = _scrub_pattern(ids, tuple(names), tuple(birth_dates))
@@ -465,11 +474,12 @@ def image_row(record: HeaderRecord, secret: bytes, names: tuple[str, ...] = (),
     plane = derive.anatomical_plane(record.image_orientation)
     phase, rule = derive.contrast_phase(record)
     side = derive.laterality(record)
+    memo = {} if hashes is None else hashes
     sop = hmac_digest(secret, record.sop_instance_uid, "sop")  # one keyed hash gives the id and the hex
-    series = hmac_digest(secret, record.series_instance_uid, "series")
-    study = hmac_digest(secret, record.study_instance_uid, "study")
+    series = _hashed(secret, record.series_instance_uid, "series", memo)
+    study = _hashed(secret, record.study_instance_uid, "study", memo)
     row = {
-        "patient_key": hmac_hex(secret, patient, "patient") if patient else None,
+        "patient_key": _hashed(secret, patient, "patient", memo).hex() if patient else None,
         "radiology_image_id": digest_id(sop),
         "radiology_series_id": digest_id(series),
         "radiology_occurrence_id": digest_id(study),
@@ -505,6 +515,14 @@ def image_row(record: HeaderRecord, secret: bytes, names: tuple[str, ...] = (),
     return row
 
 
+def _hashed(secret: bytes, value: str, purpose: str, memo: dict[tuple[str, str], bytes]) -> bytes:
+    """``hmac_digest(secret, value, purpose)``, looked up in ``memo`` first."""
+    digest = memo.get((purpose, value))
+    if digest is None:
+        digest = memo[(purpose, value)] = hmac_digest(secret, value, purpose)
+    return digest
+
+
 def phi_scrubbed(table: pa.Table) -> int:
     """How many rows of a staged batch had a text value scrubbed (0 when the table does not say)."""
     metadata = table.schema.metadata or {}
@@ -530,6 +548,7 @@ def _process_batch(entries: list[FileEntry], ctx: BatchContext) -> pa.Table:
     batch_names: set[str] = set()
     batch_dates: set[str] = set()
     scrubbed_rows = 0
+    hashes: dict[tuple[str, str], bytes] = {}
     for seq, entry in enumerate(entries):
         row: dict[str, Any] = {"seq": seq, "file_key": entry.file_key, "file_size": entry.size,
                                "file_mtime_ns": entry.mtime_ns}
@@ -559,7 +578,7 @@ def _process_batch(entries: list[FileEntry], ctx: BatchContext) -> pa.Table:
         batch_names.update(names)
         batch_dates.update(dates)
         try:
-            values = image_row(record, ctx.secret, names, dates, facts.accessions)
+            values = image_row(record, ctx.secret, names, dates, facts.accessions, hashes)
             scrubbed_rows += values.pop("phi_scrubbed") > 0
             row.update(values)
             row["status"] = "loaded"
