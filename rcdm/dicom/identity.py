@@ -118,17 +118,25 @@ def window_facts(head: bytes, secret: bytes | None = None) -> HeaderFacts:
     cut, found = find_all(head, _PATTERNS, len(_PIXEL_DATA))
     buf = head[:cut] if cut >= 0 else head
     charset_le, charset_be, name_le, name_be, birth_le, birth_be, acc_le, acc_be = found[:8]
-    encodings: tuple[str, ...] = ()
-    for raw in _element_values(buf, charset_le, charset_be, b"CS")[:1]:
-        encodings = _encodings(raw)
-    names, dates = identity_of(
-        [text for raw in _element_values(buf, name_le, name_be, b"PN") for text in _texts(raw, encodings)],
-        [text for raw in _element_values(buf, birth_le, birth_be, b"DA") for text in _texts(raw)])
-    accessions = accession_ids(text for raw in _element_values(buf, acc_le, acc_be, b"SH") for text in _texts(raw))
+    names, dates, accessions = _identity(tuple(_element_values(buf, charset_le, charset_be, b"CS")[:1]),
+                                         tuple(_element_values(buf, name_le, name_be, b"PN")),
+                                         tuple(_element_values(buf, birth_le, birth_be, b"DA")),
+                                         tuple(_element_values(buf, acc_le, acc_be, b"SH")))
     non_text = len({tag for offsets in found[8:] for i in offsets if i >= 4
                     and (tag := buf[i - 4:i]) in _STORED_TEXT_PATTERNS})
     checksum = header_checksum(buf, secret) if secret is not None else None
     return HeaderFacts(names, dates, accessions, checksum, non_text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _identity(charset: tuple[bytes, ...], names: tuple[bytes, ...], birth_dates: tuple[bytes, ...],
+              accessions: tuple[bytes, ...]) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """(name parts, birth dates, accession numbers) of the raw values found (cached: a batch holds each patient's
+    few studies many times)."""
+    encodings = _encodings(charset[0]) if charset else ()
+    names_found, dates = identity_of([text for raw in names for text in _texts(raw, encodings)],
+                                     [text for raw in birth_dates for text in _texts(raw)])
+    return names_found, dates, accession_ids(text for raw in accessions for text in _texts(raw))
 
 
 @functools.lru_cache(maxsize=256)
