@@ -133,7 +133,8 @@ def _identity(charset: tuple[bytes, ...], names: tuple[bytes, ...], birth_dates:
               accessions: tuple[bytes, ...]) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
     """(name parts, birth dates, accession numbers) of the raw values found (cached: a batch holds each patient's
     few studies many times)."""
-    encodings = _encodings(charset[0]) if charset else ()
+    plain = all(raw.isascii() and b"\x1b" not in raw for raw in names)
+    encodings = _encodings(charset[0]) if charset and not plain else ()  # pydicom's codecs only when needed
     names_found, dates = identity_of([text for raw in names for text in _texts(raw, encodings)],
                                      [text for raw in birth_dates for text in _texts(raw)])
     return names_found, dates, accession_ids(text for raw in accessions for text in _texts(raw))
