@@ -36,7 +36,8 @@ def radlex_id(term: str | None) -> str | None:
     """The verified RadLex id (e.g. "RID10579") of a plane or phase term, or None if unknown/unverified."""
     for row in RADLEX_TERMS:
         if row["term"] == term and row["verified"]:
-            return row["rid"]
+            rid: str | None = row["rid"]
+            return rid
     return None
 
 

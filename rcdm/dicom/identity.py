@@ -19,12 +19,14 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 from rcdm.dicom.deid import digest_id, hmac_digest
 from rcdm.dicom.reader import _python_encodings, quiet_pydicom
 
+_FindAll = Callable[[bytes, tuple[bytes, ...], int], tuple[int, tuple[list[int], ...]]]
+_find_all_c: _FindAll | None
 try:  # the one-pass pattern search (rcdm/dicom/_tags.c, an optional build)
     from rcdm.dicom._tags import find_all as _find_all_c
 except ImportError:  # pragma: no cover - depends on the build

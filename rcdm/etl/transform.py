@@ -107,11 +107,29 @@ import re
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from rcdm.dicom import derive
-from rcdm.dicom.deid import digest_id, hmac_digest, hmac_hex, text_bytes
+from rcdm.dicom.deid import (  # noqa: F401 - the scrubbing's public names stay importable from here
+    ACCESSION_PLACEHOLDER,
+    PATIENT_PLACEHOLDERS,
+    REDACTED,
+    SCRUBBED,
+    UID_PLACEHOLDER,
+    UID_TOKEN,
+    digest_id,
+    hmac_digest,
+    hmac_hex,
+    printable_path,
+    sanitize_path,
+    scrub_pattern,
+    scrub_text,
+    scrub_value,
+    text_bytes,
+    undecodable,
+)
 from rcdm.dicom.identity import (  # noqa: F401 - accession_ids, identity_of, header_identity: transform's API
     HeaderFacts,
     accession_ids,
@@ -126,12 +144,6 @@ from rcdm.dicom.reader import DicomQuarantine, DicomSkip, HeaderRecord, quiet_py
 
 INT32_MAX = 2**31 - 1
 
-PATIENT_PLACEHOLDERS = {"{patient_id}": str, "{patient_id_lower}": str.lower, "{patient_id_upper}": str.upper}
-"""Placeholders that stand for the PatientID in a stored path, and how each spells it."""
-REDACTED = "{redacted}"
-"""What a path component holding a patient's name or birth date is replaced by."""
-SCRUBBED = "[REDACTED]"
-"""What an identifier found in a stored text value is replaced by (see "Text values")."""
 PHI_SCRUBBED_KEY = b"rcdm_phi_scrubbed"
 """Schema metadata key: how many rows of the batch had a text value scrubbed."""
 
@@ -221,8 +233,6 @@ def file_ids(keys: pa.Array | pa.ChunkedArray | list[str]) -> pa.Array:
     ``hmac_id(secret, text_bytes(path), "path")``; vectorised: the 64-byte digests are read in place from the
     Arrow buffer, their first 16 hex digits decoded through a lookup table into 8 big-endian bytes.
     """
-    import numpy as np
-
     array = pa.array(keys, pa.string()) if isinstance(keys, list) else keys
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
@@ -242,9 +252,7 @@ def file_ids(keys: pa.Array | pa.ChunkedArray | list[str]) -> pa.Array:
     return pa.array(np.where(numbers == 0, 1, numbers).astype(np.int64), pa.int64())
 
 
-def _hex_values():
-    import numpy as np
-
+def _hex_values() -> np.ndarray:
     table = np.full(256, 255, np.uint8)
     for i, c in enumerate(b"0123456789abcdef"):
         table[c] = i
@@ -253,19 +261,6 @@ def _hex_values():
 
 _HEX_VALUES = _hex_values()
 """Byte → value of a lower-case hex digit (255 for any other byte)."""
-
-
-def printable_path(file_path: str) -> str:
-    """``file_path`` with every undecodable byte (lone surrogate) replaced by U+FFFD: valid UTF-8."""
-    return text_bytes(file_path).decode("utf-8", "replace")
-
-
-def _undecodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
 
 
 _NOT_NORMAL = frozenset(("", ".", ".."))
@@ -309,99 +304,6 @@ def _detail(exc: DicomSkip | DicomQuarantine, entry: FileEntry) -> str:
     return f"{exc.reason}: {detail}" if detail else exc.reason
 
 
-# --- identifying values in paths ------------------------------------------------------------------------------
-
-def _placeholder(found: str, patient_ids: tuple[str, ...]) -> str:
-    """The placeholder for a PatientID found in a path, saying how the path spells it."""
-    patient_id = next((p for p in patient_ids if p and p.lower() == found.lower()), found)
-    if found == patient_id:
-        return "{patient_id}"
-    if found == patient_id.lower():
-        return "{patient_id_lower}"
-    if found == patient_id.upper():
-        return "{patient_id_upper}"
-    return "{patient_id}"
-
-
-_UID_TOKEN = re.compile(r"(?<![0-9A-Za-z.])[0-9]+(?:\.[0-9]+){3,}(?![0-9A-Za-z]|\.[0-9])")
-"""A token that looks like a DICOM UID (four or more dot-separated numbers): ``{uid}`` in a stored path."""
-UID_PLACEHOLDER = "{uid}"
-ACCESSION_PLACEHOLDER = "{accession}"
-
-
-def _latin1(component: str) -> str:
-    """A component with undecodable bytes (lone surrogates) read as Latin-1, to look for names in it."""
-    return text_bytes(component).decode("latin-1")
-
-
-def sanitize_path(file_path: str, patient_ids: tuple[str, ...] = (), names: tuple[str, ...] = (),
-                  birth_dates: tuple[str, ...] = (), placeholder: bool = True, uids: tuple[str, ...] = (),
-                  accessions: tuple[str, ...] = ()) -> tuple[str, bool]:
-    """``file_path`` de-identified; and whether a component was redacted for a name or birth date.
-
-    PatientID tokens become ``{patient_id}``... (``placeholder``; else ``{redacted}``), the file's own UIDs
-    (``uids``) and any UID-like token ``{uid}``, AccessionNumber tokens ``{accession}``, and a component holding
-    a name part or a birth date ``{redacted}``. Undecodable bytes (lone surrogates) are looked at as Latin-1
-    and stored as U+FFFD. The real path is kept only in the site's path index (``rcdm.etl.path_index``).
-    The substitutions run once over the whole path (a few regular expressions, cached per identity)."""
-    undecodable = _undecodable(file_path)
-    stored, checked = _substitute(printable_path(file_path) if undecodable else file_path, uids,
-                                  tuple(patient_ids), tuple(accessions), placeholder)
-    found_in = _names_pattern(tuple(names), tuple(birth_dates))
-    if found_in is None:
-        return stored, False
-    parts, views = stored.split("/"), checked.split("/")
-    latin = (_substitute(_latin1(file_path), uids, tuple(patient_ids), tuple(accessions), placeholder)[1].split("/")
-             if undecodable else None)
-    found = False
-    for i, view in enumerate(views):
-        if found_in.search(view.lower()) or (latin is not None and found_in.search(latin[i].lower())):
-            parts[i], found = REDACTED, True
-    return "/".join(parts), found
-
-
-def _substitute(text: str, uids: tuple[str, ...], patient_ids: tuple[str, ...], accessions: tuple[str, ...],
-                placeholder: bool) -> tuple[str, str]:
-    """(``text`` with UIDs, PatientIDs and accession numbers replaced, the same with those removed: what is left
-    to look for names and dates in; NUL stands for a removed identifier and matches no name)."""
-    for uid in sorted({u for u in uids if u}, key=len, reverse=True):
-        if uid in text:
-            text = text.replace(uid, UID_PLACEHOLDER)
-    if "." in text:
-        text = _UID_TOKEN.sub(UID_PLACEHOLDER, text)
-    checked = text
-    ids = _ids_pattern(patient_ids)
-    if ids is not None:
-        if placeholder:
-            text = ids.sub(lambda m: _placeholder(m.group(0), patient_ids), text)
-        else:
-            text = ids.sub(REDACTED, text)
-        checked = ids.sub("\x00", checked)
-    numbers = _ids_pattern(accessions)
-    if numbers is not None:
-        text = numbers.sub(ACCESSION_PLACEHOLDER, text)
-        checked = numbers.sub("\x00", checked)
-    return text, checked
-
-
-@functools.lru_cache(maxsize=4096)
-def _ids_pattern(ids: tuple[str, ...]) -> re.Pattern[str] | None:
-    """Any of ``ids``, case-insensitively, as a token of a path: delimited by ``_ - . /``, a space or the ends."""
-    words = sorted({i for i in ids if i}, key=len, reverse=True)
-    if not words:
-        return None
-    return re.compile(rf"(?<![^_\-. /])(?:{'|'.join(map(re.escape, words))})(?![^_\-. /])", re.IGNORECASE)
-
-
-@functools.lru_cache(maxsize=4096)
-def _names_pattern(names: tuple[str, ...], birth_dates: tuple[str, ...]) -> re.Pattern[str] | None:
-    """Any name part as a word (not glued to other letters or digits: "lee" is found in "lee_ct" and "ct-lee",
-    not in "sleep_study") or birth date (as a substring), in lower-case text."""
-    alternatives = [rf"(?<![0-9a-z]){re.escape(n)}(?![0-9a-z])" for n in sorted(set(names), key=len, reverse=True)
-                    if n] + [re.escape(d) for d in birth_dates if d]
-    return re.compile("|".join(alternatives)) if alternatives else None
-
-
 # --- identifying values in stored text -----------------------------------------------------------------------
 
 _RECORD_TEXT_FIELDS = ("modality", "manufacturer", "body_part_examined", "study_description", "series_description",
@@ -411,51 +313,6 @@ TEXT_COLUMNS = ("body_part_source_value", "laterality_concept_id", "laterality_s
                 "anatomical_plane_concept_id", "anatomical_plane_source_value", "series_type_concept_id",
                 "series_type_source_value", "modality", "manufacturer", "protocol_source_value")
 """The text columns of a staged row that come from the header (all scrubbed once more, as built)."""
-_RUNS = re.compile(re.escape(SCRUBBED) + r"(?:[\s^=_\-.,;:/]*" + re.escape(SCRUBBED) + r")+")
-_ALNUM = re.compile(r"[^\W_]")
-
-
-@functools.lru_cache(maxsize=1024)
-def _scrub_pattern(patient_ids: tuple[str, ...], names: tuple[str, ...],
-                   birth_dates: tuple[str, ...]) -> re.Pattern[str] | None:
-    words = {" ".join(v.split()) for v in patient_ids + names} - {""}
-    alternatives = [rf"(?<![0-9a-z]){re.escape(w)}(?![0-9a-z])" for w in sorted(words, key=len, reverse=True)]
-    alternatives += [rf"(?<![0-9]){re.escape(d)}(?![0-9])" for d in sorted(set(birth_dates), key=len, reverse=True)
-                     if d]
-    alternatives.append(_UID_TOKEN.pattern)  # a UID typed into a description (the file's own, or any other)
-    return re.compile("|".join(alternatives), re.IGNORECASE)
-
-
-def _scrub(value: Any, pattern: re.Pattern[str] | None) -> tuple[Any, bool]:
-    """(scrubbed value, whether anything was found); see ``scrub_text``."""
-    if value is None or pattern is None or not isinstance(value, str):
-        return value, False
-    return _scrub_text(value, pattern)
-
-
-@functools.lru_cache(maxsize=16384)
-def _scrub_text(value: str, pattern: re.Pattern[str]) -> tuple[str | None, bool]:
-    """``_scrub`` of a text (cached: a batch holds the same few descriptions for each patient many times)."""
-    text = " ".join(value.split())
-    scrubbed, found = pattern.subn(SCRUBBED, text)
-    if not found:
-        return value, False
-    scrubbed = _RUNS.sub(SCRUBBED, scrubbed)
-    if not _ALNUM.search(scrubbed.replace(SCRUBBED, "")):
-        return None, True
-    return scrubbed, True
-
-
-def scrub_text(value: str | None, patient_ids: tuple[str, ...] = (), names: tuple[str, ...] = (),
-               birth_dates: tuple[str, ...] = ()) -> str | None:
-    """``value`` (whitespace collapsed) with each PatientID token, name part (as a word), birth date and
-    UID-like token (four or more dot-separated numbers) replaced by ``[REDACTED]``; None when nothing but
-    redactions is left; ``value`` unchanged if none is found.
-
-    ``names`` and ``birth_dates`` as ``header_identity`` gives them; matching ignores case."""
-    return _scrub(value, _scrub_pattern(tuple(patient_ids), tuple(names), tuple(birth_dates)))[0]
-
-
 def image_row(record: HeaderRecord, secret: bytes, names: tuple[str, ...] = (),
               birth_dates: tuple[str, ...] = (), other_ids: tuple[str, ...] = (),
               hashes: dict[tuple[str, str], bytes] | None = None) -> dict[str, Any]:
@@ -467,7 +324,7 @@ def image_row(record: HeaderRecord, secret: bytes, names: tuple[str, ...] = (),
     batch's files share a few of each), so each is computed once."""
     patient = (record.patient_id or "").strip()
     ids = ((patient,) if patient else ()) + tuple(other_ids)  # other_ids: the AccessionNumber values
-    pattern = _scrub_pattern(ids, tuple(names), tuple(birth_dates))
+    pattern = scrub_pattern(ids, tuple(names), tuple(birth_dates))
     texts = _TextFacts(*_text_facts_of(record))
     try:
         columns, scrubbed = _text_columns(texts, pattern)
@@ -531,7 +388,7 @@ def _text_columns(record: _TextFacts, pattern: re.Pattern[str] | None) -> tuple[
     changes: dict[str, Any] = {}
     if pattern is not None:
         for name in _RECORD_TEXT_FIELDS:
-            value, found = _scrub(getattr(record, name), pattern)
+            value, found = scrub_value(getattr(record, name), pattern)
             if found:
                 changes[name] = value
         if changes:
@@ -553,7 +410,7 @@ def _text_columns(record: _TextFacts, pattern: re.Pattern[str] | None) -> tuple[
     scrubbed = len(changes)
     if pattern is not None:
         for name in TEXT_COLUMNS:  # whatever a derivation or a truncation made of the clean values
-            value, found = _scrub(row[name], pattern)
+            value, found = scrub_value(row[name], pattern)
             if found:
                 row[name] = value
                 scrubbed += 1
@@ -643,15 +500,15 @@ def _process_batch(entries: list[FileEntry], ctx: BatchContext) -> pa.Table:
         if exc is not None:
             safe = entry._replace(file_path=path)
             reason = _detail(exc, safe)
-            pattern = _scrub_pattern(ids + own.accessions, names_t + own.names, dates_t + own.birth_dates)
+            pattern = scrub_pattern(ids + own.accessions, names_t + own.names, dates_t + own.birth_dates)
             code, _, detail = reason.partition(": ")  # the code is rcdm's own: only the detail is scrubbed
-            detail = _UID_TOKEN.sub(UID_PLACEHOLDER, _scrub(detail, pattern)[0] or "") if detail else ""
+            detail = UID_TOKEN.sub(UID_PLACEHOLDER, scrub_value(detail, pattern)[0] or "") if detail else ""
             row.update(status="skipped" if isinstance(exc, DicomSkip) else "quarantined",
                        reason=f"{code}: {detail}" if detail else code)
     for row in rows:  # whatever an error message held: valid UTF-8 only
         for name in ("file_path", "reason"):
             value = row.get(name)
-            if isinstance(value, str) and _undecodable(value):
+            if isinstance(value, str) and undecodable(value):
                 row[name] = printable_path(value)
     return stage_table(rows, scrubbed_rows)
 
