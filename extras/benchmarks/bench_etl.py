@@ -65,19 +65,6 @@ def _patient_of(data: bytes) -> bytes:
         return str(pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True).PatientID).encode()
 
 
-def _variant(data: bytes, uids: list[bytes], i: int) -> bytes:
-    """``data`` with the tail of each UID (SOP, series, study) replaced by a fixed-width number: a new series every
-    50 files and a new study every 500 (same length: nothing moves)."""
-    for uid, number in zip(uids, (i, i // 50, i // PATIENT_EVERY)):
-        digits = f"9{number:07d}".encode()
-        parts = uid.split(b".")
-        at = max(range(len(parts)), key=lambda j: len(parts[j]))
-        if len(parts[at]) > len(digits):
-            parts[at] = parts[at][: len(parts[at]) - len(digits)] + digits
-            data = data.replace(uid, b".".join(parts))
-    return data
-
-
 def _copies(folder: Path, templates: list[bytes], n: int) -> set[str]:
     """``n`` byte copies of ``templates`` in ``folder`` (500 a subfolder), UIDs and PatientID varied in place;
     returns the PatientIDs."""
@@ -85,7 +72,7 @@ def _copies(folder: Path, templates: list[bytes], n: int) -> set[str]:
     patients = set()
     for i in range(n):
         data, uids, patient = sources[i % len(sources)]
-        data = _variant(data, uids, i)
+        data = header_corpora._variant(data, uids, 10_000_000 + i)  # fixed-width tails: no two files alike
         number = str(i // PATIENT_EVERY).encode()
         if len(patient) > len(number):
             new = patient[: len(patient) - len(number)] + number
