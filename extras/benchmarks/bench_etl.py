@@ -72,12 +72,12 @@ def _copies(folder: Path, templates: list[bytes], n: int) -> set[str]:
     patients = set()
     for i in range(n):
         data, uids, patient = sources[i % len(sources)]
-        data = header_corpora._variant(data, uids, 10_000_000 + i)  # fixed-width tails: no two files alike
         number = str(i // PATIENT_EVERY).encode()
-        if len(patient) > len(number):
+        if len(patient) > len(number):  # before the UIDs change: a new UID may hold the PatientID's digits
             new = patient[: len(patient) - len(number)] + number
             data = data.replace(patient, new)
             patient = new
+        data = header_corpora._variant(data, uids, 10_000_000 + i)  # fixed-width tails: no two files alike
         patients.add(patient.decode())
         sub = folder / f"{i // 500:04d}"
         sub.mkdir(parents=True, exist_ok=True)
