@@ -19,7 +19,8 @@ For each corpus, page cache warm, it measures (files/s, best of ``--repeat``):
   tests/pg_server.py starts, a new schema each run), counted from the call to its return (walk, read, stage,
   load, last commit, finalize); the CLI (``rcdm etl``, a new process: start-up included) once with 2 workers;
 * peak memory (RSS of the ETL process and its workers, sampled every 20 ms) of ``run_etl`` with 2 workers into
-  DuckDB at each of ``--memory-sizes`` files of the CT corpus: flat when it does not grow with the files.
+  DuckDB at each of ``--memory-sizes`` files of the CT corpus: flat when it does not grow with the files (the
+  loader holds one transaction group of ``--memory-commit-rows`` files: below that, memory grows by design).
 
 Figures on a shared machine vary from run to run: compare the ratios to the reader measured in the same run.
 """
@@ -50,7 +51,7 @@ import pydicom  # noqa: E402
 from make_corpus import make_corpus  # noqa: E402
 
 from rcdm.dicom.reader import read_header  # noqa: E402
-from rcdm.etl.run import run_etl  # noqa: E402
+from rcdm.etl.run import COMMIT_ROWS, run_etl  # noqa: E402
 from rcdm.etl.transform import BatchContext, FileEntry, file_key, process_batch, relative_path  # noqa: E402
 
 PATIENT_EVERY = 500
@@ -225,15 +226,15 @@ def etl_cli(folder: Path, persons: Path, workers: int, work: Path) -> float:
     return seconds
 
 
-def peak_memory(folder: Path, persons: Path, work: Path) -> tuple[float, float]:
+def peak_memory(folder: Path, persons: Path, work: Path, commit_rows: int) -> tuple[float, float]:
     """(seconds, peak MB of the process tree) of ``run_etl`` with 2 workers into DuckDB, in a new process."""
     db = work / "memory.duckdb"
     code = ("import sys, warnings; warnings.simplefilter('ignore'); from rcdm.etl.run import run_etl; "
             "run_etl(sys.argv[1], sys.argv[2], 'cdm', person_map=sys.argv[3], secret_file=sys.argv[4], workers=2, "
-            "quiet=True, progress=False, staging_dir=sys.argv[5])")
+            "quiet=True, progress=False, staging_dir=sys.argv[5], commit_rows=int(sys.argv[6]))")
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-c", code, str(folder), str(db), str(persons),
-                             str(work / "memory-secret"), str(work / "staging")])
+                             str(work / "memory-secret"), str(work / "staging"), str(commit_rows)])
     with PeakRss(proc.pid) as rss:
         if proc.wait() != 0:
             raise SystemExit("the memory run failed")
@@ -249,8 +250,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=20000, help="files a corpus (default 20000)")
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--memory-sizes", default="10000,40000", help="CT corpus sizes of the memory runs ('' none)")
+    parser.add_argument("--memory-commit-rows", type=int, default=COMMIT_ROWS,
+                        help="commit_rows of the memory runs (default run_etl's, 131,072: the loader holds a whole "
+                             "group, so below that size memory grows with the files by design)")
     parser.add_argument("--no-postgres", action="store_true")
-    parser.add_argument("--corpora", default="ct_explicit,mr_implicit")
+    parser.add_argument("--corpora", default="ct_explicit,mr_implicit", help="ct_explicit, mr_implicit ('': none)")
     args = parser.parse_args(argv)
     args.dir.mkdir(parents=True, exist_ok=True)
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; {args.n} files a corpus")
@@ -262,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
-            for name in args.corpora.split(","):
+            for name in [c for c in args.corpora.split(",") if c]:  # --corpora '': the memory runs only
                 made = corpus(args.dir, name, args.n)
                 if made is None:
                     print(f"{name}: skipped (pip install nibabel for its templates)")
@@ -290,12 +294,13 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"  {label:40} {rate:9,.0f} {rate / reader:9.2f}")
             sizes = [int(s) for s in args.memory_sizes.split(",") if s]
             if sizes:
-                print("\npeak memory, run_etl 2 workers into DuckDB (ct_explicit; RSS of the process and its workers)")
+                print(f"\npeak memory, run_etl 2 workers into DuckDB, commit_rows {args.memory_commit_rows:,} "
+                      "(ct_explicit; RSS of the process and its workers)")
                 for size in sizes:
                     made = corpus(args.dir, "ct_explicit", size)
                     assert made is not None
                     raw_read(_files(made[0]))
-                    seconds, peak = peak_memory(*made, work)
+                    seconds, peak = peak_memory(*made, work, args.memory_commit_rows)
                     print(f"  {size:7,} files: {peak:7.0f} MB peak, {size / seconds:9,.0f} files/s (new process)")
     finally:
         if server is not None:
