@@ -34,6 +34,9 @@ header_checksum                    int64       keyed 63-bit hash of the header w
 non_text_values                    int8        stored text attributes whose value was nested (read as absent)
 =================================  ==========  =======================================================================
 
+The rules below are implemented in ``rcdm.dicom.deid`` (``sanitize_path``, ``scrub_text``), with the file's
+identity found by ``rcdm.dicom.identity`` in the header bytes the reader read (one read per file).
+
 Paths. Archives are often organised in folders named by PatientID, accession number or UIDs, and files named by
 their SOPInstanceUID (PACS exports, heudiconv, Orthanc's storage), so the path itself can identify the patient.
 Every stored path is de-identified (``sanitize_path``); the real one is kept only in the site's path index
