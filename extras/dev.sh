@@ -34,8 +34,8 @@ setup_python() {
     python3 -m venv "$VENV"
   fi
   local stamp="$VENV/.rcdm-installed" want
-  # reinstall when the metadata or the compiled scanner's source changes (pip builds rcdm/dicom/_scan.c in place)
-  want="$(cat "$ROOT/setup.cfg" "$ROOT/pyproject.toml" "$ROOT/setup.py" "$ROOT/rcdm/dicom/_scan.c" | sha256sum | cut -c1-16)"
+  # reinstall when the metadata or the compiled scanner's source changes (pip builds rcdm/dicom/*.c in place)
+  want="$(cat "$ROOT/setup.cfg" "$ROOT/pyproject.toml" "$ROOT/setup.py" "$ROOT"/rcdm/dicom/*.c | sha256sum | cut -c1-16)"
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     log "installing rcdm and its test dependencies into $VENV"
     "$PY" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null

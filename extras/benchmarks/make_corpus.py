@@ -1,10 +1,11 @@
 """Generate N realistic DICOM files (CT, MR, CR with full-size pixel data and varied tags) for benchmarks.
 
-    python extras/benchmarks/make_corpus.py OUT_DIR --n 2000 [--seed 0] [--mix CT=6,MR=3,CR=1]
+    python extras/benchmarks/make_corpus.py OUT_DIR --n 2000 [--seed 0] [--mix CT=6,MR=3,CR=1] [--matrix 128]
 
 Headers come from pydicom's bundled CT_small.dcm (GE, ~250 elements with private groups), MR_small.dcm and
 a CR from its DICOMDIR tests; pixel data is replaced by a full-size matrix (CT 512x512, MR 256x256,
-CR 1024x1024, 16 bit). Files are written one at a time (streaming): memory stays flat for any N.
+CR 1024x1024, 16 bit; ``--matrix N``: N x N for all, e.g. 128 for 38 KB CT files as CT_small.dcm ships). Files
+are written one at a time (streaming): memory stays flat for any N.
 """
 
 from __future__ import annotations
@@ -41,11 +42,11 @@ def parse_mix(text: str) -> list[tuple[str, float]]:
     return mix
 
 
-def templates() -> dict[str, pydicom.Dataset]:
+def templates(matrix: int | None = None) -> dict[str, pydicom.Dataset]:
     out = {}
     for modality in SIZES:
         ds = pydicom.dcmread(template_path(modality))
-        size = SIZES[modality]
+        size = matrix or SIZES[modality]
         ds.Rows = ds.Columns = size
         ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 12, 11
         ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
@@ -57,12 +58,12 @@ def templates() -> dict[str, pydicom.Dataset]:
     return out
 
 
-def make_corpus(out_dir: Path, n: int, seed: int = 0, mix: str = "CT=6,MR=3,CR=1") -> int:
-    """Write ``n`` files below ``out_dir``; returns the bytes written."""
+def make_corpus(out_dir: Path, n: int, seed: int = 0, mix: str = "CT=6,MR=3,CR=1", matrix: int | None = None) -> int:
+    """Write ``n`` files below ``out_dir`` (pixel matrix ``matrix`` x ``matrix`` if given); returns the bytes written."""
     rng = random.Random(seed)
     weights = parse_mix(mix)
     names, w = zip(*weights)
-    base = templates()
+    base = templates(matrix)
     written = 0
     study_uid = series_uid = ""
     for i in range(n):
@@ -106,9 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=2000, help="number of files (default 2000)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--mix", default="CT=6,MR=3,CR=1", help="modality weights (default CT=6,MR=3,CR=1)")
+    parser.add_argument("--matrix", type=int, default=None, help="pixel matrix N x N for every modality")
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    size = make_corpus(args.out_dir, args.n, args.seed, args.mix)
+    size = make_corpus(args.out_dir, args.n, args.seed, args.mix, args.matrix)
     print(f"wrote {args.n} files, {size / 1e6:.0f} MB, in {time.perf_counter() - start:.1f} s to {args.out_dir}")
     return 0
 

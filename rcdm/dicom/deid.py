@@ -3,17 +3,22 @@
 UIDs never reach the database: a UID becomes ``hmac_hex`` (64 hex characters, for the ``*_source_value``
 columns) and ``hmac_id`` (a positive 63-bit integer, for BIGINT id columns), both keyed with the site
 secret, so they are stable across reloads at one site and cannot be reversed or matched across sites.
-PatientID is used only inside ``PersonMap.lookup``; nothing else in rcdm reads it.
+PatientID is used only inside ``PersonMap.lookup`` and to scrub it: the scrubbing (``sanitize_path`` for stored
+paths, ``scrub_text`` for stored text) takes a file's own identifiers (PatientID, name parts, birth dates,
+accession numbers, UIDs) out of what the ETL stores; ``rcdm.etl.transform``'s docstring gives the rules.
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import hmac
 import os
+import re
 import secrets
 import warnings
 from pathlib import Path
+from typing import Any
 
 from rcdm.errors import UsageError
 
@@ -209,3 +214,172 @@ def load_person_map(path: str | os.PathLike[str]) -> PersonMap:
                 raise PersonMapError(f"{path}, line {line_no}: duplicate patient_id (first seen earlier)")
             mapping[patient_id] = number
     return PersonMap(mapping, str(path))
+
+
+# --- scrubbing: a file's own identifiers out of stored paths and text (rules: rcdm.etl.transform's docstring) ---
+
+PATIENT_PLACEHOLDERS = {"{patient_id}": str, "{patient_id_lower}": str.lower, "{patient_id_upper}": str.upper}
+"""Placeholders that stand for the PatientID in a stored path, and how each spells it."""
+REDACTED = "{redacted}"
+"""What a path component holding a patient's name or birth date is replaced by."""
+SCRUBBED = "[REDACTED]"
+"""What an identifier found in a stored text value is replaced by (see "Text values")."""
+
+
+def printable_path(file_path: str) -> str:
+    """``file_path`` with every undecodable byte (lone surrogate) replaced by U+FFFD: valid UTF-8."""
+    return text_bytes(file_path).decode("utf-8", "replace")
+
+
+def undecodable(text: str) -> bool:
+    """Whether ``text`` holds a lone surrogate (an undecodable byte of a file name, after ``os.fsdecode``)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+
+
+# --- identifying values in paths ------------------------------------------------------------------------------
+
+def _placeholder(found: str, patient_ids: tuple[str, ...]) -> str:
+    """The placeholder for a PatientID found in a path, saying how the path spells it."""
+    patient_id = next((p for p in patient_ids if p and p.lower() == found.lower()), found)
+    if found == patient_id:
+        return "{patient_id}"
+    if found == patient_id.lower():
+        return "{patient_id_lower}"
+    if found == patient_id.upper():
+        return "{patient_id_upper}"
+    return "{patient_id}"
+
+
+UID_TOKEN = re.compile(r"(?<![0-9A-Za-z.])[0-9]+(?:\.[0-9]+){3,}(?![0-9A-Za-z]|\.[0-9])")
+"""A token that looks like a DICOM UID (four or more dot-separated numbers): ``{uid}`` in a stored path."""
+UID_PLACEHOLDER = "{uid}"
+ACCESSION_PLACEHOLDER = "{accession}"
+
+
+def _latin1(component: str) -> str:
+    """A component with undecodable bytes (lone surrogates) read as Latin-1, to look for names in it."""
+    return text_bytes(component).decode("latin-1")
+
+
+def sanitize_path(file_path: str, patient_ids: tuple[str, ...] = (), names: tuple[str, ...] = (),
+                  birth_dates: tuple[str, ...] = (), placeholder: bool = True, uids: tuple[str, ...] = (),
+                  accessions: tuple[str, ...] = ()) -> tuple[str, bool]:
+    """``file_path`` de-identified; and whether a component was redacted for a name or birth date.
+
+    PatientID tokens become ``{patient_id}``... (``placeholder``; else ``{redacted}``), the file's own UIDs
+    (``uids``) and any UID-like token ``{uid}``, AccessionNumber tokens ``{accession}``, and a component holding
+    a name part or a birth date ``{redacted}``. Undecodable bytes (lone surrogates) are looked at as Latin-1
+    and stored as U+FFFD. The real path is kept only in the site's path index (``rcdm.etl.path_index``).
+    The substitutions run once over the whole path (a few regular expressions, cached per identity)."""
+    odd = undecodable(file_path)
+    stored, checked = _substitute(printable_path(file_path) if odd else file_path, uids,
+                                  tuple(patient_ids), tuple(accessions), placeholder)
+    found_in = _names_pattern(tuple(names), tuple(birth_dates))
+    if found_in is None:
+        return stored, False
+    parts, views = stored.split("/"), checked.split("/")
+    latin = (_substitute(_latin1(file_path), uids, tuple(patient_ids), tuple(accessions), placeholder)[1].split("/")
+             if odd else None)
+    found = False
+    for i, view in enumerate(views):
+        if found_in.search(view.lower()) or (latin is not None and found_in.search(latin[i].lower())):
+            parts[i], found = REDACTED, True
+    return "/".join(parts), found
+
+
+def _substitute(text: str, uids: tuple[str, ...], patient_ids: tuple[str, ...], accessions: tuple[str, ...],
+                placeholder: bool) -> tuple[str, str]:
+    """(``text`` with UIDs, PatientIDs and accession numbers replaced, the same with those removed: what is left
+    to look for names and dates in; NUL stands for a removed identifier and matches no name)."""
+    for uid in sorted({u for u in uids if u}, key=len, reverse=True):
+        if uid in text:
+            text = text.replace(uid, UID_PLACEHOLDER)
+    if "." in text:
+        text = UID_TOKEN.sub(UID_PLACEHOLDER, text)
+    checked = text
+    ids = _ids_pattern(patient_ids)
+    if ids is not None:
+        if placeholder:
+            text = ids.sub(lambda m: _placeholder(m.group(0), patient_ids), text)
+        else:
+            text = ids.sub(REDACTED, text)
+        checked = ids.sub("\x00", checked)
+    numbers = _ids_pattern(accessions)
+    if numbers is not None:
+        text = numbers.sub(ACCESSION_PLACEHOLDER, text)
+        checked = numbers.sub("\x00", checked)
+    return text, checked
+
+
+@functools.lru_cache(maxsize=4096)
+def _ids_pattern(ids: tuple[str, ...]) -> re.Pattern[str] | None:
+    """Any of ``ids``, case-insensitively, as a token of a path: delimited by ``_ - . /``, a space or the ends."""
+    words = sorted({i for i in ids if i}, key=len, reverse=True)
+    if not words:
+        return None
+    return re.compile(rf"(?<![^_\-. /])(?:{'|'.join(map(re.escape, words))})(?![^_\-. /])", re.IGNORECASE)
+
+
+@functools.lru_cache(maxsize=4096)
+def _names_pattern(names: tuple[str, ...], birth_dates: tuple[str, ...]) -> re.Pattern[str] | None:
+    """Any name part as a word (not glued to other letters or digits: "lee" is found in "lee_ct" and "ct-lee",
+    not in "sleep_study") or birth date (as a substring), in lower-case text."""
+    alternatives = [rf"(?<![0-9a-z]){re.escape(n)}(?![0-9a-z])" for n in sorted(set(names), key=len, reverse=True)
+                    if n] + [re.escape(d) for d in birth_dates if d]
+    return re.compile("|".join(alternatives)) if alternatives else None
+
+
+
+
+_RUNS = re.compile(re.escape(SCRUBBED) + r"(?:[\s^=_\-.,;:/]*" + re.escape(SCRUBBED) + r")+")
+_ALNUM = re.compile(r"[^\W_]")
+
+
+@functools.lru_cache(maxsize=1024)
+def scrub_pattern(patient_ids: tuple[str, ...], names: tuple[str, ...],
+                  birth_dates: tuple[str, ...]) -> re.Pattern[str] | None:
+    """One regular expression for every identifier ``scrub_text`` replaces (cached per identity)."""
+    words = {" ".join(v.split()) for v in patient_ids + names} - {""}
+    alternatives = [rf"(?<![0-9a-z]){re.escape(w)}(?![0-9a-z])" for w in sorted(words, key=len, reverse=True)]
+    alternatives += [rf"(?<![0-9]){re.escape(d)}(?![0-9])" for d in sorted(set(birth_dates), key=len, reverse=True)
+                     if d]
+    alternatives.append(UID_TOKEN.pattern)  # a UID typed into a description (the file's own, or any other)
+    return re.compile("|".join(alternatives), re.IGNORECASE)
+
+
+def scrub_value(value: Any, pattern: re.Pattern[str] | None) -> tuple[Any, bool]:
+    """(scrubbed value, whether anything was found) of any value (only text is scrubbed) with a ``scrub_pattern``;
+    see ``scrub_text``."""
+    if value is None or pattern is None or not isinstance(value, str):
+        return value, False
+    return _scrub_cached(value, pattern)
+
+
+@functools.lru_cache(maxsize=16384)
+def _scrub_cached(value: str, pattern: re.Pattern[str]) -> tuple[str | None, bool]:
+    """``scrub_value`` of a text (cached: a batch holds the same few descriptions for each patient many times)."""
+    text = " ".join(value.split())
+    scrubbed, found = pattern.subn(SCRUBBED, text)
+    if not found:
+        return value, False
+    scrubbed = _RUNS.sub(SCRUBBED, scrubbed)
+    if not _ALNUM.search(scrubbed.replace(SCRUBBED, "")):
+        return None, True
+    return scrubbed, True
+
+
+def scrub_text(value: str | None, patient_ids: tuple[str, ...] = (), names: tuple[str, ...] = (),
+               birth_dates: tuple[str, ...] = ()) -> str | None:
+    """``value`` (whitespace collapsed) with each PatientID token, name part (as a word), birth date and
+    UID-like token (four or more dot-separated numbers) replaced by ``[REDACTED]``; None when nothing but
+    redactions is left; ``value`` unchanged if none is found.
+
+    ``names`` and ``birth_dates`` as ``header_identity`` gives them; matching ignores case."""
+    scrubbed: str | None = scrub_value(value, scrub_pattern(tuple(patient_ids), tuple(names), tuple(birth_dates)))[0]
+    return scrubbed

@@ -7,6 +7,7 @@ or any object with the same attribute names) and returns plain values, so the ru
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import math
 import re
@@ -35,7 +36,8 @@ def radlex_id(term: str | None) -> str | None:
     """The verified RadLex id (e.g. "RID10579") of a plane or phase term, or None if unknown/unverified."""
     for row in RADLEX_TERMS:
         if row["term"] == term and row["verified"]:
-            return row["rid"]
+            rid: str | None = row["rid"]
+            return rid
     return None
 
 
@@ -57,6 +59,16 @@ def anatomical_plane(iop: Sequence[float] | None, tolerance_deg: float = 30.0) -
     """
     if iop is None or len(iop) != 6:
         return None
+    if isinstance(iop, tuple):
+        try:
+            return _plane(iop, tolerance_deg)  # a series' images share one orientation
+        except TypeError:  # an unhashable element: computed below
+            pass
+    return _plane.__wrapped__(iop, tolerance_deg)
+
+
+@functools.lru_cache(maxsize=1024)
+def _plane(iop: Sequence[float], tolerance_deg: float) -> str | None:
     try:
         r = [float(v) for v in iop[:3]]
         c = [float(v) for v in iop[3:]]
@@ -212,16 +224,27 @@ def study_datetime(record: Any) -> StudyDateTime:
     date at midnight and the time attribute is listed in ``invalid``). Dates that cannot exist (20230231,
     00000000) are skipped and listed in ``invalid``; nothing raises.
     """
+    values = tuple(getattr(record, field, None) for _source, date_field, time_field in _DATE_PAIRS
+                   for field in (date_field, time_field))
+    try:
+        return _study_datetime(values)  # a study's images mostly share their dates and times
+    except TypeError:  # an unhashable value: computed below
+        return _study_datetime.__wrapped__(values)
+
+
+@functools.lru_cache(maxsize=4096)
+def _study_datetime(values: tuple[Any, ...]) -> StudyDateTime:
+    """``study_datetime`` of the (date, time) values of ``_DATE_PAIRS``, in that order."""
     invalid: list[str] = []
-    for source, date_field, time_field in _DATE_PAIRS:
-        raw_date = getattr(record, date_field, None)
+    for k, (source, date_field, time_field) in enumerate(_DATE_PAIRS):
+        raw_date = values[2 * k]
         if not raw_date or not str(raw_date).strip():
             continue
         date = parse_date(str(raw_date))
         if date is None:
             invalid.append(date_field)
             continue
-        raw_time = getattr(record, time_field, None)
+        raw_time = values[2 * k + 1]
         time = parse_time(str(raw_time)) if raw_time else None
         if raw_time and str(raw_time).strip() and time is None:
             invalid.append(time_field)

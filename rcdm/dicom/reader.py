@@ -1192,7 +1192,31 @@ def read_header(path: str | os.PathLike[str]) -> HeaderRecord:
     return _read_header(os.fspath(path))
 
 
-def _read_header(path: str) -> HeaderRecord:
+_PIXEL_LE, _PIXEL_BE = b"\xe0\x7f\x10\x00", b"\x7f\xe0\x00\x10"
+HEAD_BYTES = 1 << 16
+"""``read_header_and_head`` hands back the file's first 64 KiB (the ETL's header window, ``rcdm.dicom.identity``)."""
+
+
+def read_header_and_head(path: str | os.PathLike[str]) -> tuple[HeaderRecord, bytes]:
+    """``read_header``, and the file's first ``HEAD_BYTES`` bytes (fewer in a shorter file, or only the first
+    8 KiB when a Pixel Data tag is in them) from the same open descriptor: the bytes the ETL scans for the
+    identity the record does not keep (PatientName, birth date, accession numbers), so a file is opened once.
+    Raises as ``read_header`` does."""
+    head: list[bytes] = []
+    record = _read_header(os.fspath(path), head)
+    return record, head[0]
+
+
+def _head_of(src: _Source) -> bytes:
+    """The first ``HEAD_BYTES`` of the file (the walk's first read, and the rest read from the descriptor:
+    past its first read the buffer may hold zeros for the values the walk skipped)."""
+    first = src.buf[:_FIRST_CHUNK]
+    if src.size <= _FIRST_CHUNK or _PIXEL_LE in first or _PIXEL_BE in first:
+        return first  # the window ends in the first read (the ETL cuts it at the Pixel Data tag)
+    return first + os.pread(src.fd, min(HEAD_BYTES, src.size) - _FIRST_CHUNK, _FIRST_CHUNK)
+
+
+def _read_header(path: str, head: list[bytes] | None = None) -> HeaderRecord:
     try:
         fd = _open(path)
     except PermissionError as exc:
@@ -1216,6 +1240,8 @@ def _read_header(path: str) -> HeaderRecord:
             if size == 0:
                 raise DicomSkip(path, "empty_file")
             src = _Source(fd, size)
+            if head is not None:
+                head.append(_head_of(src))
             has_dicm = src.buf[128:132] == b"DICM"
             try:
                 values, decoded, little, ts, media_class = _fast_read(src)

@@ -59,6 +59,8 @@ class LocalExecutor:
             return
         methods = multiprocessing.get_all_start_methods()
         context = multiprocessing.get_context("forkserver" if "forkserver" in methods else None)
+        if context.get_start_method() == "forkserver":  # the server imports the worker code once, workers fork
+            context.set_forkserver_preload([process_batch.__module__])  # from it (a no-op once it runs)
         in_flight: deque[tuple[Any, Future]] = deque()
         limit = self.workers * 2
         with child_environment(), ProcessPoolExecutor(max_workers=self.workers, mp_context=context) as pool:

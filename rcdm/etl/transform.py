@@ -34,6 +34,9 @@ header_checksum                    int64       keyed 63-bit hash of the header w
 non_text_values                    int8        stored text attributes whose value was nested (read as absent)
 =================================  ==========  =======================================================================
 
+The rules below are implemented in ``rcdm.dicom.deid`` (``sanitize_path``, ``scrub_text``), with the file's
+identity found by ``rcdm.dicom.identity`` in the header bytes the reader read (one read per file).
+
 Paths. Archives are often organised in folders named by PatientID, accession number or UIDs, and files named by
 their SOPInstanceUID (PACS exports, heudiconv, Orthanc's storage), so the path itself can identify the patient.
 Every stored path is de-identified (``sanitize_path``); the real one is kept only in the site's path index
@@ -100,30 +103,50 @@ the parent, so a re-run recognises the file without reading it).
 
 from __future__ import annotations
 
-import dataclasses
 import functools
+import operator
 import os
 import re
-import unicodedata
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from rcdm.dicom import derive
-from rcdm.dicom.deid import digest_id, hmac_digest, hmac_hex, text_bytes
-from rcdm.dicom.reader import DicomQuarantine, DicomSkip, HeaderRecord, quiet_pydicom, read_header
+from rcdm.dicom.deid import (  # noqa: F401 - the scrubbing's public names stay importable from here
+    ACCESSION_PLACEHOLDER,
+    PATIENT_PLACEHOLDERS,
+    REDACTED,
+    SCRUBBED,
+    UID_PLACEHOLDER,
+    UID_TOKEN,
+    digest_id,
+    hmac_digest,
+    hmac_hex,
+    printable_path,
+    sanitize_path,
+    scrub_pattern,
+    scrub_text,
+    scrub_value,
+    text_bytes,
+    undecodable,
+)
+from rcdm.dicom.identity import (  # noqa: F401 - accession_ids, identity_of, header_identity: transform's API
+    HeaderFacts,
+    accession_ids,
+    header_checksum,
+    header_facts,
+    header_identity,
+    header_window,
+    identity_of,
+    window_facts,
+)
+from rcdm.dicom.reader import DicomQuarantine, DicomSkip, HeaderRecord, quiet_pydicom, read_header_and_head
 
 INT32_MAX = 2**31 - 1
 
-PATIENT_PLACEHOLDERS = {"{patient_id}": str, "{patient_id_lower}": str.lower, "{patient_id_upper}": str.upper}
-"""Placeholders that stand for the PatientID in a stored path, and how each spells it."""
-REDACTED = "{redacted}"
-"""What a path component holding a patient's name or birth date is replaced by."""
-SCRUBBED = "[REDACTED]"
-"""What an identifier found in a stored text value is replaced by (see "Text values")."""
 PHI_SCRUBBED_KEY = b"rcdm_phi_scrubbed"
 """Schema metadata key: how many rows of the batch had a text value scrubbed."""
 
@@ -213,8 +236,6 @@ def file_ids(keys: pa.Array | pa.ChunkedArray | list[str]) -> pa.Array:
     ``hmac_id(secret, text_bytes(path), "path")``; vectorised: the 64-byte digests are read in place from the
     Arrow buffer, their first 16 hex digits decoded through a lookup table into 8 big-endian bytes.
     """
-    import numpy as np
-
     array = pa.array(keys, pa.string()) if isinstance(keys, list) else keys
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
@@ -234,9 +255,7 @@ def file_ids(keys: pa.Array | pa.ChunkedArray | list[str]) -> pa.Array:
     return pa.array(np.where(numbers == 0, 1, numbers).astype(np.int64), pa.int64())
 
 
-def _hex_values():
-    import numpy as np
-
+def _hex_values() -> np.ndarray:
     table = np.full(256, 255, np.uint8)
     for i, c in enumerate(b"0123456789abcdef"):
         table[c] = i
@@ -247,21 +266,18 @@ _HEX_VALUES = _hex_values()
 """Byte → value of a lower-case hex digit (255 for any other byte)."""
 
 
-def printable_path(file_path: str) -> str:
-    """``file_path`` with every undecodable byte (lone surrogate) replaced by U+FFFD: valid UTF-8."""
-    return text_bytes(file_path).decode("utf-8", "replace")
-
-
-def _undecodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
+_NOT_NORMAL = frozenset(("", ".", ".."))
+"""Path components that ``relative_path``'s prefix cut leaves to ``os.path.relpath``."""
 
 
 def relative_path(path: str, root: str) -> str:
     """``path`` relative to ``root``, with ``/`` separators (absolute paths of symlinks are not resolved)."""
+    if os.path.isabs(root) and path.startswith(root):  # the walk's own paths: a prefix to cut (5x faster)
+        rest = path[len(root):]
+        if rest.startswith(os.sep) and os.path.normpath(root) == root:
+            rest = rest[1:]
+            if rest and not _NOT_NORMAL.intersection(rest.split(os.sep)):
+                return rest.replace(os.sep, "/")
     return os.path.relpath(os.path.abspath(path), root).replace(os.sep, "/")
 
 
@@ -291,318 +307,6 @@ def _detail(exc: DicomSkip | DicomQuarantine, entry: FileEntry) -> str:
     return f"{exc.reason}: {detail}" if detail else exc.reason
 
 
-# --- identifying values in paths ------------------------------------------------------------------------------
-
-_HEADER_WINDOW = 1 << 16
-_PIXEL_DATA = (b"\xe0\x7f\x10\x00", b"\x7f\xe0\x00\x10")
-
-
-def _element_values(buf: bytes, tag: tuple[bytes, bytes], vr: bytes) -> list[bytes]:
-    """Values of every occurrence of a short text element (little- or big-endian tag, explicit or implicit VR)
-    in ``buf``. A byte scan, no parsing: a stray match yields a value that matches no path, so it is harmless."""
-    values = []
-    for pattern, big in ((tag[0], False), (tag[1], True)):
-        start = 0
-        while True:
-            i = buf.find(pattern, start)
-            if i < 0:
-                break
-            start = i + 1
-            j = i + 4
-            if buf[j:j + 2] == vr:
-                n, k = int.from_bytes(buf[j + 2:j + 4], "big" if big else "little"), j + 4
-            elif not big:
-                n, k = int.from_bytes(buf[j:j + 4], "little"), j + 4
-            else:
-                continue
-            if 0 < n <= 1024 and k + n <= len(buf):
-                values.append(buf[k:k + n])
-    return values
-
-
-def _texts(raw: bytes, encodings: tuple[str, ...] = ()) -> list[str]:
-    """The readings of a raw PN value: with the file's character sets (pydicom's decoder, ISO 2022 escapes
-    included), as UTF-8 and as Latin-1; printable ones only, each once."""
-    candidates: list[str] = []
-    if encodings and (not raw.isascii() or b"\x1b" in raw):
-        try:
-            from pydicom.valuerep import PersonName
-
-            with quiet_pydicom():
-                candidates.append(str(PersonName(raw, list(encodings))))
-        except Exception:  # noqa: BLE001 - an odd value: the plain readings below still apply
-            pass
-    for encoding in ("utf-8", "latin-1"):
-        try:
-            candidates.append(raw.decode(encoding))
-        except UnicodeDecodeError:
-            continue
-    out = []
-    for text in candidates:
-        text = text.strip("\x00 ")
-        if text and text.isprintable() and text not in out:
-            out.append(text)
-    return out
-
-
-def _is_cjk(text: str) -> bool:
-    """Whether ``text`` is written in a script whose names are short (CJK ideographs, Hangul, Kana)."""
-    return not text.isascii() and any(unicodedata.name(ch, "").startswith(("CJK", "HANGUL", "HIRAGANA", "KATAKANA"))
-                                      for ch in text)
-
-
-def _name_parts(text: str) -> list[str]:
-    """The name parts of one PN value (see the module docstring), lower case."""
-    parts: list[str] = []
-
-    def add(part: str) -> None:
-        part = " ".join(part.split()).lower()
-        if len(part) >= (2 if _is_cjk(part) else 3) and part not in parts:
-            parts.append(part)
-
-    for group in text.split("="):
-        components = group.split("^")
-        for component in components[:3]:  # family, given, middle (not prefix or suffix)
-            add(component)
-            words = component.split()
-            if len(words) > 1:
-                for word in words:
-                    add(word)
-        family, given = (components + ["", ""])[:2]
-        joined = "".join(family.split()) + "".join(given.split())
-        if family.strip() and given.strip() and _is_cjk(joined):
-            add(joined)
-    return parts
-
-
-_BIRTH_DATE = re.compile(r"(\d{4})[-./_ ]?(\d{2})[-./_ ]?(\d{2})(?!\d)")
-
-
-def _cut_at_pixel_data(buf: bytes) -> int:
-    """Offset of the first Pixel Data tag (either byte order) in ``buf``, or -1. Each later search stops at the
-    earlier match: a byte scan of 64 KiB for a pattern that is not there costs ~15 us a file."""
-    cut = len(buf)
-    for pattern in _PIXEL_DATA:
-        i = buf.find(pattern, 0, cut)
-        if i >= 0:
-            cut = i
-    return cut if cut < len(buf) else -1
-
-
-def _header_window(path: str) -> bytes:
-    """The file's first 64 KiB up to Pixel Data. Reads 8 KiB first (most headers end there) and the rest of
-    the window only when no Pixel Data tag is in them: the same bytes as one read of 64 KiB, cut."""
-    with open(path, "rb") as f:
-        buf = f.read(8192)
-        cut = _cut_at_pixel_data(buf)
-        if cut < 0 and len(buf) == 8192:
-            buf += f.read(_HEADER_WINDOW - 8192)
-            cut = _cut_at_pixel_data(buf)
-    return buf[:cut] if cut >= 0 else buf
-
-
-class HeaderFacts(NamedTuple):
-    """What a byte scan of a file's header window tells besides the reader's record (``header_facts``)."""
-
-    names: tuple[str, ...] = ()
-    birth_dates: tuple[str, ...] = ()
-    accessions: tuple[str, ...] = ()
-    checksum: int | None = None
-    non_text: int = 0
-
-
-def header_identity(path: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(name parts, birth dates) of a DICOM file, lower case, from a byte scan of its first 64 KiB.
-
-    Name parts: PatientName (0010,0010) as the module docstring says (decoded with SpecificCharacterSet
-    (0008,0005) when it is not ASCII). Birth dates: PatientBirthDate (0010,0030) as ``YYYYMMDD`` and the usual
-    separated spellings, also from a malformed value that starts with a date. The header reader does not
-    keep these values (they are not loaded); this scan costs one small read.
-    """
-    facts = header_facts(path)
-    return facts.names, facts.birth_dates
-
-
-def header_checksum(buf: bytes, secret: bytes) -> int:
-    """The 63-bit keyed hash of a header window (``rcdm_etl_file.header_checksum``): a rerun compares it to
-    tell a file rewritten with the same size and mtime (keyed, so it confirms nothing about the header)."""
-    return digest_id(hmac_digest(secret, buf, "header"))
-
-
-def header_facts(path: str, secret: bytes | None = None) -> HeaderFacts:
-    """``header_identity`` plus the AccessionNumber values, the header checksum (with ``secret``) and how many
-    of the text attributes rcdm stores carry a non-text VR (SQ, or UN / undefined length: their value is a
-    nested dataset, read as absent by the reader and counted here as ``non_text_values``)."""
-    try:
-        buf = _header_window(path)
-    except OSError:
-        return HeaderFacts()
-    encodings: tuple[str, ...] = ()
-    for raw in _element_values(buf, (b"\x08\x00\x05\x00", b"\x00\x08\x00\x05"), b"CS")[:1]:
-        charset = tuple(v.strip() for v in raw.decode("latin-1").strip("\x00 ").split("\\"))
-        try:
-            from rcdm.dicom.reader import _python_encodings
-
-            with quiet_pydicom():
-                encodings = tuple(_python_encodings(charset))
-        except Exception:  # noqa: BLE001 - an unknown character set: UTF-8 and Latin-1 still apply
-            encodings = ()
-    names, dates = identity_of(
-        [text for raw in _element_values(buf, (b"\x10\x00\x10\x00", b"\x00\x10\x00\x10"), b"PN")
-         for text in _texts(raw, encodings)],
-        [text for raw in _element_values(buf, (b"\x10\x00\x30\x00", b"\x00\x10\x00\x30"), b"DA")
-         for text in _texts(raw)])
-    accessions = accession_ids(text for raw in _element_values(buf, (b"\x08\x00\x50\x00", b"\x00\x08\x00\x50"),
-                                                               b"SH") for text in _texts(raw))
-    non_text = _non_text_values(buf)
-    checksum = header_checksum(buf, secret) if secret is not None else None
-    return HeaderFacts(names, dates, accessions, checksum, non_text)
-
-
-def accession_ids(values: Iterable[str]) -> tuple[str, ...]:
-    """The AccessionNumber values worth scrubbing: 3 characters or more (a shorter one, such as "2", would
-    redact ordinary words and numbers of the descriptions)."""
-    out: list[str] = []
-    for text in values:
-        text = text.strip()
-        if len(text) >= 3 and text not in out:
-            out.append(text)
-    return tuple(out)
-
-
-def identity_of(patient_names: Iterable[str], birth_dates: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(name parts, birth date spellings), lower case, of decoded PatientName and PatientBirthDate values:
-    what ``header_identity`` gives for a file, for values that came another way (a PACS query)."""
-    names: list[str] = []
-    for text in patient_names:
-        for part in _name_parts(text):
-            if part not in names:
-                names.append(part)
-    dates: list[str] = []
-    for text in birth_dates:
-        match = _BIRTH_DATE.match(text.strip())
-        if match:
-            y, m, d = match.groups()
-            for spelled in (f"{y}{m}{d}", f"{y}-{m}-{d}", f"{y}.{m}.{d}", f"{y}_{m}_{d}", f"{y}/{m}/{d}"):
-                if spelled not in dates:
-                    dates.append(spelled)
-    return tuple(names), tuple(dates)
-
-
-_STORED_TEXT_TAGS = ((0x0008, 0x0060), (0x0008, 0x0070), (0x0008, 0x1030), (0x0008, 0x103E), (0x0018, 0x0015),
-                     (0x0018, 0x1030))
-"""Modality, Manufacturer, StudyDescription, SeriesDescription, BodyPartExamined, ProtocolName: the header
-text attributes stored (or derived into stored text)."""
-_STORED_TEXT_PATTERNS = tuple(g.to_bytes(2, "little") + e.to_bytes(2, "little") for g, e in _STORED_TEXT_TAGS)
-_NESTED_MARKS = (b"SQ\x00\x00", b"UN\x00\x00", b"\xff\xff\xff\xff")
-
-
-def _non_text_values(buf: bytes) -> int:
-    """How many of ``_STORED_TEXT_TAGS`` stand in ``buf`` (little-endian) as SQ, as UN, or with an undefined
-    length (implicit VR; pydicom reads it as a sequence): a nested dataset, not text. A byte scan for the
-    (rare) markers, each checked for one of those tags just before it."""
-    found: set[bytes] = set()
-    for mark in _NESTED_MARKS:
-        i = buf.find(mark, 4)
-        while i >= 0:
-            tag = buf[i - 4:i]
-            if tag in _STORED_TEXT_PATTERNS:
-                found.add(tag)
-            i = buf.find(mark, i + 1)
-    return len(found)
-
-
-def _placeholder(found: str, patient_ids: tuple[str, ...]) -> str:
-    """The placeholder for a PatientID found in a path, saying how the path spells it."""
-    patient_id = next((p for p in patient_ids if p and p.lower() == found.lower()), found)
-    if found == patient_id:
-        return "{patient_id}"
-    if found == patient_id.lower():
-        return "{patient_id_lower}"
-    if found == patient_id.upper():
-        return "{patient_id_upper}"
-    return "{patient_id}"
-
-
-_UID_TOKEN = re.compile(r"(?<![0-9A-Za-z.])[0-9]+(?:\.[0-9]+){3,}(?![0-9A-Za-z]|\.[0-9])")
-"""A token that looks like a DICOM UID (four or more dot-separated numbers): ``{uid}`` in a stored path."""
-UID_PLACEHOLDER = "{uid}"
-ACCESSION_PLACEHOLDER = "{accession}"
-
-
-def _latin1(component: str) -> str:
-    """A component with undecodable bytes (lone surrogates) read as Latin-1, to look for names in it."""
-    return text_bytes(component).decode("latin-1")
-
-
-def sanitize_path(file_path: str, patient_ids: tuple[str, ...] = (), names: tuple[str, ...] = (),
-                  birth_dates: tuple[str, ...] = (), placeholder: bool = True, uids: tuple[str, ...] = (),
-                  accessions: tuple[str, ...] = ()) -> tuple[str, bool]:
-    """``file_path`` de-identified; and whether a component was redacted for a name or birth date.
-
-    PatientID tokens become ``{patient_id}``... (``placeholder``; else ``{redacted}``), the file's own UIDs
-    (``uids``) and any UID-like token ``{uid}``, AccessionNumber tokens ``{accession}``, and a component holding
-    a name part or a birth date ``{redacted}``. Undecodable bytes (lone surrogates) are looked at as Latin-1
-    and stored as U+FFFD. The real path is kept only in the site's path index (``rcdm.etl.path_index``).
-    The substitutions run once over the whole path (a few regular expressions, cached per identity)."""
-    undecodable = _undecodable(file_path)
-    stored, checked = _substitute(printable_path(file_path) if undecodable else file_path, uids,
-                                  tuple(patient_ids), tuple(accessions), placeholder)
-    found_in = _names_pattern(tuple(names), tuple(birth_dates))
-    if found_in is None:
-        return stored, False
-    parts, views = stored.split("/"), checked.split("/")
-    latin = (_substitute(_latin1(file_path), uids, tuple(patient_ids), tuple(accessions), placeholder)[1].split("/")
-             if undecodable else None)
-    found = False
-    for i, view in enumerate(views):
-        if found_in.search(view.lower()) or (latin is not None and found_in.search(latin[i].lower())):
-            parts[i], found = REDACTED, True
-    return "/".join(parts), found
-
-
-def _substitute(text: str, uids: tuple[str, ...], patient_ids: tuple[str, ...], accessions: tuple[str, ...],
-                placeholder: bool) -> tuple[str, str]:
-    """(``text`` with UIDs, PatientIDs and accession numbers replaced, the same with those removed: what is left
-    to look for names and dates in; NUL stands for a removed identifier and matches no name)."""
-    for uid in sorted({u for u in uids if u}, key=len, reverse=True):
-        if uid in text:
-            text = text.replace(uid, UID_PLACEHOLDER)
-    if "." in text:
-        text = _UID_TOKEN.sub(UID_PLACEHOLDER, text)
-    checked = text
-    ids = _ids_pattern(patient_ids)
-    if ids is not None:
-        if placeholder:
-            text = ids.sub(lambda m: _placeholder(m.group(0), patient_ids), text)
-        else:
-            text = ids.sub(REDACTED, text)
-        checked = ids.sub("\x00", checked)
-    numbers = _ids_pattern(accessions)
-    if numbers is not None:
-        text = numbers.sub(ACCESSION_PLACEHOLDER, text)
-        checked = numbers.sub("\x00", checked)
-    return text, checked
-
-
-@functools.lru_cache(maxsize=4096)
-def _ids_pattern(ids: tuple[str, ...]) -> re.Pattern[str] | None:
-    """Any of ``ids``, case-insensitively, as a token of a path: delimited by ``_ - . /``, a space or the ends."""
-    words = sorted({i for i in ids if i}, key=len, reverse=True)
-    if not words:
-        return None
-    return re.compile(rf"(?<![^_\-. /])(?:{'|'.join(map(re.escape, words))})(?![^_\-. /])", re.IGNORECASE)
-
-
-@functools.lru_cache(maxsize=4096)
-def _names_pattern(names: tuple[str, ...], birth_dates: tuple[str, ...]) -> re.Pattern[str] | None:
-    """Any name part as a word (not glued to other letters or digits: "lee" is found in "lee_ct" and "ct-lee",
-    not in "sleep_study") or birth date (as a substring), in lower-case text."""
-    alternatives = [rf"(?<![0-9a-z]){re.escape(n)}(?![0-9a-z])" for n in sorted(set(names), key=len, reverse=True)
-                    if n] + [re.escape(d) for d in birth_dates if d]
-    return re.compile("|".join(alternatives)) if alternatives else None
-
-
 # --- identifying values in stored text -----------------------------------------------------------------------
 
 _RECORD_TEXT_FIELDS = ("modality", "manufacturer", "body_part_examined", "study_description", "series_description",
@@ -612,106 +316,116 @@ TEXT_COLUMNS = ("body_part_source_value", "laterality_concept_id", "laterality_s
                 "anatomical_plane_concept_id", "anatomical_plane_source_value", "series_type_concept_id",
                 "series_type_source_value", "modality", "manufacturer", "protocol_source_value")
 """The text columns of a staged row that come from the header (all scrubbed once more, as built)."""
-_RUNS = re.compile(re.escape(SCRUBBED) + r"(?:[\s^=_\-.,;:/]*" + re.escape(SCRUBBED) + r")+")
-_ALNUM = re.compile(r"[^\W_]")
-
-
-@functools.lru_cache(maxsize=1024)
-def _scrub_pattern(patient_ids: tuple[str, ...], names: tuple[str, ...],
-                   birth_dates: tuple[str, ...]) -> re.Pattern[str] | None:
-    words = {" ".join(v.split()) for v in patient_ids + names} - {""}
-    alternatives = [rf"(?<![0-9a-z]){re.escape(w)}(?![0-9a-z])" for w in sorted(words, key=len, reverse=True)]
-    alternatives += [rf"(?<![0-9]){re.escape(d)}(?![0-9])" for d in sorted(set(birth_dates), key=len, reverse=True)
-                     if d]
-    alternatives.append(_UID_TOKEN.pattern)  # a UID typed into a description (the file's own, or any other)
-    return re.compile("|".join(alternatives), re.IGNORECASE)
-
-
-def _scrub(value: Any, pattern: re.Pattern[str] | None) -> tuple[Any, bool]:
-    """(scrubbed value, whether anything was found); see ``scrub_text``."""
-    if value is None or pattern is None or not isinstance(value, str):
-        return value, False
-    text = " ".join(value.split())
-    scrubbed, found = pattern.subn(SCRUBBED, text)
-    if not found:
-        return value, False
-    scrubbed = _RUNS.sub(SCRUBBED, scrubbed)
-    if not _ALNUM.search(scrubbed.replace(SCRUBBED, "")):
-        return None, True
-    return scrubbed, True
-
-
-def scrub_text(value: str | None, patient_ids: tuple[str, ...] = (), names: tuple[str, ...] = (),
-               birth_dates: tuple[str, ...] = ()) -> str | None:
-    """``value`` (whitespace collapsed) with each PatientID token, name part (as a word), birth date and
-    UID-like token (four or more dot-separated numbers) replaced by ``[REDACTED]``; None when nothing but
-    redactions is left; ``value`` unchanged if none is found.
-
-    ``names`` and ``birth_dates`` as ``header_identity`` gives them; matching ignores case."""
-    return _scrub(value, _scrub_pattern(tuple(patient_ids), tuple(names), tuple(birth_dates)))[0]
-
-
 def image_row(record: HeaderRecord, secret: bytes, names: tuple[str, ...] = (),
-              birth_dates: tuple[str, ...] = (), other_ids: tuple[str, ...] = ()) -> dict[str, Any]:
+              birth_dates: tuple[str, ...] = (), other_ids: tuple[str, ...] = (),
+              hashes: dict[tuple[str, str], bytes] | None = None) -> dict[str, Any]:
     """The de-identified values of one instance (no UID, no PatientID leaves this function unhashed).
 
     Text values are scrubbed of the file's PatientID and of ``names`` / ``birth_dates`` (``header_identity``)
-    as the module docstring says; ``phi_scrubbed`` (not a staged column) counts the values that were."""
+    as the module docstring says; ``phi_scrubbed`` (not a staged column) counts the values that were.
+    ``hashes``: the keyed hashes of series, study and patient already computed in the batch (filled here; a
+    batch's files share a few of each), so each is computed once."""
     patient = (record.patient_id or "").strip()
     ids = ((patient,) if patient else ()) + tuple(other_ids)  # other_ids: the AccessionNumber values
-    pattern = _scrub_pattern(ids, tuple(names), tuple(birth_dates))
-    scrubbed = 0
-    clean = record
-    if pattern is not None:
-        changes = {}
-        for name in _RECORD_TEXT_FIELDS:
-            value, found = _scrub(getattr(record, name), pattern)
-            if found:
-                changes[name] = value
-        if changes:
-            clean = dataclasses.replace(record, **changes)
+    pattern = scrub_pattern(ids, tuple(names), tuple(birth_dates))
+    texts = _TextFacts(*_text_facts_of(record))
+    try:
+        columns, scrubbed = _text_columns(texts, pattern)
+    except TypeError:  # an unhashable value (not from the reader): computed without the cache
+        columns, scrubbed = _text_columns.__wrapped__(texts, pattern)
     when = derive.study_datetime(record)
-    plane = derive.anatomical_plane(record.image_orientation)
-    phase, rule = derive.contrast_phase(record)
-    side = derive.laterality(record)
+    memo = {} if hashes is None else hashes
     sop = hmac_digest(secret, record.sop_instance_uid, "sop")  # one keyed hash gives the id and the hex
-    series = hmac_digest(secret, record.series_instance_uid, "series")
-    study = hmac_digest(secret, record.study_instance_uid, "study")
+    series = _hashed(secret, record.series_instance_uid, "series", memo)
+    study = _hashed(secret, record.study_instance_uid, "study", memo)
     row = {
-        "patient_key": hmac_hex(secret, patient, "patient") if patient else None,
+        "patient_key": _hashed(secret, patient, "patient", memo).hex() if patient else None,
         "radiology_image_id": digest_id(sop),
         "radiology_series_id": digest_id(series),
         "radiology_occurrence_id": digest_id(study),
-        "body_part_source_value": _text(clean.body_part_examined, 64),
-        "laterality_concept_id": None,  # no verified RadLex ids for laterality yet
-        "laterality_source_value": side,
-        "anatomical_plane_concept_id": derive.radlex_id(plane),
-        "anatomical_plane_source_value": plane,
-        "series_type_concept_id": derive.radlex_id(phase),
-        "series_type_source_value": f"{phase}:{rule}"[:50] if phase else None,
         "image_resolution_rows": _int32(record.rows),
         "image_resolution_columns": _int32(record.columns),
         "ct_slice_thickness": derive.slice_thickness(record),
-        "modality": _text(clean.modality, 16),
         "instance_number": _int32(record.instance_number),
         "radiology_series_source_value": series.hex(),
         "radiology_image_source_value": sop.hex(),
         "radiology_occurrence_source_value": study.hex(),
         "study_date": when.date,
         "study_datetime": when.datetime,
+        "invalid_dates": len(when.invalid),
+        "phi_scrubbed": scrubbed,
+    }
+    row.update(columns)
+    return row
+
+
+class _TextFacts(NamedTuple):
+    """The header values the stored text columns are made of (``_text_columns``'s cache key with the pattern)."""
+
+    modality: str | None
+    manufacturer: str | None
+    body_part_examined: str | None
+    study_description: str | None
+    series_description: str | None
+    protocol_name: str | None
+    laterality: str | None
+    image_laterality: str | None
+    image_type: tuple[str, ...] | None
+    contrast_agent: str | None
+    contrast_route: str | None
+    contrast_administered: str | None
+    image_orientation: tuple[float, ...] | None
+
+
+_text_facts_of = operator.attrgetter(*_TextFacts._fields)
+
+
+@functools.lru_cache(maxsize=4096)
+def _text_columns(record: _TextFacts, pattern: re.Pattern[str] | None) -> tuple[tuple[tuple[str, Any], ...], int]:
+    """(the text columns of a row as (name, value) pairs, how many values were scrubbed); cached: the images of a
+    series share these values, so a batch computes them a few times, not once a file.
+
+    The header text fields are scrubbed first; the columns are derived from the clean values (contrast phase,
+    plane and laterality from the raw ones: their stored values are fixed vocabulary), and scrubbed once more."""
+    clean = record
+    changes: dict[str, Any] = {}
+    if pattern is not None:
+        for name in _RECORD_TEXT_FIELDS:
+            value, found = scrub_value(getattr(record, name), pattern)
+            if found:
+                changes[name] = value
+        if changes:
+            clean = record._replace(**changes)
+    plane = derive.anatomical_plane(record.image_orientation)
+    phase, rule = derive.contrast_phase(record)
+    row = {
+        "body_part_source_value": _text(clean.body_part_examined, 64),
+        "laterality_concept_id": None,  # no verified RadLex ids for laterality yet
+        "laterality_source_value": derive.laterality(record),
+        "anatomical_plane_concept_id": derive.radlex_id(plane),
+        "anatomical_plane_source_value": plane,
+        "series_type_concept_id": derive.radlex_id(phase),
+        "series_type_source_value": f"{phase}:{rule}"[:50] if phase else None,
+        "modality": _text(clean.modality, 16),
         "manufacturer": _text(clean.manufacturer, 64),
         "protocol_source_value": derive.protocol_source_value(clean) or None,
-        "invalid_dates": len(when.invalid),
     }
+    scrubbed = len(changes)
     if pattern is not None:
-        scrubbed = len(changes)
         for name in TEXT_COLUMNS:  # whatever a derivation or a truncation made of the clean values
-            value, found = _scrub(row[name], pattern)
+            value, found = scrub_value(row[name], pattern)
             if found:
                 row[name] = value
                 scrubbed += 1
-    row["phi_scrubbed"] = scrubbed
-    return row
+    return tuple(row.items()), scrubbed
+
+
+def _hashed(secret: bytes, value: str, purpose: str, memo: dict[tuple[str, str], bytes]) -> bytes:
+    """``hmac_digest(secret, value, purpose)``, looked up in ``memo`` first."""
+    digest = memo.get((purpose, value))
+    if digest is None:
+        digest = memo[(purpose, value)] = hmac_digest(secret, value, purpose)
+    return digest
 
 
 def phi_scrubbed(table: pa.Table) -> int:
@@ -739,6 +453,7 @@ def _process_batch(entries: list[FileEntry], ctx: BatchContext) -> pa.Table:
     batch_names: set[str] = set()
     batch_dates: set[str] = set()
     scrubbed_rows = 0
+    hashes: dict[tuple[str, str], bytes] = {}
     for seq, entry in enumerate(entries):
         row: dict[str, Any] = {"seq": seq, "file_key": entry.file_key, "file_size": entry.size,
                                "file_mtime_ns": entry.mtime_ns}
@@ -747,7 +462,7 @@ def _process_batch(entries: list[FileEntry], ctx: BatchContext) -> pa.Table:
             row.update(status=UNCHANGED, file_path="", header_checksum=entry.expect_checksum)
             continue
         try:
-            record = read_header(entry.path)
+            record, head = read_header_and_head(entry.path)
         except (DicomSkip, DicomQuarantine) as exc:
             unread.append((row, entry, exc))
             continue
@@ -756,7 +471,7 @@ def _process_batch(entries: list[FileEntry], ctx: BatchContext) -> pa.Table:
             unread.append((row, entry, None))
             continue
         patient = (record.patient_id or "").strip()
-        facts = header_facts(entry.path, ctx.secret)
+        facts = window_facts(head, ctx.secret)  # the bytes the reader read: one read per file
         names, dates = facts.names, facts.birth_dates
         uids = (record.sop_instance_uid, record.series_instance_uid, record.study_instance_uid)
         path, _redacted = sanitize_path(entry.file_path, (patient,) if patient else (), names, dates, uids=uids,
@@ -768,7 +483,7 @@ def _process_batch(entries: list[FileEntry], ctx: BatchContext) -> pa.Table:
         batch_names.update(names)
         batch_dates.update(dates)
         try:
-            values = image_row(record, ctx.secret, names, dates, facts.accessions)
+            values = image_row(record, ctx.secret, names, dates, facts.accessions, hashes)
             scrubbed_rows += values.pop("phi_scrubbed") > 0
             row.update(values)
             row["status"] = "loaded"
@@ -788,15 +503,15 @@ def _process_batch(entries: list[FileEntry], ctx: BatchContext) -> pa.Table:
         if exc is not None:
             safe = entry._replace(file_path=path)
             reason = _detail(exc, safe)
-            pattern = _scrub_pattern(ids + own.accessions, names_t + own.names, dates_t + own.birth_dates)
+            pattern = scrub_pattern(ids + own.accessions, names_t + own.names, dates_t + own.birth_dates)
             code, _, detail = reason.partition(": ")  # the code is rcdm's own: only the detail is scrubbed
-            detail = _UID_TOKEN.sub(UID_PLACEHOLDER, _scrub(detail, pattern)[0] or "") if detail else ""
+            detail = UID_TOKEN.sub(UID_PLACEHOLDER, scrub_value(detail, pattern)[0] or "") if detail else ""
             row.update(status="skipped" if isinstance(exc, DicomSkip) else "quarantined",
                        reason=f"{code}: {detail}" if detail else code)
     for row in rows:  # whatever an error message held: valid UTF-8 only
         for name in ("file_path", "reason"):
             value = row.get(name)
-            if isinstance(value, str) and _undecodable(value):
+            if isinstance(value, str) and undecodable(value):
                 row[name] = printable_path(value)
     return stage_table(rows, scrubbed_rows)
 
@@ -811,6 +526,6 @@ def stage_table(rows: list[dict[str, Any]], scrubbed_rows: int) -> pa.Table:
 def _checksum(path: str, secret: bytes) -> int | None:
     """``header_checksum`` of the file at ``path`` (None when it cannot be read)."""
     try:
-        return header_checksum(_header_window(path), secret)
+        return header_checksum(header_window(path), secret)
     except OSError:
         return None

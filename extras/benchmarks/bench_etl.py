@@ -1,0 +1,312 @@
+"""``rcdm etl`` end to end, next to its reader, in files/s: one run, same files, same machine state.
+
+    python extras/benchmarks/bench_etl.py [--dir DIR] [--n 20000] [--memory-sizes 10000,40000] [--no-postgres]
+
+Corpora (made in DIR unless there; byte copies of a few templates, each with its own UIDs of the same length and
+one PatientID per 500 files, so copies cost no parsing):
+
+* ``ct_explicit``: explicit VR little endian CT of 38 KB (``make_corpus.py --mix CT=1 --matrix 128``: pydicom's
+  CT_small.dcm header, GE private groups, 128x128 pixels);
+* ``mr_implicit``: implicit VR little endian Siemens MR of 226 KB with ~92 KB private CSA headers (nibabel's
+  ``nicom/tests/data/0.dcm``, one of ``header_corpora.py``'s templates: ``pip install nibabel``; skipped without).
+
+For each corpus, page cache warm, it measures (files/s, best of ``--repeat``):
+
+* ``raw 8 KiB``: open, read the first 8 KiB, close (one process): the floor of any header reader;
+* ``reader``: ``read_header`` alone (one process), and ``process_batch`` (the ETL's per-process extraction:
+  read, de-identify, derive, build the Arrow table; one process);
+* ``run_etl`` into a new DuckDB file with 1 and 2 workers, and into PostgreSQL (a throw-away server as
+  tests/pg_server.py starts, a new schema each run), counted from the call to its return (walk, read, stage,
+  load, last commit, finalize); the CLI (``rcdm etl``, a new process: start-up included) once with 2 workers;
+* peak memory (RSS of the ETL process and its workers, sampled every 20 ms) of ``run_etl`` with 2 workers into
+  DuckDB at each of ``--memory-sizes`` files of the CT corpus: flat when it does not grow with the files (the
+  loader holds one transaction group of ``--memory-commit-rows`` files: below that, memory grows by design).
+
+Figures on a shared machine vary from run to run: compare the ratios to the reader measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from pathlib import Path
+
+import psutil
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent.parent / "tests"))
+
+import header_corpora  # noqa: E402
+import pydicom  # noqa: E402
+from make_corpus import make_corpus  # noqa: E402
+
+from rcdm.dicom.reader import read_header  # noqa: E402
+from rcdm.etl.run import COMMIT_ROWS, run_etl  # noqa: E402
+from rcdm.etl.transform import BatchContext, FileEntry, file_key, process_batch, relative_path  # noqa: E402
+
+PATIENT_EVERY = 500
+"""Files per patient in the corpora (one PatientID for each run of 500 files)."""
+
+
+# --- corpora ---------------------------------------------------------------------------------------------------
+
+def _patient_of(data: bytes) -> bytes:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return str(pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True).PatientID).encode()
+
+
+def _copies(folder: Path, templates: list[bytes], n: int) -> set[str]:
+    """``n`` byte copies of ``templates`` in ``folder`` (500 a subfolder), UIDs and PatientID varied in place;
+    returns the PatientIDs."""
+    sources = [(data, header_corpora._uids(data), _patient_of(data)) for data in templates]
+    patients = set()
+    for i in range(n):
+        data, uids, patient = sources[i % len(sources)]
+        number = str(i // PATIENT_EVERY).encode()
+        if len(patient) > len(number):  # before the UIDs change: a new UID may hold the PatientID's digits
+            new = patient[: len(patient) - len(number)] + number
+            data = data.replace(patient, new)
+            patient = new
+        data = header_corpora._variant(data, uids, 10_000_000 + i)  # fixed-width tails: no two files alike
+        patients.add(patient.decode())
+        sub = folder / f"{i // 500:04d}"
+        sub.mkdir(parents=True, exist_ok=True)
+        (sub / f"{i:07d}.dcm").write_bytes(data)
+    return patients
+
+
+def _ct_templates() -> list[bytes]:
+    with tempfile.TemporaryDirectory() as tmp:
+        make_corpus(Path(tmp), 20, mix="CT=1", matrix=128)
+        return [p.read_bytes() for p in sorted(Path(tmp).rglob("*.dcm"))]
+
+
+def _mr_templates() -> list[bytes]:
+    return [header_corpora._nibabel_file("0.dcm")]  # 226 KB (the DWI ones are 1.7 MB and have no PatientID)
+
+
+def corpus(base: Path, name: str, n: int) -> tuple[Path, Path] | None:
+    """(folder of ``n`` files, person map CSV) of corpus ``name`` below ``base``, made unless present."""
+    folder = base / f"{name}_{n}"
+    persons = base / f"{name}_{n}.persons.csv"
+    if not persons.exists():
+        try:
+            templates = _ct_templates() if name == "ct_explicit" else _mr_templates()
+        except ImportError:
+            return None
+        shutil.rmtree(folder, ignore_errors=True)
+        ids = sorted(_copies(folder, templates, n))
+        persons.write_text("patient_id,person_id\n" + "".join(f"{p},{i}\n" for i, p in enumerate(ids, 1)),
+                           encoding="utf-8")
+    return folder, persons
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(str(p) for p in folder.rglob("*.dcm"))
+
+
+# --- measures --------------------------------------------------------------------------------------------------
+
+def _best(fn, repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def raw_read(paths: list[str]) -> None:
+    for p in paths:
+        fd = os.open(p, os.O_RDONLY)
+        try:
+            os.read(fd, 8192)
+        finally:
+            os.close(fd)
+
+
+def reader_alone(paths: list[str]) -> None:
+    for p in paths:
+        read_header(p)
+
+
+def extraction(paths: list[str], root: Path) -> None:
+    secret = b"b" * 32
+    entries = [FileEntry(p, relative_path(p, str(root)), file_key(relative_path(p, str(root)), secret), 1, 1)
+               for p in paths]
+    ctx = BatchContext(secret)
+    for i in range(0, len(entries), 5000):
+        process_batch(entries[i:i + 5000], ctx)
+
+
+class PeakRss:
+    """The peak of the summed RSS of a process and its children, sampled every 20 ms in a thread."""
+
+    def __init__(self, pid: int) -> None:
+        self.process, self.peak, self._stop = psutil.Process(pid), 0, threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            try:
+                procs = [self.process, *self.process.children(recursive=True)]
+                total = 0
+                for proc in procs:
+                    try:
+                        total += proc.memory_info().rss
+                    except psutil.Error:
+                        pass
+                self.peak = max(self.peak, total)
+            except psutil.Error:
+                pass
+            self._stop.wait(0.02)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def etl_once(folder: Path, persons: Path, db: str, schema: str, workers: int, work: Path) -> float:
+    """Seconds of one ``run_etl`` (a new secret each time; the database or schema is new)."""
+    secret = work / "secret"
+    secret.unlink(missing_ok=True)
+    secret.with_name("secret.paths.sqlite").unlink(missing_ok=True)
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the new secret's warning
+        summary = run_etl(str(folder), db, schema, person_map=str(persons), secret_file=str(secret),
+                          workers=workers, quiet=True, progress=False, staging_dir=str(work / "staging"))
+    seconds = time.perf_counter() - start
+    if summary["loaded"] != summary["files_seen"]:
+        raise SystemExit(f"the run did not load every file: {json.dumps(summary, default=str)[:400]}")
+    return seconds
+
+
+def etl_duckdb(folder: Path, persons: Path, workers: int, work: Path, repeat: int) -> float:
+    best = float("inf")
+    for k in range(repeat):
+        db = work / f"bench-{workers}-{k}.duckdb"
+        best = min(best, etl_once(folder, persons, str(db), "cdm", workers, work))
+        db.unlink(missing_ok=True)
+    return best
+
+
+def etl_postgres(url: str, folder: Path, persons: Path, workers: int, work: Path, repeat: int) -> float:
+    best = float("inf")
+    for k in range(repeat):
+        best = min(best, etl_once(folder, persons, url, f"bench_{workers}_{k}_{os.getpid()}", workers, work))
+    return best
+
+
+def etl_cli(folder: Path, persons: Path, workers: int, work: Path) -> float:
+    db = work / "cli.duckdb"
+    secret = work / "cli-secret"
+    command = [sys.executable, "-m", "rcdm", "etl", "--db", str(db), "--schema", "cdm", "--person-map", str(persons),
+               "--secret-file", str(secret), "--workers", str(workers), "--quiet", "--no-progress",
+               "--staging-dir", str(work / "staging"), str(folder)]
+    start = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True)
+    seconds = time.perf_counter() - start
+    db.unlink(missing_ok=True)
+    return seconds
+
+
+def peak_memory(folder: Path, persons: Path, work: Path, commit_rows: int) -> tuple[float, float]:
+    """(seconds, peak MB of the process tree) of ``run_etl`` with 2 workers into DuckDB, in a new process."""
+    db = work / "memory.duckdb"
+    code = ("import sys, warnings; warnings.simplefilter('ignore'); from rcdm.etl.run import run_etl; "
+            "run_etl(sys.argv[1], sys.argv[2], 'cdm', person_map=sys.argv[3], secret_file=sys.argv[4], workers=2, "
+            "quiet=True, progress=False, staging_dir=sys.argv[5], commit_rows=int(sys.argv[6]))")
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-c", code, str(folder), str(db), str(persons),
+                             str(work / "memory-secret"), str(work / "staging"), str(commit_rows)])
+    with PeakRss(proc.pid) as rss:
+        if proc.wait() != 0:
+            raise SystemExit("the memory run failed")
+    seconds = time.perf_counter() - start
+    db.unlink(missing_ok=True)
+    return seconds, rss.peak / 1e6
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "rcdm-bench-etl",
+                        help="where the corpora are made (kept for the next run)")
+    parser.add_argument("--n", type=int, default=20000, help="files a corpus (default 20000)")
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--memory-sizes", default="10000,40000", help="CT corpus sizes of the memory runs ('' none)")
+    parser.add_argument("--memory-commit-rows", type=int, default=COMMIT_ROWS,
+                        help="commit_rows of the memory runs (default run_etl's, 131,072: the loader holds a whole "
+                             "group, so below that size memory grows with the files by design)")
+    parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--corpora", default="ct_explicit,mr_implicit", help="ct_explicit, mr_implicit ('': none)")
+    args = parser.parse_args(argv)
+    args.dir.mkdir(parents=True, exist_ok=True)
+    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; {args.n} files a corpus")
+    server = None
+    if not args.no_postgres:
+        from pg_server import start_server
+
+        server = start_server()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(tmp)
+            for name in [c for c in args.corpora.split(",") if c]:  # --corpora '': the memory runs only
+                made = corpus(args.dir, name, args.n)
+                if made is None:
+                    print(f"{name}: skipped (pip install nibabel for its templates)")
+                    continue
+                folder, persons = made
+                paths = _files(folder)
+                n = len(paths)
+                size = sum(os.path.getsize(p) for p in paths[:100]) / min(n, 100) / 1e3
+                raw_read(paths)  # warm the page cache
+                rates: dict[str, float] = {}
+                rates["raw 8 KiB read, 1 process"] = n / _best(lambda: raw_read(paths), args.repeat)
+                rates["reader alone, 1 process"] = reader = n / _best(lambda: reader_alone(paths), args.repeat)
+                rates["process_batch, 1 process"] = n / _best(lambda: extraction(paths, folder), args.repeat)
+                for workers in (1, 2):
+                    rates[f"run_etl DuckDB, {workers} worker(s)"] = n / etl_duckdb(folder, persons, workers, work,
+                                                                                  args.repeat)
+                rates["rcdm etl (CLI) DuckDB, 2 workers"] = n / etl_cli(folder, persons, 2, work)
+                if server is not None:
+                    for workers in (1, 2):
+                        rates[f"run_etl PostgreSQL, {workers} worker(s)"] = n / etl_postgres(
+                            server.url, folder, persons, workers, work, args.repeat)
+                print(f"\n{name}: {n} files, {size:.0f} KB a file")
+                print(f"  {'':40} {'files/s':>9} {'/ reader':>9}")
+                for label, rate in rates.items():
+                    print(f"  {label:40} {rate:9,.0f} {rate / reader:9.2f}")
+            sizes = [int(s) for s in args.memory_sizes.split(",") if s]
+            if sizes:
+                print(f"\npeak memory, run_etl 2 workers into DuckDB, commit_rows {args.memory_commit_rows:,} "
+                      "(ct_explicit; RSS of the process and its workers)")
+                for size in sizes:
+                    made = corpus(args.dir, "ct_explicit", size)
+                    assert made is not None
+                    raw_read(_files(made[0]))
+                    seconds, peak = peak_memory(*made, work, args.memory_commit_rows)
+                    print(f"  {size:7,} files: {peak:7.0f} MB peak, {size / seconds:9,.0f} files/s (new process)")
+    finally:
+        if server is not None:
+            server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

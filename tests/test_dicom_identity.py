@@ -1,0 +1,98 @@
+"""One read per file: the reader hands back the header bytes it read, and the identity scan of those bytes
+(rcdm.dicom.identity) finds what a scan of the file itself finds; the compiled one-pass tag search agrees
+with its pure-Python twin."""
+
+from __future__ import annotations
+
+import copy
+import random
+import warnings
+
+import pydicom
+import pytest
+from pydicom.data import get_charset_files, get_testdata_file
+
+from rcdm.dicom import identity, reader
+from rcdm.dicom.reader import DicomQuarantine, DicomSkip, read_header, read_header_and_head
+from rcdm.dicom.sample import template_path
+from rcdm.etl.transform import BatchContext, FileEntry, file_key, process_batch
+
+SECRET = b"i" * 32
+
+
+def _bundled() -> list[str]:
+    names = ("CT_small.dcm", "MR_small.dcm", "rtplan.dcm", "JPEG2000.dcm", "emri_small_big_endian.dcm",
+             "MR_small_implicit.dcm", "liver.dcm", "eCT_Supplemental.dcm", "no_meta.dcm")
+    paths = [get_testdata_file(n) for n in names]
+    return [p for p in paths if p] + get_charset_files("chr*.dcm")
+
+
+def _accession_in_request_attributes(target):
+    """A CT whose accession number also sits in a nested item (RequestAttributesSequence), and in big endian."""
+    ds = copy.deepcopy(pydicom.dcmread(template_path("CT")))
+    ds.PatientName, ds.PatientBirthDate, ds.AccessionNumber = "Roe^Richard", "19700101", "ACC123456"
+    item = pydicom.Dataset()
+    item.AccessionNumber = "NESTED98765"
+    ds.RequestAttributesSequence = [item]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds.save_as(target)
+    return str(target)
+
+
+@pytest.mark.parametrize("pick", range(12))
+def test_the_bytes_the_reader_read_give_the_facts_of_the_file(pick, tmp_path):
+    paths = _bundled() + [_accession_in_request_attributes(tmp_path / "nested.dcm")]
+    if pick >= len(paths):
+        pytest.skip("fewer bundled files")
+    for path in paths[pick::12]:
+        try:
+            record, head = read_header_and_head(path)
+        except (DicomSkip, DicomQuarantine):
+            continue
+        assert record == read_header(path)
+        with open(path, "rb") as f:
+            start = f.read(identity.WINDOW)
+        assert start.startswith(head) and (len(head) == len(start) or identity._cut_at_pixel_data(head) >= 0)
+        assert identity.window_facts(head, SECRET) == identity.header_facts(path, SECRET)
+
+
+def test_nested_and_top_level_accession_numbers_are_both_found(tmp_path):
+    record, head = read_header_and_head(_accession_in_request_attributes(tmp_path / "nested.dcm"))
+    facts = identity.window_facts(head, SECRET)
+    assert {"ACC123456", "NESTED98765"} <= set(facts.accessions)
+    assert {"roe", "richard"} <= set(facts.names) and "1970-01-01" in facts.birth_dates
+
+
+def test_the_compiled_tag_search_agrees_with_its_python_twin():
+    if identity._find_all_c is None:
+        pytest.skip("rcdm.dicom._tags is not built")
+    rng = random.Random(7)
+    alphabet = bytes(set(b"".join(identity._PATTERNS))) + b"\x01\x20"
+    for _ in range(4000):
+        buf = bytes(rng.choice(alphabet) for _ in range(rng.randint(0, 200)))
+        stops = rng.randint(0, 3)
+        assert identity._find_all_c(buf, identity._PATTERNS, stops) == identity._find_all_py(buf, identity._PATTERNS,
+                                                                                            stops)
+    for path in _bundled():
+        with open(path, "rb") as f:
+            buf = f.read(identity.WINDOW)
+        assert identity._find_all_c(buf, identity._PATTERNS, 2) == identity._find_all_py(buf, identity._PATTERNS, 2)
+    with pytest.raises(ValueError):
+        identity._find_all_c(b"abcd", (b"abc",), 0)
+    with pytest.raises(ValueError):
+        identity._find_all_c(b"abcd", (b"abcd",) * 25, 0)
+
+
+def test_process_batch_opens_each_file_once(tmp_path, monkeypatch):
+    paths = [get_testdata_file("CT_small.dcm"), get_testdata_file("MR_small_implicit.dcm")]
+    opened: list[str] = []
+    real_open = reader._open
+    monkeypatch.setattr(reader, "_open", lambda path: opened.append(path) or real_open(path))
+    monkeypatch.setattr(identity, "header_window", lambda path: pytest.fail("a second read of " + path))
+    entries = [FileEntry(p, f"f{i}.dcm", file_key(f"f{i}.dcm", SECRET), 1, 1) for i, p in enumerate(paths)]
+    table = process_batch(entries, BatchContext(SECRET))
+    assert table.column("status").to_pylist() == ["loaded", "loaded"]
+    assert opened == paths
+    monkeypatch.undo()
+    assert table.column("header_checksum").to_pylist() == [identity.header_facts(p, SECRET).checksum for p in paths]
