@@ -1,7 +1,7 @@
-"""Snowflake: emulated temp tables (CREATE OR REPLACE), no indexes; sqlglot handles most functions."""
+"""Snowflake: emulated temp tables (session TEMPORARY tables in the emulation schema, as SqlRender), no indexes; sqlglot handles most functions."""
 
 from rcdm.sql import transforms as t
-from rcdm.sql import dates, tsql_functions as f
+from rcdm.sql import dates, temp_tables, tsql_functions as f
 
 NAME = "snowflake"
 SQLGLOT_DIALECT = "snowflake"
@@ -14,7 +14,7 @@ TRANSFORMS = (
     t.plain_key_columns,
     t.select_into_to_ctas,
     t.temp_tables_emulated,
-    t.create_or_replace_emulated,
+    temp_tables.temporary_emulated_snowflake,
     t.convert_to_cast,
     f.string_bytes,
     t.yyyymmdd_date_literals,
