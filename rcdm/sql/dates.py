@@ -81,7 +81,8 @@ def date_operands_bigquery(tree: exp.Expression, ctx: Context) -> exp.Expression
     """BigQuery: DATE_ADD / DATE_DIFF by days, weeks, months, quarters or years get DATE operands (a DATETIME or
     TIMESTAMP column, an ISO string); DATE_DIFF is written as BigQuery's own DATE_DIFF(end, start, UNIT) so that
     sqlglot does not cast the dates back to DATETIME."""
-    for node in list(tree.find_all(exp.DateAdd, exp.DateDiff)):
+    nodes: list[exp.Expression] = list(tree.find_all(exp.DateAdd, exp.DateDiff))
+    for node in nodes:
         unit = _unit_name(node)
         if unit not in _DATE_UNITS:
             continue

@@ -71,7 +71,8 @@ def _binary_cast(node: exp.Expression) -> bool:
 def string_bytes(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """CAST / CONVERT of a value to VARBINARY -> the string's bytes: UTL_RAW.CAST_TO_RAW(s) on Oracle,
     TO_BINARY(s, 'UTF-8') on Snowflake."""
-    for node in list(tree.find_all(exp.Cast, exp.Convert)):
+    nodes: list[exp.Expression] = list(tree.find_all(exp.Cast, exp.Convert))
+    for node in nodes:
         if not _binary_cast(node):
             continue
         value = node.this if isinstance(node, exp.Cast) else node.expression
