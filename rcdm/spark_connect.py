@@ -199,7 +199,7 @@ _UPDATE = re.compile(r"\AUPDATE\s", re.I)
 _UPDATE_REFUSED = re.compile(r"does not support UPDATE|UPDATE TABLE is not supported|UNSUPPORTED_FEATURE\.TABLE_OPERATION", re.I)
 
 
-def _emulate_update(session: Any, sql: str, args: dict | None) -> pa.Table:
+def _emulate_update(session: Any, sql: str, args: dict[str, Any] | None) -> pa.Table:
     """UPDATE t SET c = v, ... [WHERE w] on a table that does not support it (Parquet tables of open-source Spark;
     Delta tables do): every row is written again, with CASE WHEN w THEN v ELSE c END for the columns set, through
     ``<table>_rcdm_keep`` (Spark cannot overwrite a table it reads). SET values may be correlated subqueries on the

@@ -122,6 +122,16 @@ class _Side:
     close: Callable[[], None]
 
 
+def _runner(con: Any) -> Callable[[str], Optional[Rows]]:
+    """Run one statement on a DB-API-like connection: its rows, or None for a statement without a result."""
+
+    def run(sql: str) -> Optional[Rows]:
+        cur = con.execute(sql)
+        return cur.fetchall() if cur.description else None
+
+    return run
+
+
 def _duckdb_side(tables: dict[tuple[str, str], list[Column]]) -> _Side:
     import duckdb
 
@@ -130,10 +140,6 @@ def _duckdb_side(tables: dict[tuple[str, str], list[Column]]) -> _Side:
         con.execute(f"CREATE SCHEMA {schema}")
     _fill(lambda sql, params=None: con.execute(sql, params) if params else con.execute(sql), tables, "duckdb")
 
-    def run(sql: str) -> Optional[Rows]:
-        cur = con.execute(sql)
-        return cur.fetchall() if cur.description else None
-
     def snapshot() -> list[Any]:
         listing = con.execute(
             "SELECT table_schema, table_name, column_name, data_type FROM information_schema.columns "
@@ -141,7 +147,7 @@ def _duckdb_side(tables: dict[tuple[str, str], list[Column]]) -> _Side:
         return listing + [(s, t, _rows(con.execute(f'SELECT * FROM "{s}"."{t}"').fetchall(), False))
                           for s, t in sorted({(r[0], r[1]) for r in listing})]
 
-    return _Side(run, snapshot, con.close)
+    return _Side(_runner(con), snapshot, con.close)
 
 
 def _sqlite_side(tables: dict[tuple[str, str], list[Column]]) -> _Side:
@@ -149,10 +155,6 @@ def _sqlite_side(tables: dict[tuple[str, str], list[Column]]) -> _Side:
     for schema in SCHEMAS:
         con.execute(f"ATTACH DATABASE ':memory:' AS {schema}")
     _fill(lambda sql, params=None: con.execute(sql, params or ()), tables, "sqlite")
-
-    def run(sql: str) -> Optional[Rows]:
-        cur = con.execute(sql)
-        return cur.fetchall() if cur.description else None
 
     def snapshot() -> list[Any]:
         out: list[Any] = []
@@ -164,7 +166,7 @@ def _sqlite_side(tables: dict[tuple[str, str], list[Column]]) -> _Side:
                             _rows(con.execute(f'SELECT * FROM {schema}."{name}"').fetchall(), False)))
         return out
 
-    return _Side(run, snapshot, con.close)
+    return _Side(_runner(con), snapshot, con.close)
 
 
 def _postgres_side(url: str) -> Callable[[dict[tuple[str, str], list[Column]]], _Side]:
@@ -178,10 +180,6 @@ def _postgres_side(url: str) -> Callable[[dict[tuple[str, str], list[Column]]], 
         con.execute("SET search_path TO public")
         _fill(lambda sql, params=None: con.execute(sql, params), tables, "postgresql")
 
-        def run(sql: str) -> Optional[Rows]:
-            cur = con.execute(sql)
-            return cur.fetchall() if cur.description else None
-
         def snapshot() -> list[Any]:
             listing = con.execute(
                 "SELECT CASE WHEN table_schema LIKE 'pg_temp%%' THEN 'temp' ELSE table_schema END, table_name, "
@@ -192,7 +190,7 @@ def _postgres_side(url: str) -> Callable[[dict[tuple[str, str], list[Column]]], 
             return listing + [(s, t, _rows(con.execute(f'SELECT * FROM {"pg_temp" if s == "temp" else s}."{t}"').fetchall(), False))
                               for s, t in names]
 
-        return _Side(run, snapshot, con.close)
+        return _Side(_runner(con), snapshot, con.close)
 
     return make
 

@@ -162,21 +162,24 @@ def _sqlite_columns(sql: str):
     return [(c.name.lower(), _sqlite_affinity(c.args["kind"].sql("sqlite") if c.args.get("kind") else "")) for c in defs]
 
 
+def _sqlite_both(o):
+    """(ours, SqlRender's) CREATE TABLE columns with their SQLite affinity, (None, None) elsewhere."""
+    if o.dialect != "sqlite":
+        return None, None
+    return _sqlite_columns(o.ours), _sqlite_columns(o.sqlrender)
+
+
 @reason("SQLite: the same columns with the same type affinity (SQLite documentation, 'Datatypes In SQLite', 3.1: "
         "BIGINT and INTEGER are INTEGER, VARCHAR(255) and TEXT are TEXT), so the tables store the same values")
 def _sqlite_same_affinity(o):
-    if o.dialect != "sqlite":
-        return False
-    mine, theirs = _sqlite_columns(o.ours), _sqlite_columns(o.sqlrender)
+    mine, theirs = _sqlite_both(o)
     return mine is not None and mine == theirs
 
 
 @reason("SQLite: date columns typed DATE / TIMESTAMP by ours (ISO 'YYYY-MM-DD' text, what DATE() returns and rcdm's "
         "database layer writes), REAL by SqlRender (epoch seconds); the other columns have the same affinity")
 def _sqlite_date_columns(o):
-    if o.dialect != "sqlite":
-        return False
-    mine, theirs = _sqlite_columns(o.ours), _sqlite_columns(o.sqlrender)
+    mine, theirs = _sqlite_both(o)
     if not mine or not theirs or [n for n, _ in mine] != [n for n, _ in theirs]:
         return False
     pairs = [(a, b) for (_, a), (_, b) in zip(mine, theirs) if a != b]
