@@ -137,6 +137,27 @@ def _explicit_null(o):
     return mine is not None and mine == canonical(o.sqlrender.replace("%session_id%", "abcdefgh"), read)
 
 
+_KEY_CONSTRAINT = re.compile(
+    r",\s*CONSTRAINT\s+\w+\s+(PRIMARY\s+KEY|FOREIGN\s+KEY)\s*(NONCLUSTERED\s*)?\([^)]*\)"
+    r"(\s*REFERENCES\s+[\w.]+\s*\([^)]*\))?(\s*NOT\s+ENFORCED)?", re.I)
+
+
+@reason("key constraints: BigQuery takes PRIMARY / FOREIGN KEY only as NOT ENFORCED (BigQuery documentation, 'Use "
+        "primary keys and foreign keys'), open-source Spark takes none (Databricks: informational keys on Unity "
+        "Catalog tables only) and an Azure Synapse dedicated pool only NONCLUSTERED ... NOT ENFORCED (Microsoft "
+        "Learn, 'Primary key, foreign key, and unique key in dedicated SQL pool'); ours drops them, SqlRender keeps "
+        "the enforced form these targets reject; the tables are otherwise the same")
+def _key_constraints(o):
+    from rcdm.sql.translate import sqlglot_dialect
+
+    if o.dialect not in ("bigquery", "spark", "synapse") or not _KEY_CONSTRAINT.search(o.sqlrender):
+        return False
+    read = sqlglot_dialect(o.dialect)
+    mine = canonical(_NULLABLE.sub("", o.ours).replace("%session_id%", "abcdefgh"), read)
+    theirs = canonical(_KEY_CONSTRAINT.sub("", o.sqlrender).replace("%session_id%", "abcdefgh"), read)
+    return mine is not None and mine == theirs
+
+
 def _sqlite_affinity(type_name: str) -> str:
     """SQLite's column affinity of a declared type (SQLite documentation, 'Datatypes In SQLite', 3.1)."""
     name = type_name.upper()
