@@ -196,7 +196,8 @@ def _emulate_delete(session: Any, table: str, where: str | None, args: dict | No
 
 
 _UPDATE = re.compile(r"\AUPDATE\s", re.I)
-_UPDATE_REFUSED = re.compile(r"does not support UPDATE|UPDATE TABLE is not supported|UNSUPPORTED_FEATURE\.TABLE_OPERATION", re.I)
+_UPDATE_REFUSED = re.compile(
+    r"does not support UPDATE|UPDATE TABLE is not supported|UNSUPPORTED_FEATURE\.TABLE_OPERATION", re.I)
 
 
 def _emulate_update(session: Any, sql: str, args: dict[str, Any] | None) -> pa.Table:

@@ -4,7 +4,8 @@ same results.
 For one statement translated by rcdm and by SqlRender, a small schema is made for the tables the two statements
 read (every table they name and do not create, with every column name they use, typed by OMOP naming: ``*_id``
 BIGINT, ``*_date`` DATE, ``*_datetime`` TIMESTAMP, counts and values numeric, the rest text) and filled with the
-same three rows (two share their ids and one has NULLs, so NULL ordering and NULL handling show). Each side runs on its own fresh copy; they agree
+same three rows (two share their ids and one has NULLs, so NULL ordering and NULL handling show). Each side runs
+on its own fresh copy; they agree
 when both run and leave the same result: the rows the statement returns (compared in order when it has an ORDER
 BY), and every table's columns, types and rows afterwards. A query that returns no row proves nothing and does
 not count. DuckDB (in memory), SQLite (in memory, schemas attached) and PostgreSQL (a server from
@@ -62,9 +63,10 @@ _VALUES = {  # rows 1 and 2 share their ids (one partition, one join key) and ro
     "text": ("a1", None, "20200131"),
 }
 _TYPES = {
-    "duckdb": {"id": "BIGINT", "int": "BIGINT", "float": "DOUBLE", "date": "DATE", "timestamp": "TIMESTAMP", "text": "VARCHAR"},
-    "postgresql": {"id": "BIGINT", "int": "BIGINT", "float": "DOUBLE PRECISION", "date": "DATE", "timestamp": "TIMESTAMP",
-                   "text": "VARCHAR"},
+    "duckdb": {"id": "BIGINT", "int": "BIGINT", "float": "DOUBLE", "date": "DATE", "timestamp": "TIMESTAMP",
+               "text": "VARCHAR"},
+    "postgresql": {"id": "BIGINT", "int": "BIGINT", "float": "DOUBLE PRECISION", "date": "DATE",
+                   "timestamp": "TIMESTAMP", "text": "VARCHAR"},
     "sqlite": {"id": "INTEGER", "int": "INTEGER", "float": "REAL", "date": "TEXT", "timestamp": "TEXT", "text": "TEXT"},
 }
 
@@ -184,11 +186,13 @@ def _postgres_side(url: str) -> Callable[[dict[tuple[str, str], list[Column]]], 
             listing = con.execute(
                 "SELECT CASE WHEN table_schema LIKE 'pg_temp%%' THEN 'temp' ELSE table_schema END, table_name, "
                 "column_name, data_type FROM information_schema.columns WHERE table_schema IN "
-                "('public', 'cdm', 'results', 'scratch', 'vocab') OR table_schema = pg_my_temp_schema()::regnamespace::text "
+                "('public', 'cdm', 'results', 'scratch', 'vocab') "
+                "OR table_schema = pg_my_temp_schema()::regnamespace::text "
                 "ORDER BY 1, 2, ordinal_position").fetchall()
             names = sorted({(r[0], r[1]) for r in listing})
-            return listing + [(s, t, _rows(con.execute(f'SELECT * FROM {"pg_temp" if s == "temp" else s}."{t}"').fetchall(), False))
-                              for s, t in names]
+            contents = [(s, t, _rows(con.execute(f'SELECT * FROM {"pg_temp" if s == "temp" else s}."{t}"').fetchall(),
+                                     False)) for s, t in names]
+            return listing + contents
 
         return _Side(_runner(con), snapshot, con.close)
 

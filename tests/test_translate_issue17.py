@@ -60,7 +60,8 @@ def test_uniqueidentifier_on_duckdb_and_postgresql_is_uuid(postgres_url: str) ->
     sql = translate(f"SELECT CAST('{value}' AS UNIQUEIDENTIFIER) AS u;", "duckdb")
     assert str(_duck(sql)[0]) == value
     with _pg(postgres_url) as con:
-        assert str(con.execute(translate(f"SELECT CAST('{value}' AS UNIQUEIDENTIFIER) AS u;", "postgresql")).fetchone()[0]) == value
+        sql = translate(f"SELECT CAST('{value}' AS UNIQUEIDENTIFIER) AS u;", "postgresql")
+        assert str(con.execute(sql).fetchone()[0]) == value
 
 
 def test_varbinary_is_the_strings_bytes_on_duckdb_and_postgresql(postgres_url: str) -> None:
@@ -103,3 +104,12 @@ def test_redshift_distkey_is_a_column_of_the_table() -> None:
 def test_redshift_reserved_names_are_quoted() -> None:
     ours = translate("SELECT note_nlp_id, offset, snippet AS tag INTO scratch.n FROM cdm.note_nlp;", "redshift")
     assert '"offset"' in ours and 'AS "tag"' in ours
+
+
+def test_concat_arguments_are_strings_on_bigquery_and_joined_on_oracle() -> None:
+    """BigQuery's CONCAT takes STRINGs only (a number literal too is cast); Oracle's CONCAT takes two arguments."""
+    sql = "SELECT CONCAT(year_of_birth, 1, '0101') AS s FROM cdm.person;"
+    assert translate(sql, "bigquery") == (
+        "SELECT CONCAT(COALESCE(CAST(year_of_birth AS STRING), ''), COALESCE(CAST(1 AS STRING), ''), '0101') AS s "
+        "FROM cdm.person;")
+    assert translate(sql, "oracle") == "SELECT (year_of_birth || 1 || '0101') AS s FROM cdm.person;"

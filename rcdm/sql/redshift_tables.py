@@ -1,4 +1,5 @@
-"""Redshift tables as SqlRender writes them (issue 17): a distribution style on every CREATE TABLE, reserved names quoted.
+"""Redshift tables as SqlRender writes them (issue 17): a distribution style on every CREATE TABLE; reserved names
+quoted.
 
 SqlRender gives each table Redshift creates (SELECT ... INTO as CREATE TABLE ... AS, and CREATE TABLE (...)) a
 distribution: DISTKEY(k) for ``--HINT DISTRIBUTE_ON_KEY(k)`` (``rcdm.sql.transforms.distribute_on_key``), else

@@ -63,9 +63,10 @@ def md5_oracle(tree: exp.Expression, ctx: Context) -> exp.Expression:
 
 
 def _binary_cast(node: exp.Expression) -> bool:
-    return isinstance(node, (exp.Cast, exp.Convert)) and isinstance(node.args.get("to") or node.this, exp.DataType) and (
-        (node.args.get("to") or node.this).this in (exp.DataType.Type.VARBINARY, exp.DataType.Type.BINARY)
-    )
+    """Whether ``node`` is CAST(x AS VARBINARY) or CONVERT(VARBINARY, x)."""
+    to = node.args.get("to") if isinstance(node, exp.Cast) else node.this
+    binary = (exp.DataType.Type.VARBINARY, exp.DataType.Type.BINARY)
+    return isinstance(node, (exp.Cast, exp.Convert)) and isinstance(to, exp.DataType) and to.this in binary
 
 
 def string_bytes(tree: exp.Expression, ctx: Context) -> exp.Expression:
@@ -95,7 +96,7 @@ def uniqueidentifier_text(tree: exp.Expression, ctx: Context) -> exp.Expression:
 
 def concat_strings(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """CONCAT(a, b, ...) with NULL as empty: Oracle a || b || ... ; elsewhere COALESCE(CAST(x AS string), '') per
-    argument that is not a string literal (BigQuery's CONCAT takes strings only)."""
+    argument that is not a string literal (BigQuery's CONCAT takes strings only, not even a number literal)."""
     dialect = ctx.target.sqlglot
     for node in list(tree.find_all(exp.Concat)):
         parts = list(node.expressions)
@@ -107,8 +108,9 @@ def concat_strings(tree: exp.Expression, ctx: Context) -> exp.Expression:
             continue
         if not node.args.get("coalesce"):
             continue
+        empty = exp.Literal.string("")
         wrapped = [
-            p if isinstance(p, exp.Literal) else exp.Coalesce(this=_as_text(p, dialect), expressions=[exp.Literal.string("")])
+            p if isinstance(p, exp.Literal) and p.is_string else exp.Coalesce(this=_as_text(p, dialect), expressions=[empty.copy()])
             for p in parts
         ]
         tree = _replace(tree, node, exp.Concat(expressions=wrapped, safe=node.args.get("safe"), coalesce=False))
