@@ -104,6 +104,134 @@ def _count(o):
     return o.statement == 0
 
 
+@reason("Redshift temp tables: SqlRender writes #t, ours CREATE TEMPORARY TABLE t and t; Redshift reads a table name "
+        "beginning with # as a temporary table (Amazon Redshift Database Developer Guide, CREATE TABLE, 'table_name'), "
+        "so both create and read the same session table")
+def _redshift_hash_temp(o):
+    return o.dialect == "redshift" and bool(re.search(r"#\w", o.sqlrender)) and "#" not in o.ours
+
+
+@reason("Spark: SqlRender adds USING DELTA to CREATE TABLE; ours leaves the table format to the server: Delta is the "
+        "default on Databricks (Databricks documentation, 'What is Delta Lake?': all tables are Delta unless specified "
+        "otherwise), and open-source Spark has no Delta, where ours runs (tests/test_spark.py) and SqlRender's fails")
+def _spark_using_delta(o):
+    return o.dialect == "spark" and "USING DELTA" in o.sqlrender.upper() and "USING DELTA" not in o.ours.upper()
+
+
+@reason("Spark: DELETE FROM t without WHERE is written TRUNCATE TABLE t, which open-source Spark runs on its Parquet "
+        "tables (tests/test_spark.py) and Databricks on Delta tables; SqlRender's DELETE runs on Delta only")
+def _spark_truncate(o):
+    return o.dialect == "spark" and o.ours.upper().startswith("TRUNCATE TABLE") and "DELETE FROM" in o.sqlrender.upper()
+
+
+_NULLABLE = re.compile(r"(?<!NOT )\bNULL(?=\s*[,)])", re.I)
+
+
+@reason("ours writes the nullable columns' NULL constraint explicitly (col TYPE NULL, as the template does); that is "
+        "every target's default, so the tables are the same (the statement without it is SqlRender's tree)")
+def _explicit_null(o):
+    from rcdm.sql.translate import sqlglot_dialect
+
+    read = sqlglot_dialect(o.dialect)
+    mine = canonical(_NULLABLE.sub("", o.ours).replace("%session_id%", "abcdefgh"), read)
+    return mine is not None and mine == canonical(o.sqlrender.replace("%session_id%", "abcdefgh"), read)
+
+
+_KEY_CONSTRAINT = re.compile(
+    r",\s*CONSTRAINT\s+\w+\s+(PRIMARY\s+KEY|FOREIGN\s+KEY)\s*(NONCLUSTERED\s*)?\([^)]*\)"
+    r"(\s*REFERENCES\s+[\w.]+\s*\([^)]*\))?(\s*NOT\s+ENFORCED)?", re.I)
+
+
+@reason("key constraints: BigQuery takes PRIMARY / FOREIGN KEY only as NOT ENFORCED (BigQuery documentation, 'Use "
+        "primary keys and foreign keys'), open-source Spark takes none (Databricks: informational keys on Unity "
+        "Catalog tables only) and an Azure Synapse dedicated pool only NONCLUSTERED ... NOT ENFORCED (Microsoft "
+        "Learn, 'Primary key, foreign key, and unique key in dedicated SQL pool'); ours drops them, SqlRender keeps "
+        "the enforced form these targets reject; the tables are otherwise the same")
+def _key_constraints(o):
+    from rcdm.sql.translate import sqlglot_dialect
+
+    if o.dialect not in ("bigquery", "spark", "synapse") or not _KEY_CONSTRAINT.search(o.sqlrender):
+        return False
+    read = sqlglot_dialect(o.dialect)
+    mine = canonical(_NULLABLE.sub("", o.ours).replace("%session_id%", "abcdefgh"), read)
+    theirs = canonical(_KEY_CONSTRAINT.sub("", o.sqlrender).replace("%session_id%", "abcdefgh"), read)
+    return mine is not None and mine == theirs
+
+
+def _sqlite_affinity(type_name: str) -> str:
+    """SQLite's column affinity of a declared type (SQLite documentation, 'Datatypes In SQLite', 3.1)."""
+    name = type_name.upper()
+    if "INT" in name:
+        return "INTEGER"
+    if any(w in name for w in ("CHAR", "CLOB", "TEXT")):
+        return "TEXT"
+    if "BLOB" in name or not name:
+        return "BLOB"
+    if any(w in name for w in ("REAL", "FLOA", "DOUB")):
+        return "REAL"
+    return "NUMERIC"
+
+
+def _sqlite_columns(sql: str):
+    try:
+        tree = sqlglot.parse_one(strip_comments(sql).strip().rstrip(";"), read="sqlite")
+    except Exception:  # noqa: BLE001
+        return None
+    if not isinstance(tree, sqlglot.exp.Create) or not isinstance(tree.this, sqlglot.exp.Schema):
+        return None
+    defs = [c for c in tree.this.expressions if isinstance(c, sqlglot.exp.ColumnDef)]
+    return [(c.name.lower(), _sqlite_affinity(c.args["kind"].sql("sqlite") if c.args.get("kind") else "")) for c in defs]
+
+
+def _sqlite_both(o):
+    """(ours, SqlRender's) CREATE TABLE columns with their SQLite affinity, (None, None) elsewhere."""
+    if o.dialect != "sqlite":
+        return None, None
+    return _sqlite_columns(o.ours), _sqlite_columns(o.sqlrender)
+
+
+@reason("SQLite: the same columns with the same type affinity (SQLite documentation, 'Datatypes In SQLite', 3.1: "
+        "BIGINT and INTEGER are INTEGER, VARCHAR(255) and TEXT are TEXT), so the tables store the same values")
+def _sqlite_same_affinity(o):
+    mine, theirs = _sqlite_both(o)
+    return mine is not None and mine == theirs
+
+
+@reason("SQLite: date columns typed DATE / TIMESTAMP by ours (ISO 'YYYY-MM-DD' text, what DATE() returns and rcdm's "
+        "database layer writes), REAL by SqlRender (epoch seconds); the other columns have the same affinity")
+def _sqlite_date_columns(o):
+    mine, theirs = _sqlite_both(o)
+    if not mine or not theirs or [n for n, _ in mine] != [n for n, _ in theirs]:
+        return False
+    pairs = [(a, b) for (_, a), (_, b) in zip(mine, theirs) if a != b]
+    return bool(pairs) and all(a == "NUMERIC" and b == "REAL" for a, b in pairs)
+
+
+@reason("BigQuery: SqlRender wraps every date operand in IF(SAFE_CAST(x AS DATE) IS NULL, PARSE_DATE('%Y%m%d', "
+        "CAST(x AS STRING)), SAFE_CAST(x AS DATE)) to accept 'YYYYMMDD' text; ours casts to DATE (BigQuery reads "
+        "'YYYY-MM-DD' and DATE/DATETIME/TIMESTAMP values; BigQuery documentation, 'Conversion functions', CAST AS "
+        "DATE), writes 'YYYYMMDD' literals as ISO dates and parses strings built from parts with PARSE_DATE; OMOP "
+        "date columns are DATE, so both give the same dates")
+def _bigquery_safe_cast(o):
+    return o.dialect == "bigquery" and "PARSE_DATE('%Y%m%d', cast(" in o.sqlrender and "SAFE_CAST(" in o.sqlrender
+
+
+@reason("ISNUMERIC: ours tests SqlRender's PostgreSQL pattern (an optionally signed decimal, [.] for the point so "
+        "no target reads a backslash escape) with the target's regular-expression function; it runs with the same "
+        "answers on DuckDB and PostgreSQL (tests/test_translate_issue17.py). SqlRender's TRANSLATE (Oracle), "
+        "SAFE_CAST to FLOAT64 (BigQuery) and TRY_TO_NUMERIC (Snowflake) also accept '1e5' or ' 1 ', and its SQLite "
+        "test compares trimmed casts")
+def _isnumeric(o):
+    return "[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)$" in o.ours or ("GLOB '[0-9]*'" in o.ours and o.dialect == "sqlite")
+
+
+@reason("Redshift DATEADD: SqlRender casts the amount to INT; ours passes the integer amount as written (Amazon "
+        "Redshift Database Developer Guide, DATEADD: the interval is an integer), the same call")
+def _redshift_dateadd_int(o):
+    return o.dialect == "redshift" and bool(re.search(r"DATEADD\(\w+,\s*CAST\(", o.sqlrender, re.I)) and not re.search(
+        r"DATEADD\(\w+,\s*CAST\(", o.ours, re.I)
+
+
 @reason("NOT REVIEWED ONE BY ONE (a class): the same statement in another spelling the target accepts (type names such as VARCHAR2/NUMBER(19)/CLOB on "
         "Oracle, STRING/INT64 on BigQuery, an explicit AS before aliases, CAST for CONVERT, parenthesised "
         "arithmetic), which sqlglot's canonical tree does not unify; both parse in the target dialect")

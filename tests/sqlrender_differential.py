@@ -4,7 +4,8 @@ The corpus: every template under ``inst/`` (rendered with sample parameters), ev
 test suite that the tests hold (``tests/data/sqlrender/conformance.jsonl``, its translate cases), the ATLAS cohort SQL under
 ``extras/cohorts/`` and the idioms of ``tests/data/ohdsi_sql/idioms.sql``. Each is translated by both to every target
 and compared statement by statement: two statements agree when (a) equal ignoring whitespace, letter case and
-comments, or (b) both parse in the target's sqlglot dialect to the same canonical tree. What still differs must be
+comments, (b) both parse in the target's sqlglot dialect to the same canonical tree, or (c) on DuckDB, SQLite and
+PostgreSQL, both run on a small schema with data and give the same results (``differential_execution``). What still differs must be
 listed, with why ours is right, in ``tests/data/ohdsi_sql/differences.jsonl``.
 
 ``python tests/sqlrender_differential.py`` rewrites that file from the current translations, keeping the reasons
@@ -20,6 +21,7 @@ import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import sqlglot
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
@@ -108,7 +110,7 @@ class Outcome:
     dialect: str
     case: str
     statement: int  # 0 = the whole translation (statement counts differ, or one side failed)
-    kind: str  # "equal", "tree", "differ"
+    kind: str  # "equal", "tree", "run" (same results on a real engine), "differ"
     ours: str
     sqlrender: str
 
@@ -118,8 +120,11 @@ class Outcome:
         return f"{self.dialect}|{self.case}|{self.statement}|{digest}"
 
 
-def compare(case: Case, dialect: str) -> list[Outcome]:
-    """Translate ``case`` with both engines to ``dialect`` and compare them statement by statement."""
+def compare(case: Case, dialect: str, postgres_url: Optional[str] = None) -> list[Outcome]:
+    """Translate ``case`` with both engines to ``dialect`` and compare them statement by statement (criterion (c)
+    on PostgreSQL only with ``postgres_url``)."""
+    from differential_execution import same_results
+
     from duckcdm import sqlrender
 
     from rcdm.sql.translate import get_temp_table_prefix, sqlglot_dialect, translate
@@ -148,15 +153,18 @@ def compare(case: Case, dialect: str) -> list[Outcome]:
         else:
             canon = canonical(a.replace(SESSION, prefix), read)
             kind = "tree" if canon is not None and canon == canonical(b.replace(SESSION, prefix), read) else "differ"
+            if kind == "differ" and same_results(dialect, a.replace(SESSION, prefix), b.replace(SESSION, prefix),
+                                                 postgres_url):
+                kind = "run"
         outcomes.append(Outcome(dialect, case.id, number, kind, a, b))
     return outcomes
 
 
-def all_outcomes() -> list[Outcome]:
+def all_outcomes(postgres_url: Optional[str] = None) -> list[Outcome]:
     from rcdm.sql import list_supported_dialects
 
     cases = corpus()
-    return [o for dialect in list_supported_dialects() for case in cases for o in compare(case, dialect)]
+    return [o for dialect in list_supported_dialects() for case in cases for o in compare(case, dialect, postgres_url)]
 
 
 def load_differences() -> dict[str, dict]:
@@ -199,7 +207,8 @@ def write_differences(outcomes: list[Outcome]) -> dict[str, int]:
         if outcome.kind != "differ":
             continue
         old = known.get(outcome.key)
-        why = old["why"] if old and not old["why"].startswith("UNCLASSIFIED") else classify(outcome)
+        generic = old is not None and old["why"].startswith(("UNCLASSIFIED", "NOT REVIEWED"))
+        why = old["why"] if old and not generic else classify(outcome)
         counts[why] = counts.get(why, 0) + 1
         rows.append({"key": outcome.key, "dialect": outcome.dialect, "case": outcome.case,
                      "statement": outcome.statement, "why": why, "ours": outcome.ours, "sqlrender": outcome.sqlrender})
@@ -207,15 +216,16 @@ def write_differences(outcomes: list[Outcome]) -> dict[str, int]:
     return counts
 
 
-def agreement(outcomes: list[Outcome]) -> dict[str, tuple[int, int, int]]:
-    """Per dialect: (statements equal ignoring whitespace, same canonical tree, total compared)."""
+def agreement(outcomes: list[Outcome]) -> dict[str, tuple[int, int, int, int]]:
+    """Per dialect: (statements equal ignoring whitespace, same canonical tree, same results when run, total)."""
     table: dict[str, list[int]] = {}
     for o in outcomes:
-        row = table.setdefault(o.dialect, [0, 0, 0])
+        row = table.setdefault(o.dialect, [0, 0, 0, 0])
         row[0] += o.kind == "equal"
         row[1] += o.kind == "tree"
-        row[2] += 1
-    return {d: tuple(v) for d, v in table.items()}
+        row[2] += o.kind == "run"
+        row[3] += 1
+    return {d: (v[0], v[1], v[2], v[3]) for d, v in table.items()}
 
 
 import differential_reasons  # noqa: E402,F401  (registers the REASONS rules)
@@ -223,7 +233,15 @@ import differential_reasons  # noqa: E402,F401  (registers the REASONS rules)
 if __name__ == "__main__":
     import sqlrender_differential as module  # the imported module, where differential_reasons registered its rules
 
-    result = module.all_outcomes()
+    from differential_execution import postgres_for_script
+
+    servers = postgres_for_script()
+    url = next(servers)
+    if url is None:
+        sys.exit("criterion (c) needs PostgreSQL: set RCDM_TEST_POSTGRES_URL or install the server (tests/pg_server.py)")
+    result = module.all_outcomes(url)
+    next(servers, None)
     print(json.dumps(module.write_differences(result), indent=1))
-    for dialect, (equal, tree, total) in module.agreement(result).items():
-        print(f"{dialect:12} {equal + tree}/{total} = {100 * (equal + tree) / total:.0f}% (equal {equal}, tree {tree})")
+    for dialect, (equal, tree, run, total) in module.agreement(result).items():
+        agree = equal + tree + run
+        print(f"{dialect:12} {agree}/{total} = {100 * agree / total:.0f}% (equal {equal}, tree {tree}, run {run})")

@@ -4,7 +4,8 @@
 that everything rcdm runs through SQLAlchemy works on it: statements run with ``spark.sql``, results come back
 as Arrow, ``:name`` placeholders are bound by Spark's own named parameters (never spliced into SQL), and
 ``insert_table`` sends an Arrow table as one DataFrame (``load_arrow``). Spark has no transactions: commit and
-rollback do nothing, as on Databricks.
+rollback do nothing, as on Databricks. DELETE ... WHERE and UPDATE, which only Delta tables support, are emulated
+on the Parquet tables of open-source Spark (every kept or updated row written again; not atomic).
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import pyarrow as pa
+import sqlglot
 from sqlalchemy import types
 from sqlalchemy.engine import default
+from sqlglot import exp
 
 apilevel = "2.0"
 threadsafety = 1
@@ -135,9 +138,12 @@ class Cursor:
             table = _run(self.connection.session, sql, args)
         except ProgrammingError as error:
             delete = _DELETE.match(sql)
-            if not delete or "does not support DELETE" not in str(error):
+            if delete and "does not support DELETE" in str(error):
+                table = _emulate_delete(self.connection.session, delete["table"], delete["where"], args)
+            elif _UPDATE.match(sql) and _UPDATE_REFUSED.search(str(error)):
+                table = _emulate_update(self.connection.session, sql, args)
+            else:
                 raise
-            table = _emulate_delete(self.connection.session, delete["table"], delete["where"], args)
         if table.num_columns:
             self.description = [(name, None, None, None, None, None, None) for name in table.column_names]
             self._rows = [tuple(_python(v) for v in row.values()) for row in table.to_pylist()]
@@ -189,6 +195,44 @@ def _emulate_delete(session: Any, table: str, where: str | None, args: dict[str,
     _run(session, f"DROP TABLE IF EXISTS {keep}")
     _run(session, f"CREATE TABLE {keep} AS SELECT * FROM {table} WHERE NOT COALESCE(({where}), FALSE)", args)
     _run(session, f"INSERT OVERWRITE TABLE {table} SELECT * FROM {keep}")
+    return _run(session, f"DROP TABLE {keep}")
+
+
+_UPDATE = re.compile(r"\AUPDATE\s", re.I)
+_UPDATE_REFUSED = re.compile(
+    r"does not support UPDATE|UPDATE TABLE is not supported|UNSUPPORTED_FEATURE\.TABLE_OPERATION", re.I)
+
+
+def _emulate_update(session: Any, sql: str, args: dict[str, Any] | None) -> pa.Table:
+    """UPDATE t SET c = v, ... [WHERE w] on a table that does not support it (Parquet tables of open-source Spark;
+    Delta tables do): every row is written again, with CASE WHEN w THEN v ELSE c END for the columns set, through
+    ``<table>_rcdm_keep`` (Spark cannot overwrite a table it reads). SET values may be correlated subqueries on the
+    table's name, as in rcdm's ETL. Not atomic: a failure between the two steps leaves the rows in the keep table."""
+    tree = sqlglot.parse_one(sql, read="spark")
+    if not isinstance(tree, exp.Update) or not isinstance(tree.this, exp.Table) or tree.args.get("from_"):
+        raise ProgrammingError(f"cannot emulate this UPDATE on a table without UPDATE support: {sql[:200]}")
+    target = tree.this.copy()
+    alias = target.alias
+    target.set("alias", None)
+    name = target.sql("spark")
+    columns = _run(session, f"SELECT * FROM {name} LIMIT 0").column_names
+    sets = {eq.this.name.lower(): eq.expression for eq in tree.expressions if isinstance(eq, exp.EQ)}
+    where = tree.args.get("where")
+    condition = f"COALESCE(({where.this.sql('spark')}), FALSE)" if where is not None else None
+    select = []
+    for column in columns:
+        value = sets.get(column.lower())
+        if value is None:
+            select.append(f"`{column}`")
+            continue
+        new = value.sql("spark")
+        select.append(f"CASE WHEN {condition} THEN {new} ELSE `{column}` END AS `{column}`" if condition
+                      else f"{new} AS `{column}`")
+    keep = f"{name.rstrip('`')}_rcdm_keep"
+    source = f"{name} AS {alias}" if alias else name
+    _run(session, f"DROP TABLE IF EXISTS {keep}")
+    _run(session, f"CREATE TABLE {keep} AS SELECT {', '.join(select)} FROM {source}", args)
+    _run(session, f"INSERT OVERWRITE TABLE {name} SELECT * FROM {keep}")
     return _run(session, f"DROP TABLE {keep}")
 
 

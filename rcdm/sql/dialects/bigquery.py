@@ -1,6 +1,7 @@
 """Google BigQuery: emulated temp tables, lower-case names, no indexes or enforced keys, DELETE for TRUNCATE."""
 
 from rcdm.sql import transforms as t
+from rcdm.sql import dates, tsql_functions as f
 
 NAME = "bigquery"
 SQLGLOT_DIALECT = "bigquery"
@@ -18,7 +19,11 @@ TRANSFORMS = (
     t.convert_to_cast,
     t.yyyymmdd_date_literals,
     t.string_plus_to_concat,
+    dates.yyyymmdd_strings,
+    f.concat_strings,
     t.datediff_on_dates,
+    dates.date_operands_bigquery,
+    f.isnumeric_regex,
     t.getdate_to_current_date,
     t.standard_types,
     t.unsized_strings,

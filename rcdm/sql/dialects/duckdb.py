@@ -1,6 +1,7 @@
 """DuckDB: real TEMP tables, PostgreSQL-like date arithmetic with TO_DAYS / TO_MONTHS."""
 
 from rcdm.sql import transforms as t
+from rcdm.sql import tsql_functions as f
 
 NAME = "duckdb"
 SQLGLOT_DIALECT = "duckdb"
@@ -22,7 +23,7 @@ TRANSFORMS = (
     t.standard_types,
     t.unsized_strings,
     t.variance_samp,
-    t.isnumeric_regex,
+    f.isnumeric_regex,
     t.plain_key_columns,
     t.drop_alter_constraints,
 )

@@ -1,6 +1,7 @@
 """Oracle: temp tables emulated in temp_emulation_schema, CTAS, FROM DUAL, PL/SQL blocks for IF [NOT] EXISTS."""
 
 from rcdm.sql import transforms as t
+from rcdm.sql import dates, tsql_functions as f
 
 NAME = "oracle"
 SQLGLOT_DIALECT = "oracle"
@@ -14,16 +15,23 @@ TRANSFORMS = (
     t.temp_tables_emulated,
     t.drop_before_create_emulated,
     t.convert_to_cast,
+    f.string_bytes,
     t.yyyymmdd_date_literals,
     t.string_plus_to_concat,
+    dates.yyyymmdd_strings,
+    f.concat_strings,
     t.dateadd_oracle,
     t.datediff_oracle,
     t.datefromparts_to_date,
     t.date_parts_extract,
+    dates.eomonth_oracle,
+    f.md5_oracle,
+    f.isnumeric_regex,
     t.getdate_to_current_date,
     t.cast_date_oracle,
     t.standard_types,
     t.oracle_types,
+    f.uniqueidentifier_text,
     t.variance_samp,
     t.left_right_substr,
     t.uuid_oracle,

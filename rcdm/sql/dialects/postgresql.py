@@ -1,6 +1,7 @@
 """PostgreSQL: real TEMP tables, date arithmetic that keeps DATEs as DATEs."""
 
 from rcdm.sql import transforms as t
+from rcdm.sql import tsql_functions as f
 
 NAME = "postgresql"
 SQLGLOT_DIALECT = "postgres"
@@ -21,7 +22,7 @@ TRANSFORMS = (
     t.getdate_to_current_date,
     t.standard_types,
     t.variance_samp,
-    t.isnumeric_regex,
+    f.isnumeric_regex,
     t.log_numeric,
     t.plain_key_columns,
     t.use_search_path,

@@ -1,6 +1,7 @@
 """Amazon Redshift: PostgreSQL-like; temp tables are native, no indexes, DISTKEY from --HINT DISTRIBUTE_ON_KEY."""
 
 from rcdm.sql import transforms as t
+from rcdm.sql import redshift_tables as r, tsql_functions as f
 
 NAME = "redshift"
 SQLGLOT_DIALECT = "redshift"
@@ -19,11 +20,15 @@ TRANSFORMS = (
     t.yyyymmdd_date_literals,
     t.string_plus_to_concat,
     t.datediff_on_dates,
+    f.isnumeric_regex,
     t.datefromparts_redshift,
     t.getdate_to_current_date,
     t.standard_types,
+    f.uniqueidentifier_text,
     t.variance_samp,
     t.drop_indexes,
     t.distribute_on_key,
+    r.distribution_redshift,
     t.use_search_path,
+    r.quote_reserved_redshift,
 )

@@ -1,6 +1,7 @@
-"""Snowflake: emulated temp tables (CREATE OR REPLACE), no indexes; sqlglot handles most functions."""
+"""Snowflake: emulated temp tables (session TEMPORARY tables in the emulation schema, as SqlRender), no indexes; sqlglot handles most functions."""
 
 from rcdm.sql import transforms as t
+from rcdm.sql import dates, temp_tables, tsql_functions as f
 
 NAME = "snowflake"
 SQLGLOT_DIALECT = "snowflake"
@@ -13,13 +14,18 @@ TRANSFORMS = (
     t.plain_key_columns,
     t.select_into_to_ctas,
     t.temp_tables_emulated,
-    t.create_or_replace_emulated,
+    temp_tables.temporary_emulated_snowflake,
     t.convert_to_cast,
+    f.string_bytes,
     t.yyyymmdd_date_literals,
     t.string_plus_to_concat,
+    dates.yyyymmdd_strings,
+    f.concat_strings,
     t.datediff_on_dates,
+    f.isnumeric_regex,
     t.getdate_to_current_date,
     t.standard_types,
+    f.uniqueidentifier_text,
     t.variance_samp,
     t.drop_indexes,
 )

@@ -1,6 +1,7 @@
 """SQLite: temp tables as temp.t, dates as ISO 'YYYY-MM-DD' text, no ALTER TABLE ADD CONSTRAINT."""
 
 from rcdm.sql import transforms as t
+from rcdm.sql import tsql_functions as f
 
 NAME = "sqlite"
 SQLGLOT_DIALECT = "sqlite"
@@ -24,6 +25,7 @@ TRANSFORMS = (
     t.date_parts_sqlite,
     t.getdate_to_current_date,
     t.standard_types,
+    f.uniqueidentifier_text,
     t.left_right_substr,
     t.uuid_sqlite,
     t.isnumeric_glob,

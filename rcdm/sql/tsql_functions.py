@@ -1,0 +1,117 @@
+"""SQL Server functions and types that need a per-target form (issue 17): ISNUMERIC, HASHBYTES, CONVERT to
+VARBINARY, UNIQUEIDENTIFIER and CONCAT of non-strings.
+
+- ISNUMERIC(s) is 1 for an optionally signed decimal number (SqlRender's pattern on PostgreSQL), written with the
+  target's regular-expression test. ``[.]`` instead of ``\\.``: BigQuery, Snowflake and Spark read backslashes in
+  string literals as escapes.
+- HASHBYTES('MD5', s) is the hexadecimal MD5 text everywhere (MD5() on PostgreSQL, DuckDB, Redshift, Snowflake,
+  Spark); Oracle has no MD5() but STANDARD_HASH (Oracle 12c+), which returns RAW.
+- CONVERT(VARBINARY, s) is the string's bytes: Oracle casts no VARCHAR2 to BLOB (UTL_RAW.CAST_TO_RAW), Snowflake
+  reads a string cast to BINARY as hexadecimal digits (TO_BINARY(s, 'UTF-8')).
+- UNIQUEIDENTIFIER (sqlglot: UUID) exists on PostgreSQL and DuckDB only: CHAR(36) on Oracle, Redshift (as
+  SqlRender) and Snowflake, TEXT on SQLite (a type named UUID gets NUMERIC affinity there).
+- CONCAT treats NULL as empty (sqlglot writes COALESCE(x, '')); BigQuery and Snowflake need strings inside, and
+  Oracle's CONCAT takes two arguments only, while its ``||`` already treats NULL as empty.
+
+Plain tree -> tree rewrites, registered per target in ``rcdm.sql.dialects``.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from rcdm.sql.transforms import Context
+
+ISNUMERIC_PATTERN = "^[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)$"
+_STRING = {"bigquery": "STRING", "spark": "STRING"}
+
+
+def _replace(tree: exp.Expression, old: exp.Expression, new: exp.Expression) -> exp.Expression:
+    if old is tree:
+        return new
+    old.replace(new)
+    return tree
+
+
+def _as_text(node: exp.Expression, dialect: str) -> exp.Expression:
+    if isinstance(node, exp.Literal) and node.is_string:
+        return node
+    if dialect == "oracle":
+        return exp.Anonymous(this="TO_CHAR", expressions=[node])
+    return exp.cast(node, _STRING.get(dialect, "VARCHAR"))
+
+
+def isnumeric_regex(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """ISNUMERIC(s) -> CASE WHEN <s matches an optionally signed decimal> THEN 1 ELSE 0 END."""
+    for node in list(tree.find_all(exp.Anonymous)):
+        if node.name.upper() == "ISNUMERIC" and len(node.expressions) == 1:
+            test = exp.RegexpLike(
+                this=_as_text(node.expressions[0], ctx.target.sqlglot), expression=exp.Literal.string(ISNUMERIC_PATTERN)
+            )
+            new = exp.Case(ifs=[exp.If(this=test, true=exp.Literal.number(1))], default=exp.Literal.number(0))
+            tree = _replace(tree, node, new)
+    return tree
+
+
+def md5_oracle(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """Oracle: HASHBYTES('MD5', s) -> LOWER(RAWTOHEX(STANDARD_HASH(s, 'MD5'))), the hexadecimal text of the others."""
+    for node in list(tree.find_all(exp.MD5)):
+        digest = exp.Anonymous(this="STANDARD_HASH", expressions=[node.this, exp.Literal.string("MD5")])
+        new = exp.Lower(this=exp.Anonymous(this="RAWTOHEX", expressions=[digest]))
+        tree = _replace(tree, node, new)
+    return tree
+
+
+def _binary_cast(node: exp.Expression) -> bool:
+    """Whether ``node`` is CAST(x AS VARBINARY) or CONVERT(VARBINARY, x)."""
+    to = node.args.get("to") if isinstance(node, exp.Cast) else node.this
+    binary = (exp.DataType.Type.VARBINARY, exp.DataType.Type.BINARY)
+    return isinstance(node, (exp.Cast, exp.Convert)) and isinstance(to, exp.DataType) and to.this in binary
+
+
+def string_bytes(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """CAST / CONVERT of a value to VARBINARY -> the string's bytes: UTL_RAW.CAST_TO_RAW(s) on Oracle,
+    TO_BINARY(s, 'UTF-8') on Snowflake."""
+    nodes: list[exp.Expression] = list(tree.find_all(exp.Cast, exp.Convert))
+    for node in nodes:
+        if not _binary_cast(node):
+            continue
+        value = node.this if isinstance(node, exp.Cast) else node.expression
+        if ctx.target.sqlglot == "oracle":
+            new: exp.Expression = exp.Anonymous(this="UTL_RAW.CAST_TO_RAW", expressions=[value])
+        else:
+            new = exp.Anonymous(this="TO_BINARY", expressions=[value, exp.Literal.string("UTF-8")])
+        tree = _replace(tree, node, new)
+    return tree
+
+
+def uniqueidentifier_text(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """UNIQUEIDENTIFIER -> CHAR(36) (Oracle, Redshift, Snowflake) or TEXT (SQLite), where there is no UUID type."""
+    text = "TEXT" if ctx.target.sqlglot == "sqlite" else "CHAR(36)"
+    for dtype in list(tree.find_all(exp.DataType)):
+        if dtype.this == exp.DataType.Type.UUID:
+            dtype.replace(exp.DataType.build(text))
+    return tree
+
+
+def concat_strings(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """CONCAT(a, b, ...) with NULL as empty: Oracle a || b || ... ; elsewhere COALESCE(CAST(x AS string), '') per
+    argument that is not a string literal (BigQuery's CONCAT takes strings only, not even a number literal)."""
+    dialect = ctx.target.sqlglot
+    for node in list(tree.find_all(exp.Concat)):
+        parts = list(node.expressions)
+        if dialect == "oracle":
+            new: exp.Expression = parts[0]
+            for part in parts[1:]:
+                new = exp.DPipe(this=new, expression=part)
+            tree = _replace(tree, node, exp.Paren(this=new) if len(parts) > 1 else new)
+            continue
+        if not node.args.get("coalesce"):
+            continue
+        empty = exp.Literal.string("")
+        wrapped = [
+            p if isinstance(p, exp.Literal) and p.is_string else exp.Coalesce(this=_as_text(p, dialect), expressions=[empty.copy()])
+            for p in parts
+        ]
+        tree = _replace(tree, node, exp.Concat(expressions=wrapped, safe=node.args.get("safe"), coalesce=False))
+    return tree

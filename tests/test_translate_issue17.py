@@ -1,0 +1,115 @@
+"""Issue 17's per-target classes, run where the target runs here (DuckDB, SQLite, PostgreSQL) and compared with
+SqlRender (duckcdm) where it does not (Redshift's SELECT ... INTO as CTAS with a distribution style).
+
+The translation matrix (tests/test_translate.py) holds the exact text per target; these tests check meaning.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from rcdm.sql.translate import translate
+
+ISNUMERIC_VALUES = {"12": 1, "-1.5": 1, "+3": 1, ".5": 1, "7.": 1, "abc": 0, "1.2.3": 0, "": 0, "-": 0}
+
+
+def _pg(url: object):  # noqa: ANN202 - a psycopg connection
+    psycopg = pytest.importorskip("psycopg")
+    return psycopg.connect(str(url).replace("postgresql+psycopg://", "postgresql://"), autocommit=True)
+
+
+def _duck(sql: str) -> tuple:
+    return duckdb.connect().execute(sql).fetchone()
+
+
+def _isnumeric_sql(dialect: str) -> str:
+    return translate("SELECT v, ISNUMERIC(v) AS n FROM t;", dialect)
+
+
+def test_isnumeric_on_duckdb() -> None:
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (v VARCHAR)")
+    con.executemany("INSERT INTO t VALUES (?)", [[v] for v in ISNUMERIC_VALUES])
+    got = dict(con.execute(_isnumeric_sql("duckdb")).fetchall())
+    assert got == ISNUMERIC_VALUES
+
+
+def test_isnumeric_on_postgresql(postgres_url: str) -> None:
+    with _pg(postgres_url) as con:
+        con.execute("CREATE TEMPORARY TABLE t (v VARCHAR)")
+        with con.cursor() as cur:
+            cur.executemany("INSERT INTO t VALUES (%s)", [[v] for v in ISNUMERIC_VALUES])
+        got = dict(con.execute(_isnumeric_sql("postgresql")).fetchall())
+    assert got == ISNUMERIC_VALUES
+
+
+def test_uniqueidentifier_is_text_on_sqlite(tmp_path: Path) -> None:
+    """A column typed UNIQUEIDENTIFIER keeps the UUID text on SQLite (TEXT affinity, not UUID's NUMERIC)."""
+    con = sqlite3.connect(tmp_path / "u.sqlite")
+    con.execute(translate("CREATE TABLE u (id UNIQUEIDENTIFIER, n INT);", "sqlite"))
+    con.execute("INSERT INTO u VALUES ('00000000-0000-0000-0000-000000000001', 1), ('12345', 2)")
+    assert con.execute("SELECT typeof(id) FROM u ORDER BY n").fetchall() == [("text",), ("text",)]
+
+
+def test_uniqueidentifier_on_duckdb_and_postgresql_is_uuid(postgres_url: str) -> None:
+    value = "6f1b8c3e-8d3f-4c8e-9a57-1b2c3d4e5f60"
+    sql = translate(f"SELECT CAST('{value}' AS UNIQUEIDENTIFIER) AS u;", "duckdb")
+    assert str(_duck(sql)[0]) == value
+    with _pg(postgres_url) as con:
+        sql = translate(f"SELECT CAST('{value}' AS UNIQUEIDENTIFIER) AS u;", "postgresql")
+        assert str(con.execute(sql).fetchone()[0]) == value
+
+
+def test_varbinary_is_the_strings_bytes_on_duckdb_and_postgresql(postgres_url: str) -> None:
+    sql = "SELECT CONVERT(VARBINARY, person_source_value) AS b FROM (SELECT 'ab' AS person_source_value) p;"
+    assert bytes(_duck(translate(sql, "duckdb"))[0]) == b"ab"
+    with _pg(postgres_url) as con:
+        assert bytes(con.execute(translate(sql, "postgresql")).fetchone()[0]) == b"ab"
+
+
+# Redshift does not run here: SqlRender's translation is the reference (canonical sqlglot trees in Redshift's dialect).
+REDSHIFT_CTAS = [
+    "SELECT person_id, condition_start_date INTO scratch.events FROM cdm.condition_occurrence;",
+    "SELECT subject_id AS sid, cohort_start_date INTO scratch.c FROM results.cohort;",
+    "SELECT analysis_id, count_value INTO scratch.r FROM results.achilles_results;",
+    "SELECT concept_id, concept_name INTO scratch.concepts FROM cdm.concept;",
+    "WITH x AS (SELECT person_id FROM cdm.person) SELECT person_id INTO scratch.p FROM x;",
+    "--HINT DISTRIBUTE_ON_KEY(person_id)\nSELECT person_id, concept_id INTO scratch.pc FROM cdm.observation;",
+    "CREATE TABLE scratch.cohort (subject_id BIGINT, cohort_start_date DATE);",
+    "CREATE TABLE scratch.names (concept_id INT, concept_name VARCHAR(255));",
+]
+
+
+@pytest.mark.parametrize("sql", REDSHIFT_CTAS)
+def test_redshift_tables_get_sqlrenders_distribution(sql: str) -> None:
+    sqlrender = pytest.importorskip("duckcdm.sqlrender")
+    from sqlrender_differential import canonical
+
+    ours = translate(sql, "redshift")
+    theirs = sqlrender.translate(sql, "redshift").replace("--HINT DISTRIBUTE_ON_KEY(person_id)", "").strip()
+    assert canonical(ours, "redshift") == canonical(theirs, "redshift"), (ours, theirs)
+    assert "DISTKEY(" in ours or "DISTSTYLE ALL" in ours
+
+
+def test_redshift_distkey_is_a_column_of_the_table() -> None:
+    """SqlRender matches person_id anywhere in the select list; ours only a selected column (DISTKEY must name one)."""
+    ours = translate("SELECT COUNT(DISTINCT person_id) AS n INTO scratch.n FROM cdm.person;", "redshift")
+    assert "DISTSTYLE ALL" in ours and "DISTKEY" not in ours
+
+
+def test_redshift_reserved_names_are_quoted() -> None:
+    ours = translate("SELECT note_nlp_id, offset, snippet AS tag INTO scratch.n FROM cdm.note_nlp;", "redshift")
+    assert '"offset"' in ours and 'AS "tag"' in ours
+
+
+def test_concat_arguments_are_strings_on_bigquery_and_joined_on_oracle() -> None:
+    """BigQuery's CONCAT takes STRINGs only (a number literal too is cast); Oracle's CONCAT takes two arguments."""
+    sql = "SELECT CONCAT(year_of_birth, 1, '0101') AS s FROM cdm.person;"
+    assert translate(sql, "bigquery") == (
+        "SELECT CONCAT(COALESCE(CAST(year_of_birth AS STRING), ''), COALESCE(CAST(1 AS STRING), ''), '0101') AS s "
+        "FROM cdm.person;")
+    assert translate(sql, "oracle") == "SELECT (year_of_birth || 1 || '0101') AS s FROM cdm.person;"
