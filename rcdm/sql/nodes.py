@@ -137,7 +137,9 @@ class NodeIndex:
                 entries = by_type.get(type(node))
                 if entries is None:
                     entries = by_type[type(node)] = []
-                    self._subclasses.clear()
+                    for kinds, types in self._subclasses.items():
+                        if issubclass(type(node), kinds):
+                            types.append(type(node))
                 entries.append((count, node))
                 count += 1
             queue.extend(node.iter_expressions())

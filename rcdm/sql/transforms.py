@@ -86,6 +86,7 @@ def apply_transforms(tree: exp.Expression, transforms: "tuple[Transform, ...]", 
     tree shared by the indexed transforms; returns the trees left (none when the statement is dropped), each
     with its index when it is still exact."""
     states: list[tuple[exp.Expression, Optional[NodeIndex]]] = [(tree, index)]
+    scoped = ctx  # ctx with the current tree's index
     for transform in transforms:
         triggers: tuple[type, ...] = getattr(transform, "triggers", ())
         aware: bool = getattr(transform, "indexed", False)
@@ -98,7 +99,9 @@ def apply_transforms(tree: exp.Expression, transforms: "tuple[Transform, ...]", 
                     following.append((current, nodes))
                     continue
             if aware:
-                result = transform(current, dataclasses.replace(ctx, nodes=nodes))
+                if scoped.nodes is not nodes:
+                    scoped = dataclasses.replace(ctx, nodes=nodes)
+                result = transform(current, scoped)
             else:
                 result, nodes = transform(current, ctx), None  # it walked and changed the tree on its own
             for new in result if isinstance(result, list) else [] if result is None else [result]:
