@@ -181,15 +181,31 @@ _YYYYMMDD = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
 
 
 @functools.lru_cache(maxsize=None)
-def _parsed_template(sql: str, dialect: str) -> exp.Expression:
-    return sqlglot.parse_one(sql, read=dialect)
+def _parsed_template(sql: str, dialect: str) -> tuple[exp.Expression, tuple[tuple[str, str], ...]]:
+    """The parsed snippet, a placeholder used more than once renamed ``name__2``, ``name__3``..., with those
+    (new name, name) pairs: each use gets its own copy of the value, so the result is a tree (no node in two places,
+    which later transforms would see twice or half-rewrite)."""
+    tree = sqlglot.parse_one(sql, read=dialect)
+    uses: dict[str, int] = {}
+    repeated: list[tuple[str, str]] = []
+    for placeholder in tree.find_all(exp.Placeholder):
+        if placeholder.this:
+            name = placeholder.name
+            uses[name] = uses.get(name, 0) + 1
+            if uses[name] > 1:
+                placeholder.set("this", f"{name}__{uses[name]}")
+                repeated.append((f"{name}__{uses[name]}", name))
+    return tree, tuple(repeated)
 
 
 def _template(sql: str, dialect: str, **values: exp.Expression) -> exp.Expression:
     """Parse a snippet with ``:name`` placeholders (cached; filled in a copy) and fill them with ``values``, which
-    move there: they are parts of the node the result replaces (a name used twice holds the same node twice, which
-    the generator writes twice)."""
-    return exp.replace_placeholders(_parsed_template(sql, dialect), **values)
+    move there (they are parts of the node the result replaces); a second use of a name gets a copy."""
+    tree, repeated = _parsed_template(sql, dialect)
+    for name, original in repeated:
+        if original in values:
+            values[name] = values[original].copy()
+    return exp.replace_placeholders(tree, **values)
 
 
 # SQL Server's date-part names and abbreviations (DATEADD, DATEDIFF), by the part they name.
