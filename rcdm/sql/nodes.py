@@ -13,13 +13,15 @@ replacement keeps its entries.
 
 from __future__ import annotations
 
+import builtins
 from collections import deque
+from collections.abc import Set as AbstractSet
 from heapq import merge
 from typing import Optional, TypeVar
 
 from sqlglot import exp
 
-E = TypeVar("E", bound=exp.Expression)
+E = TypeVar("E", bound=exp.Expr)
 
 
 class NodeIndex:
@@ -27,9 +29,9 @@ class NodeIndex:
 
     __slots__ = ("root", "_by_type", "_gone", "_count", "_subclasses", "_rewritten")
 
-    def __init__(self, root: exp.Expression) -> None:
+    def __init__(self, root: exp.Expr) -> None:
         self.root = root
-        by_type: dict[type, list[tuple[int, exp.Expression]]] = {}
+        by_type: dict[type, list[tuple[int, exp.Expr]]] = {}
         count = 0
         for count, node in enumerate(root.walk()):  # sqlglot's compiled breadth-first walk: the order of find_all
             entries = by_type.get(type(node))
@@ -37,7 +39,7 @@ class NodeIndex:
                 entries = by_type[type(node)] = []
             entries.append((count, node))
         self._by_type = by_type
-        self._gone: set[int] = set()
+        self._gone: builtins.set[int] = builtins.set()
         self._count = count + 1
         self._subclasses: dict[tuple[type, ...], list[type]] = {}
         self._rewritten = False
@@ -75,7 +77,7 @@ class NodeIndex:
         order = {id(n): (-_depth(n), -i) for i, n in enumerate(found)}
         return sorted(found, key=lambda n: order[id(n)])
 
-    def replace(self, old: exp.Expression, new: exp.Expression) -> exp.Expression:
+    def replace(self, old: exp.Expr, new: exp.Expr) -> exp.Expr:
         """``old.replace(new)``, keeping the index exact; returns the tree's root (``new`` when ``old`` was it)."""
         if old is new:
             return self.root
@@ -88,31 +90,31 @@ class NodeIndex:
         self._drop(old)
         return self.root
 
-    def set(self, node: exp.Expression, key: str, value: object) -> None:
+    def set(self, node: exp.Expr, key: str, value: object) -> None:
         """``node.set(key, value)``, keeping the index exact."""
         previous = node.args.get(key)
-        olds = [v for v in (previous if isinstance(previous, list) else [previous]) if isinstance(v, exp.Expression)]
+        olds = [v for v in (previous if isinstance(previous, list) else [previous]) if isinstance(v, exp.Expr)]
         before = {i for old in olds for i in _ids(old)}
         node.set(key, value)
         for new in value if isinstance(value, list) else [value]:
-            if isinstance(new, exp.Expression):
+            if isinstance(new, exp.Expr):
                 self._add(new, before)
         for old in olds:
             if old.parent is node and not _held(node, old.arg_key, old):
                 self._drop(old)
 
-    def append(self, node: exp.Expression, key: str, value: exp.Expression) -> None:
+    def append(self, node: exp.Expr, key: str, value: exp.Expr) -> None:
         """``node.append(key, value)`` of a new node, keeping the index exact."""
         node.append(key, value)
-        self._add(value, set())
+        self._add(value, builtins.set())
 
-    def pop(self, node: exp.Expression) -> exp.Expression:
+    def pop(self, node: exp.Expr) -> exp.Expr:
         """``node.pop()``, keeping the index exact."""
         node.pop()
         self._drop(node)
         return node
 
-    def set_root(self, new: exp.Expression) -> None:
+    def set_root(self, new: exp.Expr) -> None:
         """A transform made ``new`` the tree: index what is new in it (the old tree inside it keeps its entries)."""
         old, self.root = self.root, new
         if _inside(old, new):
@@ -120,7 +122,7 @@ class NodeIndex:
         else:  # the new tree keeps only parts of the old one: index it afresh
             self.__init__(new)  # type: ignore[misc]
 
-    def _add(self, top: exp.Expression, present: set[int]) -> None:
+    def _add(self, top: exp.Expr, present: AbstractSet[int]) -> None:
         """Index ``top`` and the nodes below it, breadth first as ``walk``, except the subtrees of nodes in
         ``present`` (already in the tree, moved here); nodes gone before and now back regain their entries."""
         by_type, gone = self._by_type, self._gone
@@ -146,7 +148,7 @@ class NodeIndex:
         self._count = count
         self._rewritten = True
 
-    def _drop(self, top: exp.Expression) -> None:
+    def _drop(self, top: exp.Expr) -> None:
         """Mark ``top`` and the nodes below it gone, except subtrees moved elsewhere (their parent changed)."""
         gone = self._gone
         stack = [top]
@@ -164,21 +166,21 @@ class NodeIndex:
         return types
 
 
-def _ids(top: exp.Expression) -> set[int]:
+def _ids(top: exp.Expr) -> builtins.set[int]:
     return {id(node) for node in top.walk()}
 
 
-def _position(entry: tuple[int, exp.Expression]) -> int:
+def _position(entry: tuple[int, exp.Expr]) -> int:
     return entry[0]
 
 
-def _held(node: exp.Expression, key: Optional[str], value: exp.Expression) -> bool:
+def _held(node: exp.Expr, key: Optional[str], value: exp.Expr) -> bool:
     """Whether ``node`` holds ``value`` under ``key`` (directly or in the list there)."""
     current = node.args.get(key) if key else None
     return current is value or (isinstance(current, list) and any(v is value for v in current))
 
 
-def _depth(node: exp.Expression) -> int:
+def _depth(node: exp.Expr) -> int:
     depth = 0
     parent = node.parent
     while parent is not None:
@@ -187,7 +189,7 @@ def _depth(node: exp.Expression) -> int:
     return depth
 
 
-def _inside(node: exp.Expression, root: exp.Expression) -> bool:
+def _inside(node: exp.Expr, root: exp.Expr) -> bool:
     """Whether ``node`` is in the tree under ``root`` (each parent link checked both ways)."""
     while node is not root:
         parent = node.parent

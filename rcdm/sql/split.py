@@ -55,7 +55,8 @@ def split_sql_with_offsets(sql: str) -> list[tuple[int, str]]:
             if lower != "end":
                 nest.append(lower)
                 continue
-            following = _GAP.match(sql, match.end()).end()
+            gap = _GAP.match(sql, match.end())
+            following = gap.end() if gap else match.end()
             word = _NEXT_WORD.match(sql, following)
             if not (word and word.group().lower() == "if") and nest:
                 last_pop = nest.pop()

@@ -19,7 +19,7 @@ import functools
 import re
 import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, TypeVar, Union
 
 import sqlglot
 from sqlglot import exp
@@ -123,13 +123,20 @@ def _find(tree: exp.Expression, ctx: Context, *kinds: type) -> Optional[Any]:
 def _replace(tree: exp.Expression, ctx: Context, old: exp.Expression, new: exp.Expression) -> exp.Expression:
     """``old.replace(new)``; returns the tree (``new`` when ``old`` was the tree)."""
     if ctx.nodes is not None:
-        return ctx.nodes.replace(old, new)
+        return _expression(ctx.nodes.replace(old, new))
     if old is new:
         return tree
     if old is tree:
         return new
     old.replace(new)
     return tree
+
+
+def _expression(node: exp.Expr) -> exp.Expression:
+    """``node`` typed as the Expression it is (sqlglot's parser and builders are typed with the base class Expr)."""
+    if not isinstance(node, exp.Expression):
+        raise TypeError(f"not an sqlglot Expression: {node!r}")
+    return node
 
 
 def _set(ctx: Context, node: exp.Expression, key: str, value: object) -> None:
@@ -185,7 +192,7 @@ def _parsed_template(sql: str, dialect: str) -> tuple[exp.Expression, tuple[tupl
     """The parsed snippet, a placeholder used more than once renamed ``name__2``, ``name__3``..., with those
     (new name, name) pairs: each use gets its own copy of the value, so the result is a tree (no node in two places,
     which later transforms would see twice or half-rewrite)."""
-    tree = sqlglot.parse_one(sql, read=dialect)
+    tree = _expression(sqlglot.parse_one(sql, read=dialect))
     uses: dict[str, int] = {}
     repeated: list[tuple[str, str]] = []
     for placeholder in tree.find_all(exp.Placeholder):
@@ -205,7 +212,7 @@ def _template(sql: str, dialect: str, **values: exp.Expression) -> exp.Expressio
     for name, original in repeated:
         if original in values:
             values[name] = values[original].copy()
-    return exp.replace_placeholders(tree, **values)
+    return _expression(exp.replace_placeholders(tree, **values))
 
 
 # SQL Server's date-part names and abbreviations (DATEADD, DATEDIFF), by the part they name.
@@ -260,6 +267,7 @@ def _replace_all(tree: exp.Expression, kind: Union[type, tuple[type, ...]], fn: 
                  ctx: Optional[Context] = None) -> exp.Expression:
     """Replace every node of ``kind``, innermost first, with ``fn(node)`` (through the index when ``ctx`` has one)."""
     kinds = kind if isinstance(kind, tuple) else (kind,)
+    found: Iterator[Any]
     if ctx is None or ctx.nodes is None:
         found = reversed(list(tree.find_all(*kinds)))
     else:
@@ -673,7 +681,7 @@ _MONTH_DIFF_AGE = (
 )
 
 
-def _datediff_with(dialect: str, day: str, month: str, year: str, sub_day: "str | dict" = "") -> Transform:
+def _datediff_with(dialect: str, day: str, month: str, year: str, sub_day: "str | dict[str, str]" = "") -> Transform:
     """DATEDIFF by templates per unit; ``sub_day`` is a template per time unit, or one for hours, minutes and
     seconds with ``{unit}`` (the lower-case unit name) and ``{seconds}`` (seconds in one unit) in it."""
     templates = {"DAY": day, "MONTH": month, "YEAR": year}
@@ -856,10 +864,11 @@ def date_parts_sqlite(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """Convert YEAR/MONTH/DAY(d) to CAST(STRFTIME('%Y', d) AS INTEGER)."""
     formats = {exp.Year: "%Y", exp.Month: "%m", exp.Day: "%d"}
     for kind, fmt in formats.items():
-        tree = _replace_all(
-            tree, kind, lambda n, fmt=fmt: _template(f"CAST(STRFTIME('{fmt}', :a) AS INTEGER)", "sqlite", a=_unwrap(n.this)),
-            ctx,
-        )
+
+        def convert(node: exp.Expression, fmt: str = fmt) -> exp.Expression:
+            return _template(f"CAST(STRFTIME('{fmt}', :a) AS INTEGER)", "sqlite", a=_unwrap(node.this))
+
+        tree = _replace_all(tree, kind, convert, ctx)
     return tree
 
 
@@ -867,9 +876,11 @@ def date_parts_sqlite(tree: exp.Expression, ctx: Context) -> exp.Expression:
 def date_parts_extract(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """Convert YEAR/MONTH/DAY(d) to EXTRACT(YEAR FROM d) (Oracle has no YEAR function)."""
     for kind, part in ((exp.Year, "YEAR"), (exp.Month, "MONTH"), (exp.Day, "DAY")):
-        tree = _replace_all(
-            tree, kind, lambda n, part=part: exp.Extract(this=exp.var(part), expression=_as_date(n.this)), ctx
-        )
+
+        def convert(node: exp.Expression, part: str = part) -> exp.Expression:
+            return exp.Extract(this=exp.var(part), expression=_as_date(node.this))
+
+        tree = _replace_all(tree, kind, convert, ctx)
     return tree
 
 
@@ -1102,7 +1113,7 @@ def values_to_union(tree: exp.Expression, ctx: Context) -> exp.Expression:
     for values in list(tree.find_all(exp.Values)):
         alias = values.args.get("alias")
         columns = [c.name for c in alias.columns] if alias else []
-        if not columns:
+        if alias is None or not columns:
             continue
         selects = []
         for i, row in enumerate(values.expressions):
@@ -1110,7 +1121,7 @@ def values_to_union(tree: exp.Expression, ctx: Context) -> exp.Expression:
             selects.append(
                 exp.select(*[exp.alias_(c.copy(), columns[j]) if i == 0 else c.copy() for j, c in enumerate(cells)])
             )
-        union = selects[0]
+        union: exp.Query = selects[0]
         for select in selects[1:]:
             union = exp.union(union, select, distinct=False)
         values.replace(exp.Subquery(this=union, alias=exp.TableAlias(this=exp.to_identifier(alias.name))))

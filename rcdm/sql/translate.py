@@ -145,7 +145,8 @@ def _translate_statement(statement: str, dialect: str, temp_emulation_schema: Op
 def _translate_paused(statement: str, dialect: str, temp_emulation_schema: Optional[str]) -> tuple[str, ...]:
     target = TARGETS[dialect]
     hint = _HINT_DISTRIBUTE.search(statement)
-    lead = _LEADING_COMMENTS.match(statement).end()
+    leading = _LEADING_COMMENTS.match(statement)
+    lead = leading.end() if leading else 0
     body = statement[lead:]
     body_line = statement.count("\n", 0, lead) + 1
     ctx = Context(
@@ -204,7 +205,7 @@ def _parse_tsql(body: str, body_line: int) -> tuple[exp.Expression, NodeIndex]:
             else str(error)
         )
         raise _StatementError(f"{detail.get('description', 'cannot parse')} near: {around}", line) from None
-    if tree is None:
+    if not isinstance(tree, exp.Expression):
         raise _StatementError("empty statement", body_line)
     if isinstance(tree, exp.Alias):  # "DBCC CHECKDB" reads as the expression DBCC AS CHECKDB
         raise _StatementError(f"not a SQL statement sqlglot understands: {body[:120]}", body_line)
