@@ -137,3 +137,14 @@ def test_indexed_transforms_work_without_an_index():
         tree, (t.normalize_date_units, t.dateadd_postgres, t.datediff_postgres, t.standard_types), ctx, NodeIndex(tree)
     )
     assert through_index.sql("postgres") == direct.sql("postgres")
+
+
+def test_a_rewrite_inside_a_part_cut_from_the_tree_indexes_nothing():
+    tree = sqlglot.parse_one("SELECT CAST(CAST(a AS INT) AS VARCHAR) FROM t", read="tsql")
+    nodes = NodeIndex(tree)
+    outer, inner = nodes.nodes(exp.Cast)
+    nodes.replace(outer, exp.column("b"))  # the inner cast leaves the tree with the outer one
+    nodes.replace(inner, exp.Anonymous(this="F", expressions=[exp.column("c")]))
+    nodes.set(inner, "to", exp.DataType.build("TEXT"))
+    assert not nodes.has(exp.Cast) and not nodes.has(exp.Anonymous)
+    assert [c.name for c in nodes.nodes(exp.Column)] == [c.name for c in tree.find_all(exp.Column)] == ["b"]

@@ -7,8 +7,8 @@ first) and report their rewrites through it (``replace``, ``set``, ``pop``), whi
 replaced ones, so the index stays exact and no other walk is needed.
 
 A node that leaves the tree is remembered as gone rather than removed from the lists (cheap), and skipped when
-the index is read. A node is new when the index has not seen it, so a subtree moved from the old node into its
-replacement keeps its entries.
+the index is read. The nodes a rewrite puts in must be new or come from the part it replaces (a subtree moved from
+the old node into its replacement keeps its entries); a rewrite inside a part already cut off indexes nothing.
 """
 
 from __future__ import annotations
@@ -84,6 +84,9 @@ class NodeIndex:
         if old is self.root:
             self.set_root(new)
             return new
+        if id(old) in self._gone:  # a rewrite inside a part already cut from the tree: nothing to index
+            old.replace(new)
+            return self.root
         before = _ids(old)  # nodes of old moved into new keep their entries
         old.replace(new)
         self._add(new, before)
@@ -92,6 +95,9 @@ class NodeIndex:
 
     def set(self, node: exp.Expr, key: str, value: object) -> None:
         """``node.set(key, value)``, keeping the index exact."""
+        if id(node) in self._gone:
+            node.set(key, value)
+            return
         previous = node.args.get(key)
         olds = [v for v in (previous if isinstance(previous, list) else [previous]) if isinstance(v, exp.Expr)]
         before = {i for old in olds for i in _ids(old)}
@@ -106,7 +112,8 @@ class NodeIndex:
     def append(self, node: exp.Expr, key: str, value: exp.Expr) -> None:
         """``node.append(key, value)`` of a new node, keeping the index exact."""
         node.append(key, value)
-        self._add(value, builtins.set())
+        if id(node) not in self._gone:
+            self._add(value, builtins.set())
 
     def pop(self, node: exp.Expr) -> exp.Expr:
         """``node.pop()``, keeping the index exact."""
