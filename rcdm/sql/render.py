@@ -164,13 +164,13 @@ def _where(sql: str, pos: int) -> str:
     return f"line {line}, column {column}, near {sql[max(0, pos - 40) : pos + 40]!r}"
 
 
-class _Block(list):
+class _Block(list[Any]):
     """The items (text and nested blocks) between a pair of braces."""
 
 
-def _parse_blocks(text: str) -> list:
+def _parse_blocks(text: str) -> list[Any]:
     """Split text into strings and :class:`_Block` s; a stray brace (e.g. from a value) stays text, as in SqlRender."""
-    stack: list[list] = [[]]
+    stack: list[list[Any]] = [[]]
     pos = 0
     for match in _BRACES.finditer(text):
         _add_text(stack[-1], text[pos : match.start()])
@@ -194,7 +194,7 @@ def _parse_blocks(text: str) -> list:
     return stack[0]
 
 
-def _add_text(items: list, text: str) -> None:
+def _add_text(items: list[Any], text: str) -> None:
     """Append text, merging with a preceding string so that text between two blocks is one item."""
     if not text:
         return
@@ -204,7 +204,7 @@ def _add_text(items: list, text: str) -> None:
         items.append(text)
 
 
-def _is_sep(items: list, i: int, sep: str) -> bool:
+def _is_sep(items: list[Any], i: int, sep: str) -> bool:
     """Is items[i] the separator text (``?`` or ``:``, spaces allowed) with a block right after it?"""
     return (
         i + 1 < len(items)
@@ -214,7 +214,7 @@ def _is_sep(items: list, i: int, sep: str) -> bool:
     )
 
 
-def _render_items(items: list) -> str:
+def _render_items(items: list[Any]) -> str:
     """Resolve ``{c} ? {t} : {e}`` left to right; blocks that are not part of one keep their braces."""
     out: list[str] = []
     i = 0

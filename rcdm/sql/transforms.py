@@ -13,16 +13,19 @@ write that form. SqlRender's SQLite translation uses epoch seconds instead; ours
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
 import functools
 import re
 import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, TypeVar, Union
 
 import sqlglot
 from sqlglot import exp
 
 from rcdm.errors import TranslationError
+from rcdm.sql.nodes import NodeIndex
 
 if TYPE_CHECKING:  # pragma: no cover
     from rcdm.sql.dialects import Target
@@ -38,9 +41,131 @@ class Context:
     temp_emulation_schema: Optional[str]
     temp_prefix: str
     distribute_on_key: Optional[str] = None
+    nodes: Optional[NodeIndex] = dataclasses.field(default=None, compare=False)  # the tree's index, for @indexed
 
 
-Transform = Callable[[exp.Expression, Context], Optional[exp.Expression]]
+TransformResult = Union[exp.Expression, list[exp.Expression], None]
+Transform = Callable[[exp.Expression, Context], TransformResult]
+F = TypeVar("F", bound=Callable[..., Any])
+
+# --- running transforms -----------------------------------------------------------------------------
+#
+# A transform is any function (tree, ctx) -> tree | [trees] | None. Written that way it walks the tree itself; it
+# always runs, and the node index is rebuilt after it. Two markers make a transform cheap on big statements:
+#   @triggered_by(exp.X, ...)  it does nothing unless the tree holds an X: skipped when none is there;
+#   @indexed(exp.X, ...)       the same, and it finds its nodes with _find_all / _replace_all (from the index, not a
+#                              walk) and changes the tree only through _replace / _set / _append / _pop / _new_root,
+#                              which keep the index exact. With no types it always runs.
+# Every indexed transform also works without an index (ctx.nodes None): the helpers then walk the tree.
+
+
+def triggered_by(*kinds: type) -> Callable[[F], F]:
+    """Mark a tree-walking transform as doing nothing when the tree holds none of ``kinds`` (it is then skipped)."""
+
+    def mark(transform: F) -> F:
+        transform.triggers = kinds  # type: ignore[attr-defined]
+        return transform
+
+    return mark
+
+
+def indexed(*kinds: type) -> Callable[[F], F]:
+    """Mark a transform that uses the node index (see above); skipped when the tree holds none of ``kinds``."""
+
+    def mark(transform: F) -> F:
+        transform.triggers = kinds  # type: ignore[attr-defined]
+        transform.indexed = True  # type: ignore[attr-defined]
+        return transform
+
+    return mark
+
+
+def apply_transforms(tree: exp.Expression, transforms: "tuple[Transform, ...]", ctx: Context,
+                     index: Optional[NodeIndex] = None) -> list[tuple[exp.Expression, Optional[NodeIndex]]]:
+    """Run ``transforms`` in order on ``tree`` (each on every tree the previous ones left), one node index per
+    tree shared by the indexed transforms; returns the trees left (none when the statement is dropped), each
+    with its index when it is still exact."""
+    states: list[tuple[exp.Expression, Optional[NodeIndex]]] = [(tree, index)]
+    scoped = ctx  # ctx with the current tree's index
+    for transform in transforms:
+        triggers: tuple[type, ...] = getattr(transform, "triggers", ())
+        aware: bool = getattr(transform, "indexed", False)
+        following: list[tuple[exp.Expression, Optional[NodeIndex]]] = []
+        for current, nodes in states:
+            if triggers or aware:
+                if nodes is None or nodes.root is not current:
+                    nodes = NodeIndex(current)
+                if triggers and not nodes.has(*triggers):
+                    following.append((current, nodes))
+                    continue
+            if aware:
+                if scoped.nodes is not nodes:
+                    scoped = dataclasses.replace(ctx, nodes=nodes)
+                result = transform(current, scoped)
+            else:
+                result, nodes = transform(current, ctx), None  # it walked and changed the tree on its own
+            for new in result if isinstance(result, list) else [] if result is None else [result]:
+                following.append((new, nodes if nodes is not None and nodes.root is new else None))
+        states = following
+    return states
+
+
+def _find_all(tree: exp.Expression, ctx: Context, *kinds: type) -> list[Any]:
+    """``list(tree.find_all(*kinds))``, from the index when there is one."""
+    return ctx.nodes.nodes(*kinds) if ctx.nodes is not None else list(tree.find_all(*kinds))
+
+
+def _find(tree: exp.Expression, ctx: Context, *kinds: type) -> Optional[Any]:
+    """``tree.find(*kinds)``, from the index when there is one."""
+    return ctx.nodes.first(*kinds) if ctx.nodes is not None else tree.find(*kinds)
+
+
+def _replace(tree: exp.Expression, ctx: Context, old: exp.Expression, new: exp.Expression) -> exp.Expression:
+    """``old.replace(new)``; returns the tree (``new`` when ``old`` was the tree)."""
+    if ctx.nodes is not None:
+        return _expression(ctx.nodes.replace(old, new))
+    if old is new:
+        return tree
+    if old is tree:
+        return new
+    old.replace(new)
+    return tree
+
+
+def _expression(node: exp.Expr) -> exp.Expression:
+    """``node`` typed as the Expression it is (sqlglot's parser and builders are typed with the base class Expr)."""
+    if not isinstance(node, exp.Expression):
+        raise TypeError(f"not an sqlglot Expression: {node!r}")
+    return node
+
+
+def _set(ctx: Context, node: exp.Expression, key: str, value: object) -> None:
+    """``node.set(key, value)`` for a value holding nodes."""
+    if ctx.nodes is not None:
+        ctx.nodes.set(node, key, value)
+    else:
+        node.set(key, value)
+
+
+def _append(ctx: Context, node: exp.Expression, key: str, value: exp.Expression) -> None:
+    if ctx.nodes is not None:
+        ctx.nodes.append(node, key, value)
+    else:
+        node.append(key, value)
+
+
+def _pop(ctx: Context, node: exp.Expression) -> None:
+    if ctx.nodes is not None:
+        ctx.nodes.pop(node)
+    else:
+        node.pop()
+
+
+def _new_root(ctx: Context, tree: exp.Expression) -> exp.Expression:
+    """Return ``tree`` as the statement's new tree (it may hold the old one)."""
+    if ctx.nodes is not None:
+        ctx.nodes.set_root(tree)
+    return tree
 
 _STRING_TYPES = {
     exp.DataType.Type.VARCHAR,
@@ -63,14 +188,31 @@ _YYYYMMDD = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
 
 
 @functools.lru_cache(maxsize=None)
-def _parsed_template(sql: str, dialect: str) -> exp.Expression:
-    return sqlglot.parse_one(sql, read=dialect)
+def _parsed_template(sql: str, dialect: str) -> tuple[exp.Expression, tuple[tuple[str, str], ...]]:
+    """The parsed snippet, a placeholder used more than once renamed ``name__2``, ``name__3``..., with those
+    (new name, name) pairs: each use gets its own copy of the value, so the result is a tree (no node in two places,
+    which later transforms would see twice or half-rewrite)."""
+    tree = _expression(sqlglot.parse_one(sql, read=dialect))
+    uses: dict[str, int] = {}
+    repeated: list[tuple[str, str]] = []
+    for placeholder in tree.find_all(exp.Placeholder):
+        if placeholder.this:
+            name = placeholder.name
+            uses[name] = uses.get(name, 0) + 1
+            if uses[name] > 1:
+                placeholder.set("this", f"{name}__{uses[name]}")
+                repeated.append((f"{name}__{uses[name]}", name))
+    return tree, tuple(repeated)
 
 
 def _template(sql: str, dialect: str, **values: exp.Expression) -> exp.Expression:
-    """Parse a snippet with ``:name`` placeholders (cached) and fill them with copies of ``values``."""
-    tree = _parsed_template(sql, dialect).copy()
-    return exp.replace_placeholders(tree, **{k: v.copy() for k, v in values.items()})
+    """Parse a snippet with ``:name`` placeholders (cached; filled in a copy) and fill them with ``values``, which
+    move there (they are parts of the node the result replaces); a second use of a name gets a copy."""
+    tree, repeated = _parsed_template(sql, dialect)
+    for name, original in repeated:
+        if original in values:
+            values[name] = values[original].copy()
+    return _expression(exp.replace_placeholders(tree, **values))
 
 
 # SQL Server's date-part names and abbreviations (DATEADD, DATEDIFF), by the part they name.
@@ -97,12 +239,13 @@ def _unit(node: exp.Expression) -> str:
     return DATE_PART_ALIASES.get(name, name)
 
 
+@indexed(exp.DateAdd, exp.DateDiff)
 def normalize_date_units(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """Spell DATEADD/DATEDIFF date parts by their full names (``hh`` -> HOUR, ``mcs`` -> MICROSECOND): other
     targets do not know SQL Server's abbreviations, and sqlglot writes an unknown unit through unchanged."""
-    for node in tree.find_all(exp.DateAdd, exp.DateDiff):
+    for node in _find_all(tree, ctx, exp.DateAdd, exp.DateDiff):
         if node.args.get("unit") is not None:
-            node.set("unit", exp.var(_unit(node)))
+            _set(ctx, node, "unit", exp.var(_unit(node)))
     return tree
 
 
@@ -120,12 +263,21 @@ def _as_date(node: exp.Expression) -> exp.Expression:
     return exp.cast(node, exp.DataType.Type.DATE)
 
 
-def _replace_all(tree: exp.Expression, kind: type, fn: Callable[[exp.Expression], exp.Expression]) -> exp.Expression:
-    """Replace every node of ``kind``, innermost first, with ``fn(node)``."""
-    for node in reversed(list(tree.find_all(kind))):
+def _replace_all(tree: exp.Expression, kind: Union[type, tuple[type, ...]], fn: Callable[[Any], exp.Expression],
+                 ctx: Optional[Context] = None) -> exp.Expression:
+    """Replace every node of ``kind``, innermost first, with ``fn(node)`` (through the index when ``ctx`` has one)."""
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    found: Iterator[Any]
+    if ctx is None or ctx.nodes is None:
+        found = reversed(list(tree.find_all(*kinds)))
+    else:
+        found = iter(ctx.nodes.innermost_first(*kinds))
+    for node in found:
         new = fn(node)
         if new is not node:
-            if node is tree:
+            if ctx is not None:
+                tree = _replace(tree, ctx, node, new)
+            elif node is tree:
                 tree = new
             else:
                 node.replace(new)
@@ -135,6 +287,7 @@ def _replace_all(tree: exp.Expression, kind: type, fn: Callable[[exp.Expression]
 # --- statements -------------------------------------------------------------------------------------
 
 
+@indexed(exp.Into)
 def select_into_to_ctas(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """Convert SELECT ... INTO t FROM ... (also after a WITH) to CREATE TABLE t AS SELECT ..."""
     select = tree
@@ -143,11 +296,11 @@ def select_into_to_ctas(tree: exp.Expression, ctx: Context) -> exp.Expression:
     if not isinstance(select, exp.Select) or not select.args.get("into"):
         return tree
     into = select.args["into"]
-    select.set("into", None)
+    _set(ctx, select, "into", None)
     properties = None
     if into.args.get("temporary"):
         properties = exp.Properties(expressions=[exp.TemporaryProperty()])
-    return exp.Create(this=into.this, kind="TABLE", expression=tree, properties=properties)
+    return _new_root(ctx, exp.Create(this=into.this, kind="TABLE", expression=tree, properties=properties))
 
 
 def _is_temp(identifier: Optional[exp.Expression]) -> bool:
@@ -161,44 +314,48 @@ def _created_table(tree: exp.Expression) -> Optional[exp.Table]:
     return None
 
 
-def _drop_temporary_property(tree: exp.Expression) -> None:
+def _drop_temporary_property(tree: exp.Expression, ctx: Context) -> None:
     if isinstance(tree, exp.Create) and tree.args.get("properties"):
         for prop in list(tree.args["properties"].expressions):
             if isinstance(prop, exp.TemporaryProperty):
-                prop.pop()
+                _pop(ctx, prop)
         if not tree.args["properties"].expressions:
-            tree.set("properties", None)
+            _set(ctx, tree, "properties", None)
 
 
+@indexed(exp.Identifier)
 def temp_tables_native(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """Convert #t to a real temporary table t (CREATE TEMPORARY TABLE t, references to t)."""
     table = _created_table(tree)
     if table is not None and _is_temp(table.this):
-        props = tree.args.get("properties") or exp.Properties(expressions=[])
-        if not any(isinstance(p, exp.TemporaryProperty) for p in props.expressions):
-            props.append("expressions", exp.TemporaryProperty())
-        tree.set("properties", props)
-    for identifier in tree.find_all(exp.Identifier):
+        props = tree.args.get("properties")
+        if props is None:
+            _set(ctx, tree, "properties", exp.Properties(expressions=[exp.TemporaryProperty()]))
+        elif not any(isinstance(p, exp.TemporaryProperty) for p in props.expressions):
+            _append(ctx, props, "expressions", exp.TemporaryProperty())
+    for identifier in _find_all(tree, ctx, exp.Identifier):
         if _is_temp(identifier):
             identifier.set("temporary", None)
     return tree
 
 
+@indexed(exp.Identifier)
 def temp_tables_sqlite(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """Convert #t to temp.t, SQLite's schema of temporary tables."""
-    _drop_temporary_property(tree)
-    for table in tree.find_all(exp.Table):
+    _drop_temporary_property(tree, ctx)
+    for table in _find_all(tree, ctx, exp.Table):
         if _is_temp(table.this):
-            table.set("db", exp.to_identifier("temp"))
-    for identifier in tree.find_all(exp.Identifier):
+            _set(ctx, table, "db", exp.to_identifier("temp"))
+    for identifier in _find_all(tree, ctx, exp.Identifier):
         if _is_temp(identifier):
             identifier.set("temporary", None)
     return tree
 
 
+@indexed(exp.Identifier)
 def temp_tables_emulated(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """Convert #t to a real table <temp_emulation_schema>.<session prefix>t, as SqlRender emulates them."""
-    temps = [i for i in tree.find_all(exp.Identifier) if _is_temp(i)]
+    temps = [i for i in _find_all(tree, ctx, exp.Identifier) if _is_temp(i)]
     if not temps:
         return tree
     if not ctx.temp_emulation_schema:
@@ -206,7 +363,7 @@ def temp_tables_emulated(tree: exp.Expression, ctx: Context) -> exp.Expression:
             f"'{ctx.target.name}' has no temporary tables: SqlRender emulates #{temps[0].name} with a real "
             "table, so pass temp_emulation_schema (a schema where rcdm may create and drop tables)"
         )
-    _drop_temporary_property(tree)
+    _drop_temporary_property(tree, ctx)
     for identifier in temps:
         name = f"{ctx.temp_prefix}{identifier.name}"
         if len(name) > MAX_EMULATED_NAME_LENGTH:
@@ -219,10 +376,11 @@ def temp_tables_emulated(tree: exp.Expression, ctx: Context) -> exp.Expression:
         identifier.set("temporary", None)
         parent = identifier.parent
         if isinstance(parent, exp.Table) and identifier.arg_key == "this":
-            parent.set("db", exp.to_identifier(ctx.temp_emulation_schema))
+            _set(ctx, parent, "db", exp.to_identifier(ctx.temp_emulation_schema))
     return tree
 
 
+@indexed(exp.Create)
 def create_or_replace_emulated(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """Create emulated temp tables with CREATE OR REPLACE, since an old session's table may remain."""
     table = _created_table(tree)
@@ -232,7 +390,8 @@ def create_or_replace_emulated(tree: exp.Expression, ctx: Context) -> exp.Expres
     return tree
 
 
-def drop_before_create_emulated(tree: exp.Expression, ctx: Context):
+@indexed(exp.Create)
+def drop_before_create_emulated(tree: exp.Expression, ctx: Context) -> TransformResult:
     """Drop an emulated temp table before creating it (DROP TABLE IF EXISTS; on Oracle the PL/SQL block), so a
     rerun after a crash does not fail on the old session's table ("name is already used by an existing object")."""
     table = _created_table(tree)
@@ -243,6 +402,7 @@ def drop_before_create_emulated(tree: exp.Expression, ctx: Context):
     return tree
 
 
+@indexed(exp.Create)
 def drop_indexes(tree: exp.Expression, ctx: Context) -> Optional[exp.Expression]:
     """Drop CREATE INDEX statements on targets without indexes (BigQuery, Spark, Snowflake, Redshift)."""
     if isinstance(tree, exp.Create) and str(tree.args.get("kind", "")).upper() == "INDEX":
@@ -250,6 +410,7 @@ def drop_indexes(tree: exp.Expression, ctx: Context) -> Optional[exp.Expression]
     return tree
 
 
+@triggered_by(exp.Index, exp.PrimaryKey, exp.UniqueColumnConstraint)
 def plain_key_columns(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """Write key and index columns as plain names (no NULLS FIRST), CLUSTERED dropped from indexes."""
     if isinstance(tree, exp.Create) and isinstance(tree.this, exp.Index):
@@ -261,6 +422,7 @@ def plain_key_columns(tree: exp.Expression, ctx: Context) -> exp.Expression:
     return tree
 
 
+@triggered_by(exp.Index)
 def sqlite_index_schema(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """Move the schema from the table to the index name: SQLite writes CREATE INDEX s.i ON t (a)."""
     if isinstance(tree, exp.Create) and isinstance(tree.this, exp.Index):
@@ -273,6 +435,8 @@ def sqlite_index_schema(tree: exp.Expression, ctx: Context) -> exp.Expression:
     return tree
 
 
+@triggered_by(exp.Alter, exp.PrimaryKey, exp.PrimaryKeyColumnConstraint, exp.ForeignKey, exp.UniqueColumnConstraint,
+              exp.Reference)
 def drop_key_constraints(tree: exp.Expression, ctx: Context) -> Optional[exp.Expression]:
     """Drop PRIMARY KEY / FOREIGN KEY / UNIQUE constraints the target cannot declare (BigQuery, Spark)."""
     if isinstance(tree, exp.Alter) and all(isinstance(a, exp.AddConstraint) for a in tree.args.get("actions", [])):
@@ -287,6 +451,7 @@ def drop_key_constraints(tree: exp.Expression, ctx: Context) -> Optional[exp.Exp
     return tree
 
 
+@triggered_by(exp.Alter)
 def drop_alter_constraints(tree: exp.Expression, ctx: Context) -> Optional[exp.Expression]:
     """Drop ALTER TABLE ... ADD CONSTRAINT, which the target cannot run (SQLite, DuckDB)."""
     if isinstance(tree, exp.Alter) and tree.args.get("actions") and all(
@@ -296,6 +461,7 @@ def drop_alter_constraints(tree: exp.Expression, ctx: Context) -> Optional[exp.E
     return tree
 
 
+@triggered_by(exp.TruncateTable)
 def truncate_to_delete(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """Convert TRUNCATE TABLE t to DELETE FROM t (SQLite) or DELETE FROM t WHERE TRUE (BigQuery needs a WHERE)."""
     if isinstance(tree, exp.TruncateTable) and len(tree.expressions) == 1:
@@ -304,6 +470,7 @@ def truncate_to_delete(tree: exp.Expression, ctx: Context) -> exp.Expression:
     return tree
 
 
+@triggered_by(exp.Delete)
 def delete_all_to_truncate(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """Write DELETE FROM t without WHERE as TRUNCATE TABLE t: plain Spark tables (Parquet, not Delta) support
     TRUNCATE but no DELETE; on Delta both empty the table."""
@@ -312,22 +479,25 @@ def delete_all_to_truncate(tree: exp.Expression, ctx: Context) -> exp.Expression
     return tree
 
 
+@indexed(exp.Identifier)
 def lower_identifiers(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """Lower-case unquoted identifiers (BigQuery names are case-sensitive, OHDSI SQL's are not)."""
-    for identifier in tree.find_all(exp.Identifier):
+    for identifier in _find_all(tree, ctx, exp.Identifier):
         if not identifier.quoted:
             identifier.set("this", identifier.name.lower())
     return tree
 
 
+@indexed(exp.Select)
 def from_dual(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """Add FROM DUAL to a SELECT without FROM (Oracle)."""
-    for select in tree.find_all(exp.Select):
+    for select in _find_all(tree, ctx, exp.Select):
         if not select.args.get("from_"):
-            select.set("from_", exp.From(this=exp.to_table("DUAL")))
+            _set(ctx, select, "from_", exp.From(this=exp.to_table("DUAL")))
     return tree
 
 
+@triggered_by(exp.Create)
 def distribute_on_key(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """Use a --HINT DISTRIBUTE_ON_KEY(col) hint as Redshift's DISTKEY(col)."""
     if ctx.distribute_on_key and isinstance(tree, exp.Create) and str(tree.args.get("kind")).upper() == "TABLE":
@@ -350,6 +520,7 @@ def _is_string(node: exp.Expression) -> bool:
     return isinstance(node, _STRING_FUNCTIONS)
 
 
+@indexed(exp.Add)
 def string_plus_to_concat(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """Convert + between strings (a string literal, a cast to VARCHAR, a string function) to ||."""
 
@@ -358,9 +529,10 @@ def string_plus_to_concat(tree: exp.Expression, ctx: Context) -> exp.Expression:
             return exp.DPipe(this=node.this, expression=node.expression, safe=True)
         return node
 
-    return _replace_all(tree, exp.Add, convert)
+    return _replace_all(tree, exp.Add, convert, ctx)
 
 
+@indexed(exp.Literal)
 def yyyymmdd_date_literals(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """Rewrite 'YYYYMMDD' literals used as dates (SQL Server's unseparated form) to ISO 'YYYY-MM-DD'.
 
@@ -369,15 +541,15 @@ def yyyymmdd_date_literals(tree: exp.Expression, ctx: Context) -> exp.Expression
     CAST('YYYY-MM-DD' AS DATE) there, which ``cast_date_oracle`` makes TO_DATE.
     """
     date_contexts = (exp.Cast, exp.TimeStrToTime, exp.TsOrDsToDate, exp.DateAdd, exp.DateDiff)
-    for literal in tree.find_all(exp.Literal):
+    for literal in _find_all(tree, ctx, exp.Literal):
         match = _YYYYMMDD.match(literal.this) if literal.is_string else None
         if match and isinstance(literal.parent, date_contexts):
             if isinstance(literal.parent, exp.Cast) and not literal.parent.to.is_type(*exp.DataType.TEMPORAL_TYPES):
                 continue
-            literal.replace(exp.Literal.string("-".join(match.groups())))
+            tree = _replace(tree, ctx, literal, exp.Literal.string("-".join(match.groups())))
         elif match and _valid_date(match) and _compared_with_non_literal(literal):
             iso = exp.Literal.string("-".join(match.groups()))
-            literal.replace(exp.cast(iso, exp.DataType.Type.DATE) if ctx.target.sqlglot == "oracle" else iso)
+            tree = _replace(tree, ctx, literal, exp.cast(iso, exp.DataType.Type.DATE) if ctx.target.sqlglot == "oracle" else iso)
     return tree
 
 
@@ -385,9 +557,7 @@ _COMPARISONS = (exp.EQ, exp.NEQ, exp.LT, exp.LTE, exp.GT, exp.GTE)
 _STRING_COLUMN_WORDS = ("code", "value", "name", "source", "text", "string")
 
 
-def _valid_date(match: re.Match) -> bool:
-    import datetime
-
+def _valid_date(match: re.Match[str]) -> bool:
     try:
         datetime.date(*(int(g) for g in match.groups()))
     except ValueError:
@@ -435,6 +605,7 @@ def _add_parts(node: exp.DateAdd) -> tuple[exp.Expression, exp.Expression, str]:
     return _date_operand(node.this), amount, unit
 
 
+@indexed(exp.DateAdd)
 def dateadd_postgres(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """Convert DATEADD(day|month|year, n, d) to CAST(d + n * INTERVAL '1 day' AS DATE) (a DATE stays a DATE)."""
 
@@ -445,9 +616,10 @@ def dateadd_postgres(tree: exp.Expression, ctx: Context) -> exp.Expression:
         sql = f"CAST(:d + (:n) * INTERVAL '1 {unit.lower()}' AS DATE)"
         return _template(sql, "postgres", d=date, n=amount)
 
-    return _replace_all(tree, exp.DateAdd, convert)
+    return _replace_all(tree, exp.DateAdd, convert, ctx)
 
 
+@indexed(exp.DateAdd)
 def dateadd_duckdb(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """Convert DATEADD(day|month|year, n, d) to CAST(d + TO_DAYS(CAST(n AS INTEGER)) AS DATE)."""
 
@@ -459,9 +631,10 @@ def dateadd_duckdb(tree: exp.Expression, ctx: Context) -> exp.Expression:
         fn = "TO_DAYS" if unit == "DAY" else "TO_MONTHS"
         return _template(f"CAST(:d + {fn}(CAST(:n AS INTEGER)) AS DATE)", "duckdb", d=date, n=amount)
 
-    return _replace_all(tree, exp.DateAdd, convert)
+    return _replace_all(tree, exp.DateAdd, convert, ctx)
 
 
+@indexed(exp.DateAdd)
 def dateadd_sqlite(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """Convert DATEADD to DATE(d, n || ' days'); months clamp to the month's last day as SQL Server does."""
 
@@ -479,9 +652,10 @@ def dateadd_sqlite(tree: exp.Expression, ctx: Context) -> exp.Expression:
         )
         return _template(sql, "sqlite", d=date, n=amount)
 
-    return _replace_all(tree, exp.DateAdd, convert)
+    return _replace_all(tree, exp.DateAdd, convert, ctx)
 
 
+@indexed(exp.DateAdd)
 def dateadd_oracle(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """Convert DATEADD to d + n (days) or ADD_MONTHS(d, n) (months, years)."""
 
@@ -493,7 +667,7 @@ def dateadd_oracle(tree: exp.Expression, ctx: Context) -> exp.Expression:
             return exp.Paren(this=exp.Add(this=date, expression=amount))
         return exp.Anonymous(this="ADD_MONTHS", expressions=[date, amount])
 
-    return _replace_all(tree, exp.DateAdd, convert)
+    return _replace_all(tree, exp.DateAdd, convert, ctx)
 
 
 def _diff_parts(node: exp.DateDiff) -> tuple[exp.Expression, exp.Expression, str]:
@@ -507,7 +681,7 @@ _MONTH_DIFF_AGE = (
 )
 
 
-def _datediff_with(dialect: str, day: str, month: str, year: str, sub_day: "str | dict" = "") -> Transform:
+def _datediff_with(dialect: str, day: str, month: str, year: str, sub_day: "str | dict[str, str]" = "") -> Transform:
     """DATEDIFF by templates per unit; ``sub_day`` is a template per time unit, or one for hours, minutes and
     seconds with ``{unit}`` (the lower-case unit name) and ``{seconds}`` (seconds in one unit) in it."""
     templates = {"DAY": day, "MONTH": month, "YEAR": year}
@@ -517,6 +691,7 @@ def _datediff_with(dialect: str, day: str, month: str, year: str, sub_day: "str 
     elif sub_day:
         templates.update({u: sub_day.format(unit=u.lower(), seconds=n) for u, n in seconds.items()})
 
+    @indexed(exp.DateDiff)
     def transform(tree: exp.Expression, ctx: Context) -> exp.Expression:
         def convert(node: exp.DateDiff) -> exp.Expression:
             start, end, unit = _diff_parts(node)
@@ -525,7 +700,7 @@ def _datediff_with(dialect: str, day: str, month: str, year: str, sub_day: "str 
                                        f"{', '.join(u.lower() for u in templates)}")
             return _template(templates[unit], dialect, a=_unwrap(start), b=_unwrap(end))
 
-        return _replace_all(tree, exp.DateDiff, convert)
+        return _replace_all(tree, exp.DateDiff, convert, ctx)
 
     return transform
 
@@ -585,6 +760,7 @@ datediff_oracle = _datediff_with(
 datediff_oracle.__doc__ = "Convert DATEDIFF(day|month|year, a, b) to Oracle date subtraction / MONTHS_BETWEEN."
 
 
+@indexed(exp.DateAdd, exp.DateDiff)
 def date_units_spark(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """Spark: DATEADD by unit (DATE_ADD days, ADD_MONTHS months, TIMESTAMPADD for time units; sqlglot's DATE_ADD
     would add hours as days); DATEDIFF other than days on times truncated to the unit, so that it counts unit
@@ -605,9 +781,10 @@ def date_units_spark(tree: exp.Expression, ctx: Context) -> exp.Expression:
         return _template(f"DATEDIFF({unit}, DATE_TRUNC({truncate}, :a), DATE_TRUNC({truncate}, :b))", "spark",
                          a=_unwrap(node.expression), b=_unwrap(node.this))
 
-    return _replace_all(_replace_all(tree, exp.DateAdd, add), exp.DateDiff, diff)
+    return _replace_all(_replace_all(tree, exp.DateAdd, add, ctx), exp.DateDiff, diff, ctx)
 
 
+@indexed(exp.DateAdd, exp.DateDiff)
 def date_units_bigquery(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """BigQuery: time units go through DATETIME_ADD / DATETIME_DIFF (DATE_ADD takes dates only)."""
 
@@ -624,34 +801,37 @@ def date_units_bigquery(tree: exp.Expression, ctx: Context) -> exp.Expression:
         return _template(f"DATETIME_DIFF(CAST(:b AS DATETIME), CAST(:a AS DATETIME), {unit})", "bigquery",
                          a=_unwrap(node.expression), b=_unwrap(node.this))
 
-    return _replace_all(_replace_all(tree, exp.DateAdd, add), exp.DateDiff, diff)
+    return _replace_all(_replace_all(tree, exp.DateAdd, add, ctx), exp.DateDiff, diff, ctx)
 
 
+@indexed(exp.Window)
 def window_frames_redshift(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """Give aggregate window functions with ORDER BY and no frame ``ROWS UNBOUNDED PRECEDING``: Redshift refuses
     them without a frame clause (SqlRender adds the same frame)."""
-    for window in tree.find_all(exp.Window):
+    for window in _find_all(tree, ctx, exp.Window):
         if window.args.get("order") and not window.args.get("spec") and isinstance(window.this, exp.AggFunc):
-            window.set("spec", exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING"))
+            _set(ctx, window, "spec", exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING"))
     return tree
 
 
+@indexed(exp.DateDiff)
 def datediff_on_dates(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """Compare DATEDIFF(day, a, b) arguments as DATEs (whole days), not timestamps."""
-    for node in tree.find_all(exp.DateDiff):
+    for node in _find_all(tree, ctx, exp.DateDiff):
         if _unit(node) == "DAY":
-            node.set("this", _as_date(node.this))
-            node.set("expression", _as_date(node.expression))
+            _set(ctx, node, "this", _as_date(node.this))
+            _set(ctx, node, "expression", _as_date(node.expression))
     return tree
 
 
 def _func_template(kind: type, dialect: str, sql: str, names: tuple[str, ...], doc: str) -> Transform:
+    @indexed(kind)
     def transform(tree: exp.Expression, ctx: Context) -> exp.Expression:
         def convert(node: exp.Expression) -> exp.Expression:
             values = {name: _date_operand(node.args[key]) for name, key in zip(("a", "b", "c"), names)}
             return _template(sql, dialect, **values)
 
-        return _replace_all(tree, kind, convert)
+        return _replace_all(tree, kind, convert, ctx)
 
     transform.__doc__ = doc
     return transform
@@ -679,30 +859,38 @@ eomonth_sqlite = _func_template(
 )
 
 
+@indexed(exp.Year, exp.Month, exp.Day)
 def date_parts_sqlite(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """Convert YEAR/MONTH/DAY(d) to CAST(STRFTIME('%Y', d) AS INTEGER)."""
     formats = {exp.Year: "%Y", exp.Month: "%m", exp.Day: "%d"}
     for kind, fmt in formats.items():
-        tree = _replace_all(
-            tree, kind, lambda n, fmt=fmt: _template(f"CAST(STRFTIME('{fmt}', :a) AS INTEGER)", "sqlite", a=_unwrap(n.this))
-        )
+
+        def convert(node: exp.Expression, fmt: str = fmt) -> exp.Expression:
+            return _template(f"CAST(STRFTIME('{fmt}', :a) AS INTEGER)", "sqlite", a=_unwrap(node.this))
+
+        tree = _replace_all(tree, kind, convert, ctx)
     return tree
 
 
+@indexed(exp.Year, exp.Month, exp.Day)
 def date_parts_extract(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """Convert YEAR/MONTH/DAY(d) to EXTRACT(YEAR FROM d) (Oracle has no YEAR function)."""
     for kind, part in ((exp.Year, "YEAR"), (exp.Month, "MONTH"), (exp.Day, "DAY")):
-        tree = _replace_all(
-            tree, kind, lambda n, part=part: exp.Extract(this=exp.var(part), expression=_as_date(n.this))
-        )
+
+        def convert(node: exp.Expression, part: str = part) -> exp.Expression:
+            return exp.Extract(this=exp.var(part), expression=_as_date(node.this))
+
+        tree = _replace_all(tree, kind, convert, ctx)
     return tree
 
 
+@indexed(exp.CurrentTimestamp)
 def getdate_to_current_date(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """Convert GETDATE() to CURRENT_DATE, as SqlRender does."""
-    return _replace_all(tree, exp.CurrentTimestamp, lambda n: exp.CurrentDate())
+    return _replace_all(tree, exp.CurrentTimestamp, lambda n: exp.CurrentDate(), ctx)
 
 
+@indexed(exp.Cast)
 def cast_date_oracle(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """Convert CAST('YYYY-MM-DD' AS DATE) to TO_DATE('YYYY-MM-DD', 'YYYY-MM-DD') (independent of NLS settings)."""
 
@@ -711,14 +899,14 @@ def cast_date_oracle(tree: exp.Expression, ctx: Context) -> exp.Expression:
             return exp.Anonymous(this="TO_DATE", expressions=[node.this, exp.Literal.string("YYYY-MM-DD")])
         return node
 
-    return _replace_all(tree, exp.Cast, convert)
+    return _replace_all(tree, exp.Cast, convert, ctx)
 
 
-def _retype(tree: exp.Expression, fn: Callable[[exp.DataType], Optional[exp.DataType]]) -> exp.Expression:
-    for dtype in list(tree.find_all(exp.DataType)):
+def _retype(tree: exp.Expression, ctx: Context, fn: Callable[[exp.DataType], Optional[exp.DataType]]) -> exp.Expression:
+    for dtype in _find_all(tree, ctx, exp.DataType):
         new = fn(dtype)
         if new is not None:
-            dtype.replace(new)
+            tree = _replace(tree, ctx, dtype, new)
     return tree
 
 
@@ -726,6 +914,7 @@ def _is_max(dtype: exp.DataType) -> bool:
     return any(isinstance(e, (exp.Var, exp.Column)) and e.name.upper() == "MAX" for e in dtype.find_all(exp.Var, exp.Column))
 
 
+@indexed(exp.DataType)
 def standard_types(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """Convert T-SQL types: VARCHAR(MAX) -> TEXT, DATETIME/DATETIME2 -> TIMESTAMP, FLOAT -> DOUBLE.
 
@@ -745,9 +934,10 @@ def standard_types(tree: exp.Expression, ctx: Context) -> exp.Expression:
             return exp.DataType(this=T.VARCHAR, expressions=dtype.expressions)
         return None
 
-    return _retype(tree, convert)
+    return _retype(tree, ctx, convert)
 
 
+@indexed(exp.DataType)
 def unsized_strings(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """Drop the length of string types (BigQuery STRING, DuckDB VARCHAR): VARCHAR(n) -> STRING."""
     T = exp.DataType.Type
@@ -757,9 +947,10 @@ def unsized_strings(tree: exp.Expression, ctx: Context) -> exp.Expression:
             return exp.DataType.build("TEXT" if ctx.target.name == "bigquery" else "VARCHAR")
         return None
 
-    return _retype(tree, convert)
+    return _retype(tree, ctx, convert)
 
 
+@indexed(exp.DataType)
 def oracle_types(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """Convert BIGINT to NUMBER(19) and an unsized VARCHAR to VARCHAR2(4000), as Oracle needs a length."""
     T = exp.DataType.Type
@@ -771,9 +962,10 @@ def oracle_types(tree: exp.Expression, ctx: Context) -> exp.Expression:
             return exp.DataType.build("VARCHAR(4000)")
         return None
 
-    return _retype(tree, convert)
+    return _retype(tree, ctx, convert)
 
 
+@indexed(exp.Variance, exp.Anonymous)
 def variance_samp(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """Convert VAR(x) to VAR_SAMP(x) (the sample variance, under the name every target knows)."""
 
@@ -783,29 +975,35 @@ def variance_samp(tree: exp.Expression, ctx: Context) -> exp.Expression:
             return exp.Anonymous(this="VAR_SAMP", expressions=args)
         return node
 
-    return _replace_all(tree, exp.Func, convert)
+    return _replace_all(tree, (exp.Variance, exp.Anonymous), convert, ctx)  # the only functions it converts
 
 
+@indexed(exp.Left, exp.Right)
 def left_right_substr(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """Convert LEFT(s, n) / RIGHT(s, n) to SUBSTR (SQLite and Oracle have no LEFT/RIGHT)."""
     tree = _replace_all(
-        tree, exp.Left, lambda n: exp.Anonymous(this="SUBSTR", expressions=[n.this, exp.Literal.number(1), n.expression])
+        tree, exp.Left, lambda n: exp.Anonymous(this="SUBSTR", expressions=[n.this, exp.Literal.number(1), n.expression]),
+        ctx,
     )
     return _replace_all(
-        tree, exp.Right, lambda n: exp.Anonymous(this="SUBSTR", expressions=[n.this, exp.Neg(this=exp.Paren(this=n.expression))])
+        tree, exp.Right, lambda n: exp.Anonymous(this="SUBSTR", expressions=[n.this, exp.Neg(this=exp.Paren(this=n.expression))]),
+        ctx,
     )
 
 
+@indexed(exp.Uuid)
 def uuid_sqlite(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """Convert NEWID() to LOWER(HEX(RANDOMBLOB(16)))."""
-    return _replace_all(tree, exp.Uuid, lambda n: _template("LOWER(HEX(RANDOMBLOB(16)))", "sqlite"))
+    return _replace_all(tree, exp.Uuid, lambda n: _template("LOWER(HEX(RANDOMBLOB(16)))", "sqlite"), ctx)
 
 
+@indexed(exp.Uuid)
 def uuid_oracle(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """Convert NEWID() to SYS_GUID()."""
-    return _replace_all(tree, exp.Uuid, lambda n: exp.Anonymous(this="SYS_GUID", expressions=[]))
+    return _replace_all(tree, exp.Uuid, lambda n: exp.Anonymous(this="SYS_GUID", expressions=[]), ctx)
 
 
+@indexed(exp.Anonymous)
 def isnumeric_regex(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """Convert ISNUMERIC(a) to a CASE over a regular-expression match, as SqlRender does."""
     pattern = r"'^([0-9]+\.?[0-9]*|\.[0-9]+)$'"
@@ -816,9 +1014,10 @@ def isnumeric_regex(tree: exp.Expression, ctx: Context) -> exp.Expression:
             return _template(sql, "postgres", a=node.expressions[0])
         return node
 
-    return _replace_all(tree, exp.Anonymous, convert)
+    return _replace_all(tree, exp.Anonymous, convert, ctx)
 
 
+@indexed(exp.Anonymous)
 def isnumeric_glob(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """Convert ISNUMERIC(a) to SQLite GLOB tests, as SqlRender does."""
 
@@ -828,14 +1027,15 @@ def isnumeric_glob(tree: exp.Expression, ctx: Context) -> exp.Expression:
             return _template(sql, "sqlite", a=node.expressions[0])
         return node
 
-    return _replace_all(tree, exp.Anonymous, convert)
+    return _replace_all(tree, exp.Anonymous, convert, ctx)
 
 
 def refuse(kind: type, message: str) -> Transform:
     """A transform that refuses statements using ``kind`` on this target, with ``message``."""
 
+    @indexed(kind)
     def transform(tree: exp.Expression, ctx: Context) -> exp.Expression:
-        if tree.find(kind):
+        if _find(tree, ctx, kind):
             raise TranslationError(f"{message} on '{ctx.target.name}'")
         return tree
 
@@ -844,15 +1044,21 @@ def refuse(kind: type, message: str) -> Transform:
 
 
 refuse_stddev = refuse(exp.Stddev, "STDEV is not available")
+
+
+@indexed(exp.Variance, exp.Anonymous)
 def refuse_variance(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """Refuse VAR(x): there is no variance aggregate on this target."""
-    for node in tree.find_all(exp.Variance, exp.Anonymous):
+    for node in _find_all(tree, ctx, exp.Variance, exp.Anonymous):
         if isinstance(node, exp.Variance) or node.name.upper() in ("VAR", "VAR_SAMP"):
             raise TranslationError(f"VAR is not available on '{ctx.target.name}'")
     return tree
+
+
 refuse_md5 = refuse(exp.MD5, "HASHBYTES is not available")
 
 
+@triggered_by(exp.Use)
 def use_search_path(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """Convert USE s to SET search_path TO s (PostgreSQL, Redshift)."""
     if isinstance(tree, exp.Use):
@@ -860,6 +1066,7 @@ def use_search_path(tree: exp.Expression, ctx: Context) -> exp.Expression:
     return tree
 
 
+@indexed(exp.Convert)
 def convert_to_cast(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """Convert CONVERT(type, x) without a style to CAST(x AS type)."""
 
@@ -868,9 +1075,10 @@ def convert_to_cast(tree: exp.Expression, ctx: Context) -> exp.Expression:
             return exp.Cast(this=node.expression, to=node.this)
         return node
 
-    return _replace_all(tree, exp.Convert, convert)
+    return _replace_all(tree, exp.Convert, convert, ctx)
 
 
+@indexed(exp.Cast)
 def concat_date_yyyymmdd(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """Read CAST(<string built with + or CONCAT> AS DATE) as 'YYYYMMDD' text, as SqlRender does."""
     sql = {
@@ -883,27 +1091,29 @@ def concat_date_yyyymmdd(tree: exp.Expression, ctx: Context) -> exp.Expression:
             return _template(sql, ctx.target.sqlglot, a=node.this)
         return node
 
-    return _replace_all(tree, exp.Cast, convert)
+    return _replace_all(tree, exp.Cast, convert, ctx)
 
 
+@indexed(exp.SetOperation)
 def unnest_set_operands(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """Write (SELECT ...) UNION (SELECT ...) without the parentheses, which SQLite does not accept."""
-    for setop in list(tree.find_all(exp.SetOperation)):
+    for setop in _find_all(tree, ctx, exp.SetOperation):
         for key in ("this", "expression"):
             operand = setop.args.get(key)
             if isinstance(operand, exp.Subquery) and not operand.alias and isinstance(operand.this, exp.Select):
                 inner = operand.this
                 if not inner.args.get("order") and not inner.args.get("limit"):
-                    setop.set(key, inner)
+                    _set(ctx, setop, key, inner)
     return tree
 
 
+@triggered_by(exp.Values)
 def values_to_union(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """Convert (VALUES (...), (...)) AS t(a, b) to (SELECT ... AS a, ... AS b UNION ALL SELECT ...) AS t."""
     for values in list(tree.find_all(exp.Values)):
         alias = values.args.get("alias")
         columns = [c.name for c in alias.columns] if alias else []
-        if not columns:
+        if alias is None or not columns:
             continue
         selects = []
         for i, row in enumerate(values.expressions):
@@ -911,14 +1121,15 @@ def values_to_union(tree: exp.Expression, ctx: Context) -> exp.Expression:
             selects.append(
                 exp.select(*[exp.alias_(c.copy(), columns[j]) if i == 0 else c.copy() for j, c in enumerate(cells)])
             )
-        union = selects[0]
+        union: exp.Query = selects[0]
         for select in selects[1:]:
             union = exp.union(union, select, distinct=False)
         values.replace(exp.Subquery(this=union, alias=exp.TableAlias(this=exp.to_identifier(alias.name))))
     return tree
 
 
-def split_alter_add(tree: exp.Expression, ctx: Context):
+@triggered_by(exp.Alter)
+def split_alter_add(tree: exp.Expression, ctx: Context) -> TransformResult:
     """Split ALTER TABLE t ADD a INT, b INT into one ALTER TABLE per column (SQLite adds one at a time)."""
     if isinstance(tree, exp.Alter) and len(tree.args.get("actions") or []) > 1:
         if all(isinstance(a, exp.ColumnDef) for a in tree.args["actions"]):
@@ -932,6 +1143,7 @@ def _one_action(tree: exp.Alter, action: exp.Expression) -> exp.Alter:
     return single
 
 
+@triggered_by(exp.Alter)
 def drop_alter_column(tree: exp.Expression, ctx: Context) -> Optional[exp.Expression]:
     """Drop ALTER TABLE ... ALTER COLUMN (SQLite columns have no fixed type to change)."""
     if isinstance(tree, exp.Alter) and any(isinstance(a, exp.AlterColumn) for a in tree.args.get("actions") or []):
@@ -939,6 +1151,7 @@ def drop_alter_column(tree: exp.Expression, ctx: Context) -> Optional[exp.Expres
     return tree
 
 
+@indexed(exp.Log)
 def log_numeric(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """Cast LOG(base, x) arguments to NUMERIC: PostgreSQL has the two-argument LOG for NUMERIC only."""
 
@@ -948,7 +1161,7 @@ def log_numeric(tree: exp.Expression, ctx: Context) -> exp.Expression:
         numeric = exp.DataType.Type.DECIMAL
         return exp.Log(this=exp.cast(node.this, numeric), expression=exp.cast(node.expression, numeric))
 
-    return _replace_all(tree, exp.Log, convert)
+    return _replace_all(tree, exp.Log, convert, ctx)
 
 
 # PostgreSQL's reserved key words (Appendix C, "reserved" and "reserved (can be function or type)"): as a
@@ -966,9 +1179,10 @@ POSTGRES_RESERVED = frozenset(
 )
 
 
-def _quote_reserved(words: frozenset) -> Transform:
+def _quote_reserved(words: frozenset[str]) -> Transform:
+    @indexed(exp.Identifier)
     def transform(tree: exp.Expression, ctx: Context) -> exp.Expression:
-        for identifier in tree.find_all(exp.Identifier):
+        for identifier in _find_all(tree, ctx, exp.Identifier):
             if not identifier.quoted and identifier.name.lower() in words:
                 identifier.set("this", identifier.name.lower())
                 identifier.set("quoted", True)
