@@ -31,15 +31,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
+from rcdm.errors import DriverError
+
 if TYPE_CHECKING:
     from rcdm.db import Connection
 
 CHUNK_ROWS = 10_000
 """Rows sent per driver call where the driver takes batches (and per progress-bar step)."""
-
-
-class DriverError(Exception):
-    """A bulk API failed without a DB-API error (e.g. a BigQuery load job); rcdm.db wraps it in DatabaseError."""
 
 
 def driver_errors(conn: "Connection") -> tuple[type[BaseException], ...]:

@@ -32,19 +32,19 @@ import math
 import os
 import re
 import zipfile
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from rcdm.errors import UsageError
+from rcdm import study_privacy as privacy
+from rcdm.errors import CohortSqlError, StudyMergeError, StudyPrivacyError, StudySpecError, UsageError
 from rcdm.identifiers import check_identifier, check_schema
 from rcdm.resources import read_template
-from rcdm import study_privacy as privacy
-from rcdm.study_archive import StudyMergeError, ZipLimits, csv_bytes, read_zip_members, write_inside
-from rcdm.study_spec import (VARIABLES, SiteSettings, StudySpecError, bin_edges, canonical_json, load_spec,
-                             load_study, study_spec_hash)
+from rcdm.study_archive import ZipLimits, csv_bytes, read_zip_members, write_inside
+from rcdm.study_spec import VARIABLES, SiteSettings, bin_edges, canonical_json, load_spec, load_study, study_spec_hash
 
 FORMAT = "rcdm-study-results/3"
 """The ``format`` field of every site manifest; merge refuses zips of another format."""
@@ -187,8 +187,7 @@ def _cohort_statements(conn: Any, study: Any, approve_cohort_sql: str | None, cd
     Refused (CohortSqlError) unless the site approved exactly this spec's hash, and unless every statement is
     one a cohort definition needs (rcdm.study_cohort_sql)."""
     from rcdm.errors import SqlRenderError, TranslationError
-    from rcdm.study_cohort_sql import (CohortSqlError, check_cohort_statements, describe_cohort_sql,
-                                       render_cohort_sql)
+    from rcdm.study_cohort_sql import check_cohort_statements, describe_cohort_sql, render_cohort_sql
 
     cohorts = [c for c in study.spec["cohorts"] if "sql" in c]
     if not cohorts:
@@ -223,7 +222,7 @@ def _check_cohort_differences(conn: Any, cohort_ids: Sequence[int], min_cell_cou
             differing = int(query_sql(conn, read_template("StudyCohortOverlap.sql"), cohort_a=a,
                                       cohort_b=b)["persons"].iloc[0])
             if 0 < differing < min_cell_count:
-                raise privacy.StudyPrivacyError(
+                raise StudyPrivacyError(
                     f"Refusing to run the study: cohorts {a} and {b} differ by {differing} person(s) (fewer than "
                     f"{min_cell_count}); subtracting one cohort's published counts from the other's would publish "
                     "them. Run the two cohorts in separate studies, or drop one.")
@@ -478,7 +477,7 @@ def read_results_zip(path: str | os.PathLike[str], limits: ZipLimits = ZipLimits
     _check_manifest(path, manifest, study.spec, hashlib.sha256(files["spec.json"]).hexdigest())
     try:
         privacy.check_files(files, manifest["min_cell_count"])
-    except privacy.StudyPrivacyError as exc:
+    except StudyPrivacyError as exc:
         raise StudyMergeError(f"{path} fails the privacy check: {exc}") from None
     return {"path": path, "manifest": manifest, "spec": dict(study.spec), "files": files}
 
@@ -699,7 +698,7 @@ def render_report(spec: Mapping[str, Any], sites: Sequence[Mapping[str, Any]], n
         match_keys = ["cohort_definition_id", *[c for c in columns if c in keys or c == "bin_index"]]
 
         def key_of(row: Mapping[str, Any]) -> tuple[str, ...]:
-            return tuple(_fmt_number(row[k]) if not isinstance(row[k], str) else row[k] for k in match_keys)
+            return tuple(_fmt_number(row[k]) if not isinstance(row[k], str) else row[k] for k in match_keys)  # noqa: B023 - called within this iteration
 
         records = combined.to_dict("records")[:40]
         categories = [_label(row, keys, len(spec["cohorts"])) for row in records]

@@ -27,14 +27,10 @@ else is refused with the statement's number and the reason (naming the function 
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
-from rcdm.errors import UsageError
-
-
-class CohortSqlError(UsageError):
-    """Cohort SQL the site has not approved, or that does more than define a cohort; nothing was run."""
-
+from rcdm.errors import CohortSqlError
 
 # The functions cohort SQL may call: what ATLAS/Circe cohort definitions and OHDSI SQL use, in the form sqlglot
 # parses them after SqlRender translated them for each target (extras/cohorts/ and the study tests on 8 targets,
@@ -118,7 +114,8 @@ def _check_functions(tree: Any) -> None:
     nested = (exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Create, exp.Drop, exp.Command, exp.Into,
               exp.TruncateTable, exp.Copy)
     for node in tree.find_all(*nested):
-        if node is not tree and not (isinstance(node, exp.Into) and node.parent is tree):  # a data-modifying CTE, SELECT INTO, a statement inside a statement
+        # a data-modifying CTE, SELECT INTO, a statement inside a statement
+        if node is not tree and not (isinstance(node, exp.Into) and node.parent is tree):
             raise CohortSqlError(f"holds a {type(node).__name__.upper()} inside another statement")
 
 
@@ -182,9 +179,7 @@ def check_cohort_statements(statements: Sequence[str], dialect: str, cohort_id: 
     from sqlglot import exp
     from sqlglot.errors import SqlglotError
 
-    from rcdm.sql.translate import sqlglot_dialect
-
-    from rcdm.sql.translate import get_temp_table_prefix
+    from rcdm.sql.translate import get_temp_table_prefix, sqlglot_dialect
 
     readable = {s.lower() for s in readable_schemas} | {cohort_schema.lower()}
     cohort_key = ("", cohort_schema.lower(), cohort_table.lower())
@@ -202,8 +197,8 @@ def check_cohort_statements(statements: Sequence[str], dialect: str, cohort_id: 
 
     for number, statement in enumerate(statements, start=1):
         def refuse(reason: str) -> CohortSqlError:
-            return CohortSqlError(f"Cohort {cohort_id} SQL statement {number} is refused: {reason}. "
-                                  f"Statement: {statement.strip()[:200]!r}")
+            return CohortSqlError(f"Cohort {cohort_id} SQL statement {number} is refused: {reason}. "  # noqa: B023 - called within this iteration
+                                  f"Statement: {statement.strip()[:200]!r}")  # noqa: B023 - called within this iteration
         try:
             trees = [t for t in sqlglot.parse(statement, read=sqlglot_dialect(dialect)) if t is not None]
         except SqlglotError as exc:

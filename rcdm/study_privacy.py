@@ -34,12 +34,12 @@ from __future__ import annotations
 import io
 import json
 import re
-from typing import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from rcdm.errors import RcdmError
+from rcdm.errors import StudyPrivacyError
 
 MODALITY_CODES: tuple[str, ...] = (
     "AR", "ASMT", "AU", "BDUS", "BI", "BMD", "CR", "CT", "DG", "DOC", "DX", "ECG", "EPS", "ES", "FID", "GM", "HC",
@@ -91,10 +91,6 @@ def table_columns(analysis_type: str, dimensions: Sequence[str] = ()) -> dict[st
     else:
         raise ValueError(f"unknown analysis type {analysis_type!r}")
     return columns
-
-
-class StudyPrivacyError(RcdmError):
-    """Content that must not leave a site was found in a study's results; nothing was written."""
 
 
 def marker(min_cell_count: int) -> int:
@@ -173,7 +169,8 @@ def count_columns(analysis_type: str, dimensions: Sequence[str] = ()) -> list[st
 
 
 def zip_relations(tables: Mapping[str, pd.DataFrame], analyses: Sequence[Mapping[str, object]]
-                  ) -> tuple[list[tuple[tuple, list[tuple[str, str, int, int]], bool]], list[list[tuple[str, str, int]]]]:
+                  ) -> tuple[list[tuple[tuple, list[tuple[str, str, int, int]], bool]],
+                             list[list[tuple[str, str, int]]]]:
     """The linear relations between the count cells of every table of one site's zip.
 
     ``analyses``: the zip's analyses (``id``, ``type``, ``dimensions`` or ``by``, ``variable``); ``tables``: id →
@@ -603,7 +600,6 @@ __all__ = [
     "check_files",
     "check_table",
     "count_columns",
-    "determined_cells",
     "marker",
     "suppress",
     "suppress_zip",

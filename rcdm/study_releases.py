@@ -17,16 +17,13 @@ import contextlib
 import datetime as dt
 import json
 import os
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 
-from rcdm.errors import RcdmError
-
-
-class StudyReleaseError(RcdmError):
-    """A release refused because its cells could be differenced with an earlier release of the same cohort."""
+from rcdm.errors import StudyReleaseError
 
 
 def _text(value: Any) -> str:

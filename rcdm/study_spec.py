@@ -32,10 +32,11 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
-from rcdm.errors import UsageError
+from rcdm.errors import StudySpecError, UsageError
 
 DIMENSIONS = ("modality", "protocol", "year", "plane", "contrast")
 VARIABLES: dict[str, str] = {
@@ -116,10 +117,6 @@ SCHEMA: dict[str, Any] = {
     },
 }
 """The study spec's JSON Schema: every key is named; ``additionalProperties`` is false everywhere."""
-
-
-class StudySpecError(UsageError):
-    """A study specification that is not valid; the message names the field."""
 
 
 def _fail(field: str, message: str) -> StudySpecError:

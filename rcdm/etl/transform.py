@@ -114,7 +114,8 @@ import pyarrow.compute as pc
 
 from rcdm.dicom import derive
 from rcdm.dicom.deid import digest_id, hmac_digest, hmac_hex, text_bytes
-from rcdm.dicom.reader import DicomQuarantine, DicomSkip, HeaderRecord, quiet_pydicom, read_header
+from rcdm.dicom.reader import HeaderRecord, quiet_pydicom, read_header
+from rcdm.errors import DicomQuarantine, DicomSkip
 
 INT32_MAX = 2**31 - 1
 

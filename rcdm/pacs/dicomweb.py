@@ -12,9 +12,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from rcdm.errors import PacsConnectionError
-from rcdm.pacs.common import (META_FIELDS, PacsOptions, Retry, Unreadable, query_keywords, quiet_clients,
-                              silence_client_loggers, with_retries)
+from rcdm.errors import PacsConnectionError, PacsRetry
+from rcdm.pacs.common import (
+    META_FIELDS,
+    PacsOptions,
+    Unreadable,
+    query_keywords,
+    quiet_clients,
+    silence_client_loggers,
+    with_retries,
+)
 from rcdm.pacs.url import DicomWebSource
 
 T = TypeVar("T")
@@ -71,11 +78,11 @@ class DicomWebClient:
                         f"while {what}: check the user and password (RCDM_PACS_USER / RCDM_PACS_PASSWORD)"
                     ) from None
                 if status in _RETRIABLE:
-                    raise Retry(f"HTTP {status}") from None
+                    raise PacsRetry(f"HTTP {status}") from None
                 raise PacsConnectionError(f"The DICOMweb service {self.source.display} answered HTTP {status} "
                                           f"while {what}") from None
             except (requests.ConnectionError, requests.Timeout) as exc:
-                raise Retry(type(exc).__name__) from None
+                raise PacsRetry(type(exc).__name__) from None
 
         return with_retries(self.options, attempt, lambda why, n: PacsConnectionError(
             f"The DICOMweb service {self.source.display} could not be reached while {what} ({why}, after {n} "

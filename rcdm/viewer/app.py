@@ -12,16 +12,16 @@ connections; the page aggregates (overview, protocols, combinations) are kept in
 
 from __future__ import annotations
 
-import json
 import math
 import queue
 import secrets
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import jinja2
@@ -34,10 +34,10 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from rcdm.errors import RcdmError, UsageError
+from rcdm.errors import GateFull, RcdmError, UsageError
 from rcdm.viewer import auth, privacy, queries
 from rcdm.viewer.settings import ViewerSettings, client_address, is_https
-from rcdm.viewer.throttle import GateFull, HashGate, LoginThrottle
+from rcdm.viewer.throttle import HashGate, LoginThrottle
 
 HERE = Path(__file__).parent
 PUBLIC_PATHS = ("/login", "/static/", "/favicon.ico")
