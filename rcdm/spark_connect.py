@@ -16,8 +16,13 @@ from typing import Any, Sequence
 import pyarrow as pa
 from sqlalchemy.engine import default
 
-from rcdm.errors import (SparkConnectDatabaseError, SparkConnectError, SparkConnectInterfaceError,
-                         SparkConnectOperationalError, SparkConnectProgrammingError)
+from rcdm.errors import (
+    SparkConnectDatabaseError,
+    SparkConnectError,
+    SparkConnectInterfaceError,
+    SparkConnectOperationalError,
+    SparkConnectProgrammingError,
+)
 
 apilevel = "2.0"
 threadsafety = 1

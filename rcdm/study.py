@@ -36,14 +36,30 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import numpy as np
 import pandas as pd
+from markupsafe import Markup
 
 from rcdm import study_privacy as privacy
-from rcdm.errors import CohortSqlError, StudyMergeError, StudyPrivacyError, StudySpecError, UsageError
+from rcdm import study_releases as releases
+from rcdm._version import __version__
+from rcdm.cohort import create_cohort_table
+from rcdm.db import execute_sql, execute_statements, exists_table, insert_table, query_sql, query_statement
+from rcdm.errors import (
+    CohortSqlError,
+    SqlRenderError,
+    StudyMergeError,
+    StudyPrivacyError,
+    StudySpecError,
+    TranslationError,
+    UsageError,
+)
+from rcdm.extract import image_query_parameters
 from rcdm.identifiers import check_identifier, check_schema
 from rcdm.resources import read_template
 from rcdm.study_archive import ZipLimits, csv_bytes, read_zip_members, write_inside
+from rcdm.study_cohort_sql import check_cohort_statements, describe_cohort_sql, render_cohort_sql
 from rcdm.study_spec import VARIABLES, SiteSettings, bin_edges, canonical_json, load_spec, load_study, study_spec_hash
 
 FORMAT = "rcdm-study-results/3"
@@ -54,8 +70,6 @@ ALL_SITES = "(all sites)"
 
 def _template_parameters(spec: Mapping[str, Any], cdm_database_schema: str, cohort_database_schema: str,
                          cohort_table: str, vocabulary_database_schema: str) -> dict[str, str]:
-    from rcdm.extract import image_query_parameters
-
     criteria = {k: v for k, v in spec["image_criteria"].items() if v not in (None, [])}
     params = image_query_parameters(spec["cohorts"][0]["id"], cdm_database_schema,
                                     cohort_database_schema=cohort_database_schema, cohort_table=cohort_table,
@@ -91,16 +105,12 @@ def _bin_rows(edges: Sequence[float]) -> list[dict[str, Any]]:
 
 
 def _counts_frame(conn: Any, analysis: Mapping[str, Any], cohort_ids: list[int]) -> pd.DataFrame:
-    from rcdm.db import query_sql
-
     columns = [privacy.DIMENSION_COLUMNS[d][0] for d in analysis["by"]]
     frame = query_sql(conn, read_template("StudyCounts.sql"), dimensions=", ".join(columns))
     return frame[["cohort_definition_id", *columns, "persons", "studies", "images"]]
 
 
 def _totals_frame(conn: Any, cohort_ids: list[int]) -> pd.DataFrame:
-    from rcdm.db import query_sql
-
     found = query_sql(conn, read_template("StudyTotals.sql"))
     frame = pd.DataFrame({"cohort_definition_id": cohort_ids})
     frame = frame.merge(found, on="cohort_definition_id", how="left")
@@ -110,8 +120,6 @@ def _totals_frame(conn: Any, cohort_ids: list[int]) -> pd.DataFrame:
 def _distribution_frame(conn: Any, analysis: Mapping[str, Any], cohort_ids: list[int]) -> pd.DataFrame:
     """Per cohort: an ``(all)`` row (bin_index 0) and one row per fixed bin; quantiles are added after
     suppression (rcdm.study_privacy.quantile_bins)."""
-    from rcdm.db import execute_sql, query_sql
-
     variable = "time_to_first_study" if analysis["type"] == "time_to_first_study" else VARIABLES[
         analysis["variable"]]
     execute_sql(conn, read_template("StudyValues.sql"), variable=variable)
@@ -162,8 +170,6 @@ def _no_search_path(conn: Any) -> Iterator[None]:
     the site's schemas, even if the check were wrong about which names are temp tables. (Cohort SQL itself
     cannot change settings: SET and set_config are refused.) Other targets keep their search path: the check is
     their only guard against an unqualified name (README, "Cohort SQL")."""
-    from rcdm.db import execute_statements, query_statement
-
     if conn.dialect != "postgresql":
         yield
         return
@@ -186,9 +192,6 @@ def _cohort_statements(conn: Any, study: Any, approve_cohort_sql: str | None, cd
 
     Refused (CohortSqlError) unless the site approved exactly this spec's hash, and unless every statement is
     one a cohort definition needs (rcdm.study_cohort_sql)."""
-    from rcdm.errors import SqlRenderError, TranslationError
-    from rcdm.study_cohort_sql import check_cohort_statements, describe_cohort_sql, render_cohort_sql
-
     cohorts = [c for c in study.spec["cohorts"] if "sql" in c]
     if not cohorts:
         return {}
@@ -215,8 +218,6 @@ def _cohort_statements(conn: Any, study: Any, approve_cohort_sql: str | None, cd
 def _check_cohort_differences(conn: Any, cohort_ids: Sequence[int], min_cell_count: int) -> None:
     """Refuse a study whose cohorts differ by a few persons: subtracting one cohort's cells from another's
     (nested definitions, e.g. a cohort and the same cohort plus three persons) would publish those persons."""
-    from rcdm.db import query_sql
-
     for i, a in enumerate(cohort_ids):
         for b in cohort_ids[i + 1:]:
             differing = int(query_sql(conn, read_template("StudyCohortOverlap.sql"), cohort_a=a,
@@ -261,10 +262,6 @@ def run_study(
     Returns ``{"out", "study_spec_hash", "site_name", "dialect", "min_cell_count", "analyses": {id: rows},
     "suppressed": {id: {"primary", "complementary"}}, "generated_cohorts": [...]}``.
     """
-    from rcdm import study_releases as releases
-    from rcdm._version import __version__
-    from rcdm.db import execute_sql, execute_statements, exists_table, insert_table
-
     study = load_study(spec)
     spec = study.spec
     site = site if site is not None else SiteSettings()
@@ -283,8 +280,6 @@ def run_study(
 
     generated = []
     if cohort_statements:
-        from rcdm.cohort import create_cohort_table
-
         create_cohort_table(conn, cohort_database_schema, cohort_table)
         for cohort_id, statements in cohort_statements.items():
             execute_sql(conn, "DELETE FROM @s.@t WHERE cohort_definition_id = @id;", s=cohort_database_schema,
@@ -676,10 +671,6 @@ def svg_bar_chart(categories: Sequence[str], series: Sequence[tuple[str, Sequenc
 def render_report(spec: Mapping[str, Any], sites: Sequence[Mapping[str, Any]], names: Sequence[str],
                   merged: Mapping[str, pd.DataFrame]) -> str:
     """The merged study's HTML report (jinja2 template ``study_report.html.j2``, autoescaped)."""
-    import jinja2
-    from markupsafe import Markup
-
-    from rcdm._version import __version__
 
     site_min = {n: int(s["manifest"]["min_cell_count"]) for n, s in zip(names, sites)}
     min_cell_count = min(site_min.values())

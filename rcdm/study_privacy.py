@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from rcdm.errors import StudyPrivacyError
+from rcdm.study_bounds import weak_cells
 
 MODALITY_CODES: tuple[str, ...] = (
     "AR", "ASMT", "AU", "BDUS", "BI", "BMD", "CR", "CT", "DG", "DOC", "DX", "ECG", "EPS", "ES", "FID", "GM", "HC",
@@ -281,8 +282,6 @@ def suppress_zip(
     ``min_cell_count`` gets the smallest published non-zero cell of its relations (else of the relations it is
     connected to) suppressed. Returns the suppressed tables and ``{id: {"primary", "complementary"}}``.
     """
-    from rcdm.study_bounds import weak_cells
-
     out = {aid: frame.copy().reset_index(drop=True) for aid, frame in tables.items()}
     kinds = _kinds(analyses)
     value = _count_values(out, kinds)
@@ -358,8 +357,6 @@ def audit_suppression(tables: Mapping[str, pd.DataFrame], analyses: Sequence[Map
     relation of :func:`zip_relations` with exactly one suppressed cell (recoverable by one subtraction), or a
     suppressed cell whose linear-programming bounds over all the relations are narrower than
     ``min_cell_count`` (rcdm.study_bounds)."""
-    from rcdm.study_bounds import weak_cells
-
     kinds = _kinds(analyses)
     value = _count_values(tables, kinds)
     hidden = {cell for cell, v in value.items() if v == marker(min_cell_count)}

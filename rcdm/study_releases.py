@@ -24,6 +24,7 @@ from typing import Any
 import pandas as pd
 
 from rcdm.errors import StudyReleaseError
+from rcdm.study_privacy import DIMENSION_COLUMNS, count_columns
 
 
 def _text(value: Any) -> str:
@@ -41,8 +42,6 @@ def cell_keys(tables: Mapping[str, pd.DataFrame], analyses: Sequence[Mapping[str
     The analysis kind does not depend on the analysis id or the order of ``by`` (``counts:modality,plane``), so
     the same cell of two specs gets the same key. ``cohort_keys``: cohort id → the cohort's identity at the site.
     """
-    from rcdm.study_privacy import DIMENSION_COLUMNS, count_columns
-
     cells: dict[str, int] = {}
     for a in analyses:
         frame = tables[a["id"]]

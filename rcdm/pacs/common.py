@@ -11,7 +11,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from rcdm.errors import PacsRetry
+from rcdm.dicom.reader import _WANTED
+from rcdm.errors import PacsRetry, UsageError
 
 META_FIELDS = ("PatientName", "PatientBirthDate", "AccessionNumber")
 """Asked for besides the mapped attributes: only to find and scrub the patient's own name, birth date and
@@ -49,8 +50,6 @@ class PacsOptions:
     """ETL: list the instances of every study again, also of studies a finished run loaded."""
 
     def __post_init__(self) -> None:
-        from rcdm.errors import UsageError
-
         for name in ("page_size", "concurrency"):
             if int(getattr(self, name)) < 1:
                 raise UsageError(f"{name} must be at least 1")
@@ -71,8 +70,6 @@ class Unreadable:
 
 def query_keywords(sequences: bool = True) -> list[str]:
     """The keywords of the attributes the header reader maps (top level; with or without its sequences)."""
-    from rcdm.dicom.reader import _WANTED
-
     out = []
     for spec in _WANTED.values():
         keyword = spec[0] if isinstance(spec, tuple) else spec

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
+from pydicom import Dataset
+
 from rcdm.errors import PacsConnectionError, PacsRetry
 from rcdm.pacs.common import (
     META_FIELDS,
@@ -129,8 +131,6 @@ class DicomWebClient:
     def instances(self, study_uid: str) -> list[Any]:
         """The instances of one study as pydicom Datasets holding the attributes rcdm maps (QIDO-RS, paged);
         an answer pydicom cannot read becomes an ``Unreadable`` (quarantined by the ETL, never printed)."""
-        from pydicom import Dataset
-
         fields = query_keywords() + list(META_FIELDS)
         found: list[Any] = []
         for page in self._pages("listing a study's instances", lambda offset, size: self._client.search_for_instances(

@@ -14,6 +14,9 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
+from pydicom import Dataset
+from pydicom.datadict import dictionary_VR, tag_for_keyword
+
 from rcdm.errors import PacsConnectionError, PacsRetry
 from rcdm.pacs.common import META_FIELDS, PacsOptions, query_keywords, silence_client_loggers, with_retries
 from rcdm.pacs.part10 import part10
@@ -35,9 +38,6 @@ def _ae_modules():
 
 
 def _query(level: str, **keys: Any) -> Any:
-    from pydicom import Dataset
-    from pydicom.datadict import dictionary_VR, tag_for_keyword
-
     ds = Dataset()
     ds.SpecificCharacterSet = "ISO_IR 192"  # answers in UTF-8: a PACS answers in its default (Latin-1) else
     ds.QueryRetrieveLevel = level

@@ -15,6 +15,10 @@ from __future__ import annotations
 import struct
 from io import BytesIO
 
+from pydicom.dataset import FileMetaDataset
+from pydicom.filebase import DicomFileLike
+from pydicom.filewriter import write_file_meta_info
+
 from rcdm.errors import Part10Error
 
 IMPLEMENTATION_CLASS_UID = "2.25.122721983535480481234694212358248893561"
@@ -80,10 +84,6 @@ def without_trailing_padding(dataset: bytes, transfer_syntax_uid: str) -> bytes:
 def part10(dataset: bytes, sop_class_uid: str, sop_instance_uid: str, transfer_syntax_uid: str) -> bytes:
     """A Part 10 file: rcdm's file meta group (always written the same way), then ``dataset`` (without a
     trailing padding element)."""
-    from pydicom.dataset import FileMetaDataset
-    from pydicom.filebase import DicomFileLike
-    from pydicom.filewriter import write_file_meta_info
-
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = sop_class_uid
     meta.MediaStorageSOPInstanceUID = sop_instance_uid

@@ -20,12 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from tqdm.auto import tqdm
 
 from rcdm.errors import MaterializeError, Part10Error
 from rcdm.extract import relative_paths
 from rcdm.pacs.common import PacsOptions, quiet_clients
 from rcdm.pacs.etl import open_client
-from rcdm.pacs.index import IndexedInstance, PacsIndex
+from rcdm.pacs.index import IndexedInstance, PacsIndex, default_index_path
 from rcdm.pacs.part10 import canonical_part10, split_part10
 from rcdm.pacs.url import DicomWebSource, parse_pacs_url
 
@@ -79,8 +80,6 @@ def retrieve_images(
     files, or from another PACS), ``failed`` those the PACS answered with something that is not the DICOM file
     asked for (nothing is written for them). ``index_path``: the site-local PACS index (default:
     ``options.index``, else beside the default site secret)."""
-    from rcdm.pacs.index import default_index_path
-
     options = options or PacsOptions()
     source = parse_pacs_url(address, options.calling_aet)
     out = Path(out_dir).expanduser()
@@ -121,8 +120,6 @@ def retrieve_images(
         return summary
     bar = None
     if progress is True:
-        from tqdm.auto import tqdm
-
         bar = tqdm(total=len(plan), desc="Retrieving images", unit="image")
     web = isinstance(source, DicomWebSource)
 

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -34,7 +34,10 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from rcdm._version import __version__
 from rcdm.errors import GateFull, RcdmError, UsageError
+from rcdm.identifiers import check_identifier, check_schema
+from rcdm.report import RULES
 from rcdm.viewer import auth, privacy, queries
 from rcdm.viewer.settings import ViewerSettings, client_address, is_https
 from rcdm.viewer.throttle import HashGate, LoginThrottle
@@ -236,9 +239,6 @@ class Viewer:
 
 
 def _environment() -> jinja2.Environment:
-    from rcdm._version import __version__
-    from rcdm.report import RULES
-
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(HERE / "templates")),
                              autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
@@ -579,11 +579,8 @@ def create_app(
     sessions then end when the process stops, as they do anyway: sessions live in memory). ``settings``: the
     site settings (allowed hosts, trusted proxies, https, minimum cell count, limits); ``secure_cookies=True``
     is ``https=True`` in them."""
-    from dataclasses import replace
-
     from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-    from rcdm.identifiers import check_identifier, check_schema
 
     check_schema(schema, "cdm schema")
     if vocabulary_schema:
