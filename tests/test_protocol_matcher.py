@@ -44,7 +44,8 @@ def test_normalisation(matcher, text, expected):
 
 
 def test_normalizer_longest_pattern_wins():
-    n = Normalizer([("c-", "without contrast"), ("c-spine", "cervical spine"), ("w", "with"), ("w/wo", "with and without")])
+    n = Normalizer([("c-", "without contrast"), ("c-spine", "cervical spine"), ("w", "with"),
+                    ("w/wo", "with and without")])
     assert n.normalize("CT C-SPINE W/WO") == "ct cervical spine with and without"
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from test_study import ATLAS_SQL, EXAMPLE_SPEC, build_site, load_site, site_files
 
 from rcdm import study_privacy as privacy
 from rcdm.cli import main
@@ -27,8 +28,6 @@ from rcdm.study_archive import ZipLimits, csv_bytes, escape_cell, read_zip_membe
 from rcdm.study_cohort_sql import CohortSqlError
 from rcdm.study_releases import StudyReleaseError
 from rcdm.study_spec import BINS, SiteSettings, StudySpecError, load_site_settings, load_study
-
-from test_study import ATLAS_SQL, EXAMPLE_SPEC, build_site, load_site, site_files
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -371,7 +370,7 @@ def test_the_reviewed_attacks_fail_on_postgresql(tmp_path, postgres_url):
                           "DROP TABLE concept;\nDROP TABLE concept;")
             attacks = [reproducer, *(ATLAS_SQL + "\n" + a for a in FUNCTION_BYPASSES.values()),
                        *(ATLAS_SQL + "\n" + a for a in DROPPED_TEMP_BYPASSES.values())]
-            for number, sql in enumerate(attacks):
+            for _number, sql in enumerate(attacks):
                 spec = write_spec(tmp_path, sql)
                 with pytest.raises(CohortSqlError, match="refused"):
                     run_study(spec, conn, schema, out=tmp_path / "r.zip",
@@ -609,25 +608,27 @@ def files_under(root: Path) -> set[Path]:
     return {p for p in root.rglob("*")}
 
 
+def _traversal(spec):
+    spec["analyses"][0]["id"] = "../../escaped"
+
+
+NAME_ATTACKS = {  # what: (the site's files, a folder) -> a hostile zip
+    "member_traversal": lambda files, tmp: rezip(tmp / "a.zip", {**files, "../escaped.csv": b"x"}),
+    "member_absolute": lambda files, tmp: rezip(tmp / "b.zip", {**files, str(tmp / "abs.csv"): b"x"}),
+    "member_folder": lambda files, tmp: rezip(tmp / "c.zip", {**files, "sub/x.csv": b"x"}),
+    "analysis_id": lambda files, tmp: rezip(tmp / "d.zip", resigned(files, _traversal)),
+    "duplicate_member": lambda files, tmp: rezip(tmp / "e.zip", files, [*files, "totals.csv"]),  # warns; refused
+}
+
+
 @pytest.mark.filterwarnings("ignore:Duplicate name")
-def test_names_inside_a_zip_never_write_outside_out(good_zip, tmp_path, capsys):
-    files = site_files(good_zip)
-
-    def traversal(spec):
-        spec["analyses"][0]["id"] = "../../escaped"
-
-    attacks = {
-        "member_traversal": rezip(tmp_path / "a.zip", {**files, "../escaped.csv": b"x"}),
-        "member_absolute": rezip(tmp_path / "b.zip", {**files, str(tmp_path / "abs.csv"): b"x"}),
-        "member_folder": rezip(tmp_path / "c.zip", {**files, "sub/x.csv": b"x"}),
-        "analysis_id": rezip(tmp_path / "d.zip", resigned(files, traversal)),
-        "duplicate_member": rezip(tmp_path / "e.zip", files, [*files, "totals.csv"]),  # warns; refused
-    }
+@pytest.mark.parametrize("what", NAME_ATTACKS)
+def test_names_inside_a_zip_never_write_outside_out(good_zip, tmp_path, capsys, what):
+    path = NAME_ATTACKS[what](site_files(good_zip), tmp_path)
     before = files_under(tmp_path)
-    for what, path in attacks.items():
-        code, err = merge_cli([path], tmp_path / "out" / what, capsys)
-        assert code == 2 and str(path) in err, (what, err)
-        assert not (tmp_path / "out" / what).exists(), what
+    code, err = merge_cli([path], tmp_path / "out" / what, capsys)
+    assert code == 2 and str(path) in err, (what, err)
+    assert not (tmp_path / "out" / what).exists(), what
     assert files_under(tmp_path) == before
 
 
@@ -735,7 +736,7 @@ def test_the_bundled_example_publishes_nothing_recoverable_on_a_site_with_small_
     manifest = json.loads(files["manifest.json"])
     tables = {a["id"]: table(files, a["id"]) for a in manifest["analyses"]}
     assert privacy.audit_suppression(tables, manifest["analyses"], 5) == []
-    from rcdm.study_bounds import uncertainty, cell_bounds
+    from rcdm.study_bounds import cell_bounds, uncertainty
 
     values = privacy._count_values(tables, privacy._kinds(manifest["analyses"]))
     hidden = {c for c, v in values.items() if v == -5}

@@ -327,8 +327,8 @@ def test_a_distributed_guesser_gets_one_guess_per_address_per_delay():
     clock = Clock()
     throttle = LoginThrottle(ThrottleSettings(user_soft_limit=10, user_delay=2, max_user_delay=60), clock=clock)
     checked = 0
-    for minute in range(30):  # 30 minutes, 100 addresses, each trying every second
-        for second in range(60):
+    for _minute in range(30):  # 30 minutes, 100 addresses, each trying every second
+        for _second in range(60):
             for a in range(100):
                 if throttle.begin("alice", f"10.1.0.{a}").allowed:
                     checked += 1

@@ -19,6 +19,8 @@ from starlette.testclient import TestClient  # noqa: E402
 from rcdm.db import connect, create_schema, execute_sql, insert_table, query_sql  # noqa: E402
 from rcdm.ddl import create_tables  # noqa: E402
 from rcdm.errors import DatabaseError, UsageError  # noqa: E402
+from rcdm.resources import read_template  # noqa: E402
+from rcdm.sql import render, split_sql, translate  # noqa: E402
 from rcdm.viewer import auth, queries  # noqa: E402
 from rcdm.viewer.app import create_app  # noqa: E402
 
@@ -497,21 +499,20 @@ def test_search_without_filters_uses_the_summary_totals(tmp_path, users_file):
 # -- the templates on other databases ------------------------------------------------------------------------------
 
 
+VIEWER_TEMPLATES = [("ViewerProtocols.sql", {"use_vocabulary": "TRUE"}), ("ViewerCombinations.sql", {}),
+                    ("ViewerBuildSummary.sql", {})] + [
+    ("ViewerSearch.sql", {"output": output, "use_summary": summary, "filter_modality": "TRUE", "filter_plane": "TRUE",
+                          "filter_cohort": "TRUE"})
+    for output in ("counts", "studies", "images") for summary in ("TRUE", "FALSE")]
+
+
+@pytest.mark.parametrize("name,params", VIEWER_TEMPLATES,
+                         ids=[f"{n[:-4]}-{'-'.join(p.values())}" if p else n[:-4] for n, p in VIEWER_TEMPLATES])
 @pytest.mark.parametrize("dialect", ["sql server", "postgresql", "oracle", "bigquery", "snowflake", "spark", "redshift",
                                      "synapse", "sqlite", "duckdb"])
-def test_viewer_templates_translate_to_every_dialect(dialect):
-    from rcdm.resources import read_template
-    from rcdm.sql import render, split_sql, translate
-
-    cases = [("ViewerProtocols.sql", {"use_vocabulary": "TRUE"}), ("ViewerCombinations.sql", {}),
-             ("ViewerBuildSummary.sql", {})]
-    for output in ("counts", "studies", "images"):
-        for summary in ("TRUE", "FALSE"):
-            cases.append(("ViewerSearch.sql", {"output": output, "use_summary": summary, "filter_modality": "TRUE",
-                                               "filter_plane": "TRUE", "filter_cohort": "TRUE"}))
-    for name, params in cases:
-        sql = translate(render(read_template(name), **params), dialect, temp_emulation_schema="scratch")
-        assert split_sql(sql), (name, params)
+def test_viewer_templates_translate_to_every_dialect(dialect, name, params):
+    sql = translate(render(read_template(name), **params), dialect, temp_emulation_schema="scratch")
+    assert split_sql(sql), (name, params)
 
 
 def test_viewer_queries_on_postgresql(postgres_url):

@@ -7,11 +7,11 @@ import csv
 import datetime as dt
 
 import pandas as pd
+from vocab_helpers import EXTRA_CONCEPTS, FIX, athena_folder, write_stcm
 
 from rcdm import connect, create_tables
 from rcdm.cli import main
 from rcdm.db import insert_table, query_sql
-from vocab_helpers import EXTRA_CONCEPTS, FIX, athena_folder, write_stcm
 
 PAPER = "CT|HEAD|CT HEAD W CONTRAST IV||"
 

@@ -7,13 +7,21 @@ import datetime as dt
 
 import pandas as pd
 import pytest
+from vocab_helpers import (
+    CT_HEAD_TEST_CONCEPT,
+    DICOM_CT_TEST_CONCEPT,
+    DICOM_HEAD_TEST_CONCEPT,
+    EXTRA_CONCEPTS,
+    FIX,
+    athena_folder,
+    open_conn,
+    write_stcm,
+)
 
 from rcdm import create_tables, populate_micdm, remap
 from rcdm.db import insert_table, query_sql
 from rcdm.protocols import store
 from rcdm.report import format_report, quality_report
-from vocab_helpers import (CT_HEAD_TEST_CONCEPT, DICOM_CT_TEST_CONCEPT, DICOM_HEAD_TEST_CONCEPT, EXTRA_CONCEPTS, FIX,
-                           athena_folder, open_conn, write_stcm)
 
 VOCAB, CDM = "vocab_m", "cdm_m"
 SNOMED_TEST_CONCEPT = 2_000_000_301  # a site's own mapping of BodyPartExamined CHEST (test-only id)

@@ -8,16 +8,21 @@ import datetime as dt
 
 import pandas as pd
 import pytest
+from vocab_helpers import CT_HEAD_TEST_CONCEPT, EXTRA_CONCEPTS, FIX, athena_folder, open_conn, write_stcm
 
 from rcdm import create_tables, export_unmapped, map_studies, remap
 from rcdm.db import insert_table, query_sql
 from rcdm.errors import UsageError
 from rcdm.protocols import store
 from rcdm.protocols.matcher import ProtocolMatcher
-from rcdm.protocols.source_value import (PROTOCOL_VOCABULARY, protocol_code, readable_name,
-                                         split_protocol_source_value, study_from_source_value)
+from rcdm.protocols.source_value import (
+    PROTOCOL_VOCABULARY,
+    protocol_code,
+    readable_name,
+    split_protocol_source_value,
+    study_from_source_value,
+)
 from rcdm.protocols.unmapped import COLUMNS
-from vocab_helpers import CT_HEAD_TEST_CONCEPT, EXTRA_CONCEPTS, FIX, athena_folder, open_conn, write_stcm
 
 VOCAB, CDM = "vocab_r", "cdm_r"
 PAPER = "CT|HEAD|CT HEAD W CONTRAST IV|AXIAL 5MM|HEAD ROUTINE"  # the R-CDM paper's example → 3002086
