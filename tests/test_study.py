@@ -740,6 +740,7 @@ def reviewer(tmp_path_factory):
     return {"folder": folder, "db": db}
 
 
+@pytest.mark.slow
 def test_reviewer_scenario_small_mr_next_to_large_ct(reviewer, tmp_path, capsys):
     out = tmp_path / "site.zip"
     assert main(["study", "run", str(EXAMPLE_SPEC), "--db", str(reviewer["db"]), "--schema", "cdm",

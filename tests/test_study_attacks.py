@@ -159,6 +159,7 @@ def test_cohort_sql_that_does_more_than_define_a_cohort_is_refused(attack, tmp_p
     assert db_state(db) == before and not leak.exists() and not (tmp_path / "site.zip").exists()
 
 
+@pytest.mark.slow
 def test_cohort_sql_runs_only_with_the_approval_of_this_spec(tmp_path, capsys):
     db = make_db(tmp_path / "s.duckdb", small_site())
     spec = write_spec(tmp_path, ATLAS_SQL)
@@ -333,6 +334,7 @@ def test_a_dropped_temp_table_is_no_temp_table(attack, dialect):
                                   "DROP TABLE site_audit;")
 
 
+@pytest.mark.slow
 def test_the_dropped_temp_table_attack_leaves_the_real_table_on_duckdb(tmp_path):
     """The reviewer's end-to-end reproducer: a real main.site_audit, shadowed by a temp table, dropped."""
     import duckdb
@@ -401,6 +403,7 @@ def connect_pg(url: str):
 # 2. The site's own minimum cell count
 
 
+@pytest.mark.slow
 def test_a_spec_can_raise_the_site_minimum_never_lower_it(tmp_path, capsys):
     db = make_db(tmp_path / "s.duckdb", small_site(ct_persons=40, mr_only=8))
     low = write_spec(tmp_path, None, min_cell_count=1)
@@ -429,6 +432,7 @@ def test_a_spec_can_raise_the_site_minimum_never_lower_it(tmp_path, capsys):
 # 3. Suppression that survives subtraction
 
 
+@pytest.mark.slow
 def test_the_reported_subtraction_no_longer_works(tmp_path):
     """30 persons with CT, 3 with MR only: MR used to be totals 33 - slice thickness 30 = 3."""
     db = make_db(tmp_path / "s.duckdb", small_site(30, 3))
@@ -465,6 +469,7 @@ def test_the_lp_audit_refuses_what_the_simple_rule_lets_through():
     assert any("narrower than 5" in p for p in problems), problems
 
 
+@pytest.mark.slow
 def test_nested_cohorts_that_differ_by_a_few_persons_are_refused(tmp_path):
     """Cohort 2 is cohort 1 less 3 persons: every cell of 1 minus the same cell of 2 would count those 3."""
     from rcdm.db import connect, insert_table
@@ -495,6 +500,7 @@ def test_bins_are_fixed_by_the_tool():
     assert all(list(edges) == sorted(set(edges)) for edges in BINS.values())
 
 
+@pytest.mark.slow
 def test_quantiles_are_never_one_persons_value(tmp_path):
     for n, offsets in ((5, [3, 17, 45, 120, 300]), (6, [2, 9, 40, 100, 200, 360]),
                        (40, [3] * 10 + [10] * 15 + [40] * 15)):
@@ -524,6 +530,7 @@ def test_quantiles_are_never_one_persons_value(tmp_path):
 # The site's release log: no differencing between releases of the same cohort
 
 
+@pytest.mark.slow
 def test_a_release_that_could_be_differenced_with_an_earlier_one_is_refused(tmp_path, capsys):
     data = small_site(ct_persons=40, mr_only=0)
     db = make_db(tmp_path / "s.duckdb", data)
@@ -632,6 +639,7 @@ def test_names_inside_a_zip_never_write_outside_out(good_zip, tmp_path, capsys, 
     assert files_under(tmp_path) == before
 
 
+@pytest.mark.slow
 def test_a_zip_bomb_is_refused_while_streaming(good_zip, tmp_path, capsys):
     files = site_files(good_zip)
     bomb = tmp_path / "bomb.zip"
@@ -656,6 +664,7 @@ def test_a_zip_bomb_is_refused_while_streaming(good_zip, tmp_path, capsys):
     assert code == 2 and "expands to more than" in err and not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_formula_values_are_escaped_in_every_csv(good_zip, tmp_path, capsys):
     named = tmp_path / "=HYPERLINK(&quot;http;x&quot;).zip"
     named.write_bytes(good_zip.read_bytes())
@@ -727,6 +736,7 @@ def test_malformed_zips_give_a_clear_error_and_exit_2(attack, good_zip, tmp_path
     assert code == 2
 
 
+@pytest.mark.slow
 def test_the_bundled_example_publishes_nothing_recoverable_on_a_site_with_small_groups(tmp_path):
     """Small groups everywhere (3 MR persons, 1 person before the index, a 2-person year), audited by LP."""
     data = small_site(ct_persons=12, mr_only=3, days=[-4, *range(1, 12), 2, 3, 40])
@@ -749,6 +759,7 @@ def test_the_bundled_example_publishes_nothing_recoverable_on_a_site_with_small_
             assert not frame[column].astype(int).between(1, 4).any(), (name, column)
 
 
+@pytest.mark.slow
 def test_random_damage_never_ends_in_a_traceback(good_zip, tmp_path, capsys):
     """60 seeded mutations (flipped bytes, cut or repeated slices of a member, or of the zip itself): merge either
     accepts the zip (a change that still passes every check) or exits 2 naming it; never anything else."""

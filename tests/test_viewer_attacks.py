@@ -323,6 +323,7 @@ def test_the_real_user_is_never_locked_out():
     throttle.end("alice", "198.51.100.7", ok=True)
 
 
+@pytest.mark.slow
 def test_a_distributed_guesser_gets_one_guess_per_address_per_delay():
     clock = Clock()
     throttle = LoginThrottle(ThrottleSettings(user_soft_limit=10, user_delay=2, max_user_delay=60), clock=clock)
@@ -415,6 +416,7 @@ class CountingVerify:
                 self.running -= 1
 
 
+@pytest.mark.slow
 def test_parallel_guesses_do_not_bypass_the_throttle(site, monkeypatch):
     """60 wrong passwords at once from one address against a limit of 3 free failures: at most 3 are checked."""
     counter = CountingVerify(monkeypatch)
@@ -426,6 +428,7 @@ def test_parallel_guesses_do_not_bypass_the_throttle(site, monkeypatch):
     assert counter.calls <= 3
 
 
+@pytest.mark.slow
 def test_a_burst_of_logins_hashes_a_bounded_number_at_once(site, monkeypatch):
     """80 logins for 80 different names at once (the throttle lets each through): at most 2 argon2 hashes run
     at the same time (64 MiB each) and the requests beyond the waiting room are told to come back (503)."""
@@ -505,6 +508,7 @@ def test_behind_a_trusted_proxy_users_do_not_share_one_address(site):
 # -- sessions, hosts, https -------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_anonymous_session_flood_is_capped_and_keeps_logged_in_users(site):
     app = make_app(site, max_anonymous_sessions=50)
     with client_for(app, "agg") as agg:

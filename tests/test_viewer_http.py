@@ -408,6 +408,7 @@ def test_read_only_connect_on_postgresql(postgres_url):
 # -- summary tables ----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_build_summary_gives_the_same_pages(tmp_path, users_file):
     path = tmp_path / "summary.duckdb"
     fill_viewer_db(path)
@@ -431,6 +432,7 @@ def test_build_summary_gives_the_same_pages(tmp_path, users_file):
 # -- users file and CLI ------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_users_file_holds_argon2_hashes_only(tmp_path):
     path = tmp_path / "u.json"
     auth.add_user("bob", "a long password", path)
@@ -446,6 +448,7 @@ def test_users_file_holds_argon2_hashes_only(tmp_path):
         auth.add_user("bob'; --", "a long password", path)
 
 
+@pytest.mark.slow
 def test_cli_add_user_with_password_stdin(tmp_path):
     path = tmp_path / "cli-users.json"
     out = subprocess.run([sys.executable, "-m", "rcdm", "viewer", "add-user", "carol", "--users", str(path),

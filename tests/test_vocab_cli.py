@@ -7,6 +7,7 @@ import csv
 import datetime as dt
 
 import pandas as pd
+import pytest
 from vocab_helpers import EXTRA_CONCEPTS, FIX, athena_folder, write_stcm
 
 from rcdm import connect, create_tables
@@ -16,6 +17,7 @@ from rcdm.db import insert_table, query_sql
 PAPER = "CT|HEAD|CT HEAD W CONTRAST IV||"
 
 
+@pytest.mark.slow
 def test_vocab_workflow(tmp_path, capsys):
     db = str(tmp_path / "cli.duckdb")
     with connect(db) as conn:
