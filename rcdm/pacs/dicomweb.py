@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from pydicom import Dataset
 
-from rcdm.errors import PacsConnectionError, PacsRetry
+from rcdm.errors import MissingDriverError, PacsConnectionError, PacsRetry
 from rcdm.pacs.common import (
     META_FIELDS,
     PacsOptions,
@@ -44,8 +44,6 @@ class DicomWebClient:
             import requests
             from dicomweb_client.api import DICOMwebClient
         except ImportError as exc:  # pragma: no cover - depends on the install
-            from rcdm.errors import MissingDriverError
-
             raise MissingDriverError("DICOMweb sources need dicomweb-client: pip install 'rcdm[pacs]'") from exc
         self.source, self.options = source, options
         silence_client_loggers()

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from pydicom import Dataset
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 
-from rcdm.errors import PacsConnectionError, PacsRetry
+from rcdm.errors import MissingDriverError, PacsConnectionError, PacsRetry
 from rcdm.pacs.common import META_FIELDS, PacsOptions, query_keywords, silence_client_loggers, with_retries
 from rcdm.pacs.part10 import part10
 from rcdm.pacs.url import DimseSource
@@ -31,8 +31,6 @@ def _ae_modules():
     try:
         import pynetdicom
     except ImportError as exc:  # pragma: no cover - depends on the install
-        from rcdm.errors import MissingDriverError
-
         raise MissingDriverError("DIMSE sources need pynetdicom: pip install 'rcdm[pacs]'") from exc
     return pynetdicom
 
