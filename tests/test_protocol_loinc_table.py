@@ -88,6 +88,7 @@ def test_bad_files(tmp_path: Path, text: str, message: str):
         load_loinc_table(bad)
 
 
+@pytest.mark.slow
 def test_cli_with_only_the_loinc_release(tmp_path: Path, capsys):
     """A site with only LOINC's release: explain from Loinc.csv, and load it into rcdm_playbook for remap."""
     import datetime as dt

@@ -146,6 +146,7 @@ MALICIOUS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("attack", sorted(MALICIOUS))
 def test_cohort_sql_that_does_more_than_define_a_cohort_is_refused(attack, tmp_path):
     db = make_db(tmp_path / "s.duckdb", small_site())

@@ -147,6 +147,7 @@ def _all_aggregate_text(client) -> str:
                                                      "/api/overview", "/api/protocols", "/api/combinations"))
 
 
+@pytest.mark.slow
 def test_aggregate_pages_carry_no_row_level_values(app):
     with client_for(app, "agg") as agg:
         text = _all_aggregate_text(agg)
@@ -169,6 +170,7 @@ def _hidden_rows_are_safe(rows, key, total, k):
     return len(hidden) >= 2 and (total - shown) - len(hidden) >= k
 
 
+@pytest.mark.slow
 def test_small_modalities_cannot_be_recovered_by_subtraction(app):
     with client_for(app, "agg") as agg:
         data = agg.get("/api/overview").json()
@@ -243,6 +245,7 @@ def test_users_without_a_role_are_aggregate_and_roles_are_checked(tmp_path):
         auth.add_user("x", PASSWORD, tmp_path / "n.json", role="root")
 
 
+@pytest.mark.slow
 def test_cli_add_user_role(tmp_path):
     from rcdm.cli import main
 
@@ -487,6 +490,7 @@ def test_forwarded_for_is_believed_only_from_trusted_proxies():
         ViewerSettings(trusted_proxies=("10.0.0.300",)).check()
 
 
+@pytest.mark.slow
 def test_forged_forwarded_for_does_not_reset_the_throttle(site):
     app = make_app(site, throttle=ThrottleSettings(free_attempts=2, base_delay=600))
     with Server(app) as base:
@@ -495,6 +499,7 @@ def test_forged_forwarded_for_does_not_reset_the_throttle(site):
     assert codes == [401, 401, 429, 429]
 
 
+@pytest.mark.slow
 def test_behind_a_trusted_proxy_users_do_not_share_one_address(site):
     """Behind the proxy (127.0.0.1 here), a guesser at one address does not slow the user at another."""
     app = make_app(site, trusted_proxies=("127.0.0.1",), throttle=ThrottleSettings(free_attempts=2, base_delay=600))
@@ -547,6 +552,7 @@ def test_allowed_hosts_setting(site):
         assert c.get("/login", headers={"Host": "localhost"}).status_code == 400
 
 
+@pytest.mark.slow
 def test_hsts_and_secure_cookies_over_https_only(site):
     plain = make_app(site)
     with TestClient(plain, base_url="http://localhost") as c:
@@ -648,6 +654,7 @@ def test_suppression_leaves_every_hidden_cell_uncertain_in_every_group(seed):
 # -- sums over suppressed cells published by another table (review F2 and its siblings) --------------------------
 
 
+@pytest.mark.slow
 def test_quality_rows_do_not_give_back_a_hidden_modality(tmp_path):
     """Review F2: 30 CT and 3 MR-only studies hide both modalities, but the quality row on "CT images" published
     CT images (rows 66, applicable 60), so MR = 66 - 60 = 6 images. The row joins by_modality's suppression

@@ -157,6 +157,7 @@ def test_unknown_paths_and_forged_cookies_are_refused(client):
     assert client.get("/api/overview").status_code == 401
 
 
+@pytest.mark.slow
 def test_wrong_password_and_unknown_user_fail(client):
     assert login(client, password="wrong password").status_code == 401
     assert login(client, name="mallory").status_code == 401
@@ -180,6 +181,7 @@ def test_cross_site_origin_is_refused(client):
     assert response.status_code == 403
 
 
+@pytest.mark.slow
 def test_session_cookie_flags_and_security_headers(client):
     response = login(client)
     cookie = response.headers["set-cookie"]
@@ -198,6 +200,7 @@ def test_secure_cookie_option(viewer_db, users_file):
     assert response.headers["strict-transport-security"].startswith("max-age=")
 
 
+@pytest.mark.slow
 def test_login_redirects_only_to_local_paths(client):
     assert login(client, next_path="https://evil.example/").headers["location"] == "/"
     client.cookies.clear()
@@ -217,6 +220,7 @@ def test_logout_needs_csrf_and_ends_the_session(user):
     assert user.get("/overview", follow_redirects=False).status_code == 303
 
 
+@pytest.mark.slow
 def test_login_rate_limit(viewer_db, users_file):
     from rcdm.viewer.settings import ViewerSettings
     from rcdm.viewer.throttle import ThrottleSettings
@@ -286,6 +290,7 @@ def search(user, **params):
     return response.json()
 
 
+@pytest.mark.slow
 def test_search_filters(user):
     assert search(user)["counts"] == {"persons": 3, "studies": 4, "series": 5, "images": 10}
     assert search(user, modality="ct")["counts"] == {"persons": 2, "studies": 2, "series": 3, "images": 6}
@@ -463,6 +468,7 @@ def test_cli_viewer_refuses_to_start_without_users(tmp_path, viewer_db):
     assert main(["viewer", "--db", str(viewer_db), "--users", str(tmp_path / "none.json")]) == 2
 
 
+@pytest.mark.slow
 def test_cli_build_summary(tmp_path, capsys):
     from rcdm.cli import main
 
@@ -484,6 +490,7 @@ def test_missing_viewer_extra_names_the_pip_command(monkeypatch):
         require()
 
 
+@pytest.mark.slow
 def test_search_without_filters_uses_the_summary_totals(tmp_path, users_file):
     path = tmp_path / "totals.duckdb"
     fill_viewer_db(path)

@@ -91,6 +91,7 @@ def test_populate_micdm_without_vocabulary_gives_zero_concepts(db):
     assert result["image_occurrence"] == 3 and result["modality_mapped"] == result["anatomic_site_mapped"] == 0
 
 
+@pytest.mark.slow
 def test_report_protocol_coverage_by_studies_and_images(db, tmp_path):
     report = quality_report(db, CDM)
     coverage = report["protocol_coverage"].set_index("unit")

@@ -103,6 +103,7 @@ def test_remap_maps_expected_concepts_and_is_idempotent(db):
         assert not exists_table(db, CDM, table)
 
 
+@pytest.mark.slow
 def test_site_mapping_added_later_wins_on_the_next_remap(db, tmp_path):
     remap(db, CDM, VOCAB)
     stcm = write_stcm(tmp_path / "usagi.csv", [
@@ -119,6 +120,7 @@ def test_site_mapping_added_later_wins_on_the_next_remap(db, tmp_path):
     assert remap(db, CDM, VOCAB)["changed"] == 0
 
 
+@pytest.mark.slow
 def test_unmapped_export_ranks_and_round_trips_through_usagi(db, tmp_path):
     remap(db, CDM, VOCAB)
     out = tmp_path / "unmapped.csv"

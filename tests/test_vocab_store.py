@@ -131,6 +131,7 @@ def test_athena_folder_errors(tmp_path, conn):
 # Playbook and site mappings
 
 
+@pytest.mark.slow
 def test_playbook_round_trips_and_matcher_from_database_agrees_with_files(conn, tmp_path):
     store.load_athena(conn, VOCAB, athena_folder(tmp_path, EXTRA_CONCEPTS))
     rows = store.load_playbook(conn, CDM, FIX / "LoincRsnaRadiologyPlaybook.csv")
