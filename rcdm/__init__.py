@@ -99,8 +99,17 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; nothing is imported at run
     from rcdm.cohort import generate_cohort
     from rcdm.db import connect, execute_sql, exists_table, insert_table, query_sql
     from rcdm.ddl import create_tables, drop_tables, get_ddl
-    from rcdm.errors import (DatabaseError, IdentifierError, LockError, MissingDriverError, RcdmError,
-                             SqlRenderError, TranslationError, UnsupportedDialectError, UsageError)
+    from rcdm.errors import (
+        DatabaseError,
+        IdentifierError,
+        LockError,
+        MissingDriverError,
+        RcdmError,
+        SqlRenderError,
+        TranslationError,
+        UnsupportedDialectError,
+        UsageError,
+    )
     from rcdm.etl import run_etl
     from rcdm.extract import count_cohort_images, get_cohort_images
     from rcdm.protocols.micdm import populate_micdm
@@ -108,6 +117,14 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; nothing is imported at run
     from rcdm.protocols.store import load_athena, load_playbook, load_stcm, matcher_from_database
     from rcdm.protocols.unmapped import export_unmapped
     from rcdm.report import format_report, quality_report
-    from rcdm.sql import (get_temp_table_prefix, list_supported_dialects, load_render_translate, render,
-                          render_translate, split_sql, translate, translate_single_statement)
+    from rcdm.sql import (
+        get_temp_table_prefix,
+        list_supported_dialects,
+        load_render_translate,
+        render,
+        render_translate,
+        split_sql,
+        translate,
+        translate_single_statement,
+    )
     from rcdm.study import merge_results, run_study

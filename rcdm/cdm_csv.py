@@ -15,14 +15,17 @@ import csv
 import io
 import os
 import zipfile
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Iterator, Sequence
+from typing import IO, Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from rcdm.db import create_schema, execute_sql, execute_statements, exists_table, insert_table
 from rcdm.errors import UsageError
 from rcdm.identifiers import check_identifier, check_schema
 
@@ -194,8 +197,6 @@ def load_cdm_csv(
     A table that exists already is an error unless ``overwrite`` (it is then dropped and made again).
     Returns ``{table: rows loaded}`` in load order.
     """
-    from rcdm.db import create_schema, execute_statements, exists_table, insert_table
-
     check_schema(cdm_database_schema, "cdm_database_schema")
     wanted = _wanted(tables)
     src = _Source(source)
@@ -283,8 +284,6 @@ def _ohdsi_type(field: pa.Field, batch: pa.RecordBatch | None) -> str:
         return "INT"
     longest = 0
     if batch is not None and (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
-        import pyarrow.compute as pc
-
         longest = pc.max(pc.binary_length(batch.column(field.name))).as_py() or 0
     # The first block fixes the width for the whole file: leave room (OMOP's widest non-text column is 2000).
     return "VARCHAR(MAX)" if field.name in LONG_TEXT_COLUMNS or longest > 2000 else "VARCHAR(2000)"
@@ -293,8 +292,6 @@ def _ohdsi_type(field: pa.Field, batch: pa.RecordBatch | None) -> str:
 def _create_table(conn: Any, schema: str, table: str, arrow_schema: pa.Schema, batch: pa.RecordBatch | None
                   ) -> None:
     """CREATE TABLE from the Arrow schema (OHDSI SQL types, translated for the connection's dialect)."""
-    from rcdm.db import execute_sql
-
     columns = ",\n  ".join(f"{f.name} {_ohdsi_type(f, batch)} NULL" for f in arrow_schema)
     execute_sql(conn, f"CREATE TABLE {schema}.{table} (\n  {columns}\n);")
 

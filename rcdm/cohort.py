@@ -15,9 +15,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rcdm.db import create_schema, execute_sql, exists_table, query_sql
 from rcdm.errors import UsageError
 from rcdm.identifiers import check_identifier, check_schema
 from rcdm.resources import read_template
+from rcdm.sql import render
 
 _LEFTOVER = re.compile(r"@[A-Za-z_][A-Za-z0-9_.]*")
 
@@ -56,8 +58,6 @@ def _sql_text(sql: str | os.PathLike[str]) -> str:
 
 def create_cohort_table(conn: Any, cohort_database_schema: str, cohort_table: str = "cohort") -> bool:
     """Create ``cohort_database_schema.cohort_table`` (the OHDSI cohort table) if missing; True if created."""
-    from rcdm.db import create_schema, execute_sql, exists_table
-
     check_schema(cohort_database_schema, "cohort_database_schema")
     check_identifier(cohort_table, "cohort table name")
     create_schema(conn, cohort_database_schema)
@@ -85,9 +85,6 @@ def generate_cohort(
     BigQuery, Spark, Snowflake: ``rcdm.connect(..., temp_emulation_schema=...)``). Returns ``{"cohort_definition_id", "persons", "entries", "cohort_table",
     "created_table", "seconds"}``. Any ``@parameter`` the script uses besides these is an error, before SQL runs.
     """
-    from rcdm.db import execute_sql, query_sql
-    from rcdm.sql import render
-
     cohort_id = _cohort_id(cohort_definition_id)
     check_schema(cdm_database_schema, "cdm_database_schema")
     check_schema(target_database_schema, "target_database_schema")

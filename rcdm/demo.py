@@ -24,6 +24,19 @@ from typing import Any
 
 import pandas as pd
 
+from rcdm.cdm_csv import load_cdm_csv
+from rcdm.cohort import generate_cohort
+from rcdm.db import connect, execute_sql, insert_table, query_sql
+from rcdm.ddl import create_tables
+from rcdm.dicom.sample import write_planned_studies
+from rcdm.etl import run_etl
+from rcdm.extract import get_cohort_images, write_manifest
+from rcdm.protocols.micdm import populate_micdm
+from rcdm.protocols.store import load_playbook
+from rcdm.protocols.vocab_data import fixtures_dir
+from rcdm.report import format_report, quality_report
+from rcdm.study import run_study
+
 DEMO_SCHEMA = "cdm"
 COHORT_ID = 1
 #: The study window around cohort entry for the extract, in days.
@@ -58,8 +71,6 @@ def _plan(conn: Any, n_patients: int, seed: int) -> list[dict[str, Any]]:
     """Which persons get which studies on which dates: 2/3 cohort members (a CT abdomen 0-2 days after the
     bleed, plus studies elsewhere in the observation period), 1/3 others; all dates inside an observation
     period of the person."""
-    from rcdm.db import query_sql
-
     periods = query_sql(conn, """
         SELECT op.person_id, op.observation_period_start_date AS op_start, op.observation_period_end_date AS op_end,
                c.cohort_start_date AS bleed
@@ -95,9 +106,6 @@ def _plan(conn: Any, n_patients: int, seed: int) -> list[dict[str, Any]]:
 def _add_fixture_concepts(conn: Any) -> int:
     """Append the bundled LOINC concepts (vocab/fixtures/CONCEPT.csv) to GiBleed's concept table, so the
     protocols the matcher finds have their OMOP concepts (a site loads its full Athena vocabulary instead)."""
-    from rcdm.db import execute_sql, insert_table
-    from rcdm.protocols.vocab_data import fixtures_dir
-
     concepts = pd.read_csv(fixtures_dir() / "CONCEPT.csv", sep="\t", dtype=str, keep_default_na=False)
     for column in ("valid_start_date", "valid_end_date"):
         concepts[column] = pd.to_datetime(concepts[column], format="%Y%m%d").dt.date
@@ -117,19 +125,6 @@ def run_demo(out_dir: str = "rcdm-demo", n_patients: int = 12, seed: int = 0, wo
     ``cohort_images`` / ``cohort_image_persons`` (in the window), ``suppressed_cells``, ``etl`` (the ETL
     summary) and the paths ``manifest``, ``study_results``, ``report``.
     """
-    from rcdm.cdm_csv import load_cdm_csv
-    from rcdm.cohort import generate_cohort
-    from rcdm.db import connect, query_sql
-    from rcdm.ddl import create_tables
-    from rcdm.dicom.sample import write_planned_studies
-    from rcdm.etl import run_etl
-    from rcdm.extract import get_cohort_images, write_manifest
-    from rcdm.protocols.micdm import populate_micdm
-    from rcdm.protocols.store import load_playbook
-    from rcdm.protocols.vocab_data import fixtures_dir
-    from rcdm.report import format_report, quality_report
-    from rcdm.study import run_study
-
     say = (lambda *a: None) if quiet else print
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

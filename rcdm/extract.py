@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterable, Mapping
 import pandas as pd
 
 from rcdm.csv_safe import escape_frame
-from rcdm.errors import RcdmError, UsageError
+from rcdm.errors import MaterializeError, UsageError
 from rcdm.identifiers import check_identifier, check_schema
 from rcdm.options import ImageCriteria, merged
 from rcdm.resources import read_template
@@ -58,12 +58,6 @@ ANCHORS: dict[str, str] = {"start": "cohort_start_date", "cohort_start_date": "c
                            "end": "cohort_end_date", "cohort_end_date": "cohort_end_date"}
 
 MANIFEST_NAME = "manifest"
-
-
-class MaterializeError(RcdmError):
-    """Files could not be copied or linked as asked (a different file in the way, a failed verification)."""
-
-    exit_code = 1
 
 
 # --- validation ---------------------------------------------------------------------------------------------

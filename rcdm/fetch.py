@@ -16,7 +16,8 @@ result, never from the column's name:
 
 :func:`arrow_to_frame` turns the table into plain pandas columns: integers int64 (``Int64`` when a value is
 NULL), floats float64, booleans bool (``boolean`` with NULLs), DATE ``datetime.date`` objects, timestamps
-datetime64, text object columns with None for NULL, DECIMAL integers when their scale is 0 and the values fit int64, else float64.
+datetime64, text object columns with None for NULL, DECIMAL integers when their scale is 0 and the values fit
+int64, else float64.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from __future__ import annotations
 import gc
 import re
 import warnings
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -48,7 +50,7 @@ _ISO_DATETIME = r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?$"
 def fetch_arrow(dialect: str, cursor: Any, names: Sequence[str]) -> pa.Table:
     """All rows of an executed DB-API ``cursor`` as an Arrow table with columns ``names``."""
     if dialect == "duckdb":
-        fetch = getattr(cursor, "to_arrow_table", None) or getattr(cursor, "fetch_arrow_table")
+        fetch = getattr(cursor, "to_arrow_table", None) or cursor.fetch_arrow_table
         with warnings.catch_warnings():  # "an extra copy of the rows": a columnar copy, measured in the benchmark
             warnings.simplefilter("ignore", UserWarning)
             table = fetch()
@@ -164,7 +166,7 @@ def _plain(column: pa.ChunkedArray) -> pa.ChunkedArray:
 def arrow_to_frame(table: pa.Table) -> pd.DataFrame:
     """A DataFrame of plain columns from a query's Arrow table (see the module docstring)."""
     data = {}
-    for i, name in enumerate(table.column_names):
+    for i, _name in enumerate(table.column_names):
         column = _plain(table.column(i))
         kind = column.type
         if pa.types.is_integer(kind):

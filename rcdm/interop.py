@@ -23,6 +23,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from rcdm.db import database_file
+from rcdm.errors import UsageError
 
 #: Ids that are keyed hashes (up to 2^63): always returned to R as character.
 HASHED_ID_COLUMNS = frozenset({"radiology_occurrence_id", "radiology_series_id", "radiology_image_id"})
@@ -82,7 +87,7 @@ def _column_for_r(name: str, column: pd.Series) -> pd.Series:
         if name.endswith("_id") and (name in HASHED_ID_COLUMNS or bool((column.abs() > _EXACT).any())):
             return column.map(lambda v: str(int(v))).astype(object)
         return column
-    if dtype == object:
+    if dtype == object:  # noqa: E721 - numpy dtype equality (object columns), not a class check
         values = list(column)
         if name.endswith("_id") and (name in HASHED_ID_COLUMNS or any(_big_int(v) for v in values)):
             values = [_id_to_str(v) for v in values]
@@ -227,8 +232,6 @@ def missing_database_file(target: Any) -> str | None:
     """
     if not isinstance(target, (str, Path)):
         return None
-    from rcdm.db import database_file
-
     try:
         path = database_file(target)
     except Exception:  # not a target rcdm.db understands: let connect() report it
@@ -272,12 +275,9 @@ def _r_strings(values: Any, size: int) -> np.ndarray:
     return np.asarray(values, dtype=object).reshape(-1)
 
 
-def _hashed_ids(name: str, column: "pa.Array") -> "pa.Array":
+def _hashed_ids(name: str, column: pa.Array) -> pa.Array:
     """A text ``*_id`` column holding whole numbers, the way :func:`frame_for_r` hands 63-bit ids to R, back as
     int64 (a hashed id column, or one with a value beyond 2^53); any other text column unchanged."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     if not name.endswith("_id") or column.null_count == len(column):
         return column
     if not pc.all(pc.match_substring_regex(column.drop_null(), r"^-?[0-9]{1,19}$")).as_py():
@@ -291,12 +291,8 @@ def _hashed_ids(name: str, column: "pa.Array") -> "pa.Array":
     return column
 
 
-def _array_from_r(name: str, kind: str, values: Any, missing: Any) -> "pa.Array":
-    import pyarrow as pa
-
+def _array_from_r(name: str, kind: str, values: Any, missing: Any) -> pa.Array:
     if kind not in R_COLUMN_KINDS:
-        from rcdm.errors import UsageError
-
         raise UsageError(f"Column {name!r}: unknown R column kind {kind!r} (one of {', '.join(R_COLUMN_KINDS)}).")
     if kind == "integer64":  # the 8-byte patterns of a bit64::integer64 vector; NA is INT64_MIN
         numbers = np.frombuffer(bytes(values), dtype=np.int64)
@@ -336,8 +332,6 @@ def table_from_r(names: Any, kinds: Any, values: Any, missing: Any) -> Any:
     columns of whole numbers become int64 when they are hashed ids or exceed 2^53 (the inverse of
     :func:`frame_for_r`), so ids R received as character are stored as the BIGINTs they were.
     """
-    import pyarrow as pa
-
     names, kinds = [str(n) for n in names], [str(k) for k in kinds]
     values, missing = list(values), list(missing)
     if not len(names) == len(kinds) == len(values) == len(missing):

@@ -36,10 +36,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import jinja2
 import pandas as pd
 
+from rcdm._version import __version__
+from rcdm.db import exists_table, query_sql
 from rcdm.errors import UsageError
 from rcdm.identifiers import check_schema
+from rcdm.resources import read_template
 
 RULES: dict[str, str] = {
     "not_null": "not NULL",
@@ -147,8 +151,6 @@ def quality_report(conn: Any, cdm_database_schema: str) -> dict[str, pd.DataFram
     a missing ``rcdm_etl_file`` only leaves ``files`` and ``quarantine`` empty.
     """
     check_schema(cdm_database_schema, "cdm_database_schema")
-    from rcdm.db import exists_table
-
     for table in ("radiology_occurrence", "radiology_image"):
         if not exists_table(conn, cdm_database_schema, table):
             raise UsageError(f"Table {cdm_database_schema}.{table} does not exist: create the R-CDM tables first "
@@ -184,9 +186,6 @@ def quality_report(conn: Any, cdm_database_schema: str) -> dict[str, pd.DataFram
 
 
 def _query(conn: Any, part: str, schema: str) -> pd.DataFrame:
-    from rcdm.db import query_sql
-    from rcdm.resources import read_template
-
     return query_sql(conn, read_template(TEMPLATES[part]), cdm_database_schema=schema)
 
 
@@ -448,10 +447,6 @@ def _as_table(report: dict[str, pd.DataFrame]) -> str:
 
 
 def _as_html(report: dict[str, pd.DataFrame]) -> str:
-    import jinja2
-
-    from rcdm._version import __version__
-
     env = jinja2.Environment(loader=jinja2.PackageLoader("rcdm", "templates"),
                              autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
                              lstrip_blocks=True)
@@ -463,7 +458,8 @@ def _as_html(report: dict[str, pd.DataFrame]) -> str:
               for table in ("radiology_occurrence", "radiology_image")]
     return env.get_template("report.html.j2").render(
         version=__version__, summary=data["summary"], tables=tables, rules=RULES,
-        protocol_coverage=data["protocol_coverage"], by_modality=data["by_modality"], by_year=data["by_year"], files=data["files"],
+        protocol_coverage=data["protocol_coverage"], by_modality=data["by_modality"], by_year=data["by_year"],
+        files=data["files"],
         quarantine=data["quarantine"], bar=_bar_width,
     )
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from pathlib import Path
 
@@ -14,7 +14,7 @@ def inst_dir() -> Path:
     return Path(str(resources.files("rcdm.inst")))
 
 
-@lru_cache(maxsize=None)
+@cache
 def read_template(name: str) -> str:
     """Text of a template under ``inst/``: ``ddl/rcdm.sql`` or a bare name found in ``sql/sql_server/``."""
     base = inst_dir()

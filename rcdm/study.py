@@ -32,20 +32,36 @@ import math
 import os
 import re
 import zipfile
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
+import jinja2
 import numpy as np
 import pandas as pd
+from markupsafe import Markup
 
-from rcdm.errors import UsageError
+from rcdm import study_privacy as privacy
+from rcdm import study_releases as releases
+from rcdm._version import __version__
+from rcdm.cohort import create_cohort_table
+from rcdm.db import execute_sql, execute_statements, exists_table, insert_table, query_sql, query_statement
+from rcdm.errors import (
+    CohortSqlError,
+    SqlRenderError,
+    StudyMergeError,
+    StudyPrivacyError,
+    StudySpecError,
+    TranslationError,
+    UsageError,
+)
+from rcdm.extract import image_query_parameters
 from rcdm.identifiers import check_identifier, check_schema
 from rcdm.options import ImageCriteria, StudyOptions, merged
 from rcdm.resources import read_template
-from rcdm import study_privacy as privacy
-from rcdm.study_archive import StudyMergeError, ZipLimits, csv_bytes, read_zip_members, write_inside
-from rcdm.study_spec import (VARIABLES, SiteSettings, StudySpecError, bin_edges, canonical_json, load_spec,
-                             load_study, study_spec_hash)
+from rcdm.study_archive import ZipLimits, csv_bytes, read_zip_members, write_inside
+from rcdm.study_cohort_sql import check_cohort_statements, describe_cohort_sql, render_cohort_sql
+from rcdm.study_spec import VARIABLES, SiteSettings, bin_edges, canonical_json, load_spec, load_study, study_spec_hash
 
 FORMAT = "rcdm-study-results/3"
 """The ``format`` field of every site manifest; merge refuses zips of another format."""
@@ -55,8 +71,6 @@ ALL_SITES = "(all sites)"
 
 def _template_parameters(spec: Mapping[str, Any], cdm_database_schema: str, cohort_database_schema: str,
                          cohort_table: str, vocabulary_database_schema: str) -> dict[str, str]:
-    from rcdm.extract import image_query_parameters
-
     criteria = ImageCriteria(vocabulary_database_schema=vocabulary_database_schema,
                              **{k: v for k, v in spec["image_criteria"].items() if v not in (None, [])})
     params = image_query_parameters(spec["cohorts"][0]["id"], cdm_database_schema, cohort_database_schema,
@@ -92,16 +106,12 @@ def _bin_rows(edges: Sequence[float]) -> list[dict[str, Any]]:
 
 
 def _counts_frame(conn: Any, analysis: Mapping[str, Any], cohort_ids: list[int]) -> pd.DataFrame:
-    from rcdm.db import query_sql
-
     columns = [privacy.DIMENSION_COLUMNS[d][0] for d in analysis["by"]]
     frame = query_sql(conn, read_template("StudyCounts.sql"), dimensions=", ".join(columns))
     return frame[["cohort_definition_id", *columns, "persons", "studies", "images"]]
 
 
 def _totals_frame(conn: Any, cohort_ids: list[int]) -> pd.DataFrame:
-    from rcdm.db import query_sql
-
     found = query_sql(conn, read_template("StudyTotals.sql"))
     frame = pd.DataFrame({"cohort_definition_id": cohort_ids})
     frame = frame.merge(found, on="cohort_definition_id", how="left")
@@ -111,8 +121,6 @@ def _totals_frame(conn: Any, cohort_ids: list[int]) -> pd.DataFrame:
 def _distribution_frame(conn: Any, analysis: Mapping[str, Any], cohort_ids: list[int]) -> pd.DataFrame:
     """Per cohort: an ``(all)`` row (bin_index 0) and one row per fixed bin; quantiles are added after
     suppression (rcdm.study_privacy.quantile_bins)."""
-    from rcdm.db import execute_sql, query_sql
-
     variable = "time_to_first_study" if analysis["type"] == "time_to_first_study" else VARIABLES[
         analysis["variable"]]
     execute_sql(conn, read_template("StudyValues.sql"), variable=variable)
@@ -163,8 +171,6 @@ def _no_search_path(conn: Any) -> Iterator[None]:
     the site's schemas, even if the check were wrong about which names are temp tables. (Cohort SQL itself
     cannot change settings: SET and set_config are refused.) Other targets keep their search path: the check is
     their only guard against an unqualified name (README, "Cohort SQL")."""
-    from rcdm.db import execute_statements, query_statement
-
     if conn.dialect != "postgresql":
         yield
         return
@@ -187,10 +193,6 @@ def _cohort_statements(conn: Any, study: Any, approve_cohort_sql: str | None, cd
 
     Refused (CohortSqlError) unless the site approved exactly this spec's hash, and unless every statement is
     one a cohort definition needs (rcdm.study_cohort_sql)."""
-    from rcdm.errors import SqlRenderError, TranslationError
-    from rcdm.study_cohort_sql import (CohortSqlError, check_cohort_statements, describe_cohort_sql,
-                                       render_cohort_sql)
-
     cohorts = [c for c in study.spec["cohorts"] if "sql" in c]
     if not cohorts:
         return {}
@@ -217,14 +219,12 @@ def _cohort_statements(conn: Any, study: Any, approve_cohort_sql: str | None, cd
 def _check_cohort_differences(conn: Any, cohort_ids: Sequence[int], min_cell_count: int) -> None:
     """Refuse a study whose cohorts differ by a few persons: subtracting one cohort's cells from another's
     (nested definitions, e.g. a cohort and the same cohort plus three persons) would publish those persons."""
-    from rcdm.db import query_sql
-
     for i, a in enumerate(cohort_ids):
         for b in cohort_ids[i + 1:]:
             differing = int(query_sql(conn, read_template("StudyCohortOverlap.sql"), cohort_a=a,
                                       cohort_b=b)["persons"].iloc[0])
             if 0 < differing < min_cell_count:
-                raise privacy.StudyPrivacyError(
+                raise StudyPrivacyError(
                     f"Refusing to run the study: cohorts {a} and {b} differ by {differing} person(s) (fewer than "
                     f"{min_cell_count}); subtracting one cohort's published counts from the other's would publish "
                     "them. Run the two cohorts in separate studies, or drop one.")
@@ -261,10 +261,6 @@ def run_study(
     Returns ``{"out", "study_spec_hash", "site_name", "dialect", "min_cell_count", "analyses": {id: rows},
     "suppressed": {id: {"primary", "complementary"}}, "generated_cohorts": [...]}``.
     """
-    from rcdm import study_releases as releases
-    from rcdm._version import __version__
-    from rcdm.db import execute_sql, execute_statements, exists_table, insert_table
-
     study = load_study(spec)
     spec = study.spec
     site = site if site is not None else SiteSettings()
@@ -287,8 +283,6 @@ def run_study(
 
     generated = []
     if cohort_statements:
-        from rcdm.cohort import create_cohort_table
-
         create_cohort_table(conn, cohort_database_schema, cohort_table)
         for cohort_id, statements in cohort_statements.items():
             execute_sql(conn, "DELETE FROM @s.@t WHERE cohort_definition_id = @id;", s=cohort_database_schema,
@@ -481,7 +475,7 @@ def read_results_zip(path: str | os.PathLike[str], limits: ZipLimits = ZipLimits
     _check_manifest(path, manifest, study.spec, hashlib.sha256(files["spec.json"]).hexdigest())
     try:
         privacy.check_files(files, manifest["min_cell_count"])
-    except privacy.StudyPrivacyError as exc:
+    except StudyPrivacyError as exc:
         raise StudyMergeError(f"{path} fails the privacy check: {exc}") from None
     return {"path": path, "manifest": manifest, "spec": dict(study.spec), "files": files}
 
@@ -680,10 +674,6 @@ def svg_bar_chart(categories: Sequence[str], series: Sequence[tuple[str, Sequenc
 def render_report(spec: Mapping[str, Any], sites: Sequence[Mapping[str, Any]], names: Sequence[str],
                   merged: Mapping[str, pd.DataFrame]) -> str:
     """The merged study's HTML report (jinja2 template ``study_report.html.j2``, autoescaped)."""
-    import jinja2
-    from markupsafe import Markup
-
-    from rcdm._version import __version__
 
     site_min = {n: int(s["manifest"]["min_cell_count"]) for n, s in zip(names, sites)}
     min_cell_count = min(site_min.values())
@@ -702,7 +692,7 @@ def render_report(spec: Mapping[str, Any], sites: Sequence[Mapping[str, Any]], n
         match_keys = ["cohort_definition_id", *[c for c in columns if c in keys or c == "bin_index"]]
 
         def key_of(row: Mapping[str, Any]) -> tuple[str, ...]:
-            return tuple(_fmt_number(row[k]) if not isinstance(row[k], str) else row[k] for k in match_keys)
+            return tuple(_fmt_number(row[k]) if not isinstance(row[k], str) else row[k] for k in match_keys)  # noqa: B023 - called within this iteration
 
         records = combined.to_dict("records")[:40]
         categories = [_label(row, keys, len(spec["cohorts"])) for row in records]

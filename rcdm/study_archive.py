@@ -21,11 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from rcdm.csv_safe import escape_cell, escape_frame
-from rcdm.errors import UsageError
-
-
-class StudyMergeError(UsageError):
-    """Site results that cannot be merged (different studies, a damaged, hostile or tampered zip)."""
+from rcdm.errors import StudyMergeError
 
 
 @dataclasses.dataclass(frozen=True)

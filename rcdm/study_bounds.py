@@ -16,8 +16,9 @@ from __future__ import annotations
 import math
 import os
 import sys
-from typing import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
+import highspy
 import numpy as np
 
 Cell = tuple[str, str, int]
@@ -52,8 +53,6 @@ def _components(relations: Sequence[Relation], hidden: set[Cell]) -> list[list[i
 
 def _highs() -> object:
     """A silent HiGHS instance (the first one in a process prints a banner on the C stdout: kept off it)."""
-    import highspy
-
     sys.stdout.flush()
     saved = os.dup(1)
     try:
@@ -69,8 +68,6 @@ def _highs() -> object:
 
 def _component_bounds(relations: Sequence[Relation], component: list[int], values: Mapping[Cell, int],
                       hidden: set[Cell]) -> dict[Cell, tuple[float, float]]:
-    import highspy
-
     cells = sorted({t[:3] for i in component for t in relations[i][1] if t[:3] in hidden})
     index = {c: j for j, c in enumerate(cells)}
     approximate = [row for row, i in enumerate(component) if not relations[i][2]]

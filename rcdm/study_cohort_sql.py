@@ -27,14 +27,16 @@ else is refused with the statement's number and the reason (naming the function 
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
-from rcdm.errors import UsageError
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
 
-
-class CohortSqlError(UsageError):
-    """Cohort SQL the site has not approved, or that does more than define a cohort; nothing was run."""
-
+from rcdm.errors import CohortSqlError
+from rcdm.sql import render, split_sql, translate
+from rcdm.sql.translate import get_temp_table_prefix, sqlglot_dialect
 
 # The functions cohort SQL may call: what ATLAS/Circe cohort definitions and OHDSI SQL use, in the form sqlglot
 # parses them after SqlRender translated them for each target (extras/cohorts/ and the study tests on 8 targets,
@@ -79,8 +81,6 @@ def _name(node: Any) -> str:
 
 def _table_key(table: Any) -> tuple[str, str, str]:
     """(catalog, schema, name) of an exp.Table, lower-case; raises CohortSqlError for anything but identifiers."""
-    from sqlglot import exp
-
     if not isinstance(table.this, exp.Identifier) or not _IDENTIFIER.match(table.this.name):
         raise CohortSqlError(f"reads or writes {table.sql()!r}, which is not a plain table name")
     name = ("#" if table.this.args.get("temporary") else "") + table.name.lower()  # T-SQL's #temp
@@ -95,8 +95,6 @@ def _table_key(table: Any) -> tuple[str, str, str]:
 def _check_functions(tree: Any) -> None:
     """Refuse functions and types not on the allow-lists, schema-qualified calls, table functions and statements
     nested in a statement."""
-    from sqlglot import exp
-
     for func in tree.find_all(exp.Func):
         if isinstance(func, exp.Anonymous):
             name = (func.this.name if isinstance(func.this, exp.Identifier) else str(func.this)).lower()
@@ -118,13 +116,12 @@ def _check_functions(tree: Any) -> None:
     nested = (exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Create, exp.Drop, exp.Command, exp.Into,
               exp.TruncateTable, exp.Copy)
     for node in tree.find_all(*nested):
-        if node is not tree and not (isinstance(node, exp.Into) and node.parent is tree):  # a data-modifying CTE, SELECT INTO, a statement inside a statement
+        # a data-modifying CTE, SELECT INTO, a statement inside a statement
+        if node is not tree and not (isinstance(node, exp.Into) and node.parent is tree):
             raise CohortSqlError(f"holds a {type(node).__name__.upper()} inside another statement")
 
 
 def _literal_int(node: Any) -> int | None:
-    from sqlglot import exp
-
     while isinstance(node, (exp.Alias, exp.Cast, exp.Paren)):
         node = node.this
     if isinstance(node, exp.Literal) and not node.is_string and re.fullmatch(r"\d+", node.this):
@@ -134,8 +131,6 @@ def _literal_int(node: Any) -> int | None:
 
 def _insert_cohort_ids(insert: Any) -> list[int | None]:
     """The cohort_definition_id each row source of an INSERT into the cohort table writes (None: not a literal)."""
-    from sqlglot import exp
-
     target = insert.this
     columns = [c.name.lower() for c in target.expressions] if isinstance(target, exp.Schema) else []
     position = columns.index("cohort_definition_id") if columns else 0
@@ -158,8 +153,6 @@ def _insert_cohort_ids(insert: Any) -> list[int | None]:
 
 
 def _where_is_own_id(where: Any, cohort_id: int) -> bool:
-    from sqlglot import exp
-
     condition = where.this if where is not None else None
     conjuncts = list(condition.flatten()) if isinstance(condition, exp.And) else [condition]
     for c in conjuncts:
@@ -178,13 +171,6 @@ def check_cohort_statements(statements: Sequence[str], dialect: str, cohort_id: 
     translator makes of OHDSI's ``#name``: ``CREATE TEMP TABLE``, T-SQL's ``#name``, SQLite's ``temp.name``, or
     ``<temp_emulation_schema>.<rcdm's temp prefix>name`` where temp tables are emulated.
     """
-    import sqlglot
-    from sqlglot import exp
-    from sqlglot.errors import SqlglotError
-
-    from rcdm.sql.translate import sqlglot_dialect
-
-    from rcdm.sql.translate import get_temp_table_prefix
 
     readable = {s.lower() for s in readable_schemas} | {cohort_schema.lower()}
     cohort_key = ("", cohort_schema.lower(), cohort_table.lower())
@@ -202,8 +188,8 @@ def check_cohort_statements(statements: Sequence[str], dialect: str, cohort_id: 
 
     for number, statement in enumerate(statements, start=1):
         def refuse(reason: str) -> CohortSqlError:
-            return CohortSqlError(f"Cohort {cohort_id} SQL statement {number} is refused: {reason}. "
-                                  f"Statement: {statement.strip()[:200]!r}")
+            return CohortSqlError(f"Cohort {cohort_id} SQL statement {number} is refused: {reason}. "  # noqa: B023 - called within this iteration
+                                  f"Statement: {statement.strip()[:200]!r}")  # noqa: B023 - called within this iteration
         try:
             trees = [t for t in sqlglot.parse(statement, read=sqlglot_dialect(dialect)) if t is not None]
         except SqlglotError as exc:
@@ -299,8 +285,6 @@ def render_cohort_sql(conn: Any, text: str, cohort_id: int, cdm_schema: str, coh
                       cohort_table: str, vocabulary_schema: str) -> list[str]:
     """The statements of a cohort SQL file as they would run on ``conn`` (rendered as rcdm.cohort renders them,
     translated, split)."""
-    from rcdm.sql import render, split_sql, translate
-
     rendered = render(text, warn_on_missing_parameters=False, parameters={
         "cdm_database_schema": cdm_schema, "vocabulary_database_schema": vocabulary_schema,
         "target_database_schema": cohort_schema, "target_cohort_table": cohort_table,

@@ -34,12 +34,13 @@ from __future__ import annotations
 import io
 import json
 import re
-from typing import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from rcdm.errors import RcdmError
+from rcdm.errors import StudyPrivacyError
+from rcdm.study_bounds import weak_cells
 
 MODALITY_CODES: tuple[str, ...] = (
     "AR", "ASMT", "AU", "BDUS", "BI", "BMD", "CR", "CT", "DG", "DOC", "DX", "ECG", "EPS", "ES", "FID", "GM", "HC",
@@ -91,10 +92,6 @@ def table_columns(analysis_type: str, dimensions: Sequence[str] = ()) -> dict[st
     else:
         raise ValueError(f"unknown analysis type {analysis_type!r}")
     return columns
-
-
-class StudyPrivacyError(RcdmError):
-    """Content that must not leave a site was found in a study's results; nothing was written."""
 
 
 def marker(min_cell_count: int) -> int:
@@ -173,7 +170,8 @@ def count_columns(analysis_type: str, dimensions: Sequence[str] = ()) -> list[st
 
 
 def zip_relations(tables: Mapping[str, pd.DataFrame], analyses: Sequence[Mapping[str, object]]
-                  ) -> tuple[list[tuple[tuple, list[tuple[str, str, int, int]], bool]], list[list[tuple[str, str, int]]]]:
+                  ) -> tuple[list[tuple[tuple, list[tuple[str, str, int, int]], bool]],
+                             list[list[tuple[str, str, int]]]]:
     """The linear relations between the count cells of every table of one site's zip.
 
     ``analyses``: the zip's analyses (``id``, ``type``, ``dimensions`` or ``by``, ``variable``); ``tables``: id →
@@ -284,8 +282,6 @@ def suppress_zip(
     ``min_cell_count`` gets the smallest published non-zero cell of its relations (else of the relations it is
     connected to) suppressed. Returns the suppressed tables and ``{id: {"primary", "complementary"}}``.
     """
-    from rcdm.study_bounds import weak_cells
-
     out = {aid: frame.copy().reset_index(drop=True) for aid, frame in tables.items()}
     kinds = _kinds(analyses)
     value = _count_values(out, kinds)
@@ -361,8 +357,6 @@ def audit_suppression(tables: Mapping[str, pd.DataFrame], analyses: Sequence[Map
     relation of :func:`zip_relations` with exactly one suppressed cell (recoverable by one subtraction), or a
     suppressed cell whose linear-programming bounds over all the relations are narrower than
     ``min_cell_count`` (rcdm.study_bounds)."""
-    from rcdm.study_bounds import weak_cells
-
     kinds = _kinds(analyses)
     value = _count_values(tables, kinds)
     hidden = {cell for cell, v in value.items() if v == marker(min_cell_count)}
@@ -603,7 +597,6 @@ __all__ = [
     "check_files",
     "check_table",
     "count_columns",
-    "determined_cells",
     "marker",
     "suppress",
     "suppress_zip",

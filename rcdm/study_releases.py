@@ -17,16 +17,14 @@ import contextlib
 import datetime as dt
 import json
 import os
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 
-from rcdm.errors import RcdmError
-
-
-class StudyReleaseError(RcdmError):
-    """A release refused because its cells could be differenced with an earlier release of the same cohort."""
+from rcdm.errors import StudyReleaseError
+from rcdm.study_privacy import DIMENSION_COLUMNS, count_columns
 
 
 def _text(value: Any) -> str:
@@ -44,8 +42,6 @@ def cell_keys(tables: Mapping[str, pd.DataFrame], analyses: Sequence[Mapping[str
     The analysis kind does not depend on the analysis id or the order of ``by`` (``counts:modality,plane``), so
     the same cell of two specs gets the same key. ``cohort_keys``: cohort id → the cohort's identity at the site.
     """
-    from rcdm.study_privacy import DIMENSION_COLUMNS, count_columns
-
     cells: dict[str, int] = {}
     for a in analyses:
         frame = tables[a["id"]]

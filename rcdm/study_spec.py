@@ -32,10 +32,15 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
-from rcdm.errors import UsageError
+import jsonschema
+import yaml
+
+from rcdm.errors import StudySpecError, UsageError
+from rcdm.extract import image_query_parameters
 from rcdm.options import ImageCriteria, spec_schema
 
 DIMENSIONS = ("modality", "protocol", "year", "plane", "contrast")
@@ -105,10 +110,6 @@ SCHEMA: dict[str, Any] = {
 """The study spec's JSON Schema: every key is named; ``additionalProperties`` is false everywhere."""
 
 
-class StudySpecError(UsageError):
-    """A study specification that is not valid; the message names the field."""
-
-
 def _fail(field: str, message: str) -> StudySpecError:
     return StudySpecError(f"Study spec field {field}: {message}")
 
@@ -122,8 +123,6 @@ def _field(path: Any) -> str:
 
 def _schema_errors(raw: Any) -> None:
     """Raise StudySpecError for the first schema violation, naming the field (an unknown key by its own name)."""
-    import jsonschema
-
     def leaves(error: Any) -> list:
         if error.validator == "oneOf" and error.context:  # a cohort that is neither an id nor a valid object
             best = max(error.context, key=lambda c: (len(c.absolute_path), c.validator != "type"))
@@ -195,8 +194,6 @@ def read_cohort_sql(base_dir: Path, name: str, field: str = "cohorts.sql") -> st
 
 def _criteria(raw: Mapping[str, Any] | None) -> dict[str, Any]:
     """Validate image criteria with rcdm.extract's rules and return them in canonical form."""
-    from rcdm.extract import image_query_parameters
-
     try:
         params = image_query_parameters(1, "cdm", **(raw or {}))
     except UsageError as exc:
@@ -267,8 +264,6 @@ def _read(path_or_dict: str | os.PathLike[str] | Mapping[str, Any]) -> tuple[Any
     text = path.read_text(encoding="utf-8")
     try:
         if path.suffix.lower() in (".yaml", ".yml"):
-            import yaml
-
             raw = yaml.safe_load(text)
         else:
             raw = json.loads(text, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(f"{c} is not JSON")))
@@ -374,8 +369,6 @@ def load_site_settings(path: str | os.PathLike[str] | None = None, min_cell_coun
     """Site settings from a YAML/JSON file (keys ``min_cell_count``, ``audit_log``), then explicit overrides."""
     values: dict[str, Any] = {}
     if path is not None:
-        import yaml
-
         file = Path(path).expanduser()
         if not file.is_file():
             raise UsageError(f"No such site config file: {file}")

@@ -128,6 +128,7 @@ def cdm(request, tmp_path_factory):
     conn.close()
 
 
+@pytest.mark.slow
 def test_gibleed_cohort_has_479_persons_and_matches_pandas(cdm):
     conn, schema, results = cdm
     result = generate_cohort(conn, COHORTS / "GiBleed.sql", 1, schema, results)
@@ -138,6 +139,7 @@ def test_gibleed_cohort_has_479_persons_and_matches_pandas(cdm):
     assert same_rows(cohort_rows(conn, results, 1), reference)
 
 
+@pytest.mark.slow
 def test_regenerating_replaces_rows_and_keeps_other_cohorts(cdm):
     conn, schema, results = cdm
     generate_cohort(conn, COHORTS / "GiBleed.sql", 11, schema, results)
@@ -149,6 +151,7 @@ def test_regenerating_replaces_rows_and_keeps_other_cohorts(cdm):
     assert counts["n"].tolist() == [479, 479]
 
 
+@pytest.mark.slow
 def test_celecoxib_new_users_match_pandas(cdm):
     conn, schema, results = cdm
     reference = celecoxib_reference()
@@ -160,6 +163,7 @@ def test_celecoxib_new_users_match_pandas(cdm):
     assert same_rows(cohort_rows(conn, results, 2, "study_cohort"), reference)
 
 
+@pytest.mark.slow
 def test_refusals_before_sql(cdm):
     conn, schema, results = cdm
     sql = COHORTS / "GiBleed.sql"
@@ -175,6 +179,7 @@ def test_refusals_before_sql(cdm):
         generate_cohort(conn, "no_such_cohort.sql", 3, schema, results)
 
 
+@pytest.mark.slow
 def test_cli_cohort_generate(tmp_path, capsys):
     db = tmp_path / "cli.duckdb"
     with connect(db) as conn:
@@ -208,7 +213,8 @@ def test_templates_render_and_translate_to_every_dialect(dialect):
         render(read_template("GetCohortImages.sql"), counts_only=True),
         render(read_template("GetCohortImages.sql"), parameters=every_filter),
         render(read_template("GetCohortImages.sql"), parameters={**every_filter, "counts_only": "TRUE"}),
-    ] + [render(f.read_text(), warn_on_missing_parameters=False, **COHORT_PARAMETERS) for f in sorted(COHORTS.glob("*.sql"))]
+    ] + [render(f.read_text(), warn_on_missing_parameters=False, **COHORT_PARAMETERS)
+         for f in sorted(COHORTS.glob("*.sql"))]
     for sql in rendered:
         assert "@" not in sql.replace("@@", "")
         assert translate(sql, dialect, temp_emulation_schema="scratch").strip()

@@ -14,6 +14,8 @@ import pytest
 
 pydicom = pytest.importorskip("pydicom")
 
+from test_cohort import GIBLEED, gibleed_reference, observation_periods  # noqa: E402
+
 from rcdm.cdm_csv import load_cdm_csv  # noqa: E402
 from rcdm.cohort import generate_cohort  # noqa: E402
 from rcdm.db import connect, execute_sql, query_sql  # noqa: E402
@@ -21,7 +23,7 @@ from rcdm.dicom.sample import template_path  # noqa: E402
 from rcdm.etl import run_etl  # noqa: E402
 from rcdm.extract import count_cohort_images, get_cohort_images, materialize  # noqa: E402
 
-from test_cohort import GIBLEED, gibleed_reference, observation_periods  # noqa: E402
+pytestmark = pytest.mark.slow  # builds and loads whole example CDMs
 
 REPO = Path(__file__).resolve().parents[1]
 GIBLEED_SQL = REPO / "extras" / "cohorts" / "GiBleed.sql"

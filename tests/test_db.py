@@ -516,6 +516,7 @@ def large_table() -> pa.Table:
     })
 
 
+@pytest.mark.slow
 def test_bulk_100k_rows_duckdb_uses_arrow_registration(tmp_path, monkeypatch):
     import duckdb_engine
 
@@ -562,6 +563,7 @@ def test_bulk_100k_rows_postgresql_uses_copy(postgres_url, monkeypatch):
     assert copies == [f"COPY {schema}.big (\"id\", \"label\", \"event_date\") FROM STDIN (FORMAT csv, ENCODING 'UTF8')"]
 
 
+@pytest.mark.slow
 def test_bulk_100k_rows_sqlite_uses_its_loader(tmp_path, monkeypatch):
     calls = []
     monkeypatch.setitem(REGISTRY, "sqlite", dataclasses.replace(

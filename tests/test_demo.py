@@ -12,6 +12,8 @@ from rcdm.cli import main
 from rcdm.db import connect, query_sql
 from rcdm.demo import demo_data_dir
 
+pytestmark = pytest.mark.slow  # builds and loads whole example CDMs
+
 REPO = Path(__file__).resolve().parents[1]
 
 

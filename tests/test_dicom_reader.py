@@ -328,6 +328,7 @@ def _mutations(data: bytes, rng, n: int):
         yield bytes(copy)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not reader.ACCELERATED and not os.environ.get("CI"), reason="the compiled scanner is not built")
 def test_compiled_and_python_walks_agree_on_damaged_files(tmp_path: Path) -> None:
     """Memory-safety and parity of the C walk: thousands of damaged headers, same outcome and record both ways."""
@@ -530,6 +531,7 @@ def arbiter_corpus(tmp_path_factory) -> list[str]:
     return sorted(str(p) for p in folder.iterdir()) + sorted(str(p) for p in (FUZZ / "seeds").iterdir())
 
 
+@pytest.mark.slow
 def test_quarantine_only_where_pydicom_fails_too(arbiter_corpus: list[str], walk: str) -> None:
     """Over damaged files (tags corrupted above (5200,9230), top-level item tags, odd VRs, swapped elements,
     flips, odd lengths, cuts): a file pydicom reads whole is read, with pydicom's values; a quarantine is

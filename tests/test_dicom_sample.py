@@ -69,6 +69,7 @@ def test_person_map_covers_every_patient(corpus) -> None:
         assert pmap.lookup(records[path].patient_id) is not None
 
 
+@pytest.mark.slow
 def test_same_seed_same_uids(tmp_path: Path) -> None:
     a = write_sample_corpus(tmp_path / "a", n_patients=2, seed=9)
     b = write_sample_corpus(tmp_path / "b", n_patients=2, seed=9)

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # a long run of one tool over a corpus
+
 ROOT = Path(__file__).resolve().parents[1]
 
 _RUNNER = """

@@ -18,6 +18,8 @@ from rcdm.etl import run_etl
 from test_etl_load import check_invariant, make_corpus, pg_schema, snapshot
 from test_etl_resume import _kill_when
 
+pytestmark = pytest.mark.slow  # the ETL end to end, with worker processes
+
 
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory) -> dict:

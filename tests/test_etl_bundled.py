@@ -18,6 +18,8 @@ from rcdm.etl import run_etl
 from rcdm.etl.transform import file_ids, file_key
 from test_etl_load import check_invariant
 
+pytestmark = pytest.mark.slow  # the ETL end to end, with worker processes
+
 FINAL = {"loaded", "duplicate", "skipped", "quarantined", "unmapped_patient"}
 
 

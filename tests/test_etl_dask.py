@@ -22,6 +22,8 @@ from rcdm.etl.discover import iter_files
 from rcdm.etl.executor import LocalExecutor
 from rcdm.etl.transform import STAGE_SCHEMA, BatchContext, FileEntry, file_key, process_batch, relative_path
 
+pytestmark = pytest.mark.slow  # the ETL end to end, with worker processes
+
 DOC = Path(__file__).resolve().parents[1] / "docs" / "staging-format.md"
 BATCH = 9
 ORDER = {"radiology_occurrence": "radiology_occurrence_id", "radiology_image": "radiology_image_id",

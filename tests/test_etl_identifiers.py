@@ -27,6 +27,8 @@ from rcdm.db import connect, execute_sql, query_sql
 from rcdm.etl import run_etl
 from test_etl_load import check_invariant, make_corpus, pg_schema
 
+pytestmark = pytest.mark.slow  # the ETL end to end, with worker processes
+
 NESTED_ID, ADDRESS = "NESTED-4711", "12 Hidden Lane"
 
 

@@ -26,6 +26,8 @@ from rcdm.dicom.sample import write_sample_corpus
 from rcdm.errors import LockError, UsageError
 from rcdm.etl import run_etl
 
+pytestmark = pytest.mark.slow  # the ETL end to end, with worker processes
+
 TABLES = ("radiology_occurrence", "radiology_image")
 ORDER = {"radiology_occurrence": "radiology_occurrence_id", "radiology_image": "radiology_image_id"}
 

@@ -16,6 +16,8 @@ from rcdm.ddl import ddl_statements
 from rcdm.etl import run_etl
 from test_etl_load import make_corpus, pg_schema, snapshot
 
+pytestmark = pytest.mark.slow  # the ETL end to end, with worker processes
+
 BATCH = 20
 
 

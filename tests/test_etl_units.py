@@ -40,6 +40,7 @@ def test_iter_files_is_lazy(tmp_path):
     assert next(it).endswith("x.dcm")
 
 
+@pytest.mark.slow
 def test_executor_keeps_order_with_workers(tmp_path):
     entries = []
     for i in range(12):

@@ -248,6 +248,7 @@ CASES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
 def test_filters_match_pandas_reference(world, case):
     filters = CASES[case]
@@ -384,6 +385,7 @@ def test_manifest_csv_and_parquet(selection, tmp_path):
     assert set(csv["radiology_image_id"]) == set(frame["radiology_image_id"])
 
 
+@pytest.mark.slow
 def test_copy_verifies_resumes_and_never_overwrites(selection, tmp_path):
     frame, root = selection
     out = tmp_path / "out"
@@ -426,6 +428,7 @@ def test_link_mode_and_missing_sources(selection, tmp_path):
         materialize(frame, root, out, mode="move")
 
 
+@pytest.mark.slow
 def test_cli_extract_dry_run_manifest_and_copy(world, tmp_path, capsys):
     db = str(world["path"])  # the DuckDB file, or the PostgreSQL URL
     base = ["extract", "--cohort-id", "1", "--db", db, "--schema", world["schema"], "--cohort-schema",
@@ -450,6 +453,7 @@ def test_cli_extract_dry_run_manifest_and_copy(world, tmp_path, capsys):
 
 
 
+@pytest.mark.slow
 def test_patient_id_placeholders_are_resolved_with_the_person_map(selection, tmp_path):
     """The ETL stores ``{patient_id}`` for PatientID folders; extraction needs the site's person map for them."""
     frame, _ = selection

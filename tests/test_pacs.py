@@ -299,6 +299,7 @@ def test_no_identifier_reaches_tables_or_logs(orthanc, corpus, secret, tmp_path,
     assert os.stat(index).st_mode & 0o077 == 0  # the index (which holds UIDs) is the site's alone
 
 
+@pytest.mark.slow
 def test_pacs_sources_need_one_address_without_paths(corpus, secret, tmp_path):
     with pytest.raises(rcdm.errors.UsageError, match="one PACS address per run"):
         run_etl(["dimse://A@h:1", corpus["out_dir"]], str(tmp_path / "x.duckdb"), "cdm",

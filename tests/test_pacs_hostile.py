@@ -19,6 +19,8 @@ import pytest
 
 import rcdm
 
+pytestmark = pytest.mark.slow  # fake PACS servers answering hostile data, each test several seconds
+
 STUDY = "1.2.826.0.1.3680043.9.7777.1"
 SERIES = STUDY + ".1"
 SECRET_VALUES = ("PIDSECRET42", "Doe", STUDY)

@@ -33,6 +33,7 @@ def test_set_shape(ev):
                                                     "modality-conflict", "anatomy-nesting", "route", "cta"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loinc_table", [False, True])
 def test_heldout_precision_and_coverage(ev, loinc_table):
     held = [r for r in ev.read_set() if r["split"] == "heldout"]

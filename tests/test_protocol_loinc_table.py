@@ -56,7 +56,8 @@ def test_axes_to_parts(axes, expect):
 
 
 def test_loinc_table_matcher_agrees_with_playbook():
-    by_playbook = ProtocolMatcher.from_files(playbook=FIX / "LoincRsnaRadiologyPlaybook.csv", concepts=FIX / "CONCEPT.csv")
+    by_playbook = ProtocolMatcher.from_files(playbook=FIX / "LoincRsnaRadiologyPlaybook.csv",
+                                             concepts=FIX / "CONCEPT.csv")
     by_loinc = ProtocolMatcher.from_files(loinc_table=FIX / "Loinc.csv", concepts=FIX / "CONCEPT.csv",
                                           part_links=[FIX / "LoincPartLink_Supplementary.csv"])
     m = by_loinc.match({"modality": "CT", "study_description": "CT head W contrast IV"})
@@ -68,21 +69,26 @@ def test_loinc_table_matcher_agrees_with_playbook():
         assert by_loinc.match(study).loinc == by_playbook.match(study).loinc, r
 
 
-def test_bad_files(tmp_path: Path):
+def test_missing_files(tmp_path: Path):
     with pytest.raises(UsageError, match="No such Loinc.csv"):
         load_loinc_table(tmp_path / "nope.csv")
-    bad = tmp_path / "Loinc.csv"
-    cases = [("LOINC_NUM\tCOMPONENT\n1-1\tx\n", "wrong delimiter"),
-             ('"LOINC_NUM","COMPONENT"\n"24627-2","x"\n', "missing column"),
-             ((FIX / "Loinc.csv").read_text().replace('"24627-2"', '"24627-3"'), "line .*24627-3")]
-    for text, message in cases:
-        bad.write_text(text)
-        with pytest.raises(UsageError, match=message):
-            load_loinc_table(bad)
     with pytest.raises(UsageError, match="Give a playbook"):
         ProtocolMatcher.from_files()
 
 
+@pytest.mark.parametrize("text,message", [
+    ("LOINC_NUM\tCOMPONENT\n1-1\tx\n", "wrong delimiter"),
+    ('"LOINC_NUM","COMPONENT"\n"24627-2","x"\n', "missing column"),
+    ((FIX / "Loinc.csv").read_text().replace('"24627-2"', '"24627-3"'), "line .*24627-3"),
+], ids=["tabs", "missing_column", "bad_line"])
+def test_bad_files(tmp_path: Path, text: str, message: str):
+    bad = tmp_path / "Loinc.csv"
+    bad.write_text(text)
+    with pytest.raises(UsageError, match=message):
+        load_loinc_table(bad)
+
+
+@pytest.mark.slow
 def test_cli_with_only_the_loinc_release(tmp_path: Path, capsys):
     """A site with only LOINC's release: explain from Loinc.csv, and load it into rcdm_playbook for remap."""
     import datetime as dt

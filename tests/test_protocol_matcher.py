@@ -44,7 +44,8 @@ def test_normalisation(matcher, text, expected):
 
 
 def test_normalizer_longest_pattern_wins():
-    n = Normalizer([("c-", "without contrast"), ("c-spine", "cervical spine"), ("w", "with"), ("w/wo", "with and without")])
+    n = Normalizer([("c-", "without contrast"), ("c-spine", "cervical spine"), ("w", "with"),
+                    ("w/wo", "with and without")])
     assert n.normalize("CT C-SPINE W/WO") == "ct cervical spine with and without"
 
 
@@ -145,6 +146,7 @@ def test_labelled_set_precision_and_coverage(matcher):
     assert coverage >= 0.7
 
 
+@pytest.mark.slow
 def test_cache_returns_the_same_match(matcher):
     """Speed is measured in extras/benchmarks/bench_protocol_matcher.py (no wall-clock assertion here): the
     memo must hand back the very Match object for a repeated study, and a fresh matcher must agree with it."""

@@ -23,11 +23,11 @@ PACKAGE = REPO / "extras" / "RadiologyCDM"
 OFFLINE_NOTES = ("unable to verify current time", "internet", "CRAN incoming", "URL")
 """Notes R CMD check may give on a machine without internet access; any other note fails the check."""
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.r, pytest.mark.skipif(
     not shutil.which("Rscript") and not os.environ.get("CI"),
     reason="R is not installed (Debian: r-base-core r-cran-reticulate r-cran-testthat r-cran-roxygen2 "
            "r-cran-knitr r-cran-rmarkdown pandoc)",
-)
+)]
 
 
 def _python_without_rcdm() -> str:

@@ -10,9 +10,10 @@ import re
 
 import pandas as pd
 import pytest
+from conftest import backend_params, connect_backend
 
 from rcdm import connect, create_tables
-from rcdm.db import execute_sql, insert_table
+from rcdm.db import insert_table
 from rcdm.errors import IdentifierError, UsageError
 from rcdm.report import COLUMN_RULES, TEMPLATES, format_report, quality_report, report_to_dict
 from rcdm.resources import inst_dir, read_template
@@ -20,15 +21,9 @@ from rcdm.resources import inst_dir, read_template
 SCHEMA = "report_test"
 
 
-@pytest.fixture(params=["duckdb", "sqlite", "postgresql"])
+@pytest.fixture(params=backend_params())
 def conn(request, tmp_path):
-    if request.param == "duckdb":
-        c = connect(str(tmp_path / "report.duckdb"))
-    elif request.param == "sqlite":
-        c = connect(f"sqlite:///{tmp_path / 'report.db'}")
-    else:
-        c = connect(request.getfixturevalue("postgres_url"))
-        execute_sql(c, f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE;")
+    c = connect_backend(request.param, tmp_path, request, drop_schemas=(SCHEMA,), name="report")
     yield c
     c.close()
 

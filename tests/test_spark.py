@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+pytestmark = pytest.mark.spark
+
 pytest.importorskip("pyspark")
 pydicom = pytest.importorskip("pydicom")
 

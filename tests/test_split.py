@@ -3,25 +3,32 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from rcdm.sql.split import split_sql, split_sql_with_offsets
 
 
-def _cases(test_data):
-    rows = [json.loads(line) for line in (test_data / "sqlrender/conformance.jsonl").read_text().splitlines()]
+def _cases():
+    conformance = Path(__file__).parent / "data" / "sqlrender" / "conformance.jsonl"
+    rows = [json.loads(line) for line in conformance.read_text().splitlines()]
     return [r for r in rows if r["kind"] == "split"]
 
 
-def test_conformance_cases(test_data) -> None:
-    cases = _cases(test_data)
-    assert len(cases) == 10
-    for case in cases:
-        got = split_sql(case["sql"])
-        if "index" in case:
-            got = got[case["index"]]
-        assert got == case["expected"], case["test"]
+CASES = _cases()
+
+
+def test_every_conformance_case_is_here() -> None:
+    assert len(CASES) == 10
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["test"] for c in CASES])
+def test_conformance_cases(case) -> None:
+    got = split_sql(case["sql"])
+    if "index" in case:
+        got = got[case["index"]]
+    assert got == case["expected"], case["test"]
 
 
 @pytest.mark.parametrize(

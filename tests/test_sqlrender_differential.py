@@ -14,6 +14,8 @@ pytest.importorskip("duckcdm")
 
 from sqlrender_differential import agreement, all_outcomes, load_differences  # noqa: E402
 
+pytestmark = pytest.mark.slow  # a long run of one tool over a corpus
+
 
 @pytest.fixture(scope="module")
 def outcomes(postgres_url):

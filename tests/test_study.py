@@ -25,7 +25,6 @@ import pytest
 
 from rcdm import study_privacy as privacy
 from rcdm.cli import main
-from rcdm.study_spec import SiteSettings, bin_edges
 from rcdm.study import (
     ALL_SITES,
     StudyMergeError,
@@ -36,6 +35,7 @@ from rcdm.study import (
     run_study,
     study_spec_hash,
 )
+from rcdm.study_spec import SiteSettings, bin_edges
 
 MIN_CELL = 10
 
@@ -85,7 +85,7 @@ def synthetic_site(seed: int, first_person: int, persons: int) -> dict[str, pd.D
     person_ids = first_person + 7 * np.arange(persons)
     occurrences, images = [], []
     image_id = seed * 10_000_000
-    for n, person in enumerate(person_ids):
+    for _n, person in enumerate(person_ids):
         for _ in range(rng.choice([0, 1, 2, 3], p=[0.1, 0.4, 0.35, 0.15])):
             occ_id = int(rng.integers(1, 2**62))
             day = dt.date(2012, 1, 1) + dt.timedelta(days=int(rng.integers(0, 3650)))
@@ -97,7 +97,7 @@ def synthetic_site(seed: int, first_person: int, persons: int) -> dict[str, pd.D
                 "modality": str(modality), "protocol_concept_id": None if protocol < 0 else int(protocol),
                 "count_of_series": 1, "count_of_images": 1,
             })
-            for series in range(int(rng.integers(1, 3))):
+            for _series in range(int(rng.integers(1, 3))):
                 series_id = int(rng.integers(1, 2**62))
                 plane = rng.choice(["axial", "coronal", "sagittal", "oblique", None], p=[0.7, 0.15, 0.1, 0.02, 0.03])
                 phase = rng.choice(["pre:contrast_bolus_agent_none", "post:contrast_bolus_agent", None],
@@ -484,7 +484,7 @@ def test_nothing_person_level_in_the_zip(study, site):
                     for v in value:
                         walk(v, key)
                 elif isinstance(value, (int, float)) and not isinstance(value, bool):
-                    numbers.append((key, value))
+                    numbers.append((key, value))  # noqa: B023 - called within this iteration
 
             walk(json.loads(payload))
             for key, value in numbers:
@@ -643,7 +643,7 @@ def published_relations(files: dict[str, bytes]) -> list[dict]:
         if a["type"] not in ("distribution", "time_to_first_study"):
             continue
         columns = ["persons", "images"] if a["type"] == "distribution" else ["persons"]
-        for cohort, part in t.groupby("cohort_definition_id"):
+        for cohort, _part in t.groupby("cohort_definition_id"):
             lines = {line: row for line, row in enumerate(t.to_dict("records"), start=2)
                      if row["cohort_definition_id"] == cohort}
             for column in columns:
@@ -740,6 +740,7 @@ def reviewer(tmp_path_factory):
     return {"folder": folder, "db": db}
 
 
+@pytest.mark.slow
 def test_reviewer_scenario_small_mr_next_to_large_ct(reviewer, tmp_path, capsys):
     out = tmp_path / "site.zip"
     assert main(["study", "run", str(EXAMPLE_SPEC), "--db", str(reviewer["db"]), "--schema", "cdm",

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from test_study import ATLAS_SQL, EXAMPLE_SPEC, build_site, load_site, site_files
 
 from rcdm import study_privacy as privacy
 from rcdm.cli import main
@@ -27,8 +28,6 @@ from rcdm.study_archive import ZipLimits, csv_bytes, escape_cell, read_zip_membe
 from rcdm.study_cohort_sql import CohortSqlError
 from rcdm.study_releases import StudyReleaseError
 from rcdm.study_spec import BINS, SiteSettings, StudySpecError, load_site_settings, load_study
-
-from test_study import ATLAS_SQL, EXAMPLE_SPEC, build_site, load_site, site_files
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -147,6 +146,7 @@ MALICIOUS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("attack", sorted(MALICIOUS))
 def test_cohort_sql_that_does_more_than_define_a_cohort_is_refused(attack, tmp_path):
     db = make_db(tmp_path / "s.duckdb", small_site())
@@ -160,6 +160,7 @@ def test_cohort_sql_that_does_more_than_define_a_cohort_is_refused(attack, tmp_p
     assert db_state(db) == before and not leak.exists() and not (tmp_path / "site.zip").exists()
 
 
+@pytest.mark.slow
 def test_cohort_sql_runs_only_with_the_approval_of_this_spec(tmp_path, capsys):
     db = make_db(tmp_path / "s.duckdb", small_site())
     spec = write_spec(tmp_path, ATLAS_SQL)
@@ -334,6 +335,7 @@ def test_a_dropped_temp_table_is_no_temp_table(attack, dialect):
                                   "DROP TABLE site_audit;")
 
 
+@pytest.mark.slow
 def test_the_dropped_temp_table_attack_leaves_the_real_table_on_duckdb(tmp_path):
     """The reviewer's end-to-end reproducer: a real main.site_audit, shadowed by a temp table, dropped."""
     import duckdb
@@ -371,7 +373,7 @@ def test_the_reviewed_attacks_fail_on_postgresql(tmp_path, postgres_url):
                           "DROP TABLE concept;\nDROP TABLE concept;")
             attacks = [reproducer, *(ATLAS_SQL + "\n" + a for a in FUNCTION_BYPASSES.values()),
                        *(ATLAS_SQL + "\n" + a for a in DROPPED_TEMP_BYPASSES.values())]
-            for number, sql in enumerate(attacks):
+            for _number, sql in enumerate(attacks):
                 spec = write_spec(tmp_path, sql)
                 with pytest.raises(CohortSqlError, match="refused"):
                     run_study(spec, conn, schema, out=tmp_path / "r.zip",
@@ -402,6 +404,7 @@ def connect_pg(url: str):
 # 2. The site's own minimum cell count
 
 
+@pytest.mark.slow
 def test_a_spec_can_raise_the_site_minimum_never_lower_it(tmp_path, capsys):
     db = make_db(tmp_path / "s.duckdb", small_site(ct_persons=40, mr_only=8))
     low = write_spec(tmp_path, None, min_cell_count=1)
@@ -430,6 +433,7 @@ def test_a_spec_can_raise_the_site_minimum_never_lower_it(tmp_path, capsys):
 # 3. Suppression that survives subtraction
 
 
+@pytest.mark.slow
 def test_the_reported_subtraction_no_longer_works(tmp_path):
     """30 persons with CT, 3 with MR only: MR used to be totals 33 - slice thickness 30 = 3."""
     db = make_db(tmp_path / "s.duckdb", small_site(30, 3))
@@ -466,6 +470,7 @@ def test_the_lp_audit_refuses_what_the_simple_rule_lets_through():
     assert any("narrower than 5" in p for p in problems), problems
 
 
+@pytest.mark.slow
 def test_nested_cohorts_that_differ_by_a_few_persons_are_refused(tmp_path):
     """Cohort 2 is cohort 1 less 3 persons: every cell of 1 minus the same cell of 2 would count those 3."""
     from rcdm.db import connect, insert_table
@@ -496,6 +501,7 @@ def test_bins_are_fixed_by_the_tool():
     assert all(list(edges) == sorted(set(edges)) for edges in BINS.values())
 
 
+@pytest.mark.slow
 def test_quantiles_are_never_one_persons_value(tmp_path):
     for n, offsets in ((5, [3, 17, 45, 120, 300]), (6, [2, 9, 40, 100, 200, 360]),
                        (40, [3] * 10 + [10] * 15 + [40] * 15)):
@@ -525,6 +531,7 @@ def test_quantiles_are_never_one_persons_value(tmp_path):
 # The site's release log: no differencing between releases of the same cohort
 
 
+@pytest.mark.slow
 def test_a_release_that_could_be_differenced_with_an_earlier_one_is_refused(tmp_path, capsys):
     data = small_site(ct_persons=40, mr_only=0)
     db = make_db(tmp_path / "s.duckdb", data)
@@ -609,28 +616,31 @@ def files_under(root: Path) -> set[Path]:
     return {p for p in root.rglob("*")}
 
 
+def _traversal(spec):
+    spec["analyses"][0]["id"] = "../../escaped"
+
+
+NAME_ATTACKS = {  # what: (the site's files, a folder) -> a hostile zip
+    "member_traversal": lambda files, tmp: rezip(tmp / "a.zip", {**files, "../escaped.csv": b"x"}),
+    "member_absolute": lambda files, tmp: rezip(tmp / "b.zip", {**files, str(tmp / "abs.csv"): b"x"}),
+    "member_folder": lambda files, tmp: rezip(tmp / "c.zip", {**files, "sub/x.csv": b"x"}),
+    "analysis_id": lambda files, tmp: rezip(tmp / "d.zip", resigned(files, _traversal)),
+    "duplicate_member": lambda files, tmp: rezip(tmp / "e.zip", files, [*files, "totals.csv"]),  # warns; refused
+}
+
+
 @pytest.mark.filterwarnings("ignore:Duplicate name")
-def test_names_inside_a_zip_never_write_outside_out(good_zip, tmp_path, capsys):
-    files = site_files(good_zip)
-
-    def traversal(spec):
-        spec["analyses"][0]["id"] = "../../escaped"
-
-    attacks = {
-        "member_traversal": rezip(tmp_path / "a.zip", {**files, "../escaped.csv": b"x"}),
-        "member_absolute": rezip(tmp_path / "b.zip", {**files, str(tmp_path / "abs.csv"): b"x"}),
-        "member_folder": rezip(tmp_path / "c.zip", {**files, "sub/x.csv": b"x"}),
-        "analysis_id": rezip(tmp_path / "d.zip", resigned(files, traversal)),
-        "duplicate_member": rezip(tmp_path / "e.zip", files, [*files, "totals.csv"]),  # warns; refused
-    }
+@pytest.mark.parametrize("what", NAME_ATTACKS)
+def test_names_inside_a_zip_never_write_outside_out(good_zip, tmp_path, capsys, what):
+    path = NAME_ATTACKS[what](site_files(good_zip), tmp_path)
     before = files_under(tmp_path)
-    for what, path in attacks.items():
-        code, err = merge_cli([path], tmp_path / "out" / what, capsys)
-        assert code == 2 and str(path) in err, (what, err)
-        assert not (tmp_path / "out" / what).exists(), what
+    code, err = merge_cli([path], tmp_path / "out" / what, capsys)
+    assert code == 2 and str(path) in err, (what, err)
+    assert not (tmp_path / "out" / what).exists(), what
     assert files_under(tmp_path) == before
 
 
+@pytest.mark.slow
 def test_a_zip_bomb_is_refused_while_streaming(good_zip, tmp_path, capsys):
     files = site_files(good_zip)
     bomb = tmp_path / "bomb.zip"
@@ -655,6 +665,7 @@ def test_a_zip_bomb_is_refused_while_streaming(good_zip, tmp_path, capsys):
     assert code == 2 and "expands to more than" in err and not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_formula_values_are_escaped_in_every_csv(good_zip, tmp_path, capsys):
     named = tmp_path / "=HYPERLINK(&quot;http;x&quot;).zip"
     named.write_bytes(good_zip.read_bytes())
@@ -726,6 +737,7 @@ def test_malformed_zips_give_a_clear_error_and_exit_2(attack, good_zip, tmp_path
     assert code == 2
 
 
+@pytest.mark.slow
 def test_the_bundled_example_publishes_nothing_recoverable_on_a_site_with_small_groups(tmp_path):
     """Small groups everywhere (3 MR persons, 1 person before the index, a 2-person year), audited by LP."""
     data = small_site(ct_persons=12, mr_only=3, days=[-4, *range(1, 12), 2, 3, 40])
@@ -735,7 +747,7 @@ def test_the_bundled_example_publishes_nothing_recoverable_on_a_site_with_small_
     manifest = json.loads(files["manifest.json"])
     tables = {a["id"]: table(files, a["id"]) for a in manifest["analyses"]}
     assert privacy.audit_suppression(tables, manifest["analyses"], 5) == []
-    from rcdm.study_bounds import uncertainty, cell_bounds
+    from rcdm.study_bounds import cell_bounds, uncertainty
 
     values = privacy._count_values(tables, privacy._kinds(manifest["analyses"]))
     hidden = {c for c, v in values.items() if v == -5}
@@ -748,6 +760,7 @@ def test_the_bundled_example_publishes_nothing_recoverable_on_a_site_with_small_
             assert not frame[column].astype(int).between(1, 4).any(), (name, column)
 
 
+@pytest.mark.slow
 def test_random_damage_never_ends_in_a_traceback(good_zip, tmp_path, capsys):
     """60 seeded mutations (flipped bytes, cut or repeated slices of a member, or of the zip itself): merge either
     accepts the zip (a change that still passes every check) or exits 2 naming it; never anything else."""

@@ -147,6 +147,7 @@ def _all_aggregate_text(client) -> str:
                                                      "/api/overview", "/api/protocols", "/api/combinations"))
 
 
+@pytest.mark.slow
 def test_aggregate_pages_carry_no_row_level_values(app):
     with client_for(app, "agg") as agg:
         text = _all_aggregate_text(agg)
@@ -169,6 +170,7 @@ def _hidden_rows_are_safe(rows, key, total, k):
     return len(hidden) >= 2 and (total - shown) - len(hidden) >= k
 
 
+@pytest.mark.slow
 def test_small_modalities_cannot_be_recovered_by_subtraction(app):
     with client_for(app, "agg") as agg:
         data = agg.get("/api/overview").json()
@@ -243,6 +245,7 @@ def test_users_without_a_role_are_aggregate_and_roles_are_checked(tmp_path):
         auth.add_user("x", PASSWORD, tmp_path / "n.json", role="root")
 
 
+@pytest.mark.slow
 def test_cli_add_user_role(tmp_path):
     from rcdm.cli import main
 
@@ -323,12 +326,13 @@ def test_the_real_user_is_never_locked_out():
     throttle.end("alice", "198.51.100.7", ok=True)
 
 
+@pytest.mark.slow
 def test_a_distributed_guesser_gets_one_guess_per_address_per_delay():
     clock = Clock()
     throttle = LoginThrottle(ThrottleSettings(user_soft_limit=10, user_delay=2, max_user_delay=60), clock=clock)
     checked = 0
-    for minute in range(30):  # 30 minutes, 100 addresses, each trying every second
-        for second in range(60):
+    for _minute in range(30):  # 30 minutes, 100 addresses, each trying every second
+        for _second in range(60):
             for a in range(100):
                 if throttle.begin("alice", f"10.1.0.{a}").allowed:
                     checked += 1
@@ -415,6 +419,7 @@ class CountingVerify:
                 self.running -= 1
 
 
+@pytest.mark.slow
 def test_parallel_guesses_do_not_bypass_the_throttle(site, monkeypatch):
     """60 wrong passwords at once from one address against a limit of 3 free failures: at most 3 are checked."""
     counter = CountingVerify(monkeypatch)
@@ -426,6 +431,7 @@ def test_parallel_guesses_do_not_bypass_the_throttle(site, monkeypatch):
     assert counter.calls <= 3
 
 
+@pytest.mark.slow
 def test_a_burst_of_logins_hashes_a_bounded_number_at_once(site, monkeypatch):
     """80 logins for 80 different names at once (the throttle lets each through): at most 2 argon2 hashes run
     at the same time (64 MiB each) and the requests beyond the waiting room are told to come back (503)."""
@@ -484,6 +490,7 @@ def test_forwarded_for_is_believed_only_from_trusted_proxies():
         ViewerSettings(trusted_proxies=("10.0.0.300",)).check()
 
 
+@pytest.mark.slow
 def test_forged_forwarded_for_does_not_reset_the_throttle(site):
     app = make_app(site, throttle=ThrottleSettings(free_attempts=2, base_delay=600))
     with Server(app) as base:
@@ -492,6 +499,7 @@ def test_forged_forwarded_for_does_not_reset_the_throttle(site):
     assert codes == [401, 401, 429, 429]
 
 
+@pytest.mark.slow
 def test_behind_a_trusted_proxy_users_do_not_share_one_address(site):
     """Behind the proxy (127.0.0.1 here), a guesser at one address does not slow the user at another."""
     app = make_app(site, trusted_proxies=("127.0.0.1",), throttle=ThrottleSettings(free_attempts=2, base_delay=600))
@@ -505,6 +513,7 @@ def test_behind_a_trusted_proxy_users_do_not_share_one_address(site):
 # -- sessions, hosts, https -------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_anonymous_session_flood_is_capped_and_keeps_logged_in_users(site):
     app = make_app(site, max_anonymous_sessions=50)
     with client_for(app, "agg") as agg:
@@ -543,6 +552,7 @@ def test_allowed_hosts_setting(site):
         assert c.get("/login", headers={"Host": "localhost"}).status_code == 400
 
 
+@pytest.mark.slow
 def test_hsts_and_secure_cookies_over_https_only(site):
     plain = make_app(site)
     with TestClient(plain, base_url="http://localhost") as c:
@@ -644,6 +654,7 @@ def test_suppression_leaves_every_hidden_cell_uncertain_in_every_group(seed):
 # -- sums over suppressed cells published by another table (review F2 and its siblings) --------------------------
 
 
+@pytest.mark.slow
 def test_quality_rows_do_not_give_back_a_hidden_modality(tmp_path):
     """Review F2: 30 CT and 3 MR-only studies hide both modalities, but the quality row on "CT images" published
     CT images (rows 66, applicable 60), so MR = 66 - 60 = 6 images. The row joins by_modality's suppression

@@ -19,6 +19,8 @@ import pytest
 
 from rcdm.db import connect
 
+pytestmark = pytest.mark.chromium
+
 CHROMIUM = os.environ.get("RCDM_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).parent / "artifacts" / "viewer"
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",

@@ -19,6 +19,8 @@ from starlette.testclient import TestClient  # noqa: E402
 from rcdm.db import connect, create_schema, execute_sql, insert_table, query_sql  # noqa: E402
 from rcdm.ddl import create_tables  # noqa: E402
 from rcdm.errors import DatabaseError, UsageError  # noqa: E402
+from rcdm.resources import read_template  # noqa: E402
+from rcdm.sql import render, split_sql, translate  # noqa: E402
 from rcdm.viewer import auth, queries  # noqa: E402
 from rcdm.viewer.app import create_app  # noqa: E402
 from rcdm.viewer.settings import ViewerSettings  # noqa: E402
@@ -156,6 +158,7 @@ def test_unknown_paths_and_forged_cookies_are_refused(client):
     assert client.get("/api/overview").status_code == 401
 
 
+@pytest.mark.slow
 def test_wrong_password_and_unknown_user_fail(client):
     assert login(client, password="wrong password").status_code == 401
     assert login(client, name="mallory").status_code == 401
@@ -179,6 +182,7 @@ def test_cross_site_origin_is_refused(client):
     assert response.status_code == 403
 
 
+@pytest.mark.slow
 def test_session_cookie_flags_and_security_headers(client):
     response = login(client)
     cookie = response.headers["set-cookie"]
@@ -198,6 +202,7 @@ def test_secure_cookie_option(viewer_db, users_file):
     assert response.headers["strict-transport-security"].startswith("max-age=")
 
 
+@pytest.mark.slow
 def test_login_redirects_only_to_local_paths(client):
     assert login(client, next_path="https://evil.example/").headers["location"] == "/"
     client.cookies.clear()
@@ -217,6 +222,7 @@ def test_logout_needs_csrf_and_ends_the_session(user):
     assert user.get("/overview", follow_redirects=False).status_code == 303
 
 
+@pytest.mark.slow
 def test_login_rate_limit(viewer_db, users_file):
     from rcdm.viewer.settings import ViewerSettings
     from rcdm.viewer.throttle import ThrottleSettings
@@ -286,6 +292,7 @@ def search(user, **params):
     return response.json()
 
 
+@pytest.mark.slow
 def test_search_filters(user):
     assert search(user)["counts"] == {"persons": 3, "studies": 4, "series": 5, "images": 10}
     assert search(user, modality="ct")["counts"] == {"persons": 2, "studies": 2, "series": 3, "images": 6}
@@ -408,6 +415,7 @@ def test_read_only_connect_on_postgresql(postgres_url):
 # -- summary tables ----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_build_summary_gives_the_same_pages(tmp_path, users_file):
     path = tmp_path / "summary.duckdb"
     fill_viewer_db(path)
@@ -431,6 +439,7 @@ def test_build_summary_gives_the_same_pages(tmp_path, users_file):
 # -- users file and CLI ------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_users_file_holds_argon2_hashes_only(tmp_path):
     path = tmp_path / "u.json"
     auth.add_user("bob", "a long password", path)
@@ -446,6 +455,7 @@ def test_users_file_holds_argon2_hashes_only(tmp_path):
         auth.add_user("bob'; --", "a long password", path)
 
 
+@pytest.mark.slow
 def test_cli_add_user_with_password_stdin(tmp_path):
     path = tmp_path / "cli-users.json"
     out = subprocess.run([sys.executable, "-m", "rcdm", "viewer", "add-user", "carol", "--users", str(path),
@@ -460,6 +470,7 @@ def test_cli_viewer_refuses_to_start_without_users(tmp_path, viewer_db):
     assert main(["viewer", "--db", str(viewer_db), "--users", str(tmp_path / "none.json")]) == 2
 
 
+@pytest.mark.slow
 def test_cli_build_summary(tmp_path, capsys):
     from rcdm.cli import main
 
@@ -481,6 +492,7 @@ def test_missing_viewer_extra_names_the_pip_command(monkeypatch):
         require()
 
 
+@pytest.mark.slow
 def test_search_without_filters_uses_the_summary_totals(tmp_path, users_file):
     path = tmp_path / "totals.duckdb"
     fill_viewer_db(path)
@@ -499,21 +511,20 @@ def test_search_without_filters_uses_the_summary_totals(tmp_path, users_file):
 # -- the templates on other databases ------------------------------------------------------------------------------
 
 
+VIEWER_TEMPLATES = [("ViewerProtocols.sql", {"use_vocabulary": "TRUE"}), ("ViewerCombinations.sql", {}),
+                    ("ViewerBuildSummary.sql", {})] + [
+    ("ViewerSearch.sql", {"output": output, "use_summary": summary, "filter_modality": "TRUE", "filter_plane": "TRUE",
+                          "filter_cohort": "TRUE"})
+    for output in ("counts", "studies", "images") for summary in ("TRUE", "FALSE")]
+
+
+@pytest.mark.parametrize("name,params", VIEWER_TEMPLATES,
+                         ids=[f"{n[:-4]}-{'-'.join(p.values())}" if p else n[:-4] for n, p in VIEWER_TEMPLATES])
 @pytest.mark.parametrize("dialect", ["sql server", "postgresql", "oracle", "bigquery", "snowflake", "spark", "redshift",
                                      "synapse", "sqlite", "duckdb"])
-def test_viewer_templates_translate_to_every_dialect(dialect):
-    from rcdm.resources import read_template
-    from rcdm.sql import render, split_sql, translate
-
-    cases = [("ViewerProtocols.sql", {"use_vocabulary": "TRUE"}), ("ViewerCombinations.sql", {}),
-             ("ViewerBuildSummary.sql", {})]
-    for output in ("counts", "studies", "images"):
-        for summary in ("TRUE", "FALSE"):
-            cases.append(("ViewerSearch.sql", {"output": output, "use_summary": summary, "filter_modality": "TRUE",
-                                               "filter_plane": "TRUE", "filter_cohort": "TRUE"}))
-    for name, params in cases:
-        sql = translate(render(read_template(name), **params), dialect, temp_emulation_schema="scratch")
-        assert split_sql(sql), (name, params)
+def test_viewer_templates_translate_to_every_dialect(dialect, name, params):
+    sql = translate(render(read_template(name), **params), dialect, temp_emulation_schema="scratch")
+    assert split_sql(sql), (name, params)
 
 
 def test_viewer_queries_on_postgresql(postgres_url):

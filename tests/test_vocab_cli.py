@@ -7,15 +7,17 @@ import csv
 import datetime as dt
 
 import pandas as pd
+import pytest
+from vocab_helpers import EXTRA_CONCEPTS, FIX, athena_folder, write_stcm
 
 from rcdm import connect, create_tables
 from rcdm.cli import main
 from rcdm.db import insert_table, query_sql
-from vocab_helpers import EXTRA_CONCEPTS, FIX, athena_folder, write_stcm
 
 PAPER = "CT|HEAD|CT HEAD W CONTRAST IV||"
 
 
+@pytest.mark.slow
 def test_vocab_workflow(tmp_path, capsys):
     db = str(tmp_path / "cli.duckdb")
     with connect(db) as conn:

@@ -7,13 +7,21 @@ import datetime as dt
 
 import pandas as pd
 import pytest
+from vocab_helpers import (
+    CT_HEAD_TEST_CONCEPT,
+    DICOM_CT_TEST_CONCEPT,
+    DICOM_HEAD_TEST_CONCEPT,
+    EXTRA_CONCEPTS,
+    FIX,
+    athena_folder,
+    open_conn,
+    write_stcm,
+)
 
 from rcdm import create_tables, populate_micdm, remap
 from rcdm.db import insert_table, query_sql
 from rcdm.protocols import store
 from rcdm.report import format_report, quality_report
-from vocab_helpers import (CT_HEAD_TEST_CONCEPT, DICOM_CT_TEST_CONCEPT, DICOM_HEAD_TEST_CONCEPT, EXTRA_CONCEPTS, FIX,
-                           athena_folder, open_conn, write_stcm)
 
 VOCAB, CDM = "vocab_m", "cdm_m"
 SNOMED_TEST_CONCEPT = 2_000_000_301  # a site's own mapping of BodyPartExamined CHEST (test-only id)
@@ -83,6 +91,7 @@ def test_populate_micdm_without_vocabulary_gives_zero_concepts(db):
     assert result["image_occurrence"] == 3 and result["modality_mapped"] == result["anatomic_site_mapped"] == 0
 
 
+@pytest.mark.slow
 def test_report_protocol_coverage_by_studies_and_images(db, tmp_path):
     report = quality_report(db, CDM)
     coverage = report["protocol_coverage"].set_index("unit")

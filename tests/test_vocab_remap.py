@@ -8,16 +8,21 @@ import datetime as dt
 
 import pandas as pd
 import pytest
+from vocab_helpers import CT_HEAD_TEST_CONCEPT, EXTRA_CONCEPTS, FIX, athena_folder, open_conn, write_stcm
 
 from rcdm import create_tables, export_unmapped, map_studies, remap
 from rcdm.db import insert_table, query_sql
 from rcdm.errors import UsageError
 from rcdm.protocols import store
 from rcdm.protocols.matcher import ProtocolMatcher
-from rcdm.protocols.source_value import (PROTOCOL_VOCABULARY, protocol_code, readable_name,
-                                         split_protocol_source_value, study_from_source_value)
+from rcdm.protocols.source_value import (
+    PROTOCOL_VOCABULARY,
+    protocol_code,
+    readable_name,
+    split_protocol_source_value,
+    study_from_source_value,
+)
 from rcdm.protocols.unmapped import COLUMNS
-from vocab_helpers import CT_HEAD_TEST_CONCEPT, EXTRA_CONCEPTS, FIX, athena_folder, open_conn, write_stcm
 
 VOCAB, CDM = "vocab_r", "cdm_r"
 PAPER = "CT|HEAD|CT HEAD W CONTRAST IV|AXIAL 5MM|HEAD ROUTINE"  # the R-CDM paper's example → 3002086
@@ -98,6 +103,7 @@ def test_remap_maps_expected_concepts_and_is_idempotent(db):
         assert not exists_table(db, CDM, table)
 
 
+@pytest.mark.slow
 def test_site_mapping_added_later_wins_on_the_next_remap(db, tmp_path):
     remap(db, CDM, VOCAB)
     stcm = write_stcm(tmp_path / "usagi.csv", [
@@ -114,6 +120,7 @@ def test_site_mapping_added_later_wins_on_the_next_remap(db, tmp_path):
     assert remap(db, CDM, VOCAB)["changed"] == 0
 
 
+@pytest.mark.slow
 def test_unmapped_export_ranks_and_round_trips_through_usagi(db, tmp_path):
     remap(db, CDM, VOCAB)
     out = tmp_path / "unmapped.csv"

@@ -7,14 +7,22 @@ import csv
 import datetime as dt
 
 import pytest
+from vocab_helpers import (
+    CT_HEAD_TEST_CONCEPT,
+    EXTRA_CONCEPTS,
+    FIX,
+    athena_folder,
+    big_concept_file,
+    open_conn,
+    table_rows,
+    write_stcm,
+)
 
 from rcdm.db import exists_table, query_sql
 from rcdm.errors import UsageError
 from rcdm.protocols import store
 from rcdm.protocols.matcher import ProtocolMatcher
 from rcdm.protocols.source_value import PROTOCOL_VOCABULARY, protocol_code
-from vocab_helpers import (CT_HEAD_TEST_CONCEPT, EXTRA_CONCEPTS, FIX, athena_folder, big_concept_file, open_conn,
-                           table_rows, write_stcm)
 
 VOCAB, CDM = "vocab_t", "cdm_t"
 ATHENA_TABLES = ("concept", "concept_relationship", "concept_ancestor")
@@ -80,7 +88,7 @@ def test_malformed_athena_files_change_nothing(conn, tmp_path):
     missing = tmp_path / "missing"
     missing.mkdir()
     lines = (FIX / "CONCEPT.csv").read_text().splitlines()
-    (missing / "CONCEPT.csv").write_text("\n".join("\t".join(l.split("\t")[:6] + l.split("\t")[7:]) for l in lines))
+    (missing / "CONCEPT.csv").write_text("\n".join("\t".join(ln.split("\t")[:6] + ln.split("\t")[7:]) for ln in lines))
     _failing_load(conn, missing, r"missing column\(s\) concept_code")
     assert _snapshot(conn) == before
 
@@ -123,6 +131,7 @@ def test_athena_folder_errors(tmp_path, conn):
 # Playbook and site mappings
 
 
+@pytest.mark.slow
 def test_playbook_round_trips_and_matcher_from_database_agrees_with_files(conn, tmp_path):
     store.load_athena(conn, VOCAB, athena_folder(tmp_path, EXTRA_CONCEPTS))
     rows = store.load_playbook(conn, CDM, FIX / "LoincRsnaRadiologyPlaybook.csv")
@@ -132,7 +141,7 @@ def test_playbook_round_trips_and_matcher_from_database_agrees_with_files(conn, 
     from_files = ProtocolMatcher.from_files(FIX / "LoincRsnaRadiologyPlaybook.csv", tmp_path / "athena" / "CONCEPT.csv",
                                             FIX / "source_to_concept_map.csv")
     with (FIX / "labelled_studies.tsv").open(encoding="utf-8") as fh:
-        lines = [l for l in fh if not l.startswith("#")]
+        lines = [ln for ln in fh if not ln.startswith("#")]
     studies = list(csv.DictReader(lines, delimiter="\t"))
     assert len(studies) > 300
     for s in studies:
@@ -156,7 +165,7 @@ def test_malformed_playbook_changes_nothing(conn, tmp_path):
         store.load_playbook(conn, CDM, bad)
     assert "Nothing was loaded" in str(info.value)
     tabs = tmp_path / "tabs.csv"
-    tabs.write_text("\n".join(l.replace(",", "\t") for l in lines), encoding="utf-8")
+    tabs.write_text("\n".join(ln.replace(",", "\t") for ln in lines), encoding="utf-8")
     with pytest.raises(UsageError, match="wrong delimiter"):
         store.load_playbook(conn, CDM, tabs)
     assert table_rows(conn, CDM, "rcdm_playbook") == before
@@ -197,7 +206,7 @@ def test_malformed_stcm_changes_nothing(conn, tmp_path):
     before = table_rows(conn, CDM, "source_to_concept_map")
     no_target = tmp_path / "no_target.csv"
     text = (FIX / "source_to_concept_map.csv").read_text().splitlines()
-    no_target.write_text("\n".join(l.rsplit(",", 5)[0] + "," + l.rsplit(",", 3)[1] for l in text) + "\n")
+    no_target.write_text("\n".join(ln.rsplit(",", 5)[0] + "," + ln.rsplit(",", 3)[1] for ln in text) + "\n")
     with pytest.raises(UsageError, match=r"missing column\(s\)") as info:
         store.load_stcm(conn, CDM, no_target)
     assert "Nothing was loaded" in str(info.value)

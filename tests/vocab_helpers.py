@@ -8,9 +8,9 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
+from conftest import connect_backend
 
-from rcdm import connect
-from rcdm.db import execute_sql, exists_table, query_sql
+from rcdm.db import exists_table, query_sql
 from rcdm.protocols.vocab_data import fixtures_dir
 
 FIX = fixtures_dir()
@@ -33,14 +33,7 @@ EXTRA_CONCEPTS = [
 
 def open_conn(kind: str, tmp_path: Path, request, schemas: tuple[str, ...] = ()):
     """A connection to DuckDB, SQLite or the session's PostgreSQL server (its schemas dropped first)."""
-    if kind == "duckdb":
-        return connect(str(tmp_path / "vocab.duckdb"))
-    if kind == "sqlite":
-        return connect(f"sqlite:///{tmp_path / 'vocab.db'}")
-    conn = connect(request.getfixturevalue("postgres_url"))
-    for schema in schemas:
-        execute_sql(conn, f"DROP SCHEMA IF EXISTS {schema} CASCADE;")
-    return conn
+    return connect_backend(kind, tmp_path, request, drop_schemas=schemas, name="vocab")
 
 
 def athena_folder(tmp_path: Path, extra_concepts: list[str] = (), relationships: bool = True) -> Path:
@@ -81,7 +74,7 @@ def table_rows(conn, schema: str, table: str) -> list[tuple] | None:
         return None
     frame = query_sql(conn, f"SELECT * FROM {schema}.{table};")
     frame = frame.astype(object).where(pd.notna(frame), None)
-    return sorted((tuple(str(v) for v in row) for row in frame.itertuples(index=False, name=None)))
+    return sorted(tuple(str(v) for v in row) for row in frame.itertuples(index=False, name=None))
 
 
 def write_stcm(path: Path, rows: list[dict]) -> Path:

@@ -34,7 +34,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import numpy as np
-
     from test_study import ATLAS_SQL, SPEC, load_site, synthetic_site  # the tests' generator and study
 
     from rcdm import study_bounds, study_privacy

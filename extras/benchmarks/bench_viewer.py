@@ -79,8 +79,9 @@ import re
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 GENERATOR_SQL = """
 CREATE TABLE cdm.concept AS

@@ -81,7 +81,7 @@ def main() -> None:
                     "LinkTypeName", "Property"])
         for code in LINKED:
             t = terms[code]
-            for type_name, parts in sorted(t.parts.items()):
+            for _type_name, parts in sorted(t.parts.items()):
                 for p in parts:
                     if p.part_number:
                         prop = "http://loinc.org/property/" + p.type_name.lower().replace(".", "-").replace(" ", "-")

@@ -124,7 +124,7 @@ def main() -> None:
         base = next(iter(results.values()))[1].get(g)
         if base is None:
             continue
-        for name, (_t, sc) in results.items():
+        for _name, (_t, sc) in results.items():
             made, correct, mappable, _n, made_mappable = sc[g]
             cells += [f"{correct / made:.3f} ({correct}/{made})" if made else "– (0 maps)",
                       f"{made_mappable / mappable:.3f}" if mappable else "–"]
@@ -134,7 +134,8 @@ def main() -> None:
         part = [r for r in held if r["source"].startswith(prov)]
         cells = []
         for name, fn in systems.items():
-            made, correct, mappable, n, made_mappable = scores(part, fn(part, args.loinc_table), results[name][0])["all"]
+            score = scores(part, fn(part, args.loinc_table), results[name][0])["all"]
+            made, correct, mappable, n, made_mappable = score
             cells.append(f"{name} precision {correct / made if made else 0:.3f} ({correct}/{made}), "
                          f"coverage {made_mappable / mappable if mappable else 0:.3f}")
         print(f"- {prov.rstrip(':')} ({len(part)} rows, {sum(r['expected'] != 'unmapped' for r in part)} with a term): "

@@ -35,7 +35,7 @@ import sqlalchemy as sa
 from rcdm.db.execute import execute_sql, execute_statements, rollback_quietly
 from rcdm.db.messages import driver_errors, error_message, scrub
 from rcdm.db.schemas import exists_table
-from rcdm.errors import DatabaseError, UsageError
+from rcdm.errors import DatabaseError, DriverError, UsageError
 from rcdm.identifiers import check_identifier, check_schema
 from rcdm.sql import translate
 from rcdm.sql.transforms import POSTGRES_RESERVED
@@ -47,8 +47,6 @@ CHUNK_ROWS = 10_000
 """Rows sent per driver call where the driver takes batches (and per progress-bar step)."""
 
 
-class DriverError(Exception):
-    """A bulk API failed without a DB-API error (e.g. a BigQuery load job); rcdm.db wraps it in DatabaseError."""
 
 
 # ------------------------------------------------------------------------------------------------------------

@@ -22,29 +22,25 @@ from sqlalchemy import types
 from sqlalchemy.engine import default
 from sqlglot import exp
 
+from rcdm.errors import (
+    SparkConnectDatabaseError,
+    SparkConnectError,
+    SparkConnectInterfaceError,
+    SparkConnectOperationalError,
+    SparkConnectProgrammingError,
+)
+
 apilevel = "2.0"
 threadsafety = 1
 paramstyle = "named"
 
 
-class Error(Exception):
-    """Any error Spark reports (DB-API's base class)."""
-
-
-class DatabaseError(Error):
-    pass
-
-
-class OperationalError(DatabaseError):
-    pass
-
-
-class ProgrammingError(DatabaseError):
-    pass
-
-
-class InterfaceError(Error):
-    pass
+# DB-API's exception classes, defined with rcdm's other errors (under rcdm.errors.DatabaseError: exit code 5)
+Error = SparkConnectError
+DatabaseError = SparkConnectDatabaseError
+OperationalError = SparkConnectOperationalError
+ProgrammingError = SparkConnectProgrammingError
+InterfaceError = SparkConnectInterfaceError
 
 
 Warning = Exception  # noqa: A001 - DB-API name

@@ -20,23 +20,11 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from rcdm.errors import UsageError
+from rcdm.errors import MissingSecretWarning, PersonMapError, SecretError
 
 DEFAULT_SECRET_PATH = Path("~/.rcdm/site_secret")
 SECRET_BYTES = 32
 _MIN_SECRET_BYTES = 16
-
-
-class SecretError(UsageError):
-    """The site secret file is missing, unreadable, too short or too widely readable."""
-
-
-class PersonMapError(UsageError):
-    """The person map CSV is malformed; the message names the file and line."""
-
-
-class MissingSecretWarning(UserWarning):
-    """A new site secret was created: losing it later makes reloads produce different ids."""
 
 
 def text_bytes(value: str) -> bytes:

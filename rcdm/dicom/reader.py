@@ -51,7 +51,9 @@ from dataclasses import dataclass, fields
 from struct import Struct
 from typing import Any, Literal
 
-from rcdm.errors import RcdmError
+from rcdm.errors import DicomQuarantine, DicomSkip
+from rcdm.errors import TruncatedHeader as _Truncated
+from rcdm.errors import UnusualHeader as _Unusual
 
 try:  # the compiled hot loop (rcdm/dicom/_scan.c, an optional build); None: the pure-Python twin walks
     from rcdm.dicom import _scan
@@ -89,31 +91,6 @@ _DEFLATED = ("1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.8.1")
 _FIRST_CHUNK = 8192
 _SPARSE_GAP = 16384
 _UNDEFINED = 0xFFFFFFFF
-
-
-class _Rejection(RcdmError):
-    """A file ``read_header`` will not load: ``path``, a reason code and an optional detail; picklable."""
-
-    _outcome = ""  # "skipped" or "quarantined", for the message
-
-    def __init__(self, path: str, reason: str, detail: str = "") -> None:
-        self.path, self.reason, self.detail = str(path), reason, detail
-        super().__init__(f"{path}: {self._outcome} ({reason}){': ' + detail if detail else ''}")
-
-    def __reduce__(self):  # picklable across worker processes
-        return (type(self), (self.path, self.reason, self.detail))
-
-
-class DicomSkip(_Rejection):
-    """The file is not something to load (not DICOM, a DICOMDIR, empty); ``reason`` is a SKIP_REASONS key."""
-
-    _outcome = "skipped"
-
-
-class DicomQuarantine(_Rejection):
-    """The file looks like DICOM but cannot be loaded; ``reason`` is a QUARANTINE_REASONS key."""
-
-    _outcome = "quarantined"
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,14 +281,6 @@ def _dictionary_vr(keyword: str) -> str:
 
 
 # --- the fast path ----------------------------------------------------------------------------------
-
-class _Unusual(Exception):
-    """The fast path met something it does not handle; pydicom reads the file instead."""
-
-
-class _Truncated(Exception):
-    """A declared length runs past the end of the file."""
-
 
 _VALID_VRS = frozenset(
     vr.encode()

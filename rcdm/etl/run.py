@@ -27,8 +27,8 @@ import pyarrow.compute as pc
 
 from rcdm._version import __version__
 from rcdm.db import Connection, connect, execute_sql, query_sql, query_statement, transaction
-from rcdm.dicom.deid import MissingSecretWarning, hmac_hex, load_or_create_secret, load_person_map
-from rcdm.errors import UsageError
+from rcdm.dicom.deid import hmac_hex, load_or_create_secret, load_person_map
+from rcdm.errors import MissingSecretWarning, UsageError
 from rcdm.etl import lock
 from rcdm.etl.discover import iter_files
 from rcdm.etl.dask_executor import make_executor

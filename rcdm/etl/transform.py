@@ -143,7 +143,8 @@ from rcdm.dicom.identity import (  # noqa: F401 - accession_ids, identity_of, he
     identity_of,
     window_facts,
 )
-from rcdm.dicom.reader import DicomQuarantine, DicomSkip, HeaderRecord, quiet_pydicom, read_header_and_head
+from rcdm.dicom.reader import HeaderRecord, quiet_pydicom, read_header_and_head
+from rcdm.errors import DicomQuarantine, DicomSkip
 
 INT32_MAX = 2**31 - 1
 

@@ -9,7 +9,10 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
+
+from rcdm.dicom.reader import _WANTED
+from rcdm.errors import PacsRetry, UsageError
 
 META_FIELDS = ("PatientName", "PatientBirthDate", "AccessionNumber")
 """Asked for besides the mapped attributes: only to find and scrub the patient's own name, birth date and
@@ -47,8 +50,6 @@ class PacsOptions:
     """ETL: list the instances of every study again, also of studies a finished run loaded."""
 
     def __post_init__(self) -> None:
-        from rcdm.errors import UsageError
-
         for name in ("page_size", "concurrency"):
             if int(getattr(self, name)) < 1:
                 raise UsageError(f"{name} must be at least 1")
@@ -69,8 +70,6 @@ class Unreadable:
 
 def query_keywords(sequences: bool = True) -> list[str]:
     """The keywords of the attributes the header reader maps (top level; with or without its sequences)."""
-    from rcdm.dicom.reader import _WANTED
-
     out = []
     for spec in _WANTED.values():
         keyword = spec[0] if isinstance(spec, tuple) else spec
@@ -80,21 +79,18 @@ def query_keywords(sequences: bool = True) -> list[str]:
 
 
 T = TypeVar("T")
-
-
-class Retry(Exception):
-    """A failure that a new attempt may fix (a dropped connection, a busy PACS); the message says which."""
+Retry = PacsRetry  # the old name (rcdm.errors.PacsRetry), for callers
 
 
 def with_retries(options: PacsOptions, fn: Callable[[], T], gave_up: Callable[[str, int], Exception]) -> T:
-    """``fn()``, again after each ``Retry`` (``options.retries`` times, waits doubling from ``retry_wait`` up to
-    30 s); then ``gave_up(the last Retry's message, attempts)`` is raised. Any other error passes at once."""
+    """``fn()``, again after each ``PacsRetry`` (``options.retries`` times, waits doubling from ``retry_wait``
+    up to 30 s); then ``gave_up(the last PacsRetry's message, attempts)`` is raised. Other errors pass at once."""
     attempt = 0
     while True:
         try:
             with quiet_clients():
                 return fn()
-        except Retry as exc:
+        except PacsRetry as exc:
             if attempt >= options.retries:
                 raise gave_up(str(exc), attempt + 1) from None
         attempt += 1
@@ -152,5 +148,5 @@ def quiet_clients() -> Iterator[None]:
                 warnings._filters_mutated()  # type: ignore[attr-defined]  # as warnings.catch_warnings does
 
 
-__all__ = ["META_FIELDS", "PacsOptions", "Retry", "Unreadable", "query_keywords", "quiet_clients", "silence_client_loggers",
-           "with_retries"]
+__all__ = ["META_FIELDS", "PacsOptions", "Retry", "Unreadable", "query_keywords", "quiet_clients",
+           "silence_client_loggers", "with_retries"]

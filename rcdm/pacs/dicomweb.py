@@ -12,9 +12,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from rcdm.errors import PacsConnectionError
-from rcdm.pacs.common import (META_FIELDS, PacsOptions, Retry, Unreadable, query_keywords, quiet_clients,
-                              silence_client_loggers, with_retries)
+from pydicom import Dataset
+
+from rcdm.errors import MissingDriverError, PacsConnectionError, PacsRetry
+from rcdm.pacs.common import (
+    META_FIELDS,
+    PacsOptions,
+    Unreadable,
+    query_keywords,
+    quiet_clients,
+    silence_client_loggers,
+    with_retries,
+)
 from rcdm.pacs.url import DicomWebSource
 
 T = TypeVar("T")
@@ -35,8 +44,6 @@ class DicomWebClient:
             import requests
             from dicomweb_client.api import DICOMwebClient
         except ImportError as exc:  # pragma: no cover - depends on the install
-            from rcdm.errors import MissingDriverError
-
             raise MissingDriverError("DICOMweb sources need dicomweb-client: pip install 'rcdm[pacs]'") from exc
         self.source, self.options = source, options
         silence_client_loggers()
@@ -71,11 +78,11 @@ class DicomWebClient:
                         f"while {what}: check the user and password (RCDM_PACS_USER / RCDM_PACS_PASSWORD)"
                     ) from None
                 if status in _RETRIABLE:
-                    raise Retry(f"HTTP {status}") from None
+                    raise PacsRetry(f"HTTP {status}") from None
                 raise PacsConnectionError(f"The DICOMweb service {self.source.display} answered HTTP {status} "
                                           f"while {what}") from None
             except (requests.ConnectionError, requests.Timeout) as exc:
-                raise Retry(type(exc).__name__) from None
+                raise PacsRetry(type(exc).__name__) from None
 
         return with_retries(self.options, attempt, lambda why, n: PacsConnectionError(
             f"The DICOMweb service {self.source.display} could not be reached while {what} ({why}, after {n} "
@@ -122,8 +129,6 @@ class DicomWebClient:
     def instances(self, study_uid: str) -> list[Any]:
         """The instances of one study as pydicom Datasets holding the attributes rcdm maps (QIDO-RS, paged);
         an answer pydicom cannot read becomes an ``Unreadable`` (quarantined by the ETL, never printed)."""
-        from pydicom import Dataset
-
         fields = query_keywords() + list(META_FIELDS)
         found: list[Any] = []
         for page in self._pages("listing a study's instances", lambda offset, size: self._client.search_for_instances(

@@ -14,9 +14,11 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from rcdm.errors import PacsConnectionError
-from rcdm.pacs.common import (META_FIELDS, PacsOptions, Retry, query_keywords, silence_client_loggers,
-                              with_retries)
+from pydicom import Dataset
+from pydicom.datadict import dictionary_VR, tag_for_keyword
+
+from rcdm.errors import MissingDriverError, PacsConnectionError, PacsRetry
+from rcdm.pacs.common import META_FIELDS, PacsOptions, query_keywords, silence_client_loggers, with_retries
 from rcdm.pacs.part10 import part10
 from rcdm.pacs.url import DimseSource
 
@@ -29,16 +31,11 @@ def _ae_modules():
     try:
         import pynetdicom
     except ImportError as exc:  # pragma: no cover - depends on the install
-        from rcdm.errors import MissingDriverError
-
         raise MissingDriverError("DIMSE sources need pynetdicom: pip install 'rcdm[pacs]'") from exc
     return pynetdicom
 
 
 def _query(level: str, **keys: Any) -> Any:
-    from pydicom import Dataset
-    from pydicom.datadict import dictionary_VR, tag_for_keyword
-
     ds = Dataset()
     ds.SpecificCharacterSet = "ISO_IR 192"  # answers in UTF-8: a PACS answers in its default (Latin-1) else
     ds.QueryRetrieveLevel = level
@@ -74,9 +71,11 @@ class DimseClient:
 
     def _associate(self, kind: str, sop_classes: tuple[str, ...] = ()) -> Any:
         from pynetdicom import ALL_TRANSFER_SYNTAXES, build_role, evt
-        from pynetdicom.sop_class import (StudyRootQueryRetrieveInformationModelFind,
-                                          StudyRootQueryRetrieveInformationModelGet,
-                                          StudyRootQueryRetrieveInformationModelMove)
+        from pynetdicom.sop_class import (
+            StudyRootQueryRetrieveInformationModelFind,
+            StudyRootQueryRetrieveInformationModelGet,
+            StudyRootQueryRetrieveInformationModelMove,
+        )
 
         ae = self._new_ae(self.source.calling_aet)
         kwargs: dict[str, Any] = {}
@@ -102,8 +101,8 @@ class DimseClient:
         if assoc.is_rejected:
             raise PacsConnectionError(f"The PACS {self.source.display} rejected the association: {titles}")
         if assoc.is_aborted:  # some PACS (Orthanc) abort rather than reject an unknown AE title
-            raise Retry(f"it aborted the association request: {titles}")
-        raise Retry("no association: is the PACS listening at that address and port?")
+            raise PacsRetry(f"it aborted the association request: {titles}")
+        raise PacsRetry("no association: is the PACS listening at that address and port?")
 
     def _assoc(self, kind: str, sop_classes: tuple[str, ...] = ()) -> Any:
         key = (kind, sop_classes)
@@ -126,7 +125,7 @@ class DimseClient:
         def attempt() -> T:
             try:
                 return fn(self._assoc(kind, sop_classes))
-            except Retry:
+            except PacsRetry:
                 self._drop(kind, sop_classes)
                 raise
 
@@ -160,7 +159,7 @@ class DimseClient:
             for status, identifier in assoc.send_c_find(query, StudyRootQueryRetrieveInformationModelFind):
                 code = getattr(status, "Status", None)
                 if code is None:
-                    raise Retry("the connection was lost or timed out")
+                    raise PacsRetry("the connection was lost or timed out")
                 if code in _PENDING:
                     if identifier is not None:
                         found.append(identifier)
@@ -226,8 +225,10 @@ class DimseClient:
 
     def retrieve(self, study_uid: str, series_uid: str, sop_uid: str, sop_class_uid: str | None = None) -> bytes:
         """The instance as Part 10 bytes (``part10``), by C-GET or C-MOVE (``options.retrieve``)."""
-        from pynetdicom.sop_class import (StudyRootQueryRetrieveInformationModelGet,
-                                          StudyRootQueryRetrieveInformationModelMove)
+        from pynetdicom.sop_class import (
+            StudyRootQueryRetrieveInformationModelGet,
+            StudyRootQueryRetrieveInformationModelMove,
+        )
 
         query = _query("IMAGE", StudyInstanceUID=study_uid, SeriesInstanceUID=series_uid, SOPInstanceUID=sop_uid)
         slot = self._slot(sop_uid)
@@ -244,19 +245,19 @@ class DimseClient:
             for status, _identifier in answers:
                 last = getattr(status, "Status", None)
                 if last is None:
-                    raise Retry("the connection was lost or timed out")
+                    raise PacsRetry("the connection was lost or timed out")
             if move and last is not None and (last == 0xA801 or 0xC000 <= last <= 0xCFFF):
                 raise PacsConnectionError(
                     f"The PACS {self.source.display} refused the C-MOVE (status 0x{last:04X}): does it know the "
                     f"C-MOVE destination {self.options.move_aet}? Register that AE title with rcdm's address and "
                     f"port {self.options.move_port} on the PACS, or use C-GET (--retrieve get)")
             if last not in (0x0000, 0xB000):
-                raise Retry(f"{'C-MOVE' if move else 'C-GET'} status 0x{last:04X}" if last is not None
+                raise PacsRetry(f"{'C-MOVE' if move else 'C-GET'} status 0x{last:04X}" if last is not None
                               else "no answer")
             try:
                 return slot.get(timeout=self.options.timeout)
             except queue.Empty:
-                raise Retry("the instance did not arrive") from None
+                raise PacsRetry("the instance did not arrive") from None
 
         classes: tuple[str, ...] = ()
         if not move:  # C-GET receives on this association: it must offer the SOP class as a storage SCP

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from itertools import islice
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 import pyarrow as pa
@@ -28,6 +28,8 @@ from pydicom.multival import MultiValue
 from rcdm.dicom.reader import record_from_dataset
 from rcdm.etl.transform import accession_ids, file_ids, file_key, identity_of, image_row, stage_table
 from rcdm.pacs.common import PacsOptions, Unreadable, quiet_clients
+from rcdm.pacs.dicomweb import DicomWebClient
+from rcdm.pacs.dimse import DimseClient
 from rcdm.pacs.index import IndexedInstance, PacsIndex
 from rcdm.pacs.url import DicomWebSource, PacsSource, parse_pacs_url
 
@@ -35,11 +37,7 @@ from rcdm.pacs.url import DicomWebSource, PacsSource, parse_pacs_url
 def open_client(source: PacsSource, options: PacsOptions) -> Any:
     """The client of a source: QIDO-RS/WADO-RS or C-FIND/C-GET/C-MOVE."""
     if isinstance(source, DicomWebSource):
-        from rcdm.pacs.dicomweb import DicomWebClient
-
         return DicomWebClient(source, options)
-    from rcdm.pacs.dimse import DimseClient
-
     return DimseClient(source, options)
 
 

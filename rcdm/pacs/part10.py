@@ -15,16 +15,18 @@ from __future__ import annotations
 import struct
 from io import BytesIO
 
+from pydicom.dataset import FileMetaDataset
+from pydicom.filebase import DicomFileLike
+from pydicom.filewriter import write_file_meta_info
+
+from rcdm.errors import Part10Error
+
 IMPLEMENTATION_CLASS_UID = "2.25.122721983535480481234694212358248893561"
 """rcdm's implementation class UID (a UUID-derived 2.25 UID, PS3.5 B.2; the same in every file)."""
 IMPLEMENTATION_VERSION = "RCDM_1"
 
 _LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
 _META_UIDS = {0x0002: "sop_class_uid", 0x0003: "sop_instance_uid", 0x0010: "transfer_syntax_uid"}
-
-
-class Part10Error(ValueError):
-    """Bytes that are not a DICOM Part 10 file (no ``DICM`` or a broken file meta group)."""
 
 
 def split_part10(data: bytes) -> tuple[dict[str, str], bytes]:
@@ -82,10 +84,6 @@ def without_trailing_padding(dataset: bytes, transfer_syntax_uid: str) -> bytes:
 def part10(dataset: bytes, sop_class_uid: str, sop_instance_uid: str, transfer_syntax_uid: str) -> bytes:
     """A Part 10 file: rcdm's file meta group (always written the same way), then ``dataset`` (without a
     trailing padding element)."""
-    from pydicom.dataset import FileMetaDataset
-    from pydicom.filewriter import write_file_meta_info
-    from pydicom.filebase import DicomFileLike
-
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = sop_class_uid
     meta.MediaStorageSOPInstanceUID = sop_instance_uid

@@ -20,12 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from tqdm.auto import tqdm
 
-from rcdm.extract import MaterializeError, relative_paths
+from rcdm.errors import MaterializeError, Part10Error
+from rcdm.extract import relative_paths
 from rcdm.pacs.common import PacsOptions, quiet_clients
 from rcdm.pacs.etl import open_client
-from rcdm.pacs.index import IndexedInstance, PacsIndex
-from rcdm.pacs.part10 import Part10Error, canonical_part10, split_part10
+from rcdm.pacs.index import IndexedInstance, PacsIndex, default_index_path
+from rcdm.pacs.part10 import canonical_part10, split_part10
 from rcdm.pacs.url import DicomWebSource, parse_pacs_url
 
 
@@ -76,10 +78,8 @@ def retrieve_images(
     Returns ``{"mode", "out_dir", "images", "retrieved", "skipped", "unresolved", "failed", "bytes"}``;
     ``unresolved`` lists the ``radiology_image_id`` values the index does not place in this PACS (loaded from
     files, or from another PACS), ``failed`` those the PACS answered with something that is not the DICOM file
-    asked for (nothing is written for them). ``index_path``: the site-local PACS index (default: ``options.index``, else beside the
-    default site secret)."""
-    from rcdm.pacs.index import default_index_path
-
+    asked for (nothing is written for them). ``index_path``: the site-local PACS index (default:
+    ``options.index``, else beside the default site secret)."""
     options = options or PacsOptions()
     source = parse_pacs_url(address, options.calling_aet)
     out = Path(out_dir).expanduser()
@@ -120,8 +120,6 @@ def retrieve_images(
         return summary
     bar = None
     if progress is True:
-        from tqdm.auto import tqdm
-
         bar = tqdm(total=len(plan), desc="Retrieving images", unit="image")
     web = isinstance(source, DicomWebSource)
 

@@ -14,16 +14,12 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from rcdm.errors import UsageError
+from rcdm.errors import PacsAddressError
 
 DICOMWEB_SCHEMES = ("dicomweb+http", "dicomweb+https")
 DIMSE_SCHEME = "dimse"
 DEFAULT_CALLING_AET = "RCDM"
 _AET = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")  # printable ASCII but backslash, 16 at most (PS3.5 AE)
-
-
-class PacsAddressError(UsageError):
-    """A PACS address that cannot work (malformed URL, AE title, missing host or port)."""
 
 
 @dataclass(frozen=True)
@@ -109,17 +105,20 @@ def parse_pacs_url(value: str, calling_aet: str | None = None) -> PacsSource:
     if scheme == DIMSE_SCHEME:
         at = rest.rsplit("@", 1)
         if len(at) != 2:
-            raise PacsAddressError(f"A DIMSE address needs the called AE title: dimse://AET@host:port, not {_shown(value)!r}")
+            raise PacsAddressError("A DIMSE address needs the called AE title: dimse://AET@host:port, "
+                                   f"not {_shown(value)!r}")
         titles, address = at
         calling, _, called = titles.rpartition("@")
         host, _, port = address.rstrip("/").rpartition(":")
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise PacsAddressError(f"A DIMSE address needs a host and a port: dimse://AET@host:port, not {_shown(value)!r}")
+            raise PacsAddressError("A DIMSE address needs a host and a port: dimse://AET@host:port, "
+                                   f"not {_shown(value)!r}")
         return DimseSource(_aet(unquote(called), "called"), host.strip("[]"), int(port),
                            _aet(unquote(calling) if calling else (calling_aet or DEFAULT_CALLING_AET), "calling"))
     parts = urlsplit(scheme.split("+", 1)[1] + "://" + rest)
     if not parts.hostname:
-        raise PacsAddressError(f"A DICOMweb address needs a host: dicomweb+https://host/dicom-web, not {_shown(value)!r}")
+        raise PacsAddressError("A DICOMweb address needs a host: dicomweb+https://host/dicom-web, "
+                               f"not {_shown(value)!r}")
     try:
         port = parts.port
     except ValueError as exc:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 from rcdm.errors import UsageError
 

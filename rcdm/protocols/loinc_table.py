@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from rcdm.errors import UsageError
 from rcdm.protocols import playbook as pb

@@ -17,16 +17,19 @@ one, so it is used only when no exact term exists.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from rcdm.errors import UsageError
 from rcdm.protocols import playbook as pb
 from rcdm.protocols.athena import loinc_concept_index
+from rcdm.protocols.loinc_table import load_loinc_table, merge_terms
 from rcdm.protocols.normalize import Normalizer, fold, read_tsv
 from rcdm.protocols.source_value import PROTOCOL_VOCABULARY, protocol_code
 from rcdm.protocols.stcm import SiteMapping, read_stcm, source_key
+from rcdm.protocols.vocab_data import rules_dir as default_rules
 
 CONTRAST_CLASSES = ("W", "WO", "WWO")
 _STUDY_KEYS = ("modality", "body_part", "study_description", "series_descriptions", "protocol_name", "laterality",
@@ -287,12 +290,9 @@ class ProtocolMatcher:
     @classmethod
     def from_files(cls, playbook: str | Path | None = None, concepts: str | Path | None = None,
                    stcm: str | Path | None = None, rules_dir: str | Path | None = None,
-                   loinc_table: str | Path | None = None, part_links: Iterable[str | Path] = ()) -> "ProtocolMatcher":
+                   loinc_table: str | Path | None = None, part_links: Iterable[str | Path] = ()) -> ProtocolMatcher:
         """Build a matcher from a playbook CSV and/or LOINC's ``Loinc.csv`` (+ ``LoincPartLink_*.csv``; the
         playbook's term wins where both have one), an Athena CONCEPT file and a site STCM file (optional)."""
-        from rcdm.protocols.loinc_table import load_loinc_table, merge_terms
-        from rcdm.protocols.vocab_data import rules_dir as default_rules
-
         if playbook is None and loinc_table is None:
             raise UsageError("Give a playbook (LoincRsnaRadiologyPlaybook.csv) or LOINC's Loinc.csv, or both")
         terms = merge_terms(pb.load_playbook(playbook) if playbook else {},
@@ -303,11 +303,9 @@ class ProtocolMatcher:
 
     @classmethod
     def from_data(cls, terms: dict[str, pb.PlaybookTerm], concepts: Iterable[dict[str, Any]] = (),
-                  site_mappings: Iterable[SiteMapping] = (), rules_dir: str | Path | None = None) -> "ProtocolMatcher":
+                  site_mappings: Iterable[SiteMapping] = (), rules_dir: str | Path | None = None) -> ProtocolMatcher:
         """Build a matcher from parsed terms, CONCEPT rows (any vocabulary; LOINC ones are used, standard
         concepts winning, as ``athena.loinc_concept_index`` does) and site mappings, e.g. read from a database."""
-        from rcdm.protocols.vocab_data import rules_dir as default_rules
-
         loinc: dict[str, dict[str, Any]] = {}
         for row in concepts:
             if row.get("vocabulary_id") != "LOINC" or row.get("invalid_reason"):

@@ -13,24 +13,24 @@ from __future__ import annotations
 
 from typing import Any
 
+from rcdm.db import execute_sql, exists_table, query_sql, transaction
+from rcdm.ddl import create_tables
 from rcdm.identifiers import check_schema
+from rcdm.protocols.store import require_rcdm_tables
+from rcdm.resources import read_template
 
 MODALITY_VOCABULARY = "RCDM_MODALITY"
 BODY_PART_VOCABULARY = "RCDM_BODY_PART"
 
 
-def populate_micdm(conn: Any, cdm_database_schema: str, vocabulary_database_schema: str | None = None) -> dict[str, int]:
+def populate_micdm(conn: Any, cdm_database_schema: str,
+                   vocabulary_database_schema: str | None = None) -> dict[str, int]:
     """Create ``image_occurrence`` if missing and (re)fill it from the R-CDM tables, in one transaction.
 
     Returns ``{"series", "image_occurrence", "skipped", "modality_mapped", "anatomic_site_mapped"}``: series
     in ``radiology_image``, rows written, series skipped (no study date or hashed Study UID), and rows whose
     concepts are not 0.
     """
-    from rcdm.db import exists_table, execute_sql, query_sql, transaction
-    from rcdm.ddl import create_tables
-    from rcdm.protocols.store import require_rcdm_tables
-    from rcdm.resources import read_template
-
     check_schema(cdm_database_schema, "cdm_database_schema")
     vocabulary = vocabulary_database_schema or cdm_database_schema
     check_schema(vocabulary, "vocabulary_database_schema")

@@ -12,7 +12,6 @@ words). Text that no rule covers is kept as it is, so Korean or other non-Englis
 
 from __future__ import annotations
 
-import csv
 import re
 import unicodedata
 from pathlib import Path
@@ -94,7 +93,7 @@ class Normalizer:
         self._re = re.compile("|".join(alternatives)) if alternatives else None
 
     @classmethod
-    def from_file(cls, path: Path) -> "Normalizer":
+    def from_file(cls, path: Path) -> Normalizer:
         rows = read_tsv(path, ("pattern", "canonical"))
         return cls([(r["pattern"], r["canonical"]) for r in rows])
 

@@ -21,15 +21,19 @@ own image evidence.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
 
+from rcdm.db import execute_sql, insert_table, query_sql, transaction
 from rcdm.fetch import is_missing
 from rcdm.identifiers import check_schema
 from rcdm.protocols.matcher import ProtocolMatcher
 from rcdm.protocols.source_value import study_from_source_value
+from rcdm.protocols.store import matcher_from_database, require_rcdm_tables
+from rcdm.resources import read_template
 
 NONE = "-"
 """Stands for "no value" in the work tables' key columns (kept NOT NULL so joins are plain equalities)."""
@@ -74,10 +78,6 @@ def remap(conn: Any, cdm_database_schema: str, vocabulary_database_schema: str |
     "keys_by_source": {"site": n, "auto": n, "none": n}}``: ``changed`` counts studies whose concept changed
     (0 on a second run), ``keys`` the distinct matching keys, by what decided each.
     """
-    from rcdm.db import execute_sql, insert_table, query_sql, transaction
-    from rcdm.protocols.store import matcher_from_database, require_rcdm_tables
-    from rcdm.resources import read_template
-
     check_schema(cdm_database_schema, "cdm_database_schema")
     require_rcdm_tables(conn, cdm_database_schema)
     if matcher is None:

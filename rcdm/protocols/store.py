@@ -16,19 +16,25 @@ Where the tables live (``inst/ddl/vocabulary_ddl.sql``):
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 import pyarrow as pa
 
+from rcdm.db import create_schema, execute_sql, exists_table, insert_table, query_sql, transaction
+from rcdm.ddl import _describe
 from rcdm.errors import UsageError
 from rcdm.fetch import is_missing
 from rcdm.identifiers import check_schema
 from rcdm.protocols import athena
 from rcdm.protocols import playbook as pb
+from rcdm.protocols.loinc_table import load_loinc_table, merge_terms
 from rcdm.protocols.matcher import ProtocolMatcher
 from rcdm.protocols.stcm import COLUMNS as STCM_COLUMNS
 from rcdm.protocols.stcm import SiteMapping, read_stcm
+from rcdm.resources import read_template
+from rcdm.sql import render, split_sql
 
 CHUNK_ROWS = 100_000
 """Rows of an Athena file validated and bulk-inserted at a time (memory stays flat on gigabyte files)."""
@@ -70,10 +76,6 @@ _STCM_LIMITS = {"source_code": 50, "source_vocabulary_id": 20, "source_code_desc
 
 def vocabulary_table_sql(table: str, cdm_database_schema: str, vocabulary_database_schema: str | None = None) -> str:
     """The OHDSI SQL ``CREATE TABLE`` (if missing) of one table of ``inst/ddl/vocabulary_ddl.sql``."""
-    from rcdm.ddl import _describe
-    from rcdm.resources import read_template
-    from rcdm.sql import render, split_sql
-
     sql = render(read_template("ddl/vocabulary_ddl.sql"), cdm_database_schema=cdm_database_schema,
                  vocabulary_database_schema=vocabulary_database_schema or cdm_database_schema)
     for statement in split_sql(sql):
@@ -90,8 +92,6 @@ def _schema_of(table: str, cdm_database_schema: str, vocabulary_database_schema:
 def create_vocabulary_tables(conn: Any, tables: Sequence[str], cdm_database_schema: str,
                              vocabulary_database_schema: str | None = None) -> list[str]:
     """Create the named tables (and their schemas) where missing; returns the tables created."""
-    from rcdm.db import create_schema, execute_sql, exists_table
-
     created = []
     for table in tables:
         schema = _schema_of(table, cdm_database_schema, vocabulary_database_schema)
@@ -145,8 +145,6 @@ def load_athena(conn: Any, vocabulary_database_schema: str, folder: str | Path,
     validated by ``rcdm.protocols.athena`` and bulk-inserted, all in one transaction: a malformed file fails
     with its name and line and leaves every table as it was.
     """
-    from rcdm.db import execute_sql, insert_table, transaction
-
     check_schema(vocabulary_database_schema, "vocabulary_database_schema")
     folder = Path(folder)
     if not folder.is_dir():
@@ -202,9 +200,6 @@ def load_playbook(conn: Any, cdm_database_schema: str, file: str | Path | None =
     Every file is validated first (``rcdm.protocols.playbook``, ``rcdm.protocols.loinc_table``); a malformed
     file changes nothing.
     """
-    from rcdm.db import execute_sql, insert_table, transaction
-    from rcdm.protocols.loinc_table import load_loinc_table, merge_terms
-
     check_schema(cdm_database_schema, "cdm_database_schema")
     if file is None and loinc_table is None:
         raise UsageError("Give LoincRsnaRadiologyPlaybook.csv, LOINC's Loinc.csv (loinc_table), or both")
@@ -223,8 +218,6 @@ def load_playbook(conn: Any, cdm_database_schema: str, file: str | Path | None =
 
 def read_playbook_terms(conn: Any, cdm_database_schema: str) -> dict[str, pb.PlaybookTerm]:
     """The playbook terms stored in ``rcdm_playbook``, as ``playbook.load_playbook`` returns them from the file."""
-    from rcdm.db import exists_table, query_sql
-
     check_schema(cdm_database_schema, "cdm_database_schema")
     if not exists_table(conn, cdm_database_schema, "rcdm_playbook"):
         raise UsageError(f"{cdm_database_schema}.rcdm_playbook does not exist: load the LOINC/RSNA Radiology "
@@ -270,8 +263,6 @@ def load_stcm(conn: Any, cdm_database_schema: str, file: str | Path) -> dict[str
 
     The whole file is validated first, including OMOP's column lengths; a malformed file changes nothing.
     """
-    from rcdm.db import execute_sql, insert_table, transaction
-
     check_schema(cdm_database_schema, "cdm_database_schema")
     try:
         mappings = list(read_stcm(file))
@@ -315,8 +306,6 @@ def read_site_mappings(conn: Any, cdm_database_schema: str,
                        source_vocabularies: Sequence[str] | None = None) -> list[SiteMapping]:
     """Rows of ``cdm_database_schema.source_to_concept_map`` (all, or those of ``source_vocabularies``);
     [] when the table does not exist."""
-    from rcdm.db import exists_table, query_sql
-
     if not exists_table(conn, cdm_database_schema, "source_to_concept_map"):
         return []
     sql = "SELECT " + ", ".join(STCM_COLUMNS) + " FROM @s.source_to_concept_map"
@@ -345,9 +334,6 @@ def read_protocol_concepts(conn: Any, cdm_database_schema: str,
                            vocabulary_database_schema: str | None = None) -> list[dict[str, Any]]:
     """The valid LOINC concepts the playbook (and the site mappings' targets) name, from
     ``@vocabulary_database_schema.concept`` by the ``GetProtocolConcepts.sql`` template."""
-    from rcdm.db import exists_table, query_sql
-    from rcdm.resources import read_template
-
     vocabulary = vocabulary_database_schema or cdm_database_schema
     check_schema(vocabulary, "vocabulary_database_schema")
     if not exists_table(conn, vocabulary, "concept"):
@@ -366,8 +352,6 @@ def read_protocol_concepts(conn: Any, cdm_database_schema: str,
 
 def require_rcdm_tables(conn: Any, cdm_database_schema: str) -> None:
     """UsageError unless ``radiology_occurrence`` and ``radiology_image`` exist in ``cdm_database_schema``."""
-    from rcdm.db import exists_table
-
     for table in ("radiology_occurrence", "radiology_image"):
         if not exists_table(conn, cdm_database_schema, table):
             raise UsageError(f"{cdm_database_schema}.{table} does not exist: create and load the R-CDM tables first.")

@@ -21,10 +21,12 @@ from typing import Any
 
 import pandas as pd
 
+from rcdm.db import query_sql
 from rcdm.identifiers import check_schema
-from rcdm.protocols.source_value import (PROTOCOL_VOCABULARY, protocol_code, readable_name,
-                                         split_protocol_source_value)
+from rcdm.protocols.source_value import PROTOCOL_VOCABULARY, protocol_code, readable_name, split_protocol_source_value
 from rcdm.protocols.stcm import source_key
+from rcdm.protocols.store import read_site_mappings, require_rcdm_tables
+from rcdm.resources import read_template
 
 COLUMNS = ("source_code", "source_name", "source_frequency", "modality", "body_part", "study_description",
            "series_description", "protocol_name", "studies", "images", "protocol_source_value")
@@ -33,10 +35,6 @@ COLUMNS = ("source_code", "source_name", "source_frequency", "modality", "body_p
 
 def unmapped_protocols(conn: Any, cdm_database_schema: str) -> pd.DataFrame:
     """The ranked export as a DataFrame (``COLUMNS``): most images first, then most studies, then by value."""
-    from rcdm.db import query_sql
-    from rcdm.protocols.store import read_site_mappings, require_rcdm_tables
-    from rcdm.resources import read_template
-
     check_schema(cdm_database_schema, "cdm_database_schema")
     require_rcdm_tables(conn, cdm_database_schema)
     frame = query_sql(conn, read_template("GetUnmappedProtocols.sql"), cdm_database_schema=cdm_database_schema)

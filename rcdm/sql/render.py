@@ -24,13 +24,9 @@ import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from rcdm.errors import SqlRenderError
+from rcdm.errors import SqlRenderError, SqlRenderWarning
 
 __all__ = ["SqlRenderWarning", "render", "render_sql"]
-
-
-class SqlRenderWarning(UserWarning):
-    """A template and its parameters do not fit (e.g. a supplied parameter that the SQL never uses)."""
 
 
 # Java's String.trim() strips every char <= U+0020; the DEFAULT-removal regex uses Java's ASCII \s.

@@ -21,6 +21,7 @@ from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ErrorLevel, ParseError, SqlglotError
 
+from rcdm.errors import StatementError as _StatementError
 from rcdm.errors import TranslationError, UnsupportedDialectError
 from rcdm.sql.dialects import TARGETS, Target
 from rcdm.sql.split import split_sql, split_sql_with_offsets
@@ -75,14 +76,6 @@ def _target(dialect: str) -> Target:
     hint = f" Did you mean '{close[0]}'?" if close else ""
     supported = ", ".join(f"'{d}'" for d in _SUPPORTED)
     raise UnsupportedDialectError(f"Unknown dialect {dialect!r}.{hint} Supported dialects: {supported}.")
-
-
-class _StatementError(Exception):
-    """A problem in one statement, at ``line`` counted from the statement's first line (1-based)."""
-
-    def __init__(self, message: str, line: int = 1) -> None:
-        super().__init__(message)
-        self.line = line
 
 
 def translate(sql: str, target_dialect: str, temp_emulation_schema: Optional[str] = None) -> str:

@@ -7,9 +7,13 @@ optional extra ``rcdm[viewer]``; importing this package does not need them.
 
 from __future__ import annotations
 
+import dataclasses
+import importlib.util
+import threading
 from typing import Any
 
-from rcdm.errors import MissingDriverError
+from rcdm.db import connect
+from rcdm.errors import MissingDriverError, UsageError
 
 REQUIREMENTS: tuple[tuple[str, str], ...] = (
     ("starlette", "starlette"), ("uvicorn", "uvicorn"), ("argon2", "argon2-cffi"),
@@ -24,15 +28,11 @@ def missing_extra(distribution: str) -> MissingDriverError:
 
 def is_available() -> bool:
     """Whether every library of the viewer extra is installed."""
-    import importlib.util
-
     return all(importlib.util.find_spec(module) is not None for module, _ in REQUIREMENTS)
 
 
 def require() -> None:
     """Raise MissingDriverError naming ``pip install 'rcdm[viewer]'`` when a viewer library is missing."""
-    import importlib.util
-
     for module, distribution in REQUIREMENTS:
         if importlib.util.find_spec(module) is None:
             raise missing_extra(distribution)
@@ -48,8 +48,6 @@ def serve(db: str | None, schema: str, *, host: str = "127.0.0.1", port: int = 8
     require()
     import uvicorn
 
-    from rcdm.db import connect
-    from rcdm.errors import UsageError
     from rcdm.viewer import auth
     from rcdm.viewer.app import create_app
     from rcdm.viewer.queries import ViewerSource
@@ -58,8 +56,6 @@ def serve(db: str | None, schema: str, *, host: str = "127.0.0.1", port: int = 8
     settings = settings or ViewerSettings()
     tables = tables or ViewerTables()
     if settings.allowed_hosts == LOCAL_HOSTS and host not in ("0.0.0.0", "::", "") and host not in LOCAL_HOSTS:
-        import dataclasses
-
         settings = dataclasses.replace(settings, allowed_hosts=(*LOCAL_HOSTS, host))
     settings.check()
 
@@ -71,8 +67,6 @@ def serve(db: str | None, schema: str, *, host: str = "127.0.0.1", port: int = 8
         source = ViewerSource.detect(conn, schema, tables.vocabulary_schema, tables.cohort_schema,
                                      results_schema=tables.results_schema)
     app = create_app(factory, schema, users_file, tables=tables, settings=settings)
-    import threading
-
     viewer = app.state.viewer
     threading.Thread(target=_warm, args=(viewer,), name="rcdm-viewer-warm-up", daemon=True).start()
     if not source.has_summary:

@@ -12,16 +12,16 @@ connections; the page aggregates (overview, protocols, combinations) are kept in
 
 from __future__ import annotations
 
-import json
 import math
 import queue
 import secrets
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import jinja2
@@ -34,10 +34,13 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from rcdm.errors import RcdmError, UsageError
+from rcdm._version import __version__
+from rcdm.errors import GateFull, RcdmError, UsageError
+from rcdm.identifiers import check_identifier, check_schema
+from rcdm.report import RULES
 from rcdm.viewer import auth, privacy, queries
 from rcdm.viewer.settings import ViewerSettings, ViewerTables, client_address, is_https
-from rcdm.viewer.throttle import GateFull, HashGate, LoginThrottle
+from rcdm.viewer.throttle import HashGate, LoginThrottle
 
 HERE = Path(__file__).parent
 PUBLIC_PATHS = ("/login", "/static/", "/favicon.ico")
@@ -236,9 +239,6 @@ class Viewer:
 
 
 def _environment() -> jinja2.Environment:
-    from rcdm._version import __version__
-    from rcdm.report import RULES
-
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(HERE / "templates")),
                              autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
@@ -576,7 +576,6 @@ def create_app(
     the schemas of the vocabulary, the cohort table and the stored summaries (``ViewerTables``)."""
     from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-    from rcdm.identifiers import check_identifier, check_schema
 
     tables = tables or ViewerTables()
     vocabulary_schema, cohort_schema, cohort_table, results_schema = (

@@ -26,11 +26,12 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from rcdm.errors import UsageError
+from rcdm.viewer import missing_extra
 from rcdm.viewer.privacy import DEFAULT_ROLE, ROLES
 
 DEFAULT_USERS_FILE = Path("~/.rcdm/viewer_users.json")
@@ -45,8 +46,6 @@ def _hasher():
     try:
         from argon2 import PasswordHasher
     except ImportError:  # pragma: no cover - the viewer extra is missing
-        from rcdm.viewer import missing_extra
-
         raise missing_extra("argon2-cffi") from None
     return PasswordHasher()  # argon2id, RFC 9106 low-memory profile: 3 passes, 64 MiB
 
@@ -158,7 +157,7 @@ class SessionStore:
     anonymous_idle_seconds: int = 15 * 60
     clock: Callable[[], float] = time.time
     _sessions: dict[str, Session] = field(default_factory=dict)
-    _anonymous: "OrderedDict[str, Session]" = field(default_factory=OrderedDict)
+    _anonymous: OrderedDict[str, Session] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _serializer(self):

@@ -16,7 +16,9 @@ computed from hidden counts are hidden with them.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from rcdm.csv_safe import escape_cell
 
@@ -48,8 +50,6 @@ def suppress_rows(rows: Sequence[Mapping[str, Any]], min_cell: int, key: str = "
     each given by the columns the rows share (``()``: the whole table; ``("modality",)``: each modality's
     rows). The rule is applied to every group until no group needs another row hidden. Every row gets
     ``suppressed`` (bool)."""
-    from collections import defaultdict
-
     out = [dict(r) for r in rows]
     additive = additive or key
     value = lambda i: int(out[i].get(additive) or 0)  # noqa: E731

@@ -12,15 +12,24 @@ Sorting and filtering of the combinations table happen in Python, on the aggrega
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import re
-from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Mapping
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+from urllib.parse import urlencode
 
 import pandas as pd
 
+from rcdm.csv_safe import escape_frame
+from rcdm.db import execute_sql, exists_table, insert_table, query_sql
 from rcdm.errors import UsageError
+from rcdm.extract import write_manifest
 from rcdm.identifiers import check_identifier, check_schema
+from rcdm.report import _plain, quality_report, report_to_dict
+from rcdm.resources import read_template
 
 PLANES: dict[str, str | None] = {"axial": "RID10579", "coronal": "RID10570", "sagittal": "RID10574",
                                  "oblique": None}
@@ -70,10 +79,8 @@ class ViewerSource:
     @classmethod
     def detect(cls, conn: Any, cdm_schema: str, vocabulary_schema: str | None = None,
                cohort_schema: str | None = None, cohort_table: str = "cohort",
-               results_schema: str | None = None) -> "ViewerSource":
+               results_schema: str | None = None) -> ViewerSource:
         """Check the names (IdentifierError before any SQL) and find out which optional tables exist."""
-        from rcdm.db import exists_table
-
         check_schema(cdm_schema, "cdm schema")
         vocabulary_schema = vocabulary_schema or cdm_schema
         cohort_schema = cohort_schema or cdm_schema
@@ -98,8 +105,6 @@ class ViewerSource:
 
 def plain(value: Any) -> Any:
     """A cell as a JSON-able value: NaN/NA → None, numpy scalars → int/float, Decimal → int/float, dates → ISO."""
-    from rcdm.report import _plain
-
     value = _plain(value)
     if isinstance(value, (dt.date, dt.datetime)):
         return value.isoformat()
@@ -137,8 +142,6 @@ def _count(value: Any) -> int:
 
 def overview(conn: Any, source: ViewerSource) -> dict[str, Any]:
     """Persons, studies, series, images; studies and images by year and by modality; the quality report."""
-    from rcdm.report import quality_report, report_to_dict
-
     report = report_to_dict(quality_report(conn, source.cdm_schema), orient="records")
     tables = {table: [r for r in report["columns"] if r["table"] == table]
               for table in ("radiology_occurrence", "radiology_image")}
@@ -152,9 +155,6 @@ def overview(conn: Any, source: ViewerSource) -> dict[str, Any]:
 
 def protocols(conn: Any, source: ViewerSource, top_n: int | None = 50) -> dict[str, Any]:
     """The most frequent protocol concepts (with names) and the most frequent unmapped source values."""
-    from rcdm.db import query_sql
-    from rcdm.resources import read_template
-
     frame = query_sql(conn, read_template("ViewerProtocols.sql"), cdm_database_schema=source.cdm_schema,
                       vocabulary_database_schema=source.vocabulary_schema,
                       use_vocabulary="TRUE" if source.has_vocabulary else "FALSE")
@@ -202,9 +202,6 @@ def concept_names(protocol_data: Mapping[str, Any]) -> dict[int, str | None]:
 
 def combinations(conn: Any, source: ViewerSource, top_n: int = 5000) -> list[dict[str, Any]]:
     """Counts per modality × body part × plane × contrast phase × protocol concept (the ``top_n`` largest)."""
-    from rcdm.db import query_sql
-    from rcdm.resources import read_template
-
     top_n = _positive_int(top_n, "top_n", 1_000_000)
     frame = query_sql(conn, read_template("ViewerCombinations.sql"), cdm_database_schema=source.cdm_schema,
                       top_n=str(top_n))
@@ -268,10 +265,6 @@ def build_summary(conn: Any, cdm_schema: str, results_schema: str | None = None,
     ``rcdm_viewer_series``. The summary is a snapshot: rebuild it after each ETL load (pages show its time).
     Returns ``{"built_at", "series_rows", "pages"}``.
     """
-    import json
-
-    from rcdm.db import execute_sql, insert_table, query_sql
-    from rcdm.resources import read_template
 
     results_schema = results_schema or cdm_schema
     source = ViewerSource.detect(conn, cdm_schema, vocabulary_schema, results_schema=results_schema)
@@ -291,9 +284,6 @@ def build_summary(conn: Any, cdm_schema: str, results_schema: str | None = None,
 
 def read_summary(conn: Any, source: ViewerSource) -> dict[str, Any]:
     """The stored page aggregates: ``{"built_at": ISO time, "overview": ..., "protocols": ..., ...}``."""
-    import json
-
-    from rcdm.db import query_sql
 
     frame = query_sql(conn, "SELECT name, built_at, payload FROM @s.rcdm_viewer_summary;", s=source.results_schema)
     out: dict[str, Any] = {"built_at": None}
@@ -326,8 +316,6 @@ class SearchFilters:
 
     def query_string(self) -> str:
         """The filters as URL query parameters (for paging links and the manifest link)."""
-        from urllib.parse import urlencode
-
         return urlencode({k: v for k, v in self.as_dict().items() if v is not None})
 
     def as_dict(self) -> dict[str, Any]:
@@ -423,9 +411,6 @@ def _search_parameters(source: ViewerSource, filters: SearchFilters) -> tuple[di
 
 def _search_query(conn: Any, source: ViewerSource, filters: SearchFilters, output: str, offset: int = 0,
                   page_size: int = 25) -> pd.DataFrame:
-    from rcdm.db import query_sql
-    from rcdm.resources import read_template
-
     switches, bind = _search_parameters(source, filters)
     return query_sql(conn, read_template("ViewerSearch.sql"), cdm_database_schema=source.cdm_schema,
                      results_database_schema=source.results_schema or source.cdm_schema,
@@ -478,10 +463,6 @@ def manifest_csv(frame: pd.DataFrame, max_rows: int = MAX_MANIFEST_ROWS) -> str:
     a final ``# truncated`` line when there were more than ``max_rows`` rows. Text cells that a spreadsheet
     would run as a formula (DICOM-derived text such as body parts and protocol names, file paths) get a
     leading ``'`` (``rcdm.csv_safe``)."""
-    import tempfile
-
-    from rcdm.csv_safe import escape_frame
-    from rcdm.extract import write_manifest
 
     truncated = len(frame) > max_rows
     manifest = frame.head(max_rows).copy()

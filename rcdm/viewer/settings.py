@@ -13,8 +13,8 @@ or through a proxy): cookies are ``Secure`` and every answer carries ``Strict-Tr
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 from rcdm.errors import UsageError
 from rcdm.viewer.throttle import ThrottleSettings
@@ -55,7 +55,7 @@ class ViewerSettings:
     throttle: ThrottleSettings = field(default_factory=ThrottleSettings)
     cache_seconds: float = 300.0
 
-    def check(self) -> "ViewerSettings":
+    def check(self) -> ViewerSettings:
         if not self.allowed_hosts or any(not h or h != h.strip() for h in self.allowed_hosts):
             raise UsageError("allowed hosts: give at least one host name (or '*' for any, not recommended).")
         if not isinstance(self.min_cell_count, int) or self.min_cell_count < 1:

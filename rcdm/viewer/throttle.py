@@ -12,8 +12,8 @@
 
 ``begin`` decides and records atomically (one lock): an allowed attempt is counted as a failure *before* the
 password is checked and the pair is marked in flight, so parallel requests cannot all pass the same check
-(a second request of a pair still being checked is refused). ``end`` settles it: success clears the pair's and the user's
-failures. Entries are forgotten ``forget_seconds`` after their last failure and the table holds at most
+(a second request of a pair still being checked is refused). ``end`` settles it: success clears the pair's and the
+user's failures. Entries are forgotten ``forget_seconds`` after their last failure and the table holds at most
 ``max_entries`` keys (oldest dropped), so a flood of names or addresses cannot grow memory without bound.
 
 ``HashGate`` bounds how many argon2 hashes run at once (each takes 64 MiB and a core for ~50 ms) and how many
@@ -26,9 +26,11 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import AsyncIterator, Callable
+
+from rcdm.errors import GateFull
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,7 @@ class LoginThrottle:
 
     settings: ThrottleSettings = field(default_factory=ThrottleSettings)
     clock: Callable[[], float] = time.monotonic
-    _entries: "OrderedDict[tuple, _Entry]" = field(default_factory=OrderedDict)
+    _entries: OrderedDict[tuple, _Entry] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _lookup(self, key: tuple, now: float) -> _Entry | None:
@@ -161,10 +163,6 @@ class LoginThrottle:
 
     def __len__(self) -> int:
         return len(self._entries)
-
-
-class GateFull(Exception):
-    """More logins are waiting for a password hash than ``HashGate.max_waiting``."""
 
 
 @dataclass
