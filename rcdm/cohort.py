@@ -82,7 +82,8 @@ def generate_cohort(
 
     ``vocabulary_database_schema`` defaults to ``cdm_database_schema``, ``results_database_schema`` to
     ``target_database_schema``; temp tables are emulated in the connection's ``temp_emulation_schema`` (Oracle,
-    BigQuery, Spark, Snowflake: ``rcdm.connect(..., temp_emulation_schema=...)``). Returns ``{"cohort_definition_id", "persons", "entries", "cohort_table",
+    BigQuery, Spark, Snowflake: ``rcdm.connect(..., temp_emulation_schema=...)``).
+    Returns ``{"cohort_definition_id", "persons", "entries", "cohort_table",
     "created_table", "seconds"}``. Any ``@parameter`` the script uses besides these is an error, before SQL runs.
     """
     cohort_id = _cohort_id(cohort_definition_id)

@@ -19,8 +19,9 @@ import decimal
 import re
 import sqlite3
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Optional
+from typing import Any
 
 import sqlglot
 from sqlglot import exp
@@ -119,15 +120,15 @@ def _rows(rows: Any, ordered: bool) -> Rows:
 class _Side:
     """One database, fresh for one side: ``run`` executes a statement (rows or None), ``snapshot`` describes it."""
 
-    run: Callable[[str], Optional[Rows]]
+    run: Callable[[str], Rows | None]
     snapshot: Callable[[], list[Any]]
     close: Callable[[], None]
 
 
-def _runner(con: Any) -> Callable[[str], Optional[Rows]]:
+def _runner(con: Any) -> Callable[[str], Rows | None]:
     """Run one statement on a DB-API-like connection: its rows, or None for a statement without a result."""
 
-    def run(sql: str) -> Optional[Rows]:
+    def run(sql: str) -> Rows | None:
         cur = con.execute(sql)
         return cur.fetchall() if cur.description else None
 
@@ -217,7 +218,7 @@ def _fill(execute: Callable[..., Any], tables: dict[tuple[str, str], list[Column
 
 
 def _result(make: Callable[[dict[tuple[str, str], list[Column]]], _Side], tables: dict[tuple[str, str], list[Column]],
-            sql: str, ordered: bool) -> Optional[tuple[Optional[Rows], list[Any]]]:
+            sql: str, ordered: bool) -> tuple[Rows | None, list[Any]] | None:
     try:
         side = make(tables)
     except Exception:  # noqa: BLE001 - a schema this statement's names cannot make: no evidence
@@ -231,7 +232,7 @@ def _result(make: Callable[[dict[tuple[str, str], list[Column]]], _Side], tables
         side.close()
 
 
-def same_results(dialect: str, ours: str, theirs: str, postgres_url: Optional[str] = None) -> bool:
+def same_results(dialect: str, ours: str, theirs: str, postgres_url: str | None = None) -> bool:
     """Whether both statements run on ``dialect`` with the same rows and the same tables afterwards (criterion (c))."""
     if dialect not in RUNNABLE or (dialect == "postgresql" and not postgres_url):
         return False
@@ -255,7 +256,7 @@ def same_results(dialect: str, ours: str, theirs: str, postgres_url: Optional[st
     return rows is None or len(rows) > 0
 
 
-def postgres_for_script() -> Iterator[Optional[str]]:
+def postgres_for_script() -> Iterator[str | None]:
     """A PostgreSQL URL for the rebuild script: $RCDM_TEST_POSTGRES_URL or a server started for the run."""
     import os
 

@@ -21,7 +21,6 @@ import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 import sqlglot
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
@@ -120,7 +119,7 @@ class Outcome:
         return f"{self.dialect}|{self.case}|{self.statement}|{digest}"
 
 
-def compare(case: Case, dialect: str, postgres_url: Optional[str] = None) -> list[Outcome]:
+def compare(case: Case, dialect: str, postgres_url: str | None = None) -> list[Outcome]:
     """Translate ``case`` with both engines to ``dialect`` and compare them statement by statement (criterion (c)
     on PostgreSQL only with ``postgres_url``)."""
     from differential_execution import same_results
@@ -160,7 +159,7 @@ def compare(case: Case, dialect: str, postgres_url: Optional[str] = None) -> lis
     return outcomes
 
 
-def all_outcomes(postgres_url: Optional[str] = None) -> list[Outcome]:
+def all_outcomes(postgres_url: str | None = None) -> list[Outcome]:
     from rcdm.sql import list_supported_dialects
 
     cases = corpus()

@@ -205,7 +205,8 @@ def test_update_is_emulated_on_plain_spark_tables(worlds):
 
     _, spark = worlds
     conn, schema = spark["conn"], spark["schema"]
-    insert_table(conn, schema, "upd_demo", pd.DataFrame({"id": [1, 2, 3], "n": [10, 20, None]}), drop_table_if_exists=True)
+    insert_table(conn, schema, "upd_demo", pd.DataFrame({"id": [1, 2, 3], "n": [10, 20, None]}),
+                 drop_table_if_exists=True)
     insert_table(conn, schema, "upd_src", pd.DataFrame({"id": [2, 3], "n": [200, 300]}), drop_table_if_exists=True)
     execute_sql(conn, f"UPDATE {schema}.upd_demo SET n = (SELECT s.n FROM {schema}.upd_src s "
                       f"WHERE s.id = upd_demo.id) WHERE id IN (SELECT id FROM {schema}.upd_src) AND id > 2;")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sqlglot
 from sqlglot import exp
+from translation_record import corpus
 
 from rcdm.sql import transforms as t
 from rcdm.sql.dialects import TARGETS
@@ -13,7 +14,6 @@ from rcdm.sql.nodes import NodeIndex
 from rcdm.sql.split import split_sql
 from rcdm.sql.transforms import Context, apply_transforms, indexed, triggered_by
 from rcdm.sql.translate import get_temp_table_prefix
-from translation_record import corpus
 
 KINDS = (exp.Identifier, exp.Literal, exp.Column, exp.Cast, exp.DataType, exp.Func, exp.Select, exp.Table, exp.Paren)
 

@@ -1,4 +1,5 @@
-"""Our own translation of the whole differential corpus (and the benchmark's large-cohort shape), for all 10 targets, recorded to check that a change meant to
+"""Our own translation of the whole differential corpus (and the benchmark's large-cohort shape), for all 10
+targets, recorded to check that a change meant to
 be behaviour-neutral (speed work on the translator) leaves every output byte-identical.
 
 ``python tests/translation_record.py`` rewrites ``tests/data/ohdsi_sql/translations.jsonl.gz`` from the current

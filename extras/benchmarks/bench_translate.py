@@ -20,9 +20,9 @@ import importlib
 import os
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from rcdm.sql import list_supported_dialects, render
 

@@ -13,7 +13,7 @@ quarantined files still exits 0 (it prints them).
 from __future__ import annotations
 
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 import click
 
@@ -36,7 +36,8 @@ VERBS: dict[str, tuple[str, str, str]] = {
 }
 """Verb → (module, click command, short help): the root's list; each module is imported when its verb is used."""
 
-NO_ARGS: type[Exception] = getattr(click.exceptions, "NoArgsIsHelpError", type("NeverRaised", (Exception,), {}))
+NO_ARGS: type[click.ClickException] = getattr(
+    click.exceptions, "NoArgsIsHelpError", type("NeverRaised", (click.ClickException,), {}))
 """click >= 8.2 raises this for a group called without its subcommand (older click prints the help, exit 0)."""
 
 

@@ -30,7 +30,8 @@ def generate(sql_file: str, cohort_id: int, db: str | None, schema: str, quiet: 
     text = read_sql(sql_file)
     with connect(existing_db(db), temp_emulation_schema=params["temp_emulation_schema"]) as conn:
         result = generate_cohort(conn, text, cohort_id, schema, params["cohort_schema"] or schema,
-                                 params["cohort_table"], vocabulary_database_schema=params["vocabulary_schema"],
+                                 params["cohort_table"] or "cohort",
+                                 vocabulary_database_schema=params["vocabulary_schema"],
                                  results_database_schema=params["results_schema"])
     if not quiet:
         print(f"cohort {result['cohort_definition_id']} in {result['cohort_table']}: {result['persons']} persons, "

@@ -10,8 +10,9 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import click
 
@@ -71,7 +72,7 @@ class LazyGroup(Group):
 def db_options(schema_help: str = "cdm_database_schema holding the R-CDM tables", quiet: bool = True,
                envvar: bool = True) -> Decorator:
     """``--db`` (``$RCDM_DATABASE`` unless ``envvar`` is False), ``--schema`` and ``--quiet``."""
-    decorators = [db_option(envvar),
+    decorators: list[Decorator] = [db_option(envvar),
                   click.option("--schema", default="cdm", show_default=True, help=schema_help)]
     if quiet:
         decorators.append(quiet_option())

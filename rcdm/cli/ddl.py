@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from rcdm.cli.common import Decorator, Group, combined, db_options, print_rows
@@ -26,7 +28,7 @@ def model_options(indexes: bool = True) -> Decorator:
 @click.option("--temp-emulation-schema", default=None, hidden=True)
 @model_options()
 @click.pass_context
-def ddl(ctx: click.Context, **params: object) -> int:
+def ddl(ctx: click.Context, **params: Any) -> int:
     """Print the DDL for a dialect (without ACTION), or create/drop the tables on a database."""
     if ctx.invoked_subcommand is not None:
         return 0
@@ -41,7 +43,7 @@ def ddl(ctx: click.Context, **params: object) -> int:
 @ddl.command(short_help="create the tables where missing (idempotent)")
 @db_options()
 @model_options()
-def create(db: str | None, schema: str, quiet: bool, **params: object) -> int:
+def create(db: str | None, schema: str, quiet: bool, **params: Any) -> int:
     """Create the tables, indexes (and foreign keys) that are missing."""
     from rcdm.db import connect
     from rcdm.ddl import create_tables

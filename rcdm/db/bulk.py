@@ -77,7 +77,7 @@ def _batches(table: pa.Table, progress: bool, what: str) -> Iterator[pa.RecordBa
 
 
 @contextlib.contextmanager
-def _committed(conn: "Connection", connection: Any) -> Iterator[None]:
+def _committed(conn: Connection, connection: Any) -> Iterator[None]:
     """Commit ``connection`` after the block, unless the load runs inside ``rcdm.db.transaction`` (which commits
     everything at its end); roll it back on any failure, interrupts included, and re-raise."""
     try:
@@ -135,7 +135,7 @@ def _sqlite_values(table: pa.Table, as_seconds: bool) -> pa.Table:
 # Loaders
 
 
-def load_duckdb(conn: "Connection", target: str, table: pa.Table, progress: bool) -> None:
+def load_duckdb(conn: Connection, target: str, table: pa.Table, progress: bool) -> None:
     """DuckDB reads the Arrow table in place (zero-copy scan of a registered view); one statement, no bar."""
     raw = conn.driver_connection()
     view = f"rcdm_arrow_{uuid.uuid4().hex}"
@@ -156,7 +156,7 @@ def _csv_copyable(schema: pa.Schema) -> bool:
                or pa.types.is_timestamp(t) or pa.types.is_decimal(t) for t in schema.types)
 
 
-def load_postgresql(conn: "Connection", target: str, table: pa.Table, progress: bool) -> None:
+def load_postgresql(conn: Connection, target: str, table: pa.Table, progress: bool) -> None:
     """PostgreSQL ``COPY FROM STDIN`` through psycopg 3's ``Cursor.copy``: the Arrow table written as CSV by
     Arrow's C++ writer (``Copy.write`` of each chunk; several times faster than converting every value to
     Python for ``Copy.write_row``, which remains the path for the column types CSV cannot carry)."""
@@ -182,7 +182,7 @@ def load_postgresql(conn: "Connection", target: str, table: pa.Table, progress: 
                         copy.write_row(row)
 
 
-def load_sqlite(conn: "Connection", target: str, table: pa.Table, progress: bool) -> None:
+def load_sqlite(conn: Connection, target: str, table: pa.Table, progress: bool) -> None:
     """SQLite ``executemany`` inside one transaction (one fsync for the whole load)."""
     table = _sqlite_values(table, conn.backend.date_storage == "epoch_seconds")
     raw = conn.driver_connection()
@@ -192,7 +192,7 @@ def load_sqlite(conn: "Connection", target: str, table: pa.Table, progress: bool
             raw.executemany(sql, _rows(batch))
 
 
-def load_sqlserver(conn: "Connection", target: str, table: pa.Table, progress: bool) -> None:
+def load_sqlserver(conn: Connection, target: str, table: pa.Table, progress: bool) -> None:
     """pyodbc ``executemany`` with ``fast_executemany`` (ODBC parameter arrays), one commit at the end."""
     raw = conn.driver_connection()
     sql = _insert_sql(target, table, ["?"] * table.num_columns)
@@ -206,7 +206,7 @@ def load_sqlserver(conn: "Connection", target: str, table: pa.Table, progress: b
         cursor.close()
 
 
-def load_oracle(conn: "Connection", target: str, table: pa.Table, progress: bool) -> None:
+def load_oracle(conn: Connection, target: str, table: pa.Table, progress: bool) -> None:
     """oracledb ``Cursor.executemany`` with array binds (``:1, :2, ...``), one commit at the end."""
     raw = conn.driver_connection()
     sql = _insert_sql(target, table, [f":{i}" for i in range(1, table.num_columns + 1)])
@@ -216,7 +216,7 @@ def load_oracle(conn: "Connection", target: str, table: pa.Table, progress: bool
                 cursor.executemany(sql, _rows(batch))
 
 
-def load_bigquery(conn: "Connection", target: str, table: pa.Table, progress: bool) -> None:
+def load_bigquery(conn: Connection, target: str, table: pa.Table, progress: bool) -> None:
     """A BigQuery load job from the DataFrame (Parquet upload, columns matched by name), appended."""
     from google.api_core.exceptions import GoogleAPIError
     from google.cloud import bigquery
@@ -230,7 +230,7 @@ def load_bigquery(conn: "Connection", target: str, table: pa.Table, progress: bo
         raise DriverError(str(exc)) from exc
 
 
-def load_snowflake(conn: "Connection", target: str, table: pa.Table, progress: bool) -> None:
+def load_snowflake(conn: Connection, target: str, table: pa.Table, progress: bool) -> None:
     """Snowflake ``write_pandas``: Parquet files put on the table's stage, then COPY INTO."""
     from snowflake.connector.pandas_tools import write_pandas
 
@@ -249,7 +249,7 @@ def load_snowflake(conn: "Connection", target: str, table: pa.Table, progress: b
         raise DriverError(f"write_pandas did not load every file: {output}")
 
 
-def load_generic(conn: "Connection", target: str, table: pa.Table, progress: bool) -> None:
+def load_generic(conn: Connection, target: str, table: pa.Table, progress: bool) -> None:
     """Any other backend: SQLAlchemy ``executemany`` of one INSERT with bound values, chunk by chunk."""
     sa_conn = conn.sqlalchemy_connection
     keys = [f"p{i}" for i in range(table.num_columns)]

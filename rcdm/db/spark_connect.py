@@ -51,7 +51,8 @@ def _session(url: str) -> Any:
     try:
         from pyspark.sql import SparkSession
     except ImportError as exc:  # pragma: no cover - reported as a missing driver by rcdm.db
-        raise ImportError(f"Spark Connect needs pyspark with its connect extra: pip install 'pyspark[connect]' ({exc})")
+        raise ImportError("Spark Connect needs pyspark with its connect extra: "
+                          f"pip install 'pyspark[connect]' ({exc})") from exc
     try:
         return SparkSession.builder.remote(url).create()
     except Exception as exc:  # noqa: BLE001 - pyspark raises its own classes

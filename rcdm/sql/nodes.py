@@ -17,7 +17,7 @@ import builtins
 from collections import deque
 from collections.abc import Set as AbstractSet
 from heapq import merge
-from typing import Optional, TypeVar
+from typing import TypeVar
 
 from sqlglot import exp
 
@@ -63,7 +63,7 @@ class NodeIndex:
         entries = lists[0] if len(lists) == 1 else merge(*lists, key=_position)
         return [node for _, node in entries if id(node) not in gone]  # type: ignore[misc]
 
-    def first(self, *kinds: type[E]) -> Optional[E]:
+    def first(self, *kinds: type[E]) -> E | None:
         """The first node of ``kinds`` breadth first (``root.find``), or None."""
         found = self.nodes(*kinds)
         return found[0] if found else None
@@ -181,7 +181,7 @@ def _position(entry: tuple[int, exp.Expr]) -> int:
     return entry[0]
 
 
-def _held(node: exp.Expr, key: Optional[str], value: exp.Expr) -> bool:
+def _held(node: exp.Expr, key: str | None, value: exp.Expr) -> bool:
     """Whether ``node`` holds ``value`` under ``key`` (directly or in the list there)."""
     current = node.args.get(key) if key else None
     return current is value or (isinstance(current, list) and any(v is value for v in current))

@@ -14,8 +14,6 @@ lower-case, the case Redshift folds names to.
 
 from __future__ import annotations
 
-from typing import Optional
-
 from sqlglot import exp
 
 from rcdm.sql.transforms import Context, _quote_reserved
@@ -40,7 +38,7 @@ quote_reserved_redshift = _quote_reserved(REDSHIFT_RESERVED)
 quote_reserved_redshift.__doc__ = "Quote names that are Redshift reserved words, lower-case as Redshift folds them."
 
 
-def _distribution_key(create: exp.Create) -> Optional[str]:
+def _distribution_key(create: exp.Create) -> str | None:
     """The column to distribute on: the first of person_id, subject_id, analysis_id the table defines, or that its
     query selects (under its alias, ``subject_id AS sid`` gives sid, as SqlRender does)."""
     if isinstance(create.this, exp.Schema):
@@ -59,7 +57,7 @@ def _distribution_key(create: exp.Create) -> Optional[str]:
     return next((names[c] for c in _DISTRIBUTION_COLUMNS if c in names), None)
 
 
-def _has_distribution(properties: Optional[exp.Properties]) -> bool:
+def _has_distribution(properties: exp.Properties | None) -> bool:
     return properties is not None and any(
         isinstance(p, (exp.DistKeyProperty, exp.DistStyleProperty)) for p in properties.expressions
     )

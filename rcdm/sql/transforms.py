@@ -19,7 +19,7 @@ import functools
 import re
 import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, TypeVar
 
 import sqlglot
 from sqlglot import exp
@@ -44,7 +44,7 @@ class Context:
     nodes: Optional[NodeIndex] = dataclasses.field(default=None, compare=False)  # the tree's index, for @indexed
 
 
-TransformResult = Union[exp.Expression, list[exp.Expression], None]
+TransformResult = exp.Expression | list[exp.Expression] | None
 Transform = Callable[[exp.Expression, Context], TransformResult]
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -263,7 +263,7 @@ def _as_date(node: exp.Expression) -> exp.Expression:
     return exp.cast(node, exp.DataType.Type.DATE)
 
 
-def _replace_all(tree: exp.Expression, kind: Union[type, tuple[type, ...]], fn: Callable[[Any], exp.Expression],
+def _replace_all(tree: exp.Expression, kind: type | tuple[type, ...], fn: Callable[[Any], exp.Expression],
                  ctx: Optional[Context] = None) -> exp.Expression:
     """Replace every node of ``kind``, innermost first, with ``fn(node)`` (through the index when ``ctx`` has one)."""
     kinds = kind if isinstance(kind, tuple) else (kind,)

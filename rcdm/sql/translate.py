@@ -14,7 +14,8 @@ import gc
 import re
 import secrets
 import string
-from typing import Iterator, Optional
+from collections.abc import Iterator
+from typing import Optional
 
 import sqlglot
 from sqlglot import exp
@@ -24,8 +25,8 @@ from sqlglot.errors import ErrorLevel, ParseError, SqlglotError
 from rcdm.errors import StatementError as _StatementError
 from rcdm.errors import TranslationError, UnsupportedDialectError
 from rcdm.sql.dialects import TARGETS, Target
-from rcdm.sql.split import split_sql, split_sql_with_offsets
 from rcdm.sql.nodes import NodeIndex
+from rcdm.sql.split import split_sql, split_sql_with_offsets
 from rcdm.sql.transforms import Context, apply_transforms
 
 _SUPPORTED = list(TARGETS)
@@ -157,7 +158,7 @@ def _translate_paused(statement: str, dialect: str, temp_emulation_schema: Optio
             return ()
         states = apply_transforms(tree, target.transforms, ctx, nodes)
         indexed = [(tree, nodes if nodes is not None else NodeIndex(tree)) for tree, nodes in states]
-        for tree, nodes in indexed:
+        for _, nodes in indexed:
             _check_translated(nodes, target)
         return tuple(_write(tree, ctx, nodes) for tree, nodes in indexed)
     except TranslationError as error:

@@ -110,7 +110,8 @@ def concat_strings(tree: exp.Expression, ctx: Context) -> exp.Expression:
             continue
         empty = exp.Literal.string("")
         wrapped = [
-            p if isinstance(p, exp.Literal) and p.is_string else exp.Coalesce(this=_as_text(p, dialect), expressions=[empty.copy()])
+            p if isinstance(p, exp.Literal) and p.is_string
+            else exp.Coalesce(this=_as_text(p, dialect), expressions=[empty.copy()])
             for p in parts
         ]
         tree = _replace(tree, node, exp.Concat(expressions=wrapped, safe=node.args.get("safe"), coalesce=False))

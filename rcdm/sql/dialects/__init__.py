@@ -6,8 +6,10 @@ give OHDSI SQL its meaning there; ``rcdm.sql.translate`` runs them and generates
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
+from typing import Any
 
 from rcdm.sql.dialects import (
     bigquery,
@@ -34,7 +36,7 @@ class Target:
     analyze: bool  # UPDATE STATISTICS becomes ANALYZE (else the statement is dropped)
     indexes: bool  # CREATE INDEX is kept (else dropped)
     distribution: str | None  # what --HINT DISTRIBUTE_ON_KEY becomes: "distkey", "synapse" or nothing
-    transforms: tuple
+    transforms: tuple[Callable[..., Any], ...]
 
 
 def _target(module: ModuleType) -> Target:

@@ -1,7 +1,8 @@
 """Google BigQuery: emulated temp tables, lower-case names, no indexes or enforced keys, DELETE for TRUNCATE."""
 
+from rcdm.sql import dates
 from rcdm.sql import transforms as t
-from rcdm.sql import dates, tsql_functions as f
+from rcdm.sql import tsql_functions as f
 
 NAME = "bigquery"
 SQLGLOT_DIALECT = "bigquery"

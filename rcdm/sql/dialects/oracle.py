@@ -1,7 +1,8 @@
 """Oracle: temp tables emulated in temp_emulation_schema, CTAS, FROM DUAL, PL/SQL blocks for IF [NOT] EXISTS."""
 
+from rcdm.sql import dates
 from rcdm.sql import transforms as t
-from rcdm.sql import dates, tsql_functions as f
+from rcdm.sql import tsql_functions as f
 
 NAME = "oracle"
 SQLGLOT_DIALECT = "oracle"

@@ -1,7 +1,8 @@
 """Amazon Redshift: PostgreSQL-like; temp tables are native, no indexes, DISTKEY from --HINT DISTRIBUTE_ON_KEY."""
 
+from rcdm.sql import redshift_tables as r
 from rcdm.sql import transforms as t
-from rcdm.sql import redshift_tables as r, tsql_functions as f
+from rcdm.sql import tsql_functions as f
 
 NAME = "redshift"
 SQLGLOT_DIALECT = "redshift"

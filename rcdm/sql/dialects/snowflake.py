@@ -1,7 +1,9 @@
-"""Snowflake: emulated temp tables (session TEMPORARY tables in the emulation schema, as SqlRender), no indexes; sqlglot handles most functions."""
+"""Snowflake: emulated temp tables (session TEMPORARY tables in the emulation schema, as SqlRender), no indexes;
+sqlglot handles most functions."""
 
+from rcdm.sql import dates, temp_tables
 from rcdm.sql import transforms as t
-from rcdm.sql import dates, temp_tables, tsql_functions as f
+from rcdm.sql import tsql_functions as f
 
 NAME = "snowflake"
 SQLGLOT_DIALECT = "snowflake"

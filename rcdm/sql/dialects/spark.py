@@ -1,7 +1,8 @@
 """Spark (Databricks): emulated temp tables, no indexes or key constraints."""
 
+from rcdm.sql import dates
 from rcdm.sql import transforms as t
-from rcdm.sql import dates, tsql_functions as f
+from rcdm.sql import tsql_functions as f
 
 NAME = "spark"
 SQLGLOT_DIALECT = "spark"
