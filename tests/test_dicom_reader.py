@@ -383,6 +383,20 @@ def test_the_dictionary_vrs_of_the_compiled_implicit_walk_are_pydicoms() -> None
     plain = {tag for tag, spec in reader._WANTED.items() if isinstance(spec, str)}
     assert set(reader._DICTIONARY_VRS) == plain
     assert all(dictionary_VR(tag) == vr for tag, vr in reader._DICTIONARY_VRS.items())
+    in_items = {tag for spec in reader._WANTED.values() if isinstance(spec, tuple)
+                for tag in reader._flatten_tags(spec[1]) if not isinstance(_spec_of(tag, spec[1]), tuple)}
+    assert set(reader._ITEM_DICTIONARY_VRS) == in_items
+    assert all(dictionary_VR(tag) == vr for tag, vr in reader._ITEM_DICTIONARY_VRS.items())
+
+
+def _spec_of(tag: int, tree: dict) -> object:
+    """The spec of ``tag`` anywhere in a wanted tree (a keyword, or a (keyword, subtree) sequence spec)."""
+    for key, spec in tree.items():
+        if key == tag:
+            return spec
+        if isinstance(spec, tuple) and (found := _spec_of(tag, spec[1])) is not None:
+            return found
+    return None
 
 
 #: A value of each sort the compiled decoder must treat exactly as Python does (or leave to Python).

@@ -188,15 +188,54 @@ static PyObject *decode(uint16_t vr, const uint8_t *v, Py_ssize_t length)
     return PyUnicode_DecodeASCII((const char *)v + start, end - start, NULL);
 }
 
-/* Store done[keyword] = the decoded value when ``done`` is a dict and the value is plain, else
- * out[keyword] = (VR name or None, value bytes); None for UN and for implicit VR (``vr`` is then the data
- * dictionary's, which Python looks up itself). Returns 0, or -1 with a Python error set. */
-static int store(PyObject *out, PyObject *done, PyObject *keyword, uint16_t vr, int implicit,
-                 const uint8_t *value, Py_ssize_t length)
+/* The integers of a US, SS, UL or SL value (one: an int, more: a list) as reader._decode_raw unpacks them
+ * in the file's byte order, or NULL without an error for another VR or a value shorter than one integer
+ * (Python decodes those: None or an empty list). */
+static PyObject *decode_ints(uint16_t vr, const uint8_t *v, Py_ssize_t length, int little)
+{
+    int width, is_signed;
+    switch (vr) {
+    case VR('U', 'S'): width = 2; is_signed = 0; break;
+    case VR('S', 'S'): width = 2; is_signed = 1; break;
+    case VR('U', 'L'): width = 4; is_signed = 0; break;
+    case VR('S', 'L'): width = 4; is_signed = 1; break;
+    default: return NULL;
+    }
+    Py_ssize_t n = length / width;
+    if (n == 0)
+        return NULL;
+    PyObject *items = n == 1 ? NULL : PyList_New(n);
+    if (n > 1 && items == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const uint8_t *p = v + i * width;
+        uint32_t u = width == 2 ? u16(p, little) : u32(p, little);
+        long long number = !is_signed ? (long long)u : width == 2 ? (long long)(int16_t)u : (long long)(int32_t)u;
+        PyObject *item = PyLong_FromLongLong(number);
+        if (item == NULL) {
+            Py_XDECREF(items);
+            return NULL;
+        }
+        if (n == 1)
+            return item;
+        PyList_SET_ITEM(items, i, item);
+    }
+    return items;
+}
+
+/* Store done[keyword] = the decoded value when ``done`` is a dict and the value is plain (or, ``ints``
+ * >= 0, an integer VR: ints is then the byte order, 1 little endian), else out[keyword] = (VR name or None,
+ * value bytes); None for UN and for implicit VR (``vr`` is then the data dictionary's, which Python looks
+ * up itself). ``done`` may be ``out`` itself (the items of sequences: decoded values beside raw pairs).
+ * Returns 0, or -1 with a Python error set. */
+static int store(PyObject *out, PyObject *done, PyObject *keyword, uint16_t vr, int implicit, int ints,
+                 const uint8_t *value, Py_ssize_t length, int *raw_left)
 {
     PyObject *name, *raw, *pair;
     if (done != Py_None) {
-        PyObject *decoded = decode(vr, value, length);
+        PyObject *decoded = ints >= 0 ? decode_ints(vr, value, length, ints) : NULL;
+        if (decoded == NULL && !PyErr_Occurred())
+            decoded = decode(vr, value, length);
         if (decoded != NULL) {
             int rc = PyDict_SetItem(done, keyword, decoded);
             Py_DECREF(decoded);
@@ -222,6 +261,7 @@ static int store(PyObject *out, PyObject *done, PyObject *keyword, uint16_t vr, 
     Py_DECREF(raw);
     if (pair == NULL)
         return -1;
+    *raw_left = 1;
     int rc = PyDict_SetItem(out, keyword, pair);
     Py_DECREF(pair);
     return rc;
@@ -350,7 +390,7 @@ static Py_ssize_t lookup(const Scanner *self, uint32_t tag)
 enum { SKIP_NEED = -1, SKIP_GENERAL = -2 };
 
 static long long walk_item(const Scanner *sc, const uint8_t *buf, long long nbuf, long long pos, long long end,
-                           int implicit, int little, int depth, PyObject *item, long long *need);
+                           int implicit, int little, int depth, PyObject *item, long long *need, int *raw_left);
 
 /* Skip the items of an undefined-length sequence whose value starts at pos, to after its sequence
  * delimiter, as Walker._items(pos, None, ..., None, 0) does; returns as walk_item. */
@@ -378,7 +418,8 @@ static long long skip_items(const uint8_t *buf, long long nbuf, long long pos, i
             pos += length;
             continue;
         }
-        pos = walk_item(NULL, buf, nbuf, pos, -1, implicit, little, depth, NULL, need);
+        int unused = 0;
+        pos = walk_item(NULL, buf, nbuf, pos, -1, implicit, little, depth, NULL, need, &unused);
         if (pos < 0)
             return pos;
     }
@@ -390,8 +431,8 @@ static PyTypeObject ScannerType;
 enum { WALK_ERROR = -3 }; /* a Python error is set */
 
 static long long walk_sequence(PyObject *spec, const uint8_t *buf, long long nbuf, long long pos, long long length,
-                               uint16_t vr, int implicit, int little, int depth, PyObject *out, long long *need,
-                               long long *resume);
+                               uint16_t vr, int implicit, int little, int depth, PyObject *out, PyObject *done,
+                               long long *need, long long *resume, int *raw_left);
 
 /* Walk the elements of one item from pos to ``end`` (or, end < 0, to its item delimiter), collecting the
  * raw values of the tags ``sc`` wants into the dict ``item`` and walking the wanted sequences inside, as
@@ -399,7 +440,7 @@ static long long walk_sequence(PyObject *spec, const uint8_t *buf, long long nbu
  * Walker.walk(pos, None, {}, {}, False). Returns the offset after the item, or SKIP_NEED (the buffer ends
  * first; *need: the bytes wanted), SKIP_GENERAL (something Python must judge) or WALK_ERROR. */
 static long long walk_item(const Scanner *sc, const uint8_t *buf, long long nbuf, long long pos, long long end,
-                           int implicit, int little, int depth, PyObject *item, long long *need)
+                           int implicit, int little, int depth, PyObject *item, long long *need, int *raw_left)
 {
     if (depth > MAX_DEPTH)
         return SKIP_GENERAL;
@@ -439,7 +480,8 @@ static long long walk_item(const Scanner *sc, const uint8_t *buf, long long nbuf
             int un = vr == VR('U', 'N');
             pos = skip_items(buf, nbuf, pos, implicit || un, little || un, depth + 1, need);
         } else if (!PyUnicode_CheckExact(spec)) {
-            pos = walk_sequence(spec, buf, nbuf, pos, length, vr, implicit, little, depth + 1, item, need, NULL);
+            pos = walk_sequence(spec, buf, nbuf, pos, length, vr, implicit, little, depth + 1, item, item, need, NULL,
+                                raw_left);
         } else {
             if (length == UNDEFINED_LENGTH)
                 return SKIP_GENERAL;
@@ -447,7 +489,8 @@ static long long walk_item(const Scanner *sc, const uint8_t *buf, long long nbuf
                 *need = pos + length;
                 return SKIP_NEED;
             }
-            if (store(item, Py_None, spec, vr, implicit, buf + pos, (Py_ssize_t)length) < 0)
+            uint16_t value_vr = implicit ? sc->vrs[at] : vr;
+            if (store(item, item, spec, value_vr, implicit, -1, buf + pos, (Py_ssize_t)length, raw_left) < 0)
                 return WALK_ERROR;
             pos += length;
         }
@@ -463,8 +506,8 @@ static long long walk_item(const Scanner *sc, const uint8_t *buf, long long nbuf
  * a sequence of defined length, or -1 (undefined length: Python finds its end). Returns the offset after
  * the sequence (or the first item), or SKIP_NEED, SKIP_GENERAL or WALK_ERROR. */
 static long long walk_sequence(PyObject *spec, const uint8_t *buf, long long nbuf, long long pos, long long length,
-                               uint16_t vr, int implicit, int little, int depth, PyObject *out, long long *need,
-                               long long *resume)
+                               uint16_t vr, int implicit, int little, int depth, PyObject *out, PyObject *done,
+                               long long *need, long long *resume, int *raw_left)
 {
     if (!PyTuple_Check(spec) || PyTuple_GET_SIZE(spec) != 3 ||
         !PyObject_TypeCheck(PyTuple_GET_ITEM(spec, 1), &ScannerType))
@@ -482,6 +525,7 @@ static long long walk_sequence(PyObject *spec, const uint8_t *buf, long long nbu
     if (items == NULL)
         return WALK_ERROR;
     long long rc = 0;
+    int raw = 0; /* a raw value (a pair Python decodes) is left in an item */
     int delimited = 0;
     while (seq_end < 0 || pos < seq_end) {
         if (pos + 8 > nbuf) {
@@ -507,7 +551,7 @@ static long long walk_sequence(PyObject *spec, const uint8_t *buf, long long nbu
             goto fail;
         }
         long long item_end = item_length == UNDEFINED_LENGTH ? -1 : pos + item_length;
-        rc = walk_item(sc, buf, nbuf, pos, item_end, item_implicit, item_little, depth, item, need);
+        rc = walk_item(sc, buf, nbuf, pos, item_end, item_implicit, item_little, depth, item, need, &raw);
         if (rc < 0 || PyList_Append(items, item) < 0) {
             Py_DECREF(item);
             rc = rc < 0 ? rc : WALK_ERROR;
@@ -522,13 +566,15 @@ static long long walk_sequence(PyObject *spec, const uint8_t *buf, long long nbu
         rc = SKIP_GENERAL; /* the items run past the sequence's declared length */
         goto fail;
     }
-    if (PyDict_SetItem(out, PyTuple_GET_ITEM(spec, 0), items) < 0) {
+    /* a sequence whose items hold only decoded values is decoded itself */
+    if (PyDict_SetItem(raw || done == Py_None ? out : done, PyTuple_GET_ITEM(spec, 0), items) < 0) {
         rc = WALK_ERROR;
         goto fail;
     }
     Py_DECREF(items);
     if (first_only)
         *resume = seq_end;
+    *raw_left |= raw;
     return pos;
 fail:
     Py_DECREF(items);
@@ -557,6 +603,7 @@ static PyObject *scanner_scan(Scanner *self, PyObject *args)
         return NULL;
     }
     const int implicit = self->implicit, little = self->little;
+    int raw_left = 0; /* unused here: what is raw is in out */
     for (;;) {
         if (pos + 12 > nbuf) {
             step = STEP_NEED;
@@ -601,7 +648,8 @@ static PyObject *scanner_scan(Scanner *self, PyObject *args)
             int un = !implicit && vr == VR('U', 'N');
             long long resume = -2, after;
             if (sequence)
-                after = walk_sequence(spec, buf, nbuf, pos + hdr, length, vr, implicit, little, 1, out, &need, &resume);
+                after = walk_sequence(spec, buf, nbuf, pos + hdr, length, vr, implicit, little, 1, out, done, &need,
+                                      &resume, &raw_left);
             else if (spec != NULL || !self->sequences || (!implicit && !un && vr != VR('S', 'Q')))
                 after = SKIP_GENERAL;
             else
@@ -646,7 +694,7 @@ static PyObject *scanner_scan(Scanner *self, PyObject *args)
             break;
         }
         uint16_t value_vr = implicit ? self->vrs[at] : vr;
-        if (store(out, done, spec, value_vr, implicit, p + hdr, (Py_ssize_t)length) < 0) {
+        if (store(out, done, spec, value_vr, implicit, little, p + hdr, (Py_ssize_t)length, &raw_left) < 0) {
             PyBuffer_Release(&view);
             return NULL;
         }

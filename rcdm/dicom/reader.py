@@ -263,11 +263,18 @@ _DICTIONARY_VRS: dict[int, str] = {
 }
 
 
+#: The same for the plain values inside the sequences' items (implicit VR items: C decodes them by it).
+_ITEM_DICTIONARY_VRS: dict[int, str] = {
+    0x00080104: "LO", 0x00089007: "CS", 0x00180050: "DS", 0x00189342: "CS", 0x00200037: "DS",
+}
+
+
 def _compiled_tree(tree: dict[int, Any]) -> dict[int, Any]:
     """The wanted tags for the compiled walk: a sequence's spec becomes (keyword, a Scanner of its items'
     wanted tags, whether only its first item is walked: the per-frame groups)."""
     return {tag: spec if isinstance(spec, str) else
-            (spec[0], _scan.Scanner(_compiled_tree(spec[1]), 0, 0xFFFFFFFF), tag == _PER_FRAME)
+            (spec[0], _scan.Scanner(_compiled_tree(spec[1]), 0, 0xFFFFFFFF, vrs=_ITEM_DICTIONARY_VRS),
+             tag == _PER_FRAME)
             for tag, spec in tree.items()}
 
 
@@ -900,17 +907,27 @@ def _convert_fast(
     values: dict[str, Any], little: bool, charset: tuple[str, ...] = (), decoded: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """Decode the raw values of the fast path (recursively for sequence items), joined to those already
-    ``decoded`` by the compiled scanner."""
+    ``decoded`` by the compiled scanner (returned as they are when nothing is left raw).
+
+    A raw value is a (VR, bytes) pair; a sequence a list of item dicts. In the items the compiled walk
+    puts the values it decoded (str, list of str) beside the raw pairs; they are kept as they are.
+    """
+    if not values and decoded is not None:
+        return decoded
     out: dict[str, Any] = dict(decoded) if decoded else {}
     cs = out.get("SpecificCharacterSet")
     if "SpecificCharacterSet" in values:
-        cs = _decode_raw("SpecificCharacterSet", *values["SpecificCharacterSet"], little, ())
+        value = values["SpecificCharacterSet"]
+        cs = _decode_raw("SpecificCharacterSet", *value, little, ()) if value.__class__ is tuple else value
     if cs is not None:
         charset = tuple(cs) if isinstance(cs, list) else ((cs,) if cs else ())
     latin1 = _LATIN1_DECODERS
     for keyword, value in values.items():
-        if value.__class__ is list:
-            out[keyword] = [_convert_fast(item, little, charset) for item in value]
+        if value.__class__ is not tuple:
+            if value.__class__ is list and value and value[0].__class__ is dict:
+                out[keyword] = [_convert_fast(item, little, charset) for item in value]
+            else:  # decoded by the compiled walk (an empty list: a sequence without items)
+                out[keyword] = value
             continue
         vr, raw = value
         decoder = latin1.get(vr) if raw else None  # most values: one call, not two
