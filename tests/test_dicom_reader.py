@@ -639,3 +639,23 @@ def test_a_large_unwanted_value_is_skipped_without_reading_it(tmp_path: Path, wa
     csa = path.read_bytes().find(b"\x01" * 64)
     assert src.buf[csa + 8192 : csa + 16384] == (bytes(8192) if walk == "compiled" else b"\x01" * 8192)
     assert read_header(path) == record_from_dataset(pydicom.dcmread(path, stop_before_pixels=True))
+
+
+def test_assemble_puts_every_value_in_its_field() -> None:
+    """_assemble builds the record by position: each keyword's value must land in its own field."""
+    values = {keyword: f"v{i}" for i, (_, keyword) in enumerate(reader._TEXT_FIELDS)}
+    values.update(SOPInstanceUID="1.1", SeriesInstanceUID="1.2", StudyInstanceUID="1.3", ImageType=["A", "B"],
+                  ContrastBolusAgent="agent", ImageOrientationPatient=["1", "0", "0", "0", "1", "0"],
+                  InstanceNumber="7", SliceThickness="2.5", Rows=512, Columns=256, NumberOfFrames="3",
+                  SpecificCharacterSet="ISO_IR 100")
+    record = reader._assemble(values, "1.2.840.10008.1.2.1")
+    assert record is not None
+    assert {field: getattr(record, field) for field, _ in reader._TEXT_FIELDS} == {
+        field: values[keyword] for field, keyword in reader._TEXT_FIELDS}
+    assert (record.sop_instance_uid, record.series_instance_uid, record.study_instance_uid) == ("1.1", "1.2", "1.3")
+    assert record.image_type == ("A", "B") and record.contrast_agent == "agent"
+    assert record.image_orientation == (1.0, 0.0, 0.0, 0.0, 1.0, 0.0) and record.instance_number == 7
+    assert (record.slice_thickness, record.rows, record.columns, record.number_of_frames) == (2.5, 512, 256, 3)
+    assert record.specific_character_set == ("ISO_IR 100",)
+    assert record.transfer_syntax_uid == "1.2.840.10008.1.2.1" and record.functional_groups is False
+    assert record.contrast_administered is None

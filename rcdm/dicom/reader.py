@@ -1089,44 +1089,62 @@ def _functional_groups(values: dict[str, Any], slice_thickness: float | None,
     return slice_thickness, orientation, image_type, administered, from_groups
 
 
+#: The keywords of the text fields from sop_class_uid to image_laterality, in the record's field order
+#: (``_assemble`` passes them by position; a test holds the order to the dataclass's).
+_POSITIONAL_TEXTS = tuple(keyword for _, keyword in _TEXT_FIELDS[:18])
+
+
+def _plain_text(value: Any) -> str | None:
+    """``_text`` with the common case (a plain str, or absent) first: no call for it."""
+    return value if value is None or value.__class__ is str else _text(value)
+
+
 def _assemble(values: dict[str, Any], transfer_syntax_uid: str | None) -> HeaderRecord | None:
+    """The record of converted values, or None when a UID is missing.
+
+    Per file, so kept lean: plain str and int values (all the compiled walk gives) take no call, and the
+    record is built by position (34 keyword arguments cost more than the rest of this function).
+    """
     get = values.get
-    uids = [_text(get(k)) for k in ("SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID")]
-    if not all(uids):
+    sop, series, study = (_plain_text(get("SOPInstanceUID")), _plain_text(get("SeriesInstanceUID")),
+                          _plain_text(get("StudyInstanceUID")))
+    if not (sop and series and study):
         return None
-    slice_thickness = _float(get("SliceThickness"))
+    value = get("SliceThickness")
+    if value.__class__ is str and value:
+        try:
+            slice_thickness: float | None = float(value)
+        except ValueError:
+            slice_thickness = None
+    else:
+        slice_thickness = _float(value)
     orientation = _floats(get("ImageOrientationPatient"))
     image_type = _texts(get("ImageType"))
     administered, from_groups = None, False
     if _GROUP_SEQUENCES[0] in values or _GROUP_SEQUENCES[1] in values:
         slice_thickness, orientation, image_type, administered, from_groups = _functional_groups(
             values, slice_thickness, orientation, image_type)
-    agent = _text(get("ContrastBolusAgent"))
+    agent = _plain_text(get("ContrastBolusAgent"))
     if not agent:
         for item in get("ContrastBolusAgentSequence") or []:
             meaning = _text(item.get("CodeMeaning"))
             if meaning:
                 agent = meaning
                 break
-    texts = {field: v if (v := get(keyword)) is None or v.__class__ is str else _text(v)
-             for field, keyword in _TEXT_FIELDS}
+    instance, rows, columns, frames = (get("InstanceNumber"), get("Rows"), get("Columns"), get("NumberOfFrames"))
+    charset = get("SpecificCharacterSet")
     return HeaderRecord(
-        sop_instance_uid=uids[0],
-        series_instance_uid=uids[1],
-        study_instance_uid=uids[2],
-        **texts,
-        image_type=image_type,
-        contrast_agent=agent,
-        contrast_administered=administered,
-        image_orientation=orientation,
-        instance_number=_int(get("InstanceNumber")),
-        slice_thickness=slice_thickness,
-        rows=_int(get("Rows")),
-        columns=_int(get("Columns")),
-        number_of_frames=_int(get("NumberOfFrames")),
-        specific_character_set=_texts(get("SpecificCharacterSet")),
-        transfer_syntax_uid=transfer_syntax_uid,
-        functional_groups=from_groups,
+        sop, series, study,
+        *[v if (v := get(keyword)) is None or v.__class__ is str else _text(v) for keyword in _POSITIONAL_TEXTS],
+        image_type, agent, _plain_text(get("ContrastBolusRoute")), administered, orientation,
+        instance if instance is None or instance.__class__ is int else _int(instance),
+        slice_thickness,
+        rows if rows is None or rows.__class__ is int else _int(rows),
+        columns if columns is None or columns.__class__ is int else _int(columns),
+        frames if frames is None or frames.__class__ is int else _int(frames),
+        None if charset is None else _texts(charset),
+        transfer_syntax_uid,
+        from_groups,
     )
 
 
