@@ -13,6 +13,8 @@ from pathlib import Path
 import pydicom
 import pytest
 from pydicom.data import get_charset_files, get_testdata_files
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
 from pydicom.errors import InvalidDicomError
 
 from rcdm.dicom import reader
@@ -627,7 +629,8 @@ def test_undefined_length_frames_are_passed_by_the_pixel_data_probe(tmp_path: Pa
 
 def test_a_large_unwanted_value_is_skipped_without_reading_it(tmp_path: Path, walk: str) -> None:
     """Siemens MR headers carry ~92 KB of private CSA data between the wanted elements and the pixel data: the
-    compiled walk jumps over it (the bytes are never read: zeros in the buffer); the record is pydicom's."""
+    compiled walk jumps over it (the bytes are never read: the buffer starts after them); the record is
+    pydicom's."""
     ds = pydicom.dcmread(BY_NAME["MR_small_implicit.dcm"])
     ds.add_new(0x00290010, "LO", "SIEMENS CSA HEADER")
     ds.add_new(0x00291010, "OB", b"\x01" * 92_000)
@@ -637,8 +640,59 @@ def test_a_large_unwanted_value_is_skipped_without_reading_it(tmp_path: Path, wa
         src = reader._Source(f.fileno(), os.path.getsize(path))
         values, decoded, *_ = reader._fast_read(src)
     csa = path.read_bytes().find(b"\x01" * 64)
-    assert src.buf[csa + 8192 : csa + 16384] == (bytes(8192) if walk == "compiled" else b"\x01" * 8192)
+    if walk == "compiled":
+        assert src.base > csa + 16384 and b"\x01" * 64 not in src.buf
+    else:
+        assert src.base == 0 and src.buf[csa + 8192 : csa + 16384] == b"\x01" * 8192
     assert read_header(path) == record_from_dataset(pydicom.dcmread(path, stop_before_pixels=True))
+
+
+def test_after_a_skip_the_python_walkers_see_the_whole_file(tmp_path: Path, walk: str) -> None:
+    """Irregular data after a skipped CSA value reaches a Python walker, which indexes the buffer by file
+    offset: the skipped bytes are read then (Source.flat), and the outcome is the one pydicom gives."""
+    ds = pydicom.dcmread(BY_NAME["CT_small.dcm"])
+    ds.add_new(0x00290010, "LO", "SIEMENS CSA HEADER")
+    ds.add_new(0x00291010, "OB", b"\x01" * 92_000)
+    inner = Dataset()
+    for _ in range(40):  # nested deeper than C walks (MAX_DEPTH): Python walks it
+        outer = Dataset()
+        outer.ReferencedImageSequence = Sequence([inner])
+        inner.is_undefined_length_sequence_item = True
+        inner = outer
+    group = Dataset()
+    group.PixelMeasuresSequence = Sequence([Dataset()])
+    group.PixelMeasuresSequence[0].SliceThickness = "2.5"
+    group.ReferencedImageSequence = inner.ReferencedImageSequence
+    for item in [group, *_nested(group)]:
+        item["ReferencedImageSequence"].is_undefined_length = True
+    ds.SharedFunctionalGroupsSequence = Sequence([group])
+    irregular = tmp_path / "irregular.dcm"
+    ds.save_as(irregular, implicit_vr=False, little_endian=True)
+    del ds.SharedFunctionalGroupsSequence
+    ds.add_new(0x00291020, "OB", b"\x02" * 4000)
+    whole = tmp_path / "whole.dcm"
+    ds.save_as(whole, implicit_vr=False, little_endian=True)
+    cut = tmp_path / "cut.dcm"
+    data = whole.read_bytes()
+    cut.write_bytes(data[: data.find(b"\x02" * 64) + 100])
+    flattened: list[int] = []
+    original = reader._Source.flat
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(reader._Source, "flat", lambda self: flattened.append(self.base) or original(self))
+        assert _outcome(str(irregular)) == ("read", record_from_dataset(pydicom.dcmread(irregular,
+                                                                                         stop_before_pixels=True)))
+        assert _outcome(str(cut))[0] == "quarantine:truncated" and _pydicom_verdict(str(cut))[2]
+    if walk == "compiled":
+        assert len(flattened) == 2 and all(base > 92_000 for base in flattened)
+
+
+def _nested(item: Dataset) -> list[Dataset]:
+    """The items of ReferencedImageSequence nested in ``item`` that hold one themselves."""
+    found = []
+    while "ReferencedImageSequence" in item and "ReferencedImageSequence" in item.ReferencedImageSequence[0]:
+        item = item.ReferencedImageSequence[0]
+        found.append(item)
+    return found
 
 
 def test_assemble_puts_every_value_in_its_field() -> None:

@@ -584,9 +584,9 @@ fail:
 static PyObject *scanner_scan(Scanner *self, PyObject *args)
 {
     Py_buffer view;
-    long long pos, last_tag;
+    long long pos, last_tag, base = 0;
     PyObject *out, *done;
-    if (!PyArg_ParseTuple(args, "y*LLO!O", &view, &pos, &last_tag, &PyDict_Type, &out, &done))
+    if (!PyArg_ParseTuple(args, "y*LLO!O|L", &view, &pos, &last_tag, &PyDict_Type, &out, &done, &base))
         return NULL;
     if (done != Py_None && !PyDict_Check(done)) {
         PyBuffer_Release(&view);
@@ -597,11 +597,13 @@ static PyObject *scanner_scan(Scanner *self, PyObject *args)
     const long long nbuf = (long long)view.len;
     int step;
     long long need = 0;
-    if (pos < 0) {
+    if (base < 0 || pos < base) {
         PyBuffer_Release(&view);
-        PyErr_SetString(PyExc_ValueError, "negative offset");
+        PyErr_SetString(PyExc_ValueError, "the offset is before the buffer");
         return NULL;
     }
+    /* the walk runs on offsets into the buffer; file offsets (base + ...) only come in and go out here */
+    pos -= base;
     const int implicit = self->implicit, little = self->little;
     int raw_left = 0; /* unused here: what is raw is in out */
     for (;;) {
@@ -701,35 +703,39 @@ static PyObject *scanner_scan(Scanner *self, PyObject *args)
         pos += hdr + length;
     }
     PyBuffer_Release(&view);
-    return result(step, pos, last_tag, need);
+    return result(step, pos + base, last_tag, step == STEP_NEED ? need + base : need);
 }
 
 static PyObject *module_skip_items(PyObject *module, PyObject *args)
 {
     Py_buffer view;
-    long long pos, need = 0;
+    long long pos, need = 0, base = 0;
     int implicit, little;
     (void)module;
-    if (!PyArg_ParseTuple(args, "y*Lpp", &view, &pos, &implicit, &little))
+    if (!PyArg_ParseTuple(args, "y*Lpp|L", &view, &pos, &implicit, &little, &base))
         return NULL;
-    long long after = pos < 0 ? SKIP_GENERAL : skip_items((const uint8_t *)view.buf, (long long)view.len, pos,
-                                                          implicit, little, 1, &need);
+    long long after = pos < base || base < 0 ? SKIP_GENERAL
+                      : skip_items((const uint8_t *)view.buf, (long long)view.len, pos - base, implicit, little,
+                                   1, &need);
     PyBuffer_Release(&view);
-    return Py_BuildValue("(LL)", after, need);
+    if (after >= 0)
+        after += base;
+    return Py_BuildValue("(LL)", after, after == SKIP_NEED ? need + base : need);
 }
 
 static PyMethodDef module_methods[] = {
     {"skip_items", module_skip_items, METH_VARARGS,
-     "skip_items(buf, pos, implicit, little) -> (after, need): skip the items of an undefined-length sequence "
-     "whose value starts at pos; after is the offset past its delimiter, or -1 (the buffer must hold need "
-     "bytes) or -2 (something irregular: Python walks it and decides)."},
+     "skip_items(buf, pos, implicit, little, base=0) -> (after, need): skip the items of an undefined-length "
+     "sequence whose value starts at pos (buf holds the file from offset base); after is the offset past its "
+     "delimiter, or -1 (the buffer must hold the file up to offset need) or -2 (something irregular: Python "
+     "walks it and decides)."},
     {NULL, NULL, 0, NULL},
 };
 
 static PyMethodDef scanner_methods[] = {
     {"scan", (PyCFunction)scanner_scan, METH_VARARGS,
-     "scan(buf, pos, last_tag, out, done) -> (step, pos, last_tag, need): walk the top-level elements "
-     "from pos in the scanner's encoding, storing done[keyword] = decoded value (done a dict, plain ASCII string VRs) or "
+     "scan(buf, pos, last_tag, out, done, base=0) -> (step, pos, last_tag, need): walk the top-level elements "
+     "from pos (a file offset; buf holds the file from offset base) in the scanner's encoding, storing done[keyword] = decoded value (done a dict, plain ASCII string VRs) or "
      "out[keyword] = (VR name or None, raw bytes) for the wanted plain values."},
     {NULL, NULL, 0, NULL},
 };

@@ -341,40 +341,53 @@ _SHORT_VR_CODES = frozenset(int.from_bytes(vr, "little") for vr in _VALID_VRS - 
 
 
 class _Source:
-    """The first bytes of an open file descriptor, grown on demand (read sequentially from offset 0).
+    """Bytes of an open file descriptor from offset ``base`` (0 but after a skip), grown on demand.
 
     Plain ``os.read`` on the descriptor: a Python file object costs more than reading 8 KiB from the cache.
+    ``buf`` holds the file's bytes [base, base + len(buf)). Only the compiled walk moves ``base`` (it jumps
+    over large unwanted values, such as 92 KB of Siemens CSA data, without reading them); the Python walkers
+    index ``buf`` by file offset and call ``flat()`` first.
     """
 
-    __slots__ = ("fd", "buf", "size")
+    __slots__ = ("fd", "buf", "size", "base")
 
     def __init__(self, fd: int, size: int) -> None:
-        self.fd, self.size = fd, size
+        self.fd, self.size, self.base = fd, size, 0
         self.buf = _read_upto(fd, min(_FIRST_CHUNK, size))
 
     def need(self, end: int, skipped_to: int = 0) -> bytes:
-        """Make sure bytes [0, end) are in the buffer; raise _Truncated past the end of the file.
+        """Make sure the buffer holds the bytes up to ``end``; raise _Truncated past the end of the file.
 
-        ``skipped_to``: the walk never looks at the bytes before this offset that the buffer lacks (it
-        skipped them: the value of an unwanted element, such as 92 KB of Siemens CSA data). A gap of more
-        than 16 KiB is then not read but left as zeros, and reading goes on at ``skipped_to``.
+        ``skipped_to``: the caller never looks at the bytes before this offset that the buffer lacks (it
+        skipped them). A gap of more than 16 KiB is then not read: the buffer becomes the bytes from
+        ``skipped_to`` on (``base``). Without it (or a small gap) the buffer grows, from ``base``.
         """
         if end > self.size:
             raise _Truncated(f"needs {end} bytes, file has {self.size}")
-        have = len(self.buf)
+        have = self.base + len(self.buf)
         if end > have:
             if skipped_to - have > _SPARSE_GAP:
                 window = min(max(end - skipped_to, _FIRST_CHUNK), self.size - skipped_to)
                 os.lseek(self.fd, skipped_to, os.SEEK_SET)
-                self.buf = b"".join((self.buf, bytes(skipped_to - have), _read_upto(self.fd, window)))
+                self.buf, self.base = _read_upto(self.fd, window), skipped_to
             else:
-                self.buf += _read_upto(self.fd, min(max(end - have, have), self.size - have))
+                self.buf += _read_upto(self.fd, min(max(end - have, len(self.buf)), self.size - have))
         return self.buf
+
+    def flat(self) -> None:
+        """Make ``buf`` start at offset 0 again (the Python walkers index it by file offset): the bytes a
+        skip left out are read now (rare: only irregular files reach a Python walker after a skip)."""
+        if self.base:
+            head = os.pread(self.fd, self.base, 0)
+            if len(head) != self.base:
+                raise _Truncated("the file shrank while it was read")
+            self.buf, self.base = head + self.buf, 0
 
     def at(self, pos: int, n: int) -> bytes:
         """Up to ``n`` bytes at offset ``pos`` (fewer at the end of the file), from the buffer if it has them."""
-        if pos + n <= len(self.buf):
-            return self.buf[pos : pos + n]
+        start = pos - self.base
+        if start >= 0 and start + n <= len(self.buf):
+            return self.buf[start : start + n]
         return os.pread(self.fd, n, pos)
 
 
@@ -499,15 +512,17 @@ class _Walker:
         scan = _TOP_SCANNER[self.implicit, self.little].scan
         last_tag = -1
         while True:
-            step, pos, last_tag, need = scan(src.buf, pos, last_tag, out, decoded)
+            step, pos, last_tag, need = scan(src.buf, pos, last_tag, out, decoded, src.base)
             if step == _STEP_DONE:
                 self.resume = pos
                 return pos
             if step == _STEP_NEED:
                 if need > src.size:
+                    src.flat()
                     return self._walk_top_py(pos, out, last_tag)
                 src.need(need, pos)  # the walk goes on at pos: bytes skipped before it need no reading
             elif step == _STEP_GENERAL:
+                src.flat()
                 pos = self.walk(pos, None, _WANTED, out, single=True)
                 if last_tag == _PER_FRAME:
                     return pos
@@ -637,12 +652,13 @@ class _Walker:
         if _TOP_SCANNER is not None:
             implicit, little = (True, True) if as_implicit_le else (self.implicit, self.little)
             while True:
-                after, need = _scan.skip_items(self.src.buf, pos, implicit, little)
+                after, need = _scan.skip_items(self.src.buf, pos, implicit, little, self.src.base)
                 if after >= 0:
                     return after
                 if after != -1 or need > self.src.size:
                     break  # irregular, or cut short: the Python walk fails the same way
                 self.src.need(need)
+        self.src.flat()
         return self._items(pos, None, as_implicit_le, None, 0)
 
     def _items(self, pos: int, end: int | None, as_implicit_le: bool, collect, max_items: int) -> int:
