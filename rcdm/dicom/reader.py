@@ -1010,7 +1010,7 @@ def _texts(value: Any) -> tuple[str, ...] | None:
     if value is None:
         return None
     if isinstance(value, list):
-        return tuple(str(v) for v in value)
+        return tuple(map(str, value))
     return (str(value),) if str(value) else ()
 
 
@@ -1036,7 +1036,7 @@ def _floats(value: Any) -> tuple[float, ...] | None:
         return None
     items = value if isinstance(value, list) else [value]
     try:
-        return tuple(float(v) for v in items)
+        return tuple(map(float, items))
     except (TypeError, ValueError):
         return None
 
@@ -1049,13 +1049,13 @@ def _float(value: Any) -> float | None:
 _GROUP_SEQUENCES = ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence")
 
 
-def _from_groups(values: dict[str, Any], sequence: str, keyword: str) -> tuple[bool, Any]:
-    """The first value of ``keyword`` inside the functional groups (shared, then the first frame)."""
-    for groups in _GROUP_SEQUENCES:
-        for group in (values.get(groups) or [])[:1]:
-            for item in group.get(sequence) or []:
-                if keyword in item:
-                    return True, item[keyword]
+def _from_groups(firsts: list[dict[str, Any]], sequence: str, keyword: str) -> tuple[bool, Any]:
+    """The first value of ``keyword`` inside the functional groups (``firsts``: the first item of the shared
+    groups, then of the per-frame groups)."""
+    for group in firsts:
+        for item in group.get(sequence) or ():
+            if keyword in item:
+                return True, item[keyword]
     return False, None
 
 
@@ -1080,26 +1080,26 @@ def _functional_groups(values: dict[str, Any], slice_thickness: float | None,
     the groups).
     """
     from_groups = False
+    firsts = [groups[0] for name in _GROUP_SEQUENCES if (groups := values.get(name))]
     if "SliceThickness" not in values:
-        found, value = _from_groups(values, "PixelMeasuresSequence", "SliceThickness")
+        found, value = _from_groups(firsts, "PixelMeasuresSequence", "SliceThickness")
         slice_thickness, from_groups = _float(value), from_groups or found
     if "ImageOrientationPatient" not in values:
-        found, value = _from_groups(values, "PlaneOrientationSequence", "ImageOrientationPatient")
+        found, value = _from_groups(firsts, "PlaneOrientationSequence", "ImageOrientationPatient")
         orientation, from_groups = _floats(value), from_groups or found
     if "ImageType" not in values:
         for sequence in _FRAME_TYPE_SEQUENCES.values():
-            found, value = _from_groups(values, sequence, "FrameType")
+            found, value = _from_groups(firsts, sequence, "FrameType")
             if found:
                 image_type, from_groups = _texts(value), True
                 break
     administered: str | None = None
-    for groups in _GROUP_SEQUENCES:
-        for group in (values.get(groups) or [])[:1]:
-            for item in group.get("ContrastBolusUsageSequence") or []:
-                value = _text(item.get("ContrastBolusAgentAdministered"))
-                if value is not None:
-                    from_groups = True
-                    administered = value if administered in (None, "NO", "") else administered
+    for group in firsts:
+        for item in group.get("ContrastBolusUsageSequence") or ():
+            value = _text(item.get("ContrastBolusAgentAdministered"))
+            if value is not None:
+                from_groups = True
+                administered = value if administered in (None, "NO", "") else administered
         if administered is not None:
             break
     return slice_thickness, orientation, image_type, administered, from_groups
@@ -1108,6 +1108,9 @@ def _functional_groups(values: dict[str, Any], slice_thickness: float | None,
 #: The keywords of the text fields from sop_class_uid to image_laterality, in the record's field order
 #: (``_assemble`` passes them by position; a test holds the order to the dataclass's).
 _POSITIONAL_TEXTS = tuple(keyword for _, keyword in _TEXT_FIELDS[:18])
+
+
+_PLAIN_TYPES = frozenset((str, type(None)))
 
 
 def _plain_text(value: Any) -> str | None:
@@ -1149,9 +1152,12 @@ def _assemble(values: dict[str, Any], transfer_syntax_uid: str | None) -> Header
                 break
     instance, rows, columns, frames = (get("InstanceNumber"), get("Rows"), get("Columns"), get("NumberOfFrames"))
     charset = get("SpecificCharacterSet")
+    texts = list(map(get, _POSITIONAL_TEXTS))
+    if not _PLAIN_TYPES.issuperset(map(type, texts)):  # a list (multiple values) or a pydicom type
+        texts = list(map(_plain_text, texts))
     return HeaderRecord(
         sop, series, study,
-        *[v if (v := get(keyword)) is None or v.__class__ is str else _text(v) for keyword in _POSITIONAL_TEXTS],
+        *texts,
         image_type, agent, _plain_text(get("ContrastBolusRoute")), administered, orientation,
         instance if instance is None or instance.__class__ is int else _int(instance),
         slice_thickness,
