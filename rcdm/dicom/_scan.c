@@ -13,7 +13,7 @@
  * are 64-bit so that no declared length can wrap them.
  *
  * Scanner(wanted, first, last, implicit=False, little=True, vrs=None, sequences=True).scan(buf, pos, last_tag,
- *                                                                                          out, done)
+ *                                                                                          out, done, base=0)
  *   -> (step, pos, last_tag, need)
  *   wanted       dict tag (int) -> keyword (str) for plain values, or anything else (a tuple) for
  *                sequences the general walker collects; copied into a sorted array when the scanner is made
@@ -24,12 +24,17 @@
  *                decodes a wanted value; a value it does not decode is stored with VR None, as Python does
  *   sequences    False: an undefined length is handed back (STEP_GENERAL) instead of skipped (the file
  *                meta group, which Python reads without sequences)
- *   buf          bytes, the start of the file
+ *   buf          bytes of the file from offset ``base`` (0: its start; more after a large value the caller
+ *                skipped without reading it); pos, the returned pos and need are file offsets
  *   pos          offset of the first element to read
  *   last_tag     the previous tag (-1 at the start): tags must ascend
- *   out          dict keyword -> (VR name or None for UN and implicit VR, raw value bytes), filled in place
+ *   out          dict keyword -> (VR name or None for UN and implicit VR, raw value bytes), filled in place;
+ *                a wanted sequence: keyword -> list of item dicts, each with the decoded values beside the
+ *                raw pairs (in ``done`` instead when no item keeps a raw pair)
  *   done         None, or a dict that takes instead keyword -> decoded value (str or list of str) for
- *                the values decode() can decode (plain ASCII text of the string VRs, as Python would)
+ *                the values decode() can decode (plain ASCII text of the string VRs, as Python would),
+ *                and the integers of US/SS/UL/SL values (an int, or a list of them)
+ *   base         the file offset of buf[0]
  * Returns the step that stopped the walk, the offset of the element it stopped at (to be read again by
  * whoever goes on), the tag before that element (for STEP_GENERAL: the element's own tag, as the Python
  * loop has it when it hands an element to the general walker) and, for STEP_NEED, the number of bytes from

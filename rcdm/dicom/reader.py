@@ -26,10 +26,12 @@ the file (tests/test_dicom_reader.py reads every test file with warnings turned 
 Absent and empty: a text field is ``None`` when the element is absent and ``""`` when it is present with
 an empty value; numeric and tuple fields are ``None`` for both (an empty ImageType gives ``()``).
 
-Speed (extras/benchmarks/bench_header_reader.py, 2,000 CT/MR/CR files with pixel data, 1 core): the element
-walk of explicit VR little endian data sets (nearly every file) and the decoding of their plain ASCII
-values run in C (``rcdm.dicom._scan``, built at install time where a C compiler exists; ``ACCELERATED``
-tells); then a file costs about 3x reading its first 8 KiB, mostly the Python that builds the record. The
+Speed (extras/benchmarks/bench_header_reader.py; figures in the README): the element walk of every
+encoding we read (explicit and implicit VR little endian, explicit VR big endian, sequences of undefined
+length, the functional groups) and the decoding of plain ASCII text and integer values run in C
+(``rcdm.dicom._scan``, built at install time where a C compiler exists; ``ACCELERATED`` tells). A clean
+file leaves no raw value to Python, and a large unwanted value (Siemens CSA data) is jumped over without
+reading it; what is left in Python per file is opening it, a few calls and building the record. The
 pure-Python twin walks ~0.25 us an element (a CT header has ~200, private groups included).
 """
 
@@ -349,10 +351,11 @@ class _Source:
     index ``buf`` by file offset and call ``flat()`` first.
     """
 
-    __slots__ = ("fd", "buf", "size", "base")
+    __slots__ = ("fd", "buf", "size", "base", "probe")
 
     def __init__(self, fd: int, size: int) -> None:
         self.fd, self.size, self.base = fd, size, 0
+        self.probe: tuple[int, int, bytes] = (-1, 0, b"")  # the last read outside the buffer: (pos, n, bytes)
         self.buf = _read_upto(fd, min(_FIRST_CHUNK, size))
 
     def need(self, end: int, skipped_to: int = 0) -> bytes:
@@ -388,7 +391,11 @@ class _Source:
         start = pos - self.base
         if start >= 0 and start + n <= len(self.buf):
             return self.buf[start : start + n]
-        return os.pread(self.fd, n, pos)
+        if self.probe[0] == pos and self.probe[1] == n:  # the pixel data probe, then its check: one read
+            return self.probe[2]
+        data = os.pread(self.fd, n, pos)
+        self.probe = (pos, n, data)
+        return data
 
 
 def _read_upto(fd: int, n: int) -> bytes:
