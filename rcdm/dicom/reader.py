@@ -371,10 +371,9 @@ class _Source:
         if end > have:
             if skipped_to - have > _SPARSE_GAP:
                 window = min(max(end - skipped_to, _FIRST_CHUNK), self.size - skipped_to)
-                os.lseek(self.fd, skipped_to, os.SEEK_SET)
-                self.buf, self.base = _read_upto(self.fd, window), skipped_to
+                self.buf, self.base = _read_upto(self.fd, window, skipped_to), skipped_to
             else:
-                self.buf += _read_upto(self.fd, min(max(end - have, len(self.buf)), self.size - have))
+                self.buf += _read_upto(self.fd, min(max(end - have, len(self.buf)), self.size - have), have)
         return self.buf
 
     def flat(self) -> None:
@@ -398,11 +397,12 @@ class _Source:
         return data
 
 
-def _read_upto(fd: int, n: int) -> bytes:
-    """Read ``n`` bytes from ``fd``, fewer only at the end of the file (a read may return less than asked)."""
-    data = os.read(fd, n)
+def _read_upto(fd: int, n: int, pos: int | None = None) -> bytes:
+    """Read ``n`` bytes from ``fd`` (at offset ``pos``: one pread, no seek), fewer only at the end of the file
+    (a read may return less than asked)."""
+    data = os.read(fd, n) if pos is None else os.pread(fd, n, pos)
     while len(data) < n:
-        more = os.read(fd, n - len(data))
+        more = os.read(fd, n - len(data)) if pos is None else os.pread(fd, n - len(data), pos + len(data))
         if not more:
             break
         data += more
