@@ -14,8 +14,8 @@ import pydicom
 import pytest
 from pydicom.data import get_charset_files, get_testdata_files
 from pydicom.dataset import Dataset
-from pydicom.sequence import Sequence
 from pydicom.errors import InvalidDicomError
+from pydicom.sequence import Sequence
 
 from rcdm.dicom import reader
 from rcdm.dicom.reader import (
