@@ -1112,12 +1112,24 @@ def _functional_groups(values: dict[str, Any], slice_thickness: float | None,
     return slice_thickness, orientation, image_type, administered, from_groups
 
 
-#: The keywords of the text fields from sop_class_uid to image_laterality, in the record's field order
-#: (``_assemble`` passes them by position; a test holds the order to the dataclass's).
-_POSITIONAL_TEXTS = tuple(keyword for _, keyword in _TEXT_FIELDS[:18])
+#: The keywords of the record's first 21 fields (the UIDs, then the text fields from sop_class_uid to
+#: image_laterality, in the record's field order: ``_assemble`` passes them by position; a test holds the
+#: order to the dataclass's), then the contrast agent and route.
+_PLAIN_KEYWORDS = ("SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID",
+                   *(keyword for _, keyword in _TEXT_FIELDS[:18]), "ContrastBolusAgent", "ContrastBolusRoute")
 
 
 _PLAIN_TYPES = frozenset((str, type(None)))
+
+
+def _int_of(value: Any) -> int | None:
+    """``_int`` with an IS string (what the compiled walk gives) first: int() strips whitespace as _int does."""
+    if value.__class__ is str:
+        try:
+            return int(value)
+        except ValueError:
+            pass
+    return _int(value)
 
 
 def _plain_text(value: Any) -> str | None:
@@ -1132,9 +1144,10 @@ def _assemble(values: dict[str, Any], transfer_syntax_uid: str | None) -> Header
     record is built by position (34 keyword arguments cost more than the rest of this function).
     """
     get = values.get
-    sop, series, study = (_plain_text(get("SOPInstanceUID")), _plain_text(get("SeriesInstanceUID")),
-                          _plain_text(get("StudyInstanceUID")))
-    if not (sop and series and study):
+    texts = list(map(get, _PLAIN_KEYWORDS))
+    if not _PLAIN_TYPES.issuperset(map(type, texts)):  # a list (multiple values) or a pydicom type
+        texts = list(map(_plain_text, texts))
+    if not (texts[0] and texts[1] and texts[2]):  # the three UIDs
         return None
     value = get("SliceThickness")
     if value.__class__ is str and value:
@@ -1150,7 +1163,7 @@ def _assemble(values: dict[str, Any], transfer_syntax_uid: str | None) -> Header
     if _GROUP_SEQUENCES[0] in values or _GROUP_SEQUENCES[1] in values:
         slice_thickness, orientation, image_type, administered, from_groups = _functional_groups(
             values, slice_thickness, orientation, image_type)
-    agent = _plain_text(get("ContrastBolusAgent"))
+    agent = texts[21]
     if not agent:
         for item in get("ContrastBolusAgentSequence") or []:
             meaning = _text(item.get("CodeMeaning"))
@@ -1159,18 +1172,14 @@ def _assemble(values: dict[str, Any], transfer_syntax_uid: str | None) -> Header
                 break
     instance, rows, columns, frames = (get("InstanceNumber"), get("Rows"), get("Columns"), get("NumberOfFrames"))
     charset = get("SpecificCharacterSet")
-    texts = list(map(get, _POSITIONAL_TEXTS))
-    if not _PLAIN_TYPES.issuperset(map(type, texts)):  # a list (multiple values) or a pydicom type
-        texts = list(map(_plain_text, texts))
     return HeaderRecord(
-        sop, series, study,
-        *texts,
-        image_type, agent, _plain_text(get("ContrastBolusRoute")), administered, orientation,
-        instance if instance is None or instance.__class__ is int else _int(instance),
+        *texts[:21],
+        image_type, agent, texts[22], administered, orientation,
+        instance if instance is None or instance.__class__ is int else _int_of(instance),
         slice_thickness,
         rows if rows is None or rows.__class__ is int else _int(rows),
         columns if columns is None or columns.__class__ is int else _int(columns),
-        frames if frames is None or frames.__class__ is int else _int(frames),
+        frames if frames is None or frames.__class__ is int else _int_of(frames),
         None if charset is None else _texts(charset),
         transfer_syntax_uid,
         from_groups,
