@@ -13,7 +13,9 @@ from pathlib import Path
 import pydicom
 import pytest
 from pydicom.data import get_charset_files, get_testdata_files
+from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
+from pydicom.sequence import Sequence
 
 from rcdm.dicom import reader
 from rcdm.dicom.reader import (
@@ -384,6 +386,20 @@ def test_the_dictionary_vrs_of_the_compiled_implicit_walk_are_pydicoms() -> None
     plain = {tag for tag, spec in reader._WANTED.items() if isinstance(spec, str)}
     assert set(reader._DICTIONARY_VRS) == plain
     assert all(dictionary_VR(tag) == vr for tag, vr in reader._DICTIONARY_VRS.items())
+    in_items = {tag for spec in reader._WANTED.values() if isinstance(spec, tuple)
+                for tag in reader._flatten_tags(spec[1]) if not isinstance(_spec_of(tag, spec[1]), tuple)}
+    assert set(reader._ITEM_DICTIONARY_VRS) == in_items
+    assert all(dictionary_VR(tag) == vr for tag, vr in reader._ITEM_DICTIONARY_VRS.items())
+
+
+def _spec_of(tag: int, tree: dict) -> object:
+    """The spec of ``tag`` anywhere in a wanted tree (a keyword, or a (keyword, subtree) sequence spec)."""
+    for key, spec in tree.items():
+        if key == tag:
+            return spec
+        if isinstance(spec, tuple) and (found := _spec_of(tag, spec[1])) is not None:
+            return found
+    return None
 
 
 #: A value of each sort the compiled decoder must treat exactly as Python does (or leave to Python).
@@ -615,7 +631,8 @@ def test_undefined_length_frames_are_passed_by_the_pixel_data_probe(tmp_path: Pa
 
 def test_a_large_unwanted_value_is_skipped_without_reading_it(tmp_path: Path, walk: str) -> None:
     """Siemens MR headers carry ~92 KB of private CSA data between the wanted elements and the pixel data: the
-    compiled walk jumps over it (the bytes are never read: zeros in the buffer); the record is pydicom's."""
+    compiled walk jumps over it (the bytes are never read: the buffer starts after them); the record is
+    pydicom's."""
     ds = pydicom.dcmread(BY_NAME["MR_small_implicit.dcm"])
     ds.add_new(0x00290010, "LO", "SIEMENS CSA HEADER")
     ds.add_new(0x00291010, "OB", b"\x01" * 92_000)
@@ -625,5 +642,76 @@ def test_a_large_unwanted_value_is_skipped_without_reading_it(tmp_path: Path, wa
         src = reader._Source(f.fileno(), os.path.getsize(path))
         values, decoded, *_ = reader._fast_read(src)
     csa = path.read_bytes().find(b"\x01" * 64)
-    assert src.buf[csa + 8192 : csa + 16384] == (bytes(8192) if walk == "compiled" else b"\x01" * 8192)
+    if walk == "compiled":
+        assert src.base > csa + 16384 and b"\x01" * 64 not in src.buf
+    else:
+        assert src.base == 0 and src.buf[csa + 8192 : csa + 16384] == b"\x01" * 8192
     assert read_header(path) == record_from_dataset(pydicom.dcmread(path, stop_before_pixels=True))
+
+
+def test_after_a_skip_the_python_walkers_see_the_whole_file(tmp_path: Path, walk: str) -> None:
+    """Irregular data after a skipped CSA value reaches a Python walker, which indexes the buffer by file
+    offset: the skipped bytes are read then (Source.flat), and the outcome is the one pydicom gives."""
+    ds = pydicom.dcmread(BY_NAME["CT_small.dcm"])
+    ds.add_new(0x00290010, "LO", "SIEMENS CSA HEADER")
+    ds.add_new(0x00291010, "OB", b"\x01" * 92_000)
+    inner = Dataset()
+    for _ in range(40):  # nested deeper than C walks (MAX_DEPTH): Python walks it
+        outer = Dataset()
+        outer.ReferencedImageSequence = Sequence([inner])
+        inner.is_undefined_length_sequence_item = True
+        inner = outer
+    group = Dataset()
+    group.PixelMeasuresSequence = Sequence([Dataset()])
+    group.PixelMeasuresSequence[0].SliceThickness = "2.5"
+    group.ReferencedImageSequence = inner.ReferencedImageSequence
+    for item in [group, *_nested(group)]:
+        item["ReferencedImageSequence"].is_undefined_length = True
+    ds.SharedFunctionalGroupsSequence = Sequence([group])
+    irregular = tmp_path / "irregular.dcm"
+    ds.save_as(irregular, implicit_vr=False, little_endian=True)
+    del ds.SharedFunctionalGroupsSequence
+    ds.add_new(0x00291020, "OB", b"\x02" * 4000)
+    whole = tmp_path / "whole.dcm"
+    ds.save_as(whole, implicit_vr=False, little_endian=True)
+    cut = tmp_path / "cut.dcm"
+    data = whole.read_bytes()
+    cut.write_bytes(data[: data.find(b"\x02" * 64) + 100])
+    flattened: list[int] = []
+    original = reader._Source.flat
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(reader._Source, "flat", lambda self: flattened.append(self.base) or original(self))
+        assert _outcome(str(irregular)) == ("read", record_from_dataset(pydicom.dcmread(irregular,
+                                                                                         stop_before_pixels=True)))
+        assert _outcome(str(cut))[0] == "quarantine:truncated" and _pydicom_verdict(str(cut))[2]
+    if walk == "compiled":
+        assert len(flattened) == 2 and all(base > 92_000 for base in flattened)
+
+
+def _nested(item: Dataset) -> list[Dataset]:
+    """The items of ReferencedImageSequence nested in ``item`` that hold one themselves."""
+    found = []
+    while "ReferencedImageSequence" in item and "ReferencedImageSequence" in item.ReferencedImageSequence[0]:
+        item = item.ReferencedImageSequence[0]
+        found.append(item)
+    return found
+
+
+def test_assemble_puts_every_value_in_its_field() -> None:
+    """_assemble builds the record by position: each keyword's value must land in its own field."""
+    values = {keyword: f"v{i}" for i, (_, keyword) in enumerate(reader._TEXT_FIELDS)}
+    values.update(SOPInstanceUID="1.1", SeriesInstanceUID="1.2", StudyInstanceUID="1.3", ImageType=["A", "B"],
+                  ContrastBolusAgent="agent", ImageOrientationPatient=["1", "0", "0", "0", "1", "0"],
+                  InstanceNumber="7", SliceThickness="2.5", Rows=512, Columns=256, NumberOfFrames="3",
+                  SpecificCharacterSet="ISO_IR 100")
+    record = reader._assemble(values, "1.2.840.10008.1.2.1")
+    assert record is not None
+    assert {field: getattr(record, field) for field, _ in reader._TEXT_FIELDS} == {
+        field: values[keyword] for field, keyword in reader._TEXT_FIELDS}
+    assert (record.sop_instance_uid, record.series_instance_uid, record.study_instance_uid) == ("1.1", "1.2", "1.3")
+    assert record.image_type == ("A", "B") and record.contrast_agent == "agent"
+    assert record.image_orientation == (1.0, 0.0, 0.0, 0.0, 1.0, 0.0) and record.instance_number == 7
+    assert (record.slice_thickness, record.rows, record.columns, record.number_of_frames) == (2.5, 512, 256, 3)
+    assert record.specific_character_set == ("ISO_IR 100",)
+    assert record.transfer_syntax_uid == "1.2.840.10008.1.2.1" and record.functional_groups is False
+    assert record.contrast_administered is None

@@ -13,7 +13,7 @@
  * are 64-bit so that no declared length can wrap them.
  *
  * Scanner(wanted, first, last, implicit=False, little=True, vrs=None, sequences=True).scan(buf, pos, last_tag,
- *                                                                                          out, done)
+ *                                                                                          out, done, base=0)
  *   -> (step, pos, last_tag, need)
  *   wanted       dict tag (int) -> keyword (str) for plain values, or anything else (a tuple) for
  *                sequences the general walker collects; copied into a sorted array when the scanner is made
@@ -24,12 +24,17 @@
  *                decodes a wanted value; a value it does not decode is stored with VR None, as Python does
  *   sequences    False: an undefined length is handed back (STEP_GENERAL) instead of skipped (the file
  *                meta group, which Python reads without sequences)
- *   buf          bytes, the start of the file
+ *   buf          bytes of the file from offset ``base`` (0: its start; more after a large value the caller
+ *                skipped without reading it); pos, the returned pos and need are file offsets
  *   pos          offset of the first element to read
  *   last_tag     the previous tag (-1 at the start): tags must ascend
- *   out          dict keyword -> (VR name or None for UN and implicit VR, raw value bytes), filled in place
+ *   out          dict keyword -> (VR name or None for UN and implicit VR, raw value bytes), filled in place;
+ *                a wanted sequence: keyword -> list of item dicts, each with the decoded values beside the
+ *                raw pairs (in ``done`` instead when no item keeps a raw pair)
  *   done         None, or a dict that takes instead keyword -> decoded value (str or list of str) for
- *                the values decode() can decode (plain ASCII text of the string VRs, as Python would)
+ *                the values decode() can decode (plain ASCII text of the string VRs, as Python would),
+ *                and the integers of US/SS/UL/SL values (an int, or a list of them)
+ *   base         the file offset of buf[0]
  * Returns the step that stopped the walk, the offset of the element it stopped at (to be read again by
  * whoever goes on), the tag before that element (for STEP_GENERAL: the element's own tag, as the Python
  * loop has it when it hands an element to the general walker) and, for STEP_NEED, the number of bytes from
@@ -188,15 +193,54 @@ static PyObject *decode(uint16_t vr, const uint8_t *v, Py_ssize_t length)
     return PyUnicode_DecodeASCII((const char *)v + start, end - start, NULL);
 }
 
-/* Store done[keyword] = the decoded value when ``done`` is a dict and the value is plain, else
- * out[keyword] = (VR name or None, value bytes); None for UN and for implicit VR (``vr`` is then the data
- * dictionary's, which Python looks up itself). Returns 0, or -1 with a Python error set. */
-static int store(PyObject *out, PyObject *done, PyObject *keyword, uint16_t vr, int implicit,
-                 const uint8_t *value, Py_ssize_t length)
+/* The integers of a US, SS, UL or SL value (one: an int, more: a list) as reader._decode_raw unpacks them
+ * in the file's byte order, or NULL without an error for another VR or a value shorter than one integer
+ * (Python decodes those: None or an empty list). */
+static PyObject *decode_ints(uint16_t vr, const uint8_t *v, Py_ssize_t length, int little)
+{
+    int width, is_signed;
+    switch (vr) {
+    case VR('U', 'S'): width = 2; is_signed = 0; break;
+    case VR('S', 'S'): width = 2; is_signed = 1; break;
+    case VR('U', 'L'): width = 4; is_signed = 0; break;
+    case VR('S', 'L'): width = 4; is_signed = 1; break;
+    default: return NULL;
+    }
+    Py_ssize_t n = length / width;
+    if (n == 0)
+        return NULL;
+    PyObject *items = n == 1 ? NULL : PyList_New(n);
+    if (n > 1 && items == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const uint8_t *p = v + i * width;
+        uint32_t u = width == 2 ? u16(p, little) : u32(p, little);
+        long long number = !is_signed ? (long long)u : width == 2 ? (long long)(int16_t)u : (long long)(int32_t)u;
+        PyObject *item = PyLong_FromLongLong(number);
+        if (item == NULL) {
+            Py_XDECREF(items);
+            return NULL;
+        }
+        if (n == 1)
+            return item;
+        PyList_SET_ITEM(items, i, item);
+    }
+    return items;
+}
+
+/* Store done[keyword] = the decoded value when ``done`` is a dict and the value is plain (or, ``ints``
+ * >= 0, an integer VR: ints is then the byte order, 1 little endian), else out[keyword] = (VR name or None,
+ * value bytes); None for UN and for implicit VR (``vr`` is then the data dictionary's, which Python looks
+ * up itself). ``done`` may be ``out`` itself (the items of sequences: decoded values beside raw pairs).
+ * Returns 0, or -1 with a Python error set. */
+static int store(PyObject *out, PyObject *done, PyObject *keyword, uint16_t vr, int implicit, int ints,
+                 const uint8_t *value, Py_ssize_t length, int *raw_left)
 {
     PyObject *name, *raw, *pair;
     if (done != Py_None) {
-        PyObject *decoded = decode(vr, value, length);
+        PyObject *decoded = ints >= 0 ? decode_ints(vr, value, length, ints) : NULL;
+        if (decoded == NULL && !PyErr_Occurred())
+            decoded = decode(vr, value, length);
         if (decoded != NULL) {
             int rc = PyDict_SetItem(done, keyword, decoded);
             Py_DECREF(decoded);
@@ -222,6 +266,7 @@ static int store(PyObject *out, PyObject *done, PyObject *keyword, uint16_t vr, 
     Py_DECREF(raw);
     if (pair == NULL)
         return -1;
+    *raw_left = 1;
     int rc = PyDict_SetItem(out, keyword, pair);
     Py_DECREF(pair);
     return rc;
@@ -234,6 +279,8 @@ typedef struct {
     uint32_t *tags;
     PyObject **specs; /* owned */
     uint16_t *vrs;    /* implicit VR: the dictionary VR of tags[i] (0: unknown, not decoded here) */
+    Py_ssize_t *slots; /* open-addressing hash of the tags: index + 1 into tags, 0 empty; mask + 1 slots */
+    uint32_t mask, shift;
     long long first, last;
     int implicit, little, sequences;
 } Scanner;
@@ -245,6 +292,7 @@ static void scanner_dealloc(Scanner *self)
     PyMem_Free(self->tags);
     PyMem_Free(self->specs);
     PyMem_Free(self->vrs);
+    PyMem_Free(self->slots);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -298,6 +346,24 @@ static PyObject *scanner_new(PyTypeObject *type, PyObject *args, PyObject *kwarg
     }
     qsort(self->tags, (size_t)n, sizeof(uint32_t), compare_tags);
     self->n = n;
+    /* a hash table at most a quarter full: a tag is found (or not) in about one probe, where a binary search
+     * over the ~37 top-level tags costs six unpredictable branches for each of the ~200-600 elements */
+    uint32_t bits = 4;
+    while (bits < 30 && ((size_t)1 << bits) < 4 * slots)
+        bits++;
+    self->mask = ((uint32_t)1 << bits) - 1;
+    self->shift = 32 - bits;
+    self->slots = PyMem_Calloc((size_t)self->mask + 1, sizeof(Py_ssize_t));
+    if (self->slots == NULL) {
+        Py_DECREF(self);
+        return PyErr_NoMemory();
+    }
+    for (at = 0; at < n; at++) {
+        uint32_t h = (self->tags[at] * 2654435761u) >> self->shift;
+        while (self->slots[h] != 0)
+            h = (h + 1) & self->mask;
+        self->slots[h] = at + 1;
+    }
     for (at = 0; at < n; at++) {
         PyObject *tag = PyLong_FromUnsignedLong(self->tags[at]);
         if (tag == NULL) {
@@ -329,28 +395,28 @@ static PyObject *scanner_new(PyTypeObject *type, PyObject *args, PyObject *kwarg
     return (PyObject *)self;
 }
 
-/* The index of a tag in the sorted tags, or -1 when it is not wanted (or there is no scanner): a binary
- * search. */
+/* The index of a tag in the sorted tags, or -1 when it is not wanted (or there is no scanner): a probe of
+ * the hash table. */
 static Py_ssize_t lookup(const Scanner *self, uint32_t tag)
 {
     if (self == NULL)
         return -1;
-    Py_ssize_t lo = 0, hi = self->n;
-    while (lo < hi) {
-        Py_ssize_t mid = lo + (hi - lo) / 2;
-        if (self->tags[mid] < tag)
-            lo = mid + 1;
-        else
-            hi = mid;
+    uint32_t h = (tag * 2654435761u) >> self->shift;
+    for (;;) {
+        Py_ssize_t at = self->slots[h];
+        if (at == 0)
+            return -1;
+        if (self->tags[at - 1] == tag)
+            return at - 1;
+        h = (h + 1) & self->mask;
     }
-    return lo < self->n && self->tags[lo] == tag ? lo : -1;
 }
 
 /* What skipping an undefined-length sequence gives besides the offset after it. */
 enum { SKIP_NEED = -1, SKIP_GENERAL = -2 };
 
 static long long walk_item(const Scanner *sc, const uint8_t *buf, long long nbuf, long long pos, long long end,
-                           int implicit, int little, int depth, PyObject *item, long long *need);
+                           int implicit, int little, int depth, PyObject *item, long long *need, int *raw_left);
 
 /* Skip the items of an undefined-length sequence whose value starts at pos, to after its sequence
  * delimiter, as Walker._items(pos, None, ..., None, 0) does; returns as walk_item. */
@@ -378,7 +444,8 @@ static long long skip_items(const uint8_t *buf, long long nbuf, long long pos, i
             pos += length;
             continue;
         }
-        pos = walk_item(NULL, buf, nbuf, pos, -1, implicit, little, depth, NULL, need);
+        int unused = 0;
+        pos = walk_item(NULL, buf, nbuf, pos, -1, implicit, little, depth, NULL, need, &unused);
         if (pos < 0)
             return pos;
     }
@@ -390,8 +457,8 @@ static PyTypeObject ScannerType;
 enum { WALK_ERROR = -3 }; /* a Python error is set */
 
 static long long walk_sequence(PyObject *spec, const uint8_t *buf, long long nbuf, long long pos, long long length,
-                               uint16_t vr, int implicit, int little, int depth, PyObject *out, long long *need,
-                               long long *resume);
+                               uint16_t vr, int implicit, int little, int depth, PyObject *out, PyObject *done,
+                               long long *need, long long *resume, int *raw_left);
 
 /* Walk the elements of one item from pos to ``end`` (or, end < 0, to its item delimiter), collecting the
  * raw values of the tags ``sc`` wants into the dict ``item`` and walking the wanted sequences inside, as
@@ -399,7 +466,7 @@ static long long walk_sequence(PyObject *spec, const uint8_t *buf, long long nbu
  * Walker.walk(pos, None, {}, {}, False). Returns the offset after the item, or SKIP_NEED (the buffer ends
  * first; *need: the bytes wanted), SKIP_GENERAL (something Python must judge) or WALK_ERROR. */
 static long long walk_item(const Scanner *sc, const uint8_t *buf, long long nbuf, long long pos, long long end,
-                           int implicit, int little, int depth, PyObject *item, long long *need)
+                           int implicit, int little, int depth, PyObject *item, long long *need, int *raw_left)
 {
     if (depth > MAX_DEPTH)
         return SKIP_GENERAL;
@@ -439,7 +506,8 @@ static long long walk_item(const Scanner *sc, const uint8_t *buf, long long nbuf
             int un = vr == VR('U', 'N');
             pos = skip_items(buf, nbuf, pos, implicit || un, little || un, depth + 1, need);
         } else if (!PyUnicode_CheckExact(spec)) {
-            pos = walk_sequence(spec, buf, nbuf, pos, length, vr, implicit, little, depth + 1, item, need, NULL);
+            pos = walk_sequence(spec, buf, nbuf, pos, length, vr, implicit, little, depth + 1, item, item, need, NULL,
+                                raw_left);
         } else {
             if (length == UNDEFINED_LENGTH)
                 return SKIP_GENERAL;
@@ -447,7 +515,8 @@ static long long walk_item(const Scanner *sc, const uint8_t *buf, long long nbuf
                 *need = pos + length;
                 return SKIP_NEED;
             }
-            if (store(item, Py_None, spec, vr, implicit, buf + pos, (Py_ssize_t)length) < 0)
+            uint16_t value_vr = implicit ? sc->vrs[at] : vr;
+            if (store(item, item, spec, value_vr, implicit, -1, buf + pos, (Py_ssize_t)length, raw_left) < 0)
                 return WALK_ERROR;
             pos += length;
         }
@@ -463,8 +532,8 @@ static long long walk_item(const Scanner *sc, const uint8_t *buf, long long nbuf
  * a sequence of defined length, or -1 (undefined length: Python finds its end). Returns the offset after
  * the sequence (or the first item), or SKIP_NEED, SKIP_GENERAL or WALK_ERROR. */
 static long long walk_sequence(PyObject *spec, const uint8_t *buf, long long nbuf, long long pos, long long length,
-                               uint16_t vr, int implicit, int little, int depth, PyObject *out, long long *need,
-                               long long *resume)
+                               uint16_t vr, int implicit, int little, int depth, PyObject *out, PyObject *done,
+                               long long *need, long long *resume, int *raw_left)
 {
     if (!PyTuple_Check(spec) || PyTuple_GET_SIZE(spec) != 3 ||
         !PyObject_TypeCheck(PyTuple_GET_ITEM(spec, 1), &ScannerType))
@@ -482,6 +551,7 @@ static long long walk_sequence(PyObject *spec, const uint8_t *buf, long long nbu
     if (items == NULL)
         return WALK_ERROR;
     long long rc = 0;
+    int raw = 0; /* a raw value (a pair Python decodes) is left in an item */
     int delimited = 0;
     while (seq_end < 0 || pos < seq_end) {
         if (pos + 8 > nbuf) {
@@ -507,7 +577,7 @@ static long long walk_sequence(PyObject *spec, const uint8_t *buf, long long nbu
             goto fail;
         }
         long long item_end = item_length == UNDEFINED_LENGTH ? -1 : pos + item_length;
-        rc = walk_item(sc, buf, nbuf, pos, item_end, item_implicit, item_little, depth, item, need);
+        rc = walk_item(sc, buf, nbuf, pos, item_end, item_implicit, item_little, depth, item, need, &raw);
         if (rc < 0 || PyList_Append(items, item) < 0) {
             Py_DECREF(item);
             rc = rc < 0 ? rc : WALK_ERROR;
@@ -522,13 +592,15 @@ static long long walk_sequence(PyObject *spec, const uint8_t *buf, long long nbu
         rc = SKIP_GENERAL; /* the items run past the sequence's declared length */
         goto fail;
     }
-    if (PyDict_SetItem(out, PyTuple_GET_ITEM(spec, 0), items) < 0) {
+    /* a sequence whose items hold only decoded values is decoded itself */
+    if (PyDict_SetItem(raw || done == Py_None ? out : done, PyTuple_GET_ITEM(spec, 0), items) < 0) {
         rc = WALK_ERROR;
         goto fail;
     }
     Py_DECREF(items);
     if (first_only)
         *resume = seq_end;
+    *raw_left |= raw;
     return pos;
 fail:
     Py_DECREF(items);
@@ -538,9 +610,9 @@ fail:
 static PyObject *scanner_scan(Scanner *self, PyObject *args)
 {
     Py_buffer view;
-    long long pos, last_tag;
+    long long pos, last_tag, base = 0;
     PyObject *out, *done;
-    if (!PyArg_ParseTuple(args, "y*LLO!O", &view, &pos, &last_tag, &PyDict_Type, &out, &done))
+    if (!PyArg_ParseTuple(args, "y*LLO!O|L", &view, &pos, &last_tag, &PyDict_Type, &out, &done, &base))
         return NULL;
     if (done != Py_None && !PyDict_Check(done)) {
         PyBuffer_Release(&view);
@@ -551,12 +623,15 @@ static PyObject *scanner_scan(Scanner *self, PyObject *args)
     const long long nbuf = (long long)view.len;
     int step;
     long long need = 0;
-    if (pos < 0) {
+    if (base < 0 || pos < base) {
         PyBuffer_Release(&view);
-        PyErr_SetString(PyExc_ValueError, "negative offset");
+        PyErr_SetString(PyExc_ValueError, "the offset is before the buffer");
         return NULL;
     }
+    /* the walk runs on offsets into the buffer; file offsets (base + ...) only come in and go out here */
+    pos -= base;
     const int implicit = self->implicit, little = self->little;
+    int raw_left = 0; /* unused here: what is raw is in out */
     for (;;) {
         if (pos + 12 > nbuf) {
             step = STEP_NEED;
@@ -601,7 +676,8 @@ static PyObject *scanner_scan(Scanner *self, PyObject *args)
             int un = !implicit && vr == VR('U', 'N');
             long long resume = -2, after;
             if (sequence)
-                after = walk_sequence(spec, buf, nbuf, pos + hdr, length, vr, implicit, little, 1, out, &need, &resume);
+                after = walk_sequence(spec, buf, nbuf, pos + hdr, length, vr, implicit, little, 1, out, done, &need,
+                                      &resume, &raw_left);
             else if (spec != NULL || !self->sequences || (!implicit && !un && vr != VR('S', 'Q')))
                 after = SKIP_GENERAL;
             else
@@ -646,42 +722,46 @@ static PyObject *scanner_scan(Scanner *self, PyObject *args)
             break;
         }
         uint16_t value_vr = implicit ? self->vrs[at] : vr;
-        if (store(out, done, spec, value_vr, implicit, p + hdr, (Py_ssize_t)length) < 0) {
+        if (store(out, done, spec, value_vr, implicit, little, p + hdr, (Py_ssize_t)length, &raw_left) < 0) {
             PyBuffer_Release(&view);
             return NULL;
         }
         pos += hdr + length;
     }
     PyBuffer_Release(&view);
-    return result(step, pos, last_tag, need);
+    return result(step, pos + base, last_tag, step == STEP_NEED ? need + base : need);
 }
 
 static PyObject *module_skip_items(PyObject *module, PyObject *args)
 {
     Py_buffer view;
-    long long pos, need = 0;
+    long long pos, need = 0, base = 0;
     int implicit, little;
     (void)module;
-    if (!PyArg_ParseTuple(args, "y*Lpp", &view, &pos, &implicit, &little))
+    if (!PyArg_ParseTuple(args, "y*Lpp|L", &view, &pos, &implicit, &little, &base))
         return NULL;
-    long long after = pos < 0 ? SKIP_GENERAL : skip_items((const uint8_t *)view.buf, (long long)view.len, pos,
-                                                          implicit, little, 1, &need);
+    long long after = pos < base || base < 0 ? SKIP_GENERAL
+                      : skip_items((const uint8_t *)view.buf, (long long)view.len, pos - base, implicit, little,
+                                   1, &need);
     PyBuffer_Release(&view);
-    return Py_BuildValue("(LL)", after, need);
+    if (after >= 0)
+        after += base;
+    return Py_BuildValue("(LL)", after, after == SKIP_NEED ? need + base : need);
 }
 
 static PyMethodDef module_methods[] = {
     {"skip_items", module_skip_items, METH_VARARGS,
-     "skip_items(buf, pos, implicit, little) -> (after, need): skip the items of an undefined-length sequence "
-     "whose value starts at pos; after is the offset past its delimiter, or -1 (the buffer must hold need "
-     "bytes) or -2 (something irregular: Python walks it and decides)."},
+     "skip_items(buf, pos, implicit, little, base=0) -> (after, need): skip the items of an undefined-length "
+     "sequence whose value starts at pos (buf holds the file from offset base); after is the offset past its "
+     "delimiter, or -1 (the buffer must hold the file up to offset need) or -2 (something irregular: Python "
+     "walks it and decides)."},
     {NULL, NULL, 0, NULL},
 };
 
 static PyMethodDef scanner_methods[] = {
     {"scan", (PyCFunction)scanner_scan, METH_VARARGS,
-     "scan(buf, pos, last_tag, out, done) -> (step, pos, last_tag, need): walk the top-level elements "
-     "from pos in the scanner's encoding, storing done[keyword] = decoded value (done a dict, plain ASCII string VRs) or "
+     "scan(buf, pos, last_tag, out, done, base=0) -> (step, pos, last_tag, need): walk the top-level elements "
+     "from pos (a file offset; buf holds the file from offset base) in the scanner's encoding, storing done[keyword] = decoded value (done a dict, plain ASCII string VRs) or "
      "out[keyword] = (VR name or None, raw bytes) for the wanted plain values."},
     {NULL, NULL, 0, NULL},
 };

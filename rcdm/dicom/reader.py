@@ -26,10 +26,12 @@ the file (tests/test_dicom_reader.py reads every test file with warnings turned 
 Absent and empty: a text field is ``None`` when the element is absent and ``""`` when it is present with
 an empty value; numeric and tuple fields are ``None`` for both (an empty ImageType gives ``()``).
 
-Speed (extras/benchmarks/bench_header_reader.py, 2,000 CT/MR/CR files with pixel data, 1 core): the element
-walk of explicit VR little endian data sets (nearly every file) and the decoding of their plain ASCII
-values run in C (``rcdm.dicom._scan``, built at install time where a C compiler exists; ``ACCELERATED``
-tells); then a file costs about 3x reading its first 8 KiB, mostly the Python that builds the record. The
+Speed (extras/benchmarks/bench_header_reader.py; figures in the README): the element walk of every
+encoding we read (explicit and implicit VR little endian, explicit VR big endian, sequences of undefined
+length, the functional groups) and the decoding of plain ASCII text and integer values run in C
+(``rcdm.dicom._scan``, built at install time where a C compiler exists; ``ACCELERATED`` tells). A clean
+file leaves no raw value to Python, and a large unwanted value (Siemens CSA data) is jumped over without
+reading it; what is left in Python per file is opening it, a few calls and building the record. The
 pure-Python twin walks ~0.25 us an element (a CT header has ~200, private groups included).
 """
 
@@ -240,11 +242,18 @@ _DICTIONARY_VRS: dict[int, str] = {
 }
 
 
+#: The same for the plain values inside the sequences' items (implicit VR items: C decodes them by it).
+_ITEM_DICTIONARY_VRS: dict[int, str] = {
+    0x00080104: "LO", 0x00089007: "CS", 0x00180050: "DS", 0x00189342: "CS", 0x00200037: "DS",
+}
+
+
 def _compiled_tree(tree: dict[int, Any]) -> dict[int, Any]:
     """The wanted tags for the compiled walk: a sequence's spec becomes (keyword, a Scanner of its items'
     wanted tags, whether only its first item is walked: the per-frame groups)."""
     return {tag: spec if isinstance(spec, str) else
-            (spec[0], _scan.Scanner(_compiled_tree(spec[1]), 0, 0xFFFFFFFF), tag == _PER_FRAME)
+            (spec[0], _scan.Scanner(_compiled_tree(spec[1]), 0, 0xFFFFFFFF, vrs=_ITEM_DICTIONARY_VRS),
+             tag == _PER_FRAME)
             for tag, spec in tree.items()}
 
 
@@ -303,48 +312,66 @@ _SHORT_VR_CODES = frozenset(int.from_bytes(vr, "little") for vr in _VALID_VRS - 
 
 
 class _Source:
-    """The first bytes of an open file descriptor, grown on demand (read sequentially from offset 0).
+    """Bytes of an open file descriptor from offset ``base`` (0 but after a skip), grown on demand.
 
     Plain ``os.read`` on the descriptor: a Python file object costs more than reading 8 KiB from the cache.
+    ``buf`` holds the file's bytes [base, base + len(buf)). Only the compiled walk moves ``base`` (it jumps
+    over large unwanted values, such as 92 KB of Siemens CSA data, without reading them); the Python walkers
+    index ``buf`` by file offset and call ``flat()`` first.
     """
 
-    __slots__ = ("fd", "buf", "size")
+    __slots__ = ("fd", "buf", "size", "base", "probe")
 
     def __init__(self, fd: int, size: int) -> None:
-        self.fd, self.size = fd, size
+        self.fd, self.size, self.base = fd, size, 0
+        self.probe: tuple[int, int, bytes] = (-1, 0, b"")  # the last read outside the buffer: (pos, n, bytes)
         self.buf = _read_upto(fd, min(_FIRST_CHUNK, size))
 
     def need(self, end: int, skipped_to: int = 0) -> bytes:
-        """Make sure bytes [0, end) are in the buffer; raise _Truncated past the end of the file.
+        """Make sure the buffer holds the bytes up to ``end``; raise _Truncated past the end of the file.
 
-        ``skipped_to``: the walk never looks at the bytes before this offset that the buffer lacks (it
-        skipped them: the value of an unwanted element, such as 92 KB of Siemens CSA data). A gap of more
-        than 16 KiB is then not read but left as zeros, and reading goes on at ``skipped_to``.
+        ``skipped_to``: the caller never looks at the bytes before this offset that the buffer lacks (it
+        skipped them). A gap of more than 16 KiB is then not read: the buffer becomes the bytes from
+        ``skipped_to`` on (``base``). Without it (or a small gap) the buffer grows, from ``base``.
         """
         if end > self.size:
             raise _Truncated(f"needs {end} bytes, file has {self.size}")
-        have = len(self.buf)
+        have = self.base + len(self.buf)
         if end > have:
             if skipped_to - have > _SPARSE_GAP:
                 window = min(max(end - skipped_to, _FIRST_CHUNK), self.size - skipped_to)
-                os.lseek(self.fd, skipped_to, os.SEEK_SET)
-                self.buf = b"".join((self.buf, bytes(skipped_to - have), _read_upto(self.fd, window)))
+                self.buf, self.base = _read_upto(self.fd, window, skipped_to), skipped_to
             else:
-                self.buf += _read_upto(self.fd, min(max(end - have, have), self.size - have))
+                self.buf += _read_upto(self.fd, min(max(end - have, len(self.buf)), self.size - have), have)
         return self.buf
+
+    def flat(self) -> None:
+        """Make ``buf`` start at offset 0 again (the Python walkers index it by file offset): the bytes a
+        skip left out are read now (rare: only irregular files reach a Python walker after a skip)."""
+        if self.base:
+            head = os.pread(self.fd, self.base, 0)
+            if len(head) != self.base:
+                raise _Truncated("the file shrank while it was read")
+            self.buf, self.base = head + self.buf, 0
 
     def at(self, pos: int, n: int) -> bytes:
         """Up to ``n`` bytes at offset ``pos`` (fewer at the end of the file), from the buffer if it has them."""
-        if pos + n <= len(self.buf):
-            return self.buf[pos : pos + n]
-        return os.pread(self.fd, n, pos)
+        start = pos - self.base
+        if start >= 0 and start + n <= len(self.buf):
+            return self.buf[start : start + n]
+        if self.probe[0] == pos and self.probe[1] == n:  # the pixel data probe, then its check: one read
+            return self.probe[2]
+        data = os.pread(self.fd, n, pos)
+        self.probe = (pos, n, data)
+        return data
 
 
-def _read_upto(fd: int, n: int) -> bytes:
-    """Read ``n`` bytes from ``fd``, fewer only at the end of the file (a read may return less than asked)."""
-    data = os.read(fd, n)
+def _read_upto(fd: int, n: int, pos: int | None = None) -> bytes:
+    """Read ``n`` bytes from ``fd`` (at offset ``pos``: one pread, no seek), fewer only at the end of the file
+    (a read may return less than asked)."""
+    data = os.read(fd, n) if pos is None else os.pread(fd, n, pos)
     while len(data) < n:
-        more = os.read(fd, n - len(data))
+        more = os.read(fd, n - len(data)) if pos is None else os.pread(fd, n - len(data), pos + len(data))
         if not more:
             break
         data += more
@@ -461,15 +488,17 @@ class _Walker:
         scan = _TOP_SCANNER[self.implicit, self.little].scan
         last_tag = -1
         while True:
-            step, pos, last_tag, need = scan(src.buf, pos, last_tag, out, decoded)
+            step, pos, last_tag, need = scan(src.buf, pos, last_tag, out, decoded, src.base)
             if step == _STEP_DONE:
                 self.resume = pos
                 return pos
             if step == _STEP_NEED:
                 if need > src.size:
+                    src.flat()
                     return self._walk_top_py(pos, out, last_tag)
                 src.need(need, pos)  # the walk goes on at pos: bytes skipped before it need no reading
             elif step == _STEP_GENERAL:
+                src.flat()
                 pos = self.walk(pos, None, _WANTED, out, single=True)
                 if last_tag == _PER_FRAME:
                     return pos
@@ -599,12 +628,13 @@ class _Walker:
         if _TOP_SCANNER is not None:
             implicit, little = (True, True) if as_implicit_le else (self.implicit, self.little)
             while True:
-                after, need = _scan.skip_items(self.src.buf, pos, implicit, little)
+                after, need = _scan.skip_items(self.src.buf, pos, implicit, little, self.src.base)
                 if after >= 0:
                     return after
                 if after != -1 or need > self.src.size:
                     break  # irregular, or cut short: the Python walk fails the same way
                 self.src.need(need)
+        self.src.flat()
         return self._items(pos, None, as_implicit_le, None, 0)
 
     def _items(self, pos: int, end: int | None, as_implicit_le: bool, collect, max_items: int) -> int:
@@ -869,17 +899,27 @@ def _convert_fast(
     values: dict[str, Any], little: bool, charset: tuple[str, ...] = (), decoded: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """Decode the raw values of the fast path (recursively for sequence items), joined to those already
-    ``decoded`` by the compiled scanner."""
+    ``decoded`` by the compiled scanner (returned as they are when nothing is left raw).
+
+    A raw value is a (VR, bytes) pair; a sequence a list of item dicts. In the items the compiled walk
+    puts the values it decoded (str, list of str) beside the raw pairs; they are kept as they are.
+    """
+    if not values and decoded is not None:
+        return decoded
     out: dict[str, Any] = dict(decoded) if decoded else {}
     cs = out.get("SpecificCharacterSet")
     if "SpecificCharacterSet" in values:
-        cs = _decode_raw("SpecificCharacterSet", *values["SpecificCharacterSet"], little, ())
+        value = values["SpecificCharacterSet"]
+        cs = _decode_raw("SpecificCharacterSet", *value, little, ()) if value.__class__ is tuple else value
     if cs is not None:
         charset = tuple(cs) if isinstance(cs, list) else ((cs,) if cs else ())
     latin1 = _LATIN1_DECODERS
     for keyword, value in values.items():
-        if value.__class__ is list:
-            out[keyword] = [_convert_fast(item, little, charset) for item in value]
+        if value.__class__ is not tuple:
+            if value.__class__ is list and value and value[0].__class__ is dict:
+                out[keyword] = [_convert_fast(item, little, charset) for item in value]
+            else:  # decoded by the compiled walk (an empty list: a sequence without items)
+                out[keyword] = value
             continue
         vr, raw = value
         decoder = latin1.get(vr) if raw else None  # most values: one call, not two
@@ -946,7 +986,7 @@ def _texts(value: Any) -> tuple[str, ...] | None:
     if value is None:
         return None
     if isinstance(value, list):
-        return tuple(str(v) for v in value)
+        return tuple(map(str, value))
     return (str(value),) if str(value) else ()
 
 
@@ -972,7 +1012,7 @@ def _floats(value: Any) -> tuple[float, ...] | None:
         return None
     items = value if isinstance(value, list) else [value]
     try:
-        return tuple(float(v) for v in items)
+        return tuple(map(float, items))
     except (TypeError, ValueError):
         return None
 
@@ -985,13 +1025,13 @@ def _float(value: Any) -> float | None:
 _GROUP_SEQUENCES = ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence")
 
 
-def _from_groups(values: dict[str, Any], sequence: str, keyword: str) -> tuple[bool, Any]:
-    """The first value of ``keyword`` inside the functional groups (shared, then the first frame)."""
-    for groups in _GROUP_SEQUENCES:
-        for group in (values.get(groups) or [])[:1]:
-            for item in group.get(sequence) or []:
-                if keyword in item:
-                    return True, item[keyword]
+def _from_groups(firsts: list[dict[str, Any]], sequence: str, keyword: str) -> tuple[bool, Any]:
+    """The first value of ``keyword`` inside the functional groups (``firsts``: the first item of the shared
+    groups, then of the per-frame groups)."""
+    for group in firsts:
+        for item in group.get(sequence) or ():
+            if keyword in item:
+                return True, item[keyword]
     return False, None
 
 
@@ -1016,69 +1056,102 @@ def _functional_groups(values: dict[str, Any], slice_thickness: float | None,
     the groups).
     """
     from_groups = False
+    firsts = [groups[0] for name in _GROUP_SEQUENCES if (groups := values.get(name))]
     if "SliceThickness" not in values:
-        found, value = _from_groups(values, "PixelMeasuresSequence", "SliceThickness")
+        found, value = _from_groups(firsts, "PixelMeasuresSequence", "SliceThickness")
         slice_thickness, from_groups = _float(value), from_groups or found
     if "ImageOrientationPatient" not in values:
-        found, value = _from_groups(values, "PlaneOrientationSequence", "ImageOrientationPatient")
+        found, value = _from_groups(firsts, "PlaneOrientationSequence", "ImageOrientationPatient")
         orientation, from_groups = _floats(value), from_groups or found
     if "ImageType" not in values:
         for sequence in _FRAME_TYPE_SEQUENCES.values():
-            found, value = _from_groups(values, sequence, "FrameType")
+            found, value = _from_groups(firsts, sequence, "FrameType")
             if found:
                 image_type, from_groups = _texts(value), True
                 break
     administered: str | None = None
-    for groups in _GROUP_SEQUENCES:
-        for group in (values.get(groups) or [])[:1]:
-            for item in group.get("ContrastBolusUsageSequence") or []:
-                value = _text(item.get("ContrastBolusAgentAdministered"))
-                if value is not None:
-                    from_groups = True
-                    administered = value if administered in (None, "NO", "") else administered
+    for group in firsts:
+        for item in group.get("ContrastBolusUsageSequence") or ():
+            value = _text(item.get("ContrastBolusAgentAdministered"))
+            if value is not None:
+                from_groups = True
+                administered = value if administered in (None, "NO", "") else administered
         if administered is not None:
             break
     return slice_thickness, orientation, image_type, administered, from_groups
 
 
+#: The keywords of the record's first 21 fields (the UIDs, then the text fields from sop_class_uid to
+#: image_laterality, in the record's field order: ``_assemble`` passes them by position; a test holds the
+#: order to the dataclass's), then the contrast agent and route.
+_PLAIN_KEYWORDS = ("SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID",
+                   *(keyword for _, keyword in _TEXT_FIELDS[:18]), "ContrastBolusAgent", "ContrastBolusRoute")
+
+
+_PLAIN_TYPES = frozenset((str, type(None)))
+
+
+def _int_of(value: Any) -> int | None:
+    """``_int`` with an IS string (what the compiled walk gives) first: int() strips whitespace as _int does."""
+    if value.__class__ is str:
+        try:
+            return int(value)
+        except ValueError:
+            pass
+    return _int(value)
+
+
+def _plain_text(value: Any) -> str | None:
+    """``_text`` with the common case (a plain str, or absent) first: no call for it."""
+    return value if value is None or value.__class__ is str else _text(value)
+
+
 def _assemble(values: dict[str, Any], transfer_syntax_uid: str | None) -> HeaderRecord | None:
+    """The record of converted values, or None when a UID is missing.
+
+    Per file, so kept lean: plain str and int values (all the compiled walk gives) take no call, and the
+    record is built by position (34 keyword arguments cost more than the rest of this function).
+    """
     get = values.get
-    uids = [_text(get(k)) for k in ("SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID")]
-    if not all(uids):
+    texts = list(map(get, _PLAIN_KEYWORDS))
+    if not _PLAIN_TYPES.issuperset(map(type, texts)):  # a list (multiple values) or a pydicom type
+        texts = list(map(_plain_text, texts))
+    if not (texts[0] and texts[1] and texts[2]):  # the three UIDs
         return None
-    slice_thickness = _float(get("SliceThickness"))
+    value = get("SliceThickness")
+    if value.__class__ is str and value:
+        try:
+            slice_thickness: float | None = float(value)
+        except ValueError:
+            slice_thickness = None
+    else:
+        slice_thickness = _float(value)
     orientation = _floats(get("ImageOrientationPatient"))
     image_type = _texts(get("ImageType"))
     administered, from_groups = None, False
     if _GROUP_SEQUENCES[0] in values or _GROUP_SEQUENCES[1] in values:
         slice_thickness, orientation, image_type, administered, from_groups = _functional_groups(
             values, slice_thickness, orientation, image_type)
-    agent = _text(get("ContrastBolusAgent"))
+    agent = texts[21]
     if not agent:
         for item in get("ContrastBolusAgentSequence") or []:
             meaning = _text(item.get("CodeMeaning"))
             if meaning:
                 agent = meaning
                 break
-    texts = {field: v if (v := get(keyword)) is None or v.__class__ is str else _text(v)
-             for field, keyword in _TEXT_FIELDS}
+    instance, rows, columns, frames = (get("InstanceNumber"), get("Rows"), get("Columns"), get("NumberOfFrames"))
+    charset = get("SpecificCharacterSet")
     return HeaderRecord(
-        sop_instance_uid=uids[0],
-        series_instance_uid=uids[1],
-        study_instance_uid=uids[2],
-        **texts,
-        image_type=image_type,
-        contrast_agent=agent,
-        contrast_administered=administered,
-        image_orientation=orientation,
-        instance_number=_int(get("InstanceNumber")),
-        slice_thickness=slice_thickness,
-        rows=_int(get("Rows")),
-        columns=_int(get("Columns")),
-        number_of_frames=_int(get("NumberOfFrames")),
-        specific_character_set=_texts(get("SpecificCharacterSet")),
-        transfer_syntax_uid=transfer_syntax_uid,
-        functional_groups=from_groups,
+        *texts[:21],
+        image_type, agent, texts[22], administered, orientation,
+        instance if instance is None or instance.__class__ is int else _int_of(instance),
+        slice_thickness,
+        rows if rows is None or rows.__class__ is int else _int(rows),
+        columns if columns is None or columns.__class__ is int else _int(columns),
+        frames if frames is None or frames.__class__ is int else _int_of(frames),
+        None if charset is None else _texts(charset),
+        transfer_syntax_uid,
+        from_groups,
     )
 
 
