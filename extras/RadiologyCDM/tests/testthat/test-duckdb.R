@@ -41,8 +41,9 @@ test_that("the Python API takes plain R values through reticulate::import", {
   expect_s3_class(back, "data.frame")
   expect_equal(back$a, c(1, 2))
   expect_equal(back$b, c("x", "y"))
-  # DATE columns are datetime.date objects (an object column): reticulate hands them over as a list of Dates
-  d <- if (is.list(back$d)) do.call(c, back$d) else back$d
+  # DATE columns are datetime.date objects (an object column): with numpy 1.x reticulate hands them over as a
+  # list of Python dates (the RadiologyCDM wrappers send real Dates)
+  d <- if (is.list(back$d)) vapply(back$d, function(x) format(x), "") else back$d
   expect_equal(as.Date(d), as.Date(c("2020-01-01", "2021-02-03")))
 })
 
