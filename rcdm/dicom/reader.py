@@ -389,6 +389,10 @@ def _read_upto(fd: int, n: int, pos: int | None = None) -> bytes:
     return data
 
 
+_PIXEL_SIZE_KEYWORDS = (("Rows", None), ("Columns", None), ("NumberOfFrames", 1), ("SamplesPerPixel", 1),
+                        ("BitsAllocated", None))
+
+
 class _Walker:
     """Walks DICOM elements in one encoding and collects the raw bytes of the wanted ones."""
 
@@ -617,8 +621,7 @@ class _Walker:
         """The length of native pixel data as the header describes it (even), or None when unknown."""
         raw, decoded = self.found
         numbers = []
-        for keyword, default in (("Rows", None), ("Columns", None), ("NumberOfFrames", 1), ("SamplesPerPixel", 1),
-                                 ("BitsAllocated", None)):
+        for keyword, default in _PIXEL_SIZE_KEYWORDS:
             value = decoded.get(keyword)
             if value is None and keyword in raw:
                 try:
@@ -626,7 +629,13 @@ class _Walker:
                     value = _decode_raw(keyword, vr, data, self.little, ())
                 except _Unusual:
                     return None
-            number = _int(value) if value is not None else default
+            # per enhanced file, so the common values take no call: US integers, an IS string of digits
+            if value.__class__ is int:
+                number = value
+            elif value.__class__ is str and value.isascii() and value.isdigit():
+                number = int(value)
+            else:
+                number = _int(value) if value is not None else default
             if not number or number < 0:
                 return None
             numbers.append(number)
