@@ -630,6 +630,7 @@ class _Walker:
                 except _Unusual:
                     return None
             # per enhanced file, so the common values take no call: US integers, an IS string of digits
+            number: int | None
             if value.__class__ is int:
                 number = value
             elif value.__class__ is str and value.isascii() and value.isdigit():
