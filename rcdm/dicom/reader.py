@@ -699,7 +699,8 @@ def _read_meta(src: _Source) -> tuple[int, dict[str, str]]:
     The compiled scanner walks the group while the buffer holds it; the Python loop reads anything else
     (the end of the file, an undefined length, an odd VR), so both end or fail the same way.
     """
-    pos, raw = 132, dict[str, Any]()
+    pos = 132
+    raw: dict[str, Any] = {}
     while _META_SCANNER is not None:
         step, pos, _, need = _META_SCANNER.scan(src.buf, pos, -1, raw, None)
         if step == _STEP_DONE:
