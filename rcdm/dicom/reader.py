@@ -48,19 +48,25 @@ import stat
 import struct
 import warnings
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, fields
 from struct import Struct
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from rcdm.errors import DicomQuarantine, DicomSkip
+if TYPE_CHECKING:  # pydicom is imported only when a file needs it (the fast path never does)
+    from multiprocessing.pool import AsyncResult
+
+    from pydicom.dataset import Dataset
+
+from rcdm.errors import DicomQuarantine as DicomQuarantine  # re-exported: rcdm.dicom's public names
+from rcdm.errors import DicomSkip as DicomSkip
 from rcdm.errors import TruncatedHeader as _Truncated
 from rcdm.errors import UnusualHeader as _Unusual
 
 try:  # the compiled hot loop (rcdm/dicom/_scan.c, an optional build); None: the pure-Python twin walks
     from rcdm.dicom import _scan
 except ImportError:  # pragma: no cover - depends on the build
-    _scan = None
+    _scan = None  # type: ignore[assignment]  # the module's API is typed (_scan.pyi); None means not built
 
 #: Whether the compiled scanner is in use (it is built at install time where a C compiler exists).
 ACCELERATED = _scan is not None
@@ -160,11 +166,13 @@ class HeaderRecord:
         """The record as a plain dict (field name → value)."""
         return {name: getattr(self, name) for name in _RECORD_FIELDS}
 
-    def __reduce__(self):  # a plain tuple of values: 4x smaller and faster to pickle than the default
+    def __reduce__(self) -> tuple[type[HeaderRecord], tuple[Any, ...]]:
+        # a plain tuple of values: 4x smaller and faster to pickle than the default
         return (HeaderRecord, _record_values(self))
 
 
 _RECORD_FIELDS = tuple(f.name for f in fields(HeaderRecord))
+_new_record: Callable[..., HeaderRecord] = HeaderRecord  # built by position from a list (see _assemble)
 _record_values = operator.attrgetter(*_RECORD_FIELDS)  # record → tuple of its values, in C (IPC is per record)
 
 
@@ -285,7 +293,10 @@ def _dictionary_vr(keyword: str) -> str:
     if vr is None:
         from pydicom.datadict import dictionary_VR, tag_for_keyword
 
-        vr = _KEYWORD_VR[keyword] = dictionary_VR(tag_for_keyword(keyword))
+        tag = tag_for_keyword(keyword)
+        if tag is None:  # never for the keywords we read; pydicom decides if it happens
+            raise _Unusual(f"{keyword} is not in the data dictionary")
+        vr = _KEYWORD_VR[keyword] = dictionary_VR(tag)
     return vr
 
 
@@ -376,6 +387,10 @@ def _read_upto(fd: int, n: int, pos: int | None = None) -> bytes:
             break
         data += more
     return data
+
+
+_PIXEL_SIZE_KEYWORDS = (("Rows", None), ("Columns", None), ("NumberOfFrames", 1), ("SamplesPerPixel", 1),
+                        ("BitsAllocated", None))
 
 
 class _Walker:
@@ -606,15 +621,22 @@ class _Walker:
         """The length of native pixel data as the header describes it (even), or None when unknown."""
         raw, decoded = self.found
         numbers = []
-        for keyword, default in (("Rows", None), ("Columns", None), ("NumberOfFrames", 1), ("SamplesPerPixel", 1),
-                                 ("BitsAllocated", None)):
+        for keyword, default in _PIXEL_SIZE_KEYWORDS:
             value = decoded.get(keyword)
             if value is None and keyword in raw:
                 try:
-                    value = _decode_raw(keyword, *raw[keyword], self.little, ())
+                    vr, data = raw[keyword]
+                    value = _decode_raw(keyword, vr, data, self.little, ())
                 except _Unusual:
                     return None
-            number = _int(value) if value is not None else default
+            # per enhanced file, so the common values take no call: US integers, an IS string of digits
+            number: int | None
+            if value.__class__ is int:
+                number = value
+            elif value.__class__ is str and value.isascii() and value.isdigit():
+                number = int(value)
+            else:
+                number = _int(value) if value is not None else default
             if not number or number < 0:
                 return None
             numbers.append(number)
@@ -637,7 +659,8 @@ class _Walker:
         self.src.flat()
         return self._items(pos, None, as_implicit_le, None, 0)
 
-    def _items(self, pos: int, end: int | None, as_implicit_le: bool, collect, max_items: int) -> int:
+    def _items(self, pos: int, end: int | None, as_implicit_le: bool,
+               collect: tuple[dict[int, Any], list[dict[str, Any]]] | None, max_items: int) -> int:
         """Walk the items of a sequence; collect the wanted elements of each when ``collect`` is given."""
         if as_implicit_le and (not self.implicit or not self.little):
             return _Walker(self.src, True, True)._items(pos, end, False, collect, max_items)
@@ -676,7 +699,8 @@ def _read_meta(src: _Source) -> tuple[int, dict[str, str]]:
     The compiled scanner walks the group while the buffer holds it; the Python loop reads anything else
     (the end of the file, an undefined length, an odd VR), so both end or fail the same way.
     """
-    pos, raw = 132, {}
+    pos = 132
+    raw: dict[str, Any] = {}
     while _META_SCANNER is not None:
         step, pos, _, need = _META_SCANNER.scan(src.buf, pos, -1, raw, None)
         if step == _STEP_DONE:
@@ -910,7 +934,7 @@ def _convert_fast(
     cs = out.get("SpecificCharacterSet")
     if "SpecificCharacterSet" in values:
         value = values["SpecificCharacterSet"]
-        cs = _decode_raw("SpecificCharacterSet", *value, little, ()) if value.__class__ is tuple else value
+        cs = _decode_raw("SpecificCharacterSet", value[0], value[1], little, ()) if value.__class__ is tuple else value
     if cs is not None:
         charset = tuple(cs) if isinstance(cs, list) else ((cs,) if cs else ())
     latin1 = _LATIN1_DECODERS
@@ -929,7 +953,7 @@ def _convert_fast(
 
 # --- the pydicom path -------------------------------------------------------------------------------
 
-def _values_from_dataset(ds, tree: dict[int, Any] = _WANTED) -> dict[str, Any]:
+def _values_from_dataset(ds: Dataset, tree: dict[int, Any] = _WANTED) -> dict[str, Any]:
     """The wanted values of a pydicom Dataset in the fast path's form (str / list / int / items)."""
     out: dict[str, Any] = {}
     for tag, spec in tree.items():
@@ -959,13 +983,13 @@ def _plain_value(vr: str, value: Any) -> Any:
     return None if any(isinstance(v, nested) for v in items) else items
 
 
-def _meta_transfer_syntax(ds) -> str | None:
+def _meta_transfer_syntax(ds: Dataset) -> str | None:
     """The TransferSyntaxUID of a pydicom Dataset's file meta, or None without one."""
     meta = getattr(ds, "file_meta", None)
     return str(meta.TransferSyntaxUID) if meta is not None and "TransferSyntaxUID" in meta else None
 
 
-def record_from_dataset(ds, transfer_syntax_uid: str | None = None) -> HeaderRecord | None:
+def record_from_dataset(ds: Dataset, transfer_syntax_uid: str | None = None) -> HeaderRecord | None:
     """Build the record from a pydicom Dataset (the arbiter's view); None when a UID is missing."""
     if transfer_syntax_uid is None:
         transfer_syntax_uid = _meta_transfer_syntax(ds)
@@ -1141,7 +1165,7 @@ def _assemble(values: dict[str, Any], transfer_syntax_uid: str | None) -> Header
                 break
     instance, rows, columns, frames = (get("InstanceNumber"), get("Rows"), get("Columns"), get("NumberOfFrames"))
     charset = get("SpecificCharacterSet")
-    return HeaderRecord(
+    return _new_record(
         *texts[:21],
         image_type, agent, texts[22], administered, orientation,
         instance if instance is None or instance.__class__ is int else _int_of(instance),
@@ -1374,7 +1398,7 @@ def read_headers(
     # At most 4 chunks per worker in flight: order is kept and memory stays bounded for any input
     # (Pool.imap would drain the whole input into its task queue).
     with multiprocessing.get_context().Pool(workers) as pool:
-        pending: deque = deque()
+        pending: deque[tuple[list[str], AsyncResult[list[HeaderRecord | Rejected]]]] = deque()
         for chunk in chunks():
             pending.append((chunk, pool.apply_async(_read_chunk, (chunk,))))
             if len(pending) >= 4 * workers:

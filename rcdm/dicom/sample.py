@@ -17,7 +17,11 @@ import random
 from collections import Counter
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pydicom is imported where a corpus is written
+    from pydicom.dataset import Dataset
+    from pydicom.uid import UID
 
 AXIAL = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
 CORONAL = (1.0, 0.0, 0.0, 0.0, 0.0, -1.0)
@@ -76,13 +80,13 @@ def template_path(kind: str) -> str:
 
 
 @lru_cache(maxsize=None)
-def _template(kind: str):
+def _template(kind: str) -> Dataset:
     import pydicom
 
     return pydicom.dcmread(template_path(kind))
 
 
-def _uid(seed: int, *parts: Any) -> str:
+def _uid(seed: int, *parts: Any) -> UID:
     from pydicom.uid import generate_uid
 
     return generate_uid(entropy_srcs=[str(seed), *map(str, parts)])
@@ -139,7 +143,7 @@ def write_sample_corpus(out_dir: str | os.PathLike[str], n_patients: int = 6, se
     out.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
     expected: dict[str, str] = {}
-    counts: dict[str, Counter] = {"modality": Counter(), "body_part": Counter(), "plane": Counter(),
+    counts: dict[str, Counter[Any]] = {"modality": Counter(), "body_part": Counter(), "plane": Counter(),
                                   "contrast": Counter(), "year": Counter()}
     manufacturers = ("GE MEDICAL SYSTEMS", "SIEMENS", "Philips", "TOSHIBA")
     person_rows = []
@@ -169,11 +173,11 @@ def write_sample_corpus(out_dir: str | os.PathLike[str], n_patients: int = 6, se
             if p == 2 and s == 1:
                 study["bad_date"] = "20230231"  # impossible date: study_datetime falls back to SeriesDate
             studies += 1
-            for k, (series_description, orientation, agent, images) in enumerate(series_list, start=1):
+            for k, (series_description, orientation, agent, n_images) in enumerate(series_list, start=1):
                 series = {"uid": _uid(seed, "series", p, s, k), "number": k, "description": series_description,
                           "orientation": orientation, "agent": agent}
                 series_total += 1
-                for path in _write_series(out / patient_id / f"study{s}" / f"series{k}", images, modality, seed,
+                for path in _write_series(out / patient_id / f"study{s}" / f"series{k}", n_images, modality, seed,
                                           patient, study, series):
                     expected[str(path)] = "read"
                     counts["modality"][modality] += 1
@@ -218,7 +222,9 @@ def _write_person_map(out: Path, rows: list[tuple[str, int]]) -> Path:
 
 
 def _plane_name(orientation: tuple[float, ...] | None) -> str:
-    return {AXIAL: "axial", CORONAL: "coronal", SAGITTAL: "sagittal", OBLIQUE: "oblique"}.get(orientation, "none")
+    names: dict[tuple[float, ...] | None, str] = {AXIAL: "axial", CORONAL: "coronal", SAGITTAL: "sagittal",
+                                                   OBLIQUE: "oblique"}
+    return names.get(orientation, "none")
 
 
 def _write_junk(out: Path, images: list[str], rng: random.Random) -> dict[str, str]:
@@ -275,7 +281,7 @@ def write_planned_studies(out_dir: str | os.PathLike[str], plan: list[dict[str, 
     rng = random.Random(seed)
     manufacturers = ("GE MEDICAL SYSTEMS", "SIEMENS", "Philips", "TOSHIBA")
     images: list[str] = []
-    modalities: Counter = Counter()
+    modalities: Counter[str] = Counter()
     studies = series_total = 0
     person_rows = []
     for entry in plan:
