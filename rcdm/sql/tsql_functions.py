@@ -12,6 +12,7 @@ VARBINARY, UNIQUEIDENTIFIER and CONCAT of non-strings.
   SqlRender) and Snowflake, TEXT on SQLite (a type named UUID gets NUMERIC affinity there).
 - TRY_CAST does not exist on Oracle: CAST(x AS T DEFAULT NULL ON CONVERSION ERROR) (Oracle 12.2+), the clause
   Oracle allows for casts to numbers and datetimes; to text a plain CAST.
+- USE schema has no Oracle form: ALTER SESSION SET CURRENT_SCHEMA = schema (as SqlRender writes).
 - CONCAT treats NULL as empty (sqlglot writes COALESCE(x, '')); BigQuery and Snowflake need strings inside, and
   Oracle's CONCAT takes two arguments only, while its ``||`` already treats NULL as empty.
 
@@ -115,6 +116,14 @@ def try_cast_oracle(tree: exp.Expression, ctx: Context) -> exp.Expression:
         if node.to.this in _CONVERSION_ERROR_TYPES:
             cast.set("default", exp.Null())
         tree = _replace(tree, node, cast)
+    return tree
+
+
+def use_schema_oracle(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """USE s -> ALTER SESSION SET CURRENT_SCHEMA = s (Oracle has no USE statement)."""
+    del ctx
+    if isinstance(tree, exp.Use) and isinstance(tree.this, exp.Table) and not tree.args.get("kind"):
+        return exp.Command(this="ALTER", expression=f" SESSION SET CURRENT_SCHEMA = {tree.this.sql('oracle')}")
     return tree
 
 

@@ -39,6 +39,7 @@ TRANSFORMS = (
     t.uuid_oracle,
     t.plain_key_columns,
     f.try_cast_oracle,
+    f.use_schema_oracle,
     t.from_dual,
     cte_inside_insert,
 )
