@@ -4,10 +4,10 @@ same results.
 For one statement translated by rcdm and by SqlRender, a small schema is made for the tables the two statements
 read (every table they name and do not create, with every column name they use, typed by OMOP naming: ``*_id``
 BIGINT, ``*_date`` DATE, ``*_datetime`` TIMESTAMP, counts and values numeric, the rest text) and filled with the
-same three rows (two share their ids and one has NULLs, so NULL ordering and NULL handling show). Each side runs
-on its own fresh copy; they agree
-when both run and leave the same result: the rows the statement returns (compared in order when it has an ORDER
-BY), and every table's columns, types and rows afterwards. A query that returns no row proves nothing and does
+same five rows (two share their ids, one has NULLs, one repeats another, one has a leap day, a year-end timestamp
+and an empty string). Each side runs on its own fresh copy; they agree when both run and leave the same
+result: the rows the statement returns (compared in order when it has an ORDER BY), and every table's columns,
+types and rows afterwards. A query that returns no row proves nothing and does
 not count. DuckDB (in memory), SQLite (in memory, schemas attached) and PostgreSQL (a server from
 ``tests/pg_server.py``, one connection per side) run it; Spark would need its server for minutes, so not here.
 """
@@ -55,13 +55,17 @@ def _kind(name: str) -> str:
     return "text"
 
 
-_VALUES = {  # rows 1 and 2 share their ids (one partition, one join key) and row 2 has NULLs, so order matters
-    "id": (1, 1, 2),
-    "int": (3, None, 7),
-    "float": (1.5, None, 2.25),
-    "date": (dt.date(2020, 1, 15), None, dt.date(2021, 3, 20)),
-    "timestamp": (dt.datetime(2020, 1, 15, 8, 30), None, dt.datetime(2021, 3, 20, 23, 5)),
-    "text": ("a1", None, "20200131"),
+_VALUES = {  # rows 1 and 2 share their ids (one partition, one join key) and row 2 has NULLs, so order matters;
+    # row 4 repeats row 3 (duplicates: DISTINCT, COUNT, UNION), row 5 has a leap day, a year-end timestamp and an
+    # empty string (date arithmetic across month and year ends, '' vs NULL); its numbers stay positive, as zero or a
+    # negative number makes LN, LOG and division fail on both sides, which proves nothing
+    "id": (1, 1, 2, 2, 3),
+    "int": (3, None, 7, 7, 1),
+    "float": (1.5, None, 2.25, 2.25, 0.5),
+    "date": (dt.date(2020, 1, 15), None, dt.date(2021, 3, 20), dt.date(2021, 3, 20), dt.date(2020, 2, 29)),
+    "timestamp": (dt.datetime(2020, 1, 15, 8, 30), None, dt.datetime(2021, 3, 20, 23, 5),
+                  dt.datetime(2021, 3, 20, 23, 5), dt.datetime(2019, 12, 31, 23, 59, 59)),
+    "text": ("a1", None, "20200131", "20200131", ""),
 }
 _TYPES = {
     "duckdb": {"id": "BIGINT", "int": "BIGINT", "float": "DOUBLE", "date": "DATE", "timestamp": "TIMESTAMP",
@@ -209,7 +213,7 @@ def _fill(execute: Callable[..., Any], tables: dict[tuple[str, str], list[Column
             execute(f"CREATE SCHEMA IF NOT EXISTS {schema}") if dialect != "sqlite" else execute(
                 f"ATTACH DATABASE ':memory:' AS {schema}")
         execute(f"CREATE TABLE {qualified} ({', '.join(f'{c.name} {types[c.kind]}' for c in columns)})")
-        for row in range(3):
+        for row in range(len(_VALUES["id"])):
             values = [_VALUES[c.kind][row] for c in columns]
             if dialect == "sqlite":
                 values = [v.isoformat(sep=" ") if isinstance(v, dt.datetime) else v.isoformat()

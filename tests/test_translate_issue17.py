@@ -113,3 +113,33 @@ def test_concat_arguments_are_strings_on_bigquery_and_joined_on_oracle() -> None
         "SELECT CONCAT(COALESCE(CAST(year_of_birth AS STRING), ''), COALESCE(CAST(1 AS STRING), ''), '0101') AS s "
         "FROM cdm.person;")
     assert translate(sql, "oracle") == "SELECT (year_of_birth || 1 || '0101') AS s FROM cdm.person;"
+
+
+def test_oracle_has_no_try_cast() -> None:
+    """Oracle has no TRY_CAST: numbers and dates get DEFAULT NULL ON CONVERSION ERROR, text a plain CAST."""
+    sql = translate("SELECT TRY_CAST(a AS INT), TRY_CAST(b AS DATE), TRY_CAST(c AS VARCHAR(20)), "
+                    "CONVERT(VARCHAR, d, 112) FROM t", "oracle")
+    assert "TRY_CAST" not in sql.upper()
+    assert "CAST(a AS INT DEFAULT NULL ON CONVERSION ERROR)" in sql
+    assert "CAST(b AS DATE DEFAULT NULL ON CONVERSION ERROR)" in sql
+    assert "CAST(c AS VARCHAR2(20))" in sql and "CAST(TO_CHAR(d, 'YYYYMMDD') AS VARCHAR2(4000))" in sql
+
+
+@pytest.mark.parametrize("dialect", ["oracle", "bigquery", "snowflake", "redshift"])
+def test_cte_before_insert_moves_inside_the_query(dialect: str) -> None:
+    sql = translate("WITH x AS (SELECT a FROM b) INSERT INTO c (d) WITH y AS (SELECT a FROM x) SELECT a FROM y",
+                    dialect)
+    assert sql.startswith("INSERT INTO c (d) WITH x AS (SELECT a FROM b"), sql
+    assert "y AS (SELECT a FROM x)" in sql
+
+
+def test_moved_cte_inserts_the_same_rows_on_duckdb() -> None:
+    """Redshift's form (INSERT INTO t WITH ... SELECT) is also DuckDB's: run it and check the rows."""
+    con = duckdb.connect()
+    con.execute("CREATE TABLE b (a INT); INSERT INTO b VALUES (1), (2), (2); CREATE TABLE c (d INT)")
+    con.execute(translate("WITH x AS (SELECT DISTINCT a FROM b) INSERT INTO c (d) SELECT a FROM x", "redshift"))
+    assert sorted(con.execute("SELECT d FROM c").fetchall()) == [(1,), (2,)]
+
+
+def test_use_on_oracle_sets_the_current_schema() -> None:
+    assert translate("USE vocabulary", "oracle").rstrip(";") == "ALTER SESSION SET CURRENT_SCHEMA = vocabulary"

@@ -10,6 +10,9 @@ VARBINARY, UNIQUEIDENTIFIER and CONCAT of non-strings.
   reads a string cast to BINARY as hexadecimal digits (TO_BINARY(s, 'UTF-8')).
 - UNIQUEIDENTIFIER (sqlglot: UUID) exists on PostgreSQL and DuckDB only: CHAR(36) on Oracle, Redshift (as
   SqlRender) and Snowflake, TEXT on SQLite (a type named UUID gets NUMERIC affinity there).
+- TRY_CAST does not exist on Oracle: CAST(x AS T DEFAULT NULL ON CONVERSION ERROR) (Oracle 12.2+), the clause
+  Oracle allows for casts to numbers and datetimes; to text a plain CAST.
+- USE schema has no Oracle form: ALTER SESSION SET CURRENT_SCHEMA = schema (as SqlRender writes).
 - CONCAT treats NULL as empty (sqlglot writes COALESCE(x, '')); BigQuery and Snowflake need strings inside, and
   Oracle's CONCAT takes two arguments only, while its ``||`` already treats NULL as empty.
 
@@ -18,6 +21,9 @@ Plain tree -> tree rewrites, registered per target in ``rcdm.sql.dialects``.
 
 from __future__ import annotations
 
+import typing
+
+import sqlglot
 from sqlglot import exp
 
 from rcdm.sql.transforms import Context
@@ -91,6 +97,33 @@ def uniqueidentifier_text(tree: exp.Expression, ctx: Context) -> exp.Expression:
     for dtype in list(tree.find_all(exp.DataType)):
         if dtype.this == exp.DataType.Type.UUID:
             dtype.replace(exp.DataType.build(text))
+    return tree
+
+
+_CONVERSION_ERROR_TYPES = exp.DataType.NUMERIC_TYPES | exp.DataType.TEMPORAL_TYPES
+
+
+def try_cast_oracle(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """TRY_CAST(x AS T) -> CAST(x AS T DEFAULT NULL ON CONVERSION ERROR) for numeric and datetime T, plain CAST
+    otherwise (Oracle SQL Language Reference, CAST: the clause is allowed for those conversions only). A CONVERT
+    with a style, which sqlglot writes as TRY_CAST(TO_CHAR(x, fmt) AS T), is read back as that tree first."""
+    del ctx
+    for convert in [n for n in tree.find_all(exp.Convert) if n.args.get("style") is not None]:
+        written = typing.cast(exp.Expression, sqlglot.parse_one(convert.sql("oracle"), read="oracle"))
+        tree = _replace(tree, convert, written)
+    for node in [n for n in tree.find_all(exp.Cast) if isinstance(n, exp.TryCast) or n.args.get("safe")]:
+        cast = exp.Cast(this=node.this, to=node.to)
+        if node.to.this in _CONVERSION_ERROR_TYPES:
+            cast.set("default", exp.Null())
+        tree = _replace(tree, node, cast)
+    return tree
+
+
+def use_schema_oracle(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """USE s -> ALTER SESSION SET CURRENT_SCHEMA = s (Oracle has no USE statement)."""
+    del ctx
+    if isinstance(tree, exp.Use) and isinstance(tree.this, exp.Table) and not tree.args.get("kind"):
+        return exp.Command(this="ALTER", expression=f" SESSION SET CURRENT_SCHEMA = {tree.this.sql('oracle')}")
     return tree
 
 

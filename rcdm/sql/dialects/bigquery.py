@@ -3,6 +3,7 @@
 from rcdm.sql import dates
 from rcdm.sql import transforms as t
 from rcdm.sql import tsql_functions as f
+from rcdm.sql.cte_insert import cte_inside_insert
 
 NAME = "bigquery"
 SQLGLOT_DIALECT = "bigquery"
@@ -33,4 +34,5 @@ TRANSFORMS = (
     t.drop_key_constraints,
     t.truncate_to_delete,
     t.lower_identifiers,
+    cte_inside_insert,
 )

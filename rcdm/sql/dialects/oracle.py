@@ -3,6 +3,7 @@
 from rcdm.sql import dates
 from rcdm.sql import transforms as t
 from rcdm.sql import tsql_functions as f
+from rcdm.sql.cte_insert import cte_inside_insert
 
 NAME = "oracle"
 SQLGLOT_DIALECT = "oracle"
@@ -37,5 +38,8 @@ TRANSFORMS = (
     t.left_right_substr,
     t.uuid_oracle,
     t.plain_key_columns,
+    f.try_cast_oracle,
+    f.use_schema_oracle,
     t.from_dual,
+    cte_inside_insert,
 )

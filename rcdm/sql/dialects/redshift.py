@@ -3,6 +3,7 @@
 from rcdm.sql import redshift_tables as r
 from rcdm.sql import transforms as t
 from rcdm.sql import tsql_functions as f
+from rcdm.sql.cte_insert import cte_inside_insert
 
 NAME = "redshift"
 SQLGLOT_DIALECT = "redshift"
@@ -32,4 +33,5 @@ TRANSFORMS = (
     r.distribution_redshift,
     t.use_search_path,
     r.quote_reserved_redshift,
+    cte_inside_insert,
 )

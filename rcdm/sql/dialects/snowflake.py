@@ -4,6 +4,7 @@ sqlglot handles most functions."""
 from rcdm.sql import dates, temp_tables
 from rcdm.sql import transforms as t
 from rcdm.sql import tsql_functions as f
+from rcdm.sql.cte_insert import cte_inside_insert
 
 NAME = "snowflake"
 SQLGLOT_DIALECT = "snowflake"
@@ -30,4 +31,5 @@ TRANSFORMS = (
     f.uniqueidentifier_text,
     t.variance_samp,
     t.drop_indexes,
+    cte_inside_insert,
 )
