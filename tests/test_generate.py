@@ -27,6 +27,8 @@ REWRITTEN = (
     ("duckdb", "SELECT UNNEST([1, 2, 3]) AS v"),
     ("tsql", "CREATE TABLE x (a INT UNIQUE, b INT)"),
     ("hive", "CREATE TABLE x (a INT) PARTITIONED BY (b STRING)"),
+    ("tsql", "SELECT CAST(a AS DATE), CAST(b AS DATETIME), CAST(c AS DATETIME2), CAST(d AS TIME), CAST(e AS CHAR(9)),"
+             " CAST(f AS FLOAT), CAST(g AS my_type), TRY_CAST(h AS DATE) FROM t"),
 )
 
 
@@ -98,6 +100,12 @@ def test_same_output_as_sqlglot_on_the_corpus(dialect):
 def test_same_output_as_sqlglot_where_the_rewrites_act(dialect, read, sql):
     ours, theirs = _both(sqlglot.parse_one(sql, read=read), dialect)
     assert _same(ours, theirs)
+
+
+def test_sqlite_cast_falls_back_to_the_base_class_of_sqlite_s_generator():
+    from sqlglot.generators.sqlite import SQLiteGenerator
+
+    assert SQLiteGenerator.__mro__[1] is g.Generator
 
 
 def test_a_subtree_of_the_indexed_tree_is_written_with_its_index():
