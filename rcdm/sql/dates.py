@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from rcdm.sql.transforms import Context
+from rcdm.sql.transforms import Context, _find_all, _replace, _set, indexed
 
 _PARSE_YYYYMMDD: dict[str, tuple[str, str, bool]] = {
     # sqlglot dialect: (function, format, format first)
@@ -48,16 +48,17 @@ def _parse_yyyymmdd(node: exp.Expression, dialect: str) -> exp.Expression:
     return exp.Anonymous(this=function, expressions=args)
 
 
+@indexed(exp.Cast)
 def yyyymmdd_strings(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """Read CAST(<string built with CONCAT or +> AS DATE) as 'YYYYMMDD' with the target's parse function
     (TO_DATE(s, 'YYYYMMDD'), PARSE_DATE('%Y%m%d', s), Spark's TO_DATE(s, 'yyyyMMdd')), as SqlRender does."""
     dialect = ctx.target.sqlglot
-    for cast in list(tree.find_all(exp.Cast)):
+    for cast in _find_all(tree, ctx, exp.Cast):
         if cast.to.is_type(exp.DataType.Type.DATE) and _built_string(cast.this):
             new = _parse_yyyymmdd(_strip(cast.this), dialect)
             if cast is tree:
-                return new
-            cast.replace(new)
+                return _replace(tree, ctx, cast, new)
+            tree = _replace(tree, ctx, cast, new)
     return tree
 
 
@@ -77,35 +78,37 @@ def _unit_name(node: exp.Expression) -> str:
     return unit.name.upper() if unit is not None else "DAY"
 
 
+@indexed(exp.DateAdd, exp.DateDiff)
 def date_operands_bigquery(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """BigQuery: DATE_ADD / DATE_DIFF by days, weeks, months, quarters or years get DATE operands (a DATETIME or
     TIMESTAMP column, an ISO string); DATE_DIFF is written as BigQuery's own DATE_DIFF(end, start, UNIT) so that
     sqlglot does not cast the dates back to DATETIME."""
-    nodes: list[exp.Expression] = list(tree.find_all(exp.DateAdd, exp.DateDiff))
+    nodes: list[exp.Expression] = _find_all(tree, ctx, exp.DateAdd, exp.DateDiff)
     for node in nodes:
         unit = _unit_name(node)
         if unit not in _DATE_UNITS:
             continue
         if isinstance(node, exp.DateAdd):
-            node.set("this", _bigquery_date(node.this))
+            _set(ctx, node, "this", _bigquery_date(node.this))
             continue
         new = exp.Anonymous(
             this="DATE_DIFF",
             expressions=[_bigquery_date(node.this), _bigquery_date(node.expression), exp.var(unit)],
         )
         if node is tree:
-            return new
-        node.replace(new)
+            return _replace(tree, ctx, node, new)
+        tree = _replace(tree, ctx, node, new)
     return tree
 
 
+@indexed(exp.LastDay)
 def eomonth_oracle(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """Oracle: EOMONTH(d) as TRUNC(LAST_DAY(d)) (a DATE at midnight, as SQL Server's EOMONTH returns a date)."""
-    for node in list(tree.find_all(exp.LastDay)):
+    for node in _find_all(tree, ctx, exp.LastDay):
         if isinstance(node.parent, exp.Anonymous) and node.parent.name.upper() == "TRUNC":
             continue
         trunc = exp.Anonymous(this="TRUNC", expressions=[exp.Anonymous(this="LAST_DAY", expressions=[node.this])])
         if node is tree:
-            return trunc
-        node.replace(trunc)
+            return _replace(tree, ctx, node, trunc)
+        tree = _replace(tree, ctx, node, trunc)
     return tree

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from rcdm.sql.transforms import Context, _quote_reserved
+from rcdm.sql.transforms import Context, _append, _quote_reserved, _set, indexed
 
 _DISTRIBUTION_COLUMNS = ("person_id", "subject_id", "analysis_id")
 
@@ -63,6 +63,7 @@ def _has_distribution(properties: exp.Properties | None) -> bool:
     )
 
 
+@indexed(exp.Create)
 def distribution_redshift(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """Give CREATE TABLE without a distribution hint DISTKEY(person_id | subject_id | analysis_id) or DISTSTYLE ALL."""
     if not isinstance(tree, exp.Create) or str(tree.args.get("kind")).upper() != "TABLE":
@@ -76,7 +77,8 @@ def distribution_redshift(tree: exp.Expression, ctx: Context) -> exp.Expression:
     prop: exp.Expression = (
         exp.DistKeyProperty(this=exp.to_identifier(key)) if key else exp.DistStyleProperty(this=exp.var("ALL"))
     )
-    properties = properties or exp.Properties(expressions=[])
-    properties.append("expressions", prop)
-    tree.set("properties", properties)
+    if properties is None:
+        _set(ctx, tree, "properties", exp.Properties(expressions=[prop]))
+    else:
+        _append(ctx, properties, "expressions", prop)
     return tree

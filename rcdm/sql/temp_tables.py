@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from rcdm.sql.transforms import Context
+from rcdm.sql.transforms import Context, _append, _set, indexed
 
 
+@indexed(exp.Create)
 def temporary_emulated_snowflake(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """Create emulated temp tables (<schema>.<prefix>t, after ``temp_tables_emulated``) as TEMPORARY tables."""
     if not isinstance(tree, exp.Create) or str(tree.args.get("kind")).upper() != "TABLE":
@@ -22,8 +23,9 @@ def temporary_emulated_snowflake(tree: exp.Expression, ctx: Context) -> exp.Expr
         return tree
     if target.db != ctx.temp_emulation_schema or not target.name.startswith(ctx.temp_prefix):
         return tree
-    properties = tree.args.get("properties") or exp.Properties(expressions=[])
-    if not any(isinstance(p, exp.TemporaryProperty) for p in properties.expressions):
-        properties.append("expressions", exp.TemporaryProperty())
-    tree.set("properties", properties)
+    properties = tree.args.get("properties")
+    if properties is None:
+        _set(ctx, tree, "properties", exp.Properties(expressions=[exp.TemporaryProperty()]))
+    elif not any(isinstance(p, exp.TemporaryProperty) for p in properties.expressions):
+        _append(ctx, properties, "expressions", exp.TemporaryProperty())
     return tree

@@ -19,12 +19,12 @@ from typing import Optional
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.dialects.dialect import Dialect
-from sqlglot.errors import ErrorLevel, ParseError, SqlglotError
+from sqlglot.errors import ParseError, SqlglotError
 
 from rcdm.errors import StatementError as _StatementError
 from rcdm.errors import TranslationError, UnsupportedDialectError
 from rcdm.sql.dialects import TARGETS, Target
+from rcdm.sql.generate import generate
 from rcdm.sql.nodes import NodeIndex
 from rcdm.sql.split import split_sql, split_sql_with_offsets
 from rcdm.sql.transforms import Context, apply_transforms
@@ -240,7 +240,7 @@ def _sql(tree: exp.Expression, target: Target, nodes: Optional[NodeIndex] = None
         has_except = nodes.has(exp.Except)
     else:
         has_except = tree.find(exp.Except) is not None
-    sql = Dialect.get_or_raise(target.sqlglot).generate(tree, copy=False, unsupported_level=ErrorLevel.RAISE)
+    sql = generate(tree, target.sqlglot, nodes)
     if has_except:
         sql = _EXCEPT_OUTSIDE_QUOTES.sub(lambda m: m.group(1) or "MINUS", sql)
     return sql
@@ -287,7 +287,7 @@ def _write(tree: exp.Expression, ctx: Context, nodes: Optional[NodeIndex] = None
         distribution = f"HASH({key})" if key else "ROUND_ROBIN"
         if tree.expression is not None:
             table = _sql(tree.this, target)
-            return f"CREATE TABLE {table} WITH (DISTRIBUTION = {distribution}) AS {_sql(tree.expression, target)}"
+            return f"CREATE TABLE {table} WITH (DISTRIBUTION = {distribution}) AS {_sql(tree.expression, target, nodes)}"
         if key:
             return f"{_sql(tree, target)} WITH (DISTRIBUTION = {distribution})"
     return _sql(tree, target, nodes)

@@ -26,17 +26,10 @@ import typing
 import sqlglot
 from sqlglot import exp
 
-from rcdm.sql.transforms import Context
+from rcdm.sql.transforms import Context, _find_all, _replace, indexed
 
 ISNUMERIC_PATTERN = "^[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)$"
 _STRING = {"bigquery": "STRING", "spark": "STRING"}
-
-
-def _replace(tree: exp.Expression, old: exp.Expression, new: exp.Expression) -> exp.Expression:
-    if old is tree:
-        return new
-    old.replace(new)
-    return tree
 
 
 def _as_text(node: exp.Expression, dialect: str) -> exp.Expression:
@@ -47,24 +40,26 @@ def _as_text(node: exp.Expression, dialect: str) -> exp.Expression:
     return exp.cast(node, _STRING.get(dialect, "VARCHAR"))
 
 
+@indexed(exp.Anonymous)
 def isnumeric_regex(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """ISNUMERIC(s) -> CASE WHEN <s matches an optionally signed decimal> THEN 1 ELSE 0 END."""
-    for node in list(tree.find_all(exp.Anonymous)):
+    for node in _find_all(tree, ctx, exp.Anonymous):
         if node.name.upper() == "ISNUMERIC" and len(node.expressions) == 1:
             test = exp.RegexpLike(
                 this=_as_text(node.expressions[0], ctx.target.sqlglot), expression=exp.Literal.string(ISNUMERIC_PATTERN)
             )
             new = exp.Case(ifs=[exp.If(this=test, true=exp.Literal.number(1))], default=exp.Literal.number(0))
-            tree = _replace(tree, node, new)
+            tree = _replace(tree, ctx, node, new)
     return tree
 
 
+@indexed(exp.MD5)
 def md5_oracle(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """Oracle: HASHBYTES('MD5', s) -> LOWER(RAWTOHEX(STANDARD_HASH(s, 'MD5'))), the hexadecimal text of the others."""
-    for node in list(tree.find_all(exp.MD5)):
+    for node in _find_all(tree, ctx, exp.MD5):
         digest = exp.Anonymous(this="STANDARD_HASH", expressions=[node.this, exp.Literal.string("MD5")])
         new = exp.Lower(this=exp.Anonymous(this="RAWTOHEX", expressions=[digest]))
-        tree = _replace(tree, node, new)
+        tree = _replace(tree, ctx, node, new)
     return tree
 
 
@@ -75,10 +70,11 @@ def _binary_cast(node: exp.Expression) -> bool:
     return isinstance(node, (exp.Cast, exp.Convert)) and isinstance(to, exp.DataType) and to.this in binary
 
 
+@indexed(exp.Cast, exp.Convert)
 def string_bytes(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """CAST / CONVERT of a value to VARBINARY -> the string's bytes: UTL_RAW.CAST_TO_RAW(s) on Oracle,
     TO_BINARY(s, 'UTF-8') on Snowflake."""
-    nodes: list[exp.Expression] = list(tree.find_all(exp.Cast, exp.Convert))
+    nodes: list[exp.Expression] = _find_all(tree, ctx, exp.Cast, exp.Convert)
     for node in nodes:
         if not _binary_cast(node):
             continue
@@ -87,16 +83,17 @@ def string_bytes(tree: exp.Expression, ctx: Context) -> exp.Expression:
             new: exp.Expression = exp.Anonymous(this="UTL_RAW.CAST_TO_RAW", expressions=[value])
         else:
             new = exp.Anonymous(this="TO_BINARY", expressions=[value, exp.Literal.string("UTF-8")])
-        tree = _replace(tree, node, new)
+        tree = _replace(tree, ctx, node, new)
     return tree
 
 
+@indexed(exp.DataType)
 def uniqueidentifier_text(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """UNIQUEIDENTIFIER -> CHAR(36) (Oracle, Redshift, Snowflake) or TEXT (SQLite), where there is no UUID type."""
     text = "TEXT" if ctx.target.sqlglot == "sqlite" else "CHAR(36)"
-    for dtype in list(tree.find_all(exp.DataType)):
+    for dtype in _find_all(tree, ctx, exp.DataType):
         if dtype.this == exp.DataType.Type.UUID:
-            dtype.replace(exp.DataType.build(text))
+            tree = _replace(tree, ctx, dtype, exp.DataType.build(text))
     return tree
 
 
@@ -127,17 +124,18 @@ def use_schema_oracle(tree: exp.Expression, ctx: Context) -> exp.Expression:
     return tree
 
 
+@indexed(exp.Concat)
 def concat_strings(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """CONCAT(a, b, ...) with NULL as empty: Oracle a || b || ... ; elsewhere COALESCE(CAST(x AS string), '') per
     argument that is not a string literal (BigQuery's CONCAT takes strings only, not even a number literal)."""
     dialect = ctx.target.sqlglot
-    for node in list(tree.find_all(exp.Concat)):
+    for node in _find_all(tree, ctx, exp.Concat):
         parts = list(node.expressions)
         if dialect == "oracle":
             new: exp.Expression = parts[0]
             for part in parts[1:]:
                 new = exp.DPipe(this=new, expression=part)
-            tree = _replace(tree, node, exp.Paren(this=new) if len(parts) > 1 else new)
+            tree = _replace(tree, ctx, node, exp.Paren(this=new) if len(parts) > 1 else new)
             continue
         if not node.args.get("coalesce"):
             continue
@@ -147,5 +145,6 @@ def concat_strings(tree: exp.Expression, ctx: Context) -> exp.Expression:
             else exp.Coalesce(this=_as_text(p, dialect), expressions=[empty.copy()])
             for p in parts
         ]
-        tree = _replace(tree, node, exp.Concat(expressions=wrapped, safe=node.args.get("safe"), coalesce=False))
+        new_concat = exp.Concat(expressions=wrapped, safe=node.args.get("safe"), coalesce=False)
+        tree = _replace(tree, ctx, node, new_concat)
     return tree
