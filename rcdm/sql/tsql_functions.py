@@ -103,16 +103,16 @@ _CONVERSION_ERROR_TYPES = exp.DataType.NUMERIC_TYPES | exp.DataType.TEMPORAL_TYP
 def try_cast_oracle(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """TRY_CAST(x AS T) -> CAST(x AS T DEFAULT NULL ON CONVERSION ERROR) for numeric and datetime T, plain CAST
     otherwise (Oracle SQL Language Reference, CAST: the clause is allowed for those conversions only). A CONVERT
-    with a style, which sqlglot writes as TRY_CAST(TO_CHAR(x, fmt) AS T), is read back as that tree first."""
-    del ctx
+    with a style, which sqlglot writes as TRY_CAST(TO_CHAR(x, fmt) AS T), is read back as that tree first.
+    A plain transform (no index): it walks the tree itself."""
     for convert in [n for n in tree.find_all(exp.Convert) if n.args.get("style") is not None]:
         written = typing.cast(exp.Expression, sqlglot.parse_one(convert.sql("oracle"), read="oracle"))
-        tree = _replace(tree, convert, written)
+        tree = _replace(tree, ctx, convert, written)
     for node in [n for n in tree.find_all(exp.Cast) if isinstance(n, exp.TryCast) or n.args.get("safe")]:
         cast = exp.Cast(this=node.this, to=node.to)
         if node.to.this in _CONVERSION_ERROR_TYPES:
             cast.set("default", exp.Null())
-        tree = _replace(tree, node, cast)
+        tree = _replace(tree, ctx, node, cast)
     return tree
 
 
