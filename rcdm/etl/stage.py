@@ -2,8 +2,9 @@
 
 Layout: ``<staging_dir>/<run_id>/batch-000001.parquet``, one file per batch, in ``transform.STAGE_SCHEMA``
 (documented there; issue 8 makes it an interchange format). The table written is the table then loaded (not
-read back: the same Arrow table in memory), so what is loaded is exactly what is staged. The default staging folder is ``<database file>.staging`` beside
-a DuckDB/SQLite file, else a temporary folder; the run's folder is removed at the end unless kept.
+read back: the same Arrow table in memory), so what is loaded is exactly what is staged. The default staging
+folder is ``<database file>.staging`` beside a DuckDB/SQLite file, else a temporary folder; the run's folder
+is removed at the end unless kept.
 """
 
 from __future__ import annotations
