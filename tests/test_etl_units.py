@@ -13,6 +13,7 @@ from rcdm.etl.discover import iter_files
 from rcdm.etl.executor import LocalExecutor
 from rcdm.etl.load import _decide_rows, _decide_vectorised, decide, group_batches, join_batches
 from rcdm.etl.lock import advisory_key, lock_message_for
+from rcdm.etl.run import _map_persons
 from rcdm.etl.transform import STAGE_SCHEMA, BatchContext, FileEntry, file_ids, file_key, process_batch
 
 
@@ -334,3 +335,20 @@ def test_bad_arguments_are_refused_before_the_secret_is_created(tmp_path):
             run_etl(case.pop("paths"), str(tmp_path / "x.duckdb"), "cdm", secret_file=str(secret), quiet=True,
                     **case)
     assert not secret.exists()
+
+
+def test_persons_are_mapped_column_wise_and_unmapped_rows_say_why():
+    table = pa.table({"patient_key": pa.array(["a", "b", "", None, "a", "b"], pa.string()),
+                      "person_id": pa.array([None] * 6, pa.int64()),
+                      "status": ["loaded", "loaded", "loaded", "loaded", "quarantined", "quarantined"],
+                      "reason": pa.array([None, None, None, None, "parse_error: X", "parse_error: Y"], pa.string())})
+    mapped, unmapped = _map_persons(table, {"a": 7})
+    assert unmapped == 3
+    assert mapped.column("person_id").to_pylist() == [7, None, None, None, 7, None]
+    assert mapped.column("status").to_pylist() == ["loaded", "unmapped_patient", "unmapped_patient",
+                                                   "unmapped_patient", "quarantined", "quarantined"]
+    assert mapped.column("reason").to_pylist() == [None, "unmapped_patient", "unmapped_patient: no PatientID",
+                                                   "unmapped_patient: no PatientID", "parse_error: X",
+                                                   "parse_error: Y"]
+    assert _map_persons(table.slice(0, 1), {"a": 7}) == (table.slice(0, 1).set_column(
+        1, "person_id", pa.array([7], pa.int64())), 0)

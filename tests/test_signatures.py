@@ -9,7 +9,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "rcdm"
 LIMIT = 8
-OTHERS = {"rcdm/db.py connect", "rcdm/etl/run.py _staged"}
+OTHERS = {"rcdm/db.py connect"}
 """Over the limit in files other branches are rewriting (the database layer by backend, the ETL's internals):
 the lead fixes them when the branches merge, then empties this set."""
 

@@ -42,7 +42,7 @@ def text_bytes(value: str) -> bytes:
         return value.encode("utf-8", "surrogatepass")
 
 
-def hmac_digest(secret: bytes, value: str | bytes, purpose: str = "") -> bytes:
+def hmac_digest(secret: bytes, value: str | bytes | memoryview, purpose: str = "") -> bytes:
     """HMAC-SHA256 of ``value`` under ``secret``; ``purpose`` (e.g. "sop") separates id spaces.
 
     A ``str`` is hashed as its UTF-8 bytes (``text_bytes``: an undecodable file-name byte is hashed as that
@@ -50,7 +50,7 @@ def hmac_digest(secret: bytes, value: str | bytes, purpose: str = "") -> bytes:
     """
     if not secret:
         raise SecretError("an empty secret would make the hashes guessable")
-    data = value if isinstance(value, bytes) else text_bytes(value)
+    data = text_bytes(value) if isinstance(value, str) else value  # bytes, or a view of them (not copied)
     message = (purpose.encode("utf-8") + b"\x00" + data) if purpose else data
     return hmac.digest(secret, message, "sha256")  # the one-shot form: OpenSSL in one call, ~2x hmac.new
 

@@ -85,7 +85,7 @@ def _cut_at_pixel_data(buf: bytes) -> int:
     return cut if cut < len(buf) else -1
 
 
-def header_checksum(buf: bytes, secret: bytes) -> int:
+def header_checksum(buf: bytes | memoryview, secret: bytes) -> int:
     """The 63-bit keyed hash of a header window (``rcdm_etl_file.header_checksum``): a rerun compares it to
     tell a file rewritten with the same size and mtime (keyed, so it confirms nothing about the header)."""
     return digest_id(hmac_digest(secret, buf, "header"))
@@ -116,9 +116,10 @@ def window_facts(head: bytes, secret: bytes | None = None) -> HeaderFacts:
     AccessionNumber values of 3 characters or more; the header checksum (with ``secret``); and how many of the
     text attributes rcdm stores carry a non-text VR (SQ, or UN / undefined length: their value is a nested
     dataset, read as absent by the reader, counted as ``non_text_values``)."""
-    head = head[:WINDOW]
+    if len(head) > WINDOW:
+        head = head[:WINDOW]
     cut, found = find_all(head, _PATTERNS, len(_PIXEL_DATA))
-    buf = head[:cut] if cut >= 0 else head
+    buf = memoryview(head)[:cut] if cut >= 0 else memoryview(head)  # no copy of the window (up to 64 KiB)
     charset_le, charset_be, name_le, name_be, birth_le, birth_be, acc_le, acc_be = found[:8]
     names, dates, accessions = _identity(tuple(_element_values(buf, charset_le, charset_be, b"CS")[:1]),
                                          tuple(_element_values(buf, name_le, name_be, b"PN")),
@@ -180,7 +181,7 @@ def _find_all_py(buf: bytes, patterns: tuple[bytes, ...], stops: int) -> tuple[i
     return (cut if cut < len(buf) else -1), tuple(found)
 
 
-def _element_values(buf: bytes, little: list[int], big: list[int], vr: bytes) -> list[bytes]:
+def _element_values(buf: bytes | memoryview, little: list[int], big: list[int], vr: bytes) -> list[bytes]:
     """Values of every occurrence (at the tag offsets ``little`` and ``big``) of a short text element (explicit or
     implicit VR). A byte scan, no parsing: a stray match yields a value that matches no path, so it is harmless."""
     values = []
@@ -194,7 +195,7 @@ def _element_values(buf: bytes, little: list[int], big: list[int], vr: bytes) ->
             else:
                 continue
             if 0 < n <= 1024 and k + n <= len(buf):
-                values.append(buf[k:k + n])
+                values.append(bytes(buf[k:k + n]))
     return values
 
 

@@ -19,6 +19,7 @@ import time
 import warnings
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -229,62 +230,75 @@ class _Batches:
 
 
 def _map_persons(table: pa.Table, lookup: dict[str, int]) -> tuple[pa.Table, int]:
-    """Fill person_id from patient_key; loaded rows of unmapped patients become ``unmapped_patient``."""
-    keys = table.column("patient_key").to_pylist()
-    statuses = table.column("status").to_pylist()
-    reasons = table.column("reason").to_pylist()
-    persons: list[int | None] = []
-    unmapped = 0
-    for i, key in enumerate(keys):
-        person = lookup.get(key) if key else None
-        persons.append(person)
-        if statuses[i] == "loaded" and person is None:
-            statuses[i] = "unmapped_patient"
-            reasons[i] = "unmapped_patient" if key else "unmapped_patient: no PatientID"
-            unmapped += 1
-    table = table.set_column(table.schema.get_field_index("person_id"), "person_id", pa.array(persons, pa.int64()))
-    table = table.set_column(table.schema.get_field_index("status"), "status", pa.array(statuses, pa.string()))
-    table = table.set_column(table.schema.get_field_index("reason"), "reason", pa.array(reasons, pa.string()))
-    return table, unmapped
+    """Fill person_id from patient_key; loaded rows of unmapped patients become ``unmapped_patient``.
+
+    Column-wise: the map is asked once for each distinct key of the batch (a patient has many files), each row
+    takes its person by the key's position among them."""
+    keys = table.column("patient_key")
+    distinct = pc.unique(keys).drop_null()
+    persons = pc.take(pa.array([lookup.get(k) if k else None for k in distinct.to_pylist()], pa.int64()),
+                      pc.index_in(keys, value_set=distinct))
+    unmapped = pc.fill_null(pc.and_(pc.equal(table.column("status"), "loaded"), pc.is_null(persons)), False)
+    count = pc.sum(unmapped).as_py() or 0
+    table = table.set_column(table.schema.get_field_index("person_id"), "person_id", persons)
+    if count:
+        has_key = pc.fill_null(pc.not_equal(keys, ""), False)
+        reason = pc.if_else(has_key, "unmapped_patient", "unmapped_patient: no PatientID")
+        table = table.set_column(table.schema.get_field_index("status"), "status",
+                                 pc.if_else(unmapped, "unmapped_patient", table.column("status")))
+        table = table.set_column(table.schema.get_field_index("reason"), "reason",
+                                 pc.if_else(unmapped, reason, table.column("reason")))
+    return table, count
 
 
-def _staged(results: Iterable[tuple[dict[str, Any], pa.Table]], staging: Staging, lookup: dict[str, int],
-            counts: Counter, skipped_by: Counter, bar: Any, paths: dict[str, str], index: PathIndex | None,
-            root: str) -> Iterator[tuple[dict[str, Any], pa.Table]]:
+@dataclass(frozen=True)
+class _Stage:
+    """Where each read batch goes before the load: its staging folder, the person map, the path index (with
+    the real relative paths of the files in flight, ``_Batches.paths``) and the archive root."""
+
+    staging: Staging
+    lookup: dict[str, int]
+    paths: dict[str, str]
+    index: PathIndex | None
+    root: str
+
+
+def _staged(results: Iterable[tuple[dict[str, Any], pa.Table]], stage: _Stage, counts: Counter,
+            skipped_by: Counter, bar: Any) -> Iterator[tuple[dict[str, Any], pa.Table]]:
     """Each read batch's rows fitted to their columns (``fit.fit_batch``), with their persons mapped, recorded in
-    the path index, staged and read back (what is loaded is exactly what is staged); the files seen, unchanged,
-    new and changed are counted as the batches come."""
+    the path index and staged (the table written is the table loaded: not read back); the files seen,
+    unchanged, new and changed are counted as the batches come."""
     for number, (tag, table) in enumerate(results, 1):
         counts["files_seen"] += tag["files"]
         if tag["unchanged"]:
             skipped_by["unchanged"] += tag["unchanged"]
         if bar is not None:
             bar.update(tag["files"])
-        keys = table.column("file_key").to_pylist()
-        relative = [paths.pop(k, None) for k in keys]
         same = pc.fill_null(pc.equal(table.column("status"), UNCHANGED), False)
         unchanged = pc.sum(same).as_py() or 0
+        keys = table.column("file_key").to_pylist()
+        relative = [stage.paths.pop(k, None) for k in keys]
         if unchanged:
             skipped_by["unchanged"] += unchanged
             keep = pc.invert(same)
             relative = [r for r, k in zip(relative, keep.to_pylist()) if k]
             table = table.filter(keep)
             keys = table.column("file_key").to_pylist()
-        known = sum(k in tag["known_keys"] for k in keys)
-        counts["changed"] += sum(k in tag["final"] for k in keys)
-        counts["new"] += len(keys) - known
+        if tag["known_keys"]:
+            counts["changed"] += sum(k in tag["final"] for k in keys)
+        counts["new"] += len(keys) - (sum(k in tag["known_keys"] for k in keys) if tag["known_keys"] else 0)
         log.debug("batch %d: %d files, %d unchanged", number, tag["files"], tag["unchanged"] + unchanged)
         if table.num_rows:
             table, fitted = fit_batch(table)
             counts["values_fitted"] += fitted
             counts["non_text_values"] += pc.sum(table.column("non_text_values")).as_py() or 0
-            table, _unmapped = _map_persons(table, lookup)
-            if index is not None:
-                index.record_later(root, ((f, r, i) for f, r, i in zip(file_ids(table.column("file_key")).to_pylist(),
-                                                                 relative, table.column("radiology_image_id").to_pylist())
-                                    if r is not None))
-            staging.write(number, table)
-            yield tag, staging.read(number)
+            table, _unmapped = _map_persons(table, stage.lookup)
+            if stage.index is not None:
+                stage.index.record_later(stage.root, (
+                    (f, r, i) for f, r, i in zip(file_ids(table.column("file_key")).to_pylist(), relative,
+                                                 table.column("radiology_image_id").to_pylist()) if r is not None))
+            stage.staging.write(number, table)
+            yield tag, table
 
 
 def _load_isolating(conn: Connection, schema: str, table: pa.Table, run_id: int, replace: bool,
@@ -568,7 +582,7 @@ def run_etl(
             results = make_executor(executor, BatchContext(secret), workers, scheduler,
                                     staging_url).map_batches(iter(batches))
             paths = batches.paths
-        staged = _staged(results, staging, lookup, counts, skipped_by, bar, paths, index, root_dir)
+        staged = _staged(results, _Stage(staging, lookup, paths, index, root_dir), counts, skipped_by, bar)
         with deferred_indexes(conn, schema) as deferred:
             if deferred:
                 log.info("run %d: empty schema: secondary indexes are built after the load", run_id)

@@ -1,9 +1,10 @@
 """Parquet staging: each batch's de-identified rows are written to a file before they are loaded.
 
 Layout: ``<staging_dir>/<run_id>/batch-000001.parquet``, one file per batch, in ``transform.STAGE_SCHEMA``
-(documented there; issue 8 makes it an interchange format). The load reads the batch back from its file, so
-what is loaded is exactly what is staged. The default staging folder is ``<database file>.staging`` beside
-a DuckDB/SQLite file, else a temporary folder; the run's folder is removed at the end unless kept.
+(documented there; issue 8 makes it an interchange format). The table written is the table then loaded (not
+read back: the same Arrow table in memory), so what is loaded is exactly what is staged. The default staging
+folder is ``<database file>.staging`` beside a DuckDB/SQLite file, else a temporary folder; the run's folder
+is removed at the end unless kept.
 """
 
 from __future__ import annotations
@@ -44,9 +45,6 @@ class Staging:
         pq.write_table(table, partial)
         os.replace(partial, target)
         return target
-
-    def read(self, batch_number: int) -> pa.Table:
-        return pq.read_table(self.path(batch_number))
 
     def close(self) -> None:
         """Remove the run's files unless kept (and the temporary base folder if rcdm made it)."""
