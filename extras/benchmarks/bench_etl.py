@@ -277,9 +277,12 @@ def main(argv: list[str] | None = None) -> int:
                 size = sum(os.path.getsize(p) for p in paths[:100]) / min(n, 100) / 1e3
                 raw_read(paths)  # warm the page cache
                 rates: dict[str, float] = {}
-                rates["raw 8 KiB read, 1 process"] = n / _best(lambda: raw_read(paths), args.repeat)
-                rates["reader alone, 1 process"] = reader = n / _best(lambda: reader_alone(paths), args.repeat)
-                rates["process_batch, 1 process"] = n / _best(lambda: extraction(paths, folder), args.repeat)
+                raw = _best(lambda paths=paths: raw_read(paths), args.repeat)
+                rates["raw 8 KiB read, 1 process"] = n / raw
+                alone = _best(lambda paths=paths: reader_alone(paths), args.repeat)
+                rates["reader alone, 1 process"] = reader = n / alone
+                rates["process_batch, 1 process"] = n / _best(lambda paths=paths, folder=folder: extraction(paths, folder),
+                                                                    args.repeat)
                 for workers in (1, 2):
                     rates[f"run_etl DuckDB, {workers} worker(s)"] = n / etl_duckdb(folder, persons, workers, work,
                                                                                   args.repeat)

@@ -59,7 +59,8 @@ def templates(matrix: int | None = None) -> dict[str, pydicom.Dataset]:
 
 
 def make_corpus(out_dir: Path, n: int, seed: int = 0, mix: str = "CT=6,MR=3,CR=1", matrix: int | None = None) -> int:
-    """Write ``n`` files below ``out_dir`` (pixel matrix ``matrix`` x ``matrix`` if given); returns the bytes written."""
+    """Write ``n`` files below ``out_dir`` (pixel matrix ``matrix`` x ``matrix`` if given); returns the bytes
+    written."""
     rng = random.Random(seed)
     weights = parse_mix(mix)
     names, w = zip(*weights)
