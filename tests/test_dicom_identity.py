@@ -5,6 +5,7 @@ with its pure-Python twin."""
 from __future__ import annotations
 
 import copy
+import os
 import random
 import warnings
 
@@ -65,7 +66,7 @@ def test_nested_and_top_level_accession_numbers_are_both_found(tmp_path):
 
 
 def test_the_compiled_tag_search_agrees_with_its_python_twin():
-    if identity._find_all_c is None:
+    if identity._find_all_c is None and not os.environ.get("CI"):  # CI builds it: there the test must run
         pytest.skip("rcdm.dicom._tags is not built")
     rng = random.Random(7)
     alphabet = bytes(set(b"".join(identity._PATTERNS))) + b"\x01\x20"

@@ -360,7 +360,7 @@ SEEDS_OF_EACH_PATH = ("mr_implicit_le.dcm", "mr_explicit_be.dcm", "enhanced_ct_i
 def test_implicit_big_endian_and_undefined_lengths_stay_in_the_compiled_walk(monkeypatch) -> None:
     """The compiled walk reads these whole, functional groups included: neither the Python twin nor the
     general (sequence) walker takes over; the record equals pydicom's."""
-    if not reader.ACCELERATED:
+    if not reader.ACCELERATED and not os.environ.get("CI"):  # CI builds it: there the test must run
         pytest.skip("the compiled scanner is not built")
 
     def no_twin(*args):
