@@ -83,6 +83,46 @@ def write_corpus(out: Path, people: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(written)
 
 
+def cohort_people(inside: int, outside: int, person_ids: set[int] | None = None) -> pd.DataFrame:
+    """The first ``inside`` GiBleed cohort persons (a study near the index date), then ``outside`` persons of
+    ``person_ids`` (all GiBleed persons when None) outside the cohort (a study 30 days into observation)."""
+    cohort = gibleed_reference().sort_values("subject_id")
+    ops = observation_periods()
+    inside_rows = cohort.head(inside).merge(ops, left_on="subject_id", right_on="person_id")
+    in_people = pd.DataFrame({"person_id": inside_rows["subject_id"], "index": inside_rows["cohort_start_date"],
+                              "op_start": inside_rows["observation_period_start_date"],
+                              "op_end": inside_rows["observation_period_end_date"]})
+    candidates = ops["person_id"].isin(person_ids) if person_ids is not None else True
+    outsiders = ops[candidates & ~ops["person_id"].isin(cohort["subject_id"])].sort_values("person_id").head(outside)
+    out_people = pd.DataFrame({"person_id": outsiders["person_id"],
+                               "index": outsiders["observation_period_start_date"] + dt.timedelta(days=30),
+                               "op_start": outsiders["observation_period_start_date"],
+                               "op_end": outsiders["observation_period_end_date"]})
+    return pd.concat([in_people, out_people], ignore_index=True)
+
+
+def write_archive(base: Path, people: pd.DataFrame) -> tuple[Path, pd.DataFrame, Path]:
+    """The synthetic archive of ``people`` under ``base`` and its person map: (archive, files written, person map)."""
+    archive = base / "archive"
+    written = write_corpus(archive, people)
+    person_map = base / "person_map.csv"
+    pd.DataFrame({"patient_id": [f"PAT{p:06d}" for p in people["person_id"]],
+                  "person_id": people["person_id"]}).to_csv(person_map, index=False)
+    return archive, written, person_map
+
+
+def etl_archive(conn, schema: str, base: Path) -> dict:
+    """Run the ETL (one worker, quiet) over ``base``'s archive into ``schema``; the secret file is ``base``'s."""
+    return run_etl(base / "archive", conn, schema, person_map=base / "person_map.csv", secret_file=base / "secret",
+                   root=base / "archive", workers=1, quiet=True, progress=False)
+
+
+def load_archive(conn, schema: str, base: Path, people: pd.DataFrame) -> tuple[pd.DataFrame, dict, Path]:
+    """``write_archive`` then ``etl_archive``: (the files written, the ETL summary, the person map)."""
+    _, written, person_map = write_archive(base, people)
+    return written, etl_archive(conn, schema, base), person_map
+
+
 @pytest.fixture(scope="module", params=["duckdb", "postgresql"])
 def loaded(request, tmp_path_factory):
     base = tmp_path_factory.mktemp(f"e2e_{request.param}")
@@ -95,31 +135,16 @@ def loaded(request, tmp_path_factory):
         schema, results = f"e2e_{tag}", f"e2er_{tag}"
     load_cdm_csv(conn, schema, GIBLEED, tables=["person", "observation_period", "condition_occurrence", "concept",
                                                  "concept_ancestor"])
-    cohort = gibleed_reference().sort_values("subject_id")
-    ops = observation_periods()
-    inside = cohort.head(20).merge(ops, left_on="subject_id", right_on="person_id")
-    in_people = pd.DataFrame({"person_id": inside["subject_id"], "index": inside["cohort_start_date"],
-                              "op_start": inside["observation_period_start_date"],
-                              "op_end": inside["observation_period_end_date"]})
     person_ids = set(query_sql(conn, f"SELECT person_id FROM {schema}.person;")["person_id"].astype(int))
-    outsiders = ops[ops["person_id"].isin(person_ids - set(cohort["subject_id"]))].sort_values("person_id").head(10)
-    out_people = pd.DataFrame({"person_id": outsiders["person_id"],
-                               "index": outsiders["observation_period_start_date"] + dt.timedelta(days=30),
-                               "op_start": outsiders["observation_period_start_date"],
-                               "op_end": outsiders["observation_period_end_date"]})
-    people = pd.concat([in_people, out_people], ignore_index=True)
+    people = cohort_people(20, 10, person_ids)
     archive = base / "archive"
-    written = write_corpus(archive, people)
-    person_map = base / "person_map.csv"
-    pd.DataFrame({"patient_id": [f"PAT{p:06d}" for p in people["person_id"]],
-                  "person_id": people["person_id"]}).to_csv(person_map, index=False)
-    summary = run_etl(archive, conn, schema, person_map=person_map, secret_file=base / "secret", root=archive,
-                      workers=1, quiet=True, progress=False)
+    written, summary, person_map = load_archive(conn, schema, base, people)
     assert summary["loaded"] == len(written)
     result = generate_cohort(conn, GIBLEED_SQL, 1, schema, results)
     assert result["persons"] == 479
+    in_cohort = set(people["person_id"]) & set(gibleed_reference()["subject_id"])
     yield {"conn": conn, "schema": schema, "results": results, "archive": archive, "written": written,
-           "in_cohort": set(in_people["person_id"]), "base": base, "person_map": person_map}
+           "in_cohort": in_cohort, "base": base, "person_map": person_map}
     if request.param == "postgresql":
         execute_sql(conn, f"DROP SCHEMA IF EXISTS {schema} CASCADE; DROP SCHEMA IF EXISTS {results} CASCADE;")
     conn.close()

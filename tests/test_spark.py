@@ -22,31 +22,12 @@ from rcdm.cdm_csv import load_cdm_csv  # noqa: E402
 from rcdm.cohort import generate_cohort  # noqa: E402
 from rcdm.db import connect, exists_table, insert_table, query_sql  # noqa: E402
 from rcdm.ddl import create_tables  # noqa: E402
-from rcdm.etl import run_etl  # noqa: E402
 from rcdm.extract import count_cohort_images, get_cohort_images  # noqa: E402
 from rcdm.report import quality_report  # noqa: E402
 from rcdm.fetch import is_missing  # noqa: E402
 
-from test_cohort import CDM_TABLES, COHORTS, GIBLEED, cohort_rows, gibleed_reference, same_rows  # noqa: E402
-from test_cohort_e2e import observation_periods, write_corpus  # noqa: E402
-
-
-def _people() -> pd.DataFrame:
-    """Six GiBleed cohort persons (a study near the index date) and three outside the cohort."""
-    import datetime as dt
-
-    cohort = gibleed_reference().sort_values("subject_id").head(6)
-    ops = observation_periods()
-    inside = cohort.merge(ops, left_on="subject_id", right_on="person_id")
-    people = pd.DataFrame({"person_id": inside["subject_id"], "index": inside["cohort_start_date"],
-                           "op_start": inside["observation_period_start_date"],
-                           "op_end": inside["observation_period_end_date"]})
-    outsiders = ops[~ops["person_id"].isin(gibleed_reference()["subject_id"])].sort_values("person_id").head(3)
-    others = pd.DataFrame({"person_id": outsiders["person_id"],
-                           "index": outsiders["observation_period_start_date"] + dt.timedelta(days=30),
-                           "op_start": outsiders["observation_period_start_date"],
-                           "op_end": outsiders["observation_period_end_date"]})
-    return pd.concat([people, others], ignore_index=True)
+from test_cohort import CDM_TABLES, COHORTS, GIBLEED, cohort_rows, same_rows  # noqa: E402
+from test_cohort_e2e import cohort_people, etl_archive, load_archive, write_archive  # noqa: E402
 
 
 R_CDM_TABLES = ("radiology_occurrence", "radiology_image")
@@ -62,14 +43,7 @@ def _world(conn, base, schema: str, results: str, etl_from=None) -> dict:
     load_cdm_csv(conn, schema, GIBLEED, tables=CDM_TABLES)
     ddl = {model: create_tables(conn, schema, model=model) for model in ("rcdm", "micdm")}
     if etl_from is None:
-        people = _people()
-        archive = base / "archive"
-        written = write_corpus(archive, people)
-        person_map = base / "person_map.csv"
-        pd.DataFrame({"patient_id": [f"PAT{p:06d}" for p in people["person_id"]],
-                      "person_id": people["person_id"]}).to_csv(person_map, index=False)
-        etl = run_etl(archive, conn, schema, person_map=person_map, secret_file=base / "secret", root=archive,
-                      workers=1, quiet=True, progress=False)
+        written, etl, _ = load_archive(conn, schema, base, cohort_people(6, 3))
     else:
         written, etl = etl_from["written"], etl_from["etl"]
         for table in R_CDM_TABLES:
@@ -220,12 +194,7 @@ def test_etl_loads_into_spark_connect_as_into_duckdb(spark_url, tmp_path):
     DuckDB for a small corpus (two persons; Spark runs each of the ETL's statements as a job, so it is kept small)."""
     from rcdm.db import create_schema
 
-    people = _people().head(2)
-    archive = tmp_path / "archive"
-    written = write_corpus(archive, people)
-    person_map = tmp_path / "person_map.csv"
-    pd.DataFrame({"patient_id": [f"PAT{p:06d}" for p in people["person_id"]],
-                  "person_id": people["person_id"]}).to_csv(person_map, index=False)
+    _, written, _ = write_archive(tmp_path, cohort_people(2, 0))
     tag = uuid.uuid4().hex[:8]
     targets = {"duckdb": (connect(tmp_path / "ref.duckdb"), "cdm"),
                "spark": (connect(spark_url, temp_emulation_schema=f"tmp_{tag}"), f"etl_{tag}")}
@@ -234,8 +203,7 @@ def test_etl_loads_into_spark_connect_as_into_duckdb(spark_url, tmp_path):
     for name, (conn, schema) in targets.items():
         create_schema(conn, schema)
         create_tables(conn, schema, model="rcdm")
-        etl = run_etl(archive, conn, schema, person_map=person_map, secret_file=tmp_path / "secret", root=archive,
-                      workers=1, quiet=True, progress=False)
+        etl = etl_archive(conn, schema, tmp_path)
         assert etl["loaded"] == len(written) > 0, name
         rows[name] = {t: query_sql(conn, f"SELECT * FROM {schema}.{t}") for t in R_CDM_TABLES}
         conn.close()
