@@ -32,30 +32,24 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from rcdm.db.backend import VALUE_TYPING, ResultTyping
+
 #: Rows fetched from a DB-API cursor at a time.
 BATCH_ROWS = 65_536
-
-# psycopg type OIDs (pg_type) -> Arrow types; anything else is typed from its values.
-_PG_TYPES: dict[int, pa.DataType] = {
-    16: pa.bool_(), 20: pa.int64(), 21: pa.int16(), 23: pa.int32(), 26: pa.int64(),
-    700: pa.float32(), 701: pa.float64(), 1082: pa.date32(), 1114: pa.timestamp("us"),
-    1184: pa.timestamp("us", tz="UTC"), 25: pa.string(), 1042: pa.string(), 1043: pa.string(), 19: pa.string(),
-    17: pa.binary(),
-}
 
 _ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
 _ISO_DATETIME = r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?$"
 
 
-def fetch_arrow(dialect: str, cursor: Any, names: Sequence[str]) -> pa.Table:
+def fetch_arrow(cursor: Any, names: Sequence[str], typing: ResultTyping = VALUE_TYPING) -> pa.Table:
     """All rows of an executed DB-API ``cursor`` as an Arrow table with columns ``names``."""
-    if dialect == "duckdb":
+    if typing.arrow_cursor:
         fetch = getattr(cursor, "to_arrow_table", None) or cursor.fetch_arrow_table
         with warnings.catch_warnings():  # "an extra copy of the rows": a columnar copy, measured in the benchmark
             warnings.simplefilter("ignore", UserWarning)
             table = fetch()
         return pa.Table.from_arrays(table.columns, names=list(names))
-    declared = _declared_types(dialect, cursor.description, len(names))
+    declared = _declared_types(typing, cursor.description, len(names))
     batches: list[list[pa.Array]] = []
     collecting = gc.isenabled()
     gc.disable()  # millions of row tuples, none cyclic: the cyclic collector would rescan them again and again
@@ -71,15 +65,15 @@ def fetch_arrow(dialect: str, cursor: Any, names: Sequence[str]) -> pa.Table:
         if collecting:
             gc.enable()
     columns = [_chunked([batch[i] for batch in batches], declared[i]) for i in range(len(names))]
-    if dialect == "sqlite":
+    if typing.text_dates:
         columns = [_sqlite_column(name, column) for name, column in zip(names, columns)]
     return pa.Table.from_arrays(columns, names=list(names))
 
 
-def _declared_types(dialect: str, description: Any, width: int) -> list[pa.DataType | None]:
+def _declared_types(typing: ResultTyping, description: Any, width: int) -> list[pa.DataType | None]:
     """Each column's Arrow type where the driver describes it (psycopg's type OIDs), else None (from values)."""
-    if dialect in ("postgresql", "redshift") and description:
-        return [_PG_TYPES.get(getattr(d, "type_code", d[1])) for d in description]
+    if typing.type_codes and description:
+        return [typing.type_codes.get(getattr(d, "type_code", d[1])) for d in description]
     return [None] * width
 
 

@@ -3,7 +3,8 @@
 A Backend gathers in one value everything that differs between platforms (so no other module keeps a table keyed
 by dialect): the SqlRender dialect it runs (the translator target of the same name), the driver and the rcdm
 extra that installs it, how DatabaseConnector's fields and JDBC strings become a SQLAlchemy URL, how a
-transaction begins, the bulk loader, the ETL's session settings and lock, and how dates are stored.
+transaction begins, the bulk loader, the ETL's session settings and lock, how dates are stored and how query
+results are typed (:class:`ResultTyping`, read by ``rcdm.fetch``).
 """
 
 from __future__ import annotations
@@ -48,6 +49,19 @@ def create_schema_if_not_exists(schema: str) -> str:
 
 
 @dataclass(frozen=True)
+class ResultTyping:
+    """How a driver's result rows become typed Arrow columns (each backend's ``result_typing``)."""
+
+    arrow_cursor: bool = False  # the cursor hands over an Arrow table itself (DuckDB)
+    type_codes: Mapping[Any, pa.DataType] = field(default_factory=dict)  # cursor.description type code -> type
+    text_dates: bool = False  # ISO text, and numbers in *_date(time) columns, become dates (SQLite)
+
+
+VALUE_TYPING = ResultTyping()
+"""Every column typed from the values the driver returns (drivers that describe no types)."""
+
+
+@dataclass(frozen=True)
 class Backend:
     """One database platform: its dialect, driver, URLs, transactions, bulk path and ETL needs.
 
@@ -83,6 +97,7 @@ class Backend:
     lock: str = "run_row"  # the ETL lock: "advisory" (pg_try_advisory_lock) or "run_row" (rcdm_etl_run row)
     deferred_indexes: bool = False  # the ETL builds secondary indexes after loading an empty schema
     arrow_views: bool = False  # the driver reads a registered Arrow table in place (no rows written)
+    result_typing: ResultTyping = VALUE_TYPING  # how query results become typed Arrow columns (rcdm.fetch)
 
     def is_available(self) -> bool:
         """Whether the driver is installed (without importing it)."""

@@ -155,7 +155,7 @@ def query_arrow_statement(conn: Connection, statement: str, bind: Mapping[str, A
         try:
             if result.returns_rows:
                 names = [str(c).lower() for c in result.keys()]
-                table = fetch_arrow(conn.dialect, result.cursor, names)
+                table = fetch_arrow(result.cursor, names, conn.backend.result_typing)
             else:
                 table = pa.table({})
         finally:

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
 from rcdm.db import bulk
-from rcdm.db.backend import Backend, LoadSetting
+from rcdm.db.backend import Backend, LoadSetting, ResultTyping
 from rcdm.db.execute import query_statement
 from rcdm.sql.dialects import duckdb as target
 
@@ -89,6 +89,7 @@ BACKEND = Backend(
     load_setting=LoadSetting("checkpoint_threshold", CHECKPOINT_THRESHOLD),
     deferred_indexes=True,
     arrow_views=True,
+    result_typing=ResultTyping(arrow_cursor=True),
 )
 
 __all__ = ["BACKEND", "CHECKPOINT_THRESHOLD", "DUCKDB_CATALOG"]

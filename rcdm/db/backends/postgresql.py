@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
+import pyarrow as pa
 from sqlalchemy.engine import URL
 
 from rcdm.db import bulk
-from rcdm.db.backend import Backend, LoadSetting
+from rcdm.db.backend import Backend, LoadSetting, ResultTyping
 from rcdm.db.urls import Fields, host_database, jdbc_match, parse_port, settings
 from rcdm.sql.dialects import postgresql as target
+
+#: psycopg type OIDs (pg_type) -> Arrow types; anything else is typed from its values.
+PG_TYPE_CODES: Mapping[int, pa.DataType] = MappingProxyType({
+    16: pa.bool_(), 20: pa.int64(), 21: pa.int16(), 23: pa.int32(), 26: pa.int64(),
+    700: pa.float32(), 701: pa.float64(), 1082: pa.date32(), 1114: pa.timestamp("us"),
+    1184: pa.timestamp("us", tz="UTC"), 25: pa.string(), 1042: pa.string(), 1043: pa.string(), 19: pa.string(),
+    17: pa.binary(),
+})
 
 
 def psycopg_url(fields: Fields, dbms: str, default_port: int) -> URL:
@@ -61,4 +72,5 @@ BACKEND = Backend(
     load_setting=SYNCHRONOUS_COMMIT,
     lock="advisory",
     deferred_indexes=True,
+    result_typing=ResultTyping(type_codes=PG_TYPE_CODES),
 )

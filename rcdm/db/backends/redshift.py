@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 from rcdm.db import bulk
-from rcdm.db.backend import Backend
-from rcdm.db.backends.postgresql import psycopg_jdbc, psycopg_url, read_only_session
+from rcdm.db.backend import Backend, ResultTyping
+from rcdm.db.backends.postgresql import PG_TYPE_CODES, psycopg_jdbc, psycopg_url, read_only_session
 from rcdm.sql.dialects import redshift as target
 
 BACKEND = Backend(
@@ -20,4 +20,5 @@ BACKEND = Backend(
     url_from_jdbc=lambda body, fields: psycopg_jdbc(body, fields, "redshift", 5439),
     bulk_load=bulk.load_generic,
     read_only_session=read_only_session,
+    result_typing=ResultTyping(type_codes=PG_TYPE_CODES),
 )

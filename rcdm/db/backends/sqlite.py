@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
 from rcdm.db import bulk
-from rcdm.db.backend import Backend
+from rcdm.db.backend import Backend, ResultTyping
 from rcdm.errors import DatabaseError, IdentifierError
 from rcdm.identifiers import check_identifier
 from rcdm.sql.dialects import sqlite as target
@@ -85,4 +85,5 @@ BACKEND = Backend(
     create_schema=attach_schema,
     schema_files=True,
     date_storage="iso_text",
+    result_typing=ResultTyping(text_dates=True),
 )
