@@ -36,6 +36,7 @@ from sqlglot.errors import SqlglotError
 
 from rcdm.errors import CohortSqlError
 from rcdm.sql import render, split_sql, translate
+from rcdm.sql.dialects import TARGETS
 from rcdm.sql.translate import get_temp_table_prefix, sqlglot_dialect
 
 # The functions cohort SQL may call: what ATLAS/Circe cohort definitions and OHDSI SQL use, in the form sqlglot
@@ -176,15 +177,17 @@ def check_cohort_statements(statements: Sequence[str], dialect: str, cohort_id: 
     cohort_key = ("", cohort_schema.lower(), cohort_table.lower())
     temps: set[tuple[str, str, str]] = set()
     emulation, prefix = (temp_emulation_schema or "").lower(), get_temp_table_prefix().lower()
+    target = TARGETS.get(dialect)
+    temp_schema = "temp" if target is not None and target.temp_tables == "sqlite" else None  # SQLite: temp.t
 
     def implicit_temp(key: tuple[str, str, str]) -> bool:
         """A name that is a temp table by its form, whether or not created yet."""
         catalog, db, name = key
-        return not catalog and ((not db and name.startswith("#")) or (dialect == "sqlite" and db == "temp") or
+        return not catalog and ((not db and name.startswith("#")) or (temp_schema is not None and db == temp_schema) or
                                 (bool(emulation) and db == emulation and name.startswith(prefix)))
 
     def is_temp(key: tuple[str, str, str]) -> bool:
-        return key in temps or (dialect == "sqlite" and key[:2] == ("", "") and ("", "temp", key[2]) in temps)
+        return key in temps or (temp_schema is not None and key[:2] == ("", "") and ("", temp_schema, key[2]) in temps)
 
     for number, statement in enumerate(statements, start=1):
         def refuse(reason: str) -> CohortSqlError:
