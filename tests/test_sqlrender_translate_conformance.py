@@ -182,60 +182,61 @@ BY_HAND = {
 }
 
 
-def _outcomes(pg_url, problems: list[str]) -> dict[str, str]:
-    outcomes = {}
-    for case in _cases():
-        case_id = _id(case)
-        if case_id in REFUSED:
-            with pytest.raises(TranslationError):
-                translate(case["sql"], case["dialect"])
-            outcomes[case_id] = "refused"
-            continue
-        ours = translate(case["sql"], case["dialect"])
-        for statement in split_sql(ours):
-            sqlglot.parse_one(statement, read={"postgresql": "postgres"}.get(case["dialect"], case["dialect"]))
-        reference = case["expected"]
-        if case["uses_session_id"]:
-            reference = reference.replace("%session_id%", get_temp_table_prefix())
-        if not ours:  # dropped on this target (e.g. ALTER COLUMN on SQLite): nothing to run
-            outcomes[case_id] = "ours-only"
-            continue
-        if case_id in BY_HAND:
-            assert _run(case["dialect"], _prepare(ours), True, pg_url) == BY_HAND[case_id](), case_id
-            outcomes[case_id] = "executed"
-            continue
-        try:
-            got = _run(case["dialect"], _prepare(ours), True, pg_url)
-        except Exception as error:  # noqa: BLE001 - classified below
-            got = error
-        try:
-            want = _run(case["dialect"], _prepare(reference or ""), False, pg_url) if reference else None
-        except Exception as error:  # noqa: BLE001
-            want = error
-        if isinstance(got, Exception):
-            if not (want is None or isinstance(want, Exception)):
-                problems.append(f"{case_id}: SqlRender's SQL runs but ours fails: {got}\nours: {ours}")
-            outcomes[case_id] = "parse-checked"
-        elif want is None or isinstance(want, Exception):
-            outcomes[case_id] = "ours-only"
-        else:
-            same = len(got) == len(want) if any(w in case["sql"].upper() for w in ("NEWID", "RAND(")) else got == want
-            if not same:
-                problems.append(f"{case_id}: ours {got} != SqlRender {want}\nours: {ours}\nreference: {reference}")
-            outcomes[case_id] = "executed"
-    return outcomes
+def _outcome(case: dict, pg_url) -> str:
+    """How one case ends: "refused", "ours-only", "executed" (same rows both ways) or "parse-checked"; raises
+    AssertionError when ours fails where SqlRender's SQL runs, or the rows differ."""
+    case_id = _id(case)
+    if case_id in REFUSED:
+        with pytest.raises(TranslationError):
+            translate(case["sql"], case["dialect"])
+        return "refused"
+    ours = translate(case["sql"], case["dialect"])
+    for statement in split_sql(ours):
+        sqlglot.parse_one(statement, read={"postgresql": "postgres"}.get(case["dialect"], case["dialect"]))
+    reference = case["expected"]
+    if case["uses_session_id"]:
+        reference = reference.replace("%session_id%", get_temp_table_prefix())
+    if not ours:  # dropped on this target (e.g. ALTER COLUMN on SQLite): nothing to run
+        return "ours-only"
+    if case_id in BY_HAND:
+        assert _run(case["dialect"], _prepare(ours), True, pg_url) == BY_HAND[case_id](), case_id
+        return "executed"
+    try:
+        got = _run(case["dialect"], _prepare(ours), True, pg_url)
+    except Exception as error:  # noqa: BLE001 - classified below
+        got = error
+    try:
+        want = _run(case["dialect"], _prepare(reference or ""), False, pg_url) if reference else None
+    except Exception as error:  # noqa: BLE001
+        want = error
+    if isinstance(got, Exception):
+        assert want is None or isinstance(want, Exception), \
+            f"{case_id}: SqlRender's SQL runs but ours fails: {got}\nours: {ours}"
+        return "parse-checked"
+    if want is None or isinstance(want, Exception):
+        return "ours-only"
+    same = len(got) == len(want) if any(w in case["sql"].upper() for w in ("NEWID", "RAND(")) else got == want
+    assert same, f"{case_id}: ours {got} != SqlRender {want}\nours: {ours}\nreference: {reference}"
+    return "executed"
 
 
-def test_conformance_translate_cases(pg_url) -> None:
-    problems: list[str] = []
-    outcomes = _outcomes(pg_url, problems)
-    assert not problems, "\n\n".join(problems)
-    assert len(outcomes) == len(_cases()) == 115
-    by_kind = {kind: {i for i, k in outcomes.items() if k == kind} for kind in set(outcomes.values())}
-    assert by_kind.get("refused", set()) == REFUSED
-    assert by_kind.get("executed", set()) == EXECUTED_IDS
-    assert by_kind.get("ours-only", set()) == OURS_ONLY_IDS
-    assert by_kind.get("parse-checked", set()) == PARSE_CHECKED_IDS
+def _expected_outcome(case_id: str) -> str | None:
+    kinds = {"refused": REFUSED, "executed": EXECUTED_IDS, "ours-only": OURS_ONLY_IDS,
+             "parse-checked": PARSE_CHECKED_IDS}
+    found = [kind for kind, ids in kinds.items() if case_id in ids]
+    return found[0] if len(found) == 1 else None
+
+
+def test_every_case_has_one_expected_outcome() -> None:
+    ids = {_id(case) for case in _cases()}
+    assert len(ids) == len(_cases()) == 115
+    assert ids == REFUSED | EXECUTED_IDS | OURS_ONLY_IDS | PARSE_CHECKED_IDS
+    assert all(_expected_outcome(i) is not None for i in ids)
+
+
+@pytest.mark.parametrize("case", _cases(), ids=_id)
+def test_conformance_translate_case(case: dict, pg_url) -> None:
+    assert _outcome(case, pg_url) == _expected_outcome(_id(case))
 
 
 # Both sides ran on the fixtures and gave the same rows (or, for BY_HAND, ours gave the rows written there).
