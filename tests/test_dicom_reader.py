@@ -330,31 +330,33 @@ def _mutations(data: bytes, rng, n: int):
         yield bytes(copy)
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(not reader.ACCELERATED and not os.environ.get("CI"), reason="the compiled scanner is not built")
-def test_compiled_and_python_walks_agree_on_damaged_files(tmp_path: Path) -> None:
-    """Memory-safety and parity of the C walk: thousands of damaged headers, same outcome and record both ways."""
-    import random
-
-    assert reader.ACCELERATED, "CI must build rcdm.dicom._scan"
-    rng = random.Random(2026)
-    compared = 0
-    sources = [BY_NAME[name] for name in ("CT_small.dcm", "MR_small.dcm", "liver_1frame.dcm", "chrX1.dcm",
-                                          "rtplan.dcm", "JPEG2000.dcm")]
-    sources += [str(FUZZ / "seeds" / name) for name in SEEDS_OF_EACH_PATH]
-    for source in sources:
-        data = Path(source).read_bytes()
-        for i, damaged in enumerate(_mutations(data, rng, 150)):
-            path = tmp_path / f"{i}.dcm"
-            path.write_bytes(damaged)
-            assert _with_walk("compiled", _outcome, str(path)) == _with_walk("python", _outcome, str(path)), (source, i)
-            compared += 1
-    assert compared == 150 * len(sources)
-
-
 #: Seeds (tests/fuzz/seeds, built by tests/fuzz/make_corpus.py) of the paths the compiled walk took over.
 SEEDS_OF_EACH_PATH = ("mr_implicit_le.dcm", "mr_explicit_be.dcm", "enhanced_ct_implicit_undefined.dcm",
                       "enhanced_mr_undefined.dcm", "ct_private_un_sequence.dcm")
+
+#: The files damaged by test_compiled_and_python_walks_agree_on_damaged_files (150 copies each).
+DAMAGED_SOURCES = (("CT_small.dcm", "MR_small.dcm", "liver_1frame.dcm", "chrX1.dcm", "rtplan.dcm", "JPEG2000.dcm")
+                   + tuple(f"seeds/{name}" for name in SEEDS_OF_EACH_PATH))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not reader.ACCELERATED and not os.environ.get("CI"), reason="the compiled scanner is not built")
+@pytest.mark.parametrize("source", DAMAGED_SOURCES)
+def test_compiled_and_python_walks_agree_on_damaged_files(source: str, tmp_path: Path) -> None:
+    """Memory-safety and parity of the C walk: 150 damaged headers of each source, same outcome and record both
+    ways (seeded per source: a failure reproduces alone)."""
+    import random
+
+    assert reader.ACCELERATED, "CI must build rcdm.dicom._scan"
+    rng = random.Random(f"2026:{source}")
+    data = Path(str(FUZZ / source) if source.startswith("seeds/") else BY_NAME[source]).read_bytes()
+    compared = 0
+    for i, damaged in enumerate(_mutations(data, rng, 150)):
+        path = tmp_path / f"{i}.dcm"
+        path.write_bytes(damaged)
+        assert _with_walk("compiled", _outcome, str(path)) == _with_walk("python", _outcome, str(path)), (source, i)
+        compared += 1
+    assert compared == 150
 
 
 def test_implicit_big_endian_and_undefined_lengths_stay_in_the_compiled_walk(monkeypatch) -> None:
