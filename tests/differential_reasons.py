@@ -33,6 +33,49 @@ def _refused(o):
     return o.ours.startswith("ERROR")
 
 
+# --- s13dialect (issue 17, translation semantics): DATEDIFF/DATEADD by month and year, three-part names, several
+# --- ADD COLUMN, Oracle (VALUES ...), GETDATE(); each engine-checked in tests/test_dialect_dates.py or by the docs cited
+
+_WHOLE_MONTHS = r"THEN \(CASE WHEN EXTRACT\(DAY FROM .* ELSE \(CASE WHEN EXTRACT\(DAY FROM"
+
+
+@reason("DATEDIFF(month) on Oracle and BigQuery: ours counts whole months from the calendar fields, toward zero either "
+        "way ((12*year+month of b) - (of a), one less when b's day is before a's, one more going backwards), the count "
+        "of PostgreSQL's AGE that SqlRender writes for PostgreSQL and DuckDB and of Spark's TIMESTAMPDIFF; the same "
+        "expression runs on DuckDB over month ends, leap days and negative spans (tests/test_dialect_dates.py). "
+        "SqlRender's Oracle MONTHS_BETWEEN is fractional and gives 1 for Jan 31 -> Feb 29, both being last days of "
+        "their months (Oracle SQL Language Reference, MONTHS_BETWEEN); its BigQuery form subtracts one for a later "
+        "day also going backwards (Feb 15 -> Jan 1 is -2 there, -1 in its PostgreSQL form)")
+def _whole_months_fields(o):
+    return o.dialect in ("oracle", "bigquery") and re.search(_WHOLE_MONTHS, o.ours, re.S) is not None and (
+        "MONTHS_BETWEEN(" in o.sqlrender.upper() or "EXTRACT(DAY FROM" in o.sqlrender.upper())
+
+
+@reason("Spark DATEDIFF(month): both are Spark's DATEDIFF(MONTH, a, b) (TIMESTAMPDIFF: whole months, as SqlRender's "
+        "PostgreSQL AGE form counts them, run on Spark in tests/test_dialect_dates.py); ours casts the arguments to "
+        "DATE, so the time of day does not count, as in SqlRender's PostgreSQL and DuckDB forms (CAST(x AS DATE)), "
+        "and spells the unit MONTH where SqlRender keeps mm or m, which Spark rejects")
+def _spark_months(o):
+    return o.dialect == "spark" and "DATEDIFF(MONTH, CAST(" in o.ours
+
+
+@reason("ALTER TABLE ... ADD with several columns: ours writes one ALTER TABLE per column, SqlRender one statement "
+        "with a column list, which Redshift rejects (Amazon Redshift Database Developer Guide, ALTER TABLE: ADD "
+        "[ COLUMN ] takes one column), Spark rejects (run here: PARSE_SYNTAX_ERROR for a second ADD COLUMN) and "
+        "Oracle reads only with the list in parentheses (Oracle SQL Language Reference, ALTER TABLE, add_column_clause)")
+def _alter_one_column_each(o):
+    return o.dialect in ("redshift", "spark", "oracle") and o.statement == 0 and bool(
+        re.search(r"^ALTER TABLE .*;\s*ALTER TABLE ", o.ours.strip(), re.S | re.I))
+
+
+@reason("Oracle (VALUES ...) AS t(a, b): ours writes (SELECT ... FROM DUAL UNION ALL SELECT ... FROM DUAL) t, "
+        "SqlRender leaves the table value constructor, which Oracle accepts only from 23ai (Oracle SQL Language "
+        "Reference 19c has no VALUES in FROM), and a table alias with AS, which Oracle rejects")
+def _oracle_values(o):
+    return o.dialect == "oracle" and "(VALUES" in o.sqlrender.upper().replace("( VALUES", "(VALUES") and (
+        "UNION ALL" in o.ours and "FROM DUAL" in o.ours)
+
+
 @reason("SqlRender leaves SQL Server syntax untranslated (a T-SQL function or date-part abbreviation such as "
         "DATEADD(hh, ...), TOP, CONVERT, SELECT ... INTO) where the target has no such form; ours translates it")
 def _sqlrender_untranslated(o):
@@ -450,13 +493,13 @@ def _semicolon_literal(o):
     return bool(re.search(r"'[^']*;[^']*'", o.ours)) and re.sub(r"(?<=')([^']*);", r"\1", o.ours) == o.sqlrender.strip()
 
 
-@reason("Spark DATEDIFF(unit, a, b) with a unit other than day: ours truncates both arguments to the unit first, "
-        "DATEDIFF(MONTH, DATE_TRUNC('MONTH', a), DATE_TRUNC('MONTH', b)), which counts unit boundaries crossed, SQL "
-        "Server's definition (Microsoft Learn, DATEDIFF: 'the count of the specified datepart boundaries crossed'); "
-        "Spark's DATEDIFF/TIMESTAMPDIFF counts whole units elapsed (Spark SQL reference, timestampdiff), so "
-        "SqlRender's untruncated call gives 0 for 2020-01-31 -> 2020-02-01 where SQL Server gives 1; SqlRender's "
-        "abbreviated units (mm, yy, hh, ss) are not Spark units at all. (Ours on PostgreSQL, DuckDB, SQLite and "
-        "Oracle counts whole months for DATEDIFF(month), as SqlRender's PostgreSQL does: the targets differ there)")
+@reason("Spark DATEDIFF(unit, a, b) with a unit other than day and month: ours truncates both arguments to the unit "
+        "first, DATEDIFF(YEAR, DATE_TRUNC('YEAR', a), DATE_TRUNC('YEAR', b)), which counts unit boundaries crossed, SQL "
+        "Server's definition (Microsoft Learn, DATEDIFF: 'the count of the specified datepart boundaries crossed') and "
+        "for years SqlRender's EXTRACT(YEAR) difference on every other target; Spark's DATEDIFF/TIMESTAMPDIFF counts "
+        "whole units elapsed, so SqlRender's untruncated call gives 0 for 2019-12-31 -> 2020-01-01 where SQL Server "
+        "gives 1 (run on Spark in tests/test_dialect_dates.py); SqlRender's abbreviated units (yy, hh, ss) are not "
+        "Spark units at all")
 def _spark_datediff_trunc(o):
     return o.dialect == "spark" and bool(re.search(r"DATEDIFF\((\w+), DATE_TRUNC\('\1', ", o.ours))
 
@@ -486,15 +529,6 @@ def _spark_yyyymmdd(o):
 def _if_object_id_left(o):
     return o.dialect not in ("sql server", "synapse") and "OBJECT_ID(" in o.sqlrender.upper() and (
         "OBJECT_ID(" not in o.ours.upper())
-
-
-@reason("Oracle DATEDIFF(month): ours FLOOR(MONTHS_BETWEEN(TRUNC(b), TRUNC(a))) counts whole months, as SqlRender's "
-        "own PostgreSQL translation (AGE) and ours on PostgreSQL, DuckDB and SQLite do; SqlRender's Oracle "
-        "MONTHS_BETWEEN(b, a) returns a fraction (Oracle SQL Language Reference, MONTHS_BETWEEN: 'a fractional "
-        "result based on a 31-day month'), not an integer count")
-def _oracle_months_between(o):
-    return o.dialect == "oracle" and "FLOOR(MONTHS_BETWEEN(" in o.ours and "MONTHS_BETWEEN(" in o.sqlrender.upper() and (
-        "FLOOR(MONTHS_BETWEEN" not in o.sqlrender.upper())
 
 
 @reason("Oracle: ours adds FROM DUAL to a SELECT without FROM, which Oracle before 23ai requires (Oracle SQL Language "

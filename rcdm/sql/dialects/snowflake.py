@@ -14,6 +14,7 @@ ANALYZE = False
 INDEXES = False
 TRANSFORMS = (
     t.normalize_date_units,
+    t.strip_dbo,
     t.plain_key_columns,
     t.select_into_to_ctas,
     t.temp_tables_emulated,
