@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import datetime as dt
 
+import duckdb
 import pytest
+import sqlglot
 from duckcdm import sqlrender
 
 from rcdm.db import connect, query_statement
@@ -138,3 +140,28 @@ def test_month_and_year_arithmetic_on_spark(spark_url):
         assert [r[3:] for r in theirs] == [e[3:] for e in EXPECTED]
     finally:
         conn.close()
+
+
+def _through_sqlglot(sql: str, dialect: str) -> list[tuple]:
+    """Run a translation for a target that cannot run here on DuckDB, read back by sqlglot, which models the target's
+    functions (Oracle's ADD_MONTHS moves a month's last day to the result month's last day; MONTHS_BETWEEN is
+    fractional): a check of the arithmetic, not of the target's parser."""
+    con = duckdb.connect()
+    con.execute("CREATE TABLE dual (dummy VARCHAR)")
+    con.execute("INSERT INTO dual VALUES ('X')")
+    duck = sqlglot.transpile(sql.strip().rstrip(";"), read=dialect, write="duckdb")[0]
+    duck = duck.replace("DATE_TRUNC('DD',", "DATE_TRUNC('DAY',").replace("DATE_TRUNC('MM',", "DATE_TRUNC('MONTH',")
+    return [tuple(v.date() if isinstance(v, dt.datetime) else v for v in row) for row in con.execute(duck).fetchall()]
+
+
+@pytest.mark.parametrize("dialect", ["oracle", "bigquery"])
+def test_oracle_and_bigquery_forms_mean_the_same(dialect):
+    assert _through_sqlglot(translate(_query(), dialect), dialect) == EXPECTED
+
+
+def test_sqlrender_oracle_months_differ_at_month_ends():
+    """SqlRender's Oracle: MONTHS_BETWEEN is fractional (Jan 15 -> Feb 14 is 0.97, not 0), and ADD_MONTHS gives
+    Mar 31 for Feb 29 + 1 month (SQL Server and ours: Mar 29)."""
+    theirs = _through_sqlglot(sqlrender.translate(_query(), "oracle"), "oracle")
+    assert theirs[10][1] != 0 and 0 < theirs[10][1] < 1  # Jan 15 -> Feb 14
+    assert theirs[4][3] == D(2020, 3, 31) and EXPECTED[4][3] == D(2020, 3, 29)  # Feb 29 + 1 month

@@ -129,7 +129,7 @@ MATRIX = [
     ('SELECT DATEADD(day, 30, d) AS a, DATEADD(mm, 1, d) AS b, DATEADD(yyyy, -1, d) AS c FROM t;', {
         'sql server': 'SELECT DATEADD(DAY, 30, d) AS a, DATEADD(MONTH, 1, d) AS b, DATEADD(YEAR, -1, d) AS c FROM t;',
         'postgresql': "SELECT CAST(d + (30) * INTERVAL '1 DAY' AS DATE) AS a, CAST(d + (1) * INTERVAL '1 MONTH' AS DATE) AS b, CAST(d + ((-1) * 12) * INTERVAL '1 MONTH' AS DATE) AS c FROM t;",
-        'oracle': 'SELECT (d + 30) AS a, ADD_MONTHS(d, 1) AS b, ADD_MONTHS(d, (-1) * 12) AS c FROM t;',
+        'oracle': "SELECT (d + 30) AS a, LEAST(ADD_MONTHS(d, 1), ADD_MONTHS(TRUNC(d, 'MM'), 1) + (d - TRUNC(d, 'MM'))) AS b, LEAST(ADD_MONTHS(d, (-1) * 12), ADD_MONTHS(TRUNC(d, 'MM'), (-1) * 12) + (d - TRUNC(d, 'MM'))) AS c FROM t;",
         'bigquery': 'SELECT DATE_ADD(CAST(d AS DATE), INTERVAL 30 DAY) AS a, DATE_ADD(CAST(d AS DATE), INTERVAL 1 MONTH) AS b, DATE_ADD(CAST(d AS DATE), INTERVAL -1 YEAR) AS c FROM t;',
         'duckdb': 'SELECT CAST(d + TO_DAYS(CAST(30 AS INT)) AS DATE) AS a, CAST(d + TO_MONTHS(CAST(1 AS INT)) AS DATE) AS b, CAST(d + TO_MONTHS(CAST((-1) * 12 AS INT)) AS DATE) AS c FROM t;',
         'sqlite': "SELECT DATE(d, CAST(30 AS INTEGER) || ' days') AS a, MIN(DATE(d, 'start of month', CAST(1 AS INTEGER) || ' months', '+1 month', '-1 day'), DATE(d, 'start of month', CAST(1 AS INTEGER) || ' months', (CAST(STRFTIME('%d', d) AS INTEGER) - 1) || ' days')) AS b, MIN(DATE(d, 'start of month', CAST((-1) * 12 AS INTEGER) || ' months', '+1 month', '-1 day'), DATE(d, 'start of month', CAST((-1) * 12 AS INTEGER) || ' months', (CAST(STRFTIME('%d', d) AS INTEGER) - 1) || ' days')) AS c FROM t;",

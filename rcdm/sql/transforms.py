@@ -670,7 +670,10 @@ def dateadd_sqlite(tree: exp.Expression, ctx: Context) -> exp.Expression:
 
 @indexed(exp.DateAdd)
 def dateadd_oracle(tree: exp.Expression, ctx: Context) -> exp.Expression:
-    """Convert DATEADD to d + n (days) or ADD_MONTHS(d, n) (months, years)."""
+    """Convert DATEADD to d + n (days) or months (years: 12 n) as SQL Server adds them: the same day, clamped to the
+    last day of a shorter month. Oracle's ADD_MONTHS (SqlRender's form) also moves a month's last day to the last day
+    of the result (Feb 29 + 1 month is Mar 31, SQL Server's Mar 29; Oracle SQL Language Reference, ADD_MONTHS), so
+    ours takes the lesser of ADD_MONTHS and the same offset from the first of the result month."""
 
     def convert(node: exp.DateAdd) -> exp.Expression:
         date, amount, unit = _add_parts(node)
@@ -678,7 +681,8 @@ def dateadd_oracle(tree: exp.Expression, ctx: Context) -> exp.Expression:
             return _template(f"(:d + NUMTODSINTERVAL(:n, '{unit}'))", "oracle", d=date, n=amount)
         if unit == "DAY":
             return exp.Paren(this=exp.Add(this=date, expression=amount))
-        return exp.Anonymous(this="ADD_MONTHS", expressions=[date, amount])
+        return _template("LEAST(ADD_MONTHS(:d, :n), ADD_MONTHS(TRUNC(:d, 'MM'), :n) + (:d - TRUNC(:d, 'MM')))",
+                         "oracle", d=date, n=amount)
 
     return _replace_all(tree, exp.DateAdd, convert, ctx)
 
@@ -1211,6 +1215,23 @@ def log_numeric(tree: exp.Expression, ctx: Context) -> exp.Expression:
         return exp.Log(this=exp.cast(node.this, numeric), expression=exp.cast(node.expression, numeric))
 
     return _replace_all(tree, exp.Log, convert, ctx)
+
+
+def _as_double(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, exp.Literal) or (isinstance(node, exp.Cast) and node.to.is_type(exp.DataType.Type.DOUBLE)):
+        return node
+    return exp.cast(node, exp.DataType.Type.DOUBLE)
+
+
+@indexed(exp.Ln, exp.Log)
+def logarithms_double_redshift(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """Redshift: LN and LOG of DOUBLE PRECISION: LN of a DECIMAL/NUMERIC column (OMOP's value_as_number) is an
+    error on a user table (Amazon Redshift Database Developer Guide, LN function); SqlRender casts to REAL."""
+    for node in _find_all(tree, ctx, exp.Ln, exp.Log):
+        for key in ("this", "expression"):
+            if node.args.get(key) is not None:
+                _set(ctx, node, key, _as_double(node.args[key]))
+    return tree
 
 
 # PostgreSQL's reserved key words (Appendix C, "reserved" and "reserved (can be function or type)"): as a

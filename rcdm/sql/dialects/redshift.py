@@ -30,6 +30,7 @@ TRANSFORMS = (
     t.standard_types,
     f.uniqueidentifier_text,
     t.variance_samp,
+    t.logarithms_double_redshift,
     t.drop_indexes,
     t.distribute_on_key,
     r.distribution_redshift,

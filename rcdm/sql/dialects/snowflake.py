@@ -20,6 +20,7 @@ TRANSFORMS = (
     t.temp_tables_emulated,
     temp_tables.temporary_emulated_snowflake,
     t.convert_to_cast,
+    f.try_cast_snowflake,
     f.string_bytes,
     t.yyyymmdd_date_literals,
     t.string_plus_to_concat,
