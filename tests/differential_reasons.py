@@ -68,14 +68,6 @@ def _alter_one_column_each(o):
         re.search(r"^ALTER TABLE .*;\s*ALTER TABLE ", o.ours.strip(), re.S | re.I))
 
 
-@reason("Oracle (VALUES ...) AS t(a, b): ours writes (SELECT ... FROM DUAL UNION ALL SELECT ... FROM DUAL) t, "
-        "SqlRender leaves the table value constructor, which Oracle accepts only from 23ai (Oracle SQL Language "
-        "Reference 19c has no VALUES in FROM), and a table alias with AS, which Oracle rejects")
-def _oracle_values(o):
-    return o.dialect == "oracle" and "(VALUES" in o.sqlrender.upper().replace("( VALUES", "(VALUES") and (
-        "UNION ALL" in o.ours and "FROM DUAL" in o.ours)
-
-
 @reason("SqlRender leaves SQL Server syntax untranslated (a T-SQL function or date-part abbreviation such as "
         "DATEADD(hh, ...), TOP, CONVERT, SELECT ... INTO) where the target has no such form; ours translates it")
 def _sqlrender_untranslated(o):
@@ -682,6 +674,11 @@ def _same_respelled(o, pairs, *steps: str) -> bool:
     return mine is not None and mine == _normalised(_respelled(o.sqlrender, o.dialect, pairs), o.dialect, names)
 
 
+def _synonym_rule(dialect: str, pairs, steps: tuple[str, ...], why: str) -> None:
+    """Register a rule: on ``dialect``, the statements are the same tree once the reviewed ``pairs`` are respelled."""
+    reason(why)(lambda o: o.dialect == dialect and _same_respelled(o, pairs, *steps))
+
+
 _LITERAL_CAST = (r"CAST\(\s*('(?:[^']|'')*')\s+as\s+(STRING|TEXT)\s*\)", r"\1")
 _LEFT_RIGHT_CAST = (r"\b(LEFT|RIGHT)\(CAST\(([\w.]+) AS (STRING|VARCHAR|VARCHAR\(MAX\))\)", r"\1(\2")
 
@@ -707,13 +704,12 @@ _BIGQUERY_SYNONYMS = [
 ]
 
 
-@reason("BigQuery spellings documented as the same function (GoogleSQL reference): IFNULL(a, b) is COALESCE(a, b); CEILING "
-        "is CEIL; LOG(x) with one argument is LN(x); STRPOS(s, t) is INSTR(s, t); LEFT(s, n) / RIGHT(s, n) are "
-        "SUBSTR(s, 0, n) / SUBSTR(s, -n) (a position 0 is read as 1); a frame ROWS UNBOUNDED PRECEDING ends at the "
-        "CURRENT ROW; SqlRender's CAST(count AS INT64) inside COALESCE casts an INT64 COUNT(*) to INT64; ours casts "
-        "LENGTH's argument to STRING (LENGTH of a STRING column is the same); GROUP BY k is the k-th select expression")
-def _bigquery_synonyms(o):
-    return o.dialect == "bigquery" and _same_respelled(o, _BIGQUERY_SYNONYMS, "length", "ordinals", "if", "arithmetic")
+_synonym_rule("bigquery", _BIGQUERY_SYNONYMS, ("length", "ordinals", "if", "arithmetic"),
+              "BigQuery spellings documented as the same function (GoogleSQL reference): IFNULL(a, b) is COALESCE(a, b); CEILING "
+              "is CEIL; LOG(x) with one argument is LN(x); STRPOS(s, t) is INSTR(s, t); LEFT(s, n) / RIGHT(s, n) are "
+              "SUBSTR(s, 0, n) / SUBSTR(s, -n) (a position 0 is read as 1); a frame ROWS UNBOUNDED PRECEDING ends at the "
+              "CURRENT ROW; SqlRender's CAST(count AS INT64) inside COALESCE casts an INT64 COUNT(*) to INT64; ours casts "
+              "LENGTH's argument to STRING (LENGTH of a STRING column is the same); GROUP BY k is the k-th select expression")
 
 
 @reason("BigQuery has no SQUARE and no VAR function (GoogleSQL reference, 'Mathematical functions': power and root are "
@@ -776,13 +772,12 @@ _SNOWFLAKE_SYNONYMS = [
 ]
 
 
-@reason("Snowflake spellings documented as the same (Snowflake SQL reference): LEN is LENGTH; SQUARE(x) is x * x, "
-        "POWER(x, 2); LN takes any numeric, and REAL is FLOAT there, double precision ('Numeric data types'), so "
-        "SqlRender's CAST(x AS REAL) inside LN gives the same value; TEXT is VARCHAR and FLOAT is DOUBLE; a derived "
-        "table's alias name (values_table vs drvd) is not referenced; a column qualified by schema.table or by table "
-        "names the same column; ours casts LENGTH's, LEFT's and RIGHT's argument to VARCHAR")
-def _snowflake_synonyms(o):
-    return o.dialect == "snowflake" and _same_respelled(o, _SNOWFLAKE_SYNONYMS, "length", "arithmetic")
+_synonym_rule("snowflake", _SNOWFLAKE_SYNONYMS, ("length", "arithmetic"),
+              "Snowflake spellings documented as the same (Snowflake SQL reference): LEN is LENGTH; SQUARE(x) is x * x, "
+              "POWER(x, 2); LN takes any numeric, and REAL is FLOAT there, double precision ('Numeric data types'), so "
+              "SqlRender's CAST(x AS REAL) inside LN gives the same value; TEXT is VARCHAR and FLOAT is DOUBLE; a derived "
+              "table's alias name (values_table vs drvd) is not referenced; a column qualified by schema.table or by table "
+              "names the same column; ours casts LENGTH's, LEFT's and RIGHT's argument to VARCHAR")
 
 
 _SPARK_SYNONYMS = [
@@ -792,11 +787,10 @@ _SPARK_SYNONYMS = [
 ]
 
 
-@reason("Spark spellings documented as the same (Spark SQL built-in functions): LOCATE(t, s) is INSTR(s, t) (the "
-        "1-based position of t in s, 0 when absent); POWER(x, 2) is x * x; ours casts LENGTH's argument to STRING "
-        "(LENGTH of a STRING column is the same) and LEFT/RIGHT's to STRING")
-def _spark_synonyms(o):
-    return o.dialect == "spark" and _same_respelled(o, _SPARK_SYNONYMS, "length", "arithmetic")
+_synonym_rule("spark", _SPARK_SYNONYMS, ("length", "arithmetic"),
+              "Spark spellings documented as the same (Spark SQL built-in functions): LOCATE(t, s) is INSTR(s, t) (the "
+              "1-based position of t in s, 0 when absent); POWER(x, 2) is x * x; ours casts LENGTH's argument to STRING "
+              "(LENGTH of a STRING column is the same) and LEFT/RIGHT's to STRING")
 
 
 _REDSHIFT_SYNONYMS = [
@@ -811,14 +805,13 @@ _REDSHIFT_SYNONYMS = [
 ]
 
 
-@reason("Redshift spellings documented as the same (Amazon Redshift Database Developer Guide): LOG(x) is the base-10 "
-        "logarithm, LOG(10, x), and LOG(b, x) is LN(x) / LN(b); CHAR_LENGTH is LENGTH; CHARINDEX(t, s) is POSITION(t IN s); LN and LOG of a floating "
-        "argument: ours casts to DOUBLE PRECISION, SqlRender to REAL (both avoid the error LN gives on a DECIMAL "
-        "column of a user table, LN function; REAL keeps 24 bits of the value, DOUBLE PRECISION 53); ours casts "
-        "LEFT/RIGHT/LENGTH arguments to VARCHAR(MAX) and quotes the reserved word table, which Redshift requires; "
-        "POWER(x, 2) is x * x")
-def _redshift_synonyms(o):
-    return o.dialect == "redshift" and _same_respelled(o, _REDSHIFT_SYNONYMS, "arithmetic")
+_synonym_rule("redshift", _REDSHIFT_SYNONYMS, ("arithmetic",),
+              "Redshift spellings documented as the same (Amazon Redshift Database Developer Guide): LOG(x) is the base-10 "
+              "logarithm, LOG(10, x), and LOG(b, x) is LN(x) / LN(b); CHAR_LENGTH is LENGTH; CHARINDEX(t, s) is POSITION(t IN s); LN and LOG of a floating "
+              "argument: ours casts to DOUBLE PRECISION, SqlRender to REAL (both avoid the error LN gives on a DECIMAL "
+              "column of a user table, LN function; REAL keeps 24 bits of the value, DOUBLE PRECISION 53); ours casts "
+              "LEFT/RIGHT/LENGTH arguments to VARCHAR(MAX) and quotes the reserved word table, which Redshift requires; "
+              "POWER(x, 2) is x * x")
 
 
 @reason("Redshift ALTER TABLE ... ALTER COLUMN: ours writes ALTER COLUMN a TYPE t, Redshift's syntax (Amazon Redshift "
