@@ -165,3 +165,12 @@ def test_sqlrender_oracle_months_differ_at_month_ends():
     theirs = _through_sqlglot(sqlrender.translate(_query(), "oracle"), "oracle")
     assert theirs[10][1] != 0 and 0 < theirs[10][1] < 1  # Jan 15 -> Feb 14
     assert theirs[4][3] == D(2020, 3, 31) and EXPECTED[4][3] == D(2020, 3, 29)  # Feb 29 + 1 month
+
+
+@pytest.mark.parametrize("dialect", ["snowflake", "redshift"])
+def test_snowflake_and_redshift_keep_their_native_month_boundaries(dialect):
+    """Snowflake and Redshift run DATEDIFF(month) natively, as SqlRender leaves it: month boundaries crossed, SQL
+    Server's meaning (2020-01-31 -> 2020-02-29 is 1); years and DATEADD as everywhere else."""
+    rows = _through_sqlglot(translate(_query(), dialect), dialect)
+    assert [r[1] for r in rows] == [(b.year * 12 + b.month) - (a.year * 12 + a.month) for a, b in PAIRS]
+    assert [r[2:] for r in rows] == [e[2:] for e in EXPECTED]
