@@ -129,7 +129,7 @@ MATRIX = [
     ('SELECT DATEADD(day, 30, d) AS a, DATEADD(mm, 1, d) AS b, DATEADD(yyyy, -1, d) AS c FROM t;', {
         'sql server': 'SELECT DATEADD(DAY, 30, d) AS a, DATEADD(MONTH, 1, d) AS b, DATEADD(YEAR, -1, d) AS c FROM t;',
         'postgresql': "SELECT CAST(d + (30) * INTERVAL '1 DAY' AS DATE) AS a, CAST(d + (1) * INTERVAL '1 MONTH' AS DATE) AS b, CAST(d + ((-1) * 12) * INTERVAL '1 MONTH' AS DATE) AS c FROM t;",
-        'oracle': 'SELECT (d + 30) AS a, ADD_MONTHS(d, 1) AS b, ADD_MONTHS(d, (-1) * 12) AS c FROM t;',
+        'oracle': "SELECT (d + 30) AS a, LEAST(ADD_MONTHS(d, 1), ADD_MONTHS(TRUNC(d, 'MM'), 1) + (d - TRUNC(d, 'MM'))) AS b, LEAST(ADD_MONTHS(d, (-1) * 12), ADD_MONTHS(TRUNC(d, 'MM'), (-1) * 12) + (d - TRUNC(d, 'MM'))) AS c FROM t;",
         'bigquery': 'SELECT DATE_ADD(CAST(d AS DATE), INTERVAL 30 DAY) AS a, DATE_ADD(CAST(d AS DATE), INTERVAL 1 MONTH) AS b, DATE_ADD(CAST(d AS DATE), INTERVAL -1 YEAR) AS c FROM t;',
         'duckdb': 'SELECT CAST(d + TO_DAYS(CAST(30 AS INT)) AS DATE) AS a, CAST(d + TO_MONTHS(CAST(1 AS INT)) AS DATE) AS b, CAST(d + TO_MONTHS(CAST((-1) * 12 AS INT)) AS DATE) AS c FROM t;',
         'sqlite': "SELECT DATE(d, CAST(30 AS INTEGER) || ' days') AS a, MIN(DATE(d, 'start of month', CAST(1 AS INTEGER) || ' months', '+1 month', '-1 day'), DATE(d, 'start of month', CAST(1 AS INTEGER) || ' months', (CAST(STRFTIME('%d', d) AS INTEGER) - 1) || ' days')) AS b, MIN(DATE(d, 'start of month', CAST((-1) * 12 AS INTEGER) || ' months', '+1 month', '-1 day'), DATE(d, 'start of month', CAST((-1) * 12 AS INTEGER) || ' months', (CAST(STRFTIME('%d', d) AS INTEGER) - 1) || ' days')) AS c FROM t;",
@@ -168,7 +168,7 @@ MATRIX = [
     ('SELECT GETDATE() AS now;', {
         'sql server': 'SELECT GETDATE() AS now;',
         'postgresql': 'SELECT CURRENT_DATE AS now;',
-        'oracle': 'SELECT CURRENT_DATE AS now FROM DUAL;',
+        'oracle': 'SELECT SYSDATE AS now FROM DUAL;',
         'bigquery': 'SELECT CURRENT_DATE AS now;',
         'duckdb': 'SELECT CURRENT_DATE AS now;',
         'sqlite': 'SELECT CURRENT_DATE AS now;',
@@ -493,13 +493,13 @@ MATRIX = [
     ("SELECT DATEADD(day, 1, visit_start_datetime) AS n, DATEDIFF(month, visit_start_datetime, '20200101') AS m FROM cdm.visit_occurrence;", {
         'sql server': "SELECT DATEADD(DAY, 1, visit_start_datetime) AS n, DATEDIFF(MONTH, CAST(visit_start_datetime AS DATETIME2), CAST('20200101' AS DATETIME2)) AS m FROM cdm.visit_occurrence;",
         'postgresql': "SELECT CAST(visit_start_datetime + (1) * INTERVAL '1 DAY' AS DATE) AS n, (EXTRACT(YEAR FROM AGE(CAST('2020-01-01' AS DATE), CAST(visit_start_datetime AS DATE))) * 12 + EXTRACT(MONTH FROM AGE(CAST('2020-01-01' AS DATE), CAST(visit_start_datetime AS DATE)))) AS m FROM cdm.visit_occurrence;",
-        'oracle': "SELECT (visit_start_datetime + 1) AS n, FLOOR(MONTHS_BETWEEN(TRUNC(TO_DATE('2020-01-01', 'YYYY-MM-DD'), 'DD'), TRUNC(CAST(visit_start_datetime AS DATE), 'DD'))) AS m FROM cdm.visit_occurrence;",
-        'bigquery': "SELECT DATE_ADD(CAST(visit_start_datetime AS DATE), INTERVAL 1 DAY) AS n, DATE_DIFF(CAST('2020-01-01' AS DATE), CAST(visit_start_datetime AS DATE), MONTH) AS m FROM cdm.visit_occurrence;",
+        'oracle': "SELECT (visit_start_datetime + 1) AS n, ((EXTRACT(YEAR FROM TO_DATE('2020-01-01', 'YYYY-MM-DD')) * 12 + EXTRACT(MONTH FROM TO_DATE('2020-01-01', 'YYYY-MM-DD'))) - (EXTRACT(YEAR FROM CAST(visit_start_datetime AS DATE)) * 12 + EXTRACT(MONTH FROM CAST(visit_start_datetime AS DATE))) + (CASE WHEN TRUNC(TO_DATE('2020-01-01', 'YYYY-MM-DD'), 'DD') >= TRUNC(CAST(visit_start_datetime AS DATE), 'DD') THEN (CASE WHEN EXTRACT(DAY FROM TO_DATE('2020-01-01', 'YYYY-MM-DD')) >= EXTRACT(DAY FROM CAST(visit_start_datetime AS DATE)) THEN 0 ELSE -1 END) ELSE (CASE WHEN EXTRACT(DAY FROM TO_DATE('2020-01-01', 'YYYY-MM-DD')) <= EXTRACT(DAY FROM CAST(visit_start_datetime AS DATE)) THEN 0 ELSE 1 END) END)) AS m FROM cdm.visit_occurrence;",
+        'bigquery': "SELECT DATE_ADD(CAST(visit_start_datetime AS DATE), INTERVAL 1 DAY) AS n, ((EXTRACT(YEAR FROM CAST('2020-01-01' AS DATE)) * 12 + EXTRACT(MONTH FROM CAST('2020-01-01' AS DATE))) - (EXTRACT(YEAR FROM CAST(visit_start_datetime AS DATE)) * 12 + EXTRACT(MONTH FROM CAST(visit_start_datetime AS DATE))) + (CASE WHEN CAST('2020-01-01' AS DATE) >= CAST(visit_start_datetime AS DATE) THEN (CASE WHEN EXTRACT(DAY FROM CAST('2020-01-01' AS DATE)) >= EXTRACT(DAY FROM CAST(visit_start_datetime AS DATE)) THEN 0 ELSE -1 END) ELSE (CASE WHEN EXTRACT(DAY FROM CAST('2020-01-01' AS DATE)) <= EXTRACT(DAY FROM CAST(visit_start_datetime AS DATE)) THEN 0 ELSE 1 END) END)) AS m FROM cdm.visit_occurrence;",
         'duckdb': "SELECT CAST(visit_start_datetime + TO_DAYS(CAST(1 AS INT)) AS DATE) AS n, (EXTRACT(YEAR FROM AGE(CAST('2020-01-01' AS DATE), CAST(visit_start_datetime AS DATE))) * 12 + EXTRACT(MONTH FROM AGE(CAST('2020-01-01' AS DATE), CAST(visit_start_datetime AS DATE)))) AS m FROM cdm.visit_occurrence;",
         'sqlite': "SELECT DATE(visit_start_datetime, CAST(1 AS INTEGER) || ' days') AS n, ((CAST(STRFTIME('%Y', '2020-01-01') AS INTEGER) * 12 + CAST(STRFTIME('%m', '2020-01-01') AS INTEGER)) - (CAST(STRFTIME('%Y', visit_start_datetime) AS INTEGER) * 12 + CAST(STRFTIME('%m', visit_start_datetime) AS INTEGER)) + (CASE WHEN DATE('2020-01-01') >= DATE(visit_start_datetime) THEN (CASE WHEN CAST(STRFTIME('%d', '2020-01-01') AS INTEGER) >= CAST(STRFTIME('%d', visit_start_datetime) AS INTEGER) THEN 0 ELSE -1 END) ELSE (CASE WHEN CAST(STRFTIME('%d', '2020-01-01') AS INTEGER) <= CAST(STRFTIME('%d', visit_start_datetime) AS INTEGER) THEN 0 ELSE 1 END) END)) AS m FROM cdm.visit_occurrence;",
         'redshift': "SELECT DATEADD(DAY, 1, visit_start_datetime) AS n, DATEDIFF(MONTH, CAST(visit_start_datetime AS TIMESTAMP), CAST('2020-01-01' AS TIMESTAMP)) AS m FROM cdm.visit_occurrence;",
         'snowflake': "SELECT DATEADD(DAY, 1, visit_start_datetime) AS n, DATEDIFF(MONTH, CAST(visit_start_datetime AS TIMESTAMP), CAST('2020-01-01' AS TIMESTAMP)) AS m FROM cdm.visit_occurrence;",
-        'spark': "SELECT DATE_ADD(visit_start_datetime, 1) AS n, DATEDIFF(MONTH, DATE_TRUNC('MONTH', visit_start_datetime), DATE_TRUNC('MONTH', '2020-01-01')) AS m FROM cdm.visit_occurrence;",
+        'spark': "SELECT DATE_ADD(visit_start_datetime, 1) AS n, DATEDIFF(MONTH, CAST(visit_start_datetime AS DATE), CAST('2020-01-01' AS DATE)) AS m FROM cdm.visit_occurrence;",
         'synapse': "SELECT DATEADD(DAY, 1, visit_start_datetime) AS n, DATEDIFF(MONTH, CAST(visit_start_datetime AS DATETIME2), CAST('20200101' AS DATETIME2)) AS m FROM cdm.visit_occurrence;",
     }),
     # redshift_distribution (SqlRender's DISTKEY on person_id / subject_id / analysis_id, else DISTSTYLE ALL; reserved names quoted)

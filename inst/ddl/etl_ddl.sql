@@ -25,6 +25,7 @@ CREATE TABLE @cdm_database_schema.rcdm_etl_run (
   CONSTRAINT xpk_rcdm_etl_run PRIMARY KEY (run_id)
 );
 
+--HINT DISTRIBUTE_ON_KEY(file_key)
 IF OBJECT_ID('@cdm_database_schema.rcdm_etl_file', 'U') IS NULL
 CREATE TABLE @cdm_database_schema.rcdm_etl_file (
   file_key BIGINT NOT NULL,
@@ -46,6 +47,7 @@ CREATE TABLE @cdm_database_schema.rcdm_etl_file (
 
 -- The person each patient was mapped to when its files loaded (patient_key: the keyed hash of the PatientID,
 -- as staged): a run whose person map says otherwise re-maps those patients (rcdm.etl.persons).
+--HINT DISTRIBUTE_ON_KEY(person_id)
 IF OBJECT_ID('@cdm_database_schema.rcdm_etl_person', 'U') IS NULL
 CREATE TABLE @cdm_database_schema.rcdm_etl_person (
   patient_key VARCHAR(64) NOT NULL,

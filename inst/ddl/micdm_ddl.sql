@@ -2,6 +2,7 @@
 -- image_study_uid and image_series_uid hold keyed hashes of the DICOM UIDs (rcdm never stores real UIDs).
 {DEFAULT @cdm_database_schema = cdm}
 
+--HINT DISTRIBUTE_ON_KEY(person_id)
 IF OBJECT_ID('@cdm_database_schema.image_occurrence', 'U') IS NULL
 CREATE TABLE @cdm_database_schema.image_occurrence (
   image_occurrence_id BIGINT NOT NULL,
@@ -18,6 +19,7 @@ CREATE TABLE @cdm_database_schema.image_occurrence (
   CONSTRAINT xpk_image_occurrence PRIMARY KEY (image_occurrence_id)
 );
 
+--HINT DISTRIBUTE_ON_KEY(person_id)
 IF OBJECT_ID('@cdm_database_schema.image_feature', 'U') IS NULL
 CREATE TABLE @cdm_database_schema.image_feature (
   image_feature_id BIGINT NOT NULL,

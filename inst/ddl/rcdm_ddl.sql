@@ -3,6 +3,7 @@
 -- UIDs are never stored: *_source_value columns hold keyed hashes (HMAC-SHA256, hex) of the DICOM UIDs.
 {DEFAULT @cdm_database_schema = cdm}
 
+--HINT DISTRIBUTE_ON_KEY(person_id)
 IF OBJECT_ID('@cdm_database_schema.radiology_occurrence', 'U') IS NULL
 CREATE TABLE @cdm_database_schema.radiology_occurrence (
   radiology_occurrence_id BIGINT NOT NULL,
@@ -21,6 +22,7 @@ CREATE TABLE @cdm_database_schema.radiology_occurrence (
   CONSTRAINT xpk_radiology_occurrence PRIMARY KEY (radiology_occurrence_id)
 );
 
+--HINT DISTRIBUTE_ON_KEY(radiology_occurrence_id)
 IF OBJECT_ID('@cdm_database_schema.radiology_image', 'U') IS NULL
 CREATE TABLE @cdm_database_schema.radiology_image (
   radiology_image_id BIGINT NOT NULL,

@@ -497,6 +497,19 @@ def from_dual(tree: exp.Expression, ctx: Context) -> exp.Expression:
     return tree
 
 
+@indexed(exp.Table)
+def strip_dbo(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """Write ``db.dbo.t`` as ``db.t``, as SqlRender does on every target but SQL Server, Synapse and BigQuery: OHDSI
+    SQL names a SQL Server database's default schema ``dbo``, and where a database becomes a schema (PostgreSQL,
+    Redshift, Oracle, Spark, Snowflake, DuckDB, SQLite) the three-part name is not valid or names another object."""
+    for table in _find_all(tree, ctx, exp.Table):
+        catalog = table.args.get("catalog")
+        if catalog is not None and table.text("db").lower() == "dbo":
+            _set(ctx, table, "catalog", None)
+            _set(ctx, table, "db", catalog)
+    return tree
+
+
 @triggered_by(exp.Create)
 def distribute_on_key(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """Use a --HINT DISTRIBUTE_ON_KEY(col) hint as Redshift's DISTKEY(col)."""
@@ -657,7 +670,10 @@ def dateadd_sqlite(tree: exp.Expression, ctx: Context) -> exp.Expression:
 
 @indexed(exp.DateAdd)
 def dateadd_oracle(tree: exp.Expression, ctx: Context) -> exp.Expression:
-    """Convert DATEADD to d + n (days) or ADD_MONTHS(d, n) (months, years)."""
+    """Convert DATEADD to d + n (days) or months (years: 12 n) as SQL Server adds them: the same day, clamped to the
+    last day of a shorter month. Oracle's ADD_MONTHS (SqlRender's form) also moves a month's last day to the last day
+    of the result (Feb 29 + 1 month is Mar 31, SQL Server's Mar 29; Oracle SQL Language Reference, ADD_MONTHS), so
+    ours takes the lesser of ADD_MONTHS and the same offset from the first of the result month."""
 
     def convert(node: exp.DateAdd) -> exp.Expression:
         date, amount, unit = _add_parts(node)
@@ -665,7 +681,8 @@ def dateadd_oracle(tree: exp.Expression, ctx: Context) -> exp.Expression:
             return _template(f"(:d + NUMTODSINTERVAL(:n, '{unit}'))", "oracle", d=date, n=amount)
         if unit == "DAY":
             return exp.Paren(this=exp.Add(this=date, expression=amount))
-        return exp.Anonymous(this="ADD_MONTHS", expressions=[date, amount])
+        return _template("LEAST(ADD_MONTHS(:d, :n), ADD_MONTHS(TRUNC(:d, 'MM'), :n) + (:d - TRUNC(:d, 'MM')))",
+                         "oracle", d=date, n=amount)
 
     return _replace_all(tree, exp.DateAdd, convert, ctx)
 
@@ -679,6 +696,24 @@ _MONTH_DIFF_AGE = (
     "(EXTRACT(YEAR FROM AGE(CAST(:b AS DATE), CAST(:a AS DATE))) * 12"
     " + EXTRACT(MONTH FROM AGE(CAST(:b AS DATE), CAST(:a AS DATE))))"
 )
+
+
+def _whole_months(field: str, date: str) -> str:
+    """DATEDIFF(month, :a, :b) as whole months from calendar fields, counted toward zero either way as PostgreSQL's
+    AGE counts them (Jan 31 -> Feb 29 is 0, Feb 15 -> Jan 1 is -1): the meaning SqlRender gives DATEDIFF(month) on
+    every target it translates it for. ``field`` spells one field of ``{x}`` ({code}: %Y, %m, %d, read by the
+    unit YEAR, MONTH, DAY), ``date`` the operand ``{x}`` as a date (to tell the direction)."""
+    units = {"%Y": "YEAR", "%m": "MONTH", "%d": "DAY"}
+
+    def of(code: str, x: str) -> str:
+        return field.format(code=code, unit=units[code], x=x)
+
+    return (
+        f"(({of('%Y', ':b')} * 12 + {of('%m', ':b')}) - ({of('%Y', ':a')} * 12 + {of('%m', ':a')})"
+        f" + (CASE WHEN {date.format(x=':b')} >= {date.format(x=':a')}"
+        f" THEN (CASE WHEN {of('%d', ':b')} >= {of('%d', ':a')} THEN 0 ELSE -1 END)"
+        f" ELSE (CASE WHEN {of('%d', ':b')} <= {of('%d', ':a')} THEN 0 ELSE 1 END) END))"
+    )
 
 
 def _datediff_with(dialect: str, day: str, month: str, year: str, sub_day: "str | dict[str, str]" = "") -> Transform:
@@ -732,12 +767,7 @@ datediff_duckdb.__doc__ = "Convert DATEDIFF(day|month|year, a, b) to DuckDB date
 datediff_sqlite = _datediff_with(
     "sqlite",
     "CAST(JULIANDAY(DATE(:b)) - JULIANDAY(DATE(:a)) AS INTEGER)",
-    "((CAST(STRFTIME('%Y', :b) AS INTEGER) * 12 + CAST(STRFTIME('%m', :b) AS INTEGER))"
-    " - (CAST(STRFTIME('%Y', :a) AS INTEGER) * 12 + CAST(STRFTIME('%m', :a) AS INTEGER))"
-    " + (CASE WHEN DATE(:b) >= DATE(:a)"
-    " THEN (CASE WHEN CAST(STRFTIME('%d', :b) AS INTEGER) >= CAST(STRFTIME('%d', :a) AS INTEGER) THEN 0 ELSE -1 END)"
-    " ELSE (CASE WHEN CAST(STRFTIME('%d', :b) AS INTEGER) <= CAST(STRFTIME('%d', :a) AS INTEGER) THEN 0 ELSE 1 END)"
-    " END))",
+    _whole_months("CAST(STRFTIME('{code}', {x}) AS INTEGER)", "DATE({x})"),
     "(CAST(STRFTIME('%Y', :b) AS INTEGER) - CAST(STRFTIME('%Y', :a) AS INTEGER))",
     "(CAST(STRFTIME('%s', :b) AS INTEGER) / {seconds} - CAST(STRFTIME('%s', :a) AS INTEGER) / {seconds})",
 )
@@ -749,7 +779,7 @@ datediff_sqlite.__doc__ = (
 datediff_oracle = _datediff_with(
     "oracle",
     "(TRUNC(CAST(:b AS DATE)) - TRUNC(CAST(:a AS DATE)))",
-    "FLOOR(MONTHS_BETWEEN(TRUNC(CAST(:b AS DATE)), TRUNC(CAST(:a AS DATE))))",
+    _whole_months("EXTRACT({unit} FROM CAST({x} AS DATE))", "TRUNC(CAST({x} AS DATE))"),
     "(EXTRACT(YEAR FROM CAST(:b AS DATE)) - EXTRACT(YEAR FROM CAST(:a AS DATE)))",
     {
         "HOUR": "ROUND((TRUNC(CAST(:b AS DATE), 'HH24') - TRUNC(CAST(:a AS DATE), 'HH24')) * 24)",
@@ -757,14 +787,19 @@ datediff_oracle = _datediff_with(
         "SECOND": "ROUND((CAST(:b AS DATE) - CAST(:a AS DATE)) * 86400)",
     },
 )
-datediff_oracle.__doc__ = "Convert DATEDIFF(day|month|year, a, b) to Oracle date subtraction / MONTHS_BETWEEN."
+datediff_oracle.__doc__ = (
+    "Convert DATEDIFF(day|month|year, a, b) to Oracle date subtraction and calendar fields; months are whole months "
+    "as on PostgreSQL (MONTHS_BETWEEN, SqlRender's form, is fractional and counts Jan 31 -> Feb 29 as one month)."
+)
 
 
 @indexed(exp.DateAdd, exp.DateDiff)
 def date_units_spark(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """Spark: DATEADD by unit (DATE_ADD days, ADD_MONTHS months, TIMESTAMPADD for time units; sqlglot's DATE_ADD
-    would add hours as days); DATEDIFF other than days on times truncated to the unit, so that it counts unit
-    boundaries crossed as SQL Server does (Spark's counts whole units elapsed)."""
+    would add hours as days). DATEDIFF(month) is Spark's own DATEDIFF(MONTH, ...) (TIMESTAMPDIFF: whole months) on
+    DATEs, the whole months of SqlRender's Spark and PostgreSQL translations; other units on times truncated to the
+    unit, so that they count unit boundaries crossed as SQL Server does (for years, as SqlRender does on every other
+    target; its Spark passes DATEDIFF(year) through, whole years elapsed)."""
 
     def add(node: exp.DateAdd) -> exp.Expression:
         date, amount, unit = _add_parts(node)
@@ -777,16 +812,23 @@ def date_units_spark(tree: exp.Expression, ctx: Context) -> exp.Expression:
         unit = _unit(node)
         if unit == "DAY":
             return node
-        truncate = "'MONTH'" if unit == "MONTH" else f"'{unit}'"
-        return _template(f"DATEDIFF({unit}, DATE_TRUNC({truncate}, :a), DATE_TRUNC({truncate}, :b))", "spark",
+        if unit == "MONTH":
+            return _template("DATEDIFF(MONTH, CAST(:a AS DATE), CAST(:b AS DATE))", "spark",
+                             a=_unwrap(node.expression), b=_unwrap(node.this))
+        return _template(f"DATEDIFF({unit}, DATE_TRUNC('{unit}', :a), DATE_TRUNC('{unit}', :b))", "spark",
                          a=_unwrap(node.expression), b=_unwrap(node.this))
 
     return _replace_all(_replace_all(tree, exp.DateAdd, add, ctx), exp.DateDiff, diff, ctx)
 
 
+_BIGQUERY_MONTHS = _whole_months("EXTRACT({unit} FROM CAST({x} AS DATE))", "CAST({x} AS DATE)")
+
+
 @indexed(exp.DateAdd, exp.DateDiff)
 def date_units_bigquery(tree: exp.Expression, ctx: Context) -> exp.Expression:
-    """BigQuery: time units go through DATETIME_ADD / DATETIME_DIFF (DATE_ADD takes dates only)."""
+    """BigQuery: time units go through DATETIME_ADD / DATETIME_DIFF (DATE_ADD takes dates only); DATEDIFF(month) is
+    whole months from the calendar fields (as SqlRender's BigQuery form, but toward zero for negative spans as its
+    PostgreSQL form): BigQuery's DATE_DIFF(..., MONTH) counts month boundaries."""
 
     def add(node: exp.DateAdd) -> exp.Expression:
         if _unit(node) not in _SUB_DAY:
@@ -796,6 +838,8 @@ def date_units_bigquery(tree: exp.Expression, ctx: Context) -> exp.Expression:
 
     def diff(node: exp.DateDiff) -> exp.Expression:
         unit = _unit(node)
+        if unit == "MONTH":
+            return _template(_BIGQUERY_MONTHS, "bigquery", a=_unwrap(node.expression), b=_unwrap(node.this))
         if unit not in _SUB_DAY:
             return node
         return _template(f"DATETIME_DIFF(CAST(:b AS DATETIME), CAST(:a AS DATETIME), {unit})", "bigquery",
@@ -888,6 +932,13 @@ def date_parts_extract(tree: exp.Expression, ctx: Context) -> exp.Expression:
 def getdate_to_current_date(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """Convert GETDATE() to CURRENT_DATE, as SqlRender does."""
     return _replace_all(tree, exp.CurrentTimestamp, lambda n: exp.CurrentDate(), ctx)
+
+
+@indexed(exp.CurrentTimestamp)
+def getdate_to_sysdate(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """Oracle: GETDATE() as SYSDATE, as SqlRender does: the database server's clock, as SQL Server's GETDATE() is
+    (Oracle's CURRENT_DATE is the date and time in the client session's time zone, which differs per client)."""
+    return _replace_all(tree, exp.CurrentTimestamp, lambda n: exp.CurrentTimestamp(sysdate=True), ctx)
 
 
 @indexed(exp.Cast)
@@ -1130,7 +1181,9 @@ def values_to_union(tree: exp.Expression, ctx: Context) -> exp.Expression:
 
 @triggered_by(exp.Alter)
 def split_alter_add(tree: exp.Expression, ctx: Context) -> TransformResult:
-    """Split ALTER TABLE t ADD a INT, b INT into one ALTER TABLE per column (SQLite adds one at a time)."""
+    """Split ALTER TABLE t ADD a INT, b INT into one ALTER TABLE per column: SQLite and Redshift add one column per
+    ALTER TABLE (Redshift ALTER TABLE: 'ADD [ COLUMN ] column_name', one), Spark's ADD COLUMN takes one list, not
+    repeated ADD COLUMN clauses (run here), and Oracle's several columns need ADD (a INT, b INT)."""
     if isinstance(tree, exp.Alter) and len(tree.args.get("actions") or []) > 1:
         if all(isinstance(a, exp.ColumnDef) for a in tree.args["actions"]):
             return [_one_action(tree, a) for a in tree.args["actions"]]
@@ -1162,6 +1215,23 @@ def log_numeric(tree: exp.Expression, ctx: Context) -> exp.Expression:
         return exp.Log(this=exp.cast(node.this, numeric), expression=exp.cast(node.expression, numeric))
 
     return _replace_all(tree, exp.Log, convert, ctx)
+
+
+def _as_double(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, exp.Literal) or (isinstance(node, exp.Cast) and node.to.is_type(exp.DataType.Type.DOUBLE)):
+        return node
+    return exp.cast(node, exp.DataType.Type.DOUBLE)
+
+
+@indexed(exp.Ln, exp.Log)
+def logarithms_double_redshift(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """Redshift: LN and LOG of DOUBLE PRECISION: LN of a DECIMAL/NUMERIC column (OMOP's value_as_number) is an
+    error on a user table (Amazon Redshift Database Developer Guide, LN function); SqlRender casts to REAL."""
+    for node in _find_all(tree, ctx, exp.Ln, exp.Log):
+        for key in ("this", "expression"):
+            if node.args.get(key) is not None:
+                _set(ctx, node, key, _as_double(node.args[key]))
+    return tree
 
 
 # PostgreSQL's reserved key words (Appendix C, "reserved" and "reserved (can be function or type)"): as a

@@ -26,7 +26,7 @@ import typing
 import sqlglot
 from sqlglot import exp
 
-from rcdm.sql.transforms import Context, _find_all, _replace, indexed
+from rcdm.sql.transforms import Context, _find_all, _replace, _set, indexed
 
 ISNUMERIC_PATTERN = "^[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)$"
 _STRING = {"bigquery": "STRING", "spark": "STRING"}
@@ -113,6 +113,20 @@ def try_cast_oracle(tree: exp.Expression, ctx: Context) -> exp.Expression:
         if node.to.this in _CONVERSION_ERROR_TYPES:
             cast.set("default", exp.Null())
         tree = _replace(tree, ctx, node, cast)
+    return tree
+
+
+def try_cast_snowflake(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """TRY_CAST(x AS T) -> TRY_CAST(CAST(x AS VARCHAR) AS T) when x is not a string literal: Snowflake's TRY_CAST
+    takes a string only (Snowflake documentation, TRY_CAST), and sqlglot otherwise writes a plain CAST, which fails
+    on a value SQL Server's TRY_CAST turns into NULL (SqlRender writes the same inner cast). A plain transform."""
+    for node in [n for n in tree.find_all(exp.Cast) if isinstance(n, exp.TryCast) or n.args.get("safe")]:
+        operand = node.this
+        if isinstance(operand, exp.Literal) and operand.is_string:
+            continue
+        if isinstance(operand, exp.Cast) and operand.to.is_type(*exp.DataType.TEXT_TYPES):
+            continue
+        _set(ctx, node, "this", exp.cast(operand, exp.DataType.Type.VARCHAR))
     return tree
 
 

@@ -13,7 +13,9 @@ ANALYZE = False
 INDEXES = True
 TRANSFORMS = (
     t.normalize_date_units,
+    t.strip_dbo,
     t.select_into_to_ctas,
+    t.split_alter_add,
     t.temp_tables_emulated,
     t.drop_before_create_emulated,
     t.convert_to_cast,
@@ -29,7 +31,7 @@ TRANSFORMS = (
     dates.eomonth_oracle,
     f.md5_oracle,
     f.isnumeric_regex,
-    t.getdate_to_current_date,
+    t.getdate_to_sysdate,
     t.cast_date_oracle,
     t.standard_types,
     t.oracle_types,
@@ -40,6 +42,7 @@ TRANSFORMS = (
     t.plain_key_columns,
     f.try_cast_oracle,
     f.use_schema_oracle,
+    t.values_to_union,
     t.from_dual,
     cte_inside_insert,
 )

@@ -11,6 +11,7 @@ ANALYZE = True
 INDEXES = True
 TRANSFORMS = (
     t.normalize_date_units,
+    t.strip_dbo,
     t.select_into_to_ctas,
     t.temp_tables_native,
     t.convert_to_cast,

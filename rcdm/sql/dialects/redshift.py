@@ -14,9 +14,11 @@ INDEXES = False
 DISTRIBUTION = "distkey"
 TRANSFORMS = (
     t.normalize_date_units,
+    t.strip_dbo,
     t.window_frames_redshift,
     t.plain_key_columns,
     t.select_into_to_ctas,
+    t.split_alter_add,
     t.temp_tables_native,
     t.convert_to_cast,
     t.yyyymmdd_date_literals,
@@ -28,6 +30,7 @@ TRANSFORMS = (
     t.standard_types,
     f.uniqueidentifier_text,
     t.variance_samp,
+    t.logarithms_double_redshift,
     t.drop_indexes,
     t.distribute_on_key,
     r.distribution_redshift,

@@ -14,11 +14,13 @@ ANALYZE = False
 INDEXES = False
 TRANSFORMS = (
     t.normalize_date_units,
+    t.strip_dbo,
     t.plain_key_columns,
     t.select_into_to_ctas,
     t.temp_tables_emulated,
     temp_tables.temporary_emulated_snowflake,
     t.convert_to_cast,
+    f.try_cast_snowflake,
     f.string_bytes,
     t.yyyymmdd_date_literals,
     t.string_plus_to_concat,

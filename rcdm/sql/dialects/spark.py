@@ -12,8 +12,10 @@ ANALYZE = False
 INDEXES = False
 TRANSFORMS = (
     t.normalize_date_units,
+    t.strip_dbo,
     t.plain_key_columns,
     t.select_into_to_ctas,
+    t.split_alter_add,
     t.temp_tables_emulated,
     t.drop_before_create_emulated,
     t.convert_to_cast,
