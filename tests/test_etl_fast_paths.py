@@ -4,11 +4,22 @@ its images share (``rcdm.etl.transform``), on hostile paths and values and on th
 
 from __future__ import annotations
 
+import copy
 import random
+import warnings
 
+import pydicom
 import pytest
+from pydicom.data import get_testdata_file
 
 from rcdm.dicom import deid
+from rcdm.dicom.identity import header_facts
+from rcdm.dicom.reader import read_header
+from rcdm.dicom.sample import template_path
+from rcdm.etl.transform import (SHARED_COLUMNS, BatchContext, FileEntry, file_key, image_row,
+                                phi_scrubbed, process_batch)
+
+SECRET = b"f" * 32
 
 IDS = ("MRN778899", "sample0001", "AİB", "K12", "ß-77", "a.b", "x+y")
 ACCESSIONS = ("ACC123", "2024.01.02.03", "İSTANBUL9")
@@ -59,3 +70,62 @@ def test_the_path_fast_path_never_passes_an_identifier():
         assert not deid._nothing_to_scrub(path, ids + ("AIB",), accessions, names, dates, uids), path
     assert deid._nothing_to_scrub("0001/0000503.dcm", ids, accessions, names, dates, uids)
     assert deid.sanitize_path("AİB/1.dcm", ("AIB",)) == ("{patient_id}/1.dcm", False)  # full way: case-folded
+
+
+def _variants(folder) -> list[str]:
+    """Files of one series that differ in one value each: the patient's identity (so the scrubbing differs), a
+    text value holding it, the dates, the geometry, an unhashable-looking orientation; and exact copies."""
+    ds0 = pydicom.dcmread(template_path("CT"))
+    changes = [
+        {}, {},
+        {"PatientName": "Lee^Mary Ann"},
+        {"PatientName": "Lee^Mary Ann", "StudyDescription": "CT HEAD lee"},
+        {"StudyDescription": "CT HEAD lee"},
+        {"PatientID": "MRN778899", "SeriesDescription": "MRN778899 axial"},
+        {"PatientID": "MRN778899", "SeriesDescription": "MRN778899 axial", "AccessionNumber": "ACC991"},
+        {"PatientBirthDate": "19610412", "ProtocolName": "born 1961-04-12"},
+        {"StudyDate": "20230231", "SeriesDate": "20230102"},
+        {"StudyTime": "251000"},
+        {"SliceThickness": "-0.0"}, {"SliceThickness": "0.0"}, {"SliceThickness": "2.5"},
+        {"ImageOrientationPatient": [1, 0, 0, 0, 0, -1]},
+        {"BodyPartExamined": "HEAD", "Modality": "MR"},
+        {"Rows": 256}, {"InstanceNumber": 7},
+    ]
+    paths = []
+    for i, change in enumerate(changes):
+        ds = copy.deepcopy(ds0)
+        ds.SOPInstanceUID = f"1.2.826.0.1.3680043.9.7{i:03d}"
+        target = folder / f"f{i:02d}.dcm"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the invalid time and dates
+            for keyword, value in change.items():
+                setattr(ds, keyword, value)
+            ds.save_as(target)
+        paths.append(str(target))
+    return paths
+
+
+def test_a_batch_gives_each_file_what_a_batch_of_that_file_alone_gives(tmp_path):
+    paths = _variants(tmp_path) + [p for p in (get_testdata_file(n) for n in ("CT_small.dcm", "MR_small.dcm")) if p]
+    entries = [FileEntry(p, f"lee/{i}/MRN778899_{i}.dcm", file_key(str(i), SECRET), i, i)
+               for i, p in enumerate(paths * 2)]  # twice: the second round hits the batch's memo
+    batch = process_batch(entries, BatchContext(SECRET))
+    alone = [process_batch([entry], BatchContext(SECRET)) for entry in entries]
+    assert batch.column("status").to_pylist() == ["loaded"] * len(entries)
+    for row, single in zip(batch.to_pylist(), alone):
+        assert {**row, "seq": 0} == single.to_pylist()[0]
+    assert phi_scrubbed(batch) == sum(phi_scrubbed(t) for t in alone) > 0
+    images = batch.column("radiology_image_id").to_pylist()
+    assert len(set(images)) == len(paths)  # each file its own SOP id, not its series template's
+    assert batch.column("instance_number").to_pylist()[16] == 7
+
+
+def test_image_row_is_what_a_batch_stages(tmp_path):
+    for path in _variants(tmp_path)[2:8]:  # identities found in the header, scrubbed from its text
+        facts = header_facts(path, SECRET)
+        row = image_row(read_header(path), SECRET, facts.names, facts.birth_dates, facts.accessions)
+        staged = process_batch([FileEntry(path, "a.dcm", file_key("a.dcm", SECRET), 1, 1)], BatchContext(SECRET))
+        assert row.pop("phi_scrubbed") == phi_scrubbed(staged)
+        assert set(row) == set(SHARED_COLUMNS) | {"radiology_image_id", "radiology_image_source_value",
+                                                  "instance_number"}
+        assert row == {name: value for name, value in staged.to_pylist()[0].items() if name in row}
