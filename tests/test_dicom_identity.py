@@ -137,7 +137,7 @@ def test_the_compiled_identity_scan_agrees_with_its_python_twin():
     for path in _bundled():
         with open(path, "rb") as f:
             buf = f.read(identity.WINDOW)
-        for start in (0, 1, 3):  # every alignment: the compiled scan looks at two offsets a step
+        for start in (0, 1, 2, 3):  # every alignment: the compiled scan looks at three offsets a step
             assert identity._scan_c(buf[start:]) == identity._scan_py(buf[start:]), path
     with pytest.raises(TypeError):
         identity._scan_c("not bytes")
