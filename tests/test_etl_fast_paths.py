@@ -5,6 +5,7 @@ its images share (``rcdm.etl.transform``), on hostile paths and values and on th
 from __future__ import annotations
 
 import copy
+import hmac
 import random
 import warnings
 
@@ -129,3 +130,19 @@ def test_image_row_is_what_a_batch_stages(tmp_path):
         assert set(row) == set(SHARED_COLUMNS) | {"radiology_image_id", "radiology_image_source_value",
                                                   "instance_number"}
         assert row == {name: value for name, value in staged.to_pylist()[0].items() if name in row}
+
+
+def test_the_header_checksum_keeps_its_definition(tmp_path):
+    """Reruns compare the checksum recorded by earlier versions: HMAC-SHA256 (purpose "header") of the first 64 KiB
+    up to the first Pixel Data tag, first 63 bits. Were it to change, every file would be read again once."""
+    paths = _variants(tmp_path)[:2] + [p for p in (get_testdata_file(n) for n in ("MR_small_implicit.dcm",
+                                                                                  "emri_small_big_endian.dcm")) if p]
+    entries = [FileEntry(p, f"{i}.dcm", file_key(f"{i}.dcm", SECRET), 1, 1) for i, p in enumerate(paths)]
+    staged = process_batch(entries, BatchContext(SECRET)).column("header_checksum").to_pylist()
+    for path, checksum in zip(paths, staged):
+        with open(path, "rb") as f:
+            window = f.read(1 << 16)
+        cuts = [i for i in (window.find(b"\xe0\x7f\x10\x00"), window.find(b"\x7f\xe0\x00\x10")) if i >= 0]
+        window = window[:min(cuts)] if cuts else window
+        number = int.from_bytes(hmac.digest(SECRET, b"header\x00" + window, "sha256")[:8], "big") >> 1
+        assert checksum == (number or 1)

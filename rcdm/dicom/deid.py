@@ -294,7 +294,10 @@ def _nothing_to_scrub(file_path: str, patient_ids: tuple[str, ...], accessions: 
         return False
     if _loose_pattern(patient_ids, accessions, names, birth_dates).search(file_path):
         return False
-    return not any(uid and uid in file_path for uid in uids)
+    for uid in uids:
+        if uid and uid in file_path:
+            return False
+    return True
 
 
 _UID_LIKE = r"[0-9]+(?:\.[0-9]+){3}"
