@@ -6,6 +6,9 @@
  * position's first two bytes are looked up in a 64 Kibit table of the patterns' first two bytes (runs of
  * zeros and most other bytes fail there), and only a hit compares the 4 bytes with the patterns. The twin is
  * rcdm.dicom.identity._find_all_py; tests/test_dicom_identity.py holds the two equal on random bytes.
+ *
+ * scan() is the ETL's identity scan itself (rcdm.dicom.identity.window_facts): the same tags plus the six stored
+ * text tags, three offsets a step, and the values of the identity elements read here rather than in Python.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
