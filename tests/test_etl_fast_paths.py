@@ -146,3 +146,9 @@ def test_the_header_checksum_keeps_its_definition(tmp_path):
         window = window[:min(cuts)] if cuts else window
         number = int.from_bytes(hmac.digest(SECRET, b"header\x00" + window, "sha256")[:8], "big") >> 1
         assert checksum == (number or 1)
+
+
+def test_a_whole_batchs_identities_take_the_full_way(monkeypatch):
+    many = tuple(f"ACC{i:05d}" for i in range(200))  # an unread file checked against every identity of its batch
+    assert not deid._nothing_to_scrub("a/b.dcm", many, (), (), (), ())
+    assert deid.sanitize_path("x/acc00007_ct/1.dcm", many, placeholder=False) == ("x/{redacted}_ct/1.dcm", False)

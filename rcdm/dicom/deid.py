@@ -289,8 +289,9 @@ def _nothing_to_scrub(file_path: str, patient_ids: tuple[str, ...], accessions: 
     """Whether ``sanitize_path`` would leave ``file_path`` as it is, found by one search: an ASCII path in which
     none of the identifiers occurs, case-insensitively, anywhere (a looser test than the token and word rules of
     the substitutions: what it passes, they would not change), no UID of the file and nothing UID-like. Paths
-    with other characters take the full way (case mappings beyond ASCII: the looser test is not looser there)."""
-    if not file_path.isascii():
+    with other characters take the full way (case mappings beyond ASCII: the looser test is not looser there),
+    and so do the checks against a whole batch's identities (unread files: too many words to compile twice)."""
+    if not file_path.isascii() or len(patient_ids) + len(accessions) + len(names) + len(birth_dates) > _LOOSE_WORDS:
         return False
     if _loose_pattern(patient_ids, accessions, names, birth_dates).search(file_path):
         return False
@@ -300,6 +301,8 @@ def _nothing_to_scrub(file_path: str, patient_ids: tuple[str, ...], accessions: 
     return True
 
 
+_LOOSE_WORDS = 64
+"""At most this many identifiers for ``_nothing_to_scrub``'s one search (a file's own are a handful)."""
 _UID_LIKE = r"[0-9]+(?:\.[0-9]+){3}"
 """Four dot-separated numbers: what every ``UID_TOKEN`` match holds."""
 
