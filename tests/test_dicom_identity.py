@@ -97,3 +97,73 @@ def test_process_batch_opens_each_file_once(tmp_path, monkeypatch):
     assert opened == paths
     monkeypatch.undo()
     assert table.column("header_checksum").to_pylist() == [identity.header_facts(p, SECRET).checksum for p in paths]
+
+
+def _hostile_header(rng: random.Random) -> bytes:
+    """Bytes made of the scan's patterns, VRs, short lengths and noise: tags at odd and even offsets, values
+    that fit and values that run past the end or into a Pixel Data tag."""
+    pieces = identity._PATTERNS + tuple(identity._STORED_TEXT_PATTERNS)
+    parts = []
+    for _ in range(rng.randint(0, 14)):
+        r = rng.random()
+        if r < 0.15:  # an element: explicit VR (either byte order) or implicit VR, maybe cut short
+            tag, value = rng.choice(pieces), bytes(rng.randrange(32, 127) for _ in range(rng.randint(0, 12)))
+            order = "big" if tag[0] == 0 and rng.random() < 0.7 else "little"
+            head = (rng.choice((b"CS", b"PN", b"DA", b"SH")) + len(value).to_bytes(2, order) if rng.random() < 0.6
+                    else len(value).to_bytes(4, "little"))
+            parts.append((tag + head + value)[:rng.choice((None, None, None, rng.randint(0, 8)))])
+        elif r < 0.4:
+            parts.append(rng.choice(pieces))
+        elif r < 0.6:
+            parts.append(rng.choice((b"CS", b"PN", b"DA", b"SH", b"SQ\0\0", b"UN\0\0", b"\xff" * 4)))
+        elif r < 0.8:
+            parts.append(bytes((rng.randint(0, 12), 0)))
+        else:
+            parts.append(bytes(rng.randrange(256) for _ in range(rng.randint(0, 8))))
+    return b"".join(parts)
+
+
+def test_the_compiled_identity_scan_agrees_with_its_python_twin():
+    if identity._scan_c is None and not os.environ.get("CI"):  # CI builds it: there the test must run
+        pytest.skip("rcdm.dicom._tags is not built")
+    rng = random.Random(19)
+    with_values = 0
+    for _ in range(20000):
+        buf = _hostile_header(rng)
+        expected = identity._scan_py(buf)
+        assert identity._scan_c(buf) == expected, buf
+        with_values += any(expected[1:5])
+    assert with_values > 1000  # the values were read, not only the offsets found
+    for path in _bundled():
+        with open(path, "rb") as f:
+            buf = f.read(identity.WINDOW)
+        for start in (0, 1, 2, 3):  # every alignment: the compiled scan looks at three offsets a step
+            assert identity._scan_c(buf[start:]) == identity._scan_py(buf[start:]), path
+    crowded = (b"\x10\x00\x10\x00" * 16384, b"\x10\x00\x10\x00PN\x03\x00abc" * 5000, b"\x08\x00\x60\x00SQ\x00\x00" * 8000,
+               b"\x00\x10\x00\x10PN\x00\x02ab" * 6000 + b"\xe0\x7f\x10\x00" + b"\x10\x00\x10\x00PN\x02\x00xy" * 10)
+    for buf in crowded:  # thousands of hits in a 64 KiB window (the compiled scan's hit list grows)
+        assert identity._scan_c(buf) == identity._scan_py(buf)
+    with pytest.raises(TypeError):
+        identity._scan_c("not bytes")
+
+
+def _nested_text(target):
+    """A CT whose StudyDescription and BodyPartExamined hold a sequence (a nested dataset, not text)."""
+    ds = copy.deepcopy(pydicom.dcmread(template_path("CT")))
+    item = pydicom.Dataset()
+    item.CodeMeaning = "chest"
+    ds.add_new((0x0008, 0x1030), "SQ", [item])
+    ds.add_new((0x0018, 0x0015), "SQ", [item])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds.save_as(target)
+    return str(target)
+
+
+def test_window_facts_are_the_same_with_the_python_scan(monkeypatch, tmp_path):
+    paths = _bundled() + [_accession_in_request_attributes(tmp_path / "nested.dcm"), _nested_text(tmp_path / "sq.dcm")]
+    compiled = [identity.header_facts(p, SECRET) for p in paths]
+    monkeypatch.setattr(identity, "_scan_c", None)
+    monkeypatch.setattr(identity, "_find_all_c", None)
+    assert [identity.header_facts(p, SECRET) for p in paths] == compiled
+    assert any(f.names for f in compiled) and any(f.accessions for f in compiled) and any(f.non_text for f in compiled)

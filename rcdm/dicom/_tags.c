@@ -6,6 +6,9 @@
  * position's first two bytes are looked up in a 64 Kibit table of the patterns' first two bytes (runs of
  * zeros and most other bytes fail there), and only a hit compares the 4 bytes with the patterns. The twin is
  * rcdm.dicom.identity._find_all_py; tests/test_dicom_identity.py holds the two equal on random bytes.
+ *
+ * scan() is the ETL's identity scan itself (rcdm.dicom.identity.window_facts): the same tags plus the six stored
+ * text tags, three offsets a step, and the values of the identity elements read here rather than in Python.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -21,7 +24,7 @@
  * (as if the others were searched in buf[:cut]). offsets: a tuple with one list per pattern after the stops,
  * the ascending offsets of its occurrences (overlapping ones too, as repeated bytes.find(p, i + 1) gives them).
  */
-static PyObject *find_all(PyObject *self, PyObject *args) {
+static PyObject *find_all(PyObject *Py_UNUSED(self), PyObject *args) {
     Py_buffer view;
     PyObject *patterns;
     Py_ssize_t stops;
@@ -101,13 +104,176 @@ fail:
     return NULL;
 }
 
+/* scan(buf) -> (cut, charsets, names, birth_dates, accessions, non_text)
+ *
+ * The identity scan of a header window in one call (rcdm.dicom.identity.window_facts; its pure-Python twin is
+ * rcdm.dicom.identity._scan_py, held equal on random bytes and on the bundled files by the tests). ``cut``: the
+ * offset of the first Pixel Data tag (either byte order; -1 if none); the rest looks at buf[:cut] only. The
+ * four tuples hold the raw values (bytes) of every occurrence of SpecificCharacterSet, PatientName,
+ * PatientBirthDate and AccessionNumber (little-endian occurrences first, then big-endian ones, each ascending;
+ * explicit VR, or implicit VR for little endian; lengths 1..1024 that fit), as _element_values reads them;
+ * ``non_text``: how many of the six stored text tags (little endian) are followed by a nested-value mark
+ * (SQ, UN, or an undefined length). Every offset is looked at, as find_all does, but three at a time: the byte
+ * pair at each offset e divisible by 3 is looked up in a table of the pairs that are bytes 0-1, 1-2 or 2-3 of a
+ * pattern (a pattern at e, e - 1 or e - 2); most pairs fail there, the rest are compared with the patterns
+ * (on a 64 KiB Siemens MR header ~2.5x faster than find_all's lookup at every offset).
+ */
+enum { K_STOP, K_CHARSET, K_NAME, K_BIRTH, K_ACCESSION, K_TEXT };
+#define N_SCAN 16
+static const unsigned char scan_patterns[N_SCAN][4] = {
+    {0xe0, 0x7f, 0x10, 0x00}, {0x7f, 0xe0, 0x00, 0x10}, /* Pixel Data (7FE0,0010) */
+    {0x08, 0x00, 0x05, 0x00}, {0x00, 0x08, 0x00, 0x05}, /* SpecificCharacterSet (0008,0005) */
+    {0x10, 0x00, 0x10, 0x00}, {0x00, 0x10, 0x00, 0x10}, /* PatientName (0010,0010) */
+    {0x10, 0x00, 0x30, 0x00}, {0x00, 0x10, 0x00, 0x30}, /* PatientBirthDate (0010,0030) */
+    {0x08, 0x00, 0x50, 0x00}, {0x00, 0x08, 0x00, 0x50}, /* AccessionNumber (0008,0050) */
+    {0x08, 0x00, 0x60, 0x00}, {0x08, 0x00, 0x70, 0x00}, /* Modality, Manufacturer */
+    {0x08, 0x00, 0x30, 0x10}, {0x08, 0x00, 0x3e, 0x10}, /* StudyDescription, SeriesDescription */
+    {0x18, 0x00, 0x15, 0x00}, {0x18, 0x00, 0x30, 0x10}, /* BodyPartExamined, ProtocolName */
+};
+static const int scan_kind[N_SCAN] = {K_STOP, K_STOP, K_CHARSET, K_CHARSET, K_NAME, K_NAME, K_BIRTH, K_BIRTH,
+                                      K_ACCESSION, K_ACCESSION, K_TEXT, K_TEXT, K_TEXT, K_TEXT, K_TEXT, K_TEXT};
+static uint32_t scan_keys[N_SCAN];
+static unsigned char at_pair[65536]; /* bit s of pair (b0 | b1 << 8): b0 b1 are bytes s, s + 1 of a pattern */
+
+static void scan_init(void) {
+    for (int k = 0; k < N_SCAN; k++) {
+        const unsigned char *b = scan_patterns[k];
+        scan_keys[k] = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+        for (int at = 0; at < 3; at++)
+            at_pair[b[at] | b[at + 1] << 8] |= (unsigned char)(1u << at);
+    }
+}
+
+typedef struct {
+    Py_ssize_t at;
+    int k;
+} hit_t;
+
+/* The value of the element whose tag is at ``i`` (as _element_values reads it), appended to ``list``. */
+static int append_value(PyObject *list, const unsigned char *buf, Py_ssize_t len, Py_ssize_t i, int big,
+                        const char *vr) {
+    Py_ssize_t j = i + 4, k = j + 4, n;
+    if (k > len)
+        return 0;
+    if (buf[j] == (unsigned char)vr[0] && buf[j + 1] == (unsigned char)vr[1])
+        n = big ? (buf[j + 2] << 8 | buf[j + 3]) : (buf[j + 2] | buf[j + 3] << 8);
+    else if (!big)
+        n = (Py_ssize_t)((uint32_t)buf[j] | (uint32_t)buf[j + 1] << 8 | (uint32_t)buf[j + 2] << 16 |
+                         (uint32_t)buf[j + 3] << 24);
+    else
+        return 0;
+    if (n <= 0 || n > 1024 || k + n > len)
+        return 0;
+    PyObject *value = PyBytes_FromStringAndSize((const char *)buf + k, n);
+    if (value == NULL)
+        return -1;
+    int rc = PyList_Append(list, value);
+    Py_DECREF(value);
+    return rc;
+}
+
+static PyObject *scan(PyObject *Py_UNUSED(self), PyObject *args) {
+    Py_buffer view;
+    if (!PyArg_ParseTuple(args, "y*", &view))
+        return NULL;
+    const unsigned char *buf = (const unsigned char *)view.buf;
+    Py_ssize_t len = view.len, cut = -1, nhits = 0, cap = 256;
+    hit_t stack_hits[256], *hits = stack_hits;
+    PyObject *lists[8] = {NULL}, *result = NULL;
+    for (Py_ssize_t e = 0; e + 1 < len && cut < 0; e += 3) {
+        unsigned bits = at_pair[buf[e] | buf[e + 1] << 8];
+        if (!bits)
+            continue;
+        for (int at = 2; at >= 0; at--) { /* the patterns at e - 2, e - 1, e: ascending offsets */
+            Py_ssize_t i = e - at;
+            if (!((bits >> at) & 1) || i < 0 || i + 4 > len)
+                continue;
+            uint32_t v = (uint32_t)buf[i] | (uint32_t)buf[i + 1] << 8 | (uint32_t)buf[i + 2] << 16 |
+                         (uint32_t)buf[i + 3] << 24;
+            for (int k = 0; k < N_SCAN; k++) {
+                if (scan_keys[k] != v)
+                    continue;
+                if (scan_kind[k] == K_STOP) {
+                    cut = i;
+                    break;
+                }
+                if (nhits == cap) {
+                    hit_t *grown = PyMem_Malloc(sizeof(hit_t) * (size_t)cap * 2);
+                    if (grown == NULL) {
+                        PyErr_NoMemory();
+                        goto fail;
+                    }
+                    memcpy(grown, hits, sizeof(hit_t) * (size_t)cap);
+                    if (hits != stack_hits)
+                        PyMem_Free(hits);
+                    hits = grown;
+                    cap *= 2;
+                }
+                hits[nhits].at = i;
+                hits[nhits++].k = k;
+                break;
+            }
+            if (cut >= 0)
+                break;
+        }
+    }
+    Py_ssize_t end = cut >= 0 ? cut : len;
+    for (int l = 0; l < 8; l++)
+        if ((lists[l] = PyList_New(0)) == NULL)
+            goto fail;
+    static const char *vrs[4] = {"CS", "PN", "DA", "SH"};
+    unsigned text_seen = 0;
+    for (Py_ssize_t h = 0; h < nhits; h++) {
+        Py_ssize_t i = hits[h].at;
+        int k = hits[h].k, kind = scan_kind[k];
+        if (kind == K_TEXT) { /* followed by SQ, UN or an undefined length, inside buf[:cut] */
+            const unsigned char *m = buf + i + 4;
+            if (i + 8 <= end && ((m[0] == 'S' && m[1] == 'Q' && !m[2] && !m[3]) ||
+                                 (m[0] == 'U' && m[1] == 'N' && !m[2] && !m[3]) ||
+                                 (m[0] == 0xff && m[1] == 0xff && m[2] == 0xff && m[3] == 0xff)))
+                text_seen |= 1u << (k - 10);
+            continue;
+        }
+        if (i + 4 > end)
+            continue;
+        int big = k & 1; /* odd indexes are the big-endian tags */
+        if (append_value(lists[(kind - K_CHARSET) * 2 + big], buf, end, i, big, vrs[kind - K_CHARSET]) < 0)
+            goto fail;
+    }
+    PyObject *tuples[4] = {NULL};
+    for (int f = 0; f < 4; f++) {
+        if (PyList_SetSlice(lists[2 * f], PY_SSIZE_T_MAX, PY_SSIZE_T_MAX, lists[2 * f + 1]) < 0 ||
+            (tuples[f] = PyList_AsTuple(lists[2 * f])) == NULL) {
+            for (int g = 0; g < f; g++)
+                Py_DECREF(tuples[g]);
+            goto fail;
+        }
+    }
+    int non_text = 0;
+    for (unsigned bits = text_seen; bits; bits &= bits - 1)
+        non_text++;
+    result = Py_BuildValue("(nNNNNi)", cut, tuples[0], tuples[1], tuples[2], tuples[3], non_text);
+fail:
+    for (int l = 0; l < 8; l++)
+        Py_XDECREF(lists[l]);
+    if (hits != stack_hits)
+        PyMem_Free(hits);
+    PyBuffer_Release(&view);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"find_all", find_all, METH_VARARGS,
      "find_all(buf, patterns, stops) -> (cut, offsets): every occurrence of each 4-byte pattern, in one pass."},
+    {"scan", scan, METH_VARARGS,
+     "scan(buf) -> (cut, charsets, names, birth_dates, accessions, non_text): the identity scan of a header."},
     {NULL, NULL, 0, NULL},
 };
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_tags", "One-pass search for 4-byte patterns.", -1,
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_tags", "One-pass search for 4-byte patterns; the identity scan of a header.", -1,
                                     methods};
 
-PyMODINIT_FUNC PyInit__tags(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__tags(void) {
+    scan_init();
+    return PyModule_Create(&module);
+}

@@ -264,7 +264,10 @@ def sanitize_path(file_path: str, patient_ids: tuple[str, ...] = (), names: tupl
     (``uids``) and any UID-like token ``{uid}``, AccessionNumber tokens ``{accession}``, and a component holding
     a name part or a birth date ``{redacted}``. Undecodable bytes (lone surrogates) are looked at as Latin-1
     and stored as U+FFFD. The real path is kept only in the site's path index (``rcdm.etl.path_index``).
-    The substitutions run once over the whole path (a few regular expressions, cached per identity)."""
+    The substitutions run once over the whole path (a few regular expressions, cached per identity); most paths
+    hold none of the identifiers, which one search finds first (``_nothing_to_scrub``)."""
+    if _nothing_to_scrub(file_path, tuple(patient_ids), tuple(accessions), tuple(names), tuple(birth_dates), uids):
+        return file_path, False
     odd = undecodable(file_path)
     stored, checked = _substitute(printable_path(file_path) if odd else file_path, uids,
                                   tuple(patient_ids), tuple(accessions), placeholder)
@@ -279,6 +282,38 @@ def sanitize_path(file_path: str, patient_ids: tuple[str, ...] = (), names: tupl
         if found_in.search(view.lower()) or (latin is not None and found_in.search(latin[i].lower())):
             parts[i], found = REDACTED, True
     return "/".join(parts), found
+
+
+def _nothing_to_scrub(file_path: str, patient_ids: tuple[str, ...], accessions: tuple[str, ...],
+                      names: tuple[str, ...], birth_dates: tuple[str, ...], uids: tuple[str, ...]) -> bool:
+    """Whether ``sanitize_path`` would leave ``file_path`` as it is, found by one search: an ASCII path in which
+    none of the identifiers occurs, case-insensitively, anywhere (a looser test than the token and word rules of
+    the substitutions: what it passes, they would not change), no UID of the file and nothing UID-like. Paths
+    with other characters take the full way (case mappings beyond ASCII: the looser test is not looser there),
+    and so do the checks against a whole batch's identities (unread files: too many words to compile twice)."""
+    if not file_path.isascii() or len(patient_ids) + len(accessions) + len(names) + len(birth_dates) > _LOOSE_WORDS:
+        return False
+    if _loose_pattern(patient_ids, accessions, names, birth_dates).search(file_path):
+        return False
+    for uid in uids:
+        if uid and uid in file_path:
+            return False
+    return True
+
+
+_LOOSE_WORDS = 64
+"""At most this many identifiers for ``_nothing_to_scrub``'s one search (a file's own are a handful)."""
+_UID_LIKE = r"[0-9]+(?:\.[0-9]+){3}"
+"""Four dot-separated numbers: what every ``UID_TOKEN`` match holds."""
+
+
+@functools.lru_cache(maxsize=4096)
+def _loose_pattern(patient_ids: tuple[str, ...], accessions: tuple[str, ...], names: tuple[str, ...],
+                   birth_dates: tuple[str, ...]) -> re.Pattern[str]:
+    """Any identifier anywhere, case-insensitively, or anything UID-like (``_nothing_to_scrub``; cached per
+    identity)."""
+    words = sorted({w for w in patient_ids + accessions + names + birth_dates if w}, key=len, reverse=True)
+    return re.compile("|".join([*map(re.escape, words), _UID_LIKE]), re.IGNORECASE)
 
 
 def _substitute(text: str, uids: tuple[str, ...], patient_ids: tuple[str, ...], accessions: tuple[str, ...],

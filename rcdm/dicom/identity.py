@@ -8,8 +8,8 @@ byte order). The scan looks at every occurrence of the tags, nested ones (an Acc
 RequestAttributesSequence) and big-endian ones included; a stray match yields a value that matches nothing,
 so it is harmless. One read per file: ``rcdm.dicom.reader.read_header_and_head`` hands back the bytes it read
 with the record, and ``window_facts`` scans them (``header_facts`` reads a file itself, for the rare file the
-reader refused). The thirteen patterns are found in one pass by the compiled ``rcdm.dicom._tags.find_all``
-(an optional build; ``_find_all_py`` is its twin, same results).
+reader refused). The compiled ``rcdm.dicom._tags.scan`` finds the tags and reads their values in one pass, three
+offsets a step (an optional build; ``_scan_py``, over ``find_all``, is its twin, same results).
 
 The values stay in the worker: only keyed hashes and scrubbed text leave it.
 """
@@ -26,11 +26,14 @@ from rcdm.dicom.deid import digest_id, hmac_digest
 from rcdm.dicom.reader import _python_encodings, quiet_pydicom
 
 _FindAll = Callable[[bytes, tuple[bytes, ...], int], tuple[int, tuple[list[int], ...]]]
+_Scan = tuple[int, tuple[bytes, ...], tuple[bytes, ...], tuple[bytes, ...], tuple[bytes, ...], int]
 _find_all_c: _FindAll | None
-try:  # the one-pass pattern search (rcdm/dicom/_tags.c, an optional build)
+_scan_c: Callable[[bytes], _Scan] | None
+try:  # the one-pass pattern search and the identity scan (rcdm/dicom/_tags.c, an optional build)
     from rcdm.dicom._tags import find_all as _find_all_c
+    from rcdm.dicom._tags import scan as _scan_c
 except ImportError:  # pragma: no cover - depends on the build
-    _find_all_c = None
+    _find_all_c = _scan_c = None
 
 WINDOW = 1 << 16
 """The header window: at most the file's first 64 KiB, up to the first Pixel Data tag."""
@@ -118,17 +121,34 @@ def window_facts(head: bytes, secret: bytes | None = None) -> HeaderFacts:
     dataset, read as absent by the reader, counted as ``non_text_values``)."""
     if len(head) > WINDOW:
         head = head[:WINDOW]
-    cut, found = find_all(head, _PATTERNS, len(_PIXEL_DATA))
-    buf = memoryview(head)[:cut] if cut >= 0 else memoryview(head)  # no copy of the window (up to 64 KiB)
-    charset_le, charset_be, name_le, name_be, birth_le, birth_be, acc_le, acc_be = found[:8]
-    names, dates, accessions = _identity(tuple(_element_values(buf, charset_le, charset_be, b"CS")[:1]),
-                                         tuple(_element_values(buf, name_le, name_be, b"PN")),
-                                         tuple(_element_values(buf, birth_le, birth_be, b"DA")),
-                                         tuple(_element_values(buf, acc_le, acc_be, b"SH")))
-    non_text = len({tag for offsets in found[8:] for i in offsets if i >= 4
-                    and (tag := buf[i - 4:i]) in _STORED_TEXT_PATTERNS})
-    checksum = header_checksum(buf, secret) if secret is not None else None
+    cut, charsets, raw_names, raw_dates, raw_accessions, non_text = scan(head)
+    names, dates, accessions = _identity(charsets[:1], raw_names, raw_dates, raw_accessions)
+    checksum = None
+    if secret is not None:  # a view: no copy of the window (up to 64 KiB)
+        checksum = header_checksum(memoryview(head)[:cut] if cut >= 0 else head, secret)
     return HeaderFacts(names, dates, accessions, checksum, non_text)
+
+
+def scan(buf: bytes) -> _Scan:
+    """(cut, charsets, names, birth dates, accession numbers, non_text) of a header window: ``cut`` the offset of
+    the first Pixel Data tag (-1: none); then, in ``buf[:cut]``, the raw values of every occurrence of
+    SpecificCharacterSet, PatientName, PatientBirthDate and AccessionNumber (``_element_values``), and how many
+    stored text attributes carry a nested value. One pass in C where built (``rcdm.dicom._tags.scan``)."""
+    if _scan_c is not None:
+        return _scan_c(buf)
+    return _scan_py(buf)
+
+
+def _scan_py(head: bytes) -> _Scan:
+    """The pure-Python twin of ``rcdm.dicom._tags.scan`` (``find_all``, then each value read in Python)."""
+    cut, found = find_all(head, _PATTERNS, len(_PIXEL_DATA))
+    buf = memoryview(head)[:cut] if cut >= 0 else memoryview(head)
+    charset_le, charset_be, name_le, name_be, birth_le, birth_be, acc_le, acc_be = found[:8]
+    non_text = len({tag for offsets in found[8:] for i in offsets if i >= 4
+                    and (tag := bytes(buf[i - 4:i])) in _STORED_TEXT_PATTERNS})
+    return (cut, tuple(_element_values(buf, charset_le, charset_be, b"CS")),
+            tuple(_element_values(buf, name_le, name_be, b"PN")), tuple(_element_values(buf, birth_le, birth_be, b"DA")),
+            tuple(_element_values(buf, acc_le, acc_be, b"SH")), non_text)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -324,6 +324,20 @@ TEXT_COLUMNS = ("body_part_source_value", "laterality_concept_id", "laterality_s
                 "anatomical_plane_concept_id", "anatomical_plane_source_value", "series_type_concept_id",
                 "series_type_source_value", "modality", "manufacturer", "protocol_source_value")
 """The text columns of a staged row that come from the header (all scrubbed once more, as built)."""
+SHARED_COLUMNS = ("patient_key", "radiology_series_id", "radiology_occurrence_id", "image_resolution_rows",
+                  "image_resolution_columns", "ct_slice_thickness", "radiology_series_source_value",
+                  "radiology_occurrence_source_value", "study_date", "study_datetime", "invalid_dates") + TEXT_COLUMNS
+"""The columns of an image row that depend only on ``_SHARED_FIELDS`` of its record and on the file's identity:
+the images of a series share them, so a batch computes them once a series (``_shared_values``)."""
+_SHARED_FIELDS = ("patient_id", "series_instance_uid", "study_instance_uid", "rows", "columns", "slice_thickness",
+                  "study_date", "study_time", "series_date", "series_time", "acquisition_date", "acquisition_time",
+                  "content_date", "content_time", "modality", "manufacturer", "body_part_examined",
+                  "study_description", "series_description", "protocol_name", "laterality", "image_laterality",
+                  "image_type", "contrast_agent", "contrast_route", "contrast_administered", "image_orientation")
+"""Every record field ``_shared_values`` reads (a batch's memo key, with the identity)."""
+_shared_fields_of = operator.attrgetter(*_SHARED_FIELDS)
+
+
 def image_row(record: HeaderRecord, secret: bytes, names: tuple[str, ...] = (),
               birth_dates: tuple[str, ...] = (), other_ids: tuple[str, ...] = (),
               hashes: dict[tuple[str, str], bytes] | None = None) -> dict[str, Any]:
@@ -333,38 +347,33 @@ def image_row(record: HeaderRecord, secret: bytes, names: tuple[str, ...] = (),
     as the module docstring says; ``phi_scrubbed`` (not a staged column) counts the values that were.
     ``hashes``: the keyed hashes of series, study and patient already computed in the batch (filled here; a
     batch's files share a few of each), so each is computed once."""
+    shared, scrubbed = _shared_values(record, secret, tuple(names), tuple(birth_dates), tuple(other_ids),
+                                      {} if hashes is None else hashes)
+    sop = hmac_digest(secret, record.sop_instance_uid, "sop")  # one keyed hash gives the id and the hex
+    row = dict(zip(SHARED_COLUMNS, shared))
+    row.update(radiology_image_id=digest_id(sop), radiology_image_source_value=sop.hex(),
+               instance_number=_int32(record.instance_number), phi_scrubbed=scrubbed)
+    return row
+
+
+def _shared_values(record: HeaderRecord, secret: bytes, names: tuple[str, ...], birth_dates: tuple[str, ...],
+                   other_ids: tuple[str, ...], hashes: dict[tuple[str, str], bytes]) -> tuple[tuple[Any, ...], int]:
+    """(the ``SHARED_COLUMNS`` values of an instance, in that order; how many text values were scrubbed)."""
     patient = (record.patient_id or "").strip()
-    ids = ((patient,) if patient else ()) + tuple(other_ids)  # other_ids: the AccessionNumber values
-    pattern = scrub_pattern(ids, tuple(names), tuple(birth_dates))
+    ids = ((patient,) if patient else ()) + other_ids  # other_ids: the AccessionNumber values
+    pattern = scrub_pattern(ids, names, birth_dates)
     texts = _TextFacts(*_text_facts_of(record))
     try:
         columns, scrubbed = _text_columns(texts, pattern)
     except TypeError:  # an unhashable value (not from the reader): computed without the cache
         columns, scrubbed = _text_columns.__wrapped__(texts, pattern)
     when = derive.study_datetime(record)
-    memo = {} if hashes is None else hashes
-    sop = hmac_digest(secret, record.sop_instance_uid, "sop")  # one keyed hash gives the id and the hex
-    series = _hashed(secret, record.series_instance_uid, "series", memo)
-    study = _hashed(secret, record.study_instance_uid, "study", memo)
-    row = {
-        "patient_key": _hashed(secret, patient, "patient", memo).hex() if patient else None,
-        "radiology_image_id": digest_id(sop),
-        "radiology_series_id": digest_id(series),
-        "radiology_occurrence_id": digest_id(study),
-        "image_resolution_rows": _int32(record.rows),
-        "image_resolution_columns": _int32(record.columns),
-        "ct_slice_thickness": derive.slice_thickness(record),
-        "instance_number": _int32(record.instance_number),
-        "radiology_series_source_value": series.hex(),
-        "radiology_image_source_value": sop.hex(),
-        "radiology_occurrence_source_value": study.hex(),
-        "study_date": when.date,
-        "study_datetime": when.datetime,
-        "invalid_dates": len(when.invalid),
-        "phi_scrubbed": scrubbed,
-    }
-    row.update(columns)
-    return row
+    series = _hashed(secret, record.series_instance_uid, "series", hashes)
+    study = _hashed(secret, record.study_instance_uid, "study", hashes)
+    values = (_hashed(secret, patient, "patient", hashes).hex() if patient else None, digest_id(series),
+              digest_id(study), _int32(record.rows), _int32(record.columns), derive.slice_thickness(record),
+              series.hex(), study.hex(), when.date, when.datetime, len(when.invalid))
+    return values + tuple(map(dict(columns).__getitem__, TEXT_COLUMNS)), scrubbed
 
 
 class _TextFacts(NamedTuple):
@@ -454,81 +463,135 @@ def process_batch(entries: list[FileEntry], ctx: BatchContext) -> pa.Table:
         return _process_batch(entries, ctx)
 
 
+_AT = {name: i for i, name in enumerate(FIELDS)}
+_SHARED_AT = tuple(_AT[name] for name in SHARED_COLUMNS)
+(_SEQ, _KEY, _PATH, _SIZE, _MTIME, _STATUS, _REASON, _IMAGE_ID, _IMAGE_SOURCE, _INSTANCE, _CHECKSUM,
+ _NON_TEXT) = (_AT[name] for name in ("seq", "file_key", "file_path", "file_size", "file_mtime_ns", "status", "reason",
+                                      "radiology_image_id", "radiology_image_source_value", "instance_number",
+                                      "header_checksum", "non_text_values"))
+
+
 def _process_batch(entries: list[FileEntry], ctx: BatchContext) -> pa.Table:
-    rows: list[dict[str, Any]] = []
-    unread: list[tuple[dict[str, Any], FileEntry, BaseException | None]] = []
+    """The batch's rows are lists in ``FIELDS`` order (the table is built column by column at the end); a loaded
+    row starts as a copy of its series' template (``_template``), then gets the values of its own file."""
+    secret = ctx.secret
+    rows: list[list[Any]] = []
+    unread: list[tuple[list[Any], FileEntry, BaseException | None]] = []
     batch_ids: set[str] = set()
     batch_names: set[str] = set()
     batch_dates: set[str] = set()
     scrubbed_rows = 0
     hashes: dict[tuple[str, str], bytes] = {}
+    templates: dict[Any, tuple[list[Any], int]] = {}
     for seq, entry in enumerate(entries):
-        row: dict[str, Any] = {"seq": seq, "file_key": entry.file_key, "file_size": entry.size,
-                               "file_mtime_ns": entry.mtime_ns}
-        rows.append(row)
-        if entry.expect_checksum is not None and _checksum(entry.path, ctx.secret) == entry.expect_checksum:
-            row.update(status=UNCHANGED, file_path="", header_checksum=entry.expect_checksum)
+        if entry.expect_checksum is not None and _checksum(entry.path, secret) == entry.expect_checksum:
+            row = _row_of(seq, entry)
+            row[_STATUS], row[_PATH], row[_CHECKSUM] = UNCHANGED, "", entry.expect_checksum
+            rows.append(row)
             continue
         try:
             record, head = read_header_and_head(entry.path)
         except (DicomSkip, DicomQuarantine) as exc:
+            rows.append(row := _row_of(seq, entry))
             unread.append((row, entry, exc))
             continue
         except Exception as exc:  # noqa: BLE001 - one bad file must not stop the run
-            row.update(status="quarantined", reason=f"parse_error: {type(exc).__name__}")
+            rows.append(row := _row_of(seq, entry))
+            row[_STATUS], row[_REASON] = "quarantined", f"parse_error: {type(exc).__name__}"
             unread.append((row, entry, None))
             continue
         patient = (record.patient_id or "").strip()
-        facts = window_facts(head, ctx.secret)  # the bytes the reader read: one read per file
-        names, dates = facts.names, facts.birth_dates
+        facts = window_facts(head, secret)  # the bytes the reader read: one read per file
+        names, dates, accessions = facts.names, facts.birth_dates, facts.accessions
         uids = (record.sop_instance_uid, record.series_instance_uid, record.study_instance_uid)
         path, _redacted = sanitize_path(entry.file_path, (patient,) if patient else (), names, dates, uids=uids,
-                                        accessions=facts.accessions)
-        row.update(file_path=path, header_checksum=facts.checksum, non_text_values=facts.non_text)
+                                        accessions=accessions)
         if patient:
             batch_ids.add(patient)
-        batch_ids.update(facts.accessions)
+        batch_ids.update(accessions)
         batch_names.update(names)
         batch_dates.update(dates)
         try:
-            values = image_row(record, ctx.secret, names, dates, facts.accessions, hashes)
-            scrubbed_rows += values.pop("phi_scrubbed") > 0
-            row.update(values)
-            row["status"] = "loaded"
+            template, scrubbed = _template(record, secret, names, dates, accessions, hashes, templates)
+            sop = hmac_digest(secret, record.sop_instance_uid, "sop")  # one keyed hash gives the id and the hex
+            instance = _int32(record.instance_number)
         except Exception as exc:  # noqa: BLE001 - one bad file must not stop the run
-            row.update(status="quarantined", reason=f"parse_error: {type(exc).__name__}")
+            rows.append(row := _row_of(seq, entry))
+            row[_PATH], row[_CHECKSUM], row[_NON_TEXT] = path, facts.checksum, facts.non_text
+            row[_STATUS], row[_REASON] = "quarantined", f"parse_error: {type(exc).__name__}"
+            continue
+        rows.append(row := template.copy())
+        row[_SEQ], row[_KEY], row[_SIZE], row[_MTIME] = seq, entry.file_key, entry.size, entry.mtime_ns
+        row[_PATH], row[_CHECKSUM], row[_NON_TEXT] = path, facts.checksum, facts.non_text
+        row[_IMAGE_ID], row[_IMAGE_SOURCE], row[_INSTANCE] = digest_id(sop), sop.hex(), instance
+        scrubbed_rows += scrubbed > 0
     ids = tuple(sorted(batch_ids, key=len, reverse=True))
     names_t, dates_t = tuple(batch_names), tuple(batch_dates)
     for row, entry, exc in unread:
         own = HeaderFacts()
         if isinstance(exc, DicomQuarantine):  # DICOM-like: its own name and birth date may be readable
-            own = header_facts(entry.path, ctx.secret)
+            own = header_facts(entry.path, secret)
         elif isinstance(exc, DicomSkip):
-            own = HeaderFacts(checksum=_checksum(entry.path, ctx.secret))
+            own = HeaderFacts(checksum=_checksum(entry.path, secret))
         path, _ = sanitize_path(entry.file_path, ids + own.accessions, names_t + own.names, dates_t + own.birth_dates,
                                 placeholder=False)
-        row.update(file_path=path, header_checksum=own.checksum)
+        row[_PATH], row[_CHECKSUM] = path, own.checksum
         if exc is not None:
             safe = entry._replace(file_path=path)
             reason = _detail(exc, safe)
             pattern = scrub_pattern(ids + own.accessions, names_t + own.names, dates_t + own.birth_dates)
             code, _, detail = reason.partition(": ")  # the code is rcdm's own: only the detail is scrubbed
             detail = UID_TOKEN.sub(UID_PLACEHOLDER, scrub_value(detail, pattern)[0] or "") if detail else ""
-            row.update(status="skipped" if isinstance(exc, DicomSkip) else "quarantined",
-                       reason=f"{code}: {detail}" if detail else code)
-    for row in rows:  # whatever an error message held: valid UTF-8 only
-        for name in ("file_path", "reason"):
-            value = row.get(name)
-            if isinstance(value, str) and undecodable(value):
-                row[name] = printable_path(value)
-    return stage_table(rows, scrubbed_rows)
+            row[_STATUS] = "skipped" if isinstance(exc, DicomSkip) else "quarantined"
+            row[_REASON] = f"{code}: {detail}" if detail else code
+    columns = [list(column) for column in zip(*rows)] if rows else [[] for _ in FIELDS]
+    for at in (_PATH, _REASON):  # whatever an error message held: valid UTF-8 only
+        column = columns[at]
+        for i, value in enumerate(column):
+            if isinstance(value, str) and not value.isascii() and undecodable(value):
+                column[i] = printable_path(value)
+    return _table(columns, scrubbed_rows)
+
+
+def _row_of(seq: int, entry: FileEntry) -> list[Any]:
+    """A row (``FIELDS`` order) with only what the parent said about the file."""
+    row: list[Any] = [None] * len(FIELDS)
+    row[_SEQ], row[_KEY], row[_SIZE], row[_MTIME] = seq, entry.file_key, entry.size, entry.mtime_ns
+    return row
+
+
+def _template(record: HeaderRecord, secret: bytes, names: tuple[str, ...], dates: tuple[str, ...],
+              accessions: tuple[str, ...], hashes: dict[tuple[str, str], bytes],
+              templates: dict[Any, tuple[list[Any], int]]) -> tuple[list[Any], int]:
+    """(a loaded row (``FIELDS`` order) holding its ``SHARED_COLUMNS``, how many text values were scrubbed),
+    looked up in the batch's ``templates`` by every record field and identity value they are made of."""
+    try:
+        key: Any = (_shared_fields_of(record), names, dates, accessions)
+        found = templates.get(key)
+    except TypeError:  # an unhashable value (not from the reader): computed, not kept
+        key, found = None, None
+    if found is None:
+        values, scrubbed = _shared_values(record, secret, names, dates, accessions, hashes)
+        template: list[Any] = [None] * len(FIELDS)
+        for at, value in zip(_SHARED_AT, values):
+            template[at] = value
+        template[_STATUS] = "loaded"
+        found = (template, scrubbed)
+        if key is not None:
+            templates[key] = found
+    return found
 
 
 def stage_table(rows: list[dict[str, Any]], scrubbed_rows: int) -> pa.Table:
     """The staged table (``STAGE_SCHEMA``) of a batch's rows; ``scrubbed_rows`` goes into its metadata."""
-    columns: dict[str, list[Any]] = {name: [row.get(name) for row in rows] for name in FIELDS}
+    return _table([[row.get(name) for row in rows] for name in FIELDS], scrubbed_rows)
+
+
+def _table(columns: list[list[Any]], scrubbed_rows: int) -> pa.Table:
+    """The staged table of ``columns`` (``FIELDS`` order); ``scrubbed_rows`` goes into its metadata."""
     schema = STAGE_SCHEMA.with_metadata({PHI_SCRUBBED_KEY: str(scrubbed_rows).encode()})
-    return pa.table(columns, schema=schema)
+    return pa.Table.from_arrays([pa.array(column, field.type) for column, field in zip(columns, schema)],
+                                schema=schema)
 
 
 def _checksum(path: str, secret: bytes) -> int | None:

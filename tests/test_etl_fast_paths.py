@@ -1,0 +1,154 @@
+"""The ETL's per-file fast paths give what the full way gives: the path check that skips the substitutions when
+a path holds none of the identifiers (``rcdm.dicom.deid._nothing_to_scrub``) and the batch's memo of the values
+its images share (``rcdm.etl.transform``), on hostile paths and values and on the bundled files."""
+
+from __future__ import annotations
+
+import copy
+import hmac
+import random
+import warnings
+
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+
+from rcdm.dicom import deid
+from rcdm.dicom.identity import header_facts
+from rcdm.dicom.reader import read_header
+from rcdm.dicom.sample import template_path
+from rcdm.etl.transform import (SHARED_COLUMNS, BatchContext, FileEntry, file_key, image_row,
+                                phi_scrubbed, process_batch)
+
+SECRET = b"f" * 32
+
+IDS = ("MRN778899", "sample0001", "AİB", "K12", "ß-77", "a.b", "x+y")
+ACCESSIONS = ("ACC123", "2024.01.02.03", "İSTANBUL9")
+NAMES = ("lee", "mary ann", "i̇brahim", "홍길동", "straße", "o'neil", "sſs")
+DATES = ("19610412", "1961-04-12", "1961/04/12", "1961.04.12")
+UIDS = ("1.2.840.10008.5.1.4.1.1.2", "1.2.3", "9.9.9.9.9")
+PIECES = IDS + ACCESSIONS + NAMES + DATES + UIDS + (
+    "sleep_study", "CT", "ct-", "_", ".", "-", " ", "..", "dcm", ".dcm", "1.2.3.4", "01.02.03.04x", "X1.2.3.4",
+    "K", "k", "İ", "i", "ı", "ẞ", "SS", "\udcff", "\udce9", "ç", "MRN", "778899", "Lee", "LEE", "LEEK", "ann",
+    "19610412X", "2019", "0412", "{uid}", "a", "b", "0", "9")
+
+
+def _hostile_path(rng: random.Random) -> str:
+    components = []
+    for _ in range(rng.randint(1, 4)):
+        pieces = [rng.choice(PIECES) for _ in range(rng.randint(1, 4))]
+        words = [p if deid.undecodable(p) else rng.choice((str.lower, str.upper, str, str.title))(p) for p in pieces]
+        components.append("".join(words))
+    return "/".join(components)
+
+
+def _full_way(monkeypatch) -> None:
+    monkeypatch.setattr(deid, "_nothing_to_scrub", lambda *args: False)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_path_fast_path_gives_what_the_full_way_gives_on_hostile_paths(seed, monkeypatch):
+    rng = random.Random(seed)
+    cases = []
+    for _ in range(5000):
+        path = _hostile_path(rng)
+        identity = (tuple(rng.sample(IDS, rng.randint(0, 2))), tuple(rng.sample(NAMES, rng.randint(0, 3))),
+                    tuple(rng.sample(DATES, rng.randint(0, 2))), rng.random() < 0.5,
+                    tuple(rng.sample(UIDS, rng.randint(0, 3))), tuple(rng.sample(ACCESSIONS, rng.randint(0, 2))))
+        cases.append((path, identity))
+    fast = [deid.sanitize_path(path, *identity) for path, identity in cases]
+    taken = sum(deid._nothing_to_scrub(path, identity[0], identity[5], identity[1], identity[2], identity[4])
+                for path, identity in cases)
+    _full_way(monkeypatch)
+    assert fast == [deid.sanitize_path(path, *identity) for path, identity in cases]
+    assert taken > 100  # the fast path was taken, not only the full way compared with itself
+
+
+def test_the_path_fast_path_never_passes_an_identifier():
+    ids, names, dates, uids, accessions = ("MRN778899",), ("lee",), ("1961-04-12",), ("1.2.3.4.5",), ("ACC123",)
+    for path in ("mrn778899/1.dcm", "a/LEE/1.dcm", "a/1961-04-12/1.dcm", "a/1.2.3.4.5.dcm", "a/acc123/1.dcm",
+                 "a/9.8.7.6/1.dcm", "AİB/1.dcm"):
+        assert not deid._nothing_to_scrub(path, ids + ("AIB",), accessions, names, dates, uids), path
+    assert deid._nothing_to_scrub("0001/0000503.dcm", ids, accessions, names, dates, uids)
+    assert deid.sanitize_path("AİB/1.dcm", ("AIB",)) == ("{patient_id}/1.dcm", False)  # full way: case-folded
+
+
+def _variants(folder) -> list[str]:
+    """Files of one series that differ in one value each: the patient's identity (so the scrubbing differs), a
+    text value holding it, the dates, the geometry, an unhashable-looking orientation; and exact copies."""
+    ds0 = pydicom.dcmread(template_path("CT"))
+    changes = [
+        {}, {},
+        {"PatientName": "Lee^Mary Ann"},
+        {"PatientName": "Lee^Mary Ann", "StudyDescription": "CT HEAD lee"},
+        {"StudyDescription": "CT HEAD lee"},
+        {"PatientID": "MRN778899", "SeriesDescription": "MRN778899 axial"},
+        {"PatientID": "MRN778899", "SeriesDescription": "MRN778899 axial", "AccessionNumber": "ACC991"},
+        {"PatientBirthDate": "19610412", "ProtocolName": "born 1961-04-12"},
+        {"StudyDate": "20230231", "SeriesDate": "20230102"},
+        {"StudyTime": "251000"},
+        {"SliceThickness": "-0.0"}, {"SliceThickness": "0.0"}, {"SliceThickness": "2.5"},
+        {"ImageOrientationPatient": [1, 0, 0, 0, 0, -1]},
+        {"BodyPartExamined": "HEAD", "Modality": "MR"},
+        {"Rows": 256}, {"InstanceNumber": 7},
+    ]
+    paths = []
+    for i, change in enumerate(changes):
+        ds = copy.deepcopy(ds0)
+        ds.SOPInstanceUID = f"1.2.826.0.1.3680043.9.7{i:03d}"
+        target = folder / f"f{i:02d}.dcm"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the invalid time and dates
+            for keyword, value in change.items():
+                setattr(ds, keyword, value)
+            ds.save_as(target)
+        paths.append(str(target))
+    return paths
+
+
+def test_a_batch_gives_each_file_what_a_batch_of_that_file_alone_gives(tmp_path):
+    paths = _variants(tmp_path) + [p for p in (get_testdata_file(n) for n in ("CT_small.dcm", "MR_small.dcm")) if p]
+    entries = [FileEntry(p, f"lee/{i}/MRN778899_{i}.dcm", file_key(str(i), SECRET), i, i)
+               for i, p in enumerate(paths * 2)]  # twice: the second round hits the batch's memo
+    batch = process_batch(entries, BatchContext(SECRET))
+    alone = [process_batch([entry], BatchContext(SECRET)) for entry in entries]
+    assert batch.column("status").to_pylist() == ["loaded"] * len(entries)
+    for row, single in zip(batch.to_pylist(), alone):
+        assert {**row, "seq": 0} == single.to_pylist()[0]
+    assert phi_scrubbed(batch) == sum(phi_scrubbed(t) for t in alone) > 0
+    images = batch.column("radiology_image_id").to_pylist()
+    assert len(set(images)) == len(paths)  # each file its own SOP id, not its series template's
+    assert batch.column("instance_number").to_pylist()[16] == 7
+
+
+def test_image_row_is_what_a_batch_stages(tmp_path):
+    for path in _variants(tmp_path)[2:8]:  # identities found in the header, scrubbed from its text
+        facts = header_facts(path, SECRET)
+        row = image_row(read_header(path), SECRET, facts.names, facts.birth_dates, facts.accessions)
+        staged = process_batch([FileEntry(path, "a.dcm", file_key("a.dcm", SECRET), 1, 1)], BatchContext(SECRET))
+        assert row.pop("phi_scrubbed") == phi_scrubbed(staged)
+        assert set(row) == set(SHARED_COLUMNS) | {"radiology_image_id", "radiology_image_source_value",
+                                                  "instance_number"}
+        assert row == {name: value for name, value in staged.to_pylist()[0].items() if name in row}
+
+
+def test_the_header_checksum_keeps_its_definition(tmp_path):
+    """Reruns compare the checksum recorded by earlier versions: HMAC-SHA256 (purpose "header") of the first 64 KiB
+    up to the first Pixel Data tag, first 63 bits. Were it to change, every file would be read again once."""
+    paths = _variants(tmp_path)[:2] + [p for p in (get_testdata_file(n) for n in ("MR_small_implicit.dcm",
+                                                                                  "emri_small_big_endian.dcm")) if p]
+    entries = [FileEntry(p, f"{i}.dcm", file_key(f"{i}.dcm", SECRET), 1, 1) for i, p in enumerate(paths)]
+    staged = process_batch(entries, BatchContext(SECRET)).column("header_checksum").to_pylist()
+    for path, checksum in zip(paths, staged):
+        with open(path, "rb") as f:
+            window = f.read(1 << 16)
+        cuts = [i for i in (window.find(b"\xe0\x7f\x10\x00"), window.find(b"\x7f\xe0\x00\x10")) if i >= 0]
+        window = window[:min(cuts)] if cuts else window
+        number = int.from_bytes(hmac.digest(SECRET, b"header\x00" + window, "sha256")[:8], "big") >> 1
+        assert checksum == (number or 1)
+
+
+def test_a_whole_batchs_identities_take_the_full_way(monkeypatch):
+    many = tuple(f"ACC{i:05d}" for i in range(200))  # an unread file checked against every identity of its batch
+    assert not deid._nothing_to_scrub("a/b.dcm", many, (), (), (), ())
+    assert deid.sanitize_path("x/acc00007_ct/1.dcm", many, placeholder=False) == ("x/{redacted}_ct/1.dcm", False)
