@@ -851,10 +851,12 @@ def _sqlite_add_column(o):
 
 @reason("SQLite temporary tables: ours CREATE TABLE temp.t, SqlRender CREATE TEMP TABLE t; a table created in the "
         "schema temp is a temporary table (SQLite documentation, CREATE TABLE: 'If the schema-name is specified as "
-        "temp, the table is a temporary table'): the same table, otherwise the same statement")
+        "temp, the table is a temporary table'); TEXT(255) and TEXT have the same affinity: the same table, otherwise "
+        "the same statement")
 def _sqlite_temp_schema(o):
+    text = [(r"\bTEXT\(\d+\)", "TEXT")]  # the same affinity (see the ALTER TABLE ... ADD class)
     return o.dialect == "sqlite" and bool(re.match(r"\s*CREATE TABLE temp\.\w+", o.ours, re.I)) and _same_with(
-        o, [], [(r"^(\s*)CREATE TEMP(ORARY)? TABLE (\w+)", r"\1CREATE TABLE temp.\3")], spellings=True)
+        o, text, [(r"^(\s*)CREATE TEMP(ORARY)? TABLE (\w+)", r"\1CREATE TABLE temp.\3"), *text], spellings=True)
 
 
 @reason("SQLite has no TRUNCATE (SQLite documentation, 'SQL As Understood By SQLite': DELETE without WHERE is the "

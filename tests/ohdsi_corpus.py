@@ -22,9 +22,9 @@ from rcdm.sql import render
 DATA = Path(__file__).resolve().parent / "data" / "ohdsi_sql"
 ACHILLES, WEBAPI, CIRCE = DATA / "achilles", DATA / "webapi", DATA / "circe"
 
-ACHILLES_STEP = 8
+ACHILLES_STEP = 4
 """Achilles analyses kept: every ``ACHILLES_STEP``-th analysis in id order (every domain, every shape: counts,
-strata, distributions), a representative eighth that keeps the differential within its CI budget."""
+strata, distributions), a representative quarter that keeps the differential within its CI budget."""
 
 WEBAPI_SKIPPED = ("cdmresults/conditionera", "cdmresults/drugera", "cdmresults/procedure", "cdmresults/visit",
                   "cdmresults/observation/")

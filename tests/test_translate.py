@@ -223,7 +223,7 @@ MATRIX = [
         'oracle': 'SELECT STDDEV(x) AS s, VAR_SAMP(x) AS v FROM t;',
         'bigquery': 'SELECT STDDEV(x) AS s, VAR_SAMP(x) AS v FROM t;',
         'duckdb': 'SELECT STDDEV(x) AS s, VAR_SAMP(x) AS v FROM t;',
-        'sqlite': Refused("STDEV is not available on 'sqlite'"),
+        'sqlite': 'SELECT SQRT(MAX((SUM(CAST(x AS REAL) * CAST(x AS REAL)) - SUM(CAST(x AS REAL)) * SUM(CAST(x AS REAL)) / COUNT(CAST(x AS REAL))) / (COUNT(CAST(x AS REAL)) - 1), 0)) AS s, ((SUM(CAST(x AS REAL) * CAST(x AS REAL)) - SUM(CAST(x AS REAL)) * SUM(CAST(x AS REAL)) / COUNT(CAST(x AS REAL))) / (COUNT(CAST(x AS REAL)) - 1)) AS v FROM t;',
         'redshift': 'SELECT STDDEV(x) AS s, VAR_SAMP(x) AS v FROM t;',
         'snowflake': 'SELECT STDDEV(x) AS s, VAR_SAMP(x) AS v FROM t;',
         'spark': 'SELECT STDDEV(x) AS s, VAR_SAMP(x) AS v FROM t;',

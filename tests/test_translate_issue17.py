@@ -13,6 +13,7 @@ import duckdb
 import pytest
 
 from rcdm.sql import split_sql
+from rcdm.errors import TranslationError
 from rcdm.sql.translate import translate
 
 ISNUMERIC_VALUES = {"12": 1, "-1.5": 1, "+3": 1, ".5": 1, "7.": 1, "abc": 0, "1.2.3": 0, "": 0, "-": 0}
@@ -192,3 +193,16 @@ def test_concat_runs_on_sqlite_without_concat() -> None:
     sql = translate("SELECT CONCAT(a, '||', b, '|', n) AS path FROM t", "sqlite")
     assert "CONCAT" not in sql.upper()
     assert con.execute(sql).fetchall() == [("x|||7",)]
+
+
+def test_stdev_and_var_run_on_sqlite() -> None:
+    """SQLite has no STDEV or VAR (Achilles' distribution analyses use STDEV, found by the real OHDSI corpus): ours
+    writes the sample statistics with SUM and COUNT, NULL for one row as on SQL Server."""
+    con = sqlite3.connect(":memory:")
+    con.execute("CREATE TABLE t (g INTEGER, x INTEGER)")
+    con.executemany("INSERT INTO t VALUES (?, ?)", [(1, 1), (1, 2), (1, 4), (1, 7), (1, None), (2, 5)])
+    sql = translate("SELECT g, STDEV(x) AS s, VAR(x) AS v FROM t GROUP BY g ORDER BY g", "sqlite")
+    (g1, s1, v1), (g2, s2, v2) = con.execute(sql).fetchall()
+    assert (g1, round(s1 * s1, 9), round(v1, 9)) == (1, 7.0, 7.0) and (g2, s2, v2) == (2, None, None)
+    with pytest.raises(TranslationError, match="window"):
+        translate("SELECT STDEV(x) OVER (PARTITION BY g) AS s FROM t", "sqlite")

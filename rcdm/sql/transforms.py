@@ -1096,16 +1096,33 @@ def refuse(kind: type, message: str) -> Transform:
     return transform
 
 
-refuse_stddev = refuse(exp.Stddev, "STDEV is not available")
+_SQLITE_VARIANCE = "(SUM(:v * :v) - SUM(:v) * SUM(:v) / COUNT(:v)) / (COUNT(:v) - 1)"
 
 
-@indexed(exp.Variance, exp.Anonymous)
-def refuse_variance(tree: exp.Expression, ctx: Context) -> exp.Expression:
-    """Refuse VAR(x): there is no variance aggregate on this target."""
-    for node in _find_all(tree, ctx, exp.Variance, exp.Anonymous):
-        if isinstance(node, exp.Variance) or node.name.upper() in ("VAR", "VAR_SAMP"):
-            raise TranslationError(f"VAR is not available on '{ctx.target.name}'")
-    return tree
+@indexed(exp.Stddev, exp.Variance, exp.Anonymous)
+def variance_sqlite(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """Write STDEV(x) / VAR(x) (sample standard deviation and variance) with SUM and COUNT: SQLite has neither
+    aggregate (SqlRender keeps STDEV, which only RSQLite's extension functions provide), and Achilles' distribution
+    analyses use STDEV. x is read as REAL; one row gives NULL, as on SQL Server (SQLite's x / 0 is NULL). A window
+    STDEV ... OVER or a STDEV(DISTINCT x) is refused."""
+
+    def convert(node: exp.Expression) -> exp.Expression:
+        is_var = isinstance(node, exp.Variance) or (
+            isinstance(node, exp.Anonymous) and node.name.upper() in ("VAR", "VAR_SAMP"))
+        if not (is_var or isinstance(node, exp.Stddev)):
+            return node
+        arg = node.this if not isinstance(node, exp.Anonymous) else (node.expressions or [None])[0]
+        if arg is None or isinstance(arg, exp.Distinct) or isinstance(node.parent, exp.Window):
+            raise TranslationError(
+                f"{'VAR' if is_var else 'STDEV'} over a window or of DISTINCT values is not available on "
+                f"'{ctx.target.name}'")
+        value = exp.Cast(this=arg.copy(), to=exp.DataType.build("REAL"))
+        variance = _template(_SQLITE_VARIANCE, "sqlite", v=value)
+        if is_var:
+            return exp.Paren(this=variance)
+        return _template("SQRT(MAX(:x, 0))", "sqlite", x=variance)
+
+    return _replace_all(tree, (exp.Stddev, exp.Variance, exp.Anonymous), convert, ctx)
 
 
 refuse_md5 = refuse(exp.MD5, "HASHBYTES is not available")
