@@ -37,7 +37,7 @@ MATRIX = [
     # select_into_temp
     ('SELECT person_id INTO #t FROM cdm.person;', {
         'sql server': 'SELECT person_id INTO #t FROM cdm.person;',
-        'postgresql': 'CREATE TEMPORARY TABLE t AS SELECT person_id FROM cdm.person;',
+        'postgresql': 'CREATE TEMPORARY TABLE t AS SELECT person_id FROM cdm.person;\nANALYZE t;',
         'oracle': ORACLE_DROP_T + 'CREATE TABLE scratch.{p}t AS SELECT person_id FROM cdm.person;',
         'bigquery': 'CREATE OR REPLACE TABLE scratch.{p}t AS SELECT person_id FROM cdm.person;',
         'duckdb': 'CREATE TEMPORARY TABLE t AS SELECT person_id FROM cdm.person;',
@@ -50,7 +50,7 @@ MATRIX = [
     # with_select_into
     ('WITH x AS (SELECT person_id FROM cdm.person) SELECT person_id INTO #t FROM x;', {
         'sql server': 'WITH x AS (SELECT person_id AS person_id FROM cdm.person) SELECT person_id INTO #t FROM x;',
-        'postgresql': 'CREATE TEMPORARY TABLE t AS WITH x AS (SELECT person_id FROM cdm.person) SELECT person_id FROM x;',
+        'postgresql': 'CREATE TEMPORARY TABLE t AS WITH x AS (SELECT person_id FROM cdm.person) SELECT person_id FROM x;\nANALYZE t;',
         'oracle': ORACLE_DROP_T + 'CREATE TABLE scratch.{p}t AS WITH x AS (SELECT person_id FROM cdm.person) SELECT person_id FROM x;',
         'bigquery': 'CREATE OR REPLACE TABLE scratch.{p}t AS WITH x AS (SELECT person_id FROM cdm.person) SELECT person_id FROM x;',
         'duckdb': 'CREATE TEMPORARY TABLE t AS WITH x AS (SELECT person_id FROM cdm.person) SELECT person_id FROM x;',
@@ -223,7 +223,7 @@ MATRIX = [
         'oracle': 'SELECT STDDEV(x) AS s, VAR_SAMP(x) AS v FROM t;',
         'bigquery': 'SELECT STDDEV(x) AS s, VAR_SAMP(x) AS v FROM t;',
         'duckdb': 'SELECT STDDEV(x) AS s, VAR_SAMP(x) AS v FROM t;',
-        'sqlite': Refused("STDEV is not available on 'sqlite'"),
+        'sqlite': 'SELECT SQRT(MAX((SUM(CAST(x AS REAL) * CAST(x AS REAL)) - SUM(CAST(x AS REAL)) * SUM(CAST(x AS REAL)) / COUNT(CAST(x AS REAL))) / (COUNT(CAST(x AS REAL)) - 1), 0)) AS s, ((SUM(CAST(x AS REAL) * CAST(x AS REAL)) - SUM(CAST(x AS REAL)) * SUM(CAST(x AS REAL)) / COUNT(CAST(x AS REAL))) / (COUNT(CAST(x AS REAL)) - 1)) AS v FROM t;',
         'redshift': 'SELECT STDDEV(x) AS s, VAR_SAMP(x) AS v FROM t;',
         'snowflake': 'SELECT STDDEV(x) AS s, VAR_SAMP(x) AS v FROM t;',
         'spark': 'SELECT STDDEV(x) AS s, VAR_SAMP(x) AS v FROM t;',
@@ -284,7 +284,7 @@ MATRIX = [
     # hint
     ('--HINT DISTRIBUTE_ON_KEY(person_id)\nSELECT person_id INTO #t FROM cdm.person;', {
         'sql server': 'SELECT person_id INTO #t FROM cdm.person;',
-        'postgresql': 'CREATE TEMPORARY TABLE t AS SELECT person_id FROM cdm.person;',
+        'postgresql': 'CREATE TEMPORARY TABLE t AS SELECT person_id FROM cdm.person;\nANALYZE t;',
         'oracle': ORACLE_DROP_T + 'CREATE TABLE scratch.{p}t AS SELECT person_id FROM cdm.person;',
         'bigquery': 'CREATE OR REPLACE TABLE scratch.{p}t AS SELECT person_id FROM cdm.person;',
         'duckdb': 'CREATE TEMPORARY TABLE t AS SELECT person_id FROM cdm.person;',
@@ -483,7 +483,7 @@ MATRIX = [
         'oracle': "SELECT TO_DATE((year_of_birth || '0101'), 'YYYYMMDD') AS d FROM cdm.person;",
         'bigquery': "SELECT PARSE_DATE('%Y%m%d', CONCAT(COALESCE(CAST(year_of_birth AS STRING), ''), '0101')) AS d FROM cdm.person;",
         'duckdb': "SELECT CAST(STRPTIME(CONCAT(year_of_birth, '0101'), '%Y%m%d') AS DATE) AS d FROM cdm.person;",
-        'sqlite': "SELECT DATE(SUBSTRING(CONCAT(year_of_birth, '0101'), 1, 4) || '-' || SUBSTRING(CONCAT(year_of_birth, '0101'), 5, 2) || '-' || SUBSTRING(CONCAT(year_of_birth, '0101'), 7, 2)) AS d FROM cdm.person;",
+        'sqlite': "SELECT DATE(SUBSTRING((COALESCE(year_of_birth, '') || '0101'), 1, 4) || '-' || SUBSTRING((COALESCE(year_of_birth, '') || '0101'), 5, 2) || '-' || SUBSTRING((COALESCE(year_of_birth, '') || '0101'), 7, 2)) AS d FROM cdm.person;",
         'redshift': "SELECT CAST(year_of_birth || '0101' AS DATE) AS d FROM cdm.person;",
         'snowflake': "SELECT TO_DATE(CONCAT(COALESCE(CAST(year_of_birth AS VARCHAR), ''), '0101'), 'YYYYMMDD') AS d FROM cdm.person;",
         'spark': "SELECT TO_DATE(CONCAT(COALESCE(CAST(year_of_birth AS STRING), ''), '0101'), 'yyyyMMdd') AS d FROM cdm.person;",
@@ -505,7 +505,7 @@ MATRIX = [
     # redshift_distribution (SqlRender's DISTKEY on person_id / subject_id / analysis_id, else DISTSTYLE ALL; reserved names quoted)
     ('SELECT subject_id AS sid, COUNT(*) AS tag INTO #counts FROM results.cohort GROUP BY subject_id;', {
         'sql server': 'SELECT subject_id AS sid, COUNT(*) AS tag INTO #counts FROM results.cohort GROUP BY subject_id;',
-        'postgresql': 'CREATE TEMPORARY TABLE counts AS SELECT subject_id AS sid, COUNT(*) AS tag FROM results.cohort GROUP BY subject_id;',
+        'postgresql': 'CREATE TEMPORARY TABLE counts AS SELECT subject_id AS sid, COUNT(*) AS tag FROM results.cohort GROUP BY subject_id;\nANALYZE counts;',
         'oracle': "BEGIN\n  EXECUTE IMMEDIATE 'TRUNCATE TABLE scratch.{p}counts';\n  EXECUTE IMMEDIATE 'DROP TABLE scratch.{p}counts';\nEXCEPTION\n  WHEN OTHERS THEN\n    IF SQLCODE != -942 THEN\n      RAISE;\n    END IF;\nEND;\nCREATE TABLE scratch.{p}counts AS SELECT subject_id AS sid, COUNT(*) AS tag FROM results.cohort GROUP BY subject_id;",
         'bigquery': 'CREATE OR REPLACE TABLE scratch.{p}counts AS SELECT subject_id AS sid, COUNT(*) AS tag FROM results.cohort GROUP BY subject_id;',
         'duckdb': 'CREATE TEMPORARY TABLE counts AS SELECT subject_id AS sid, COUNT(*) AS tag FROM results.cohort GROUP BY subject_id;',

@@ -12,6 +12,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from rcdm.sql import split_sql
+from rcdm.errors import TranslationError
 from rcdm.sql.translate import translate
 
 ISNUMERIC_VALUES = {"12": 1, "-1.5": 1, "+3": 1, ".5": 1, "7.": 1, "abc": 0, "1.2.3": 0, "": 0, "-": 0}
@@ -143,3 +145,64 @@ def test_moved_cte_inserts_the_same_rows_on_duckdb() -> None:
 
 def test_use_on_oracle_sets_the_current_schema() -> None:
     assert translate("USE vocabulary", "oracle").rstrip(";") == "ALTER SESSION SET CURRENT_SCHEMA = vocabulary"
+
+
+def test_temp_tables_made_by_select_into_are_analyzed_on_postgresql(postgres_url: str) -> None:
+    """Autovacuum cannot analyze temporary tables, so SqlRender follows SELECT ... INTO #t with ANALYZE t on
+    PostgreSQL (found by the Circe cohort SQL of the differential corpus); a permanent table is left to autovacuum."""
+    sql = "SELECT n INTO #t FROM (SELECT 1 AS n UNION ALL SELECT 2) x; SELECT n INTO #u FROM #t;"
+    translated = translate(sql, "postgresql")
+    assert translated.count("ANALYZE") == 2 and "ANALYZE t;" in translated and "ANALYZE u;" in translated
+    assert "ANALYZE" not in translate("SELECT 1 AS n INTO scratch.t;", "postgresql")
+    with _pg(postgres_url) as con:
+        for statement in split_sql(translated):
+            con.execute(statement)
+        assert con.execute("SELECT reltuples FROM pg_class WHERE relname = 'u' AND relpersistence = 't'").fetchone()[0] == 2
+        assert con.execute("SELECT COUNT(*) FROM u").fetchone()[0] == 2
+
+
+def test_rand_is_a_fraction_on_sqlite() -> None:
+    """SQL Server's RAND() is a float in [0, 1); SQLite's RANDOM() an integer: ours writes SqlRender's scaling."""
+    con = sqlite3.connect(":memory:")
+    values = [con.execute(translate("SELECT RAND() AS r", "sqlite")).fetchone()[0] for _ in range(200)]
+    assert all(0 <= v <= 1 for v in values) and len(set(values)) > 100
+
+
+def test_global_temp_tables_are_temporary_elsewhere(tmp_path: Path) -> None:
+    """SQL Server's ##t (WebAPI's concept-set table, found by the real OHDSI corpus) is a temporary table on the other
+    targets too, as #t is and as SqlRender makes it on PostgreSQL and DuckDB: no permanent table is left behind."""
+    sql = "CREATE TABLE ##cs (a INT); INSERT INTO ##cs VALUES (1); SELECT a INTO ##u FROM ##cs;"
+    path = tmp_path / "global.duckdb"
+    con = duckdb.connect(str(path))
+    for statement in split_sql(translate(sql, "duckdb")):
+        con.execute(statement)
+    assert con.execute("SELECT a FROM u").fetchall() == [(1,)]
+    con.close()
+    con = duckdb.connect(str(path))
+    assert con.execute("SELECT COUNT(*) FROM information_schema.tables WHERE table_name IN ('cs', 'u')").fetchone() == (0,)
+    assert "CREATE TABLE temp.cs" in translate(sql, "sqlite")
+    assert "scratch." in translate(sql, "spark", temp_emulation_schema="scratch")
+
+
+def test_concat_runs_on_sqlite_without_concat() -> None:
+    """SQLite before 3.44 has no CONCAT (WebAPI's treemap queries failed there, found by the real OHDSI corpus): ours
+    writes ||, reading NULL as the empty string as SQL Server's CONCAT does."""
+    con = sqlite3.connect(":memory:")
+    con.execute("CREATE TABLE t (a TEXT, b TEXT, n INTEGER)")
+    con.execute("INSERT INTO t VALUES ('x', NULL, 7)")
+    sql = translate("SELECT CONCAT(a, '||', b, '|', n) AS path FROM t", "sqlite")
+    assert "CONCAT" not in sql.upper()
+    assert con.execute(sql).fetchall() == [("x|||7",)]
+
+
+def test_stdev_and_var_run_on_sqlite() -> None:
+    """SQLite has no STDEV or VAR (Achilles' distribution analyses use STDEV, found by the real OHDSI corpus): ours
+    writes the sample statistics with SUM and COUNT, NULL for one row as on SQL Server."""
+    con = sqlite3.connect(":memory:")
+    con.execute("CREATE TABLE t (g INTEGER, x INTEGER)")
+    con.executemany("INSERT INTO t VALUES (?, ?)", [(1, 1), (1, 2), (1, 4), (1, 7), (1, None), (2, 5)])
+    sql = translate("SELECT g, STDEV(x) AS s, VAR(x) AS v FROM t GROUP BY g ORDER BY g", "sqlite")
+    (g1, s1, v1), (g2, s2, v2) = con.execute(sql).fetchall()
+    assert (g1, round(s1 * s1, 9), round(v1, 9)) == (1, 7.0, 7.0) and (g2, s2, v2) == (2, None, None)
+    with pytest.raises(TranslationError, match="window"):
+        translate("SELECT STDEV(x) OVER (PARTITION BY g) AS s FROM t", "sqlite")

@@ -304,7 +304,15 @@ def select_into_to_ctas(tree: exp.Expression, ctx: Context) -> exp.Expression:
 
 
 def _is_temp(identifier: Optional[exp.Expression]) -> bool:
-    return isinstance(identifier, exp.Identifier) and bool(identifier.args.get("temporary"))
+    """#t, or ##t (SQL Server's global temporary table: elsewhere a temporary table too, as SqlRender makes it on
+    PostgreSQL and DuckDB, rather than a permanent table left behind)."""
+    return isinstance(identifier, exp.Identifier) and bool(
+        identifier.args.get("temporary") or identifier.args.get("global_"))
+
+
+def _untemp(identifier: exp.Identifier) -> None:
+    identifier.set("temporary", None)
+    identifier.set("global_", None)
 
 
 def _created_table(tree: exp.Expression) -> Optional[exp.Table]:
@@ -335,7 +343,7 @@ def temp_tables_native(tree: exp.Expression, ctx: Context) -> exp.Expression:
             _append(ctx, props, "expressions", exp.TemporaryProperty())
     for identifier in _find_all(tree, ctx, exp.Identifier):
         if _is_temp(identifier):
-            identifier.set("temporary", None)
+            _untemp(identifier)
     return tree
 
 
@@ -348,7 +356,7 @@ def temp_tables_sqlite(tree: exp.Expression, ctx: Context) -> exp.Expression:
             _set(ctx, table, "db", exp.to_identifier("temp"))
     for identifier in _find_all(tree, ctx, exp.Identifier):
         if _is_temp(identifier):
-            identifier.set("temporary", None)
+            _untemp(identifier)
     return tree
 
 
@@ -373,11 +381,25 @@ def temp_tables_emulated(tree: exp.Expression, ctx: Context) -> exp.Expression:
                 stacklevel=2,
             )
         identifier.set("this", name)
-        identifier.set("temporary", None)
+        _untemp(identifier)
         parent = identifier.parent
         if isinstance(parent, exp.Table) and identifier.arg_key == "this":
             _set(ctx, parent, "db", exp.to_identifier(ctx.temp_emulation_schema))
     return tree
+
+
+@indexed(exp.Create)
+def analyze_temp_ctas(tree: exp.Expression, ctx: Context) -> TransformResult:
+    """ANALYZE a temporary table made by CREATE TEMPORARY TABLE t AS SELECT (SELECT ... INTO #t), as SqlRender does
+    on PostgreSQL: autovacuum cannot analyze temporary tables (PostgreSQL documentation, CREATE TABLE, 'Temporary
+    Tables'), so without it the planner joins the cohort's temp tables on default estimates."""
+    table = _created_table(tree)
+    props = tree.args.get("properties")
+    if table is None or not isinstance(tree.expression, exp.Query) or props is None:
+        return tree
+    if not any(isinstance(p, exp.TemporaryProperty) for p in props.expressions):
+        return tree
+    return [tree, exp.Analyze(tables=[exp.Table(this=table.this.copy())])]
 
 
 @indexed(exp.Create)
@@ -543,6 +565,27 @@ def string_plus_to_concat(tree: exp.Expression, ctx: Context) -> exp.Expression:
         return node
 
     return _replace_all(tree, exp.Add, convert, ctx)
+
+
+@indexed(exp.Concat)
+def concat_sqlite(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """Convert CONCAT(a, b, ...) to a || b || ...: SQLite has CONCAT only since 3.44 (SQLite documentation, 'Built-In
+    Scalar SQL Functions'; Python 3.11 here bundles 3.40), where WebAPI's treemap queries failed on ours. A non-literal
+    operand is written COALESCE(x, ''), since CONCAT of SQL Server reads NULL as the empty string and || returns NULL."""
+
+    def operand(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Literal):
+            return node
+        return exp.Coalesce(this=node, expressions=[exp.Literal.string("")])
+
+    def convert(node: exp.Concat) -> exp.Expression:
+        parts = [operand(p) for p in node.expressions]
+        out = parts[0]
+        for part in parts[1:]:
+            out = exp.DPipe(this=out, expression=part, safe=True)
+        return exp.Paren(this=out) if len(parts) > 1 else out
+
+    return _replace_all(tree, exp.Concat, convert, ctx)
 
 
 @indexed(exp.Literal)
@@ -1048,6 +1091,16 @@ def uuid_sqlite(tree: exp.Expression, ctx: Context) -> exp.Expression:
     return _replace_all(tree, exp.Uuid, lambda n: _template("LOWER(HEX(RANDOMBLOB(16)))", "sqlite"), ctx)
 
 
+@indexed(exp.Rand)
+def rand_sqlite(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """Convert RAND() (a float in [0, 1) on SQL Server) to SqlRender's ((RANDOM() + 9223372036854775808) /
+    18446744073709551615): SQLite's RANDOM() is a signed 64-bit integer (SQLite documentation, 'Built-In Scalar SQL
+    Functions', random()), so RAND() < 0.5 or RAND() * n would otherwise mean something else."""
+    return _replace_all(
+        tree, exp.Rand,
+        lambda n: _template("((RANDOM() + 9223372036854775808) / 18446744073709551615)", "sqlite"), ctx)
+
+
 @indexed(exp.Uuid)
 def uuid_oracle(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """Convert NEWID() to SYS_GUID()."""
@@ -1094,16 +1147,33 @@ def refuse(kind: type, message: str) -> Transform:
     return transform
 
 
-refuse_stddev = refuse(exp.Stddev, "STDEV is not available")
+_SQLITE_VARIANCE = "(SUM(:v * :v) - SUM(:v) * SUM(:v) / COUNT(:v)) / (COUNT(:v) - 1)"
 
 
-@indexed(exp.Variance, exp.Anonymous)
-def refuse_variance(tree: exp.Expression, ctx: Context) -> exp.Expression:
-    """Refuse VAR(x): there is no variance aggregate on this target."""
-    for node in _find_all(tree, ctx, exp.Variance, exp.Anonymous):
-        if isinstance(node, exp.Variance) or node.name.upper() in ("VAR", "VAR_SAMP"):
-            raise TranslationError(f"VAR is not available on '{ctx.target.name}'")
-    return tree
+@indexed(exp.Stddev, exp.Variance, exp.Anonymous)
+def variance_sqlite(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """Write STDEV(x) / VAR(x) (sample standard deviation and variance) with SUM and COUNT: SQLite has neither
+    aggregate (SqlRender keeps STDEV, which only RSQLite's extension functions provide), and Achilles' distribution
+    analyses use STDEV. x is read as REAL; one row gives NULL, as on SQL Server (SQLite's x / 0 is NULL). A window
+    STDEV ... OVER or a STDEV(DISTINCT x) is refused."""
+
+    def convert(node: exp.Expression) -> exp.Expression:
+        is_var = isinstance(node, exp.Variance) or (
+            isinstance(node, exp.Anonymous) and node.name.upper() in ("VAR", "VAR_SAMP"))
+        if not (is_var or isinstance(node, exp.Stddev)):
+            return node
+        arg = node.this if not isinstance(node, exp.Anonymous) else (node.expressions or [None])[0]
+        if arg is None or isinstance(arg, exp.Distinct) or isinstance(node.parent, exp.Window):
+            raise TranslationError(
+                f"{'VAR' if is_var else 'STDEV'} over a window or of DISTINCT values is not available on "
+                f"'{ctx.target.name}'")
+        value = exp.Cast(this=arg.copy(), to=exp.DataType.build("REAL"))
+        variance = _template(_SQLITE_VARIANCE, "sqlite", v=value)
+        if is_var:
+            return exp.Paren(this=variance)
+        return _template("SQRT(MAX(:x, 0))", "sqlite", x=variance)
+
+    return _replace_all(tree, (exp.Stddev, exp.Variance, exp.Anonymous), convert, ctx)
 
 
 refuse_md5 = refuse(exp.MD5, "HASHBYTES is not available")

@@ -14,6 +14,7 @@ TRANSFORMS = (
     t.strip_dbo,
     t.select_into_to_ctas,
     t.temp_tables_native,
+    t.analyze_temp_ctas,
     t.convert_to_cast,
     t.yyyymmdd_date_literals,
     t.string_plus_to_concat,

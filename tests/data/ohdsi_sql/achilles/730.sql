@@ -1,0 +1,23 @@
+-- 730	Number of drug_exposure records inside a valid observation period
+
+SELECT 
+	730 AS analysis_id,
+	CAST(NULL AS VARCHAR(255)) AS stratum_1,
+	CAST(NULL AS VARCHAR(255)) AS stratum_2,
+	CAST(NULL AS VARCHAR(255)) AS stratum_3,
+	CAST(NULL AS VARCHAR(255)) AS stratum_4,
+	CAST(NULL AS VARCHAR(255)) AS stratum_5,
+	COUNT_BIG(*) AS count_value
+INTO 
+	@scratchDatabaseSchema@schemaDelim@tempAchillesPrefix_730
+FROM 
+	@cdmDatabaseSchema.drug_exposure de
+JOIN 
+	@cdmDatabaseSchema.observation_period op
+ON 
+	de.person_id = op.person_id
+AND 
+	de.drug_exposure_start_date >= op.observation_period_start_date
+AND 
+	de.drug_exposure_start_date <= op.observation_period_end_date
+;

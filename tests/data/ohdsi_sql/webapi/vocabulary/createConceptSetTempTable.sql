@@ -1,0 +1,5 @@
+CREATE TABLE #@temp_table
+(
+    concept_code  varchar,
+    vocabulary_id varchar
+);

@@ -1,0 +1,3 @@
+select VOCABULARY_VERSION 
+from @CDM_schema.vocabulary
+where VOCABULARY_ID = 'None'
