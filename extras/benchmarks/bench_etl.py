@@ -15,6 +15,8 @@ For each corpus, page cache warm, it measures (files/s, best of ``--repeat``):
 * ``raw 8 KiB``: open, read the first 8 KiB, close (one process): the floor of any header reader;
 * ``reader``: ``read_header`` alone (one process), and ``process_batch`` (the ETL's per-process extraction:
   read, de-identify, derive, build the Arrow table; one process);
+* each ``run_etl``'s rate next to the reader's and to its number of workers times ``process_batch``'s (what
+  the pipeline around the workers costs: 1.00 when it costs nothing);
 * ``run_etl`` into a new DuckDB file with 1 and 2 workers, and into PostgreSQL (a throw-away server as
   tests/pg_server.py starts, a new schema each run), counted from the call to its return (walk, read, stage,
   load, last commit, finalize); the CLI (``rcdm etl``, a new process: start-up included) once with 2 workers;
@@ -276,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
                 n = len(paths)
                 size = sum(os.path.getsize(p) for p in paths[:100]) / min(n, 100) / 1e3
                 raw_read(paths)  # warm the page cache
+                load = os.getloadavg()[0]
                 rates: dict[str, float] = {}
                 raw = _best(lambda paths=paths: raw_read(paths), args.repeat)
                 rates["raw 8 KiB read, 1 process"] = n / raw
@@ -291,10 +294,14 @@ def main(argv: list[str] | None = None) -> int:
                     for workers in (1, 2):
                         rates[f"run_etl PostgreSQL, {workers} worker(s)"] = n / etl_postgres(
                             server.url, folder, persons, workers, work, args.repeat)
-                print(f"\n{name}: {n} files, {size:.0f} KB a file")
-                print(f"  {'':40} {'files/s':>9} {'/ reader':>9}")
+                print(f"\n{name}: {n} files, {size:.0f} KB a file (load average {load:.2f} before, "
+                      f"{os.getloadavg()[0]:.2f} after)")
+                print(f"  {'':40} {'files/s':>9} {'/ reader':>9} {'/ (workers x process_batch)':>28}")
+                per_process = rates["process_batch, 1 process"]
                 for label, rate in rates.items():
-                    print(f"  {label:40} {rate:9,.0f} {rate / reader:9.2f}")
+                    workers = 2 if "2 worker" in label else 1
+                    share = f"{rate / (workers * per_process):28.2f}" if "etl" in label else ""
+                    print(f"  {label:40} {rate:9,.0f} {rate / reader:9.2f} {share}")
             sizes = [int(s) for s in args.memory_sizes.split(",") if s]
             if sizes:
                 print(f"\npeak memory, run_etl 2 workers into DuckDB, commit_rows {args.memory_commit_rows:,} "

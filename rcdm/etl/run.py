@@ -37,7 +37,7 @@ from rcdm.etl.executor import LocalExecutor, WorkerPool, default_workers
 from rcdm.errors import DatabaseError
 from rcdm.etl.fit import fit_batch
 from rcdm.etl.load import (BatchOutcome, clear_work_tables, create_work_tables, deferred_indexes, finalize,
-                           forget_files, group_batches, keyed, keys_in, load_batch, load_settings, repair,
+                           forget_files, group_batches, is_empty, keyed, keys_in, load_batch, load_settings, repair,
                            upgrade_columns, upgrade_file_keys)
 from rcdm.etl.path_index import PathIndex, default_location
 from rcdm.etl.persons import PersonState
@@ -232,11 +232,6 @@ class _Batches:
         tag = {"files": len(paths), "unchanged": 0, "known": 0, "final": set(), "known_keys": set(),
                "relative": [e.file_path for e in entries]}
         return tag, entries
-
-
-def _knows_no_file(conn: Connection, schema: str) -> bool:
-    """True when ``rcdm_etl_file`` holds no row: a first load, where no file can be unchanged or replaced."""
-    return is_missing(query_sql(conn, "SELECT MIN(file_key) AS k FROM @s.rcdm_etl_file;", s=schema)["k"][0])
 
 
 def _map_persons(table: pa.Table, lookup: dict[str, int]) -> tuple[pa.Table, int]:
@@ -593,6 +588,14 @@ def _run(path_list: list[str], addresses: list[str], conn: Connection, options: 
     settings = contextlib.ExitStack()
     try:
         settings.enter_context(load_settings(conn))  # restored in the finally below
+        results = None
+        if pool is not None and is_empty(conn, schema, "rcdm_etl_file"):
+            # a first load: the workers read its first batches while the opening below goes on (it only removes
+            # rows of earlier runs, of which there are none, so it changes nothing the batches hold)
+            make_executor(executor, BatchContext(secret), workers, scheduler, staging_url)  # checks them
+            batches = _Batches(conn, schema, iter_files(path_list, file_list), root_dir, batch_size, secret,
+                               check_content, first_load=True)
+            results = LocalExecutor(BatchContext(secret), pool=pool).start(iter(batches))
         for column in upgrade_columns(conn, schema):
             log.info("run %d: added the column %s (written by an older rcdm)", run_id, column)
         if upgrade_file_keys(conn, schema):
@@ -610,15 +613,15 @@ def _run(path_list: list[str], addresses: list[str], conn: Connection, options: 
             source = _pacs_run(addresses[0], secret, batch_size, pacs, secret_file)
             results = source.batches(lambda ids: {k: v[2] for k, v in _known_files(conn, schema, ids).items()},
                                      FINAL_STATUSES)
-            paths: dict[str, str] = {}
-        else:
+        elif results is None:
             reader = make_executor(executor, BatchContext(secret), workers, scheduler, staging_url)  # checks them
             if pool is not None:  # "local" with workers: those already started
                 reader = LocalExecutor(BatchContext(secret), pool=pool)
+            first_load = isinstance(reader, LocalExecutor) and is_empty(conn, schema, "rcdm_etl_file")
             batches = _Batches(conn, schema, iter_files(path_list, file_list), root_dir, batch_size, secret,
-                               check_content, isinstance(reader, LocalExecutor) and _knows_no_file(conn, schema))
+                               check_content, first_load)
             results = reader.map_batches(iter(batches))
-            paths = batches.paths
+        paths = {} if addresses else batches.paths
         staged = _staged(results, _Stage(staging, lookup, paths, index, root_dir), counts, skipped_by, bar)
         with deferred_indexes(conn, schema) as deferred:
             if deferred:
