@@ -440,7 +440,7 @@ def _etl_options(options: EtlOptions | str | None, keywords: dict[str, Any]) -> 
 
 def run_etl(
     paths: str | os.PathLike | Iterable[str | os.PathLike] | None,
-    conn: Connection | str,
+    conn: Connection | str | os.PathLike | None,
     options: EtlOptions | str | None = None,
     **keywords: Any,
 ) -> dict[str, Any]:
@@ -450,9 +450,10 @@ def run_etl(
     keyword form the README shows, ``run_etl(paths, conn, "cdm", person_map=..., ...)``, still works: a text
     ``options`` is the ``cdm_database_schema`` and keywords are EtlOptions fields (on top of ``options``).
 
-    ``conn`` is an open rcdm Connection or a database URL/path (then opened and closed here). Patients are
-    mapped to ``person_id`` by ``person_map`` (CSV ``patient_id,person_id``) or ``person_source="cdm"``
-    (``person.person_source_value`` of the same schema). ``secret_file`` holds the site secret of the keyed
+    ``conn`` is an open rcdm Connection, or a database URL/path or None for the default database (then opened
+    and closed here, once the worker processes are starting; a DuckDB file another process holds raises
+    LockError). Patients are mapped to ``person_id`` by ``person_map`` (CSV ``patient_id,person_id``) or
+    ``person_source="cdm"`` (``person.person_source_value`` of the same schema). ``secret_file`` holds the site secret of the keyed
     hashes (created on first use, with a warning). ``workers`` processes read headers (default: CPU count;
     1 = in this process), ``batch_size`` files per batch (a worker's unit of reading). Consecutive batches are
     loaded together, one transaction per ``commit_rows`` files or more (``COMMIT_ROWS``; the last one may hold
@@ -493,8 +494,8 @@ def run_etl(
     workers = options.workers if options.workers is not None else default_workers()
     pool = WorkerPool(workers) if local and workers > 1 and not addresses else None
     try:
-        if isinstance(conn, (str, os.PathLike)):
-            with connect(conn) as opened:
+        if conn is None or isinstance(conn, (str, os.PathLike)):
+            with lock.open_database(conn) as opened:
                 return _run(path_list, addresses, opened, options, pool, started)
         return _run(path_list, addresses, conn, options, pool, started)
     finally:
