@@ -97,12 +97,6 @@ class WorkerPool:
         except BaseException as exc:  # noqa: BLE001 - raised in the run's thread by get()
             self._error = exc
 
-    def __enter__(self) -> WorkerPool:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def get(self) -> ProcessPoolExecutor:
         self._thread.join()
         if self._error is not None:
@@ -134,7 +128,7 @@ class LocalExecutor:
                 yield tag, read_batch(entries, self.ctx)
             return
         with contextlib.ExitStack() as stack:
-            pool = self.pool if self.pool is not None else stack.enter_context(WorkerPool(self.workers))
+            pool = self.pool or stack.enter_context(contextlib.closing(WorkerPool(self.workers)))
             yield from self._map(pool.get(), iter(batches), deque())
 
     def start(self, batches: Iterator[tuple[T, list[FileEntry]]]) -> Iterator[tuple[T, pa.Table]]:
