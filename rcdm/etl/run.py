@@ -169,6 +169,10 @@ def _same(stored: Any, current: int | None) -> bool:
         return False
 
 
+RAMP_STEPS = 3
+"""``_Batches.ramp``: the first batches of a run with worker processes are 2**3, 2**2, then 2 times smaller."""
+
+
 class _Batches:
     """Batches of FileEntry to read, with the count of unchanged files each batch left out."""
 
@@ -180,13 +184,24 @@ class _Batches:
         self.paths: dict[str, str] = {}
         """file_key (hex) → real relative path of the files in flight (for the path index; popped when staged)."""
 
+    ramp = 0
+    """With N worker processes: the first N batches hold 1/8 of the batch size, the next N 1/4, the next N 1/2
+    (``RAMP_STEPS``), so that every worker starts at once and the first results come soon (a 5,000-file run
+    used to be one batch: one worker read it while the other waited)."""
+
+    def _size(self, number: int) -> int:
+        steps = max(0, RAMP_STEPS - number // self.ramp) if self.ramp else 0
+        return max(1, self.size >> steps)
+
     def __iter__(self) -> Iterator[tuple[dict[str, int], list[FileEntry]]]:
         chunk: list[str] = []
+        number = 0
         for path in self.files:
             chunk.append(path)
-            if len(chunk) >= self.size:
+            if len(chunk) >= self._size(number):
                 yield self._prepare(chunk)
                 chunk = []
+                number += 1
         if chunk:
             yield self._prepare(chunk)
 
@@ -596,6 +611,7 @@ def _run(path_list: list[str], addresses: list[str], conn: Connection, options: 
             make_executor(executor, BatchContext(secret), workers, scheduler, staging_url)  # checks them
             batches = _Batches(conn, schema, iter_files(path_list, file_list), root_dir, batch_size, secret,
                                check_content, first_load=True)
+            batches.ramp = pool.workers
             results = LocalExecutor(BatchContext(secret), pool=pool).start(iter(batches))
         for column in upgrade_columns(conn, schema):
             log.info("run %d: added the column %s (written by an older rcdm)", run_id, column)
@@ -621,6 +637,7 @@ def _run(path_list: list[str], addresses: list[str], conn: Connection, options: 
             first_load = isinstance(reader, LocalExecutor) and is_empty(conn, schema, "rcdm_etl_file")
             batches = _Batches(conn, schema, iter_files(path_list, file_list), root_dir, batch_size, secret,
                                check_content, first_load)
+            batches.ramp = pool.workers if pool is not None else 0
             results = reader.map_batches(iter(batches))
         paths = {} if addresses else batches.paths
         staged = _staged(results, _Stage(staging, lookup, paths, index, root_dir), counts, skipped_by, bar)
