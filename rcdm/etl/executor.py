@@ -13,7 +13,7 @@ import multiprocessing
 import os
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, TypeVar
 
@@ -47,7 +47,7 @@ def child_environment() -> Iterator[None]:
         os.environ["LD_LIBRARY_PATH"] = saved
 
 
-def read_batch(entries: list[tuple], ctx: BatchContext) -> pa.Table:
+def read_batch(entries: Sequence[tuple], ctx: BatchContext) -> pa.Table:
     """``process_batch`` of entries (``FileEntry`` or its fields as a plain tuple, ``packed``) whose key and
     ``os.stat`` the walk may have left to the worker (``discover.complete_entries``): in parallel there,
     instead of in the main process."""
