@@ -788,3 +788,28 @@ def test_identifiers_in_text_fields_bad_dates_and_undecodable_names_leak_nowhere
         again = run_etl(str(archive), conn, "cdm", person_map=str(person_map), secret_file=secret, workers=1,
                         quiet=True)
         assert again["skipped_by_reason"] == {"unchanged": 3}
+
+
+def test_first_load_with_workers_equals_one_process(corpus, tmp_path):
+    """A first load with worker processes (the workers key and stat the files, small first batches, the pool
+    started before the database is opened: rcdm.etl.executor.WorkerPool) gives the rows, the file keys, sizes
+    and mtimes and the path index of a load in one process; a rerun finds every file unchanged."""
+    from rcdm.etl.path_index import PathIndex
+
+    results = {}
+    secret = str(tmp_path / "secret")  # one secret: the same keys
+    for workers in (1, 2):
+        index = tmp_path / f"paths-{workers}.sqlite"
+        db = str(tmp_path / f"cdm-{workers}.duckdb")  # a path: run_etl opens it once its workers are starting
+        summary = run_etl(str(corpus["root"]), db, "cdm", person_map=corpus["person_map"], secret_file=secret,
+                          workers=workers, batch_size=8, path_index=str(index), quiet=True)
+        check_invariant(summary)
+        with connect(db) as conn:
+            results[workers] = snapshot(conn, "cdm")
+        with PathIndex(index) as opened:
+            results[workers, "index"] = sorted(opened.under(str(corpus["root"]), ["."]))
+        again = run_etl(str(corpus["root"]), db, "cdm", person_map=corpus["person_map"], secret_file=secret,
+                        workers=workers, batch_size=8, path_index=str(index), quiet=True)
+        assert again["loaded"] == 0 and again["skipped_by_reason"] == {"unchanged": summary["files_seen"]}
+    assert results[2] == results[1]
+    assert results[2, "index"] == results[1, "index"] and len(results[1, "index"]) > 0

@@ -15,12 +15,17 @@ For each corpus, page cache warm, it measures (files/s, best of ``--repeat``):
 * ``raw 8 KiB``: open, read the first 8 KiB, close (one process): the floor of any header reader;
 * ``reader``: ``read_header`` alone (one process), and ``process_batch`` (the ETL's per-process extraction:
   read, de-identify, derive, build the Arrow table; one process);
+* each ``run_etl``'s rate next to the reader's and to its number of workers times ``process_batch``'s (what
+  the pipeline around the workers costs: 1.00 when it costs nothing);
 * ``run_etl`` into a new DuckDB file with 1 and 2 workers, and into PostgreSQL (a throw-away server as
   tests/pg_server.py starts, a new schema each run), counted from the call to its return (walk, read, stage,
   load, last commit, finalize); the CLI (``rcdm etl``, a new process: start-up included) once with 2 workers;
 * peak memory (RSS of the ETL process and its workers, sampled every 20 ms) of ``run_etl`` with 2 workers into
   DuckDB at each of ``--memory-sizes`` files of the CT corpus: flat when it does not grow with the files (the
-  loader holds one transaction group of ``--memory-commit-rows`` files: below that, memory grows by design).
+  loader holds one transaction group of ``--memory-commit-rows`` files: below that, memory grows by design);
+* CPU seconds a file of ``run_etl`` into DuckDB with 1 and 2 workers (new processes: the parent, the forkserver
+  and the workers, start-up included) over ``process_batch``'s (1.00 when the pipeline around the workers costs
+  nothing): on a loaded machine the one figure the load barely moves.
 
 Figures on a shared machine vary from run to run: compare the ratios to the reader measured in the same run.
 """
@@ -118,12 +123,13 @@ def _files(folder: Path) -> list[str]:
 
 # --- measures --------------------------------------------------------------------------------------------------
 
-def _best(fn, repeat: int) -> float:
+def _best(fn, repeat: int, clock=time.perf_counter) -> float:
+    """The least time of ``repeat`` calls on ``clock`` (wall, or ``time.process_time``: this process's CPU)."""
     best = float("inf")
     for _ in range(repeat):
-        start = time.perf_counter()
+        start = clock()
         fn()
-        best = min(best, time.perf_counter() - start)
+        best = min(best, clock() - start)
     return best
 
 
@@ -151,10 +157,12 @@ def extraction(paths: list[str], root: Path) -> None:
 
 
 class PeakRss:
-    """The peak of the summed RSS of a process and its children, sampled every 20 ms in a thread."""
+    """The peak of the summed RSS of a process and its children (the forkserver and the workers it forks), and
+    the CPU seconds each of them used (its last sample), sampled every 20 ms in a thread."""
 
     def __init__(self, pid: int) -> None:
         self.process, self.peak, self._stop = psutil.Process(pid), 0, threading.Event()
+        self.cpu: dict[int, float] = {}
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
     def _sample(self) -> None:
@@ -165,6 +173,8 @@ class PeakRss:
                 for proc in procs:
                     try:
                         total += proc.memory_info().rss
+                        times = proc.cpu_times()
+                        self.cpu[proc.pid] = times.user + times.system
                     except psutil.Error:
                         pass
                 self.peak = max(self.peak, total)
@@ -226,21 +236,28 @@ def etl_cli(folder: Path, persons: Path, workers: int, work: Path) -> float:
     return seconds
 
 
-def peak_memory(folder: Path, persons: Path, work: Path, commit_rows: int) -> tuple[float, float]:
-    """(seconds, peak MB of the process tree) of ``run_etl`` with 2 workers into DuckDB, in a new process."""
+def peak_memory(folder: Path, persons: Path, work: Path, commit_rows: int, workers: int = 2
+                ) -> tuple[float, float, float]:
+    """(seconds, peak MB, CPU seconds of the process tree) of ``run_etl`` into DuckDB, in a new process (start-up
+    included); the CPU is what the machine's load does not change much: the whole pipeline's cost."""
     db = work / "memory.duckdb"
+    secret = work / "memory-secret"
+    secret.unlink(missing_ok=True)
+    secret.with_name(secret.name + ".paths.sqlite").unlink(missing_ok=True)
     code = ("import sys, warnings; warnings.simplefilter('ignore'); from rcdm.etl.run import run_etl; "
-            "run_etl(sys.argv[1], sys.argv[2], 'cdm', person_map=sys.argv[3], secret_file=sys.argv[4], workers=2, "
-            "quiet=True, progress=False, staging_dir=sys.argv[5], commit_rows=int(sys.argv[6]))")
+            "run_etl(sys.argv[1], sys.argv[2], 'cdm', person_map=sys.argv[3], secret_file=sys.argv[4], "
+            "workers=int(sys.argv[7]), quiet=True, progress=False, staging_dir=sys.argv[5], "
+            "commit_rows=int(sys.argv[6]))")
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-c", code, str(folder), str(db), str(persons),
-                             str(work / "memory-secret"), str(work / "staging"), str(commit_rows)])
+                             str(secret), str(work / "staging"), str(commit_rows), str(workers)])
     with PeakRss(proc.pid) as rss:
         if proc.wait() != 0:
             raise SystemExit("the memory run failed")
     seconds = time.perf_counter() - start
     db.unlink(missing_ok=True)
-    return seconds, rss.peak / 1e6
+    return seconds, rss.peak / 1e6, sum(rss.cpu.values())
+
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -276,6 +293,7 @@ def main(argv: list[str] | None = None) -> int:
                 n = len(paths)
                 size = sum(os.path.getsize(p) for p in paths[:100]) / min(n, 100) / 1e3
                 raw_read(paths)  # warm the page cache
+                load = os.getloadavg()[0]
                 rates: dict[str, float] = {}
                 raw = _best(lambda paths=paths: raw_read(paths), args.repeat)
                 rates["raw 8 KiB read, 1 process"] = n / raw
@@ -291,10 +309,23 @@ def main(argv: list[str] | None = None) -> int:
                     for workers in (1, 2):
                         rates[f"run_etl PostgreSQL, {workers} worker(s)"] = n / etl_postgres(
                             server.url, folder, persons, workers, work, args.repeat)
-                print(f"\n{name}: {n} files, {size:.0f} KB a file")
-                print(f"  {'':40} {'files/s':>9} {'/ reader':>9}")
+                # CPU per file (the process tree's, new processes, start-up included) against process_batch's
+                cpu = {"process_batch, 1 process": _best(lambda paths=paths, folder=folder: extraction(
+                    paths, folder), 1, time.process_time) / n}
+                for workers in (1, 2):
+                    cpu[f"run_etl DuckDB, {workers} worker(s), new process"] = peak_memory(
+                        folder, persons, work, COMMIT_ROWS, workers)[2] / n
+                print(f"\n{name}: {n} files, {size:.0f} KB a file (load average {load:.2f} before, "
+                      f"{os.getloadavg()[0]:.2f} after)")
+                print(f"  {'':40} {'files/s':>9} {'/ reader':>9} {'/ (workers x process_batch)':>28}")
+                per_process = rates["process_batch, 1 process"]
                 for label, rate in rates.items():
-                    print(f"  {label:40} {rate:9,.0f} {rate / reader:9.2f}")
+                    workers = 2 if "2 worker" in label else 1
+                    share = f"{rate / (workers * per_process):28.2f}" if "etl" in label else ""
+                    print(f"  {label:40} {rate:9,.0f} {rate / reader:9.2f} {share}")
+                print(f"  {'CPU per file (all processes)':40} {'us':>9} {'/ process_batch':>16}")
+                for label, seconds in cpu.items():
+                    print(f"  {label:40} {seconds * 1e6:9,.0f} {seconds / cpu['process_batch, 1 process']:16.2f}")
             sizes = [int(s) for s in args.memory_sizes.split(",") if s]
             if sizes:
                 print(f"\npeak memory, run_etl 2 workers into DuckDB, commit_rows {args.memory_commit_rows:,} "
@@ -303,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
                     made = corpus(args.dir, "ct_explicit", size)
                     assert made is not None
                     raw_read(_files(made[0]))
-                    seconds, peak = peak_memory(*made, work, args.memory_commit_rows)
+                    seconds, peak, _cpu = peak_memory(*made, work, args.memory_commit_rows)
                     print(f"  {size:7,} files: {peak:7.0f} MB peak, {size / seconds:9,.0f} files/s (new process)")
     finally:
         if server is not None:

@@ -14,21 +14,6 @@ from rcdm.errors import UsageError
 from rcdm.options import EtlOptions
 
 
-def _connect_for_etl(db: str | None) -> Any:
-    """Open the database; DuckDB's refusal of a file another process holds becomes a LockError (exit 6)."""
-    from rcdm.db import connect  # the database layer and the ETL load when the verb runs
-    from rcdm.errors import DatabaseError, LockError
-    from rcdm.etl.lock import lock_message_for
-
-    try:
-        return connect(db)
-    except DatabaseError as exc:
-        message = lock_message_for(exc, db or "the database")
-        if message:
-            raise LockError(message) from None
-        raise
-
-
 @click.command(cls=Command)
 @click.argument("paths", nargs=-1, metavar="[PATH]...")
 @db_option()
@@ -54,8 +39,9 @@ def etl(paths: tuple[str, ...], db: str | None, verify: bool, **params: Any) -> 
         raise UsageError("rcdm etl needs --person-map FILE or --person-source cdm")
     from rcdm.etl import run_etl
 
-    with _connect_for_etl(db) as conn:  # run_etl prints the summary, quarantine and report unless quiet
-        run_etl(list(paths), conn, options, pacs=pacs_of(params))
+    # run_etl opens the database itself (lock.open_database), once its worker processes are starting; it prints
+    # the summary, quarantine and report unless quiet
+    run_etl(list(paths), db, options, pacs=pacs_of(params))
     return 0
 
 

@@ -8,15 +8,18 @@ distributed executor only has to offer the same ``map_batches(batches) -> iterat
 from __future__ import annotations
 
 import contextlib
+import itertools
 import multiprocessing
 import os
+import threading
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, TypeVar
 
 import pyarrow as pa
 
+from rcdm.etl.discover import complete_entries
 from rcdm.etl.transform import BatchContext, FileEntry, process_batch
 
 T = TypeVar("T")
@@ -44,37 +47,112 @@ def child_environment() -> Iterator[None]:
         os.environ["LD_LIBRARY_PATH"] = saved
 
 
-class LocalExecutor:
-    """``workers == 1``: read in this process; otherwise a ``ProcessPoolExecutor`` (forkserver start method)."""
+def read_batch(entries: Sequence[tuple], ctx: BatchContext) -> pa.Table:
+    """``process_batch`` of entries (``FileEntry`` or its fields as a plain tuple, ``packed``) whose key and
+    ``os.stat`` the walk may have left to the worker (``discover.complete_entries``): in parallel there,
+    instead of in the main process."""
+    return process_batch(complete_entries([FileEntry._make(e) for e in entries], ctx.secret), ctx)
 
-    def __init__(self, ctx: BatchContext, workers: int | None = None) -> None:
+
+def packed(entries: list[FileEntry]) -> list[tuple]:
+    """The entries as plain tuples for the pipe to a worker: pickling a named tuple costs ~10 us a file (its
+    class, by name, each time), a plain tuple ~1 us."""
+    return [tuple(e) for e in entries]
+
+
+def _pool_context() -> Any:
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("forkserver" if "forkserver" in methods else None)
+    if context.get_start_method() == "forkserver":  # the server imports the worker code once, workers fork
+        # from it (a no-op once it runs); "__main__": a script's main module too (multiprocessing imports it
+        # in every new worker otherwise: ~0.1 s less per pool measured with a main that imports rcdm); "pandas":
+        # pa.table() of a dict imports it on first use (to ask whether it is a DataFrame), which made each
+        # worker's first batch 0.6-0.9 s slower than the next ones (measured, 2,000 CT files a batch)
+        context.set_forkserver_preload(["__main__", process_batch.__module__, "pandas"])
+    return context
+
+
+class WorkerPool:
+    """The worker processes of a run, started in a background thread as soon as the run's arguments are checked.
+
+    Starting them (the forkserver imports the reader, then forks each worker) takes ~1 s for 2 workers on a
+    loaded 2-core machine; started first, that overlaps the run's opening (connection, DDL, lock, repair, person
+    map) instead of delaying the first batch. ``get`` waits for the start and raises its error, if any;
+    ``close`` shuts the processes down (and is safe whether or not they were used)."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = max(1, int(workers))
+        self._pool: ProcessPoolExecutor | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._start, name="rcdm-pool-start", daemon=True)
+        self._thread.start()
+
+    def _start(self) -> None:
+        try:
+            with child_environment():
+                pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=_pool_context())
+                self._pool = pool
+                for _ in range(self.workers):  # each task with no idle worker starts one (all at once before 3.11)
+                    pool.submit(os.getpid)
+        except BaseException as exc:  # noqa: BLE001 - raised in the run's thread by get()
+            self._error = exc
+
+    def get(self) -> ProcessPoolExecutor:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._pool is not None
+        return self._pool
+
+    def close(self) -> None:
+        self._thread.join()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+class LocalExecutor:
+    """``workers == 1``: read in this process; otherwise a ``ProcessPoolExecutor`` (forkserver start method):
+    ``pool``'s when given (started early by the caller, who closes it), else one of its own for the call."""
+
+    def __init__(self, ctx: BatchContext, workers: int | None = None, pool: WorkerPool | None = None) -> None:
         self.ctx = ctx
-        self.workers = max(1, int(workers or default_workers()))
+        self.workers = pool.workers if pool is not None else max(1, int(workers or default_workers()))
+        self.pool = pool
 
     def map_batches(self, batches: Iterable[tuple[T, list[FileEntry]]]) -> Iterator[tuple[T, pa.Table]]:
-        """For each ``(tag, entries)``, yield ``(tag, process_batch(entries, ctx))``, in order."""
+        """For each ``(tag, entries)``, yield ``(tag, process_batch(entries, ctx))``, in order (entries may leave
+        their key and stat to the worker: ``read_batch``)."""
         if self.workers == 1:
             for tag, entries in batches:
-                yield tag, process_batch(entries, self.ctx)
+                yield tag, read_batch(entries, self.ctx)
             return
-        methods = multiprocessing.get_all_start_methods()
-        context = multiprocessing.get_context("forkserver" if "forkserver" in methods else None)
-        if context.get_start_method() == "forkserver":  # the server imports the worker code once, workers fork
-            # from it (a no-op once it runs); "__main__": a script's main module too (multiprocessing imports it
-            # in every new worker otherwise: ~0.1 s less per pool measured with a main that imports rcdm)
-            context.set_forkserver_preload(["__main__", process_batch.__module__])
+        with contextlib.ExitStack() as stack:
+            pool = self.pool or stack.enter_context(contextlib.closing(WorkerPool(self.workers)))
+            yield from self._map(pool.get(), iter(batches), deque())
+
+    def start(self, batches: Iterator[tuple[T, list[FileEntry]]]) -> Iterator[tuple[T, pa.Table]]:
+        """``map_batches`` with ``pool`` (the caller's, started), its first batches (one a worker) sent now: the
+        workers read them while the caller does other work before it asks for the first result."""
+        assert self.pool is not None and self.workers > 1
+        pool = self.pool.get()
         in_flight: deque[tuple[Any, Future]] = deque()
+        for tag, entries in itertools.islice(batches, self.workers):
+            in_flight.append((tag, pool.submit(read_batch, packed(entries), self.ctx)))
+        return self._map(pool, batches, in_flight)
+
+    def _map(self, pool: ProcessPoolExecutor, batches: Iterator[tuple[T, list[FileEntry]]],
+             in_flight: deque[tuple[Any, Future]]) -> Iterator[tuple[T, pa.Table]]:
         limit = self.workers * 2
-        with child_environment(), ProcessPoolExecutor(max_workers=self.workers, mp_context=context) as pool:
-            try:
-                for tag, entries in batches:
-                    in_flight.append((tag, pool.submit(process_batch, entries, self.ctx)))
-                    while len(in_flight) >= limit:
-                        done_tag, future = in_flight.popleft()
-                        yield done_tag, future.result()
-                while in_flight:
+        try:
+            for tag, entries in batches:
+                in_flight.append((tag, pool.submit(read_batch, packed(entries), self.ctx)))
+                while len(in_flight) >= limit:
                     done_tag, future = in_flight.popleft()
                     yield done_tag, future.result()
-            finally:
-                for _tag, future in in_flight:
-                    future.cancel()
+            while in_flight:
+                done_tag, future = in_flight.popleft()
+                yield done_tag, future.result()
+        finally:
+            for _tag, future in in_flight:
+                future.cancel()

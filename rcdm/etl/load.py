@@ -211,10 +211,14 @@ def _build_indexes(conn: Connection, schema: str) -> None:
 _ANY_ROW = "SELECT TOP 1 1 AS found FROM @cdm_database_schema.@table;"
 
 
+def is_empty(conn: Connection, schema: str, table: str) -> bool:
+    """Whether ``table`` holds no row (a one-row probe, never a count)."""
+    return query_statement(conn, _statements(conn, _ANY_ROW, schema, table=table)[0]).empty
+
+
 def _all_empty(conn: Connection, schema: str) -> bool:
-    """Whether the tables a load writes hold no row (a one-row probe each, never a count)."""
-    return all(query_statement(conn, _statements(conn, _ANY_ROW, schema, table=table)[0]).empty
-               for table in _WRITTEN_TABLES)
+    """Whether the tables a load writes hold no row."""
+    return all(is_empty(conn, schema, table) for table in _WRITTEN_TABLES)
 
 
 def create_work_tables(conn: Connection, schema: str) -> None:
@@ -824,15 +828,18 @@ def finalize(conn: Connection, schema: str) -> FinalizeOutcome:
     import time
 
     started = time.perf_counter()
+    studies = images = 0
     with transaction(conn):
-        _restudy_modalities(conn, schema)
-        statements = _statements(conn, "sql/sql_server/EtlFinalize.sql", schema)
-        execute_statements(conn, statements)
-        (pending,) = _statements(conn, _PENDING, schema)
-        frame = query_statement(conn, pending)
+        # nothing pending (every run's opening finalize but after a killed run): two probes, not ~12 statements
+        if not (is_empty(conn, schema, "rcdm_etl_pending") and is_empty(conn, schema, "rcdm_etl_restudy")):
+            _restudy_modalities(conn, schema)
+            statements = _statements(conn, "sql/sql_server/EtlFinalize.sql", schema)
+            execute_statements(conn, statements)
+            (pending,) = _statements(conn, _PENDING, schema)
+            frame = query_statement(conn, pending)
+            studies, images = int(frame["studies"][0]), int(frame["images"][0])
         execute_statements(conn, _statements(conn, "sql/sql_server/EtlClearWorkTables.sql", schema))
-    return FinalizeOutcome(int(frame["studies"][0]), int(frame["images"][0]),
-                           round(time.perf_counter() - started, 3))
+    return FinalizeOutcome(studies, images, round(time.perf_counter() - started, 3))
 
 
 _RESTUDY_MODALITIES = (

@@ -21,8 +21,8 @@ import os
 import socket
 from typing import Any
 
-from rcdm.db import Connection, execute_sql, query_sql
-from rcdm.errors import LockError
+from rcdm.db import Connection, connect, execute_sql, query_sql
+from rcdm.errors import DatabaseError, LockError
 
 
 def advisory_key(schema: str) -> int:
@@ -119,3 +119,15 @@ def lock_message_for(error: Exception, target: str) -> str | None:
 
 def now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
+
+
+def open_database(target: str | os.PathLike[str] | None) -> Connection:
+    """``connect(target)`` for a run (``None``: the default database); DuckDB's refusal of a file another
+    process holds becomes a LockError (exit 6)."""
+    try:
+        return connect(target)
+    except DatabaseError as exc:
+        message = lock_message_for(exc, os.fspath(target) if target is not None else "the database")
+        if message:
+            raise LockError(message) from None
+        raise

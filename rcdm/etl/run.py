@@ -19,7 +19,7 @@ import time
 import warnings
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +31,13 @@ from rcdm.db import Connection, connect, execute_sql, query_sql, query_statement
 from rcdm.dicom.deid import hmac_hex, load_or_create_secret, load_person_map
 from rcdm.errors import MissingSecretWarning, UsageError
 from rcdm.etl import lock
-from rcdm.etl.discover import iter_files
+from rcdm.etl.discover import iter_files, stat_of
 from rcdm.etl.dask_executor import make_executor
+from rcdm.etl.executor import LocalExecutor, WorkerPool, default_workers
 from rcdm.errors import DatabaseError
 from rcdm.etl.fit import fit_batch
 from rcdm.etl.load import (BatchOutcome, clear_work_tables, create_work_tables, deferred_indexes, finalize,
-                           forget_files, group_batches, keyed, keys_in, load_batch, load_settings, repair,
+                           forget_files, group_batches, is_empty, keyed, keys_in, load_batch, load_settings, repair,
                            upgrade_columns, upgrade_file_keys)
 from rcdm.etl.path_index import PathIndex, default_location
 from rcdm.etl.persons import PersonState
@@ -134,14 +135,6 @@ def person_lookup(secret: bytes, conn: Connection, schema: str, person_map: str 
     return lookup
 
 
-def _stat(path: str) -> tuple[int | None, int | None]:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None, None
-    return st.st_size, st.st_mtime_ns
-
-
 _KNOWN_FILES = ("SELECT f.file_key, f.file_size, f.file_mtime_ns, f.status, f.header_checksum "
                 "FROM @cdm_database_schema.rcdm_etl_file f "
                 "WHERE f.file_key IN (SELECT k.file_key FROM @cdm_database_schema.rcdm_etl_stage_file k);")
@@ -176,32 +169,49 @@ def _same(stored: Any, current: int | None) -> bool:
         return False
 
 
+RAMP_STEPS = 3
+"""``_Batches.ramp``: the first batches of a run with worker processes are 2**3, 2**2, then 2 times smaller."""
+
+
 class _Batches:
     """Batches of FileEntry to read, with the count of unchanged files each batch left out."""
 
     def __init__(self, conn: Connection, schema: str, files: Iterator[str], root: str, size: int,
-                 secret: bytes, check_content: bool = True) -> None:
+                 secret: bytes, check_content: bool = True, first_load: bool = False) -> None:
         self.conn, self.schema, self.files, self.root, self.size = conn, schema, files, root, size
-        self.secret, self.check_content = secret, check_content
+        self.secret, self.check_content, self.first_load = secret, check_content, first_load
         self.seen = 0
         self.paths: dict[str, str] = {}
         """file_key (hex) → real relative path of the files in flight (for the path index; popped when staged)."""
 
+    ramp = 0
+    """With N worker processes: the first N batches hold 1/8 of the batch size, the next N 1/4, the next N 1/2
+    (``RAMP_STEPS``), so that every worker starts at once and the first results come soon (a 5,000-file run
+    used to be one batch: one worker read it while the other waited)."""
+
+    def _size(self, number: int) -> int:
+        steps = max(0, RAMP_STEPS - number // self.ramp) if self.ramp else 0
+        return max(1, self.size >> steps)
+
     def __iter__(self) -> Iterator[tuple[dict[str, int], list[FileEntry]]]:
         chunk: list[str] = []
+        number = 0
         for path in self.files:
             chunk.append(path)
-            if len(chunk) >= self.size:
+            if len(chunk) >= self._size(number):
                 yield self._prepare(chunk)
                 chunk = []
+                number += 1
         if chunk:
             yield self._prepare(chunk)
 
     def _prepare(self, paths: list[str]) -> tuple[dict[str, int], list[FileEntry]]:
+        if self.first_load:  # no file known: nothing to skip, the workers key and stat the files
+            return self._first(paths)
         entries = []
         for path in paths:
             rel = relative_path(path, self.root)
-            size, mtime = _stat(path)
+            size, mtime = stat_of(path)
             entries.append(FileEntry(path, rel, file_key(rel, self.secret), size, mtime))
         ids = file_ids([e.file_key for e in entries])
         known = _known_files(self.conn, self.schema, ids)
@@ -227,6 +237,16 @@ class _Batches:
         tag = {"files": len(paths), "unchanged": len(paths) - len(fresh), "known": known_fresh, "final": final,
                "known_keys": known_keys}
         return tag, fresh
+
+    def _first(self, paths: list[str]) -> tuple[dict[str, Any], list[FileEntry]]:
+        """The batch of a run into a schema that knows no file: the entries without key or stat
+        (``discover.complete_entries`` fills them in the worker); the tag holds the real relative paths, in the
+        batch's order (``seq``), for the path index."""
+        entries = [FileEntry(path, relative_path(path, self.root), "", None, None) for path in paths]
+        self.seen += len(paths)
+        tag = {"files": len(paths), "unchanged": 0, "known": 0, "final": set(), "known_keys": set(),
+               "relative": [e.file_path for e in entries]}
+        return tag, entries
 
 
 def _map_persons(table: pa.Table, lookup: dict[str, int]) -> tuple[pa.Table, int]:
@@ -277,7 +297,10 @@ def _staged(results: Iterable[tuple[dict[str, Any], pa.Table]], stage: _Stage, c
         same = pc.fill_null(pc.equal(table.column("status"), UNCHANGED), False)
         unchanged = pc.sum(same).as_py() or 0
         keys = table.column("file_key").to_pylist()
-        relative = [stage.paths.pop(k, None) for k in keys]
+        if "relative" in tag:  # a first load: the batch's paths by position (seq), keyed in the worker
+            relative = [tag["relative"][s] for s in table.column("seq").to_pylist()]
+        else:
+            relative = [stage.paths.pop(k, None) for k in keys]
         if unchanged:
             skipped_by["unchanged"] += unchanged
             keep = pc.invert(same)
@@ -432,7 +455,7 @@ def _etl_options(options: EtlOptions | str | None, keywords: dict[str, Any]) -> 
 
 def run_etl(
     paths: str | os.PathLike | Iterable[str | os.PathLike] | None,
-    conn: Connection | str,
+    conn: Connection | str | os.PathLike | None,
     options: EtlOptions | str | None = None,
     **keywords: Any,
 ) -> dict[str, Any]:
@@ -442,9 +465,10 @@ def run_etl(
     keyword form the README shows, ``run_etl(paths, conn, "cdm", person_map=..., ...)``, still works: a text
     ``options`` is the ``cdm_database_schema`` and keywords are EtlOptions fields (on top of ``options``).
 
-    ``conn`` is an open rcdm Connection or a database URL/path (then opened and closed here). Patients are
-    mapped to ``person_id`` by ``person_map`` (CSV ``patient_id,person_id``) or ``person_source="cdm"``
-    (``person.person_source_value`` of the same schema). ``secret_file`` holds the site secret of the keyed
+    ``conn`` is an open rcdm Connection, or a database URL/path or None for the default database (then opened
+    and closed here, once the worker processes are starting; a DuckDB file another process holds raises
+    LockError). Patients are mapped to ``person_id`` by ``person_map`` (CSV ``patient_id,person_id``) or
+    ``person_source="cdm"`` (``person.person_source_value`` of the same schema). ``secret_file`` holds the site secret of the keyed
     hashes (created on first use, with a warning). ``workers`` processes read headers (default: CPU count;
     1 = in this process), ``batch_size`` files per batch (a worker's unit of reading). Consecutive batches are
     loaded together, one transaction per ``commit_rows`` files or more (``COMMIT_ROWS``; the last one may hold
@@ -478,20 +502,30 @@ def run_etl(
     and loads the same rows a file ETL of the same images would, resumable by study.
     """
     options = _etl_options(options, keywords)
-    if isinstance(conn, (str, os.PathLike)):
-        with connect(conn) as opened:
-            return run_etl(paths, opened, options)
-    names = ("cdm_database_schema", "person_map", "person_source", "secret_file", "workers", "batch_size", "root",
-             "file_list", "staging_dir", "keep_staging", "summary_json", "quiet", "progress",
-             "vocabulary_database_schema", "map_protocols", "executor", "scheduler", "staging_url", "commit_rows",
-             "path_index", "check_content", "pacs")
-    (cdm_database_schema, person_map, person_source, secret_file, workers, batch_size, root, file_list, staging_dir,
-     keep_staging, summary_json, quiet, progress, vocabulary_database_schema, map_protocols, executor, scheduler,
-     staging_url, commit_rows, path_index, check_content, pacs) = (getattr(options, name) for name in names)
+    started = time.monotonic()
+    path_list, addresses, options = _checked(_paths(paths), options)
+    # the worker processes start while the database is opened and prepared (executor.WorkerPool)
+    local = str(options.executor or "local").strip().lower() == "local"
+    workers = options.workers if options.workers is not None else default_workers()
+    pool = WorkerPool(workers) if local and workers > 1 and not addresses else None
+    try:
+        if conn is None or isinstance(conn, (str, os.PathLike)):
+            with lock.open_database(conn) as opened:
+                return _run(path_list, addresses, opened, options, pool, started)
+        return _run(path_list, addresses, conn, options, pool, started)
+    finally:
+        if pool is not None:
+            pool.close()
+
+
+def _checked(path_list: list[str], options: EtlOptions) -> tuple[list[str], list[str], EtlOptions]:
+    """Every argument checked before the site secret is created or anything is written: the paths, the PACS
+    address (``[address]`` or ``[]``) and the options with their numbers made whole numbers."""
+    cdm_database_schema, vocabulary_database_schema = options.cdm_database_schema, options.vocabulary_database_schema
+    file_list, person_map, person_source = options.file_list, options.person_map, options.person_source
     check_schema(cdm_database_schema, "cdm_database_schema")
     if vocabulary_database_schema is not None:
         check_schema(vocabulary_database_schema, "vocabulary_database_schema")
-    path_list = _paths(paths)
     if not path_list and file_list is None:
         raise UsageError("Give at least one path (a DICOM file or folder) or a file list.")
     if (person_map is None) == (person_source is None):
@@ -513,11 +547,23 @@ def run_etl(
         raise UsageError(f"No such file list: {file_list}")
     if person_map is not None and not os.path.isfile(person_map):
         raise UsageError(f"No person map at {person_map}: give a CSV file with the header 'patient_id,person_id'")
-    batch_size = _int(batch_size, "batch_size")
-    commit_rows = _int(commit_rows, "commit_rows")
-    workers = _int(workers, "workers") if workers is not None else None
+    workers = options.workers
+    return path_list, addresses, replace(
+        options, batch_size=_int(options.batch_size, "batch_size"), commit_rows=_int(options.commit_rows, "commit_rows"),
+        workers=_int(workers, "workers") if workers is not None else None)
+
+
+def _run(path_list: list[str], addresses: list[str], conn: Connection, options: EtlOptions, pool: WorkerPool | None,
+         started: float) -> dict[str, Any]:
+    """``run_etl`` once its arguments are checked and the database is open (``pool``: the workers, if started)."""
+    names = ("cdm_database_schema", "person_map", "person_source", "secret_file", "workers", "batch_size", "root",
+             "file_list", "staging_dir", "keep_staging", "summary_json", "quiet", "progress",
+             "vocabulary_database_schema", "map_protocols", "executor", "scheduler", "staging_url", "commit_rows",
+             "path_index", "check_content", "pacs")
+    (cdm_database_schema, person_map, person_source, secret_file, workers, batch_size, root, file_list, staging_dir,
+     keep_staging, summary_json, quiet, progress, vocabulary_database_schema, map_protocols, executor, scheduler,
+     staging_url, commit_rows, path_index, check_content, pacs) = (getattr(options, name) for name in names)
     schema = cdm_database_schema
-    started = time.monotonic()
     show = (not quiet and sys.stderr.isatty()) if progress is None else bool(progress)
 
     from rcdm.ddl import create_tables
@@ -558,6 +604,15 @@ def run_etl(
     settings = contextlib.ExitStack()
     try:
         settings.enter_context(load_settings(conn))  # restored in the finally below
+        results = None
+        if pool is not None and is_empty(conn, schema, "rcdm_etl_file"):
+            # a first load: the workers read its first batches while the opening below goes on (it only removes
+            # rows of earlier runs, of which there are none, so it changes nothing the batches hold)
+            make_executor(executor, BatchContext(secret), workers, scheduler, staging_url)  # checks them
+            batches = _Batches(conn, schema, iter_files(path_list, file_list), root_dir, batch_size, secret,
+                               check_content, first_load=True)
+            batches.ramp = pool.workers
+            results = LocalExecutor(BatchContext(secret), pool=pool).start(iter(batches))
         for column in upgrade_columns(conn, schema):
             log.info("run %d: added the column %s (written by an older rcdm)", run_id, column)
         if upgrade_file_keys(conn, schema):
@@ -575,13 +630,16 @@ def run_etl(
             source = _pacs_run(addresses[0], secret, batch_size, pacs, secret_file)
             results = source.batches(lambda ids: {k: v[2] for k, v in _known_files(conn, schema, ids).items()},
                                      FINAL_STATUSES)
-            paths: dict[str, str] = {}
-        else:
+        elif results is None:
+            reader = make_executor(executor, BatchContext(secret), workers, scheduler, staging_url)  # checks them
+            if pool is not None:  # "local" with workers: those already started
+                reader = LocalExecutor(BatchContext(secret), pool=pool)
+            first_load = isinstance(reader, LocalExecutor) and is_empty(conn, schema, "rcdm_etl_file")
             batches = _Batches(conn, schema, iter_files(path_list, file_list), root_dir, batch_size, secret,
-                               check_content)
-            results = make_executor(executor, BatchContext(secret), workers, scheduler,
-                                    staging_url).map_batches(iter(batches))
-            paths = batches.paths
+                               check_content, first_load)
+            batches.ramp = pool.workers if pool is not None else 0
+            results = reader.map_batches(iter(batches))
+        paths = {} if addresses else batches.paths
         staged = _staged(results, _Stage(staging, lookup, paths, index, root_dir), counts, skipped_by, bar)
         with deferred_indexes(conn, schema) as deferred:
             if deferred:
