@@ -177,8 +177,8 @@ def check_cohort_statements(statements: Sequence[str], dialect: str, cohort_id: 
     cohort_key = ("", cohort_schema.lower(), cohort_table.lower())
     temps: set[tuple[str, str, str]] = set()
     emulation, prefix = (temp_emulation_schema or "").lower(), get_temp_table_prefix().lower()
-    target = TARGETS.get(dialect)
-    temp_schema = "temp" if target is not None and target.temp_tables == "sqlite" else None  # SQLite: temp.t
+    translation = TARGETS.get(dialect)
+    temp_schema = "temp" if translation is not None and translation.temp_tables == "sqlite" else None  # SQLite: temp.t
 
     def implicit_temp(key: tuple[str, str, str]) -> bool:
         """A name that is a temp table by its form, whether or not created yet."""

@@ -139,7 +139,8 @@ def test_the_compiled_identity_scan_agrees_with_its_python_twin():
             buf = f.read(identity.WINDOW)
         for start in (0, 1, 2, 3):  # every alignment: the compiled scan looks at three offsets a step
             assert identity._scan_c(buf[start:]) == identity._scan_py(buf[start:]), path
-    crowded = (b"\x10\x00\x10\x00" * 16384, b"\x10\x00\x10\x00PN\x03\x00abc" * 5000, b"\x08\x00\x60\x00SQ\x00\x00" * 8000,
+    crowded = (b"\x10\x00\x10\x00" * 16384, b"\x10\x00\x10\x00PN\x03\x00abc" * 5000,
+               b"\x08\x00\x60\x00SQ\x00\x00" * 8000,
                b"\x00\x10\x00\x10PN\x00\x02ab" * 6000 + b"\xe0\x7f\x10\x00" + b"\x10\x00\x10\x00PN\x02\x00xy" * 10)
     for buf in crowded:  # thousands of hits in a 64 KiB window (the compiled scan's hit list grows)
         assert identity._scan_c(buf) == identity._scan_py(buf)

@@ -17,8 +17,7 @@ from rcdm.dicom import deid
 from rcdm.dicom.identity import header_facts
 from rcdm.dicom.reader import read_header
 from rcdm.dicom.sample import template_path
-from rcdm.etl.transform import (SHARED_COLUMNS, BatchContext, FileEntry, file_key, image_row,
-                                phi_scrubbed, process_batch)
+from rcdm.etl.transform import SHARED_COLUMNS, BatchContext, FileEntry, file_key, image_row, phi_scrubbed, process_batch
 
 SECRET = b"f" * 32
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from rcdm.sql import split_sql
 from rcdm.errors import TranslationError
+from rcdm.sql import split_sql
 from rcdm.sql.translate import translate
 
 ISNUMERIC_VALUES = {"12": 1, "-1.5": 1, "+3": 1, ".5": 1, "7.": 1, "abc": 0, "1.2.3": 0, "": 0, "-": 0}
@@ -157,7 +157,8 @@ def test_temp_tables_made_by_select_into_are_analyzed_on_postgresql(postgres_url
     with _pg(postgres_url) as con:
         for statement in split_sql(translated):
             con.execute(statement)
-        assert con.execute("SELECT reltuples FROM pg_class WHERE relname = 'u' AND relpersistence = 't'").fetchone()[0] == 2
+        tuples = "SELECT reltuples FROM pg_class WHERE relname = 'u' AND relpersistence = 't'"
+        assert con.execute(tuples).fetchone()[0] == 2
         assert con.execute("SELECT COUNT(*) FROM u").fetchone()[0] == 2
 
 
@@ -179,7 +180,8 @@ def test_global_temp_tables_are_temporary_elsewhere(tmp_path: Path) -> None:
     assert con.execute("SELECT a FROM u").fetchall() == [(1,)]
     con.close()
     con = duckdb.connect(str(path))
-    assert con.execute("SELECT COUNT(*) FROM information_schema.tables WHERE table_name IN ('cs', 'u')").fetchone() == (0,)
+    tables = "SELECT COUNT(*) FROM information_schema.tables WHERE table_name IN ('cs', 'u')"
+    assert con.execute(tables).fetchone() == (0,)
     assert "CREATE TABLE temp.cs" in translate(sql, "sqlite")
     assert "scratch." in translate(sql, "spark", temp_emulation_schema="scratch")
 

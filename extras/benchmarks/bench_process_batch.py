@@ -72,11 +72,11 @@ def main(argv: list[str] | None = None) -> int:
         paths = _files(folder)[:args.n]
         n = len(paths)
         raw_read(paths)  # warm the page cache
-        raw = _best(lambda: raw_read(paths), args.repeat)
-        reader = _best(lambda: reader_alone(paths), args.repeat)
-        batch = _best(lambda: extraction(paths, folder), args.repeat)
+        raw = _best(lambda p=paths: raw_read(p), args.repeat)
+        reader = _best(lambda p=paths: reader_alone(p), args.repeat)
+        batch = _best(lambda p=paths, f=folder: extraction(p, f), args.repeat)
         entries = _entries(paths, folder)
-        alone = _best(lambda: batches_alone(entries), args.repeat)
+        alone = _best(lambda e=entries: batches_alone(e), args.repeat)
         print(f"\n{name}: {n} files (load {os.getloadavg()[0]:.2f})")
         print(f"  {'':30} {'files/s':>9} {'/ reader':>9} {'CPU files/s':>12} {'/ reader':>9}")
         for label, (wall, cpu) in (("raw 8 KiB read", raw), ("read_header", reader),

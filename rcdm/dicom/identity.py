@@ -147,7 +147,8 @@ def _scan_py(head: bytes) -> _Scan:
     non_text = len({tag for offsets in found[8:] for i in offsets if i >= 4
                     and (tag := bytes(buf[i - 4:i])) in _STORED_TEXT_PATTERNS})
     return (cut, tuple(_element_values(buf, charset_le, charset_be, b"CS")),
-            tuple(_element_values(buf, name_le, name_be, b"PN")), tuple(_element_values(buf, birth_le, birth_be, b"DA")),
+            tuple(_element_values(buf, name_le, name_be, b"PN")),
+            tuple(_element_values(buf, birth_le, birth_be, b"DA")),
             tuple(_element_values(buf, acc_le, acc_be, b"SH")), non_text)
 
 
