@@ -78,6 +78,21 @@ def corpus() -> list[Case]:
 
 _COMMENT = re.compile(r"--[^\n]*|/\*.*?\*/", re.S)
 _ANALYZE = re.compile(r"ANALYZE\s+[\w.%]+\s*;?\Z", re.I)
+_OPTIMIZE = re.compile(r"OPTIMIZE\s+[\w.%]+\s+ZORDER\s+BY\s+[\w, ]+;?\Z", re.I)  # s13review: Delta's OPTIMIZE (Spark)
+_DROP_BEFORE = re.compile(r"DROP\s+TABLE\s+IF\s+EXISTS\s+([\w.%]+)\s*;?\Z", re.I)  # s13review: paired with ours'
+_SET_ASIDE = (_ANALYZE, _OPTIMIZE, _DROP_BEFORE)
+"""Kinds of statement only SqlRender writes, each set aside as one outcome (its class in differential_reasons) so
+that the other statements are still compared one by one."""
+
+
+def _set_aside(pattern: re.Pattern, statement: str, mine: list[str]) -> bool:
+    """Whether SqlRender's ``statement`` is of the set-aside kind ``pattern``; its DROP TABLE IF EXISTS t only where
+    ours writes CREATE OR REPLACE TABLE t (the same drop, inside our statement)."""
+    found = pattern.match(strip_comments(statement).strip())
+    if found is None or pattern is not _DROP_BEFORE:
+        return found is not None
+    replace = re.compile(rf"CREATE\s+OR\s+REPLACE\s+TABLE\s+{re.escape(found.group(1))}\s", re.I)
+    return any(replace.match(strip_comments(s).strip()) for s in mine)
 _STRING_OR_COMMENT = re.compile(r"('(?:[^']|'')*')|--[^\n]*|/\*.*?\*/", re.S)
 
 
@@ -150,12 +165,13 @@ def compare(case: Case, dialect: str, postgres_url: str | None = None) -> list[O
         return [Outcome(dialect, case.id, 0, kind, ours, theirs)]
     mine, other = statements(ours), statements(theirs)
     outcomes = []
-    analyze = [s for s in other if _ANALYZE.match(strip_comments(s).strip())]
-    if len(mine) != len(other) and len(mine) == len(other) - len(analyze) and not any(
-            _ANALYZE.match(strip_comments(s).strip()) for s in mine):
-        # SqlRender's only extra statements are ANALYZE t: one outcome for them, the rest compared one by one
-        outcomes.append(Outcome(dialect, case.id, 0, "differ", "", "\n".join(analyze)))
-        other = [s for s in other if s not in analyze]
+    for pattern in _SET_ASIDE:
+        extra = [s for s in other if _set_aside(pattern, s, mine)]
+        if len(mine) != len(other) and extra and len(mine) <= len(other) - len(extra) and not any(
+                pattern.match(strip_comments(s).strip()) for s in mine):
+            # statements only SqlRender writes, of a reviewed kind: one outcome for them, the rest compared one by one
+            outcomes.append(Outcome(dialect, case.id, 0, "differ", "", "\n".join(extra)))
+            other = [s for s in other if s not in extra]
     if len(mine) != len(other):
         return [Outcome(dialect, case.id, 0, "differ", ours, theirs)]
     for number, (a, b) in enumerate(zip(mine, other), start=1):

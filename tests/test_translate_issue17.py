@@ -78,6 +78,7 @@ REDSHIFT_CTAS = [
     "SELECT person_id, condition_start_date INTO scratch.events FROM cdm.condition_occurrence;",
     "SELECT subject_id AS sid, cohort_start_date INTO scratch.c FROM results.cohort;",
     "SELECT analysis_id, count_value INTO scratch.r FROM results.achilles_results;",
+    "SELECT 1011 AS analysis_id, COUNT_BIG(*) AS count_value INTO scratch.a FROM cdm.condition_era;",  # Achilles' form
     "SELECT concept_id, concept_name INTO scratch.concepts FROM cdm.concept;",
     "WITH x AS (SELECT person_id FROM cdm.person) SELECT person_id INTO scratch.p FROM x;",
     "--HINT DISTRIBUTE_ON_KEY(person_id)\nSELECT person_id, concept_id INTO scratch.pc FROM cdm.observation;",
@@ -208,3 +209,14 @@ def test_stdev_and_var_run_on_sqlite() -> None:
     assert (g1, round(s1 * s1, 9), round(v1, 9)) == (1, 7.0, 7.0) and (g2, s2, v2) == (2, None, None)
     with pytest.raises(TranslationError, match="window"):
         translate("SELECT STDEV(x) OVER (PARTITION BY g) AS s FROM t", "sqlite")
+
+
+def test_bigquery_integer_power_stays_integer() -> None:
+    """Circe's bit mask SUM(POWER(2, rule)) goes into an INT64 column and through &: BigQuery's POWER is FLOAT64, so
+    ours casts it back to INT64 (SQL Server's POWER has its base's integer type), as SqlRender does."""
+    ours = translate("SELECT SUM(COALESCE(POWER(2, i.inclusion_rule_id), 0)) AS mask, POWER(x, 2) AS p FROM t i;",
+                     "bigquery")
+    assert "COALESCE(CAST(POWER(2, i.inclusion_rule_id) AS INT64), 0)" in ours and "POWER(x, 2) AS p" in ours
+    assert translate("SELECT CAST(POWER(2, 3) AS BIGINT) AS c;", "bigquery").count("CAST(") == 1
+    circe = translate("SELECT SUM(COALESCE(POWER(CAST(2 AS BIGINT), r), 0)) AS mask FROM t;", "bigquery")
+    assert "CAST(POWER(CAST(2 AS INT64), r) AS INT64)" in circe

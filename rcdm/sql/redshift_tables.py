@@ -40,7 +40,8 @@ quote_reserved_redshift.__doc__ = "Quote names that are Redshift reserved words,
 
 def _distribution_key(create: exp.Create) -> str | None:
     """The column to distribute on: the first of person_id, subject_id, analysis_id the table defines, or that its
-    query selects (under its alias, ``subject_id AS sid`` gives sid, as SqlRender does)."""
+    query selects (under its alias, ``subject_id AS sid`` gives sid, as SqlRender does), or that a computed column
+    is named (``1011 AS analysis_id``, Achilles' first column, which SqlRender's word match finds too)."""
     if isinstance(create.this, exp.Schema):
         names = {c.name.lower(): c.name for c in create.this.expressions if isinstance(c, exp.ColumnDef)}
     else:
@@ -54,6 +55,8 @@ def _distribution_key(create: exp.Create) -> str | None:
             source = column.unalias()
             if isinstance(source, exp.Column):
                 names.setdefault(source.name.lower(), column.alias_or_name)
+            elif isinstance(column, exp.Alias):  # a computed column the table has by name: 1011 AS analysis_id
+                names.setdefault(column.alias.lower(), column.alias)
     return next((names[c] for c in _DISTRIBUTION_COLUMNS if c in names), None)
 
 

@@ -53,6 +53,22 @@ def isnumeric_regex(tree: exp.Expression, ctx: Context) -> exp.Expression:
     return tree
 
 
+@indexed(exp.Pow)
+def integer_power_bigquery(tree: exp.Expression, ctx: Context) -> exp.Expression:
+    """BigQuery: POWER(2, n) -> CAST(POWER(2, n) AS INT64) for an integer base (a number, or CAST(2 AS BIGINT) as Circe
+    writes it). SQL Server's POWER has the type of its base, an integer for
+    Circe's inclusion-rule bit masks (POWER(2, rule) summed and compared with &); BigQuery's POWER returns FLOAT64,
+    which an INT64 column does not take on INSERT and bitwise operators refuse, as SqlRender's cast also avoids."""
+    for node in _find_all(tree, ctx, exp.Pow):
+        base = node.this
+        integer = (isinstance(base, exp.Literal) and not base.is_string and base.name.isdigit()) or (
+            isinstance(base, exp.Cast) and base.to.this in exp.DataType.INTEGER_TYPES)  # Circe: CAST(2 AS BIGINT)
+        if integer and not isinstance(node.parent, exp.Cast):
+            power = exp.Pow(this=node.this, expression=node.expression)
+            tree = _replace(tree, ctx, node, exp.Cast(this=power, to=exp.DataType.build("BIGINT")))
+    return tree
+
+
 @indexed(exp.MD5)
 def md5_oracle(tree: exp.Expression, ctx: Context) -> exp.Expression:
     """Oracle: HASHBYTES('MD5', s) -> LOWER(RAWTOHEX(STANDARD_HASH(s, 'MD5'))), the hexadecimal text of the others."""

@@ -26,6 +26,7 @@ TRANSFORMS = (
     t.datediff_on_dates,
     dates.date_operands_bigquery,
     f.isnumeric_regex,
+    f.integer_power_bigquery,
     t.getdate_to_current_date,
     t.standard_types,
     t.unsized_strings,
