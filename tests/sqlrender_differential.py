@@ -226,8 +226,9 @@ def classify(outcome: Outcome) -> str:
     return "UNCLASSIFIED"
 
 
-def write_differences(outcomes: list[Outcome]) -> dict[str, int]:
-    known = load_differences()
+def write_differences(outcomes: list[Outcome], reclassify: bool = False) -> dict[str, int]:
+    """Write the differences list; a row listed before keeps its reason unless ``reclassify`` (or it was generic)."""
+    known = {} if reclassify else load_differences()
     rows = []
     counts: dict[str, int] = {}
     for outcome in outcomes:
@@ -263,7 +264,7 @@ if __name__ == "__main__":
     if sys.argv[1:] == ["--reclassify"]:  # new rules, same translations: classify the listed rows again, no run
         listed = [Outcome(r["dialect"], r["case"], r["statement"], "differ", r["ours"], r["sqlrender"])
                   for r in module.load_differences().values()]
-        print(json.dumps(module.write_differences(listed), indent=1))
+        print(json.dumps(module.write_differences(listed, reclassify=True), indent=1))
         sys.exit()
 
     from differential_execution import postgres_for_script
