@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 
 from rcdm._version import __version__
 from rcdm.db import Connection, connect, execute_sql, query_sql, query_statement, transaction
+from rcdm.ddl import create_tables
 from rcdm.dicom.deid import hmac_hex, load_or_create_secret, load_person_map
 from rcdm.errors import MissingSecretWarning, UsageError
 from rcdm.etl import lock
@@ -42,7 +43,7 @@ from rcdm.etl.load import (BatchOutcome, clear_work_tables, create_work_tables, 
 from rcdm.etl.path_index import PathIndex, default_location
 from rcdm.etl.persons import PersonState
 from rcdm.etl.stage import Staging
-from rcdm.etl.transform import UNCHANGED, BatchContext, FileEntry, file_ids, file_key, relative_path
+from rcdm.etl.transform import UNCHANGED, BatchContext, FileEntry, file_ids, file_key, relative_paths
 from rcdm.fetch import is_missing
 from rcdm.identifiers import check_schema
 from rcdm.options import EtlOptions, merged
@@ -209,8 +210,7 @@ class _Batches:
         if self.first_load:  # no file known: nothing to skip, the workers key and stat the files
             return self._first(paths)
         entries = []
-        for path in paths:
-            rel = relative_path(path, self.root)
+        for path, rel in zip(paths, relative_paths(paths, self.root)):
             size, mtime = stat_of(path)
             entries.append(FileEntry(path, rel, file_key(rel, self.secret), size, mtime))
         ids = file_ids([e.file_key for e in entries])
@@ -242,7 +242,7 @@ class _Batches:
         """The batch of a run into a schema that knows no file: the entries without key or stat
         (``discover.complete_entries`` fills them in the worker); the tag holds the real relative paths, in the
         batch's order (``seq``), for the path index."""
-        entries = [FileEntry(path, relative_path(path, self.root), "", None, None) for path in paths]
+        entries = [FileEntry(path, rel, "", None, None) for path, rel in zip(paths, relative_paths(paths, self.root))]
         self.seen += len(paths)
         tag = {"files": len(paths), "unchanged": 0, "known": 0, "final": set(), "known_keys": set(),
                "relative": [e.file_path for e in entries]}
@@ -317,11 +317,18 @@ def _staged(results: Iterable[tuple[dict[str, Any], pa.Table]], stage: _Stage, c
             counts["non_text_values"] += pc.sum(table.column("non_text_values")).as_py() or 0
             table, _unmapped = _map_persons(table, stage.lookup)
             if stage.index is not None:
-                stage.index.record_later(stage.root, (
-                    (f, r, i) for f, r, i in zip(file_ids(table.column("file_key")).to_pylist(), relative,
-                                                 table.column("radiology_image_id").to_pylist()) if r is not None))
-            stage.staging.write(number, table)
+                stage.index.record_later(stage.root, _index_rows(table, relative))
+            stage.staging.write_later(number, table)
             yield tag, table
+
+
+def _index_rows(table: pa.Table, relative: list[str | None]) -> Iterator[tuple[int, str, int | None]]:
+    """The path index's rows of a staged batch (its files with a real path), made when read: in the index's
+    writer thread (``PathIndex.record_later``), not in the main one."""
+    for f, r, i in zip(file_ids(table.column("file_key")).to_pylist(), relative,
+                       table.column("radiology_image_id").to_pylist()):
+        if r is not None:
+            yield f, r, i
 
 
 def _load_isolating(conn: Connection, schema: str, table: pa.Table, run_id: int, replace: bool,
@@ -566,8 +573,6 @@ def _run(path_list: list[str], addresses: list[str], conn: Connection, options: 
     schema = cdm_database_schema
     show = (not quiet and sys.stderr.isatty()) if progress is None else bool(progress)
 
-    from rcdm.ddl import create_tables
-
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", MissingSecretWarning)
         secret = load_or_create_secret(secret_file)
@@ -575,9 +580,7 @@ def _run(path_list: list[str], addresses: list[str], conn: Connection, options: 
         log.info("%s", w.message)
         if not quiet:
             print(f"rcdm: WARNING: {w.message}", file=sys.stderr)
-    create_tables(conn, schema, model="rcdm")
-    create_tables(conn, schema, model="etl")
-    create_work_tables(conn, schema)
+    _create_tables(conn, schema)
     lookup = person_lookup(secret, conn, schema, os.fspath(person_map) if person_map else None, person_source)
 
     lock.acquire(conn, schema)
@@ -646,6 +649,7 @@ def _run(path_list: list[str], addresses: list[str], conn: Connection, options: 
                 log.info("run %d: empty schema: secondary indexes are built after the load", run_id)
             for tags, group in group_batches(staged, commit_rows):
                 index.flush()  # the group's files are in the index before the database records them
+                staging.flush()  # and its batches are staged
                 persons.record(conn, schema, group)
                 for outcome, table in _load_isolating(conn, schema, group, run_id, any(tag["known"] for tag in tags),
                                                       counts):
@@ -700,6 +704,20 @@ def _run(path_list: list[str], addresses: list[str], conn: Connection, options: 
 
         print_run(conn, schema, summary)
     return summary
+
+
+TRANSACTIONAL_DDL = ("duckdb", "sqlite", "postgresql")
+"""Dialects whose DDL runs inside a transaction (``db.transaction``): there the run's tables are made in one,
+one commit instead of one a statement (144 statements into an empty DuckDB schema: 0.36 s of a 20,000-file
+run's main process, measured with cProfile)."""
+
+
+def _create_tables(conn: Connection, schema: str) -> None:
+    """The R-CDM, ETL and work tables where missing; in one transaction where the backend allows."""
+    with transaction(conn) if conn.dialect in TRANSACTIONAL_DDL else contextlib.nullcontext():
+        create_tables(conn, schema, model="rcdm")
+        create_tables(conn, schema, model="etl")
+        create_work_tables(conn, schema)
 
 
 def _pacs_run(address: str, secret: bytes, batch_size: int, options: Any, secret_file: Any) -> Any:
