@@ -9,6 +9,7 @@ or real UID.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -195,16 +196,11 @@ class _Batches:
         return max(1, self.size >> steps)
 
     def __iter__(self) -> Iterator[tuple[dict[str, int], list[FileEntry]]]:
-        chunk: list[str] = []
+        files = iter(self.files)
         number = 0
-        for path in self.files:
-            chunk.append(path)
-            if len(chunk) >= self._size(number):
-                yield self._prepare(chunk)
-                chunk = []
-                number += 1
-        if chunk:
+        while chunk := list(itertools.islice(files, self._size(number))):  # the walk read lazily, a batch at a time
             yield self._prepare(chunk)
+            number += 1
 
     def _prepare(self, paths: list[str]) -> tuple[dict[str, int], list[FileEntry]]:
         if self.first_load:  # no file known: nothing to skip, the workers key and stat the files
@@ -238,14 +234,16 @@ class _Batches:
                "known_keys": known_keys}
         return tag, fresh
 
-    def _first(self, paths: list[str]) -> tuple[dict[str, Any], list[FileEntry]]:
+    def _first(self, paths: list[str]) -> tuple[dict[str, Any], list[Any]]:
         """The batch of a run into a schema that knows no file: the entries without key or stat
-        (``discover.complete_entries`` fills them in the worker); the tag holds the real relative paths, in the
-        batch's order (``seq``), for the path index."""
-        entries = [FileEntry(path, rel, "", None, None) for path, rel in zip(paths, relative_paths(paths, self.root))]
+        (``discover.complete_entries`` fills them in the worker), as the plain tuples of ``FileEntry``'s fields
+        that the pipe to the workers carries (``executor.packed``; made at C speed, no named tuple a file); the
+        tag holds the real relative paths, in the batch's order (``seq``), for the path index."""
+        relative = relative_paths(paths, self.root)
+        entries = list(zip(paths, relative, *(itertools.repeat(v) for v in ("", None, None, None))))
         self.seen += len(paths)
         tag = {"files": len(paths), "unchanged": 0, "known": 0, "final": set(), "known_keys": set(),
-               "relative": [e.file_path for e in entries]}
+               "relative": relative}
         return tag, entries
 
 
@@ -296,20 +294,21 @@ def _staged(results: Iterable[tuple[dict[str, Any], pa.Table]], stage: _Stage, c
             bar.update(tag["files"])
         same = pc.fill_null(pc.equal(table.column("status"), UNCHANGED), False)
         unchanged = pc.sum(same).as_py() or 0
-        keys = table.column("file_key").to_pylist()
         if "relative" in tag:  # a first load: the batch's paths by position (seq), keyed in the worker
-            relative = [tag["relative"][s] for s in table.column("seq").to_pylist()]
+            relative = _by_seq(tag["relative"], table.column("seq").to_pylist())
         else:
-            relative = [stage.paths.pop(k, None) for k in keys]
+            relative = [stage.paths.pop(k, None) for k in table.column("file_key").to_pylist()]
         if unchanged:
             skipped_by["unchanged"] += unchanged
             keep = pc.invert(same)
             relative = [r for r, k in zip(relative, keep.to_pylist()) if k]
             table = table.filter(keep)
-            keys = table.column("file_key").to_pylist()
         if tag["known_keys"]:
+            keys = table.column("file_key").to_pylist()
             counts["changed"] += sum(k in tag["final"] for k in keys)
-        counts["new"] += len(keys) - (sum(k in tag["known_keys"] for k in keys) if tag["known_keys"] else 0)
+            counts["new"] += len(keys) - sum(k in tag["known_keys"] for k in keys)
+        else:
+            counts["new"] += table.num_rows
         log.debug("batch %d: %d files, %d unchanged", number, tag["files"], tag["unchanged"] + unchanged)
         if table.num_rows:
             table, fitted = fit_batch(table)
@@ -320,6 +319,11 @@ def _staged(results: Iterable[tuple[dict[str, Any], pa.Table]], stage: _Stage, c
                 stage.index.record_later(stage.root, _index_rows(table, relative))
             stage.staging.write_later(number, table)
             yield tag, table
+
+
+def _by_seq(items: list[Any], seq: list[int]) -> list[Any]:
+    """``items`` in the order ``seq`` gives (a worker returns its rows in the batch's order: then ``items``)."""
+    return items if seq == list(range(len(items))) else [items[s] for s in seq]
 
 
 def _index_rows(table: pa.Table, relative: list[str | None]) -> Iterator[tuple[int, str, int | None]]:
