@@ -65,6 +65,7 @@ import header_corpora  # noqa: E402
 import pydicom  # noqa: E402
 from make_corpus import make_corpus  # noqa: E402
 
+import rcdm  # noqa: E402
 from rcdm.dicom.reader import read_header  # noqa: E402
 from rcdm.etl.run import COMMIT_ROWS, run_etl  # noqa: E402
 from rcdm.etl.transform import BatchContext, FileEntry, file_key, process_batch, relative_path  # noqa: E402
@@ -272,8 +273,6 @@ def peak_memory(folder: Path, persons: Path, work: Path, commit_rows: int, worke
 
 def as_installed() -> None:
     """Byte-compile rcdm once and let the processes started from here read and write .pyc (see the docstring)."""
-    import rcdm
-
     compileall.compile_dir(str(Path(rcdm.__file__).parent), quiet=1)
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     sys.dont_write_bytecode = False
