@@ -37,6 +37,8 @@ def test_relative_paths_outside_the_root_or_with_an_odd_root(tmp_path):
         paths = [inside, outside, str(tmp_path / "rx" / "c.dcm")]
         assert relative_paths(paths, root) == [relative_path(p, root) for p in paths]
     assert relative_paths([], str(tmp_path)) == []
+    odd = [str(tmp_path / "r" / "a\0b.dcm"), inside]  # a NUL, as a file list's line may hold: no path lost
+    assert relative_paths(odd, str(tmp_path / "r")) == ["a\0b.dcm", "a.dcm"]
 
 
 def test_staging_writes_in_the_background_and_flush_waits(tmp_path):

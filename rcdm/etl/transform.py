@@ -305,7 +305,9 @@ def relative_paths(paths: list[str], root: str) -> list[str]:
         cut = len(prefix)
         joined = "\0" + "\0".join([p[cut:] for p in paths]) + "\0"
         if not any(part in joined for part in _ODD_PARTS):
-            return (joined if os.sep == "/" else joined.replace(os.sep, "/"))[1:-1].split("\0")
+            cut_paths = (joined if os.sep == "/" else joined.replace(os.sep, "/"))[1:-1].split("\0")
+            if len(cut_paths) == len(paths):  # else a path held a NUL (a file list's line): path by path
+                return cut_paths
     return [relative_path(p, root) for p in paths]
 
 
