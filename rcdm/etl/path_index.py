@@ -85,13 +85,16 @@ class PathIndex:
         self.flush()
 
     def record_later(self, root: str, rows: Iterable[tuple[int, str, int | None]]) -> None:
-        """``record`` in the background (in order); ``flush`` waits for it and raises its error, if any."""
-        values = sorted((int(f), os.fsencode(rel), None if i is None else int(i)) for f, rel, i in rows)
+        """``record`` in the background (in order); ``flush`` waits for it and raises its error, if any.
+
+        ``rows`` is read in the writer thread too (its rows encoded and sorted there, while the main thread
+        waits for the workers): it must not change until ``flush``."""
         if self._writer is None:
             self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rcdm-path-index")
-        self._pending.append(self._writer.submit(self._write, root, values))
+        self._pending.append(self._writer.submit(self._write, root, rows))
 
-    def _write(self, root: str, values: list[tuple[int, bytes, int | None]]) -> None:
+    def _write(self, root: str, rows: Iterable[tuple[int, str, int | None]]) -> None:
+        values = sorted((int(f), os.fsencode(rel), None if i is None else int(i)) for f, rel, i in rows)
         root_id = self._root_id(root)
         with self._db:
             self._db.executemany("INSERT OR REPLACE INTO path (root_id, file_id, relative, image_id) "

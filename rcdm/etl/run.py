@@ -9,6 +9,7 @@ or real UID.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -28,6 +29,7 @@ import pyarrow.compute as pc
 
 from rcdm._version import __version__
 from rcdm.db import Connection, connect, execute_sql, query_sql, query_statement, transaction
+from rcdm.ddl import create_tables
 from rcdm.dicom.deid import hmac_hex, load_or_create_secret, load_person_map
 from rcdm.errors import MissingSecretWarning, UsageError
 from rcdm.etl import lock
@@ -42,7 +44,7 @@ from rcdm.etl.load import (BatchOutcome, clear_work_tables, create_work_tables, 
 from rcdm.etl.path_index import PathIndex, default_location
 from rcdm.etl.persons import PersonState
 from rcdm.etl.stage import Staging
-from rcdm.etl.transform import UNCHANGED, BatchContext, FileEntry, file_ids, file_key, relative_path
+from rcdm.etl.transform import UNCHANGED, BatchContext, FileEntry, file_ids, file_key, relative_paths
 from rcdm.fetch import is_missing
 from rcdm.identifiers import check_schema
 from rcdm.options import EtlOptions, merged
@@ -194,23 +196,17 @@ class _Batches:
         return max(1, self.size >> steps)
 
     def __iter__(self) -> Iterator[tuple[dict[str, int], list[FileEntry]]]:
-        chunk: list[str] = []
+        files = iter(self.files)
         number = 0
-        for path in self.files:
-            chunk.append(path)
-            if len(chunk) >= self._size(number):
-                yield self._prepare(chunk)
-                chunk = []
-                number += 1
-        if chunk:
+        while chunk := list(itertools.islice(files, self._size(number))):  # the walk read lazily, a batch at a time
             yield self._prepare(chunk)
+            number += 1
 
     def _prepare(self, paths: list[str]) -> tuple[dict[str, int], list[FileEntry]]:
         if self.first_load:  # no file known: nothing to skip, the workers key and stat the files
             return self._first(paths)
         entries = []
-        for path in paths:
-            rel = relative_path(path, self.root)
+        for path, rel in zip(paths, relative_paths(paths, self.root)):
             size, mtime = stat_of(path)
             entries.append(FileEntry(path, rel, file_key(rel, self.secret), size, mtime))
         ids = file_ids([e.file_key for e in entries])
@@ -238,14 +234,16 @@ class _Batches:
                "known_keys": known_keys}
         return tag, fresh
 
-    def _first(self, paths: list[str]) -> tuple[dict[str, Any], list[FileEntry]]:
+    def _first(self, paths: list[str]) -> tuple[dict[str, Any], list[Any]]:
         """The batch of a run into a schema that knows no file: the entries without key or stat
-        (``discover.complete_entries`` fills them in the worker); the tag holds the real relative paths, in the
-        batch's order (``seq``), for the path index."""
-        entries = [FileEntry(path, relative_path(path, self.root), "", None, None) for path in paths]
+        (``discover.complete_entries`` fills them in the worker), as the plain tuples of ``FileEntry``'s fields
+        that the pipe to the workers carries (``executor.packed``; made at C speed, no named tuple a file); the
+        tag holds the real relative paths, in the batch's order (``seq``), for the path index."""
+        relative = relative_paths(paths, self.root)
+        entries = list(zip(paths, relative, *(itertools.repeat(v) for v in ("", None, None, None))))
         self.seen += len(paths)
         tag = {"files": len(paths), "unchanged": 0, "known": 0, "final": set(), "known_keys": set(),
-               "relative": [e.file_path for e in entries]}
+               "relative": relative}
         return tag, entries
 
 
@@ -296,20 +294,21 @@ def _staged(results: Iterable[tuple[dict[str, Any], pa.Table]], stage: _Stage, c
             bar.update(tag["files"])
         same = pc.fill_null(pc.equal(table.column("status"), UNCHANGED), False)
         unchanged = pc.sum(same).as_py() or 0
-        keys = table.column("file_key").to_pylist()
         if "relative" in tag:  # a first load: the batch's paths by position (seq), keyed in the worker
-            relative = [tag["relative"][s] for s in table.column("seq").to_pylist()]
+            relative = _by_seq(tag["relative"], table.column("seq").to_pylist())
         else:
-            relative = [stage.paths.pop(k, None) for k in keys]
+            relative = [stage.paths.pop(k, None) for k in table.column("file_key").to_pylist()]
         if unchanged:
             skipped_by["unchanged"] += unchanged
             keep = pc.invert(same)
             relative = [r for r, k in zip(relative, keep.to_pylist()) if k]
             table = table.filter(keep)
-            keys = table.column("file_key").to_pylist()
         if tag["known_keys"]:
+            keys = table.column("file_key").to_pylist()
             counts["changed"] += sum(k in tag["final"] for k in keys)
-        counts["new"] += len(keys) - (sum(k in tag["known_keys"] for k in keys) if tag["known_keys"] else 0)
+            counts["new"] += len(keys) - sum(k in tag["known_keys"] for k in keys)
+        else:
+            counts["new"] += table.num_rows
         log.debug("batch %d: %d files, %d unchanged", number, tag["files"], tag["unchanged"] + unchanged)
         if table.num_rows:
             table, fitted = fit_batch(table)
@@ -317,11 +316,23 @@ def _staged(results: Iterable[tuple[dict[str, Any], pa.Table]], stage: _Stage, c
             counts["non_text_values"] += pc.sum(table.column("non_text_values")).as_py() or 0
             table, _unmapped = _map_persons(table, stage.lookup)
             if stage.index is not None:
-                stage.index.record_later(stage.root, (
-                    (f, r, i) for f, r, i in zip(file_ids(table.column("file_key")).to_pylist(), relative,
-                                                 table.column("radiology_image_id").to_pylist()) if r is not None))
-            stage.staging.write(number, table)
+                stage.index.record_later(stage.root, _index_rows(table, relative))
+            stage.staging.write_later(number, table)
             yield tag, table
+
+
+def _by_seq(items: list[Any], seq: list[int]) -> list[Any]:
+    """``items`` in the order ``seq`` gives (a worker returns its rows in the batch's order: then ``items``)."""
+    return items if seq == list(range(len(items))) else [items[s] for s in seq]
+
+
+def _index_rows(table: pa.Table, relative: list[str | None]) -> Iterator[tuple[int, str, int | None]]:
+    """The path index's rows of a staged batch (its files with a real path), made when read: in the index's
+    writer thread (``PathIndex.record_later``), not in the main one."""
+    for f, r, i in zip(file_ids(table.column("file_key")).to_pylist(), relative,
+                       table.column("radiology_image_id").to_pylist()):
+        if r is not None:
+            yield f, r, i
 
 
 def _load_isolating(conn: Connection, schema: str, table: pa.Table, run_id: int, replace: bool,
@@ -566,8 +577,6 @@ def _run(path_list: list[str], addresses: list[str], conn: Connection, options: 
     schema = cdm_database_schema
     show = (not quiet and sys.stderr.isatty()) if progress is None else bool(progress)
 
-    from rcdm.ddl import create_tables
-
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", MissingSecretWarning)
         secret = load_or_create_secret(secret_file)
@@ -575,9 +584,7 @@ def _run(path_list: list[str], addresses: list[str], conn: Connection, options: 
         log.info("%s", w.message)
         if not quiet:
             print(f"rcdm: WARNING: {w.message}", file=sys.stderr)
-    create_tables(conn, schema, model="rcdm")
-    create_tables(conn, schema, model="etl")
-    create_work_tables(conn, schema)
+    _create_tables(conn, schema)
     lookup = person_lookup(secret, conn, schema, os.fspath(person_map) if person_map else None, person_source)
 
     lock.acquire(conn, schema)
@@ -646,6 +653,7 @@ def _run(path_list: list[str], addresses: list[str], conn: Connection, options: 
                 log.info("run %d: empty schema: secondary indexes are built after the load", run_id)
             for tags, group in group_batches(staged, commit_rows):
                 index.flush()  # the group's files are in the index before the database records them
+                staging.flush()  # and its batches are staged
                 persons.record(conn, schema, group)
                 for outcome, table in _load_isolating(conn, schema, group, run_id, any(tag["known"] for tag in tags),
                                                       counts):
@@ -700,6 +708,22 @@ def _run(path_list: list[str], addresses: list[str], conn: Connection, options: 
 
         print_run(conn, schema, summary)
     return summary
+
+
+ONE_TRANSACTION_DDL = ("duckdb",)
+"""Dialects on which the run's tables are made in one transaction (``db.transaction``): one commit instead of
+one a statement (144 statements into an empty schema). DuckDB only: its file is one process's, while two runs
+starting at once on a new PostgreSQL or SQLite schema would both find a table missing, and the second's
+``CREATE TABLE`` would then fail when the first commits (PostgreSQL's catalog unique index; SQLite's stale
+read snapshot) instead of finding it made; the run's lock is itself one of these tables."""
+
+
+def _create_tables(conn: Connection, schema: str) -> None:
+    """The R-CDM, ETL and work tables where missing; in one transaction where the backend allows."""
+    with transaction(conn) if conn.dialect in ONE_TRANSACTION_DDL else contextlib.nullcontext():
+        create_tables(conn, schema, model="rcdm")
+        create_tables(conn, schema, model="etl")
+        create_work_tables(conn, schema)
 
 
 def _pacs_run(address: str, secret: bytes, batch_size: int, options: Any, secret_file: Any) -> Any:
