@@ -23,10 +23,10 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from rcdm.dicom.deid import beside_secret, create_private_file
+from rcdm.etl.background import BackgroundWriter
 
 SUFFIX = ".paths.sqlite"
 
@@ -56,8 +56,7 @@ class PathIndex:
                          "relative BLOB NOT NULL, image_id INTEGER, PRIMARY KEY (root_id, file_id))")
         self._db.execute("CREATE INDEX IF NOT EXISTS path_image ON path (image_id)")
         self._db.commit()
-        self._writer: ThreadPoolExecutor | None = None
-        self._pending: list[Future[None]] = []
+        self._writer = BackgroundWriter("rcdm-path-index")
 
     def __enter__(self) -> PathIndex:
         return self
@@ -69,8 +68,7 @@ class PathIndex:
         try:
             self.flush()
         finally:
-            if self._writer is not None:
-                self._writer.shutdown()
+            self._writer.shutdown()
             self._db.close()
 
     def _root_id(self, root: str) -> int:
@@ -89,9 +87,7 @@ class PathIndex:
 
         ``rows`` is read in the writer thread too (its rows encoded and sorted there, while the main thread
         waits for the workers): it must not change until ``flush``."""
-        if self._writer is None:
-            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rcdm-path-index")
-        self._pending.append(self._writer.submit(self._write, root, rows))
+        self._writer.submit(self._write, root, rows)
 
     def _write(self, root: str, rows: Iterable[tuple[int, str, int | None]]) -> None:
         values = sorted((int(f), os.fsencode(rel), None if i is None else int(i)) for f, rel, i in rows)
@@ -101,9 +97,8 @@ class PathIndex:
                                  "VALUES (?, ?, ?, ?)", ((root_id, f, r, i) for f, r, i in values))
 
     def flush(self) -> None:
-        pending, self._pending = self._pending, []
-        for future in pending:
-            future.result()
+        """Wait for the rows recorded in the background (raises a write's error)."""
+        self._writer.flush()
 
     def under(self, root: str, folders: Iterable[str]) -> Iterator[tuple[int, str]]:
         """``(file_id, relative path)`` of the recorded files of ``root`` inside ``folders`` (relative to the

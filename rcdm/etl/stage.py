@@ -17,11 +17,12 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from rcdm.etl.background import BackgroundWriter
 
 
 class Staging:
@@ -40,8 +41,7 @@ class Staging:
         self.folder = self.base / str(run_id)
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.keep = keep
-        self._writer: ThreadPoolExecutor | None = None
-        self._pending: list[Future[Path]] = []
+        self._writer = BackgroundWriter("rcdm-staging")
 
     def path(self, batch_number: int) -> Path:
         return self.folder / f"batch-{batch_number:06d}.parquet"
@@ -56,26 +56,17 @@ class Staging:
 
     def write_later(self, batch_number: int, table: pa.Table) -> None:
         """``write`` in the background (in order); ``flush`` waits for it and raises its error, if any."""
-        if self._writer is None:
-            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rcdm-staging")
-        self._pending.append(self._writer.submit(self.write, batch_number, table))
+        self._writer.submit(self.write, batch_number, table)
 
     def flush(self) -> list[Path]:
         """Wait for the batches written in the background; their paths."""
-        pending, self._pending = self._pending, []
-        return [future.result() for future in pending]
+        return self._writer.flush()
 
     def close(self) -> None:
         """Wait for the writes in flight, then remove the run's files unless kept (and the temporary base
         folder if rcdm made it). A write's error is not raised here: ``run_etl`` flushes before every group it
         loads, so writes still pending belong to a run that already failed (its own error is the one to see)."""
-        if self._writer is not None:
-            self._writer.shutdown(wait=True)
-            self._writer = None
-        self._pending = []
-        self._cleanup()
-
-    def _cleanup(self) -> None:
+        self._writer.shutdown()
         if self.keep:
             return
         shutil.rmtree(self.folder, ignore_errors=True)
