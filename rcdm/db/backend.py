@@ -97,6 +97,10 @@ class Backend:
     lock: str = "run_row"  # the ETL lock: "advisory" (pg_try_advisory_lock) or "run_row" (rcdm_etl_run row)
     deferred_indexes: bool = False  # the ETL builds secondary indexes after loading an empty schema
     arrow_views: bool = False  # the driver reads a registered Arrow table in place (no rows written)
+    # the ETL makes its tables in one transaction (one commit, not one a statement): safe only where one process
+    # owns the database (DuckDB's file); two runs starting at once on a new PostgreSQL or SQLite schema would both
+    # find a table missing, and the second's CREATE TABLE would fail when the first commits
+    ddl_in_one_transaction: bool = False
     result_typing: ResultTyping = VALUE_TYPING  # how query results become typed Arrow columns (rcdm.fetch)
 
     def is_available(self) -> bool:

@@ -710,17 +710,10 @@ def _run(path_list: list[str], addresses: list[str], conn: Connection, options: 
     return summary
 
 
-ONE_TRANSACTION_DDL = ("duckdb",)
-"""Dialects on which the run's tables are made in one transaction (``db.transaction``): one commit instead of
-one a statement (144 statements into an empty schema). DuckDB only: its file is one process's, while two runs
-starting at once on a new PostgreSQL or SQLite schema would both find a table missing, and the second's
-``CREATE TABLE`` would then fail when the first commits (PostgreSQL's catalog unique index; SQLite's stale
-read snapshot) instead of finding it made; the run's lock is itself one of these tables."""
-
-
 def _create_tables(conn: Connection, schema: str) -> None:
-    """The R-CDM, ETL and work tables where missing; in one transaction where the backend allows."""
-    with transaction(conn) if conn.dialect in ONE_TRANSACTION_DDL else contextlib.nullcontext():
+    """The R-CDM, ETL and work tables where missing (144 statements into an empty schema); in one transaction
+    where the backend allows (``Backend.ddl_in_one_transaction``: the run's lock is itself one of these tables)."""
+    with transaction(conn) if conn.backend.ddl_in_one_transaction else contextlib.nullcontext():
         create_tables(conn, schema, model="rcdm")
         create_tables(conn, schema, model="etl")
         create_work_tables(conn, schema)

@@ -89,6 +89,7 @@ BACKEND = Backend(
     load_setting=LoadSetting("checkpoint_threshold", CHECKPOINT_THRESHOLD),
     deferred_indexes=True,
     arrow_views=True,
+    ddl_in_one_transaction=True,
     result_typing=ResultTyping(arrow_cursor=True),
 )
 
