@@ -15,6 +15,7 @@ import pytest
 
 from rcdm.db import connect, execute_sql, query_sql
 from rcdm.dicom.deid import load_or_create_secret
+from rcdm.dicom.identity import header_checksum, header_window
 from rcdm.etl import run_etl
 from rcdm.etl.transform import file_ids, file_key, relative_path
 from test_etl_load import check_invariant, make_corpus, pg_schema, snapshot
@@ -157,6 +158,47 @@ def test_content_check_can_be_turned_off(archive, tmp_path):
     assert trusting["changes"]["changed"] == 0
     checking = _run(archive["root"], db, "cdm", archive["person_map"], secret, path_index=index)
     assert checking["changes"]["changed"] == 1 and checking["loaded"] == 1
+
+
+def _as_version_1(root: Path, url: str, schema: str, secret: bytes) -> int:
+    """Rewrite every recorded header checksum as rcdm 0.1.0 computed it (version 1: HMAC-SHA256 of the window),
+    as if an older rcdm had written the database; how many rows."""
+    rewritten = 0
+    with connect(url) as conn:
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            key = file_ids([file_key(relative_path(str(path), str(root)), secret)])[0].as_py()
+            old = header_checksum(header_window(str(path)), secret, version=1)
+            found = query_sql(conn, f"SELECT header_checksum FROM {schema}.rcdm_etl_file WHERE file_key = {key} "
+                                    "AND header_checksum IS NOT NULL;")
+            if len(found):
+                assert int(found["header_checksum"][0]) < 0  # version 2, as this rcdm writes
+                execute_sql(conn, f"UPDATE {schema}.rcdm_etl_file SET header_checksum = {old} WHERE file_key = {key};")
+                rewritten += 1
+    return rewritten
+
+
+def test_checksums_recorded_by_an_older_rcdm_keep_a_rerun_exact(archive, target, tmp_path):
+    """A database written with version 1 checksums: a rerun compares each file with the version its row holds,
+    so unchanged files stay unchanged (not reloaded, not duplicated) and a header changed in place (same size,
+    same mtime) is still found; its new row gets version 2, the others keep theirs."""
+    url, schema, *_ = target
+    secret, index = str(tmp_path / "secret"), str(tmp_path / "paths.idx")
+    first = _run(archive["root"], url, schema, archive["person_map"], secret, path_index=index)
+    assert _as_version_1(archive["root"], url, schema, load_or_create_secret(secret)) >= len(archive["images"])
+    again = _run(archive["root"], url, schema, archive["person_map"], secret, path_index=index)
+    assert again["loaded"] == 0 and again["changes"]["changed"] == again["changes"]["new"] == 0
+    assert again["skipped_by_reason"]["unchanged"] == first["files_seen"]
+    _same_size_same_mtime(sorted(archive["images"])[0])
+    changed = _run(archive["root"], url, schema, archive["person_map"], secret, path_index=index)
+    assert changed["changes"]["changed"] == 1 and changed["loaded"] == 1
+    with connect(url) as conn:
+        signs = query_sql(conn, f"SELECT SUM(CASE WHEN header_checksum < 0 THEN 1 ELSE 0 END) AS v2, "
+                                f"SUM(CASE WHEN header_checksum > 0 THEN 1 ELSE 0 END) AS v1 "
+                                f"FROM {schema}.rcdm_etl_file;")
+    assert int(signs["v2"][0]) == 1 and int(signs["v1"][0]) >= len(archive["images"]) - 1
+    third = _run(archive["root"], url, schema, archive["person_map"], secret, path_index=index)
+    assert third["loaded"] == 0 and third["changes"]["changed"] == 0
+    _assert_as_clean(archive, target, secret, tmp_path)
 
 
 def test_dropped_tables_drop_the_etl_state_and_verify_reports_then_repairs(archive, target, tmp_path):

@@ -11,10 +11,11 @@ import warnings
 
 import pydicom
 import pytest
+import xxhash
 from pydicom.data import get_testdata_file
 
 from rcdm.dicom import deid
-from rcdm.dicom.identity import header_facts
+from rcdm.dicom.identity import CHECKSUM_VERSION, checksum_version, header_checksum, header_facts
 from rcdm.dicom.reader import read_header
 from rcdm.dicom.sample import template_path
 from rcdm.etl.transform import SHARED_COLUMNS, BatchContext, FileEntry, file_key, image_row, phi_scrubbed, process_batch
@@ -131,20 +132,54 @@ def test_image_row_is_what_a_batch_stages(tmp_path):
         assert row == {name: value for name, value in staged.to_pylist()[0].items() if name in row}
 
 
-def test_the_header_checksum_keeps_its_definition(tmp_path):
-    """Reruns compare the checksum recorded by earlier versions: HMAC-SHA256 (purpose "header") of the first 64 KiB
-    up to the first Pixel Data tag, first 63 bits. Were it to change, every file would be read again once."""
-    paths = _variants(tmp_path)[:2] + [p for p in (get_testdata_file(n) for n in ("MR_small_implicit.dcm",
-                                                                                  "emri_small_big_endian.dcm")) if p]
+def _checksum_cases(tmp_path) -> list[str]:
+    return _variants(tmp_path)[:2] + [p for p in (get_testdata_file(n) for n in ("MR_small_implicit.dcm",
+                                                                                 "emri_small_big_endian.dcm")) if p]
+
+
+def _window(path: str) -> bytes:
+    """The header window, cut by hand: the first 64 KiB up to the first Pixel Data tag (either byte order)."""
+    with open(path, "rb") as f:
+        window = f.read(1 << 16)
+    cuts = [i for i in (window.find(b"\xe0\x7f\x10\x00"), window.find(b"\x7f\xe0\x00\x10")) if i >= 0]
+    return window[:min(cuts)] if cuts else window
+
+
+def test_the_header_checksum_keeps_its_definitions(tmp_path):
+    """Reruns compare the checksum recorded by earlier versions, each row with its own definition. Version 1
+    (rcdm 0.1.0): HMAC-SHA256 (purpose "header") of the first 64 KiB up to the first Pixel Data tag, first 63 bits.
+    Version 2 (what a batch stages): the same of the window's XXH3-128 digest (purpose "header/xxh3_128"),
+    negated. Were either to change, every file recorded with it would be read again once."""
+    paths = _checksum_cases(tmp_path)
     entries = [FileEntry(p, f"{i}.dcm", file_key(f"{i}.dcm", SECRET), 1, 1) for i, p in enumerate(paths)]
     staged = process_batch(entries, BatchContext(SECRET)).column("header_checksum").to_pylist()
     for path, checksum in zip(paths, staged):
-        with open(path, "rb") as f:
-            window = f.read(1 << 16)
-        cuts = [i for i in (window.find(b"\xe0\x7f\x10\x00"), window.find(b"\x7f\xe0\x00\x10")) if i >= 0]
-        window = window[:min(cuts)] if cuts else window
+        window = _window(path)
+        number = int.from_bytes(hmac.digest(SECRET, b"header/xxh3_128\x00" + xxhash.xxh3_128_digest(window),
+                                            "sha256")[:8], "big") >> 1
+        assert checksum == -(number or 1) and checksum_version(checksum) == CHECKSUM_VERSION == 2
         number = int.from_bytes(hmac.digest(SECRET, b"header\x00" + window, "sha256")[:8], "big") >> 1
-        assert checksum == (number or 1)
+        assert header_checksum(window, SECRET, version=1) == (number or 1)
+        assert checksum_version(number or 1) == 1
+    with pytest.raises(ValueError, match="version 3"):
+        header_checksum(b"", SECRET, version=3)
+
+
+def test_a_recorded_checksum_is_compared_in_its_own_version(tmp_path):
+    """The worker computes the version the recorded value was made with: equal → ``unchanged``; any other value
+    (a changed header, or the other version's value of the same bytes) → read and staged with version 2."""
+    paths = _checksum_cases(tmp_path)
+    for i, path in enumerate(paths):
+        window = _window(path)
+        for expected, status in ((header_checksum(window, SECRET, version=1), "unchanged"),
+                                 (header_checksum(window, SECRET, version=2), "unchanged"),
+                                 (header_checksum(window + b"x", SECRET, version=1), "loaded"),
+                                 (header_checksum(window + b"x", SECRET, version=2), "loaded")):
+            entry = FileEntry(path, f"{i}.dcm", file_key(f"{i}.dcm", SECRET), 1, 1, expect_checksum=expected)
+            row = process_batch([entry], BatchContext(SECRET)).to_pylist()[0]
+            assert row["status"] == status
+            assert row["header_checksum"] == (expected if status == "unchanged"
+                                              else header_checksum(window, SECRET))
 
 
 def test_a_whole_batchs_identities_take_the_full_way(monkeypatch):

@@ -8,7 +8,8 @@
 -- its next run: rcdm.etl.load.upgrade_file_keys). file_path is de-identified (rcdm.etl.transform.sanitize_path:
 -- UIDs, accession numbers, PatientIDs, names and birth dates in names replaced); the real path is only in the
 -- site's path index (rcdm.etl.path_index). header_checksum is a keyed 63-bit hash of the header (a rerun
--- compares it with size and mtime to find a file rewritten in place). study_date, study_datetime,
+-- compares it with size and mtime to find a file rewritten in place); its sign tells its definition (positive:
+-- version 1 of rcdm 0.1.0, negative: version 2; rcdm.dicom.identity.header_checksum). study_date, study_datetime,
 -- manufacturer and protocol_source_value are the study-level values the file's instance gave (de-identified,
 -- as in radiology_occurrence): when a study loses instances (files changed or gone) its values are merged
 -- again from the files it still has (EtlFinalize.sql). These five columns are added to older tables by the ETL.

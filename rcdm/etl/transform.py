@@ -30,7 +30,8 @@ image columns                      ...         as in ``radiology_image`` (body p
 study_date, study_datetime         date32, ts  validated study date/time (fallbacks: series, acquisition, content)
 manufacturer, protocol_source_value string     study-level values this instance carries
 invalid_dates                      int8        how many date/time attributes had an impossible value (then NULL)
-header_checksum                    int64       keyed 63-bit hash of the header window (changed-file detection)
+header_checksum                    int64       keyed 63-bit hash of the header window (changed-file detection;
+                                               the sign tells its version: ``identity.header_checksum``)
 non_text_values                    int8        stored text attributes whose value was nested (read as absent)
 =================================  ==========  =======================================================================
 
@@ -134,8 +135,10 @@ from rcdm.dicom.deid import (  # noqa: F401 - the scrubbing's public names stay 
     undecodable,
 )
 from rcdm.dicom.identity import (  # noqa: F401 - accession_ids, identity_of, header_identity: transform's API
+    CHECKSUM_VERSION,
     HeaderFacts,
     accession_ids,
+    checksum_version,
     header_checksum,
     header_facts,
     header_identity,
@@ -202,7 +205,8 @@ class FileEntry(NamedTuple):
     mtime_ns: int | None
     expect_checksum: int | None = None
     """The ``header_checksum`` an earlier run recorded when size and mtime are unchanged: the worker compares it
-    with the file's own (one small read) and returns the row as ``unchanged`` when they are equal."""
+    with the file's own (one small read; of the version the value was made with, ``checksum_version``) and
+    returns the row as ``unchanged`` when they are equal."""
 
 
 UNCHANGED = "unchanged"
@@ -506,7 +510,8 @@ def _process_batch(entries: list[FileEntry], ctx: BatchContext) -> pa.Table:
     hashes: dict[tuple[str, str], bytes] = {}
     templates: dict[Any, tuple[list[Any], int]] = {}
     for seq, entry in enumerate(entries):
-        if entry.expect_checksum is not None and _checksum(entry.path, secret) == entry.expect_checksum:
+        expected = entry.expect_checksum  # computed as the run that recorded it did (``checksum_version``)
+        if expected is not None and _checksum(entry.path, secret, checksum_version(expected)) == expected:
             row = _row_of(seq, entry)
             row[_STATUS], row[_PATH], row[_CHECKSUM] = UNCHANGED, "", entry.expect_checksum
             rows.append(row)
@@ -616,9 +621,9 @@ def _table(columns: list[list[Any]], scrubbed_rows: int) -> pa.Table:
                                 schema=schema)
 
 
-def _checksum(path: str, secret: bytes) -> int | None:
-    """``header_checksum`` of the file at ``path`` (None when it cannot be read)."""
+def _checksum(path: str, secret: bytes, version: int = CHECKSUM_VERSION) -> int | None:
+    """``header_checksum`` (of ``version``) of the file at ``path`` (None when it cannot be read)."""
     try:
-        return header_checksum(header_window(path), secret)
+        return header_checksum(header_window(path), secret, version)
     except OSError:
         return None
