@@ -53,7 +53,7 @@ def test_the_bytes_the_reader_read_give_the_facts_of_the_file(pick, tmp_path):
         assert record == read_header(path)
         with open(path, "rb") as f:
             start = f.read(identity.WINDOW)
-        assert start.startswith(head) and (len(head) == len(start) or identity._cut_at_pixel_data(head) >= 0)
+        assert start.startswith(head) and (len(head) == len(start) or reader.pixel_data_at(head) >= 0)
         assert identity.window_facts(head, SECRET) == identity.header_facts(path, SECRET)
 
 
@@ -82,6 +82,30 @@ def test_the_compiled_tag_search_agrees_with_its_python_twin():
         identity._find_all_c(b"abcd", (b"abc",), 0)
     with pytest.raises(ValueError):
         identity._find_all_c(b"abcd", (b"abcd",) * 25, 0)
+
+
+def test_the_compiled_pixel_data_search_agrees_with_its_python_twin():
+    if reader._pixel_data_at_c is None and not os.environ.get("CI"):  # CI builds it: there the test must run
+        pytest.skip("rcdm.dicom._tags is not built")
+    rng = random.Random(23)
+    alphabet = b"\xe0\x7f\x10\x00\x01"  # the two tags' bytes: partial and overlapping matches everywhere
+    found = 0
+    for _ in range(20000):
+        buf = bytes(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+        expected = reader._pixel_data_at_py(buf)
+        assert reader._pixel_data_at_c(buf) == expected, buf
+        assert reader.pixel_data_at(memoryview(buf)) == expected
+        found += expected >= 0
+    assert found > 500
+    for buf in (b"", b"\x7f", b"\xe0\x7f\x10", b"\x7f\xe0\x00", b"\xe0\x7f\x10\x00", b"\x7f\xe0\x00\x10",
+                b"\xe0\x7f\xe0\x00\x10", b"x" * 70000 + b"\x7f\xe0\x00\x10" + b"\xe0\x7f\x10\x00"):
+        assert reader._pixel_data_at_c(buf) == reader._pixel_data_at_py(buf)
+    for path in _bundled():
+        with open(path, "rb") as f:
+            buf = f.read(identity.WINDOW)
+        assert reader._pixel_data_at_c(buf) == reader._pixel_data_at_py(buf), path
+    with pytest.raises(TypeError):
+        reader._pixel_data_at_c("not bytes")
 
 
 def test_process_batch_opens_each_file_once(tmp_path, monkeypatch):

@@ -25,7 +25,7 @@ from typing import NamedTuple
 from xxhash import xxh3_128_digest
 
 from rcdm.dicom.deid import digest_id, hmac_digest
-from rcdm.dicom.reader import _python_encodings, quiet_pydicom
+from rcdm.dicom.reader import _python_encodings, pixel_data_at, quiet_pydicom
 
 _FindAll = Callable[[bytes, tuple[bytes, ...], int], tuple[int, tuple[list[int], ...]]]
 _Scan = tuple[int, tuple[bytes, ...], tuple[bytes, ...], tuple[bytes, ...], tuple[bytes, ...], int]
@@ -70,24 +70,16 @@ class HeaderFacts(NamedTuple):
 
 def header_window(path: str) -> bytes:
     """The file's header window (first 64 KiB up to Pixel Data). Reads 8 KiB first (most headers end there) and
-    the rest only when no Pixel Data tag is in them: the same bytes as one read of 64 KiB, cut."""
+    the whole window again only when no Pixel Data tag is in them (one read from offset 0 costs less than reading
+    the rest and joining): the same bytes as one read of 64 KiB, cut."""
     with open(path, "rb") as f:
         buf = f.read(FIRST_READ)
-        cut = _cut_at_pixel_data(buf)
+        cut = pixel_data_at(buf)
         if cut < 0 and len(buf) == FIRST_READ:
-            buf += f.read(WINDOW - FIRST_READ)
-            cut = _cut_at_pixel_data(buf)
+            f.seek(0)
+            buf = f.read(WINDOW)
+            cut = pixel_data_at(buf)
     return buf[:cut] if cut >= 0 else buf
-
-
-def _cut_at_pixel_data(buf: bytes) -> int:
-    """Offset of the first Pixel Data tag (either byte order) in ``buf``, or -1."""
-    cut = len(buf)
-    for pattern in _PIXEL_DATA:
-        i = buf.find(pattern, 0, cut)
-        if i >= 0:
-            cut = i
-    return cut if cut < len(buf) else -1
 
 
 CHECKSUM_VERSION = 2
