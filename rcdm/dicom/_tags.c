@@ -8,12 +8,16 @@
  * rcdm.dicom.identity._find_all_py; tests/test_dicom_identity.py holds the two equal on random bytes.
  *
  * scan() is the ETL's identity scan itself (rcdm.dicom.identity.window_facts): the same tags plus the six stored
- * text tags, three offsets a step, and the values of the identity elements read here rather than in Python.
+ * text tags, 32 or 16 offsets a step (AVX2 or SSE2), and the values of the identity elements read here rather than
+ * in Python.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+#if defined(__SSE2__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 
 #define MAX_PATTERNS 24
 
@@ -113,10 +117,9 @@ fail:
  * PatientBirthDate and AccessionNumber (little-endian occurrences first, then big-endian ones, each ascending;
  * explicit VR, or implicit VR for little endian; lengths 1..1024 that fit), as _element_values reads them;
  * ``non_text``: how many of the six stored text tags (little endian) are followed by a nested-value mark
- * (SQ, UN, or an undefined length). Every offset is looked at, as find_all does, but three at a time: the byte
- * pair at each offset e divisible by 3 is looked up in a table of the pairs that are bytes 0-1, 1-2 or 2-3 of a
- * pattern (a pattern at e, e - 1 or e - 2); most pairs fail there, the rest are compared with the patterns
- * (on a 64 KiB Siemens MR header ~2.5x faster than find_all's lookup at every offset).
+ * (SQ, UN, or an undefined length). Every offset is looked at, as find_all does, but a vector at a time where the
+ * compiler and CPU allow (find_hits below: a 64 KiB Siemens MR header in ~5.6 us with AVX2, ~11 with SSE2, ~19 by
+ * the byte-pair table three offsets a step, the way kept for other compilers and CPUs).
  */
 enum { K_STOP, K_CHARSET, K_NAME, K_BIRTH, K_ACCESSION, K_TEXT };
 #define N_SCAN 16
@@ -149,6 +152,135 @@ typedef struct {
     int k;
 } hit_t;
 
+typedef struct {
+    hit_t *hits, *stack;
+    Py_ssize_t n, cap;
+} hits_t;
+
+/* Compare the 4 bytes at ``i`` (i + 4 <= len) with the patterns: a stop sets *cut and returns 1; another
+ * pattern is appended to ``h``; -1 when memory ran out. */
+static int look_at(const unsigned char *buf, Py_ssize_t i, hits_t *h, Py_ssize_t *cut) {
+    uint32_t v = (uint32_t)buf[i] | (uint32_t)buf[i + 1] << 8 | (uint32_t)buf[i + 2] << 16 |
+                 (uint32_t)buf[i + 3] << 24;
+    for (int k = 0; k < N_SCAN; k++) {
+        if (scan_keys[k] != v)
+            continue;
+        if (scan_kind[k] == K_STOP) {
+            *cut = i;
+            return 1;
+        }
+        if (h->n == h->cap) {
+            hit_t *grown = PyMem_Malloc(sizeof(hit_t) * (size_t)h->cap * 2);
+            if (grown == NULL) {
+                PyErr_NoMemory();
+                return -1;
+            }
+            memcpy(grown, h->hits, sizeof(hit_t) * (size_t)h->cap);
+            if (h->hits != h->stack)
+                PyMem_Free(h->hits);
+            h->hits = grown;
+            h->cap *= 2;
+        }
+        h->hits[h->n].at = i;
+        h->hits[h->n++].k = k;
+        return 0;
+    }
+    return 0;
+}
+
+#if defined(__SSE2__) && defined(__GNUC__)
+/* Every pattern at i is one of: a little-endian tag of group 0008, 0010 or 0018 (bytes b0 in {08, 10, 18},
+ * b1 = 00), a big-endian tag of group 0008 or 0010 (b0 = 00, b1 in {08, 10}, b2 = 00), or Pixel Data (e0 7f or
+ * 7f e0: a 0x7f at i or i + 1). A block of offsets at a time, the bytes at i, i + 1 and i + 2 are tested for
+ * that (a byte v is in {08, 10, 18} when v & e7 = 0 and v != 0); only the offsets that pass (~200 in a 64 KiB
+ * Siemens MR header: runs of zeros and text fail) are compared with the patterns. SSE2 (16 offsets a step,
+ * every x86-64) or AVX2 (32, where the CPU has it: ~1.6x); the mask of the offsets that pass: */
+#define CANDIDATES(V, ZERO, E7, X7F, LOAD, EQ, AND, ANDNOT, OR, MOVEMASK, at)                                   \
+    do {                                                                                                     \
+        V v0 = LOAD(at), v1 = LOAD(at + 1), v2 = LOAD(at + 2);                                               \
+        V z0 = EQ(v0, ZERO), z1 = EQ(v1, ZERO);                                                              \
+        V g0 = ANDNOT(z0, EQ(AND(v0, E7), ZERO)), g1 = ANDNOT(z1, EQ(AND(v1, E7), ZERO));                    \
+        V groups = OR(AND(g0, z1), AND(AND(z0, g1), EQ(v2, ZERO)));                                          \
+        mask = (uint32_t)MOVEMASK(OR(groups, OR(EQ(v0, X7F), EQ(v1, X7F))));                                 \
+    } while (0)
+
+/* Compare the offsets of ``mask`` (bit b: offset at + b) with the patterns; as look_at, 0 to go on. */
+static int look_at_mask(const unsigned char *buf, Py_ssize_t at, uint32_t mask, hits_t *h, Py_ssize_t *cut) {
+    for (; mask; mask &= mask - 1) {
+        int rc = look_at(buf, at + __builtin_ctz(mask), h, cut);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+#define LOAD128(at) _mm_loadu_si128((const __m128i *)(buf + (at)))
+#define LOAD256(at) _mm256_loadu_si256((const __m256i *)(buf + (at)))
+
+/* The offsets from ``i`` on, ``step`` at a time while the loads and compares stay inside ``len``, then one by
+ * one; returns the cut (-1: none) or -2 on an error. */
+static Py_ssize_t find_hits_sse2(const unsigned char *buf, Py_ssize_t len, hits_t *h, Py_ssize_t i) {
+    Py_ssize_t cut = -1;
+    const __m128i zero = _mm_setzero_si128(), e7 = _mm_set1_epi8((char)0xe7), x7f = _mm_set1_epi8(0x7f);
+    for (; i + 19 <= len; i += 16) { /* the loads reach i + 17, the compares i + 18 */
+        uint32_t mask;
+        CANDIDATES(__m128i, zero, e7, x7f, LOAD128, _mm_cmpeq_epi8, _mm_and_si128, _mm_andnot_si128, _mm_or_si128,
+                   _mm_movemask_epi8, i);
+        int rc = look_at_mask(buf, i, mask, h, &cut);
+        if (rc)
+            return rc < 0 ? -2 : cut;
+    }
+    for (; i + 4 <= len; i++) {
+        int rc = look_at(buf, i, h, &cut);
+        if (rc)
+            return rc < 0 ? -2 : cut;
+    }
+    return cut;
+}
+
+__attribute__((target("avx2"))) static Py_ssize_t find_hits_avx2(const unsigned char *buf, Py_ssize_t len,
+                                                                  hits_t *h) {
+    Py_ssize_t cut = -1, i = 0;
+    const __m256i zero = _mm256_setzero_si256(), e7 = _mm256_set1_epi8((char)0xe7), x7f = _mm256_set1_epi8(0x7f);
+    for (; i + 35 <= len; i += 32) {
+        uint32_t mask;
+        CANDIDATES(__m256i, zero, e7, x7f, LOAD256, _mm256_cmpeq_epi8, _mm256_and_si256, _mm256_andnot_si256,
+                   _mm256_or_si256, _mm256_movemask_epi8, i);
+        int rc = look_at_mask(buf, i, mask, h, &cut);
+        if (rc)
+            return rc < 0 ? -2 : cut;
+    }
+    return find_hits_sse2(buf, len, h, i);
+}
+
+static int has_avx2;
+
+static Py_ssize_t find_hits(const unsigned char *buf, Py_ssize_t len, hits_t *h) {
+    return has_avx2 ? find_hits_avx2(buf, len, h) : find_hits_sse2(buf, len, h, 0);
+}
+#else
+/* Every offset is looked at, three at a time: the byte pair at each offset e divisible by 3 is looked up in a
+ * table of the pairs that are bytes 0-1, 1-2 or 2-3 of a pattern (a pattern at e, e - 1 or e - 2); most pairs
+ * fail there, the rest are compared with the patterns. Returns the cut (-1: none) or -2 on an error. */
+static Py_ssize_t find_hits(const unsigned char *buf, Py_ssize_t len, hits_t *h) {
+    Py_ssize_t cut = -1;
+    for (Py_ssize_t e = 0; e + 1 < len; e += 3) {
+        unsigned bits = at_pair[buf[e] | buf[e + 1] << 8];
+        if (!bits)
+            continue;
+        for (int at = 2; at >= 0; at--) { /* the patterns at e - 2, e - 1, e: ascending offsets */
+            Py_ssize_t i = e - at;
+            if (!((bits >> at) & 1) || i < 0 || i + 4 > len)
+                continue;
+            int rc = look_at(buf, i, h, &cut);
+            if (rc)
+                return rc < 0 ? -2 : cut;
+        }
+    }
+    return cut;
+}
+#endif
+
 /* The value of the element whose tag is at ``i`` (as _element_values reads it), appended to ``list``. */
 static int append_value(PyObject *list, const unsigned char *buf, Py_ssize_t len, Py_ssize_t i, int big,
                         const char *vr) {
@@ -177,55 +309,21 @@ static PyObject *scan(PyObject *Py_UNUSED(self), PyObject *args) {
     if (!PyArg_ParseTuple(args, "y*", &view))
         return NULL;
     const unsigned char *buf = (const unsigned char *)view.buf;
-    Py_ssize_t len = view.len, cut = -1, nhits = 0, cap = 256;
-    hit_t stack_hits[256], *hits = stack_hits;
+    hit_t stack_hits[256];
+    hits_t found = {stack_hits, stack_hits, 0, 256};
     PyObject *lists[8] = {NULL}, *result = NULL;
-    for (Py_ssize_t e = 0; e + 1 < len && cut < 0; e += 3) {
-        unsigned bits = at_pair[buf[e] | buf[e + 1] << 8];
-        if (!bits)
-            continue;
-        for (int at = 2; at >= 0; at--) { /* the patterns at e - 2, e - 1, e: ascending offsets */
-            Py_ssize_t i = e - at;
-            if (!((bits >> at) & 1) || i < 0 || i + 4 > len)
-                continue;
-            uint32_t v = (uint32_t)buf[i] | (uint32_t)buf[i + 1] << 8 | (uint32_t)buf[i + 2] << 16 |
-                         (uint32_t)buf[i + 3] << 24;
-            for (int k = 0; k < N_SCAN; k++) {
-                if (scan_keys[k] != v)
-                    continue;
-                if (scan_kind[k] == K_STOP) {
-                    cut = i;
-                    break;
-                }
-                if (nhits == cap) {
-                    hit_t *grown = PyMem_Malloc(sizeof(hit_t) * (size_t)cap * 2);
-                    if (grown == NULL) {
-                        PyErr_NoMemory();
-                        goto fail;
-                    }
-                    memcpy(grown, hits, sizeof(hit_t) * (size_t)cap);
-                    if (hits != stack_hits)
-                        PyMem_Free(hits);
-                    hits = grown;
-                    cap *= 2;
-                }
-                hits[nhits].at = i;
-                hits[nhits++].k = k;
-                break;
-            }
-            if (cut >= 0)
-                break;
-        }
-    }
+    Py_ssize_t len = view.len, cut = find_hits(buf, len, &found);
+    if (cut == -2)
+        goto fail;
     Py_ssize_t end = cut >= 0 ? cut : len;
     for (int l = 0; l < 8; l++)
         if ((lists[l] = PyList_New(0)) == NULL)
             goto fail;
     static const char *vrs[4] = {"CS", "PN", "DA", "SH"};
     unsigned text_seen = 0;
-    for (Py_ssize_t h = 0; h < nhits; h++) {
-        Py_ssize_t i = hits[h].at;
-        int k = hits[h].k, kind = scan_kind[k];
+    for (Py_ssize_t h = 0; h < found.n; h++) {
+        Py_ssize_t i = found.hits[h].at;
+        int k = found.hits[h].k, kind = scan_kind[k];
         if (kind == K_TEXT) { /* followed by SQ, UN or an undefined length, inside buf[:cut] */
             const unsigned char *m = buf + i + 4;
             if (i + 8 <= end && ((m[0] == 'S' && m[1] == 'Q' && !m[2] && !m[3]) ||
@@ -256,8 +354,8 @@ static PyObject *scan(PyObject *Py_UNUSED(self), PyObject *args) {
 fail:
     for (int l = 0; l < 8; l++)
         Py_XDECREF(lists[l]);
-    if (hits != stack_hits)
-        PyMem_Free(hits);
+    if (found.hits != found.stack)
+        PyMem_Free(found.hits);
     PyBuffer_Release(&view);
     return result;
 }
@@ -289,7 +387,23 @@ static PyObject *pixel_data_at(PyObject *Py_UNUSED(self), PyObject *arg) {
     return PyLong_FromSsize_t(at);
 }
 
+/* _vector_width(avx2) -> the bytes scan() looks at a step: 32 with AVX2 (when asked and the CPU has it), 16 with
+ * SSE2, 3 without (not x86-64 or not GCC/clang). The tests run scan() both ways on x86-64. */
+static PyObject *vector_width(PyObject *Py_UNUSED(self), PyObject *arg) {
+    int want = PyObject_IsTrue(arg);
+    if (want < 0)
+        return NULL;
+#if defined(__SSE2__) && defined(__GNUC__)
+    has_avx2 = want && __builtin_cpu_supports("avx2");
+    return PyLong_FromLong(has_avx2 ? 32 : 16);
+#else
+    return PyLong_FromLong(3);
+#endif
+}
+
 static PyMethodDef methods[] = {
+    {"_vector_width", vector_width, METH_O,
+     "_vector_width(avx2) -> bytes a step of scan(): AVX2 used only when asked and the CPU has it (tests)."},
     {"pixel_data_at", pixel_data_at, METH_O,
      "pixel_data_at(buf) -> offset of the first Pixel Data tag (either byte order), or -1."},
     {"find_all", find_all, METH_VARARGS,
@@ -304,5 +418,9 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_tags", "One-pass se
 
 PyMODINIT_FUNC PyInit__tags(void) {
     scan_init();
+#if defined(__SSE2__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    has_avx2 = __builtin_cpu_supports("avx2");
+#endif
     return PyModule_Create(&module);
 }
