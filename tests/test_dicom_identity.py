@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import os
 import random
+import signal
 import warnings
 
 import pydicom
@@ -111,6 +112,25 @@ def test_the_compiled_pixel_data_search_agrees_with_its_python_twin():
         assert reader._pixel_data_at_c(buf) == reader._pixel_data_at_py(buf), path
     with pytest.raises(TypeError):
         reader._pixel_data_at_c("not bytes")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_a_fifo_among_the_files_neither_hangs_nor_gets_a_checksum(tmp_path):
+    """A skipped file gets the checksum of its header window: a FIFO has none (opened without blocking)."""
+    os.mkfifo(tmp_path / "pipe")
+    previous = signal.signal(signal.SIGALRM, lambda *_: pytest.fail("blocked on the FIFO"))
+    signal.alarm(20)
+    try:
+        with pytest.raises(OSError):
+            identity.header_window(str(tmp_path / "pipe"))
+        assert identity.header_facts(str(tmp_path / "pipe"), SECRET) == identity.HeaderFacts()
+        entries = [FileEntry(str(tmp_path / "pipe"), "pipe", file_key("pipe", SECRET), None, None),
+                   FileEntry(str(tmp_path), "dir", file_key("dir", SECRET), None, None)]
+        rows = process_batch(entries, BatchContext(SECRET)).to_pylist()
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert [(r["status"], r["reason"], r["header_checksum"]) for r in rows] == [("skipped", "not_a_file", None)] * 2
 
 
 def test_process_batch_opens_each_file_once(tmp_path, monkeypatch):

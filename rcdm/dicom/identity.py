@@ -16,8 +16,11 @@ The values stay in the worker: only keyed hashes and scrubbed text leave it.
 
 from __future__ import annotations
 
+import errno
 import functools
+import os
 import re
+import stat
 import unicodedata
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
@@ -25,7 +28,7 @@ from typing import NamedTuple
 from xxhash import xxh3_128_digest
 
 from rcdm.dicom.deid import digest_id, hmac_digest
-from rcdm.dicom.reader import _python_encodings, pixel_data_at, quiet_pydicom
+from rcdm.dicom.reader import _open, _python_encodings, _read_upto, pixel_data_at, quiet_pydicom
 
 _FindAll = Callable[[bytes, tuple[bytes, ...], int], tuple[int, tuple[list[int], ...]]]
 _Scan = tuple[int, tuple[bytes, ...], tuple[bytes, ...], tuple[bytes, ...], tuple[bytes, ...], int]
@@ -71,14 +74,19 @@ class HeaderFacts(NamedTuple):
 def header_window(path: str) -> bytes:
     """The file's header window (first 64 KiB up to Pixel Data). Reads 8 KiB first (most headers end there) and
     the whole window again only when no Pixel Data tag is in them (one read from offset 0 costs less than reading
-    the rest and joining): the same bytes as one read of 64 KiB, cut."""
-    with open(path, "rb") as f:
-        buf = f.read(FIRST_READ)
+    the rest and joining): the same bytes as one read of 64 KiB, cut. Opened as the reader opens (without
+    blocking: a FIFO among the files raises OSError instead of hanging the worker)."""
+    fd = _open(path)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        buf = _read_upto(fd, FIRST_READ)
         cut = pixel_data_at(buf)
         if cut < 0 and len(buf) == FIRST_READ:
-            f.seek(0)
-            buf = f.read(WINDOW)
+            buf = _read_upto(fd, WINDOW, 0)
             cut = pixel_data_at(buf)
+    finally:
+        os.close(fd)
     return buf[:cut] if cut >= 0 else buf
 
 
