@@ -1259,6 +1259,7 @@ def read_header(path: str | os.PathLike[str]) -> HeaderRecord:
 
 
 _PIXEL_LE, _PIXEL_BE = b"\xe0\x7f\x10\x00", b"\x7f\xe0\x00\x10"
+_pixel_data_at_c: Callable[[bytes | memoryview], int] | None
 try:  # memchr speed (rcdm/dicom/_tags.c, an optional build); bytes.find is ~1 GB/s on these two patterns
     from rcdm.dicom._tags import pixel_data_at as _pixel_data_at_c
 except ImportError:  # pragma: no cover - depends on the build
