@@ -584,7 +584,7 @@ def _run(path_list: list[str], addresses: list[str], conn: Connection, options: 
         log.info("%s", w.message)
         if not quiet:
             print(f"rcdm: WARNING: {w.message}", file=sys.stderr)
-    _create_tables(conn, schema)
+    made = _create_tables(conn, schema)
     lookup = person_lookup(secret, conn, schema, os.fspath(person_map) if person_map else None, person_source)
 
     lock.acquire(conn, schema)
@@ -622,7 +622,7 @@ def _run(path_list: list[str], addresses: list[str], conn: Connection, options: 
             results = LocalExecutor(BatchContext(secret), pool=pool).start(iter(batches))
         for column in upgrade_columns(conn, schema):
             log.info("run %d: added the column %s (written by an older rcdm)", run_id, column)
-        if upgrade_file_keys(conn, schema):
+        if upgrade_file_keys(conn, schema, created="rcdm_etl_file" in made):
             log.info("run %d: converted the file keys of rcdm_etl_file to BIGINT (written by an older rcdm)", run_id)
         changes["repaired"] = {k: v for k, v in repair(conn, schema).items() if v}
         persons = PersonState.read(conn, schema)
@@ -710,13 +710,14 @@ def _run(path_list: list[str], addresses: list[str], conn: Connection, options: 
     return summary
 
 
-def _create_tables(conn: Connection, schema: str) -> None:
+def _create_tables(conn: Connection, schema: str) -> set[str]:
     """The R-CDM, ETL and work tables where missing (144 statements into an empty schema); in one transaction
-    where the backend allows (``Backend.ddl_in_one_transaction``: the run's lock is itself one of these tables)."""
+    where the backend allows (``Backend.ddl_in_one_transaction``: the run's lock is itself one of these tables).
+    Returns the names of the tables it created."""
     with transaction(conn) if conn.backend.ddl_in_one_transaction else contextlib.nullcontext():
-        create_tables(conn, schema, model="rcdm")
-        create_tables(conn, schema, model="etl")
+        rows = create_tables(conn, schema, model="rcdm") + create_tables(conn, schema, model="etl")
         create_work_tables(conn, schema)
+    return {row["object"] for row in rows if row["type"] == "table" and row["status"] == "created"}
 
 
 def _pacs_run(address: str, secret: bytes, batch_size: int, options: Any, secret_file: Any) -> Any:
