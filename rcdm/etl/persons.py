@@ -59,7 +59,7 @@ class PersonState:
     def record(self, conn: Connection, schema: str, table: pa.Table) -> None:
         """Record the (patient_key, person_id) pairs of a group's loaded rows not recorded yet."""
         mask = pc.and_(pc.equal(table.column("status"), "loaded"), pc.is_valid(table.column("person_id")))
-        rows = table.filter(pc.fill_null(mask, False)).select(["patient_key", "person_id"])
+        rows = table.select(["patient_key", "person_id"]).filter(pc.fill_null(mask, False))
         # each patient's first row, column-wise (a patient has many files: a group holds few distinct keys)
         keys = rows.column("patient_key")
         distinct = pc.unique(keys).drop_null()
