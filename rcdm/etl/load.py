@@ -838,9 +838,11 @@ def finalize(conn: Connection, schema: str) -> FinalizeOutcome:
     studies = images = 0
     with transaction(conn):
         # nothing pending (every run's opening finalize but after a killed run): two probes, not ~12 statements
-        if not (is_empty(conn, schema, "rcdm_etl_pending") and is_empty(conn, schema, "rcdm_etl_restudy")):
-            _restudy_modalities(conn, schema)
-            statements = _statements(conn, "sql/sql_server/EtlFinalize.sql", schema)
+        restudy = not is_empty(conn, schema, "rcdm_etl_restudy")
+        if restudy or not is_empty(conn, schema, "rcdm_etl_pending"):
+            if restudy:
+                _restudy_modalities(conn, schema)
+            statements = _statements(conn, "sql/sql_server/EtlFinalize.sql", schema, restudy=str(restudy).upper())
             execute_statements(conn, statements)
             (pending,) = _statements(conn, _PENDING, schema)
             frame = query_statement(conn, pending)
