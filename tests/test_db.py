@@ -737,6 +737,23 @@ def test_transaction_rolls_back_everything_on_error(db):
     assert sorted(query_sql(conn, f"SELECT a FROM {schema}.tx_r;")["a"]) == [1]
 
 
+def test_a_refused_bulk_load_in_a_transaction_says_why(db):
+    """The database's own reason reaches the error (the ETL quarantines a refused row with it), not what a
+    clean-up in the aborted transaction said (DuckDB: "Current transaction is aborted")."""
+    from rcdm.db import transaction
+
+    conn, schema = db
+    execute_sql(conn, f"CREATE TABLE {schema}.tx_u (a BIGINT NOT NULL, PRIMARY KEY (a));")
+    with pytest.raises(DatabaseError) as refused:
+        with transaction(conn):
+            insert_table(conn, schema, "tx_u", pa.table({"a": [1, 2]}))
+            insert_table(conn, schema, "tx_u", pa.table({"a": [2]}))
+    message = str(refused.value).lower()
+    assert "aborted" not in message and any(word in message for word in ("duplicate", "unique", "primary key"))
+    insert_table(conn, schema, "tx_u", pa.table({"a": [3]}))  # usable afterwards; nothing of the block kept
+    assert sorted(query_sql(conn, f"SELECT a FROM {schema}.tx_u;")["a"]) == [3]
+
+
 def test_transaction_is_invisible_to_other_connections_until_commit(tmp_path, postgres_url):
     from rcdm.db import transaction
 

@@ -146,3 +146,34 @@ def test_a_run_over_staged_files_an_interrupted_run_left(tmp_path):
     root = str(tmp_path / "tree")
     assert len(found) == first["loaded"]
     assert all(os.path.isfile(os.path.join(root, rel)) for rows in found.values() for _root, rel in rows)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["duckdb", "sqlite"])
+def test_a_first_load_sends_batches_before_making_its_tables(tmp_path, monkeypatch, kind):
+    """With worker processes, a first load's first batches go to the workers before the run's tables, lock and
+    repairs; if files were recorded between the probe and the lock (another run), the early batches are dropped
+    and the run reads as a rerun: the same tables and summary either way."""
+    info = write_sample_corpus(tmp_path / "tree", n_patients=2, seed=3)
+    person_map = tmp_path / "persons.csv"
+    shutil.move(info["person_map"], person_map)
+    url = str(tmp_path / "cdm.duckdb") if kind == "duckdb" else f"sqlite:///{tmp_path / 'cdm.sqlite'}"
+    kwargs = dict(person_map=str(person_map), secret_file=str(tmp_path / "secret"), quiet=True, batch_size=4,
+                  workers=2)
+    order: list[str] = []
+    start, create = etl_run.LocalExecutor.start, etl_run._create_tables
+    monkeypatch.setattr(etl_run.LocalExecutor, "start", lambda self, batches: order.append("batches")
+                        or start(self, batches))
+    monkeypatch.setattr(etl_run, "_create_tables", lambda conn, schema: order.append("tables")
+                        or create(conn, schema))
+    first = run_etl(str(tmp_path / "tree"), url, "cdm", **kwargs)
+    assert order == ["batches", "tables"] and first["loaded"] == len(info["images"])
+    order.clear()
+    monkeypatch.setattr(etl_run, "_knows_no_file", lambda conn, schema: True)  # as if probed before another run
+    again = run_etl(str(tmp_path / "tree"), url, "cdm", **kwargs)
+    assert order == ["batches", "tables"]  # sent early, then dropped under the lock: the files are known
+    assert again["loaded"] == 0 and again["skipped_by_reason"] == {"unchanged": first["files_seen"]}
+    with connect(url) as conn:
+        counts = query_sql(conn, "SELECT (SELECT COUNT(*) FROM @s.radiology_image) AS images, (SELECT COUNT(*) "
+                                 "FROM @s.rcdm_etl_file) AS files;", s="cdm")
+    assert (int(counts["images"][0]), int(counts["files"][0])) == (first["loaded"], first["files_seen"])

@@ -352,3 +352,22 @@ def test_persons_are_mapped_column_wise_and_unmapped_rows_say_why():
                                                    "parse_error: Y"]
     assert _map_persons(table.slice(0, 1), {"a": 7}) == (table.slice(0, 1).set_column(
         1, "person_id", pa.array([7], pa.int64())), 0)
+
+
+def test_fit_batch_cuts_only_what_does_not_fit():
+    """Columns that fit are left as they are (the usual batch: no copy); a long value is cut to its column's bytes
+    at a character boundary (a path ending in …) and NUL characters are dropped, nulls and empty texts kept."""
+    from rcdm.etl.fit import ELLIPSIS, column_limits, fit_batch
+
+    limit = column_limits()["file_path"]
+    clean = pa.table({"file_path": ["a.dcm", None, ""], "modality": ["CT", "MR", None]})
+    same, fitted = fit_batch(clean)
+    assert fitted == 0 and same.equals(clean)
+    long_path = "é" * limit  # 2 bytes a character: twice the column's size
+    table = pa.table({"file_path": ["a.dcm", long_path, None, "b\x00.dcm"], "modality": ["C\x00T", "MR", None, "CT"]})
+    out, fitted = fit_batch(table)
+    assert fitted == 3
+    paths = out.column("file_path").to_pylist()
+    assert paths[0] == "a.dcm" and paths[2] is None and paths[3] == "b.dcm"
+    assert paths[1].endswith(ELLIPSIS) and len(paths[1].encode()) <= limit and paths[1][:-1] == "é" * len(paths[1][:-1])
+    assert out.column("modality").to_pylist() == ["CT", "MR", None, "CT"]

@@ -202,11 +202,17 @@ class PeakRss:
         self._thread.join()
 
 
+PARENT_CPU: dict[str, float] = {}
+"""CPU seconds of this process (the ETL's parent: its threads and its database driver, not the workers) of the
+fastest call of each ``etl_once`` label: what the pipeline around the workers costs, barely moved by the load."""
+
+
 def etl_once(folder: Path, persons: Path, db: str, schema: str, workers: int, work: Path) -> float:
     """Seconds of one ``run_etl`` (a new secret each time; the database or schema is new)."""
     secret = work / "secret"
     secret.unlink(missing_ok=True)
     secret.with_name("secret.paths.sqlite").unlink(missing_ok=True)
+    cpu = time.process_time()
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the new secret's warning
@@ -215,6 +221,8 @@ def etl_once(folder: Path, persons: Path, db: str, schema: str, workers: int, wo
     seconds = time.perf_counter() - start
     if summary["loaded"] != summary["files_seen"]:
         raise SystemExit(f"the run did not load every file: {json.dumps(summary, default=str)[:400]}")
+    label = f"{'DuckDB' if db.endswith('.duckdb') else 'PostgreSQL'}, {workers} worker(s)"
+    PARENT_CPU[label] = min(PARENT_CPU.get(label, float("inf")), time.process_time() - cpu)
     return seconds
 
 
@@ -278,26 +286,29 @@ def as_installed() -> None:
     sys.dont_write_bytecode = False
 
 
-def cold_and_warm(folder: Path, persons: Path, work: Path, workers: int = 2) -> tuple[float, float]:
+def cold_and_warm(folder: Path, persons: Path, work: Path, workers: int = 2) -> tuple[float, float, float, float]:
     """Seconds of a first ``run_etl`` in a new process (from its import to its return) and of a second one in the
-    same process (a new database and secret each)."""
+    same process (a new database and secret each), then the parent's CPU seconds of each (imports included in
+    the first)."""
     code = ("import json, sys, time, warnings; warnings.simplefilter('ignore'); t0 = time.perf_counter(); "
-            "from rcdm.etl.run import run_etl; times = []\n"
+            "c0 = time.process_time(); from rcdm.etl.run import run_etl; times = []; cpu = []\n"
             "for k in range(2):\n"
             "    t = time.perf_counter()\n"
+            "    c = time.process_time()\n"
             "    s = run_etl(sys.argv[1], sys.argv[2] + str(k) + '.duckdb', 'cdm', person_map=sys.argv[3], "
             "secret_file=sys.argv[4] + str(k), workers=int(sys.argv[6]), quiet=True, progress=False, "
             "staging_dir=sys.argv[5])\n"
             "    assert s['loaded'] == s['files_seen'], s\n"
             "    times.append(time.perf_counter() - (t0 if k == 0 else t))\n"
-            "print(json.dumps(times))")
+            "    cpu.append(time.process_time() - (c0 if k == 0 else c))\n"
+            "print(json.dumps(times + cpu))")
     out = subprocess.run([sys.executable, "-c", code, str(folder), str(work / "cold"), str(persons),
                           str(work / "cold-secret"), str(work / "staging"), str(workers)],
                          check=True, capture_output=True, text=True).stdout
     for k in range(2):
         (work / f"cold{k}.duckdb").unlink(missing_ok=True)
-    cold, warm = json.loads(out.splitlines()[-1])
-    return cold, warm
+    cold, warm, cpu_cold, cpu_warm = json.loads(out.splitlines()[-1])
+    return cold, warm, cpu_cold, cpu_warm
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -334,6 +345,7 @@ def main(argv: list[str] | None = None) -> int:
                 n = len(paths)
                 size = sum(os.path.getsize(p) for p in paths[:100]) / min(n, 100) / 1e3
                 raw_read(paths)  # warm the page cache
+                PARENT_CPU.clear()
                 load = os.getloadavg()[0]
                 rates: dict[str, float] = {}
                 raw = _best(lambda paths=paths: raw_read(paths), args.repeat)
@@ -346,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
                     rates[f"run_etl DuckDB, {workers} worker(s)"] = n / etl_duckdb(folder, persons, workers, work,
                                                                                   args.repeat)
                 rates["rcdm etl (CLI) DuckDB, 2 workers"] = n / etl_cli(folder, persons, 2, work)
-                cold, warm = cold_and_warm(folder, persons, work)
+                cold, warm, cpu_cold, cpu_warm = cold_and_warm(folder, persons, work)
                 rates["run_etl DuckDB, 2 workers, cold process"] = n / cold
                 rates["run_etl DuckDB, 2 workers, 2nd in process"] = n / warm
                 if server is not None:
@@ -370,6 +382,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {'CPU per file (all processes)':40} {'us':>9} {'/ process_batch':>16}")
                 for label, seconds in cpu.items():
                     print(f"  {label:40} {seconds * 1e6:9,.0f} {seconds / cpu['process_batch, 1 process']:16.2f}")
+                parent = {f"run_etl {label}": seconds for label, seconds in PARENT_CPU.items() if "2 worker" in label}
+                parent["run_etl DuckDB, 2 workers, cold process (imports in)"] = cpu_cold
+                parent["run_etl DuckDB, 2 workers, 2nd in process"] = cpu_warm
+                print(f"  {'parent CPU (the workers not counted)':52} {'s':>9} {'us a file':>10}")
+                for label, seconds in parent.items():
+                    print(f"  {label:52} {seconds:9.2f} {seconds / n * 1e6:10.1f}")
             sizes = [int(s) for s in args.memory_sizes.split(",") if s]
             if sizes:
                 print(f"\npeak memory, run_etl 2 workers into DuckDB, commit_rows {args.memory_commit_rows:,} "

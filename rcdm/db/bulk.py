@@ -143,6 +143,12 @@ def load_duckdb(conn: Connection, target: str, table: pa.Table, progress: bool) 
     try:
         cols = _columns(table, quoted=True)
         raw.execute(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {view}")
+    except Exception:
+        # a refused statement aborts DuckDB's transaction, and until it is rolled back (as insert_table does next)
+        # the unregister below would fail and hide the database's own message
+        with contextlib.suppress(Exception):
+            raw.rollback()
+        raise
     finally:
         raw.unregister(view)
 

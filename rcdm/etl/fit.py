@@ -51,6 +51,9 @@ def fit_batch(table: pa.Table) -> tuple[pa.Table, int]:
         if name not in table.column_names or not pa.types.is_string(table.schema.field(name).type):
             continue
         column = table.column(name)
+        longest = pc.max(pc.binary_length(column)).as_py() or 0
+        if longest <= limit and not pc.any(pc.match_substring(column, "\x00")).as_py():
+            continue  # the usual column: two scans, no mask built
         too_long = pc.greater(pc.binary_length(column), limit)
         has_nul = pc.match_substring(column, "\x00")
         bad = pc.fill_null(pc.or_(too_long, has_nul), False)

@@ -54,7 +54,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rcdm.db import Connection, execute_statements, insert_table, query_statement, transaction
+from rcdm.db import (Connection, execute_sql, execute_statements, existing_indexes_and_constraints, insert_table,
+                     query_statement, transaction)
 from rcdm.db.backend import LoadSetting
 from rcdm.etl.transform import STAGE_SCHEMA, file_ids
 from rcdm.resources import read_template
@@ -200,12 +201,15 @@ def _secondary_indexes(schema: str) -> list[DdlStatement]:
 
 
 def _build_indexes(conn: Connection, schema: str) -> None:
-    """Build the missing indexes, as ``create_tables`` does: a run refused by the lock may have built some."""
-    from rcdm.ddl import create_tables
-
+    """Build the missing secondary indexes of the written tables (a run refused by the lock may have built
+    some, as its ``create_tables`` does): one listing per table, not ``create_tables`` over both models."""
+    indexes = _secondary_indexes(schema)
     with transaction(conn):
-        for model in ("rcdm", "etl"):
-            create_tables(conn, schema, model=model)
+        for table in _WRITTEN_TABLES:
+            have = {n.lower() for n in existing_indexes_and_constraints(conn, schema, table)}
+            for st in indexes:
+                if st.table == table and st.name.lower() not in have:
+                    execute_sql(conn, st.sql)
 
 
 _ANY_ROW = "SELECT TOP 1 1 AS found FROM @cdm_database_schema.@table;"
@@ -232,17 +236,20 @@ def clear_work_tables(conn: Connection, schema: str) -> None:
 _FILE_KEY_PROBE = "SELECT TOP 1 file_key FROM @cdm_database_schema.rcdm_etl_file;"
 
 
-def upgrade_file_keys(conn: Connection, schema: str) -> bool:
+def upgrade_file_keys(conn: Connection, schema: str, created: bool = False) -> bool:
     """Give ``rcdm_etl_file`` its BIGINT keys where an older rcdm wrote 64-character hex keys; True if it did.
 
     Converted in place, in one transaction (``EtlUpgradeFileKeys.sql``; the key is the one ``file_ids`` makes
     of the same digest), so the next run still recognises every file an earlier run recorded. Whether the keys
     are text is told by a stored row; an empty table tells nothing, so it is made again (nothing to lose).
-    Run it under the run's lock, after ``create_tables(model="etl")`` and ``create_work_tables``.
+    Run it under the run's lock, after ``create_tables(model="etl")`` and ``create_work_tables``. ``created``:
+    the caller has just made ``rcdm_etl_file`` (BIGINT keys already), so there is nothing to probe or remake.
     """
     from rcdm.ddl import create_tables
 
     _refuse_half_upgrade(conn, schema)
+    if created:
+        return False
     (probe,) = _statements(conn, _FILE_KEY_PROBE, schema)
     keys = query_statement(conn, probe)["file_key"]
     if len(keys) and not isinstance(keys.iloc[0], str):
@@ -831,9 +838,11 @@ def finalize(conn: Connection, schema: str) -> FinalizeOutcome:
     studies = images = 0
     with transaction(conn):
         # nothing pending (every run's opening finalize but after a killed run): two probes, not ~12 statements
-        if not (is_empty(conn, schema, "rcdm_etl_pending") and is_empty(conn, schema, "rcdm_etl_restudy")):
-            _restudy_modalities(conn, schema)
-            statements = _statements(conn, "sql/sql_server/EtlFinalize.sql", schema)
+        restudy = not is_empty(conn, schema, "rcdm_etl_restudy")
+        if restudy or not is_empty(conn, schema, "rcdm_etl_pending"):
+            if restudy:
+                _restudy_modalities(conn, schema)
+            statements = _statements(conn, "sql/sql_server/EtlFinalize.sql", schema, restudy=str(restudy).upper())
             execute_statements(conn, statements)
             (pending,) = _statements(conn, _PENDING, schema)
             frame = query_statement(conn, pending)
@@ -858,8 +867,6 @@ def _restudy_modalities(conn: Connection, schema: str) -> None:
         found = modalities.setdefault(int(study), set())
         if _py(modality):
             found.add(str(modality))
-    from rcdm.db import execute_sql
-
     for study, found in sorted(modalities.items()):
         execute_sql(conn, _SET_MODALITY, cdm_database_schema=schema,
                     bind={"modality": _modality_text(found), "study": study})

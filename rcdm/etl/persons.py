@@ -59,11 +59,13 @@ class PersonState:
     def record(self, conn: Connection, schema: str, table: pa.Table) -> None:
         """Record the (patient_key, person_id) pairs of a group's loaded rows not recorded yet."""
         mask = pc.and_(pc.equal(table.column("status"), "loaded"), pc.is_valid(table.column("person_id")))
-        rows = table.filter(pc.fill_null(mask, False)).select(["patient_key", "person_id"])
-        new: dict[str, int] = {}
-        for key, person in zip(rows.column("patient_key").to_pylist(), rows.column("person_id").to_pylist()):
-            if key is not None and key not in self.pairs and key not in new:
-                new[key] = int(person)
+        rows = table.select(["patient_key", "person_id"]).filter(pc.fill_null(mask, False))
+        # each patient's first row, column-wise (a patient has many files: a group holds few distinct keys)
+        keys = rows.column("patient_key")
+        distinct = pc.unique(keys).drop_null()
+        first = pc.take(rows.column("person_id"), pc.index_in(distinct, value_set=keys))
+        new = {key: int(person) for key, person in zip(distinct.to_pylist(), first.to_pylist())
+               if key not in self.pairs}
         if new:
             insert_table(conn, schema, "rcdm_etl_person", pa.table({
                 "patient_key": pa.array(list(new), pa.string()), "person_id": pa.array(list(new.values()), pa.int64())}))

@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rcdm._version import __version__
-from rcdm.db import Connection, connect, execute_sql, query_sql, query_statement, transaction
+from rcdm.db import Connection, connect, execute_sql, exists_table, query_sql, query_statement, transaction
 from rcdm.ddl import create_tables
 from rcdm.dicom.deid import hmac_hex, load_or_create_secret, load_person_map
 from rcdm.errors import MissingSecretWarning, UsageError
@@ -584,7 +584,17 @@ def _run(path_list: list[str], addresses: list[str], conn: Connection, options: 
         log.info("%s", w.message)
         if not quiet:
             print(f"rcdm: WARNING: {w.message}", file=sys.stderr)
-    _create_tables(conn, schema)
+    root_dir = os.path.abspath(os.fspath(root)) if root is not None else default_root(path_list)
+    early = None
+    if pool is not None and not addresses and _knows_no_file(conn, schema):
+        # a first load: the workers read its first batches while the opening below goes on (the tables, the lock,
+        # the repairs, which only remove rows of earlier runs, of which there are none)
+        make_executor(executor, BatchContext(secret), workers, scheduler, staging_url)  # checks them
+        batches = _Batches(conn, schema, iter_files(path_list, file_list), root_dir, batch_size, secret,
+                           check_content, first_load=True)
+        batches.ramp = pool.workers
+        early = LocalExecutor(BatchContext(secret), pool=pool).start(iter(batches))
+    made = _create_tables(conn, schema)
     lookup = person_lookup(secret, conn, schema, os.fspath(person_map) if person_map else None, person_source)
 
     lock.acquire(conn, schema)
@@ -596,7 +606,6 @@ def _run(path_list: list[str], addresses: list[str], conn: Connection, options: 
                 bind={"run_id": run_id, "started_at": lock.now(), "version": __version__,
                       "summary": json.dumps(info)})
     log.info("run %d: loading into schema %s (%d persons in the map)", run_id, schema, len(lookup))
-    root_dir = os.path.abspath(os.fspath(root)) if root is not None else default_root(path_list)
     staging = Staging(staging_dir, run_id, conn.database_path, keep_staging)
     counts: Counter[str] = Counter()
     skipped_by: Counter[str] = Counter()
@@ -611,18 +620,13 @@ def _run(path_list: list[str], addresses: list[str], conn: Connection, options: 
     settings = contextlib.ExitStack()
     try:
         settings.enter_context(load_settings(conn))  # restored in the finally below
-        results = None
-        if pool is not None and is_empty(conn, schema, "rcdm_etl_file"):
-            # a first load: the workers read its first batches while the opening below goes on (it only removes
-            # rows of earlier runs, of which there are none, so it changes nothing the batches hold)
-            make_executor(executor, BatchContext(secret), workers, scheduler, staging_url)  # checks them
-            batches = _Batches(conn, schema, iter_files(path_list, file_list), root_dir, batch_size, secret,
-                               check_content, first_load=True)
-            batches.ramp = pool.workers
-            results = LocalExecutor(BatchContext(secret), pool=pool).start(iter(batches))
+        if early is not None and not is_empty(conn, schema, "rcdm_etl_file"):
+            early.close()  # another run recorded files between the probe and the lock: this run reads as a rerun
+            early = None
+        results = early
         for column in upgrade_columns(conn, schema):
             log.info("run %d: added the column %s (written by an older rcdm)", run_id, column)
-        if upgrade_file_keys(conn, schema):
+        if upgrade_file_keys(conn, schema, created="rcdm_etl_file" in made):
             log.info("run %d: converted the file keys of rcdm_etl_file to BIGINT (written by an older rcdm)", run_id)
         changes["repaired"] = {k: v for k, v in repair(conn, schema).items() if v}
         persons = PersonState.read(conn, schema)
@@ -710,13 +714,20 @@ def _run(path_list: list[str], addresses: list[str], conn: Connection, options: 
     return summary
 
 
-def _create_tables(conn: Connection, schema: str) -> None:
+def _knows_no_file(conn: Connection, schema: str) -> bool:
+    """Whether the schema has recorded no file (no ``rcdm_etl_file`` table yet, or an empty one): a first load,
+    whose batches the workers may start before the run's tables, lock and repairs (checked again under the lock)."""
+    return not exists_table(conn, schema, "rcdm_etl_file") or is_empty(conn, schema, "rcdm_etl_file")
+
+
+def _create_tables(conn: Connection, schema: str) -> set[str]:
     """The R-CDM, ETL and work tables where missing (144 statements into an empty schema); in one transaction
-    where the backend allows (``Backend.ddl_in_one_transaction``: the run's lock is itself one of these tables)."""
+    where the backend allows (``Backend.ddl_in_one_transaction``: the run's lock is itself one of these tables).
+    Returns the names of the tables it created."""
     with transaction(conn) if conn.backend.ddl_in_one_transaction else contextlib.nullcontext():
-        create_tables(conn, schema, model="rcdm")
-        create_tables(conn, schema, model="etl")
+        rows = create_tables(conn, schema, model="rcdm") + create_tables(conn, schema, model="etl")
         create_work_tables(conn, schema)
+    return {row["object"] for row in rows if row["type"] == "table" and row["status"] == "created"}
 
 
 def _pacs_run(address: str, secret: bytes, batch_size: int, options: Any, secret_file: Any) -> Any:
@@ -732,8 +743,6 @@ def _pacs_run(address: str, secret: bytes, batch_size: int, options: Any, secret
 
 def _map_protocols(conn: Connection, schema: str, vocabulary_database_schema: str | None) -> Any:
     """Map every study's protocol with the playbook in the schema; a text instead of counts when it cannot."""
-    from rcdm.db import exists_table
-
     if not exists_table(conn, schema, "rcdm_playbook"):
         return "no playbook loaded"
     if int(query_sql(conn, "SELECT COUNT(*) AS n FROM @s.rcdm_playbook;", s=schema)["n"][0]) == 0:

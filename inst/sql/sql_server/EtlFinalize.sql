@@ -6,6 +6,7 @@
 -- at the start of every run (to complete a run killed before its finalize); with nothing pending it changes
 -- nothing.
 {DEFAULT @cdm_database_schema = cdm}
+{DEFAULT @restudy = TRUE}
 
 DELETE FROM @cdm_database_schema.rcdm_etl_stage_count;
 DELETE FROM @cdm_database_schema.rcdm_etl_stage_order;
@@ -55,7 +56,9 @@ WHERE radiology_image_id IN (SELECT radiology_image_id FROM @cdm_database_schema
 
 -- 3. Studies that lost instances: their values merged again from the files they still have (as a load of those
 --    files alone would: earliest date and datetime, smallest manufacturer and protocol; the modality list is
---    rebuilt by rcdm.etl.load.finalize).
+--    rebuilt by rcdm.etl.load.finalize). Left out when rcdm_etl_restudy is empty (@restudy FALSE): its joins
+--    of rcdm_etl_file and radiology_image cost a scan of both even for no study.
+{@restudy} ? {
 UPDATE @cdm_database_schema.radiology_occurrence
 SET radiology_occurrence_date = (SELECT MIN(f.study_date) FROM @cdm_database_schema.rcdm_etl_file f
     INNER JOIN @cdm_database_schema.radiology_image i ON i.radiology_image_id = f.radiology_image_id
@@ -70,6 +73,7 @@ SET radiology_occurrence_date = (SELECT MIN(f.study_date) FROM @cdm_database_sch
     INNER JOIN @cdm_database_schema.radiology_image i ON i.radiology_image_id = f.radiology_image_id
     WHERE f.status = 'loaded' AND i.radiology_occurrence_id = radiology_occurrence.radiology_occurrence_id)
 WHERE radiology_occurrence_id IN (SELECT radiology_occurrence_id FROM @cdm_database_schema.rcdm_etl_restudy);
+}
 
 -- 4. Pending studies left without any image (their files changed, were removed or moved to another study).
 DELETE FROM @cdm_database_schema.radiology_occurrence

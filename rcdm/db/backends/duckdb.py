@@ -12,7 +12,6 @@ from sqlalchemy.engine import URL
 
 from rcdm.db import bulk
 from rcdm.db.backend import Backend, LoadSetting, ResultTyping
-from rcdm.db.execute import query_statement
 from rcdm.sql.dialects import duckdb as target
 
 if TYPE_CHECKING:
@@ -62,15 +61,16 @@ def begin(sa_conn: sa.Connection) -> None:
 
 
 def indexes_and_constraints(conn: Connection, schema: str, table: str) -> list[str]:
-    """From ``duckdb_indexes()`` and ``duckdb_constraints()`` (SQLAlchemy's inspector does not list them)."""
+    """From ``duckdb_indexes()`` and ``duckdb_constraints()`` (SQLAlchemy's inspector does not list them), read
+    on the driver connection: a few names, not a typed frame (a quarter of the CPU; a run lists 6 tables)."""
     database, _, name = schema.rpartition(".")
-    where = ("database_name = " + (":database" if database else "current_database()") +
-             " AND lower(schema_name) = :schema AND lower(table_name) = :table")
+    where = ("database_name = " + ("?" if database else "current_database()") +
+             " AND lower(schema_name) = ? AND lower(table_name) = ?")
     sql = (f"SELECT index_name AS name FROM duckdb_indexes() WHERE {where} "
            f"UNION ALL SELECT constraint_name FROM duckdb_constraints() WHERE {where} "
            "AND constraint_name IS NOT NULL")
-    bind = {"schema": name.lower(), "table": table.lower(), **({"database": database} if database else {})}
-    return [str(n) for n in query_statement(conn, sql, bind=bind)["name"]]
+    params = [*([database] if database else []), name.lower(), table.lower()] * 2
+    return [str(row[0]) for row in conn.driver_connection().execute(sql, params).fetchall()]
 
 
 BACKEND = Backend(
