@@ -2,7 +2,7 @@
 processes, plus the ETL's per-process extraction.
 
     python extras/benchmarks/bench_header_reader.py /tmp/hdr-bench [--n 1000] [--repeat 3] [--no-cold]
-        [--cpu-time] [--corpora enhanced] [--only "read 8 KiB;rcdm"] [--baseline /tmp/rcdm-main]
+        [--cpu-time] [--corpora enhanced] [--only "read 8 KiB,rcdm"] [--baseline /tmp/rcdm-main]
 
 The corpora (extras/benchmarks/header_corpora.py, built on first use): explicit VR CT with pixel data,
 implicit VR Siemens MR with large private headers, enhanced multi-frame MR/CT. Each reader gets the header
@@ -19,10 +19,11 @@ of every file and the same handful of values (the three UIDs, Modality, Rows):
   with ``git archive main | tar -x -C DIR`` and its scanner built there (``python setup.py build_ext
   --inplace``), run in a helper process that times its own passes: before and after a change in one run.
 
-``--cpu-time`` counts 1-process rates per second of CPU time (of the process and the dcmdump children it waits
-for) instead of wall time: on a machine loaded by other work, wall time measures the scheduler as much as the
-reader. Missing optional readers are reported as such. "2 processes": the corpus split over a pool of 2 (dcmdump: 2
-batches at once); the records stay in the workers. Cold: every corpus file is evicted from the page cache
+Each 1-process pass is timed by the wall clock and by CPU time (of the process and the dcmdump children it
+waits for), and the target ratios are printed by both: on a machine loaded by other work, wall time measures
+the scheduler as much as the reader. ``--cpu-time`` shows the CPU-time rates in the table's 1-process
+columns. Missing optional readers are reported as such. "2 processes": the corpus split over a pool of 2
+(dcmdump: 2 batches at once); the records stay in the workers. Cold: every corpus file is evicted from the page cache
 (``posix_fadvise(DONTNEED)`` after ``sync``: only these files, not the whole machine's cache) before each
 pass, so each read comes from the disk. The passes are interleaved: each of the ``--repeat`` rounds times
 every reader once, so that a ratio compares passes run seconds apart, not minutes (on a shared machine the
@@ -199,15 +200,16 @@ class Baseline:
     def __init__(self, checkout: Path) -> None:
         self.proc = subprocess.Popen([sys.executable, __file__, "--serve-baseline", str(checkout.resolve())],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        self.accelerated = self._ask(([], False))
+        self.accelerated = self._ask([])
 
     def _ask(self, request: object) -> object:
         pickle.dump(request, self.proc.stdin)
         self.proc.stdin.flush()
         return pickle.load(self.proc.stdout)
 
-    def seconds(self, files: list[str], cpu: bool) -> float:
-        return float(self._ask((files, cpu)))
+    def seconds(self, files: list[str]) -> tuple[float, float]:
+        wall, cpu = self._ask(files)
+        return wall, cpu
 
     def close(self) -> None:
         self.proc.stdin.close()
@@ -215,7 +217,8 @@ class Baseline:
 
 
 def serve_baseline(checkout: str) -> int:
-    """The helper's loop: (files, cpu) in on stdin, the seconds ``read_header`` took over them out on stdout."""
+    """The helper's loop: files in on stdin, the (wall, CPU) seconds ``read_header`` took over them out on
+    stdout (the first answer: whether that checkout's scanner is built)."""
     sys.path.insert(0, checkout)
     for name in [m for m in sys.modules if m == "rcdm" or m.startswith("rcdm.")]:
         del sys.modules[name]
@@ -226,14 +229,13 @@ def serve_baseline(checkout: str) -> int:
     first = True
     while True:
         try:
-            files, cpu = pickle.load(stdin)
+            files = pickle.load(stdin)
         except EOFError:
             return 0
-        clock = _cpu_seconds if cpu else time.perf_counter
-        start = clock()
+        wall, cpu = time.perf_counter(), _cpu_seconds()
         for path in files:
             theirs.read_header(path)
-        pickle.dump(theirs.ACCELERATED if first else clock() - start, stdout)
+        pickle.dump(theirs.ACCELERATED if first else (time.perf_counter() - wall, _cpu_seconds() - cpu), stdout)
         stdout.flush()
         first = False
 
@@ -253,16 +255,16 @@ def _cpu_seconds() -> float:
     return time.process_time() + children.ru_utime + children.ru_stime
 
 
-def one_pass(name: str, files: list[str], cold: bool, processes: int, pool, cpu: bool,
-             baseline: Baseline | None) -> float:
-    """Seconds one reader takes over ``files`` once; ``cpu`` (1 process only): seconds of this process's CPU
-    time (user + system), which other work on a loaded machine does not inflate."""
+def one_pass(name: str, files: list[str], cold: bool, processes: int, pool,
+             baseline: Baseline | None) -> tuple[float, float]:
+    """(wall, CPU) seconds one reader takes over ``files`` once; CPU time (user + system, of this process and
+    its waited-for children), which other work on a loaded machine inflates far less, means something for 1
+    process only."""
     if cold:
         evict(files)
     if name == BASELINE:
-        return baseline.seconds(files, cpu)
-    clock = _cpu_seconds if cpu and processes == 1 else time.perf_counter
-    start = clock()
+        return baseline.seconds(files)
+    wall, cpu = time.perf_counter(), _cpu_seconds()
     if processes == 1:
         done = READERS[name](files)
     elif name == "dcmdump":
@@ -270,13 +272,14 @@ def one_pass(name: str, files: list[str], cold: bool, processes: int, pool, cpu:
     else:
         chunks = [(name, files[i : i + 100]) for i in range(0, len(files), 100)]
         done = sum(pool.map(_chunk_worker, chunks))
-    seconds = clock() - start
+    seconds = time.perf_counter() - wall, _cpu_seconds() - cpu
     assert done == len(files), (name, done)
     return seconds
 
 
 def _ratios(corpus: str, results: dict[tuple[str, str, str, int], float], cold: bool) -> str:
-    """The issue's target ratios of one corpus (warm, 1 process), for the readers measured."""
+    """The issue's target ratios of one corpus (warm, 1 process), for the readers measured, from rates by one
+    clock."""
     def r(name: str, cache: str = "warm") -> float | None:
         return results.get((corpus, name, cache, 1))
 
@@ -313,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="an rcdm checkout with its scanner built: its read_header is timed as "
                              f"'{BASELINE}' (1 process)")
     parser.add_argument("--cpu-time", action="store_true",
-                        help="1-process rates per second of CPU time, not wall time (a loaded machine)")
+                        help="the table's 1-process columns per second of CPU time, not wall time")
     parser.add_argument("--budget", type=float, default=4.0,
                         help="seconds a pass may take: slow readers are timed on the first files only")
     args = parser.parse_args(argv)
@@ -331,9 +334,10 @@ def main(argv: list[str] | None = None) -> int:
           f"compiled walk: {reader.ACCELERATED}"
           + (f" (baseline {args.baseline}: {baseline.accelerated})" if baseline else "")
           + f"; not measured: {', '.join(missing) or 'none'}"
-          + ("; 1-process rates per CPU second" if args.cpu_time else ""))
+          + ("; the table's 1-process rates per CPU second" if args.cpu_time else ""))
     modes = [("warm", False, 1), ("warm", False, 2)] + ([] if args.no_cold else [("cold", True, 1), ("cold", True, 2)])
-    results: dict[tuple[str, str, str, int], float] = {}
+    wall: dict[tuple[str, str, str, int], float] = {}  # files/s by the wall clock
+    cpu: dict[tuple[str, str, str, int], float] = {}  # files/s by CPU time (1 process)
     try:
         with multiprocessing.get_context("fork").Pool(2) as pool:
             for corpus in corpora_names:
@@ -343,30 +347,35 @@ def main(argv: list[str] | None = None) -> int:
                 for cache, cold, processes in modes:
                     # ETL: its 2-worker figure is bench_executors.py's; the baseline: 1 process only
                     measured = [n for n in names if processes == 1 or n not in ("ETL process_batch", BASELINE)]
-                    best = dict.fromkeys(measured, float("inf"))
+                    best = {name: [float("inf"), float("inf")] for name in measured}
                     for _ in range(args.repeat):
                         for name in measured:
-                            best[name] = min(best[name], one_pass(name, subsets[name], cold, processes, pool,
-                                                                  args.cpu_time, baseline))
+                            seconds = one_pass(name, subsets[name], cold, processes, pool, baseline)
+                            best[name] = [min(b, s) for b, s in zip(best[name], seconds)]
                     for name in measured:
-                        results[corpus, name, cache, processes] = len(subsets[name]) / best[name]
-                        print(f"  {corpus:12s} {cache} {processes}p {name:20s} "
-                              f"{results[corpus, name, cache, processes]:10,.0f} files/s ({len(subsets[name])} "
-                              f"files)", flush=True)
+                        key = (corpus, name, cache, processes)
+                        wall[key] = len(subsets[name]) / best[name][0]
+                        if processes == 1:
+                            cpu[key] = len(subsets[name]) / max(best[name][1], 1e-9)
+                        print(f"  {corpus:12s} {cache} {processes}p {name:20s} {wall[key]:10,.0f} files/s"
+                              + (f" ({cpu[key]:,.0f} a CPU second)" if key in cpu else "")
+                              + f" ({len(subsets[name])} files)", flush=True)
     finally:
         if baseline is not None:
             baseline.close()
     print(f"\nload {os.getloadavg()[0]:.1f} at the end\n")
+    shown = {**wall, **cpu} if args.cpu_time else wall
     header = "| reader | " + " | ".join(f"{c} {m} {p}p" for c in corpora_names for m, _, p in modes) + " |"
-    print(header)
+    print(header + (" (1p: a CPU second)" if args.cpu_time else ""))
     print("|" + "---|" * (header.count("|") - 1))
     for name in names:
-        cells = [f"{results[c, name, m, p]:,.0f}" if (c, name, m, p) in results else "" for c in corpora_names
+        cells = [f"{shown[c, name, m, p]:,.0f}" if (c, name, m, p) in shown else "" for c in corpora_names
                  for m, _, p in modes]
         print(f"| {name} | " + " | ".join(cells) + " |")
-    print()
-    for corpus in corpora_names:
-        print(_ratios(corpus, results, not args.no_cold))
+    for clock, results in (("wall clock", wall), ("CPU time", cpu)):
+        print(f"\nratios by {clock}:")
+        for corpus in corpora_names:
+            print(_ratios(corpus, results, not args.no_cold))
     return 0
 
 
