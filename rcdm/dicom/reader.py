@@ -631,8 +631,9 @@ class _Walker:
         rows, columns, frames, samples, bits = map(decoded.get, _PIXEL_SIZE_NAMES)
         if (rows.__class__ is int and columns.__class__ is int and samples.__class__ is int
                 and bits.__class__ is int and frames.__class__ is str and frames.isdigit() and frames.isascii()):
-            length = (rows * columns * int(frames) * samples * bits + 7) // 8
-            return length + (length & 1) if rows and columns and samples and bits and int(frames) else None
+            bits *= rows * columns * int(frames) * samples  # none negative: 0 when any of them is 0
+            length = (bits + 7) // 8
+            return length + (length & 1) if bits else None
         numbers = []
         for keyword, default in _PIXEL_SIZE_KEYWORDS:
             value = decoded.get(keyword)
