@@ -332,7 +332,7 @@ def _mutations(data: bytes, rng, n: int):
 
 #: Seeds (tests/fuzz/seeds, built by tests/fuzz/make_corpus.py) of the paths the compiled walk took over.
 SEEDS_OF_EACH_PATH = ("mr_implicit_le.dcm", "mr_explicit_be.dcm", "enhanced_ct_implicit_undefined.dcm",
-                      "enhanced_mr_undefined.dcm", "ct_private_un_sequence.dcm")
+                      "enhanced_mr_undefined.dcm", "ct_private_un_sequence.dcm", "enhanced_ct_undefined_probe.dcm")
 
 #: The files damaged by test_compiled_and_python_walks_agree_on_damaged_files (150 copies each).
 DAMAGED_SOURCES = (("CT_small.dcm", "MR_small.dcm", "liver_1frame.dcm", "chrX1.dcm", "rtplan.dcm", "JPEG2000.dcm")
@@ -540,7 +540,7 @@ def _pydicom_verdict(path: str) -> tuple[str, HeaderRecord | None, bool]:
 
 
 def _arbiter_names() -> list[str]:
-    """The arbiter corpus (tests/fuzz/arbiter_corpus.tar.xz, 448 damaged files) and the fuzz seeds, by name."""
+    """The arbiter corpus (tests/fuzz/arbiter_corpus.tar.xz, 512 damaged files) and the fuzz seeds, by name."""
     import tarfile
 
     with tarfile.open(FUZZ / "arbiter_corpus.tar.xz") as tar:
