@@ -413,7 +413,8 @@ class _Walker:
         """Read the elements of an item from ``pos`` to ``end`` (or to its item delimiter when ``end`` is None),
         or (``single``) the one top-level element at ``pos`` that the top-level walk hands over: a sequence,
         an undefined length. Returns the position after the last element read; after the first item of
-        PerFrameFunctionalGroupsSequence (``single``) it sets ``resume`` to where the walk goes on.
+        PerFrameFunctionalGroupsSequence (``single``) it sets ``resume`` to where the walk goes on (None: the
+        pixel data probe found the file whole, ``_frames_end``).
         """
         src = self.src
         buf = src.buf
