@@ -332,7 +332,7 @@ def _mutations(data: bytes, rng, n: int):
 
 #: Seeds (tests/fuzz/seeds, built by tests/fuzz/make_corpus.py) of the paths the compiled walk took over.
 SEEDS_OF_EACH_PATH = ("mr_implicit_le.dcm", "mr_explicit_be.dcm", "enhanced_ct_implicit_undefined.dcm",
-                      "enhanced_mr_undefined.dcm", "ct_private_un_sequence.dcm")
+                      "enhanced_mr_undefined.dcm", "ct_private_un_sequence.dcm", "enhanced_ct_undefined_probe.dcm")
 
 #: The files damaged by test_compiled_and_python_walks_agree_on_damaged_files (150 copies each).
 DAMAGED_SOURCES = (("CT_small.dcm", "MR_small.dcm", "liver_1frame.dcm", "chrX1.dcm", "rtplan.dcm", "JPEG2000.dcm")
@@ -540,7 +540,7 @@ def _pydicom_verdict(path: str) -> tuple[str, HeaderRecord | None, bool]:
 
 
 def _arbiter_names() -> list[str]:
-    """The arbiter corpus (tests/fuzz/arbiter_corpus.tar.xz, 448 damaged files) and the fuzz seeds, by name."""
+    """The arbiter corpus (tests/fuzz/arbiter_corpus.tar.xz, 512 damaged files) and the fuzz seeds, by name."""
     import tarfile
 
     with tarfile.open(FUZZ / "arbiter_corpus.tar.xz") as tar:
@@ -633,15 +633,81 @@ def test_undefined_length_frames_are_passed_by_the_pixel_data_probe(tmp_path: Pa
     assert record.functional_groups and record.slice_thickness is not None
     pixel_data = data.rfind(b"\xe0\x7f\x10\x00OB") if b"\xe0\x7f\x10\x00OB" in data else data.rfind(b"\xe0\x7f\x10\x00OW")
     calls: list[int] = []
-    original = reader._Walker._skip_items
+    checks: list[int] = []
+    original, check = reader._Walker._skip_items, reader._check_pixel_data
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(reader._Walker, "_skip_items", lambda self, *a: calls.append(1) or original(self, *a))
+        patch.setattr(reader, "_check_pixel_data", lambda *a: checks.append(1) or check(*a))
         assert read_header(path) == record
-        assert not calls  # the probe found the pixel data: nothing skipped
+        # the probe found the pixel data ending the file: nothing skipped, nothing left to check after it
+        assert not calls and not checks
         cut = tmp_path / "cut.dcm"
         cut.write_bytes(data[: pixel_data - 30])  # inside the last frame's groups
         assert _outcome(str(cut))[0] == "quarantine:truncated" and calls  # probe fails: skipped, cut found
+        longer = tmp_path / "longer.dcm"  # pixel data one byte short of the file's end: no probe, the walk decides
+        longer.write_bytes(data + b"\0")
+        assert _outcome(str(longer)) == _with_walk("python", _outcome, str(longer))
     assert _pydicom_verdict(str(cut))[2]
+
+
+class _Str(str):
+    """A str the pixel data probe's fast path does not take (it checks the exact class): the general path."""
+
+
+class _Int(int):
+    pass
+
+
+@pytest.mark.parametrize("frames", ["176", "0", "007", "\u0661\u0667", " 176", "17.0", "", "-1", "2\\3", 3, None])
+@pytest.mark.parametrize("rows,samples,bits", [(64, 1, 16), (0, 1, 16), (64, None, 1), (64, 3, 8), (5, 1, 12)])
+def test_the_pixel_length_fast_path_equals_the_general_one(frames, rows, samples, bits) -> None:
+    """What the probe expects (Rows x Columns x frames x samples x bits, even) from the values as the compiled
+    walk decodes them, by the fast path, equals the general path's (the same values as subclasses)."""
+    def walker(exact: bool) -> reader._Walker:
+        values = {"Rows": rows, "Columns": 64, "NumberOfFrames": frames, "SamplesPerPixel": samples,
+                  "BitsAllocated": bits}
+        if not exact:
+            values = {k: _Str(v) if isinstance(v, str) else _Int(v) if isinstance(v, int) else v
+                      for k, v in values.items()}
+        found = reader._Walker(reader._Source.__new__(reader._Source), False, True)
+        found.found = ({}, {k: v for k, v in values.items() if v is not None})
+        return found
+
+    fast, general = walker(True)._pixel_length(), walker(False)._pixel_length()
+    assert fast == general
+    if frames == "176" and rows and samples:
+        length = (rows * 64 * 176 * samples * bits + 7) // 8
+        assert fast == length + length % 2
+
+
+def _group(**sequences: list[dict]) -> dict:
+    return dict(sequences)
+
+
+@pytest.mark.parametrize("shared,per_frame,expected", [
+    # the shared groups first; a sequence whose first item lacks the value: the next item, then the next group
+    ([_group(PixelMeasuresSequence=[{}, {"SliceThickness": "2"}])], [_group(PixelMeasuresSequence=[
+        {"SliceThickness": "3"}])], (2.0, None, None, None, True)),
+    ([_group(PixelMeasuresSequence=[{}])], [_group(PixelMeasuresSequence=[{"SliceThickness": "3"}])],
+     (3.0, None, None, None, True)),
+    ([], [_group(PlaneOrientationSequence=[{"ImageOrientationPatient": ["1", "0", "0", "0", "1", "0"]}])],
+     (None, (1.0, 0.0, 0.0, 0.0, 1.0, 0.0), None, None, True)),
+    ([_group()], [_group(PixelMeasuresSequence=[])], (None, None, None, None, False)),  # found nothing
+    ([_group(MRImageFrameTypeSequence=[{"FrameType": ["ORIGINAL", "PRIMARY"]}],
+             CTImageFrameTypeSequence=[{"FrameType": "DERIVED"}])], [],
+     (None, None, ("ORIGINAL", "PRIMARY"), None, True)),  # the reader's order of frame type sequences: MR first
+    ([_group(ContrastBolusUsageSequence=[{"ContrastBolusAgentAdministered": "NO"},
+                                         {"ContrastBolusAgentAdministered": "YES"}])],
+     [_group(ContrastBolusUsageSequence=[{"ContrastBolusAgentAdministered": "NO"}])],
+     (None, None, None, "YES", True)),
+    ([{}], [_group(PixelMeasuresSequence=[{"SliceThickness": "x"}])], (None, None, None, None, True)),
+])
+def test_functional_group_values_come_from_the_first_item_that_has_them(shared, per_frame, expected) -> None:
+    values = {"SharedFunctionalGroupsSequence": shared, "PerFrameFunctionalGroupsSequence": per_frame}
+    assert reader._functional_groups(values, None, None, None) == expected
+    values["SliceThickness"] = values["ImageType"] = "5"  # present at the top level: kept, whatever the groups say
+    thickness, _, image_type, *_ = reader._functional_groups(values, 5.0, None, ("A",))
+    assert (thickness, image_type) == (5.0, ("A",))
 
 
 def test_a_large_unwanted_value_is_skipped_without_reading_it(tmp_path: Path, walk: str) -> None:

@@ -391,6 +391,7 @@ def _read_upto(fd: int, n: int, pos: int | None = None) -> bytes:
 
 _PIXEL_SIZE_KEYWORDS = (("Rows", None), ("Columns", None), ("NumberOfFrames", 1), ("SamplesPerPixel", 1),
                         ("BitsAllocated", None))
+_PIXEL_SIZE_NAMES = tuple(keyword for keyword, _ in _PIXEL_SIZE_KEYWORDS)
 
 
 class _Walker:
@@ -400,7 +401,9 @@ class _Walker:
 
     def __init__(self, src: _Source, implicit: bool, little: bool) -> None:
         self.src, self.implicit, self.little = src, implicit, little
-        self.resume: int | None = None  # where the top-level walk stopped early (None: at EOF or unknown)
+        # where the top-level walk stopped early (None: at the end of the file, unknown, or the pixel data found
+        # whole by the per-frame groups' probe, _frames_end)
+        self.resume: int | None = None
         self.found: tuple[dict[str, Any], dict[str, Any]] = ({}, {})  # the top level's raw and decoded values
         self.expl_s = _LE_EXPL if little else _BE_EXPL
         self.u32_s = _LE_U32 if little else _BE_U32
@@ -410,7 +413,8 @@ class _Walker:
         """Read the elements of an item from ``pos`` to ``end`` (or to its item delimiter when ``end`` is None),
         or (``single``) the one top-level element at ``pos`` that the top-level walk hands over: a sequence,
         an undefined length. Returns the position after the last element read; after the first item of
-        PerFrameFunctionalGroupsSequence (``single``) it sets ``resume`` to where the walk goes on.
+        PerFrameFunctionalGroupsSequence (``single``) it sets ``resume`` to where the walk goes on (None: the
+        pixel data probe found the file whole, ``_frames_end``).
         """
         src = self.src
         buf = src.buf
@@ -595,31 +599,42 @@ class _Walker:
             buf = src.buf
             nbuf = len(buf)
 
-    def _frames_end(self, pos: int, as_implicit_le: bool) -> int:
-        """Where the top-level walk goes on after the first item of a per-frame sequence of undefined length.
+    def _frames_end(self, pos: int, as_implicit_le: bool) -> int | None:
+        """Where the top-level walk goes on after the first item of a per-frame sequence of undefined length,
+        or None when it need not: Pixel Data was found ending exactly at the end of the file.
 
         The other frames' groups can be megabytes (176 frames of a Philips MR: 400 KB). When the header
         says how long native pixel data is (Rows x Columns x frames x samples x bits) and the element
-        ``size - header - that length`` bytes into the file is Pixel Data of exactly that length, the walk
-        resumes there (one small read); else the rest of the sequence is skipped item by item.
+        ``size - header - that length`` bytes into the file is Pixel Data of exactly that length, the file is
+        whole up to its last byte (one small read), which is all ``_check_pixel_data`` would find from there:
+        nothing is left to check. Else the rest of the sequence is skipped item by item.
         """
         expected = self._pixel_length()
         if expected is not None:
+            src = self.src
             hdr = 8 if self.implicit else 12
-            at = self.src.size - hdr - expected
+            at = src.size - hdr - expected
             if at >= pos:
-                head = self.src.at(at, hdr)
+                head = src.at(at, hdr)
                 if len(head) == hdr:
                     group, elem, length = self.taglen_s.unpack_from(head)
                     if not self.implicit:
                         length = self.u32_s.unpack_from(head, 8)[0] if head[4:6] in (b"OB", b"OW") else -1
-                    if (group << 16 | elem) == _PIXEL_DATA and length == expected:
-                        return at
+                    if length == expected and (group << 16 | elem) == _PIXEL_DATA:
+                        return None
         return self._skip_items(pos, as_implicit_le)
 
     def _pixel_length(self) -> int | None:
         """The length of native pixel data as the header describes it (even), or None when unknown."""
         raw, decoded = self.found
+        # per enhanced file, so the common case takes no call: the compiled walk decoded the four US values to
+        # int and NumberOfFrames (IS) to a string of digits
+        rows, columns, frames, samples, bits = map(decoded.get, _PIXEL_SIZE_NAMES)
+        if (rows.__class__ is int and columns.__class__ is int and samples.__class__ is int
+                and bits.__class__ is int and frames.__class__ is str and frames.isdigit() and frames.isascii()):
+            bits *= rows * columns * int(frames) * samples  # none negative: 0 when any of them is 0
+            length = (bits + 7) // 8
+            return length + (length & 1) if bits else None
         numbers = []
         for keyword, default in _PIXEL_SIZE_KEYWORDS:
             value = decoded.get(keyword)
@@ -629,7 +644,6 @@ class _Walker:
                     value = _decode_raw(keyword, vr, data, self.little, ())
                 except _Unusual:
                     return None
-            # per enhanced file, so the common values take no call: US integers, an IS string of digits
             number: int | None
             if value.__class__ is int:
                 number = value
@@ -1053,9 +1067,11 @@ def _from_groups(firsts: list[dict[str, Any]], sequence: str, keyword: str) -> t
     """The first value of ``keyword`` inside the functional groups (``firsts``: the first item of the shared
     groups, then of the per-frame groups)."""
     for group in firsts:
-        for item in group.get(sequence) or ():
-            if keyword in item:
-                return True, item[keyword]
+        items = group.get(sequence)
+        if items:
+            for item in items:
+                if keyword in item:
+                    return True, item[keyword]
     return False, None
 
 
@@ -1079,11 +1095,15 @@ def _functional_groups(values: dict[str, Any], slice_thickness: float | None,
     Returns (slice_thickness, orientation, image_type, contrast administered, whether a value came from
     the groups).
     """
+    firsts = []
+    for name in _GROUP_SEQUENCES:
+        groups = values.get(name)
+        if groups:
+            firsts.append(groups[0])
     from_groups = False
-    firsts = [groups[0] for name in _GROUP_SEQUENCES if (groups := values.get(name))]
     if "SliceThickness" not in values:
-        found, value = _from_groups(firsts, "PixelMeasuresSequence", "SliceThickness")
-        slice_thickness, from_groups = _float(value), from_groups or found
+        from_groups, value = _from_groups(firsts, "PixelMeasuresSequence", "SliceThickness")
+        slice_thickness = _float(value)
     if "ImageOrientationPatient" not in values:
         found, value = _from_groups(firsts, "PlaneOrientationSequence", "ImageOrientationPatient")
         orientation, from_groups = _floats(value), from_groups or found

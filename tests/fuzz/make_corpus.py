@@ -5,8 +5,10 @@
 Seeds (tests/fuzz/seeds/): small copies of files bundled with pydicom (MIT licence; see tests/fuzz/README.md)
 in each encoding and shape the fast walk handles: explicit VR little endian CT, implicit VR little endian MR,
 explicit VR big endian MR, an enhanced multi-frame CT with its functional groups in explicit VR and again in
-implicit VR with every sequence and item of undefined length, and a file with a private UN sequence of
-undefined length. Pixel data is cut to 64 bytes (the reader never looks at it; the files stay small).
+implicit VR with every sequence and item of undefined length, a file with a private UN sequence of
+undefined length, and the enhanced CT again with undefined lengths and 4x4 frames, so that its 64 bytes of pixel
+data are what the header says (the pixel data probe after the first frame's groups). Pixel data is cut to 64
+bytes (the reader never looks at it; the files stay small).
 
 Arbiter corpus (tests/fuzz/arbiter_corpus.tar.xz): deterministic damaged copies of the seeds, made to hit
 what issue 13 found the fast walk got wrong: a tag corrupted to one above (5200,9230), an item or delimiter
@@ -34,10 +36,15 @@ CORPUS = HERE / "arbiter_corpus.tar.xz"
 _LONG = {"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "UC", "UN", "UR", "UT", "SV", "UV"}
 
 
-def _small(name: str, implicit: bool | None = None, little: bool | None = None, undefined: bool = False) -> bytes:
+def _small(name: str, implicit: bool | None = None, little: bool | None = None, undefined: bool = False,
+           size: int | None = None) -> bytes:
+    """``name`` with 64 bytes of pixel data (``size``: Rows = Columns = size, so that the header says how long
+    the pixel data is), in the encoding asked for, every sequence and item of undefined length if asked."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ds = pydicom.dcmread(get_testdata_file(name))
+        if size is not None:
+            ds.Rows = ds.Columns = size
         if "PixelData" in ds:
             ds.PixelData = bytes(64)
             ds["PixelData"].VR = "OB" if ds["PixelData"].VR == "OB or OW" else ds["PixelData"].VR
@@ -109,6 +116,9 @@ def seeds() -> dict[str, bytes]:
         "enhanced_ct_implicit_undefined.dcm": _small("eCT_Supplemental.dcm", True, True, undefined=True),
         "enhanced_mr_undefined.dcm": _small("liver_1frame.dcm", undefined=True),
         "ct_private_un_sequence.dcm": _with_private_un_sequence(),
+        # 2 frames of 4x4 16-bit pixels: 64 bytes, as the header says, so that the walk after the first frame's
+        # groups takes the pixel data probe (reader._Walker._frames_end), not the skip of the other frames
+        "enhanced_ct_undefined_probe.dcm": _small("eCT_Supplemental.dcm", undefined=True, size=4),
     }
 
 
