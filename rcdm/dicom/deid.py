@@ -322,7 +322,8 @@ def _nothing_to_scrub(file_path: str, patient_ids: tuple[str, ...], accessions: 
     and so do the checks against a whole batch's identities (unread files: too many words to compile twice)."""
     if not file_path.isascii() or len(patient_ids) + len(accessions) + len(names) + len(birth_dates) > _LOOSE_WORDS:
         return False
-    if _loose_pattern(patient_ids, accessions, names, birth_dates).search(file_path):
+    uid_like = file_path.count(".") >= 3  # what is UID-like holds three dots: else the search need not look for it
+    if _loose_pattern(patient_ids, accessions, names, birth_dates, uid_like).search(file_path):
         return False
     for uid in uids:
         if uid and uid in file_path:
@@ -338,11 +339,12 @@ _UID_LIKE = r"[0-9]+(?:\.[0-9]+){3}"
 
 @functools.lru_cache(maxsize=4096)
 def _loose_pattern(patient_ids: tuple[str, ...], accessions: tuple[str, ...], names: tuple[str, ...],
-                   birth_dates: tuple[str, ...]) -> re.Pattern[str]:
-    """Any identifier anywhere, case-insensitively, or anything UID-like (``_nothing_to_scrub``; cached per
-    identity)."""
+                   birth_dates: tuple[str, ...], uid_like: bool = True) -> re.Pattern[str]:
+    """Any identifier anywhere, case-insensitively, or (``uid_like``) anything UID-like (``_nothing_to_scrub``;
+    cached per identity). Without an identifier or ``uid_like``: a pattern that never matches."""
     words = sorted({w for w in patient_ids + accessions + names + birth_dates if w}, key=len, reverse=True)
-    return re.compile("|".join([*map(re.escape, words), _UID_LIKE]), re.IGNORECASE)
+    alternatives = [*map(re.escape, words), *([_UID_LIKE] if uid_like else [])]
+    return re.compile("|".join(alternatives) if alternatives else r"(?!)", re.IGNORECASE)
 
 
 def _substitute(text: str, uids: tuple[str, ...], patient_ids: tuple[str, ...], accessions: tuple[str, ...],

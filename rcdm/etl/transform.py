@@ -411,7 +411,7 @@ def _series_values(record: HeaderRecord, secret: bytes, names: tuple[str, ...], 
     values = (_hashed(secret, patient, "patient", hashes).hex() if patient else None, digest_id(series),
               digest_id(study), _int32(record.rows), _int32(record.columns), derive.slice_thickness(record),
               series.hex(), study.hex())
-    return values + tuple(map(dict(columns).__getitem__, TEXT_COLUMNS)), scrubbed
+    return values + columns, scrubbed
 
 
 def _date_values(record: HeaderRecord) -> tuple[Any, Any, int]:
@@ -442,9 +442,9 @@ _text_facts_of = operator.attrgetter(*_TextFacts._fields)
 
 
 @functools.lru_cache(maxsize=4096)
-def _text_columns(record: _TextFacts, pattern: re.Pattern[str] | None) -> tuple[tuple[tuple[str, Any], ...], int]:
-    """(the text columns of a row as (name, value) pairs, how many values were scrubbed); cached: the images of a
-    series share these values, so a batch computes them a few times, not once a file.
+def _text_columns(record: _TextFacts, pattern: re.Pattern[str] | None) -> tuple[tuple[Any, ...], int]:
+    """(the values of the ``TEXT_COLUMNS`` of a row, in that order, how many values were scrubbed); cached: the
+    images of a series share these values, so a batch computes them a few times, not once a file.
 
     The header text fields are scrubbed first; the columns are derived from the clean values (contrast phase,
     plane and laterality from the raw ones: their stored values are fixed vocabulary), and scrubbed once more."""
@@ -478,7 +478,7 @@ def _text_columns(record: _TextFacts, pattern: re.Pattern[str] | None) -> tuple[
             if found:
                 row[name] = value
                 scrubbed += 1
-    return tuple(row.items()), scrubbed
+    return tuple(map(row.__getitem__, TEXT_COLUMNS)), scrubbed
 
 
 def _hashed(secret: bytes, value: str, purpose: str, memo: dict[tuple[str, str], bytes]) -> bytes:
