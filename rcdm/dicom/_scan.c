@@ -283,10 +283,24 @@ typedef struct {
     uint32_t mask, shift;
     long long first, last;
     int implicit, little, sequences;
+    struct interned *interned; /* the top-level walk's decoded texts, by value (store_top); NULL until used */
 } Scanner;
+
+/* One decoded top-level text and the bytes it was decoded from (a slot of Scanner.interned). */
+#define INTERN_SLOTS 1024
+#define INTERN_MAX 64
+struct interned {
+    PyObject *value; /* a str, or NULL: empty slot */
+    uint32_t tag;
+    uint16_t vr, length;
+    uint8_t bytes[INTERN_MAX];
+};
 
 static void scanner_dealloc(Scanner *self)
 {
+    for (Py_ssize_t i = 0; self->interned != NULL && i < INTERN_SLOTS; i++)
+        Py_XDECREF(self->interned[i].value);
+    PyMem_Free(self->interned);
     for (Py_ssize_t i = 0; i < self->n; i++)
         Py_XDECREF(self->specs[i]);
     PyMem_Free(self->tags);
@@ -607,6 +621,49 @@ fail:
     return rc;
 }
 
+/* store() for a top-level value, through the scanner's table of decoded texts: a value whose bytes (and tag and
+ * VR) were decoded to a str before gets that same str object, not a new one. The images of a series repeat most
+ * of their values (UIDs, dates, descriptions, the PatientID), so the record's texts are mostly shared objects,
+ * whose hashes Python computes once (the ETL looks its series values up by them) and which cost no allocation.
+ * The same values as store() gives: a str is immutable and these bytes decode to it. At most INTERN_SLOTS
+ * values of INTERN_MAX bytes or fewer are kept (a slot is overwritten by the next value hashed to it); they stay
+ * in the process like the batch's other memos. Returns as store(). */
+static int store_top(Scanner *self, uint32_t tag, PyObject *out, PyObject *done, PyObject *keyword, uint16_t vr,
+                     int implicit, int ints, const uint8_t *value, Py_ssize_t length, int *raw_left)
+{
+    if (done == Py_None || length > INTERN_MAX || vr_rule(vr) == RULE_NONE)
+        return store(out, done, keyword, vr, implicit, ints, value, length, raw_left);
+    if (self->interned == NULL) {
+        self->interned = PyMem_Calloc(INTERN_SLOTS, sizeof(struct interned));
+        if (self->interned == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+    }
+    uint64_t h = 14695981039346656037ull ^ tag ^ ((uint64_t)vr << 32); /* FNV-1a */
+    for (Py_ssize_t i = 0; i < length; i++)
+        h = (h ^ value[i]) * 1099511628211ull;
+    struct interned *slot = &self->interned[(h ^ (h >> 32)) & (INTERN_SLOTS - 1)];
+    if (slot->value != NULL && slot->tag == tag && slot->vr == vr && slot->length == length &&
+        memcmp(slot->bytes, value, (size_t)length) == 0)
+        return PyDict_SetItem(done, keyword, slot->value);
+    int raw = 0;
+    if (store(out, done, keyword, vr, implicit, ints, value, length, &raw) < 0)
+        return -1;
+    *raw_left |= raw;
+    PyObject *decoded = raw ? NULL : PyDict_GetItemWithError(done, keyword); /* borrowed */
+    if (decoded == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    if (PyUnicode_CheckExact(decoded)) {
+        Py_XSETREF(slot->value, Py_NewRef(decoded));
+        slot->tag = tag;
+        slot->vr = vr;
+        slot->length = (uint16_t)length;
+        memcpy(slot->bytes, value, (size_t)length);
+    }
+    return 0;
+}
+
 /* The top-level walk of Scanner.scan over buf[0, nbuf) from *pos (an offset into buf) with *last_tag the tag
  * before it; *pos, *last_tag and (STEP_NEED: the bytes of buf wanted; STEP_FRAMES: whether the items are UN) *need
  * are updated as scan returns them. Returns the step, or -1 with a Python error set. */
@@ -705,7 +762,8 @@ static int walk_top(const Scanner *self, const uint8_t *buf, long long nbuf, lon
             break;
         }
         uint16_t value_vr = implicit ? self->vrs[at] : vr;
-        if (store(out, done, spec, value_vr, implicit, little, p + hdr, (Py_ssize_t)length, &raw_left) < 0)
+        if (store_top((Scanner *)self, (uint32_t)tag, out, done, spec, value_vr, implicit, little, p + hdr,
+                      (Py_ssize_t)length, &raw_left) < 0)
             return -1;
         pos += hdr + length;
     }
