@@ -60,7 +60,8 @@ def hmac_digest(secret: bytes, value: str | bytes | memoryview, purpose: str = "
     inner.update(data)
     outer = outer.copy()
     outer.update(inner.digest())
-    return outer.digest()
+    digest: bytes = outer.digest()
+    return digest
 
 
 _IPAD, _OPAD = bytes(b ^ 0x36 for b in range(256)), bytes(b ^ 0x5C for b in range(256))

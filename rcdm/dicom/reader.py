@@ -511,15 +511,16 @@ class _Walker:
         if _TOP_SCANNER is None:
             return self._walk_top_py(pos, out, -1)
         src = self.src
-        return self.walk_top_from(*_TOP_SCANNER[self.implicit, self.little].scan(src.buf, pos, -1, out, decoded,
-                                                                                 src.base))
+        scan = _TOP_SCANNER[self.implicit, self.little].scan
+        return self.walk_top_from(scan, *scan(src.buf, pos, -1, out, decoded, src.base))
 
-    def walk_top_from(self, step: int, pos: int, last_tag: int, need: int) -> int:
-        """The compiled top-level walk from where a scan stopped (``step``, ``pos``, ``last_tag``, ``need``: what
-        ``Scanner.scan`` returned) into ``found``'s dicts, to its end: what ``walk_top`` does after each scan."""
+    def walk_top_from(self, scan: Callable[..., tuple[int, int, int, int]], step: int, pos: int, last_tag: int,
+                      need: int) -> int:
+        """The compiled top-level walk (``scan``, the scanner's of this encoding) from where a scan stopped
+        (``step``, ``pos``, ``last_tag``, ``need``: what ``Scanner.scan`` returned) into ``found``'s dicts, to its
+        end: what ``walk_top`` does after each scan."""
         src = self.src
         out, decoded = self.found
-        scan = _TOP_SCANNER[self.implicit, self.little].scan
         while True:
             if step == _STEP_DONE:
                 self.resume = pos
@@ -902,7 +903,7 @@ def _compiled_read(src: _Source) -> HeaderRecord | tuple[dict[str, Any], dict[st
     if stage == 1:
         walker = _Walker(src, implicit, little)
         walker.found = (out, decoded)
-        walker.walk_top_from(step, pos, last_tag, need)
+        walker.walk_top_from(_TOP_SCANNER[implicit, little].scan, step, pos, last_tag, need)
         resume = walker.resume
     if resume is not None:
         _check_pixel_data(src, resume, implicit, little)
@@ -1378,7 +1379,7 @@ def _read_header(path: str, head: list[bytes] | None = None) -> HeaderRecord:
             try:
                 found = _compiled_read(src)
                 if found.__class__ is HeaderRecord:
-                    return found  # type: ignore[return-value]
+                    return found
                 values, decoded, little, ts, media_class = found  # type: ignore[misc]
             except DicomSkip as skip:
                 raise DicomSkip(path, skip.reason, skip.detail) from None

@@ -536,8 +536,8 @@ class _Batch:
             "file_mtime_ns": pa.array([e.mtime_ns for e in entries], pa.int64()),
             "person_id": pa.nulls(len(entries), pa.int64()),  # the parent's, from the person map
         }
-        for name, values in self.columns.items():
-            arrays[name] = pa.array(values, schema.field(name).type)
+        for name, column in self.columns.items():
+            arrays[name] = pa.array(column, schema.field(name).type)
         for names, rows, index in ((_TEMPLATE_COLUMNS, self.templates, self.template_of),
                                    (DATE_COLUMNS, self.dates, self.dates_of)):
             at = pa.array(index, pa.int32())

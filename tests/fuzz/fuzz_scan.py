@@ -5,8 +5,9 @@
 Each input is a file's bytes. The fast path (``reader._fast_read`` then ``_convert_fast``, from an in-memory
 file) reads it with the compiled walk and again with its pure-Python twin; the two must end the same way
 (same values, or the same refusal: pydicom's turn, a cut file, not DICOM). And as ``read_header`` reads it
-(``_compiled_read``: one ``FileWalk`` call where it can): the same values, or the record they make. Anything else (a crash, a sanitizer report, an exception the reader does not expect, the
-two walks disagreeing) is a finding: libFuzzer stops and writes the input as ``crash-*``.
+(``_compiled_read``: one ``FileWalk`` call where it can): the same values, or the record they make. Anything
+else (a crash, a sanitizer report, an exception the reader does not expect, the walks disagreeing) is a
+finding: libFuzzer stops and writes the input as ``crash-*``.
 
 With a module path, that build of ``_scan`` is loaded in place of the installed one: tests/test_dicom_fuzz.py
 builds it with clang ``-fsanitize=fuzzer-no-link,address,undefined`` (so libFuzzer sees the C code's edge
