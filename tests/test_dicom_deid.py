@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hmac
 import os
+import random
 import stat
 import warnings
 from pathlib import Path
@@ -13,6 +15,7 @@ from rcdm.dicom.deid import (
     MissingSecretWarning,
     PersonMapError,
     SecretError,
+    hmac_digest,
     hmac_hex,
     hmac_id,
     load_or_create_secret,
@@ -32,6 +35,20 @@ def test_hmac_is_deterministic_keyed_and_purpose_separated() -> None:
     assert UID not in hmac_hex(SECRET, UID)
     with pytest.raises(SecretError):
         hmac_hex(b"", UID)
+
+
+def test_hmac_digest_is_rfc_2104_hmac_sha256_of_purpose_nul_value() -> None:
+    """The precomputed key states (``_keyed_states``) give exactly ``hmac.digest``: keys shorter than, equal to
+    and longer than the 64-byte block, with and without a purpose, str (undecodable bytes too), bytes and views."""
+    rng = random.Random(19)
+    for length in (1, 16, 31, 32, 63, 64, 65, 100, 200):
+        secret = rng.randbytes(length)
+        for purpose in ("", "sop", "header", "pätient"):
+            for value in ("", UID, "naïve\udcff", b"", rng.randbytes(7000), memoryview(rng.randbytes(300))[5:]):
+                data = value.encode("utf-8", "surrogateescape") if isinstance(value, str) else bytes(value)
+                message = purpose.encode() + b"\x00" + data if purpose else data
+                assert hmac_digest(secret, value, purpose) == hmac.digest(secret, message, "sha256")
+                assert hmac_digest(secret, value, purpose) == hmac_digest(secret, value, purpose)  # states unchanged
 
 
 def test_hmac_id_is_a_positive_63_bit_integer() -> None:

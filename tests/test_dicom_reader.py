@@ -299,12 +299,15 @@ def test_truncated_copies_never_crash(tmp_path: Path, walk: str) -> None:
 
 
 def _with_walk(mode: str, fn, *args):
-    """fn(*args) with the compiled scanner (mode "compiled") or without it ("python")."""
+    """fn(*args) with the compiled scanner (mode "compiled": one FileWalk call a read where it can), its scans
+    driven from Python ("stepwise": no FileWalk) or without it ("python")."""
     if mode == "compiled":
         return fn(*args)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(reader, "_TOP_SCANNER", None)
-        patch.setattr(reader, "_META_SCANNER", None)
+        patch.setattr(reader, "_FILE_SPEC", None)
+        if mode == "python":
+            patch.setattr(reader, "_TOP_SCANNER", None)
+            patch.setattr(reader, "_META_SCANNER", None)
         return fn(*args)
 
 
@@ -354,9 +357,93 @@ def test_compiled_and_python_walks_agree_on_damaged_files(source: str, tmp_path:
     for i, damaged in enumerate(_mutations(data, rng, 150)):
         path = tmp_path / f"{i}.dcm"
         path.write_bytes(damaged)
-        assert _with_walk("compiled", _outcome, str(path)) == _with_walk("python", _outcome, str(path)), (source, i)
+        compiled = _with_walk("compiled", _outcome, str(path))
+        assert compiled == _with_walk("python", _outcome, str(path)), (source, i)
+        assert compiled == _with_walk("stepwise", _outcome, str(path)), (source, i)
         compared += 1
     assert compared == 150
+
+
+#: Values of the fields FileWalk converts itself (rcdm/dicom/_scan.c, assemble), plain and odd: each must give
+#: the record the Python conversion gives, or be left to it.
+_ODD_VALUES = {
+    "SliceThickness": ["abc", "1\\2", " 1.5 ", "1_0", "nan", "-inf", "", "5", "0x10", "1e400", "\\"],
+    "InstanceNumber": ["1.0", " 7 ", "1_000", "x", "", "-0", "99999999999999999999", "2\\3", "+4"],
+    "NumberOfFrames": ["0", "3.5", "", "1e2", " 12"],
+    "ImageOrientationPatient": ["1\\0\\0\\0\\1\\0", "1\\x", "", "2", "1\\\\0", " 1 \\ 0 "],
+    "ImageType": ["", "ORIGINAL", "A\\B\\", "\\"],
+    "SpecificCharacterSet": ["", "ISO_IR 100", "\\ISO 2022 IR 87", "ISO_IR 192"],
+    "ContrastBolusAgent": ["", "OMNIPAQUE"],
+    "SOPClassUID": ["1.2.840.10008.1.3.10", ""],
+    "StudyInstanceUID": [""],
+    "Modality": ["CT\\MR", ""],
+}
+
+
+#: A plain image's elements (tag: VR, value), into which _ODD_VALUES go one at a time.
+_PLAIN_IMAGE = {
+    0x00080005: ("CS", b"ISO_IR 100"), 0x00080008: ("CS", b"ORIGINAL\\PRIMARY"), 0x00080016: ("UI", b"1.2.840.10008.5.1.4.1.1.2"),
+    0x00080018: ("UI", b"1.2.3.4.5.6"), 0x00080020: ("DA", b"20240102"), 0x00080060: ("CS", b"CT"),
+    0x00100020: ("LO", b"PAT01"), 0x00180050: ("DS", b"2.5"), 0x0020000D: ("UI", b"1.2.3.4"),
+    0x0020000E: ("UI", b"1.2.3.4.5"), 0x00200013: ("IS", b"3"), 0x00200037: ("DS", b"1\\0\\0\\0\\1\\0"),
+    0x00280010: ("US", b"\x02\x00"), 0x00280011: ("US", b"\x02\x00"), 0x7FE00010: ("OW", b"\x00" * 8),
+}
+_TAGS = {"SliceThickness": 0x00180050, "InstanceNumber": 0x00200013, "NumberOfFrames": 0x00280008,
+         "ImageOrientationPatient": 0x00200037, "ImageType": 0x00080008, "SpecificCharacterSet": 0x00080005,
+         "ContrastBolusAgent": 0x00180010, "SOPClassUID": 0x00080016, "StudyInstanceUID": 0x0020000D,
+         "Modality": 0x00080060, "Rows": 0x00280010}
+_VRS = {"SliceThickness": "DS", "InstanceNumber": "IS", "NumberOfFrames": "IS", "ImageOrientationPatient": "DS",
+        "ImageType": "CS", "SpecificCharacterSet": "CS", "ContrastBolusAgent": "LO", "SOPClassUID": "UI",
+        "StudyInstanceUID": "UI", "Modality": "CS", "Rows": "US"}
+
+
+def _dicom_file(elements: dict[int, tuple[str, bytes]], ts: str) -> bytes:
+    """A file of ``elements`` (tag: (VR, value), values padded to an even length) in transfer syntax ``ts``."""
+    implicit, little = ts == "1.2.840.10008.1.2", ts != "1.2.840.10008.1.2.2"
+    order = "<" if little else ">"
+
+    def element(tag: int, vr: str, value: bytes, implicit: bool, order: str) -> bytes:
+        value += b"\x00" if len(value) % 2 and vr in ("UI", "OB", "OW") else b" " * (len(value) % 2)
+        head = struct.pack(order + "HH", tag >> 16, tag & 0xFFFF)
+        if implicit:
+            return head + struct.pack(order + "L", len(value)) + value
+        if vr in ("OB", "OW", "SQ", "UN", "UT", "UC", "UR"):
+            return head + vr.encode() + b"\x00\x00" + struct.pack(order + "L", len(value)) + value
+        return head + vr.encode() + struct.pack(order + "H", len(value)) + value
+
+    meta = b"".join(element(tag, vr, value, False, "<") for tag, vr, value in (
+        (0x00020001, "OB", b"\x00\x01"), (0x00020002, "UI", elements.get(0x00080016, ("UI", b"1.2"))[1]),
+        (0x00020003, "UI", elements[0x00080018][1]), (0x00020010, "UI", ts.encode())))
+    meta = element(0x00020000, "UL", struct.pack("<L", len(meta)), False, "<") + meta
+    body = b"".join(element(tag, vr, value, implicit, order) for tag, (vr, value) in sorted(elements.items()))
+    return b"\x00" * 128 + b"DICM" + meta + body
+
+
+@pytest.mark.skipif(not reader.ACCELERATED and not os.environ.get("CI"), reason="the compiled scanner is not built")
+def test_the_one_call_read_gives_what_the_stepwise_read_gives(tmp_path: Path) -> None:
+    """FileWalk (one C call: file meta, walk, the check up to Pixel Data and the record) against the scans
+    driven from Python and the pure-Python twin, on odd values of every field it converts itself, in each
+    encoding it reads; and it is the way plain files are read."""
+    read_at_once = 0
+    cases = [(keyword, value.encode()) for keyword, values in _ODD_VALUES.items() for value in values]
+    cases += [(keyword, None) for keyword in _TAGS] + [("Rows", b"\x01\x00\x02\x00"), ("Rows", b"\x01")]
+    for ts in ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2", "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.4.50"):
+        for i, (keyword, value) in enumerate(cases):
+            elements = dict(_PLAIN_IMAGE)
+            if ts == "1.2.840.10008.1.2.2":
+                elements.update({0x00280010: ("US", b"\x00\x02"), 0x00280011: ("US", b"\x00\x02")})
+            if value is None:
+                elements.pop(_TAGS[keyword], None)
+            else:
+                elements[_TAGS[keyword]] = (_VRS[keyword], value)
+            path = tmp_path / f"{ts}_{i}.dcm"
+            path.write_bytes(_dicom_file(elements, ts))
+            outcomes = [repr(_with_walk(mode, _outcome, str(path))) for mode in ("compiled", "stepwise", "python")]
+            assert outcomes[0] == outcomes[1] == outcomes[2], (ts, keyword, value)  # repr: nan equals nan
+            with open(path, "rb") as f:
+                found = reader._compiled_read(reader._Source(f.fileno(), os.path.getsize(path)))
+            read_at_once += found.__class__ is HeaderRecord
+    assert read_at_once > 150
 
 
 def test_implicit_big_endian_and_undefined_lengths_stay_in_the_compiled_walk(monkeypatch) -> None:

@@ -6,19 +6,30 @@ from __future__ import annotations
 
 import copy
 import hmac
+import os
 import random
 import warnings
 
 import pydicom
 import pytest
 import xxhash
-from pydicom.data import get_testdata_file
+from pydicom.data import get_charset_files, get_testdata_file, get_testdata_files
 
 from rcdm.dicom import deid
-from rcdm.dicom.identity import CHECKSUM_VERSION, checksum_version, header_checksum, header_facts
-from rcdm.dicom.reader import read_header
+from rcdm.dicom.identity import CHECKSUM_VERSION, checksum_version, header_checksum, header_facts, window_facts
+from rcdm.dicom.reader import read_header, read_header_and_head
 from rcdm.dicom.sample import template_path
-from rcdm.etl.transform import SHARED_COLUMNS, BatchContext, FileEntry, file_key, image_row, phi_scrubbed, process_batch
+from rcdm.etl.transform import (
+    SHARED_COLUMNS,
+    STAGE_SCHEMA,
+    BatchContext,
+    FileEntry,
+    file_key,
+    image_row,
+    phi_scrubbed,
+    process_batch,
+    stage_table,
+)
 
 SECRET = b"f" * 32
 
@@ -130,6 +141,47 @@ def test_image_row_is_what_a_batch_stages(tmp_path):
         assert set(row) == set(SHARED_COLUMNS) | {"radiology_image_id", "radiology_image_source_value",
                                                   "instance_number"}
         assert row == {name: value for name, value in staged.to_pylist()[0].items() if name in row}
+
+
+def _row_by_row(entry: FileEntry) -> dict | None:
+    """The staged row of a file that loads, made the full way: every value of its own (``image_row``: no memo of
+    the batch), the table by ``stage_table`` (one Python row a file); None when the file does not load."""
+    try:
+        record, head = read_header_and_head(entry.path)
+    except Exception:  # noqa: BLE001 - skipped or quarantined: compared by the batch test above
+        return None
+    facts = window_facts(head, SECRET)
+    patient = (record.patient_id or "").strip()
+    path, _ = deid.sanitize_path(entry.file_path, (patient,) if patient else (), facts.names, facts.birth_dates,
+                                 uids=(record.sop_instance_uid, record.series_instance_uid,
+                                       record.study_instance_uid), accessions=facts.accessions)
+    row = image_row(record, SECRET, facts.names, facts.birth_dates, facts.accessions)
+    scrubbed = row.pop("phi_scrubbed")
+    row.update(seq=0, file_key=entry.file_key, file_path=path, file_size=entry.size, file_mtime_ns=entry.mtime_ns,
+               status="loaded", header_checksum=facts.checksum, non_text_values=facts.non_text)
+    return stage_table([row], int(scrubbed > 0)).to_pylist()[0]
+
+
+def test_the_batch_columns_equal_rows_built_one_by_one(tmp_path):
+    """A batch's shared columns are taken from its templates and dates by index (Arrow ``take``), its own columns
+    filled file by file: the same rows as one full row a file, for the variants of a series (each file twice, so
+    the memos are hit) and every file bundled with pydicom, in one batch with the unreadable ones among them."""
+    bundled = sorted({p for p in get_testdata_files() + get_charset_files() if os.path.isfile(p)})
+    paths = _variants(tmp_path) * 2 + bundled
+    entries = [FileEntry(p, f"lee/{i}/MRN778899_{i}.dcm", file_key(str(i), SECRET), i, i)
+               for i, p in enumerate(paths)]
+    batch = process_batch(entries, BatchContext(SECRET))
+    assert batch.schema.equals(STAGE_SCHEMA) and batch.num_rows == len(entries)
+    loaded = 0
+    for i, (entry, row) in enumerate(zip(entries, batch.to_pylist())):
+        expected = _row_by_row(entry)
+        if expected is None:
+            assert row["status"] != "loaded" and row["radiology_image_id"] is None, entry.path
+            assert all(row[name] is None for name in SHARED_COLUMNS), entry.path
+            continue
+        loaded += 1
+        assert row == {**expected, "seq": i}, entry.path
+    assert loaded > 100
 
 
 def _checksum_cases(tmp_path) -> list[str]:

@@ -283,10 +283,24 @@ typedef struct {
     uint32_t mask, shift;
     long long first, last;
     int implicit, little, sequences;
+    struct interned *interned; /* the top-level walk's decoded texts, by value (store_top); NULL until used */
 } Scanner;
+
+/* One decoded top-level text and the bytes it was decoded from (a slot of Scanner.interned). */
+#define INTERN_SLOTS 1024
+#define INTERN_MAX 64
+struct interned {
+    PyObject *value; /* a str, or NULL: empty slot */
+    uint32_t tag;
+    uint16_t vr, length;
+    uint8_t bytes[INTERN_MAX];
+};
 
 static void scanner_dealloc(Scanner *self)
 {
+    for (Py_ssize_t i = 0; self->interned != NULL && i < INTERN_SLOTS; i++)
+        Py_XDECREF(self->interned[i].value);
+    PyMem_Free(self->interned);
     for (Py_ssize_t i = 0; i < self->n; i++)
         Py_XDECREF(self->specs[i]);
     PyMem_Free(self->tags);
@@ -607,31 +621,59 @@ fail:
     return rc;
 }
 
-static PyObject *scanner_scan(Scanner *self, PyObject *args)
+/* store() for a top-level value, through the scanner's table of decoded texts: a value whose bytes (and tag and
+ * VR) were decoded to a str before gets that same str object, not a new one. The images of a series repeat most
+ * of their values (UIDs, dates, descriptions, the PatientID), so the record's texts are mostly shared objects,
+ * whose hashes Python computes once (the ETL looks its series values up by them) and which cost no allocation.
+ * The same values as store() gives: a str is immutable and these bytes decode to it. At most INTERN_SLOTS
+ * values of INTERN_MAX bytes or fewer are kept (a slot is overwritten by the next value hashed to it); they stay
+ * in the process like the batch's other memos. Returns as store(). */
+static int store_top(Scanner *self, uint32_t tag, PyObject *out, PyObject *done, PyObject *keyword, uint16_t vr,
+                     int implicit, int ints, const uint8_t *value, Py_ssize_t length, int *raw_left)
 {
-    Py_buffer view;
-    long long pos, last_tag, base = 0;
-    PyObject *out, *done;
-    if (!PyArg_ParseTuple(args, "y*LLO!O|L", &view, &pos, &last_tag, &PyDict_Type, &out, &done, &base))
-        return NULL;
-    if (done != Py_None && !PyDict_Check(done)) {
-        PyBuffer_Release(&view);
-        PyErr_SetString(PyExc_TypeError, "done must be a dict or None");
-        return NULL;
+    if (done == Py_None || length > INTERN_MAX || vr_rule(vr) == RULE_NONE)
+        return store(out, done, keyword, vr, implicit, ints, value, length, raw_left);
+    if (self->interned == NULL) {
+        self->interned = PyMem_Calloc(INTERN_SLOTS, sizeof(struct interned));
+        if (self->interned == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
     }
-    const uint8_t *buf = (const uint8_t *)view.buf;
-    const long long nbuf = (long long)view.len;
-    int step;
-    long long need = 0;
-    if (base < 0 || pos < base) {
-        PyBuffer_Release(&view);
-        PyErr_SetString(PyExc_ValueError, "the offset is before the buffer");
-        return NULL;
+    uint64_t h = 14695981039346656037ull ^ tag ^ ((uint64_t)vr << 32); /* FNV-1a */
+    for (Py_ssize_t i = 0; i < length; i++)
+        h = (h ^ value[i]) * 1099511628211ull;
+    struct interned *slot = &self->interned[(h ^ (h >> 32)) & (INTERN_SLOTS - 1)];
+    if (slot->value != NULL && slot->tag == tag && slot->vr == vr && slot->length == length &&
+        memcmp(slot->bytes, value, (size_t)length) == 0)
+        return PyDict_SetItem(done, keyword, slot->value);
+    int raw = 0;
+    if (store(out, done, keyword, vr, implicit, ints, value, length, &raw) < 0)
+        return -1;
+    *raw_left |= raw;
+    PyObject *decoded = raw ? NULL : PyDict_GetItemWithError(done, keyword); /* borrowed */
+    if (decoded == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    if (PyUnicode_CheckExact(decoded)) {
+        Py_XSETREF(slot->value, Py_NewRef(decoded));
+        slot->tag = tag;
+        slot->vr = vr;
+        slot->length = (uint16_t)length;
+        memcpy(slot->bytes, value, (size_t)length);
     }
-    /* the walk runs on offsets into the buffer; file offsets (base + ...) only come in and go out here */
-    pos -= base;
+    return 0;
+}
+
+/* The top-level walk of Scanner.scan over buf[0, nbuf) from *pos (an offset into buf) with *last_tag the tag
+ * before it; *pos, *last_tag and (STEP_NEED: the bytes of buf wanted; STEP_FRAMES: whether the items are UN) *need
+ * are updated as scan returns them. Returns the step, or -1 with a Python error set. */
+static int walk_top(const Scanner *self, const uint8_t *buf, long long nbuf, long long *ppos, long long *plast,
+                    PyObject *out, PyObject *done, long long *pneed)
+{
+    long long pos = *ppos, last_tag = *plast, need = 0;
     const int implicit = self->implicit, little = self->little;
     int raw_left = 0; /* unused here: what is raw is in out */
+    int step;
     for (;;) {
         if (pos + 12 > nbuf) {
             step = STEP_NEED;
@@ -682,10 +724,8 @@ static PyObject *scanner_scan(Scanner *self, PyObject *args)
                 after = SKIP_GENERAL;
             else
                 after = skip_items(buf, nbuf, pos + hdr, implicit || un, little || un, 1, &need);
-            if (after == WALK_ERROR) {
-                PyBuffer_Release(&view);
-                return NULL;
-            }
+            if (after == WALK_ERROR)
+                return -1;
             if (after == SKIP_NEED) {
                 step = STEP_NEED;
                 last_tag = previous;
@@ -722,13 +762,41 @@ static PyObject *scanner_scan(Scanner *self, PyObject *args)
             break;
         }
         uint16_t value_vr = implicit ? self->vrs[at] : vr;
-        if (store(out, done, spec, value_vr, implicit, little, p + hdr, (Py_ssize_t)length, &raw_left) < 0) {
-            PyBuffer_Release(&view);
-            return NULL;
-        }
+        if (store_top((Scanner *)self, (uint32_t)tag, out, done, spec, value_vr, implicit, little, p + hdr,
+                      (Py_ssize_t)length, &raw_left) < 0)
+            return -1;
         pos += hdr + length;
     }
+    *ppos = pos;
+    *plast = last_tag;
+    *pneed = need;
+    return step;
+}
+
+static PyObject *scanner_scan(Scanner *self, PyObject *args)
+{
+    Py_buffer view;
+    long long pos, last_tag, base = 0;
+    PyObject *out, *done;
+    if (!PyArg_ParseTuple(args, "y*LLO!O|L", &view, &pos, &last_tag, &PyDict_Type, &out, &done, &base))
+        return NULL;
+    if (done != Py_None && !PyDict_Check(done)) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_TypeError, "done must be a dict or None");
+        return NULL;
+    }
+    long long need = 0;
+    if (base < 0 || pos < base) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError, "the offset is before the buffer");
+        return NULL;
+    }
+    /* the walk runs on offsets into the buffer; file offsets (base + ...) only come in and go out here */
+    pos -= base;
+    int step = walk_top(self, (const uint8_t *)view.buf, (long long)view.len, &pos, &last_tag, out, done, &need);
     PyBuffer_Release(&view);
+    if (step < 0)
+        return NULL;
     return result(step, pos + base, last_tag, step == STEP_NEED ? need + base : need);
 }
 
@@ -779,9 +847,452 @@ static PyTypeObject ScannerType = {
     .tp_methods = scanner_methods,
 };
 
+/* --- FileWalk: a whole file's fast read, for reader._compiled_read ----------------------------------------------
+ *
+ * FileWalk(spec).step(buf, base, size) -> (kind, found, skip)
+ *   spec   (meta Scanner, top Scanner for explicit VR LE, implicit VR LE, explicit VR BE, the 34 keywords of
+ *          ASSEMBLY, the DICOMDIR SOP class UID)
+ *   buf    the file's bytes from offset base, size the file's size
+ * One FileWalk a file, stepped until it is not FILE_NEED. It does in one C call what reader._fast_read,
+ * _convert_fast and _assemble do in Python for a plain file (file meta, then the top-level walk, then the check
+ * up to Pixel Data, then the record), the same checks in the same order, and hands anything else back:
+ *   FILE_NEED      found = the file offset the buffer must reach (never past size), skip = the offset before
+ *                  which bytes missing from the buffer need no reading (Source.need's skipped_to); step again
+ *   FILE_RECORD    found = the tuple of HeaderRecord's values, in its field order
+ *   FILE_HANDOVER  found = (stage, step, pos, last_tag, need, out, decoded, implicit, little, ts, media_class):
+ *                  Python goes on from there (stage 1: the top-level walk, at the step scan returned; 2: the check
+ *                  up to Pixel Data from pos; 3: nothing but converting the values, some not plain)
+ *   FILE_FALLBACK  the file meta is not what the fast path reads at once (no DICM marker, a meta group longer than
+ *                  the file or irregular, a transfer syntax it does not read): _fast_read reads it from the start
+ */
+enum { FILE_NEED = 1, FILE_RECORD = 2, FILE_HANDOVER = 3, FILE_FALLBACK = 4 };
+enum { PHASE_META = 0, PHASE_TOP = 1, PHASE_PIXELS = 2 };
+
+/* ASSEMBLY: the keywords of the spec, in this order (reader._ASSEMBLY_KEYWORDS). The first 23 are plain text
+ * (the three UIDs, the 18 text fields from SOPClassUID to ImageLaterality, ContrastBolusAgent, ContrastBolusRoute). */
+enum {
+    KW_PLAIN = 23, KW_SOP_CLASS = 3, KW_AGENT = 21, KW_ROUTE = 22, KW_THICKNESS = 23, KW_ORIENTATION, KW_IMAGE_TYPE,
+    KW_SHARED_GROUPS, KW_PER_FRAME_GROUPS, KW_AGENT_SEQUENCE, KW_INSTANCE, KW_ROWS, KW_COLUMNS, KW_FRAMES, KW_CHARSET,
+    KW_COUNT
+};
+#define RECORD_FIELDS 34
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *spec;
+    PyObject *meta, *out, *done; /* the raw file meta values; the top level's raw and decoded values */
+    PyObject *ts, *media_class;  /* str or NULL */
+    long long pos, last_tag, resume;
+    int phase, implicit, little;
+} FileWalk;
+
+static void filewalk_dealloc(FileWalk *self)
+{
+    Py_XDECREF(self->spec);
+    Py_XDECREF(self->meta);
+    Py_XDECREF(self->out);
+    Py_XDECREF(self->done);
+    Py_XDECREF(self->ts);
+    Py_XDECREF(self->media_class);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *filewalk_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    PyObject *spec;
+    if (!PyArg_ParseTuple(args, "O!", &PyTuple_Type, &spec))
+        return NULL;
+    (void)kwargs;
+    if (PyTuple_GET_SIZE(spec) != 6 || !PyTuple_Check(PyTuple_GET_ITEM(spec, 4)) ||
+        PyTuple_GET_SIZE(PyTuple_GET_ITEM(spec, 4)) != KW_COUNT || !PyUnicode_Check(PyTuple_GET_ITEM(spec, 5))) {
+        PyErr_SetString(PyExc_TypeError, "spec: (meta, 3 top-level Scanners, 34 keywords, DICOMDIR class UID)");
+        return NULL;
+    }
+    for (int i = 0; i < 4; i++)
+        if (!PyObject_TypeCheck(PyTuple_GET_ITEM(spec, i), &ScannerType)) {
+            PyErr_SetString(PyExc_TypeError, "spec: the first four items are Scanners");
+            return NULL;
+        }
+    FileWalk *self = (FileWalk *)type->tp_alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    self->spec = Py_NewRef(spec);
+    self->meta = PyDict_New();
+    self->out = PyDict_New();
+    self->done = PyDict_New();
+    if (self->meta == NULL || self->out == NULL || self->done == NULL) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    self->pos = 132;
+    self->last_tag = -1;
+    self->phase = PHASE_META;
+    return (PyObject *)self;
+}
+
+/* A file meta value (raw pair of the meta scanner, or NULL) as _read_meta decodes it: latin-1, trailing NULs
+ * and spaces off; NULL (no error) when absent. *bytes and *len: the stripped bytes. */
+static PyObject *meta_text(PyObject *pair, const char **bytes, Py_ssize_t *len)
+{
+    if (pair == NULL || !PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2 || !PyBytes_Check(PyTuple_GET_ITEM(pair, 1)))
+        return NULL;
+    PyObject *raw = PyTuple_GET_ITEM(pair, 1);
+    const char *v = PyBytes_AS_STRING(raw);
+    Py_ssize_t n = PyBytes_GET_SIZE(raw);
+    while (n > 0 && (v[n - 1] == 0 || v[n - 1] == ' '))
+        n--;
+    *bytes = v;
+    *len = n;
+    return PyUnicode_DecodeLatin1(v, n, NULL);
+}
+
+static int text_is(const char *v, Py_ssize_t n, const char *text)
+{
+    size_t k = strlen(text);
+    return (size_t)n == k && memcmp(v, text, k) == 0;
+}
+
+static int text_starts(const char *v, Py_ssize_t n, const char *prefix)
+{
+    size_t k = strlen(prefix);
+    return (size_t)n >= k && memcmp(v, prefix, k) == 0;
+}
+
+/* Values as reader._assemble converts them, for the plain ones (what the compiled walk decodes); each returns a
+ * new reference, or NULL: with an error set on failure, without one when the value is not plain (Python
+ * assembles the record). */
+
+/* _texts: None -> None, a list of str -> a tuple of them, a str -> (s,) or () when empty. */
+static PyObject *as_texts(PyObject *v)
+{
+    if (v == Py_None)
+        return Py_NewRef(Py_None);
+    if (PyUnicode_CheckExact(v))
+        return PyUnicode_GET_LENGTH(v) ? PyTuple_Pack(1, v) : PyTuple_New(0);
+    if (!PyList_CheckExact(v))
+        return NULL;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(v); i++)
+        if (!PyUnicode_CheckExact(PyList_GET_ITEM(v, i)))
+            return NULL;
+    return PyList_AsTuple(v);
+}
+
+/* _floats: None or "" -> None; a str or a list of str -> a tuple of float(each) (() for an empty list), None if
+ * one is not a number. */
+static PyObject *as_floats(PyObject *v)
+{
+    if (v == Py_None || (PyUnicode_CheckExact(v) && PyUnicode_GET_LENGTH(v) == 0))
+        return Py_NewRef(Py_None);
+    int single = PyUnicode_CheckExact(v);
+    if (!single && !PyList_CheckExact(v))
+        return NULL;
+    Py_ssize_t n = single ? 1 : PyList_GET_SIZE(v);
+    for (Py_ssize_t i = 0; !single && i < n; i++)
+        if (!PyUnicode_CheckExact(PyList_GET_ITEM(v, i)))
+            return NULL;
+    PyObject *numbers = PyTuple_New(n);
+    if (numbers == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *number = PyFloat_FromString(single ? v : PyList_GET_ITEM(v, i));
+        if (number == NULL) {
+            Py_DECREF(numbers);
+            if (!PyErr_ExceptionMatches(PyExc_ValueError))
+                return NULL;
+            PyErr_Clear();
+            return Py_NewRef(Py_None);
+        }
+        PyTuple_SET_ITEM(numbers, i, number);
+    }
+    return numbers;
+}
+
+/* _int_of for an IS value: None or an int as it is, a str -> int(str); NULL without an error for anything else,
+ * or a str int() refuses (Python's _int then tries it as a float). */
+static PyObject *as_int(PyObject *v)
+{
+    if (v == Py_None || PyLong_CheckExact(v))
+        return Py_NewRef(v);
+    if (!PyUnicode_CheckExact(v))
+        return NULL;
+    PyObject *number = PyLong_FromUnicodeObject(v, 10);
+    if (number == NULL && PyErr_ExceptionMatches(PyExc_ValueError))
+        PyErr_Clear();
+    return number;
+}
+
+/* The record's values (a tuple in HeaderRecord's field order), or NULL: with an error set on failure, without one
+ * when a value is not plain (reader._assemble decides). */
+static PyObject *assemble(PyObject *keywords, PyObject *done, PyObject *ts)
+{
+    PyObject *v[KW_COUNT];
+    for (int i = 0; i < KW_COUNT; i++) {
+        PyObject *found = PyDict_GetItemWithError(done, PyTuple_GET_ITEM(keywords, i)); /* borrowed */
+        if (found == NULL && PyErr_Occurred())
+            return NULL;
+        v[i] = found; /* NULL: absent */
+    }
+    if (v[KW_SHARED_GROUPS] != NULL || v[KW_PER_FRAME_GROUPS] != NULL)
+        return NULL; /* the functional groups fill in values */
+    for (int i = 0; i < KW_COUNT; i++)
+        if (v[i] == NULL)
+            v[i] = Py_None;
+    for (int i = 0; i < KW_PLAIN; i++)
+        if (v[i] != Py_None && !PyUnicode_CheckExact(v[i]))
+            return NULL;
+    for (int i = 0; i < 3; i++) /* a UID absent or empty: quarantined, or pydicom finds it */
+        if (v[i] == Py_None || PyUnicode_GET_LENGTH(v[i]) == 0)
+            return NULL;
+    if ((v[KW_AGENT] == Py_None || PyUnicode_GET_LENGTH(v[KW_AGENT]) == 0) && v[KW_AGENT_SEQUENCE] != Py_None)
+        return NULL; /* the agent's code meaning */
+    if ((v[KW_ROWS] != Py_None && !PyLong_CheckExact(v[KW_ROWS])) ||
+        (v[KW_COLUMNS] != Py_None && !PyLong_CheckExact(v[KW_COLUMNS])))
+        return NULL;
+    PyObject *record = PyTuple_New(RECORD_FIELDS);
+    if (record == NULL)
+        return NULL;
+    for (int i = 0; i < 21; i++)
+        PyTuple_SET_ITEM(record, i, Py_NewRef(v[i]));
+    PyObject *thickness = NULL;
+    for (int field = 21; field < RECORD_FIELDS; field++) {
+        PyObject *value;
+        switch (field) {
+        case 21: value = as_texts(v[KW_IMAGE_TYPE]); break;
+        case 22: value = Py_NewRef(v[KW_AGENT]); break;
+        case 23: value = Py_NewRef(v[KW_ROUTE]); break;
+        case 24: value = Py_NewRef(Py_None); break; /* ContrastBolusAgentAdministered: functional groups only */
+        case 25: value = as_floats(v[KW_ORIENTATION]); break;
+        case 26: value = as_int(v[KW_INSTANCE]); break;
+        case 27: /* _float: the first number, or None */
+            thickness = as_floats(v[KW_THICKNESS]);
+            value = thickness == NULL ? NULL
+                    : Py_NewRef(thickness == Py_None || PyTuple_GET_SIZE(thickness) == 0 ? Py_None
+                                : PyTuple_GET_ITEM(thickness, 0));
+            Py_XDECREF(thickness);
+            break;
+        case 28: value = Py_NewRef(v[KW_ROWS]); break;
+        case 29: value = Py_NewRef(v[KW_COLUMNS]); break;
+        case 30: value = as_int(v[KW_FRAMES]); break;
+        case 31: value = as_texts(v[KW_CHARSET]); break;
+        case 32: value = Py_NewRef(ts); break;
+        default: value = Py_NewRef(Py_False); break; /* no value came from the functional groups */
+        }
+        if (value == NULL) { /* an error, or a value for Python */
+            Py_DECREF(record); /* the fields not set yet are NULL: tuple dealloc skips them */
+            return NULL;
+        }
+        PyTuple_SET_ITEM(record, field, value);
+    }
+    return record;
+}
+
+static PyObject *file_result(int kind, PyObject *found, long long skip)
+{
+    if (found == NULL)
+        return NULL;
+    PyObject *result = Py_BuildValue("(iNL)", kind, found, skip);
+    return result;
+}
+
+/* Hand the walk to Python at ``stage`` (see FileWalk). */
+static PyObject *handover(FileWalk *self, int stage, int step, long long pos, long long last_tag, long long need)
+{
+    return file_result(FILE_HANDOVER,
+                       Py_BuildValue("(iiLLLOOiiOO)", stage, step, pos, last_tag, need, self->out, self->done,
+                                     self->implicit, self->little, self->ts, self->media_class), 0);
+}
+
+static PyObject *filewalk_step(FileWalk *self, PyObject *args)
+{
+    Py_buffer view;
+    long long base, size;
+    if (!PyArg_ParseTuple(args, "y*LL", &view, &base, &size))
+        return NULL;
+    const uint8_t *buf = (const uint8_t *)view.buf;
+    const long long nbuf = (long long)view.len;
+    PyObject *spec = self->spec, *found = NULL;
+    long long need = 0;
+    if (base < 0 || base + nbuf > size || self->pos < base) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError, "the buffer is not the file's bytes from base");
+        return NULL;
+    }
+    if (self->phase == PHASE_META) {
+        if (base != 0 || nbuf < 132 || memcmp(buf + 128, "DICM", 4) != 0)
+            goto fallback;
+        long long pos = self->pos, last_tag = -1;
+        int step = walk_top((const Scanner *)PyTuple_GET_ITEM(spec, 0), buf, nbuf, &pos, &last_tag, self->meta,
+                            Py_None, &need);
+        if (step < 0)
+            goto error;
+        if (step == STEP_NEED && need <= size) {
+            self->pos = pos;
+            found = PyLong_FromLongLong(need);
+            PyBuffer_Release(&view);
+            return file_result(FILE_NEED, found, 0);
+        }
+        if (step != STEP_DONE)
+            goto fallback;
+        const char *ts;
+        Py_ssize_t n;
+        self->ts = meta_text(PyDict_GetItemString(self->meta, "ts"), &ts, &n);
+        if (self->ts == NULL) {
+            if (PyErr_Occurred())
+                goto error;
+            goto fallback;
+        }
+        if (text_is(ts, n, "1.2.840.10008.1.2"))
+            self->implicit = 1, self->little = 1;
+        else if (text_is(ts, n, "1.2.840.10008.1.2.2"))
+            self->implicit = 0, self->little = 0;
+        else if (text_is(ts, n, "1.2.840.10008.1.2.1") || text_starts(ts, n, "1.2.840.10008.1.2.4.") ||
+                 text_starts(ts, n, "1.2.840.10008.1.2.5"))
+            self->implicit = 0, self->little = 1;
+        else
+            goto fallback; /* deflated, or a transfer syntax the fast path does not read */
+        const char *media;
+        self->media_class = meta_text(PyDict_GetItemString(self->meta, "sop_class"), &media, &n);
+        if (self->media_class == NULL) {
+            if (PyErr_Occurred())
+                goto error;
+            self->media_class = Py_NewRef(Py_None);
+        }
+        /* pydicom checks the first element's VR against the transfer syntax */
+        if (pos + 6 <= nbuf && (vr_kind(VR(buf[pos + 4], buf[pos + 5])) != 0) == self->implicit)
+            goto fallback;
+        self->pos = pos;
+        self->last_tag = -1;
+        self->phase = PHASE_TOP;
+    }
+    if (self->phase == PHASE_TOP) {
+        const Scanner *top = (const Scanner *)PyTuple_GET_ITEM(spec, self->implicit ? 2 : self->little ? 1 : 3);
+        long long pos = self->pos - base, last_tag = self->last_tag;
+        int step = walk_top(top, buf, nbuf, &pos, &last_tag, self->out, self->done, &need);
+        if (step < 0)
+            goto error;
+        pos += base;
+        if (step == STEP_NEED) {
+            need += base;
+            if (need <= size) {
+                self->pos = pos;
+                self->last_tag = last_tag;
+                found = PyLong_FromLongLong(need);
+                PyBuffer_Release(&view);
+                return file_result(FILE_NEED, found, pos);
+            }
+        }
+        if (step != STEP_DONE) {
+            PyBuffer_Release(&view);
+            return handover(self, 1, step, pos, last_tag, need);
+        }
+        self->pos = self->resume = pos;
+        self->last_tag = -1;
+        self->phase = PHASE_PIXELS;
+    }
+    /* PHASE_PIXELS: reader._check_pixel_data, from the buffer; what it cannot judge there goes to Python */
+    {
+        long long pos = self->pos, last_tag = self->last_tag;
+        const int implicit = self->implicit, little = self->little;
+        for (;;) {
+            if (pos >= size)
+                break;
+            if (pos + 12 > base + nbuf) { /* the element header is not in the buffer */
+                if (pos + 12 > size)
+                    goto pixels_by_python;
+                self->pos = pos;
+                self->last_tag = last_tag;
+                found = PyLong_FromLongLong(pos + 12);
+                PyBuffer_Release(&view);
+                return file_result(FILE_NEED, found, pos);
+            }
+            if (pos < base)
+                goto pixels_by_python;
+            const uint8_t *p = buf + (pos - base);
+            long long group = u16(p, little), tag = (group << 16) | u16(p + 2, little), length, hdr = 8;
+            if (implicit) {
+                length = u32(p + 4, little);
+            } else {
+                int kind = vr_kind(VR(p[4], p[5]));
+                if (kind == 2) {
+                    length = u32(p + 8, little);
+                    hdr = 12;
+                } else if (kind == 0 && group != 0xFFFE) {
+                    goto pixels_by_python;
+                } else {
+                    length = u16(p + 6, little);
+                }
+            }
+            if (tag <= last_tag || group == 0xFFFE)
+                goto pixels_by_python;
+            last_tag = tag;
+            if (length == UNDEFINED_LENGTH)
+                break;
+            pos += hdr + length;
+            if (pos > size)
+                goto pixels_by_python; /* cut short: Python raises, pydicom confirms */
+            if (tag == 0x7FE00008 || tag == 0x7FE00009 || tag == 0x7FE00010)
+                break;
+        }
+    }
+    PyBuffer_Release(&view);
+    /* a DICOMDIR (its media storage SOP class), or a raw value left: Python decides */
+    int dicomdir = PyUnicode_Check(self->media_class) ?
+                   PyUnicode_Compare(self->media_class, PyTuple_GET_ITEM(spec, 5)) == 0 : 0;
+    if (PyErr_Occurred())
+        return NULL;
+    if (PyDict_GET_SIZE(self->out) == 0 && !dicomdir) {
+        PyObject *record = assemble(PyTuple_GET_ITEM(spec, 4), self->done, self->ts);
+        if (record != NULL) {
+            PyObject *sop_class = PyTuple_GET_ITEM(record, 3); /* SOPClassUID: a DICOMDIR is skipped */
+            if (sop_class == Py_None || PyUnicode_Compare(sop_class, PyTuple_GET_ITEM(spec, 5)) != 0)
+                return file_result(FILE_RECORD, record, 0);
+            Py_DECREF(record);
+        }
+        if (PyErr_Occurred())
+            return NULL;
+    }
+    return handover(self, 3, STEP_DONE, self->pos, self->last_tag, 0);
+pixels_by_python:
+    PyBuffer_Release(&view);
+    return handover(self, 2, STEP_DONE, self->resume, -1, 0);
+fallback:
+    PyBuffer_Release(&view);
+    return Py_BuildValue("(iOL)", FILE_FALLBACK, Py_None, 0LL);
+error:
+    PyBuffer_Release(&view);
+    return NULL;
+}
+
+static PyMethodDef filewalk_methods[] = {
+    {"step", (PyCFunction)filewalk_step, METH_VARARGS,
+     "step(buf, base, size) -> (kind, found, skip): go on reading the file whose bytes from offset base buf holds "
+     "(see FILE_NEED, FILE_RECORD, FILE_HANDOVER, FILE_FALLBACK)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject FileWalkType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "rcdm.dicom._scan.FileWalk",
+    .tp_basicsize = sizeof(FileWalk),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "FileWalk(spec): the fast read of one file (meta, top-level walk, the check up to Pixel Data, the "
+              "record), stepped with the file's bytes as Python reads them.",
+    .tp_new = filewalk_new,
+    .tp_dealloc = (destructor)filewalk_dealloc,
+    .tp_methods = filewalk_methods,
+};
+
 static int exec_module(PyObject *module)
 {
     if (PyType_Ready(&ScannerType) < 0 || PyModule_AddObjectRef(module, "Scanner", (PyObject *)&ScannerType) < 0)
+        return -1;
+    if (PyType_Ready(&FileWalkType) < 0 || PyModule_AddObjectRef(module, "FileWalk", (PyObject *)&FileWalkType) < 0)
+        return -1;
+    if (PyModule_AddIntConstant(module, "FILE_NEED", FILE_NEED) < 0 ||
+        PyModule_AddIntConstant(module, "FILE_RECORD", FILE_RECORD) < 0 ||
+        PyModule_AddIntConstant(module, "FILE_HANDOVER", FILE_HANDOVER) < 0 ||
+        PyModule_AddIntConstant(module, "FILE_FALLBACK", FILE_FALLBACK) < 0 ||
+        PyModule_AddIntConstant(module, "RECORD_FIELDS", RECORD_FIELDS) < 0)
         return -1;
     if (PyModule_AddIntConstant(module, "STEP_DONE", STEP_DONE) < 0 ||
         PyModule_AddIntConstant(module, "STEP_NEED", STEP_NEED) < 0 ||

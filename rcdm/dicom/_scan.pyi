@@ -14,3 +14,13 @@ class Scanner:
              base: int = ..., /) -> tuple[int, int, int, int]: ...
 
 def skip_items(buf: bytes, pos: int, implicit: bool, little: bool, base: int = ..., /) -> tuple[int, int]: ...
+
+FILE_NEED: int
+FILE_RECORD: int
+FILE_HANDOVER: int
+FILE_FALLBACK: int
+RECORD_FIELDS: int
+
+class FileWalk:
+    def __init__(self, spec: tuple[Any, ...], /) -> None: ...
+    def step(self, buf: bytes, base: int, size: int, /) -> tuple[int, Any, int]: ...

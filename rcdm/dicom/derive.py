@@ -181,6 +181,8 @@ _DATE_PAIRS = (
     ("acquisition", "acquisition_date", "acquisition_time"),
     ("content", "content_date", "content_time"),
 )
+DATE_FIELDS = tuple(field for _source, date_field, time_field in _DATE_PAIRS for field in (date_field, time_field))
+"""The record fields ``study_datetime`` reads, in its order of precedence (date, time of each pair)."""
 _TIME_RE = re.compile(r"^(\d{2})(?::?(\d{2})(?::?(\d{2})(?:\.(\d{1,6}))?)?)?$")
 
 
@@ -224,8 +226,7 @@ def study_datetime(record: Any) -> StudyDateTime:
     date at midnight and the time attribute is listed in ``invalid``). Dates that cannot exist (20230231,
     00000000) are skipped and listed in ``invalid``; nothing raises.
     """
-    values = tuple(getattr(record, field, None) for _source, date_field, time_field in _DATE_PAIRS
-                   for field in (date_field, time_field))
+    values = tuple(getattr(record, field, None) for field in DATE_FIELDS)
     try:
         return _study_datetime(values)  # a study's images mostly share their dates and times
     except TypeError:  # an unhashable value: computed below

@@ -31,8 +31,11 @@ encoding we read (explicit and implicit VR little endian, explicit VR big endian
 length, the functional groups) and the decoding of plain ASCII text and integer values run in C
 (``rcdm.dicom._scan``, built at install time where a C compiler exists; ``ACCELERATED`` tells). A clean
 file leaves no raw value to Python, and a large unwanted value (Siemens CSA data) is jumped over without
-reading it; what is left in Python per file is opening it, a few calls and building the record. The
-pure-Python twin walks ~0.25 us an element (a CT header has ~200, private groups included).
+reading it. A plain file is read in one compiled call (``_compiled_read``: ``_scan.FileWalk`` does the file
+meta, the walk, the check up to Pixel Data and the record's values, and asks for bytes as the walk needs
+them), so what is left in Python per file is opening it and a few calls; anything else is handed over to
+the same Python code as before, at the point where it has a say. The pure-Python twin walks ~0.25 us an
+element (a CT header has ~200, private groups included).
 """
 
 from __future__ import annotations
@@ -365,6 +368,14 @@ class _Source:
                 raise _Truncated("the file shrank while it was read")
             self.buf, self.base = head + self.buf, 0
 
+    def restart(self) -> None:
+        """Make ``buf`` the file's first read again (what ``_fast_read`` starts from, whatever was read since)."""
+        first = min(_FIRST_CHUNK, self.size)
+        if self.base == 0 and len(self.buf) >= first:
+            self.buf = self.buf[:first]
+        else:
+            self.buf, self.base = _read_upto(self.fd, first, 0), 0
+
     def at(self, pos: int, n: int) -> bytes:
         """Up to ``n`` bytes at offset ``pos`` (fewer at the end of the file), from the buffer if it has them."""
         start = pos - self.base
@@ -505,9 +516,16 @@ class _Walker:
             return self._walk_top_py(pos, out, -1)
         src = self.src
         scan = _TOP_SCANNER[self.implicit, self.little].scan
-        last_tag = -1
+        return self.walk_top_from(scan, *scan(src.buf, pos, -1, out, decoded, src.base))
+
+    def walk_top_from(self, scan: Callable[..., tuple[int, int, int, int]], step: int, pos: int, last_tag: int,
+                      need: int) -> int:
+        """The compiled top-level walk (``scan``, the scanner's of this encoding) from where a scan stopped
+        (``step``, ``pos``, ``last_tag``, ``need``: what ``Scanner.scan`` returned) into ``found``'s dicts, to its
+        end: what ``walk_top`` does after each scan."""
+        src = self.src
+        out, decoded = self.found
         while True:
-            step, pos, last_tag, need = scan(src.buf, pos, last_tag, out, decoded, src.base)
             if step == _STEP_DONE:
                 self.resume = pos
                 return pos
@@ -528,6 +546,7 @@ class _Walker:
                 raise _Unusual("elements out of order")
             else:
                 raise _Unusual(f"unknown VR or item tag at offset {pos}")
+            step, pos, last_tag, need = scan(src.buf, pos, last_tag, out, decoded, src.base)
 
     def _walk_top_py(self, pos: int, out: dict[str, Any], last_tag: int) -> int:
         """The pure-Python top-level loop, kept tight (the reference for C, check for check).
@@ -868,6 +887,43 @@ def _fast_read(src: _Source) -> tuple[dict[str, Any], dict[str, Any], bool, str 
     return out, decoded, little, ts, meta.get("sop_class")
 
 
+def _compiled_read(src: _Source) -> HeaderRecord | tuple[dict[str, Any], dict[str, Any], bool, str | None, str | None]:
+    """``_fast_read``, most files in one compiled call a read (``_scan.FileWalk``: the file meta, the top-level
+    walk, the check up to Pixel Data and, when every value is plain, the record itself, which is returned).
+
+    FileWalk asks for more bytes as the walk does (``Source.need``, the same reads) and hands over where the
+    Python code has a say: the rest of the walk at a sequence it does not walk or anything irregular
+    (``walk_top_from``), the check up to Pixel Data beyond what it can judge (``_check_pixel_data``), values
+    that are not plain (``_convert_fast`` and ``_assemble``, by the caller); a file meta it does not read at
+    once goes to ``_fast_read`` from the start. Raises as ``_fast_read`` does."""
+    if _FILE_SPEC is None or _TOP_SCANNER is None or _META_SCANNER is None:  # not built, or the twin forced
+        return _fast_read(src)
+    walk = _scan.FileWalk(_FILE_SPEC)
+    while True:
+        kind, found, skip = walk.step(src.buf, src.base, src.size)
+        if kind != _FILE_NEED:
+            break
+        src.need(found, skip)
+        if src.base + len(src.buf) < found:  # the file shrank while it was read: from the start
+            kind = _FILE_FALLBACK
+            break
+    if kind == _FILE_RECORD:
+        return _new_record(*found)
+    if kind == _FILE_FALLBACK:
+        src.restart()
+        return _fast_read(src)
+    stage, step, pos, last_tag, need, out, decoded, implicit, little, ts, media_class = found
+    resume = pos if stage == 2 else None
+    if stage == 1:
+        walker = _Walker(src, implicit, little)
+        walker.found = (out, decoded)
+        walker.walk_top_from(_TOP_SCANNER[implicit, little].scan, step, pos, last_tag, need)
+        resume = walker.resume
+    if resume is not None:
+        _check_pixel_data(src, resume, implicit, little)
+    return out, decoded, little, ts, media_class
+
+
 @functools.lru_cache(maxsize=64)
 def _python_encodings(charset: tuple[str, ...]) -> list[str]:
     from pydicom.charset import convert_encodings
@@ -1199,6 +1255,17 @@ def _assemble(values: dict[str, Any], transfer_syntax_uid: str | None) -> Header
     )
 
 
+#: The values ``_scan.FileWalk`` assembles a record of, in its order (rcdm/dicom/_scan.c, ASSEMBLY).
+_ASSEMBLY_KEYWORDS = (*_PLAIN_KEYWORDS, "SliceThickness", "ImageOrientationPatient", "ImageType", *_GROUP_SEQUENCES,
+                      "ContrastBolusAgentSequence", "InstanceNumber", "Rows", "Columns", "NumberOfFrames",
+                      "SpecificCharacterSet")
+#: What a FileWalk reads a file with: the file meta's scanner, the top level's in each encoding, the keywords.
+_FILE_SPEC = (_META_SCANNER, _TOP_SCANNER[False, True], _TOP_SCANNER[True, True], _TOP_SCANNER[False, False],
+              _ASSEMBLY_KEYWORDS, _DICOMDIR_CLASS) if _TOP_SCANNER is not None else None
+if _scan is not None:
+    _FILE_NEED, _FILE_RECORD, _FILE_FALLBACK = _scan.FILE_NEED, _scan.FILE_RECORD, _scan.FILE_FALLBACK
+
+
 # --- public API --------------------------------------------------------------------------------------
 
 def _open(path: str) -> int:
@@ -1356,7 +1423,10 @@ def _read_header(path: str, head: list[bytes] | None = None) -> HeaderRecord:
                 head.append(_head_of(src))
             has_dicm = src.buf[128:132] == b"DICM"
             try:
-                values, decoded, little, ts, media_class = _fast_read(src)
+                found = _compiled_read(src)
+                if found.__class__ is HeaderRecord:
+                    return found
+                values, decoded, little, ts, media_class = found  # type: ignore[misc]
             except DicomSkip as skip:
                 raise DicomSkip(path, skip.reason, skip.detail) from None
             except (_Truncated, struct.error) as exc:

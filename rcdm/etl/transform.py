@@ -360,8 +360,16 @@ _SHARED_FIELDS = ("patient_id", "series_instance_uid", "study_instance_uid", "ro
                   "content_date", "content_time", "modality", "manufacturer", "body_part_examined",
                   "study_description", "series_description", "protocol_name", "laterality", "image_laterality",
                   "image_type", "contrast_agent", "contrast_route", "contrast_administered", "image_orientation")
-"""Every record field ``_shared_values`` reads (a batch's memo key, with the identity)."""
-_shared_fields_of = operator.attrgetter(*_SHARED_FIELDS)
+"""Every record field ``_shared_values`` reads."""
+DATE_COLUMNS = ("study_date", "study_datetime", "invalid_dates")
+"""The shared columns made of the record's dates and times alone (``_date_values``)."""
+_DATES_AT = SHARED_COLUMNS.index(DATE_COLUMNS[0])
+_TEMPLATE_COLUMNS = tuple(name for name in SHARED_COLUMNS if name not in DATE_COLUMNS)
+"""The shared columns but the dates, in ``SHARED_COLUMNS`` order (``_series_values``)."""
+_TEMPLATE_FIELDS = tuple(name for name in _SHARED_FIELDS if name not in derive.DATE_FIELDS)
+"""The record fields ``_series_values`` reads (a batch's memo key, with the identity)."""
+_template_fields_of = operator.attrgetter(*_TEMPLATE_FIELDS)
+_date_fields_of = operator.attrgetter(*derive.DATE_FIELDS)
 
 
 def image_row(record: HeaderRecord, secret: bytes, names: tuple[str, ...] = (),
@@ -385,6 +393,15 @@ def image_row(record: HeaderRecord, secret: bytes, names: tuple[str, ...] = (),
 def _shared_values(record: HeaderRecord, secret: bytes, names: tuple[str, ...], birth_dates: tuple[str, ...],
                    other_ids: tuple[str, ...], hashes: dict[tuple[str, str], bytes]) -> tuple[tuple[Any, ...], int]:
     """(the ``SHARED_COLUMNS`` values of an instance, in that order; how many text values were scrubbed)."""
+    values, scrubbed = _series_values(record, secret, names, birth_dates, other_ids, hashes)
+    return values[:_DATES_AT] + _date_values(record) + values[_DATES_AT:], scrubbed
+
+
+def _series_values(record: HeaderRecord, secret: bytes, names: tuple[str, ...], birth_dates: tuple[str, ...],
+                   other_ids: tuple[str, ...], hashes: dict[tuple[str, str], bytes]) -> tuple[tuple[Any, ...], int]:
+    """(the ``_TEMPLATE_COLUMNS`` values of an instance, in that order; how many text values were scrubbed):
+    ``SHARED_COLUMNS`` but the dates, which ``_date_values`` gives (the images of a series often differ in
+    their acquisition and content times, rarely in anything else)."""
     patient = (record.patient_id or "").strip()
     ids = ((patient,) if patient else ()) + other_ids  # other_ids: the AccessionNumber values
     pattern = scrub_pattern(ids, names, birth_dates)
@@ -393,13 +410,18 @@ def _shared_values(record: HeaderRecord, secret: bytes, names: tuple[str, ...], 
         columns, scrubbed = _text_columns(texts, pattern)
     except TypeError:  # an unhashable value (not from the reader): computed without the cache
         columns, scrubbed = _text_columns.__wrapped__(texts, pattern)
-    when = derive.study_datetime(record)
     series = _hashed(secret, record.series_instance_uid, "series", hashes)
     study = _hashed(secret, record.study_instance_uid, "study", hashes)
     values = (_hashed(secret, patient, "patient", hashes).hex() if patient else None, digest_id(series),
               digest_id(study), _int32(record.rows), _int32(record.columns), derive.slice_thickness(record),
-              series.hex(), study.hex(), when.date, when.datetime, len(when.invalid))
-    return values + tuple(map(dict(columns).__getitem__, TEXT_COLUMNS)), scrubbed
+              series.hex(), study.hex())
+    return values + columns, scrubbed
+
+
+def _date_values(record: HeaderRecord) -> tuple[Any, Any, int]:
+    """The ``DATE_COLUMNS`` values of an instance (``derive.study_datetime``)."""
+    when = derive.study_datetime(record)
+    return when.date, when.datetime, len(when.invalid)
 
 
 class _TextFacts(NamedTuple):
@@ -424,9 +446,9 @@ _text_facts_of = operator.attrgetter(*_TextFacts._fields)
 
 
 @functools.lru_cache(maxsize=4096)
-def _text_columns(record: _TextFacts, pattern: re.Pattern[str] | None) -> tuple[tuple[tuple[str, Any], ...], int]:
-    """(the text columns of a row as (name, value) pairs, how many values were scrubbed); cached: the images of a
-    series share these values, so a batch computes them a few times, not once a file.
+def _text_columns(record: _TextFacts, pattern: re.Pattern[str] | None) -> tuple[tuple[Any, ...], int]:
+    """(the values of the ``TEXT_COLUMNS`` of a row, in that order, how many values were scrubbed); cached: the
+    images of a series share these values, so a batch computes them a few times, not once a file.
 
     The header text fields are scrubbed first; the columns are derived from the clean values (contrast phase,
     plane and laterality from the raw ones: their stored values are fixed vocabulary), and scrubbed once more."""
@@ -460,7 +482,7 @@ def _text_columns(record: _TextFacts, pattern: re.Pattern[str] | None) -> tuple[
             if found:
                 row[name] = value
                 scrubbed += 1
-    return tuple(row.items()), scrubbed
+    return tuple(map(row.__getitem__, TEXT_COLUMNS)), scrubbed
 
 
 def _hashed(secret: bytes, value: str, purpose: str, memo: dict[tuple[str, str], bytes]) -> bytes:
@@ -489,72 +511,101 @@ def process_batch(entries: list[FileEntry], ctx: BatchContext) -> pa.Table:
         return _process_batch(entries, ctx)
 
 
-_AT = {name: i for i, name in enumerate(FIELDS)}
-_SHARED_AT = tuple(_AT[name] for name in SHARED_COLUMNS)
-(_SEQ, _KEY, _PATH, _SIZE, _MTIME, _STATUS, _REASON, _IMAGE_ID, _IMAGE_SOURCE, _INSTANCE, _CHECKSUM,
- _NON_TEXT) = (_AT[name] for name in ("seq", "file_key", "file_path", "file_size", "file_mtime_ns", "status", "reason",
-                                      "radiology_image_id", "radiology_image_source_value", "instance_number",
-                                      "header_checksum", "non_text_values"))
+_PER_FILE = ("file_path", "status", "reason", "radiology_image_id", "radiology_image_source_value", "instance_number",
+             "header_checksum", "non_text_values")
+"""The columns a batch fills file by file (``_Batch``); ``seq``, ``file_key``, ``file_size`` and ``file_mtime_ns``
+come from the entries, the shared columns from the batch's templates."""
+
+
+class _Batch:
+    """The columns of a batch being built: per file, its own values (``_PER_FILE``, one list a column) and the
+    indexes of its series template and of its dates (None: not loaded); the templates once each. The shared
+    columns are made at the end by Arrow ``take`` from the templates, with no per-file Python work."""
+
+    __slots__ = ("columns", "template_of", "dates_of", "templates", "dates")
+
+    def __init__(self, n: int) -> None:
+        self.columns: dict[str, list[Any]] = {name: [None] * n for name in _PER_FILE}
+        self.template_of: list[int | None] = [None] * n
+        self.dates_of: list[int | None] = [None] * n
+        self.templates: list[tuple[Any, ...]] = []  # _TEMPLATE_COLUMNS values
+        self.dates: list[tuple[Any, ...]] = []  # DATE_COLUMNS values
+
+    def table(self, entries: list[FileEntry], scrubbed_rows: int) -> pa.Table:
+        schema = STAGE_SCHEMA.with_metadata({PHI_SCRUBBED_KEY: str(scrubbed_rows).encode()})
+        arrays: dict[str, pa.Array] = {
+            "seq": pa.array(np.arange(len(entries), dtype=np.int32)),
+            "file_key": pa.array([e.file_key for e in entries], pa.string()),
+            "file_size": pa.array([e.size for e in entries], pa.int64()),
+            "file_mtime_ns": pa.array([e.mtime_ns for e in entries], pa.int64()),
+            "person_id": pa.nulls(len(entries), pa.int64()),  # the parent's, from the person map
+        }
+        for name, column in self.columns.items():
+            arrays[name] = pa.array(column, schema.field(name).type)
+        for names, rows, index in ((_TEMPLATE_COLUMNS, self.templates, self.template_of),
+                                   (DATE_COLUMNS, self.dates, self.dates_of)):
+            at = pa.array(index, pa.int32())
+            for name, values in zip(names, zip(*rows) if rows else [()] * len(names)):
+                arrays[name] = pa.array(values, schema.field(name).type).take(at)
+        return pa.Table.from_arrays([arrays[name] for name in FIELDS], schema=schema)
 
 
 def _process_batch(entries: list[FileEntry], ctx: BatchContext) -> pa.Table:
-    """The batch's rows are lists in ``FIELDS`` order (the table is built column by column at the end); a loaded
-    row starts as a copy of its series' template (``_template``), then gets the values of its own file."""
+    """The batch's columns are filled file by file (``_Batch``); a loaded file points at its series' template
+    (``_template``) and its dates (memo of the batch), and gets the values of its own file."""
     secret = ctx.secret
-    rows: list[list[Any]] = []
-    unread: list[tuple[list[Any], FileEntry, BaseException | None]] = []
+    batch = _Batch(len(entries))
+    paths, statuses, reasons, image_ids, image_sources, instances, checksums, non_texts = (
+        batch.columns[name] for name in _PER_FILE)
+    template_of, dates_of = batch.template_of, batch.dates_of
+    unread: list[tuple[int, FileEntry, BaseException | None]] = []
     batch_ids: set[str] = set()
     batch_names: set[str] = set()
     batch_dates: set[str] = set()
     scrubbed_rows = 0
     hashes: dict[tuple[str, str], bytes] = {}
-    templates: dict[Any, tuple[list[Any], int]] = {}
+    templates: dict[Any, tuple[int, int]] = {}
+    dates: dict[Any, int] = {}
     for seq, entry in enumerate(entries):
         expected = entry.expect_checksum  # computed as the run that recorded it did (``checksum_version``)
         if expected is not None and _checksum(entry.path, secret, checksum_version(expected)) == expected:
-            row = _row_of(seq, entry)
-            row[_STATUS], row[_PATH], row[_CHECKSUM] = UNCHANGED, "", entry.expect_checksum
-            rows.append(row)
+            statuses[seq], paths[seq], checksums[seq] = UNCHANGED, "", expected
             continue
         try:
             record, head = read_header_and_head(entry.path)
         except (DicomSkip, DicomQuarantine) as exc:
-            rows.append(row := _row_of(seq, entry))
-            unread.append((row, entry, exc))
+            unread.append((seq, entry, exc))
             continue
         except Exception as exc:  # noqa: BLE001 - one bad file must not stop the run
-            rows.append(row := _row_of(seq, entry))
-            row[_STATUS], row[_REASON] = "quarantined", f"parse_error: {type(exc).__name__}"
-            unread.append((row, entry, None))
+            statuses[seq], reasons[seq] = "quarantined", f"parse_error: {type(exc).__name__}"
+            unread.append((seq, entry, None))
             continue
         patient = (record.patient_id or "").strip()
         facts = window_facts(head, secret)  # the bytes the reader read: one read per file
-        names, dates, accessions = facts.names, facts.birth_dates, facts.accessions
+        names, birth_dates, accessions = facts.names, facts.birth_dates, facts.accessions
         uids = (record.sop_instance_uid, record.series_instance_uid, record.study_instance_uid)
-        path, _redacted = sanitize_path(entry.file_path, (patient,) if patient else (), names, dates, uids=uids,
-                                        accessions=accessions)
+        paths[seq], _redacted = sanitize_path(entry.file_path, (patient,) if patient else (), names, birth_dates,
+                                              uids=uids, accessions=accessions)
+        checksums[seq], non_texts[seq] = facts.checksum, facts.non_text
         if patient:
             batch_ids.add(patient)
         batch_ids.update(accessions)
         batch_names.update(names)
-        batch_dates.update(dates)
+        batch_dates.update(birth_dates)
         try:
-            template, scrubbed = _template(record, secret, names, dates, accessions, hashes, templates)
+            template, scrubbed = _template(record, secret, names, birth_dates, accessions, hashes, templates, batch)
+            when = _dates(record, dates, batch)
             sop = hmac_digest(secret, record.sop_instance_uid, "sop")  # one keyed hash gives the id and the hex
             instance = _int32(record.instance_number)
         except Exception as exc:  # noqa: BLE001 - one bad file must not stop the run
-            rows.append(row := _row_of(seq, entry))
-            row[_PATH], row[_CHECKSUM], row[_NON_TEXT] = path, facts.checksum, facts.non_text
-            row[_STATUS], row[_REASON] = "quarantined", f"parse_error: {type(exc).__name__}"
+            statuses[seq], reasons[seq] = "quarantined", f"parse_error: {type(exc).__name__}"
             continue
-        rows.append(row := template.copy())
-        row[_SEQ], row[_KEY], row[_SIZE], row[_MTIME] = seq, entry.file_key, entry.size, entry.mtime_ns
-        row[_PATH], row[_CHECKSUM], row[_NON_TEXT] = path, facts.checksum, facts.non_text
-        row[_IMAGE_ID], row[_IMAGE_SOURCE], row[_INSTANCE] = digest_id(sop), sop.hex(), instance
+        statuses[seq], template_of[seq], dates_of[seq] = "loaded", template, when
+        image_ids[seq], image_sources[seq], instances[seq] = digest_id(sop), sop.hex(), instance
         scrubbed_rows += scrubbed > 0
     ids = tuple(sorted(batch_ids, key=len, reverse=True))
     names_t, dates_t = tuple(batch_names), tuple(batch_dates)
-    for row, entry, exc in unread:
+    for seq, entry, exc in unread:
         own = HeaderFacts()
         if isinstance(exc, DicomQuarantine):  # DICOM-like: its own name and birth date may be readable
             own = header_facts(entry.path, secret)
@@ -562,50 +613,54 @@ def _process_batch(entries: list[FileEntry], ctx: BatchContext) -> pa.Table:
             own = HeaderFacts(checksum=_checksum(entry.path, secret))
         path, _ = sanitize_path(entry.file_path, ids + own.accessions, names_t + own.names, dates_t + own.birth_dates,
                                 placeholder=False)
-        row[_PATH], row[_CHECKSUM] = path, own.checksum
+        paths[seq], checksums[seq] = path, own.checksum
         if exc is not None:
             safe = entry._replace(file_path=path)
             reason = _detail(exc, safe)
             pattern = scrub_pattern(ids + own.accessions, names_t + own.names, dates_t + own.birth_dates)
             code, _, detail = reason.partition(": ")  # the code is rcdm's own: only the detail is scrubbed
             detail = UID_TOKEN.sub(UID_PLACEHOLDER, scrub_value(detail, pattern)[0] or "") if detail else ""
-            row[_STATUS] = "skipped" if isinstance(exc, DicomSkip) else "quarantined"
-            row[_REASON] = f"{code}: {detail}" if detail else code
-    columns = [list(column) for column in zip(*rows)] if rows else [[] for _ in FIELDS]
-    for at in (_PATH, _REASON):  # whatever an error message held: valid UTF-8 only
-        column = columns[at]
+            statuses[seq] = "skipped" if isinstance(exc, DicomSkip) else "quarantined"
+            reasons[seq] = f"{code}: {detail}" if detail else code
+    for column in (paths, reasons):  # whatever an error message held: valid UTF-8 only
         for i, value in enumerate(column):
             if isinstance(value, str) and not value.isascii() and undecodable(value):
                 column[i] = printable_path(value)
-    return _table(columns, scrubbed_rows)
-
-
-def _row_of(seq: int, entry: FileEntry) -> list[Any]:
-    """A row (``FIELDS`` order) with only what the parent said about the file."""
-    row: list[Any] = [None] * len(FIELDS)
-    row[_SEQ], row[_KEY], row[_SIZE], row[_MTIME] = seq, entry.file_key, entry.size, entry.mtime_ns
-    return row
+    return batch.table(entries, scrubbed_rows)
 
 
 def _template(record: HeaderRecord, secret: bytes, names: tuple[str, ...], dates: tuple[str, ...],
               accessions: tuple[str, ...], hashes: dict[tuple[str, str], bytes],
-              templates: dict[Any, tuple[list[Any], int]]) -> tuple[list[Any], int]:
-    """(a loaded row (``FIELDS`` order) holding its ``SHARED_COLUMNS``, how many text values were scrubbed),
+              templates: dict[Any, tuple[int, int]], batch: _Batch) -> tuple[int, int]:
+    """(the index of the record's ``_series_values`` in ``batch.templates``, how many text values were scrubbed),
     looked up in the batch's ``templates`` by every record field and identity value they are made of."""
     try:
-        key: Any = (_shared_fields_of(record), names, dates, accessions)
+        key: Any = (_template_fields_of(record), names, dates, accessions)
         found = templates.get(key)
     except TypeError:  # an unhashable value (not from the reader): computed, not kept
         key, found = None, None
     if found is None:
-        values, scrubbed = _shared_values(record, secret, names, dates, accessions, hashes)
-        template: list[Any] = [None] * len(FIELDS)
-        for at, value in zip(_SHARED_AT, values):
-            template[at] = value
-        template[_STATUS] = "loaded"
-        found = (template, scrubbed)
+        values, scrubbed = _series_values(record, secret, names, dates, accessions, hashes)
+        found = (len(batch.templates), scrubbed)
+        batch.templates.append(values)
         if key is not None:
             templates[key] = found
+    return found
+
+
+def _dates(record: HeaderRecord, memo: dict[Any, int], batch: _Batch) -> int:
+    """The index of the record's ``_date_values`` in ``batch.dates``, looked up in ``memo`` by the record's dates
+    and times."""
+    try:
+        key: Any = _date_fields_of(record)
+        found = memo.get(key)
+    except TypeError:  # an unhashable value (not from the reader): computed, not kept
+        key, found = None, None
+    if found is None:
+        found = len(batch.dates)
+        batch.dates.append(_date_values(record))
+        if key is not None:
+            memo[key] = found
     return found
 
 
