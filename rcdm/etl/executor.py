@@ -13,7 +13,7 @@ import multiprocessing
 import os
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, TypeVar
 
@@ -131,7 +131,7 @@ class LocalExecutor:
             pool = self.pool or stack.enter_context(contextlib.closing(WorkerPool(self.workers)))
             yield from self._map(pool.get(), iter(batches), deque())
 
-    def start(self, batches: Iterator[tuple[T, list[FileEntry]]]) -> Iterator[tuple[T, pa.Table]]:
+    def start(self, batches: Iterator[tuple[T, list[FileEntry]]]) -> Generator[tuple[T, pa.Table], None, None]:
         """``map_batches`` with ``pool`` (the caller's, started), its first batches (one a worker) sent now: the
         workers read them while the caller does other work before it asks for the first result."""
         assert self.pool is not None and self.workers > 1
@@ -142,7 +142,7 @@ class LocalExecutor:
         return self._map(pool, batches, in_flight)
 
     def _map(self, pool: ProcessPoolExecutor, batches: Iterator[tuple[T, list[FileEntry]]],
-             in_flight: deque[tuple[Any, Future]]) -> Iterator[tuple[T, pa.Table]]:
+             in_flight: deque[tuple[Any, Future]]) -> Generator[tuple[T, pa.Table], None, None]:
         limit = self.workers * 2
         try:
             for tag, entries in batches:

@@ -54,8 +54,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rcdm.db import (Connection, execute_sql, execute_statements, existing_indexes_and_constraints, insert_table,
-                     query_statement, transaction)
+from rcdm.db import (
+    Connection,
+    execute_sql,
+    execute_statements,
+    existing_indexes_and_constraints,
+    insert_table,
+    query_statement,
+    transaction,
+)
 from rcdm.db.backend import LoadSetting
 from rcdm.etl.transform import STAGE_SCHEMA, file_ids
 from rcdm.resources import read_template
