@@ -177,7 +177,7 @@ def test_sanitize_path_finds_names_as_words_only():
 def test_child_environment_drops_r_library_path_only_under_r(monkeypatch):
     import os
 
-    from rcdm.etl.executor import child_environment
+    from rcdm.etl.forkserver import child_environment
 
     monkeypatch.setenv("LD_LIBRARY_PATH", "/usr/lib/x86_64-linux-gnu")
     monkeypatch.delenv("R_HOME", raising=False)
@@ -187,6 +187,42 @@ def test_child_environment_drops_r_library_path_only_under_r(monkeypatch):
     with child_environment():
         assert "LD_LIBRARY_PATH" not in os.environ
     assert os.environ["LD_LIBRARY_PATH"] == "/usr/lib/x86_64-linux-gnu"
+
+
+
+def test_forkserver_preloads_the_worker_code_and_starts_once_before_the_pool():
+    """``rcdm etl`` starts the workers' server before it imports the database layer: the server preloads the
+    module the workers run, a second start is a no-op, and a pool made afterwards forks from that same server."""
+    import multiprocessing.forkserver as mp_forkserver
+
+    from rcdm.etl import forkserver
+    from rcdm.etl.executor import WorkerPool
+
+    assert process_batch.__module__ in forkserver.PRELOAD
+    if forkserver.pool_context().get_start_method() != "forkserver":
+        pytest.skip("no forkserver on this platform")
+    forkserver.start()
+    server = mp_forkserver._forkserver._forkserver_pid  # the one server of this process
+    assert server is not None
+    forkserver.start()
+    assert mp_forkserver._forkserver._forkserver_pid == server
+    pool = WorkerPool(2)
+    try:
+        pids = {pool.get().submit(os.getppid).result() for _ in range(4)}
+    finally:
+        pool.close()
+    assert pids == {server}  # the workers are the server's children
+
+
+def test_cli_starts_the_forkserver_only_for_local_workers():
+    from rcdm.cli.etl import _reads_in_workers
+    from rcdm.options import EtlOptions
+
+    assert _reads_in_workers(("archive",), EtlOptions(workers=2))
+    assert not _reads_in_workers(("archive",), EtlOptions(workers=1))
+    assert not _reads_in_workers(("archive",), EtlOptions(workers=2, executor="dask-local"))
+    assert not _reads_in_workers(("dicomweb+https://pacs.example/dicom-web",), EtlOptions(workers=2))
+    assert _reads_in_workers(("archive",), EtlOptions()) == ((os.cpu_count() or 1) > 1)
 
 
 # --- identifiers in stored text, undecodable names, quiet reads ------------------------------------------------

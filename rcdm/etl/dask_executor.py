@@ -38,7 +38,7 @@ import pyarrow.parquet as pq
 
 from rcdm._version import __version__
 from rcdm.errors import MissingDriverError, UsageError
-from rcdm.etl.executor import child_environment
+from rcdm.etl.forkserver import child_environment
 from rcdm.etl.transform import STAGE_SCHEMA, BatchContext, FileEntry, process_batch
 
 T = TypeVar("T")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import multiprocessing
 import os
 import threading
 from collections import deque
@@ -20,6 +19,7 @@ from typing import Any, TypeVar
 import pyarrow as pa
 
 from rcdm.etl.discover import complete_entries
+from rcdm.etl.forkserver import child_environment, pool_context
 from rcdm.etl.transform import BatchContext, FileEntry, process_batch
 
 T = TypeVar("T")
@@ -27,24 +27,6 @@ T = TypeVar("T")
 
 def default_workers() -> int:
     return max(1, os.cpu_count() or 1)
-
-
-@contextlib.contextmanager
-def child_environment() -> Iterator[None]:
-    """Start worker processes without the host's ``LD_LIBRARY_PATH`` when Python runs inside R (reticulate).
-
-    R's start-up script points ``LD_LIBRARY_PATH`` at the system library folder; a worker process started from
-    there would load the system's libpython next to this interpreter's standard library and die on import
-    (``undefined symbol: _PyModule_Add``). The variable is restored once the block ends.
-    """
-    if "R_HOME" not in os.environ or "LD_LIBRARY_PATH" not in os.environ:
-        yield
-        return
-    saved = os.environ.pop("LD_LIBRARY_PATH")
-    try:
-        yield
-    finally:
-        os.environ["LD_LIBRARY_PATH"] = saved
 
 
 def read_batch(entries: Sequence[tuple], ctx: BatchContext) -> pa.Table:
@@ -58,18 +40,6 @@ def packed(entries: list[FileEntry]) -> list[tuple]:
     """The entries as plain tuples for the pipe to a worker: pickling a named tuple costs ~10 us a file (its
     class, by name, each time), a plain tuple ~1 us."""
     return [tuple(e) for e in entries]
-
-
-def _pool_context() -> Any:
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("forkserver" if "forkserver" in methods else None)
-    if context.get_start_method() == "forkserver":  # the server imports the worker code once, workers fork
-        # from it (a no-op once it runs); "__main__": a script's main module too (multiprocessing imports it
-        # in every new worker otherwise: ~0.1 s less per pool measured with a main that imports rcdm); "pandas":
-        # pa.table() of a dict imports it on first use (to ask whether it is a DataFrame), which made each
-        # worker's first batch 0.6-0.9 s slower than the next ones (measured, 2,000 CT files a batch)
-        context.set_forkserver_preload(["__main__", process_batch.__module__, "pandas"])
-    return context
 
 
 class WorkerPool:
@@ -90,7 +60,7 @@ class WorkerPool:
     def _start(self) -> None:
         try:
             with child_environment():
-                pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=_pool_context())
+                pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=pool_context())
                 self._pool = pool
                 for _ in range(self.workers):  # each task with no idle worker starts one (all at once before 3.11)
                     pool.submit(os.getpid)
@@ -120,6 +90,11 @@ class LocalExecutor:
         self.workers = pool.workers if pool is not None else max(1, int(workers or default_workers()))
         self.pool = pool
 
+    @property
+    def _limit(self) -> int:
+        """Batches in flight at most (two a worker: one read while the next waits in its queue)."""
+        return self.workers * 2
+
     def map_batches(self, batches: Iterable[tuple[T, list[FileEntry]]]) -> Iterator[tuple[T, pa.Table]]:
         """For each ``(tag, entries)``, yield ``(tag, process_batch(entries, ctx))``, in order (entries may leave
         their key and stat to the worker: ``read_batch``)."""
@@ -132,18 +107,19 @@ class LocalExecutor:
             yield from self._map(pool.get(), iter(batches), deque())
 
     def start(self, batches: Iterator[tuple[T, list[FileEntry]]]) -> Generator[tuple[T, pa.Table], None, None]:
-        """``map_batches`` with ``pool`` (the caller's, started), its first batches (one a worker) sent now: the
-        workers read them while the caller does other work before it asks for the first result."""
+        """``map_batches`` with ``pool`` (the caller's, started), its first batches sent now (as many as ``_map``
+        keeps in flight, less the one it sends before it waits): the workers read them while the caller does
+        other work (a cold run's opening: ~0.8 s) before it asks for the first result."""
         assert self.pool is not None and self.workers > 1
         pool = self.pool.get()
         in_flight: deque[tuple[Any, Future]] = deque()
-        for tag, entries in itertools.islice(batches, self.workers):
+        for tag, entries in itertools.islice(batches, self._limit - 1):
             in_flight.append((tag, pool.submit(read_batch, packed(entries), self.ctx)))
         return self._map(pool, batches, in_flight)
 
     def _map(self, pool: ProcessPoolExecutor, batches: Iterator[tuple[T, list[FileEntry]]],
              in_flight: deque[tuple[Any, Future]]) -> Generator[tuple[T, pa.Table], None, None]:
-        limit = self.workers * 2
+        limit = self._limit
         try:
             for tag, entries in batches:
                 in_flight.append((tag, pool.submit(read_batch, packed(entries), self.ctx)))
