@@ -883,3 +883,19 @@ def test_assemble_puts_every_value_in_its_field() -> None:
     assert record.specific_character_set == ("ISO_IR 100",)
     assert record.transfer_syntax_uid == "1.2.840.10008.1.2.1" and record.functional_groups is False
     assert record.contrast_administered is None
+
+
+def test_a_compiled_walk_built_from_other_sources_is_not_used(caplog):
+    """An editable checkout updated without rebuilding keeps an older ``_scan``: the reader refuses it (one
+    warning, the Python walk reads) instead of failing on a missing name or misreading with changed semantics."""
+    import types
+
+    if reader._scan is not None:
+        assert reader._scan.API == reader._SCAN_API
+        assert reader._usable_build(reader._scan) is reader._scan
+    with caplog.at_level("WARNING", logger="rcdm.dicom.reader"):
+        assert reader._usable_build(types.SimpleNamespace(Scanner=object)) is None
+        assert reader._usable_build(types.SimpleNamespace(API=reader._SCAN_API - 1)) is None
+    found = [r.getMessage().split(":")[0] for r in caplog.records]
+    assert found == [f"rcdm.dicom._scan was built from other sources (interface {was}, this reader needs "
+                     f"{reader._SCAN_API})" for was in ("none", reader._SCAN_API - 1)]

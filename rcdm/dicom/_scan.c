@@ -1282,8 +1282,14 @@ static PyTypeObject FileWalkType = {
     .tp_methods = filewalk_methods,
 };
 
+/* The interface reader.py was written against (its _SCAN_API): bumped with it whenever the two change
+   together, so a build older than the reader is refused (the Python walk reads) instead of misread. */
+#define SCAN_API 2
+
 static int exec_module(PyObject *module)
 {
+    if (PyModule_AddIntConstant(module, "API", SCAN_API) < 0)
+        return -1;
     if (PyType_Ready(&ScannerType) < 0 || PyModule_AddObjectRef(module, "Scanner", (PyObject *)&ScannerType) < 0)
         return -1;
     if (PyType_Ready(&FileWalkType) < 0 || PyModule_AddObjectRef(module, "FileWalk", (PyObject *)&FileWalkType) < 0)

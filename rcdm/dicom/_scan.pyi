@@ -1,5 +1,6 @@
 from typing import Any
 
+API: int
 STEP_DONE: int
 STEP_NEED: int
 STEP_GENERAL: int

@@ -66,10 +66,28 @@ from rcdm.errors import DicomSkip as DicomSkip
 from rcdm.errors import TruncatedHeader as _Truncated
 from rcdm.errors import UnusualHeader as _Unusual
 
+_SCAN_API = 2
+"""The interface of ``_scan`` this module calls (``SCAN_API`` in _scan.c): changed with it, in one commit."""
+
+
+def _usable_build(module: Any) -> Any:
+    """``module`` (the compiled ``_scan``) when it was built from the sources this reader was written against,
+    else None, with one log warning: a build left from older sources (an editable checkout updated without
+    rebuilding) would fail or misread; the Python walk reads the same records, slower."""
+    if getattr(module, "API", None) == _SCAN_API:
+        return module
+    logging.getLogger(__name__).warning(
+        "rcdm.dicom._scan was built from other sources (interface %s, this reader needs %s): headers are read "
+        "by the Python walk until it is rebuilt (pip install -e . or python setup.py build_ext --inplace)",
+        getattr(module, "API", "none"), _SCAN_API)
+    return None
+
+
 try:  # the compiled hot loop (rcdm/dicom/_scan.c, an optional build); None: the pure-Python twin walks
     from rcdm.dicom import _scan
 except ImportError:  # pragma: no cover - depends on the build
     _scan = None  # type: ignore[assignment]  # the module's API is typed (_scan.pyi); None means not built
+_scan = _usable_build(_scan) if _scan is not None else None
 
 #: Whether the compiled scanner is in use (it is built at install time where a C compiler exists).
 ACCELERATED = _scan is not None
