@@ -214,15 +214,17 @@ def test_forkserver_preloads_the_worker_code_and_starts_once_before_the_pool():
     assert pids == {server}  # the workers are the server's children
 
 
-def test_cli_starts_the_forkserver_only_for_local_workers():
-    from rcdm.cli.etl import _reads_in_workers
-    from rcdm.options import EtlOptions
+def test_a_run_starts_local_workers_only_when_it_reads_files_in_more_than_one():
+    """The one rule ``run_etl`` (its pool) and ``rcdm etl`` (the forkserver it starts first) both follow."""
+    from rcdm.etl.forkserver import pool_workers
 
-    assert _reads_in_workers(("archive",), EtlOptions(workers=2))
-    assert not _reads_in_workers(("archive",), EtlOptions(workers=1))
-    assert not _reads_in_workers(("archive",), EtlOptions(workers=2, executor="dask-local"))
-    assert not _reads_in_workers(("dicomweb+https://pacs.example/dicom-web",), EtlOptions(workers=2))
-    assert _reads_in_workers(("archive",), EtlOptions()) == ((os.cpu_count() or 1) > 1)
+    assert pool_workers("local", 2, pacs=False) == 2
+    assert pool_workers(None, 3, pacs=False) == 3
+    assert pool_workers("local", 1, pacs=False) == 0
+    assert pool_workers("dask-local", 2, pacs=False) == 0
+    assert pool_workers(" Local ", 2, pacs=True) == 0
+    cpus = os.cpu_count() or 1
+    assert pool_workers("local", None, pacs=False) == (cpus if cpus > 1 else 0)
 
 
 # --- identifiers in stored text, undecodable names, quiet reads ------------------------------------------------

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -13,15 +12,6 @@ from rcdm.cli.common import Command, db_option, db_options, existing_db, options
 from rcdm.cli.pacs import pacs_of, pacs_options
 from rcdm.errors import UsageError
 from rcdm.options import EtlOptions
-
-
-def _reads_in_workers(paths: tuple[str, ...], options: EtlOptions) -> bool:
-    """Whether the run will read files in local worker processes (not one, not Dask, not a PACS listing)."""
-    from rcdm.pacs.url import is_pacs_url
-
-    workers = options.workers if options.workers is not None else os.cpu_count() or 1
-    local = str(options.executor or "local").strip().lower() == "local"
-    return local and int(workers) > 1 and not any(is_pacs_url(p) for p in paths)
 
 
 @click.command(cls=Command)
@@ -47,10 +37,11 @@ def etl(paths: tuple[str, ...], db: str | None, verify: bool, **params: Any) -> 
         raise click.UsageError("--person-map and --person-source exclude each other")
     if options.person_map is None and options.person_source is None:
         raise UsageError("rcdm etl needs --person-map FILE or --person-source cdm")
-    if _reads_in_workers(paths, options):  # the workers' server imports the reader while this process imports
-        from rcdm.etl import forkserver  # the database layer (~1 s in a new process)
+    from rcdm.etl import forkserver
+    from rcdm.pacs.url import is_pacs_url
 
-        forkserver.start()
+    if forkserver.pool_workers(options.executor, options.workers, any(is_pacs_url(p) for p in paths)):
+        forkserver.start()  # the workers' server imports the reader while this process imports the database layer
     from rcdm.etl import run_etl
 
     # run_etl opens the database itself (lock.open_database), once its worker processes are starting; it prints

@@ -19,14 +19,10 @@ from typing import Any, TypeVar
 import pyarrow as pa
 
 from rcdm.etl.discover import complete_entries
-from rcdm.etl.forkserver import child_environment, pool_context
+from rcdm.etl.forkserver import child_environment, default_workers, pool_context
 from rcdm.etl.transform import BatchContext, FileEntry, process_batch
 
 T = TypeVar("T")
-
-
-def default_workers() -> int:
-    return max(1, os.cpu_count() or 1)
 
 
 def read_batch(entries: Sequence[tuple], ctx: BatchContext) -> pa.Table:

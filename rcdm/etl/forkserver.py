@@ -38,6 +38,19 @@ def child_environment() -> Iterator[None]:
         os.environ["LD_LIBRARY_PATH"] = saved
 
 
+def default_workers() -> int:
+    """Worker processes when a run does not say: one a CPU."""
+    return max(1, os.cpu_count() or 1)
+
+
+def pool_workers(executor: str | None, workers: int | None, pacs: bool) -> int:
+    """The local worker processes a run starts (``workers``, default one a CPU), or 0 when it starts none: one
+    worker reads in the caller, a Dask executor has its own, a PACS run lists instead of reading files."""
+    count = workers if workers is not None else default_workers()
+    local = str(executor or "local").strip().lower() == "local"
+    return count if local and count > 1 and not pacs else 0
+
+
 def pool_context() -> Any:
     """The multiprocessing context of the worker pools: the forkserver, preloading ``PRELOAD`` (a no-op once the
     server runs), where the platform has it; the platform's default otherwise."""

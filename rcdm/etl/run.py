@@ -35,7 +35,8 @@ from rcdm.errors import MissingSecretWarning, UsageError
 from rcdm.etl import lock
 from rcdm.etl.discover import iter_files, stat_of
 from rcdm.etl.dask_executor import make_executor
-from rcdm.etl.executor import LocalExecutor, WorkerPool, default_workers
+from rcdm.etl.executor import LocalExecutor, WorkerPool
+from rcdm.etl.forkserver import pool_workers
 from rcdm.errors import DatabaseError
 from rcdm.etl.fit import fit_batch
 from rcdm.etl.load import (BatchOutcome, clear_work_tables, create_work_tables, deferred_indexes, finalize,
@@ -516,9 +517,8 @@ def run_etl(
     started = time.monotonic()
     path_list, addresses, options = _checked(_paths(paths), options)
     # the worker processes start while the database is opened and prepared (executor.WorkerPool)
-    local = str(options.executor or "local").strip().lower() == "local"
-    workers = options.workers if options.workers is not None else default_workers()
-    pool = WorkerPool(workers) if local and workers > 1 and not addresses else None
+    workers = pool_workers(options.executor, options.workers, bool(addresses))
+    pool = WorkerPool(workers) if workers else None
     try:
         if conn is None or isinstance(conn, (str, os.PathLike)):
             with lock.open_database(conn) as opened:
