@@ -217,6 +217,25 @@ def test_the_header_checksum_keeps_its_definitions(tmp_path):
         header_checksum(b"", SECRET, version=3)
 
 
+def test_a_stolen_table_and_the_files_do_not_confirm_a_checksum_without_the_secret(tmp_path):
+    """An attacker holding ``rcdm_etl_file`` and candidate files (a guessed or leaked header) but not the site
+    secret tries to match a stored checksum: the window's plain XXH3-128 and XXH3-64, either version under
+    another secret all miss; the site, with its secret, gets it again."""
+    paths = _checksum_cases(tmp_path)
+    entries = [FileEntry(p, f"{i}.dcm", file_key(f"{i}.dcm", SECRET), 1, 1) for i, p in enumerate(paths)]
+    staged = process_batch(entries, BatchContext(SECRET)).column("header_checksum").to_pylist()
+    other = b"another site's secret, 32 bytes"
+    for path, checksum in zip(paths, staged):
+        window = _window(path)
+        digest = xxhash.xxh3_128_digest(window)
+        guesses = {int.from_bytes(digest[:8], "big") >> 1, int.from_bytes(digest[8:], "big") >> 1,
+                   xxhash.xxh3_64_intdigest(window) >> 1, header_checksum(window, other, version=1),
+                   header_checksum(window, other, version=2)}
+        guesses |= {-g for g in guesses}
+        assert checksum not in guesses
+        assert checksum == header_checksum(window, SECRET)  # what the site itself recomputes
+
+
 def test_a_recorded_checksum_is_compared_in_its_own_version(tmp_path):
     """The worker computes the version the recorded value was made with: equal → ``unchanged``; any other value
     (a changed header, or the other version's value of the same bytes) → read and staged with version 2."""
