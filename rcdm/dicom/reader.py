@@ -1389,13 +1389,16 @@ HEAD_BYTES = 1 << 16
 """``read_header_and_head`` hands back the file's first 64 KiB (the ETL's header window, ``rcdm.dicom.identity``)."""
 
 
-def read_header_and_head(path: str | os.PathLike[str]) -> tuple[HeaderRecord, bytes]:
+def read_header_and_head(path: str | os.PathLike[str], opened: list[tuple[int, int]] | None = None
+                         ) -> tuple[HeaderRecord, bytes]:
     """``read_header``, and the file's first ``HEAD_BYTES`` bytes (fewer in a shorter file, or only the first
     8 KiB when a Pixel Data tag is in them) from the same open descriptor: the bytes the ETL scans for the
     identity the record does not keep (PatientName, birth date, accession numbers), so a file is opened once.
-    Raises as ``read_header`` does."""
+    With a list ``opened``, the ``(st_size, st_mtime_ns)`` of the open file is appended to it as soon as it is
+    known (before a skip or quarantine is raised for the file's contents): the ETL records them without a
+    second ``os.stat`` of the path. Raises as ``read_header`` does."""
     head: list[bytes] = []
-    record = _read_header(os.fspath(path), head)
+    record = _read_header(os.fspath(path), head, opened)
     return record, head[0]
 
 
@@ -1413,7 +1416,8 @@ def _head_of(src: _Source) -> bytes:
     return window
 
 
-def _read_header(path: str, head: list[bytes] | None = None) -> HeaderRecord:
+def _read_header(path: str, head: list[bytes] | None = None, opened: list[tuple[int, int]] | None = None
+                 ) -> HeaderRecord:
     try:
         fd = _open(path)
     except PermissionError as exc:
@@ -1431,6 +1435,8 @@ def _read_header(path: str, head: list[bytes] | None = None) -> HeaderRecord:
     try:
         try:
             st = os.fstat(fd)
+            if opened is not None:
+                opened.append((st.st_size, st.st_mtime_ns))
             if not stat.S_ISREG(st.st_mode):
                 raise DicomSkip(path, "not_a_file")
             size = st.st_size

@@ -77,23 +77,10 @@ def _walk(directory: str, active: set[tuple[int, int]]) -> Iterator[str]:
         active.discard(key)
 
 
-def stat_of(path: str) -> tuple[int | None, int | None]:
-    """``(size, mtime_ns)`` of ``path``; ``(None, None)`` when it cannot be stat'ed (the reader reports why)."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None, None
-    return st.st_size, st.st_mtime_ns
-
-
 def complete_entries(entries: list[FileEntry], secret: bytes) -> list[FileEntry]:
-    """Entries with their key and ``os.stat`` filled in where the walk left them out (an empty ``file_key``:
-    a run into a schema that knows no file yet needs neither to decide what to read, so the workers compute
-    them, in parallel, rather than the main process)."""
-    done = []
-    for entry in entries:
-        if not entry.file_key:
-            size, mtime = stat_of(entry.path)
-            entry = entry._replace(file_key=file_key(entry.file_path, secret), size=size, mtime_ns=mtime)
-        done.append(entry)
-    return done
+    """Entries with their key filled in where the walk left it out (an empty ``file_key``: a run into a schema
+    that knows no file yet needs no key to decide what to read, so the workers compute it, in parallel, rather
+    than the main process). Their size and mtime, left out too, ``process_batch`` takes from the file it opens
+    (``os.fstat``: no second look-up of the path)."""
+    return [entry if entry.file_key else entry._replace(file_key=file_key(entry.file_path, secret))
+            for entry in entries]

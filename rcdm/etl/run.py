@@ -33,7 +33,7 @@ from rcdm.ddl import create_tables
 from rcdm.dicom.deid import hmac_hex, load_or_create_secret, load_person_map
 from rcdm.errors import MissingSecretWarning, UsageError
 from rcdm.etl import lock
-from rcdm.etl.discover import iter_files, stat_of
+from rcdm.etl.discover import iter_files
 from rcdm.etl.dask_executor import make_executor
 from rcdm.etl.executor import LocalExecutor, WorkerPool
 from rcdm.etl.forkserver import pool_workers
@@ -45,7 +45,7 @@ from rcdm.etl.load import (BatchOutcome, clear_work_tables, create_work_tables, 
 from rcdm.etl.path_index import PathIndex, default_location
 from rcdm.etl.persons import PersonState
 from rcdm.etl.stage import Staging
-from rcdm.etl.transform import UNCHANGED, BatchContext, FileEntry, file_ids, file_key, relative_paths
+from rcdm.etl.transform import UNCHANGED, BatchContext, FileEntry, file_ids, file_key, relative_paths, stat_of
 from rcdm.fetch import is_missing
 from rcdm.identifiers import check_schema
 from rcdm.options import EtlOptions, merged

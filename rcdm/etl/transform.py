@@ -223,6 +223,15 @@ class BatchContext:
         return "BatchContext(secret=***)"
 
 
+def stat_of(path: str) -> tuple[int | None, int | None]:
+    """``(size, mtime_ns)`` of ``path``; ``(None, None)`` when it cannot be stat'ed (the reader reports why)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None, None
+    return st.st_size, st.st_mtime_ns
+
+
 def file_key(file_path: str, secret: bytes) -> str:
     """The key of a file in ``rcdm_etl_file``: HMAC-SHA256 (hex) of its path relative to the root.
 
@@ -531,13 +540,14 @@ class _Batch:
         self.templates: list[tuple[Any, ...]] = []  # _TEMPLATE_COLUMNS values
         self.dates: list[tuple[Any, ...]] = []  # DATE_COLUMNS values
 
-    def table(self, entries: list[FileEntry], scrubbed_rows: int) -> pa.Table:
+    def table(self, entries: list[FileEntry], sizes: list[int | None], mtimes: list[int | None],
+              scrubbed_rows: int) -> pa.Table:
         schema = STAGE_SCHEMA.with_metadata({PHI_SCRUBBED_KEY: str(scrubbed_rows).encode()})
         arrays: dict[str, pa.Array] = {
             "seq": pa.array(np.arange(len(entries), dtype=np.int32)),
             "file_key": pa.array([e.file_key for e in entries], pa.string()),
-            "file_size": pa.array([e.size for e in entries], pa.int64()),
-            "file_mtime_ns": pa.array([e.mtime_ns for e in entries], pa.int64()),
+            "file_size": pa.array(sizes, pa.int64()),
+            "file_mtime_ns": pa.array(mtimes, pa.int64()),
             "person_id": pa.nulls(len(entries), pa.int64()),  # the parent's, from the person map
         }
         for name, column in self.columns.items():
@@ -566,13 +576,16 @@ def _process_batch(entries: list[FileEntry], ctx: BatchContext) -> pa.Table:
     hashes: dict[tuple[str, str], bytes] = {}
     templates: dict[Any, tuple[int, int]] = {}
     dates: dict[Any, int] = {}
+    sizes, mtimes = [e.size for e in entries], [e.mtime_ns for e in entries]
     for seq, entry in enumerate(entries):
         expected = entry.expect_checksum  # computed as the run that recorded it did (``checksum_version``)
         if expected is not None and _checksum(entry.path, secret, checksum_version(expected)) == expected:
             statuses[seq], paths[seq], checksums[seq] = UNCHANGED, "", expected
             continue
+        # an entry without stat (a first load's: the walk leaves it to the worker) takes the open file's
+        stat: list[tuple[int, int]] | None = [] if entry.size is None and entry.mtime_ns is None else None
         try:
-            record, head = read_header_and_head(entry.path)
+            record, head = read_header_and_head(entry.path, stat)
         except (DicomSkip, DicomQuarantine) as exc:
             unread.append((seq, entry, exc))
             continue
@@ -580,6 +593,9 @@ def _process_batch(entries: list[FileEntry], ctx: BatchContext) -> pa.Table:
             statuses[seq], reasons[seq] = "quarantined", f"parse_error: {type(exc).__name__}"
             unread.append((seq, entry, None))
             continue
+        finally:
+            if stat is not None:  # a file that did not open: its path's stat, if any
+                sizes[seq], mtimes[seq] = stat[0] if stat else stat_of(entry.path)
         patient = (record.patient_id or "").strip()
         facts = window_facts(head, secret)  # the bytes the reader read: one read per file
         names, birth_dates, accessions = facts.names, facts.birth_dates, facts.accessions
@@ -626,7 +642,7 @@ def _process_batch(entries: list[FileEntry], ctx: BatchContext) -> pa.Table:
         for i, value in enumerate(column):
             if isinstance(value, str) and not value.isascii() and undecodable(value):
                 column[i] = printable_path(value)
-    return batch.table(entries, scrubbed_rows)
+    return batch.table(entries, sizes, mtimes, scrubbed_rows)
 
 
 def _template(record: HeaderRecord, secret: bytes, names: tuple[str, ...], dates: tuple[str, ...],
