@@ -19,6 +19,7 @@ from rcdm.dicom import deid
 from rcdm.dicom.identity import CHECKSUM_VERSION, checksum_version, header_checksum, header_facts, window_facts
 from rcdm.dicom.reader import read_header, read_header_and_head
 from rcdm.dicom.sample import template_path
+from rcdm.etl import transform
 from rcdm.etl.transform import (
     SHARED_COLUMNS,
     STAGE_SCHEMA,
@@ -82,6 +83,51 @@ def test_the_path_fast_path_never_passes_an_identifier():
         assert not deid._nothing_to_scrub(path, ids + ("AIB",), accessions, names, dates, uids), path
     assert deid._nothing_to_scrub("0001/0000503.dcm", ids, accessions, names, dates, uids)
     assert deid.sanitize_path("AİB/1.dcm", ("AIB",)) == ("{patient_id}/1.dcm", False)  # full way: case-folded
+
+
+TEXT_PIECES = PIECES + ("HEAD", "axial 5mm", "  ", "\t", "\n", "Thorax/Abdomen", "C+", "ARTERIAL", "born", "^",
+                        "MARY  ANN", "mary\tann", "1.2.840.10008", "3.4.5.6.7.8", "ÄÖ", "ǅ", "Ⅻ", "ﬁ")
+
+
+BENIGN_PIECES = ("CT", "HEAD", "axial 5mm", " ", "ARTERIAL", "C+", "Thorax/Abdomen", "1.2.3", "2019", "W/O", "MR")
+
+
+def _hostile_text(rng: random.Random, pieces_of: tuple[str, ...] = TEXT_PIECES) -> str | None:
+    if rng.random() < 0.1:
+        return None
+    pieces = [rng.choice(pieces_of) for _ in range(rng.randint(0, 5))]
+    return "".join(p if deid.undecodable(p) else rng.choice((str.lower, str.upper, str, str.title))(p)
+                   for p in pieces)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_text_columns_skip_the_pattern_only_when_it_would_change_nothing(seed, monkeypatch):
+    """``_scrubbed_columns`` compiles a patient's pattern only when ``may_hold`` says a header text or a value
+    derived from it might hold an identifier; on hostile texts and identities it gives what scrubbing them always
+    gives, and the shortcut is taken."""
+    rng = random.Random(seed)
+    compiled = []
+    monkeypatch.setattr(transform, "scrub_pattern", lambda *a: compiled.append(a) or deid.scrub_pattern(*a))
+    for _ in range(3000):
+        pieces = rng.choice((TEXT_PIECES, BENIGN_PIECES))  # half of them mostly clean: the shortcut's case
+        texts = transform._TextFacts(
+            *(_hostile_text(rng, pieces) for _ in range(6)), rng.choice((None, "L", "R")), rng.choice((None, "L")),
+            tuple(_hostile_text(rng, pieces) or "" for _ in range(rng.randint(0, 3))) or None,
+            _hostile_text(rng, pieces), rng.choice((None, "IV", "oral")), _hostile_text(rng, pieces),
+            rng.choice((None, (1.0, 0.0, 0.0, 0.0, 1.0, 0.0))))
+        ids = tuple(rng.sample(IDS + ACCESSIONS, rng.randint(0, 3)))
+        names, dates = tuple(rng.sample(NAMES, rng.randint(0, 3))), tuple(rng.sample(DATES, rng.randint(0, 2)))
+        full = transform._text_columns(texts, deid.scrub_pattern(ids, names, dates))
+        assert transform._scrubbed_columns(texts, ids, names, dates, transform._text_columns) == full, texts
+    assert len(compiled) < 2700  # the shortcut was taken, not only the full way compared with itself
+
+
+def test_may_hold_finds_every_kind_of_identifier():
+    ids, names, dates = ("MRN778899",), ("mary ann", "lee"), ("19610412",)
+    for text in ("x mrn778899", "MARY\tANN", "Lee", "born 19610412", "uid 1.2.3.4", "sleep", "Ⅻ head", "İ"):
+        assert deid.may_hold([text], ids, names, dates), text
+    assert deid.may_hold(["CT HEAD"], ("AİB",), (), ())  # beyond ASCII: no shortcut
+    assert not deid.may_hold(["CT HEAD", None, 1.5, ("lee",), "axial 5 mm", "1.2.3"], ids, names, dates)
 
 
 def _variants(folder) -> list[str]:
@@ -257,3 +303,33 @@ def test_a_whole_batchs_identities_take_the_full_way(monkeypatch):
     many = tuple(f"ACC{i:05d}" for i in range(200))  # an unread file checked against every identity of its batch
     assert not deid._nothing_to_scrub("a/b.dcm", many, (), (), (), ())
     assert deid.sanitize_path("x/acc00007_ct/1.dcm", many, placeholder=False) == ("x/{redacted}_ct/1.dcm", False)
+
+
+def test_a_first_loads_sizes_and_mtimes_come_from_the_open_file(tmp_path, monkeypatch):
+    """A first load's entries leave size and mtime to the worker, which takes them from the file the reader
+    opened (``os.fstat``), not from a second look-up of the path: the values ``os.stat`` of the path gives, for
+    files read, skipped or quarantined; a path that does not resolve gets none."""
+    from rcdm.etl.executor import read_batch
+
+    dicom = tmp_path / "ct.dcm"
+    dicom.write_bytes(open(template_path("CT"), "rb").read())
+    (tmp_path / "notes.txt").write_text("not DICOM")
+    (tmp_path / "empty.dcm").write_bytes(b"")
+    (tmp_path / "folder").mkdir()
+    os.symlink(dicom, tmp_path / "link.dcm")
+    os.symlink(tmp_path / "gone.dcm", tmp_path / "broken.dcm")
+    os.utime(dicom, ns=(1_600_000_000_123_456_789, 1_600_000_000_123_456_789))
+    names = ["ct.dcm", "notes.txt", "empty.dcm", "folder", "link.dcm", "broken.dcm"]
+    looked_up = []
+    stat_of = transform.stat_of
+    monkeypatch.setattr(transform, "stat_of", lambda path: looked_up.append(path) or stat_of(path))
+    table = read_batch([(str(tmp_path / n), n, "", None, None, None) for n in names], BatchContext(SECRET))
+    rows = {p: (s, m) for p, s, m in zip(names, table.column("file_size").to_pylist(),
+                                          table.column("file_mtime_ns").to_pylist())}
+    for name in names[:-1]:
+        st = os.stat(tmp_path / name)
+        assert rows[name] == (st.st_size, st.st_mtime_ns), name
+    assert rows["ct.dcm"][1] == 1_600_000_000_123_456_789
+    assert rows["broken.dcm"] == (None, None)
+    assert looked_up == [str(tmp_path / "broken.dcm")]  # only the path that did not open
+

@@ -17,6 +17,7 @@ import os
 import re
 import secrets
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -324,7 +325,12 @@ def _nothing_to_scrub(file_path: str, patient_ids: tuple[str, ...], accessions: 
     if not file_path.isascii() or len(patient_ids) + len(accessions) + len(names) + len(birth_dates) > _LOOSE_WORDS:
         return False
     uid_like = file_path.count(".") >= 3  # what is UID-like holds three dots: else the search need not look for it
-    if _loose_pattern(patient_ids, accessions, names, birth_dates, uid_like).search(file_path):
+    words = patient_ids + accessions + names + birth_dates
+    if all(map(str.isascii, words)):  # ASCII words in an ASCII path: a substring test is the search, uncompiled
+        lowered = file_path.lower()
+        if any(w and w.lower() in lowered for w in words) or (uid_like and _UID_LIKE_SEARCH(file_path)):
+            return False
+    elif _loose_pattern(patient_ids, accessions, names, birth_dates, uid_like).search(file_path):
         return False
     for uid in uids:
         if uid and uid in file_path:
@@ -336,6 +342,29 @@ _LOOSE_WORDS = 64
 """At most this many identifiers for ``_nothing_to_scrub``'s one search (a file's own are a handful)."""
 _UID_LIKE = r"[0-9]+(?:\.[0-9]+){3}"
 """Four dot-separated numbers: what every ``UID_TOKEN`` match holds."""
+_UID_LIKE_SEARCH = re.compile(_UID_LIKE).search
+
+
+def may_hold(texts: Iterable[Any], patient_ids: tuple[str, ...], names: tuple[str, ...],
+             birth_dates: tuple[str, ...]) -> bool:
+    """Whether ``scrub_pattern(patient_ids, names, birth_dates)`` might find anything in ``texts`` (its text
+    values; others are not scrubbed), by a looser test that needs no pattern compiled (~1-2 ms a patient): in
+    ASCII texts and words, any word anywhere, case-insensitively, with runs of white space as one space (as
+    ``scrub_text`` compares them), or four dot-separated numbers (what every ``UID_TOKEN`` match holds). A text
+    or word beyond ASCII (case mappings beyond ASCII: the test would not be looser there): True."""
+    words = [" ".join(w.split()).lower() for w in patient_ids + names + birth_dates]
+    if not all(map(str.isascii, words)):
+        return True
+    words = [w for w in words if w]
+    for text in texts:
+        if not isinstance(text, str) or not text:
+            continue
+        if not text.isascii():
+            return True
+        lowered = " ".join(text.split()).lower()
+        if any(w in lowered for w in words) or (lowered.count(".") >= 3 and _UID_LIKE_SEARCH(lowered)):
+            return True
+    return False
 
 
 @functools.lru_cache(maxsize=4096)

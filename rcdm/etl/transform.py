@@ -105,6 +105,7 @@ the parent, so a re-run recognises the file without reading it).
 from __future__ import annotations
 
 import functools
+import itertools
 import operator
 import os
 import re
@@ -126,6 +127,7 @@ from rcdm.dicom.deid import (  # noqa: F401 - the scrubbing's public names stay 
     digest_id,
     hmac_digest,
     hmac_hex,
+    may_hold,
     printable_path,
     sanitize_path,
     scrub_pattern,
@@ -413,12 +415,11 @@ def _series_values(record: HeaderRecord, secret: bytes, names: tuple[str, ...], 
     their acquisition and content times, rarely in anything else)."""
     patient = (record.patient_id or "").strip()
     ids = ((patient,) if patient else ()) + other_ids  # other_ids: the AccessionNumber values
-    pattern = scrub_pattern(ids, names, birth_dates)
     texts = _TextFacts(*_text_facts_of(record))
     try:
-        columns, scrubbed = _text_columns(texts, pattern)
+        columns, scrubbed = _scrubbed_columns(texts, ids, names, birth_dates, _text_columns)
     except TypeError:  # an unhashable value (not from the reader): computed without the cache
-        columns, scrubbed = _text_columns.__wrapped__(texts, pattern)
+        columns, scrubbed = _scrubbed_columns(texts, ids, names, birth_dates, _text_columns.__wrapped__)
     series = _hashed(secret, record.series_instance_uid, "series", hashes)
     study = _hashed(secret, record.study_instance_uid, "study", hashes)
     values = (_hashed(secret, patient, "patient", hashes).hex() if patient else None, digest_id(series),
@@ -492,6 +493,18 @@ def _text_columns(record: _TextFacts, pattern: re.Pattern[str] | None) -> tuple[
                 row[name] = value
                 scrubbed += 1
     return tuple(map(row.__getitem__, TEXT_COLUMNS)), scrubbed
+
+
+def _scrubbed_columns(texts: _TextFacts, ids: tuple[str, ...], names: tuple[str, ...], birth_dates: tuple[str, ...],
+                      columns: Any) -> tuple[tuple[Any, ...], int]:
+    """``columns(texts, scrub_pattern(ids, names, birth_dates))`` (``_text_columns``), with the pattern compiled
+    only when ``may_hold`` says the header texts or the values derived from them might hold an identifier: else
+    scrubbing would change nothing, and the unscrubbed columns are the same."""
+    plain = columns(texts, None)
+    if not may_hold(itertools.chain(map(texts.__getattribute__, _RECORD_TEXT_FIELDS), plain[0]), ids, names,
+                    birth_dates):
+        return plain
+    return columns(texts, scrub_pattern(ids, names, birth_dates))
 
 
 def _hashed(secret: bytes, value: str, purpose: str, memo: dict[tuple[str, str], bytes]) -> bytes:
