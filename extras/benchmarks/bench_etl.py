@@ -1,6 +1,6 @@
 """``rcdm etl`` end to end, next to its reader, in files/s: one run, same files, same machine state.
 
-    python extras/benchmarks/bench_etl.py [--dir DIR] [--n 20000] [--memory-sizes 10000,40000] [--no-postgres]
+    python extras/benchmarks/bench_etl.py [--dir DIR] [--n 20000] [--memory-sizes 20000,100000] [--no-postgres]
 
 Corpora (made in DIR unless there; byte copies of a few templates, each with its own UIDs of the same length and
 one PatientID per 500 files, so copies cost no parsing):
@@ -10,7 +10,7 @@ one PatientID per 500 files, so copies cost no parsing):
 * ``mr_implicit``: implicit VR little endian Siemens MR of 226 KB with ~92 KB private CSA headers (nibabel's
   ``nicom/tests/data/0.dcm``, one of ``header_corpora.py``'s templates: ``pip install nibabel``; skipped without).
 
-For each corpus, page cache warm, it measures (files/s, best of ``--repeat``):
+For each corpus, page cache warm (every byte of its files read first), it measures (files/s, best of ``--repeat``):
 
 * ``raw 8 KiB``: open, read the first 8 KiB, close (one process): the floor of any header reader;
 * ``reader``: ``read_header`` alone (one process), and ``process_batch`` (the ETL's per-process extraction:
@@ -23,7 +23,9 @@ For each corpus, page cache warm, it measures (files/s, best of ``--repeat``):
   best of ``--repeat``;
 * peak memory (RSS of the ETL process and its workers, sampled every 20 ms) of ``run_etl`` with 2 workers into
   DuckDB at each of ``--memory-sizes`` files of the CT corpus: flat when it does not grow with the files (the
-  loader holds one transaction group of ``--memory-commit-rows`` files: below that, memory grows by design);
+  loader holds one transaction group of ``--memory-commit-rows`` files: below that, memory grows by design),
+  with that run's files/s and the CLI's (``rcdm etl``, 2 workers, best of ``--repeat``) at that size: a new
+  process's ~1 s of start-up (imports, the database's opening) weighs on 20,000 files, less on an archive;
 * CPU seconds a file of ``run_etl`` into DuckDB with 1 and 2 workers (new processes: the parent, the forkserver
   and the workers, start-up included) over ``process_batch``'s (1.00 when the pipeline around the workers costs
   nothing): on a loaded machine the one figure the load barely moves.
@@ -152,6 +154,15 @@ def raw_read(paths: list[str]) -> None:
             os.read(fd, 8192)
         finally:
             os.close(fd)
+
+
+def warm_cache(paths: list[str]) -> None:
+    """Every byte of the files in the page cache (a header reader may read past the first 8 KiB: the MR files'
+    CSA headers run to ~92 KB); pages the machine dropped since the corpus was written are read back."""
+    for p in paths:
+        with open(p, "rb") as f:
+            while f.read(1 << 20):
+                pass
 
 
 def reader_alone(paths: list[str]) -> None:
@@ -318,7 +329,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="where the corpora are made (kept for the next run)")
     parser.add_argument("--n", type=int, default=20000, help="files a corpus (default 20000)")
     parser.add_argument("--repeat", type=int, default=2)
-    parser.add_argument("--memory-sizes", default="10000,40000", help="CT corpus sizes of the memory runs ('' none)")
+    parser.add_argument("--memory-sizes", default="20000,100000",
+                        help="CT corpus sizes of the memory runs, each also timed as the CLI ('' none)")
     parser.add_argument("--memory-commit-rows", type=int, default=COMMIT_ROWS,
                         help="commit_rows of the memory runs (default run_etl's, 131,072: the loader holds a whole "
                              "group, so below that size memory grows with the files by design)")
@@ -345,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
                 paths = _files(folder)
                 n = len(paths)
                 size = sum(os.path.getsize(p) for p in paths[:100]) / min(n, 100) / 1e3
-                raw_read(paths)  # warm the page cache
+                warm_cache(paths)
                 PARENT_CPU.clear()
                 load = os.getloadavg()[0]
                 rates: dict[str, float] = {}
@@ -397,9 +409,11 @@ def main(argv: list[str] | None = None) -> int:
                 for size in sizes:
                     made = corpus(args.dir, "ct_explicit", size)
                     assert made is not None
-                    raw_read(_files(made[0]))
+                    warm_cache(_files(made[0]))
                     seconds, peak, _cpu = peak_memory(*made, work, args.memory_commit_rows)
-                    print(f"  {size:7,} files: {peak:7.0f} MB peak, {size / seconds:9,.0f} files/s (new process)")
+                    cli = _best(lambda made=made: etl_cli(*made, 2, work), args.repeat)
+                    print(f"  {size:7,} files: {peak:7.0f} MB peak, {size / seconds:9,.0f} files/s (new process); "
+                          f"rcdm etl (CLI) {size / cli:9,.0f} files/s")
     finally:
         if server is not None:
             server.stop()
