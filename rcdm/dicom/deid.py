@@ -324,14 +324,11 @@ def _nothing_to_scrub(file_path: str, patient_ids: tuple[str, ...], accessions: 
     and so do the checks against a whole batch's identities (unread files: too many words to compile twice)."""
     if not file_path.isascii() or len(patient_ids) + len(accessions) + len(names) + len(birth_dates) > _LOOSE_WORDS:
         return False
-    uid_like = file_path.count(".") >= 3  # what is UID-like holds three dots: else the search need not look for it
-    words = patient_ids + accessions + names + birth_dates
-    if all(map(str.isascii, words)):  # ASCII words in an ASCII path: a substring test is the search, uncompiled
-        lowered = file_path.lower()
-        if any(w and w.lower() in lowered for w in words) or (uid_like and _UID_LIKE_SEARCH(file_path)):
+    if all(map(str.isascii, patient_ids + accessions + names + birth_dates)):  # ASCII: no pattern to compile
+        if may_hold((file_path,), patient_ids + accessions, names, birth_dates):
             return False
-    elif _loose_pattern(patient_ids, accessions, names, birth_dates, uid_like).search(file_path):
-        return False
+    elif _loose_pattern(patient_ids, accessions, names, birth_dates, file_path.count(".") >= 3).search(file_path):
+        return False  # (what is UID-like holds three dots: else the search need not look for it)
     for uid in uids:
         if uid and uid in file_path:
             return False
@@ -348,10 +345,11 @@ _UID_LIKE_SEARCH = re.compile(_UID_LIKE).search
 def may_hold(texts: Iterable[Any], patient_ids: tuple[str, ...], names: tuple[str, ...],
              birth_dates: tuple[str, ...]) -> bool:
     """Whether ``scrub_pattern(patient_ids, names, birth_dates)`` might find anything in ``texts`` (its text
-    values; others are not scrubbed), by a looser test that needs no pattern compiled (~1-2 ms a patient): in
-    ASCII texts and words, any word anywhere, case-insensitively, with runs of white space as one space (as
-    ``scrub_text`` compares them), or four dot-separated numbers (what every ``UID_TOKEN`` match holds). A text
-    or word beyond ASCII (case mappings beyond ASCII: the test would not be looser there): True."""
+    values; others are not scrubbed), or ``sanitize_path``'s substitutions in a path, by a looser test that
+    needs no pattern compiled (~1-2 ms a patient): in ASCII texts and words, any word anywhere,
+    case-insensitively, with runs of white space as one space (as ``scrub_text`` compares them), or four
+    dot-separated numbers (what every ``UID_TOKEN`` match holds). A text or word beyond ASCII (case mappings
+    beyond ASCII: the test would not be looser there): True."""
     words = [" ".join(w.split()).lower() for w in patient_ids + names + birth_dates]
     if not all(map(str.isascii, words)):
         return True

@@ -27,8 +27,8 @@ T = TypeVar("T")
 
 def read_batch(entries: Sequence[tuple], ctx: BatchContext) -> pa.Table:
     """``process_batch`` of entries (``FileEntry`` or its fields as a plain tuple, ``packed``) whose key and
-    ``os.stat`` the walk may have left to the worker (``discover.complete_entries``): in parallel there,
-    instead of in the main process."""
+    stat the walk may have left to the worker (the key: ``discover.complete_entries``; size and mtime:
+    ``process_batch``, from the file it opens): in parallel there, instead of in the main process."""
     return process_batch(complete_entries([FileEntry._make(e) for e in entries], ctx.secret), ctx)
 
 
