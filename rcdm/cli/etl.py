@@ -11,7 +11,7 @@ import click
 from rcdm.cli.common import Command, db_option, db_options, existing_db, options_from, options_of
 from rcdm.cli.pacs import pacs_of, pacs_options
 from rcdm.errors import UsageError
-from rcdm.options import EtlOptions
+from rcdm.options import EtlOptions, merged
 
 
 @click.command(cls=Command)
@@ -42,11 +42,15 @@ def etl(paths: tuple[str, ...], db: str | None, verify: bool, **params: Any) -> 
 
     if forkserver.pool_workers(options.executor, options.workers, any(is_pacs_url(p) for p in paths)):
         forkserver.start()  # the workers' server imports the reader while this process imports the database layer
-    from rcdm.etl import run_etl
+    from rcdm.etl.start import begin
 
-    # run_etl opens the database itself (lock.open_database), once its worker processes are starting; it prints
-    # the summary, quarantine and report unless quiet
-    run_etl(list(paths), db, options, pacs=pacs_of(params))
+    # the arguments checked, the workers starting and, into a new database file, sent the first batches: they read
+    # while this process imports the database layer (rcdm.etl.run); it opens the database (lock.open_database) and
+    # prints the summary, quarantine and report unless quiet
+    run = begin(list(paths), db, merged(EtlOptions, options, {"pacs": pacs_of(params)}))
+    from rcdm.etl.run import run_begun
+
+    run_begun(run, db)
     return 0
 
 

@@ -8,7 +8,6 @@ distributed executor only has to offer the same ``map_batches(batches) -> iterat
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
 import threading
 from collections import deque
@@ -103,15 +102,24 @@ class LocalExecutor:
             yield from self._map(pool.get(), iter(batches), deque())
 
     def start(self, batches: Iterator[tuple[T, list[FileEntry]]]) -> Generator[tuple[T, pa.Table], None, None]:
-        """``map_batches`` with ``pool`` (the caller's, started), its first batches sent now (as many as ``_map``
-        keeps in flight, less the one it sends before it waits): the workers read them while the caller does
-        other work (a cold run's opening: ~0.8 s) before it asks for the first result."""
+        """``map_batches`` with ``pool`` (the caller's, starting) whose batches a thread sends as soon as the workers
+        run, while the caller goes on (a cold run's opening: imports, database, tables) until it asks for the
+        first result; an error of that thread is raised there.
+
+        The thread keeps each worker busy as ``_map`` would (two batches a worker not yet read) and holds at most
+        ``held`` batches read or in flight, so memory stays bounded however long the opening takes."""
         assert self.pool is not None and self.workers > 1
-        pool = self.pool.get()
-        in_flight: deque[tuple[Any, Future]] = deque()
-        for tag, entries in itertools.islice(batches, self._limit - 1):
-            in_flight.append((tag, pool.submit(read_batch, packed(entries), self.ctx)))
-        return self._map(pool, batches, in_flight)
+        feeder = _Feeder(self.pool, batches, self.ctx, self._limit, self.held)
+        return self._fed(feeder, batches)
+
+    held = 16
+    """Batches ``start``'s thread holds at most, read or in flight (16 x 5,000 files: ~50 MB of rows)."""
+
+    def _fed(self, feeder: _Feeder, batches: Iterator[tuple[T, list[FileEntry]]]
+             ) -> Generator[tuple[T, pa.Table], None, None]:
+        in_flight = feeder.stop()
+        assert self.pool is not None
+        yield from self._map(self.pool.get(), batches, in_flight)
 
     def _map(self, pool: ProcessPoolExecutor, batches: Iterator[tuple[T, list[FileEntry]]],
              in_flight: deque[tuple[Any, Future]]) -> Generator[tuple[T, pa.Table], None, None]:
@@ -128,3 +136,50 @@ class LocalExecutor:
         finally:
             for _tag, future in in_flight:
                 future.cancel()
+
+
+class _Feeder:
+    """``LocalExecutor.start``'s thread: sends batches to the pool while fewer than ``limit`` are unread and
+    fewer than ``held`` are held, until ``stop`` hands the batches in flight (and the iterator) back."""
+
+    def __init__(self, pool: WorkerPool, batches: Iterator[tuple[Any, list[FileEntry]]], ctx: BatchContext,
+                 limit: int, held: int) -> None:
+        self.batches, self.ctx, self.limit, self.held = batches, ctx, limit, max(limit, held)
+        self.in_flight: deque[tuple[Any, Future]] = deque()
+        self.failed: BaseException | None = None
+        self.stopping = False
+        self.changed = threading.Condition()
+        self.thread = threading.Thread(target=self._send, args=(pool,), name="rcdm-first-batches", daemon=True)
+        self.thread.start()
+
+    def _wake(self, _future: Future | None = None) -> None:
+        with self.changed:
+            self.changed.notify_all()
+
+    def _room(self) -> bool:
+        unread = sum(not future.done() for _tag, future in self.in_flight)
+        return unread < self.limit and len(self.in_flight) < self.held
+
+    def _send(self, pool: WorkerPool) -> None:
+        try:
+            running = pool.get()
+            for tag, entries in self.batches:
+                future = running.submit(read_batch, packed(entries), self.ctx)
+                self.in_flight.append((tag, future))
+                future.add_done_callback(self._wake)
+                with self.changed:
+                    self.changed.wait_for(lambda: self.stopping or self._room())
+                    if self.stopping:
+                        return
+        except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread by stop()
+            self.failed = exc
+
+    def stop(self) -> deque[tuple[Any, Future]]:
+        """Stop sending; the batches sent, in order (raises the thread's error, if any)."""
+        with self.changed:
+            self.stopping = True
+            self.changed.notify_all()
+        self.thread.join()
+        if self.failed is not None:
+            raise self.failed
+        return self.in_flight

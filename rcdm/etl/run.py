@@ -9,7 +9,7 @@ or real UID.
 from __future__ import annotations
 
 import contextlib
-import itertools
+import functools
 import json
 import logging
 import os
@@ -17,10 +17,9 @@ import re
 import socket
 import sys
 import time
-import warnings
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +29,11 @@ import pyarrow.compute as pc
 from rcdm._version import __version__
 from rcdm.db import Connection, connect, execute_sql, exists_table, query_sql, query_statement, transaction
 from rcdm.ddl import create_tables
-from rcdm.dicom.deid import hmac_hex, load_or_create_secret, load_person_map
-from rcdm.errors import MissingSecretWarning, UsageError
+from rcdm.dicom.deid import hmac_hex, load_person_map
 from rcdm.etl import lock
 from rcdm.etl.discover import iter_files
 from rcdm.etl.dask_executor import make_executor
-from rcdm.etl.executor import LocalExecutor, WorkerPool
-from rcdm.etl.forkserver import pool_workers
+from rcdm.etl.executor import LocalExecutor
 from rcdm.errors import DatabaseError
 from rcdm.etl.fit import fit_batch
 from rcdm.etl.load import (BatchOutcome, clear_work_tables, create_work_tables, deferred_indexes, finalize,
@@ -45,16 +42,13 @@ from rcdm.etl.load import (BatchOutcome, clear_work_tables, create_work_tables, 
 from rcdm.etl.path_index import PathIndex, default_location
 from rcdm.etl.persons import PersonState
 from rcdm.etl.stage import Staging
-from rcdm.etl.transform import UNCHANGED, BatchContext, FileEntry, file_ids, file_key, relative_paths, stat_of
+from rcdm.etl.start import FINAL_STATUSES, Batches, Begun, Opening, begin, default_root, paths_of
+from rcdm.etl.transform import UNCHANGED, BatchContext, file_ids
 from rcdm.fetch import is_missing
 from rcdm.identifiers import check_schema
 from rcdm.options import EtlOptions, merged
 
 log = logging.getLogger("rcdm.etl")
-
-FINAL_STATUSES = ("loaded", "duplicate", "skipped", "quarantined")
-"""Statuses of ``rcdm_etl_file`` that a re-run does not read again while the file is unchanged
-(``unmapped_patient`` is retried: the person map may have grown)."""
 
 SUMMARY_KEYS = ("run_id", "files_seen", "loaded", "quarantined", "skipped", "skipped_by_reason",
                 "quarantined_by_reason", "unmapped_patient", "invalid_dates", "studies", "series", "images",
@@ -90,35 +84,6 @@ EXIT_BEFORE_FINALIZE = "RCDM_ETL_TEST_EXIT_BEFORE_FINALIZE"
 leave it) after the last batch committed and before the run's finalize."""
 
 
-def _int(value: Any, name: str, minimum: int = 1) -> int:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise UsageError(f"{name} must be a number, not {value!r}") from None
-    if not number.is_integer() or number < minimum:
-        raise UsageError(f"{name} must be a whole number >= {minimum}, not {value!r}")
-    return int(number)
-
-
-def _paths(paths: str | os.PathLike | Iterable[str | os.PathLike] | None) -> list[str]:
-    if paths is None:
-        return []
-    if isinstance(paths, (str, os.PathLike)):
-        return [os.fspath(paths)]
-    return [os.fspath(p) for p in paths]
-
-
-def default_root(paths: list[str]) -> str:
-    """The archive root when none is given: the directory given, or the common folder of all the paths."""
-    absolute = [os.path.abspath(p) for p in paths]
-    if not absolute:
-        return os.getcwd()
-    if len(absolute) == 1:
-        return absolute[0] if os.path.isdir(absolute[0]) else os.path.dirname(absolute[0])
-    common = os.path.commonpath(absolute)
-    return common if os.path.isdir(common) else os.path.dirname(common)
-
-
 def person_lookup(secret: bytes, conn: Connection, schema: str, person_map: str | None,
                   person_source: str | None) -> dict[str, int]:
     """patient_key (keyed hash of the PatientID) → person_id; raw PatientIDs are dropped as soon as hashed."""
@@ -143,109 +108,26 @@ _KNOWN_FILES = ("SELECT f.file_key, f.file_size, f.file_mtime_ns, f.status, f.he
                 "WHERE f.file_key IN (SELECT k.file_key FROM @cdm_database_schema.rcdm_etl_stage_file k);")
 
 
-def _known_files(conn: Connection, schema: str, keys: pa.Array) -> dict[int, tuple[Any, Any, str, Any]]:
-    """``rcdm_etl_file.file_key`` → (size, mtime_ns, status, header_checksum) of the files an earlier run recorded.
+def _known_files(conn: Connection, schema: str, keys: pa.Array) -> dict[int, tuple[int | None, int | None, str,
+                                                                                int | None]]:
+    """``rcdm_etl_file.file_key`` → (size, mtime_ns, status, header_checksum) of the files an earlier run recorded
+    (``start.Known``; numbers as ints, missing ones None).
 
     The batch's keys are joined as the rows of a work table (``load.keys_in``: never committed)."""
     if not len(keys):
         return {}
     with transaction(conn), keys_in(conn, schema, "rcdm_etl_stage_file", pa.table({"file_key": keys})) as source:
         frame = query_statement(conn, keyed(conn, schema, _KNOWN_FILES, source, "rcdm_etl_stage_file"))
-    return {int(k): (s, m, st, c) for k, s, m, st, c in zip(frame["file_key"], frame["file_size"],
-                                                            frame["file_mtime_ns"], frame["status"],
-                                                            frame["header_checksum"])}
+    return {int(k): (_int_or_none(s), _int_or_none(m), st, _int_or_none(c))
+            for k, s, m, st, c in zip(frame["file_key"], frame["file_size"], frame["file_mtime_ns"],
+                                      frame["status"], frame["header_checksum"])}
 
 
-def _checksum_of(value: Any) -> int | None:
+def _int_or_none(value: Any) -> int | None:
     try:
         return None if is_missing(value) else int(value)
     except (TypeError, ValueError):
         return None
-
-
-def _same(stored: Any, current: int | None) -> bool:
-    if current is None:
-        return False
-    try:
-        return int(stored) == current
-    except (TypeError, ValueError):
-        return False
-
-
-RAMP_STEPS = 3
-"""``_Batches.ramp``: the first batches of a run with worker processes are 2**3, 2**2, then 2 times smaller."""
-
-
-class _Batches:
-    """Batches of FileEntry to read, with the count of unchanged files each batch left out."""
-
-    def __init__(self, conn: Connection, schema: str, files: Iterator[str], root: str, size: int,
-                 secret: bytes, check_content: bool = True, first_load: bool = False) -> None:
-        self.conn, self.schema, self.files, self.root, self.size = conn, schema, files, root, size
-        self.secret, self.check_content, self.first_load = secret, check_content, first_load
-        self.seen = 0
-        self.paths: dict[str, str] = {}
-        """file_key (hex) → real relative path of the files in flight (for the path index; popped when staged)."""
-
-    ramp = 0
-    """With N worker processes: the first N batches hold 1/8 of the batch size, the next N 1/4, the next N 1/2
-    (``RAMP_STEPS``), so that every worker starts at once and the first results come soon (a 5,000-file run
-    used to be one batch: one worker read it while the other waited)."""
-
-    def _size(self, number: int) -> int:
-        steps = max(0, RAMP_STEPS - number // self.ramp) if self.ramp else 0
-        return max(1, self.size >> steps)
-
-    def __iter__(self) -> Iterator[tuple[dict[str, int], list[FileEntry]]]:
-        files = iter(self.files)
-        number = 0
-        while chunk := list(itertools.islice(files, self._size(number))):  # the walk read lazily, a batch at a time
-            yield self._prepare(chunk)
-            number += 1
-
-    def _prepare(self, paths: list[str]) -> tuple[dict[str, int], list[FileEntry]]:
-        if self.first_load:  # no file known: nothing to skip, the workers key and stat the files
-            return self._first(paths)
-        entries = []
-        for path, rel in zip(paths, relative_paths(paths, self.root)):
-            size, mtime = stat_of(path)
-            entries.append(FileEntry(path, rel, file_key(rel, self.secret), size, mtime))
-        ids = file_ids([e.file_key for e in entries])
-        known = _known_files(self.conn, self.schema, ids)
-        fresh = []
-        known_fresh = 0
-        final: set[str] = set()
-        known_keys: set[str] = set()
-        for e, key in zip(entries, ids.to_pylist()):
-            k = known.get(key)
-            if k is not None:
-                known_keys.add(e.file_key)
-            if k is not None and k[2] in FINAL_STATUSES:
-                final.add(e.file_key)
-                if _same(k[0], e.size) and _same(k[1], e.mtime_ns):
-                    checksum = _checksum_of(k[3])
-                    if checksum is None or not self.check_content:
-                        continue  # unchanged by size and mtime (no checksum recorded, or not asked to compare)
-                    e = e._replace(expect_checksum=checksum)  # the worker compares the header checksum
-            fresh.append(e)
-            self.paths[e.file_key] = e.file_path
-            known_fresh += k is not None
-        self.seen += len(paths)
-        tag = {"files": len(paths), "unchanged": len(paths) - len(fresh), "known": known_fresh, "final": final,
-               "known_keys": known_keys}
-        return tag, fresh
-
-    def _first(self, paths: list[str]) -> tuple[dict[str, Any], list[Any]]:
-        """The batch of a run into a schema that knows no file: the entries without key or stat
-        (``discover.complete_entries`` fills them in the worker), as the plain tuples of ``FileEntry``'s fields
-        that the pipe to the workers carries (``executor.packed``; made at C speed, no named tuple a file); the
-        tag holds the real relative paths, in the batch's order (``seq``), for the path index."""
-        relative = relative_paths(paths, self.root)
-        entries = list(zip(paths, relative, *(itertools.repeat(v) for v in ("", None, None, None))))
-        self.seen += len(paths)
-        tag = {"files": len(paths), "unchanged": 0, "known": 0, "final": set(), "known_keys": set(),
-               "relative": relative}
-        return tag, entries
 
 
 def _map_persons(table: pa.Table, lookup: dict[str, int]) -> tuple[pa.Table, int]:
@@ -418,7 +300,7 @@ def verify_etl(conn: Connection | str, cdm_database_schema: str,
             return verify_etl(opened, cdm_database_schema, paths, root, path_index, secret_file)
     check_schema(cdm_database_schema, "cdm_database_schema")
     found = verify(conn, cdm_database_schema)
-    path_list = _paths(paths)
+    path_list = paths_of(paths)
     location = Path(path_index) if path_index is not None else default_location(secret_file)
     found["files_gone"] = 0
     if path_list and location.is_file():
@@ -513,87 +395,42 @@ def run_etl(
     run) lists its instances by QIDO-RS or C-FIND (``rcdm.pacs.etl``; ``pacs``: a ``rcdm.pacs.PacsOptions``)
     and loads the same rows a file ETL of the same images would, resumable by study.
     """
-    options = _etl_options(options, keywords)
-    started = time.monotonic()
-    path_list, addresses, options = _checked(_paths(paths), options)
     # the worker processes start while the database is opened and prepared (executor.WorkerPool)
-    workers = pool_workers(options.executor, options.workers, bool(addresses))
-    pool = WorkerPool(workers) if workers else None
+    return run_begun(begin(paths, conn, _etl_options(options, keywords)), conn)
+
+
+def run_begun(run: Begun, conn: Connection | str | os.PathLike | None) -> dict[str, Any]:
+    """``run_etl`` of a run ``start.begin`` began (``rcdm etl`` begins it before it imports this module: a first
+    load's workers read during those imports); shuts its workers down when done."""
     try:
         if conn is None or isinstance(conn, (str, os.PathLike)):
             with lock.open_database(conn) as opened:
-                return _run(path_list, addresses, opened, options, pool, started)
-        return _run(path_list, addresses, conn, options, pool, started)
+                return _run(run, opened)
+        return _run(run, conn)
     finally:
-        if pool is not None:
-            pool.close()
+        run.close()
 
 
-def _checked(path_list: list[str], options: EtlOptions) -> tuple[list[str], list[str], EtlOptions]:
-    """Every argument checked before the site secret is created or anything is written: the paths, the PACS
-    address (``[address]`` or ``[]``) and the options with their numbers made whole numbers."""
-    cdm_database_schema, vocabulary_database_schema = options.cdm_database_schema, options.vocabulary_database_schema
-    file_list, person_map, person_source = options.file_list, options.person_map, options.person_source
-    check_schema(cdm_database_schema, "cdm_database_schema")
-    if vocabulary_database_schema is not None:
-        check_schema(vocabulary_database_schema, "vocabulary_database_schema")
-    if not path_list and file_list is None:
-        raise UsageError("Give at least one path (a DICOM file or folder) or a file list.")
-    if (person_map is None) == (person_source is None):
-        raise UsageError("Give exactly one of person_map (a CSV 'patient_id,person_id') or person_source='cdm'.")
-    if person_source is not None and str(person_source).lower() != "cdm":
-        raise UsageError(f"person_source must be 'cdm' (the CDM's person.person_source_value), not {person_source!r}")
-    # every argument is checked before the site secret is created or anything is written
-    from rcdm.pacs.url import is_pacs_url, parse_pacs_url
-
-    addresses = [p for p in path_list if is_pacs_url(p)]
-    if addresses and (len(path_list) > 1 or file_list is not None):
-        raise UsageError("Give one PACS address per run, without file paths or a file list.")
-    for address in addresses:
-        parse_pacs_url(address)
-    missing = [str(p) for p in path_list if not is_pacs_url(p) and not os.path.lexists(p)]
-    if missing:
-        raise UsageError(f"No such file or folder: {', '.join(missing[:5])}")
-    if file_list is not None and not os.path.isfile(file_list):
-        raise UsageError(f"No such file list: {file_list}")
-    if person_map is not None and not os.path.isfile(person_map):
-        raise UsageError(f"No person map at {person_map}: give a CSV file with the header 'patient_id,person_id'")
-    workers = options.workers
-    return path_list, addresses, replace(
-        options, batch_size=_int(options.batch_size, "batch_size"), commit_rows=_int(options.commit_rows, "commit_rows"),
-        workers=_int(workers, "workers") if workers is not None else None)
-
-
-def _run(path_list: list[str], addresses: list[str], conn: Connection, options: EtlOptions, pool: WorkerPool | None,
-         started: float) -> dict[str, Any]:
-    """``run_etl`` once its arguments are checked and the database is open (``pool``: the workers, if started)."""
-    names = ("cdm_database_schema", "person_map", "person_source", "secret_file", "workers", "batch_size", "root",
+def _run(run: Begun, conn: Connection) -> dict[str, Any]:
+    """``run_etl`` once its arguments are checked and the database is open."""
+    path_list, addresses, options, pool, started = run.path_list, run.addresses, run.options, run.pool, run.started
+    names = ("cdm_database_schema", "person_map", "person_source", "secret_file", "workers", "batch_size",
              "file_list", "staging_dir", "keep_staging", "summary_json", "quiet", "progress",
              "vocabulary_database_schema", "map_protocols", "executor", "scheduler", "staging_url", "commit_rows",
              "path_index", "check_content", "pacs")
-    (cdm_database_schema, person_map, person_source, secret_file, workers, batch_size, root, file_list, staging_dir,
+    (cdm_database_schema, person_map, person_source, secret_file, workers, batch_size, file_list, staging_dir,
      keep_staging, summary_json, quiet, progress, vocabulary_database_schema, map_protocols, executor, scheduler,
      staging_url, commit_rows, path_index, check_content, pacs) = (getattr(options, name) for name in names)
     schema = cdm_database_schema
     show = (not quiet and sys.stderr.isatty()) if progress is None else bool(progress)
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", MissingSecretWarning)
-        secret = load_or_create_secret(secret_file)
-    for w in caught:
-        log.info("%s", w.message)
-        if not quiet:
-            print(f"rcdm: WARNING: {w.message}", file=sys.stderr)
-    root_dir = os.path.abspath(os.fspath(root)) if root is not None else default_root(path_list)
-    early = None
-    if pool is not None and not addresses and _knows_no_file(conn, schema):
-        # a first load: the workers read its first batches while the opening below goes on (the tables, the lock,
-        # the repairs, which only remove rows of earlier runs, of which there are none)
+    opening = run.opening = run.opening or Opening.read(path_list, secret_file, options.root, quiet)
+    secret, root_dir = opening.secret, opening.root
+    if opening.results is None and pool is not None and not addresses and _knows_no_file(conn, schema):
+        # a first load into an existing database: the workers read while it opens
         make_executor(executor, BatchContext(secret), workers, scheduler, staging_url)  # checks them
-        batches = _Batches(conn, schema, iter_files(path_list, file_list), root_dir, batch_size, secret,
-                           check_content, first_load=True)
-        batches.ramp = pool.workers
-        early = LocalExecutor(BatchContext(secret), pool=pool).start(iter(batches))
+        opening.start_first_load(iter_files(path_list, file_list), batch_size, check_content, pool)
+    early, batches = opening.results, opening.batches
     made = _create_tables(conn, schema)
     lookup = person_lookup(secret, conn, schema, os.fspath(person_map) if person_map else None, person_source)
 
@@ -621,7 +458,7 @@ def _run(path_list: list[str], addresses: list[str], conn: Connection, options: 
     try:
         settings.enter_context(load_settings(conn))  # restored in the finally below
         if early is not None and not is_empty(conn, schema, "rcdm_etl_file"):
-            early.close()  # another run recorded files between the probe and the lock: this run reads as a rerun
+            opening.close()  # another run recorded files between the probe and the lock: this run reads as a rerun
             early = None
         results = early
         for column in upgrade_columns(conn, schema):
@@ -646,11 +483,11 @@ def _run(path_list: list[str], addresses: list[str], conn: Connection, options: 
             if pool is not None:  # "local" with workers: those already started
                 reader = LocalExecutor(BatchContext(secret), pool=pool)
             first_load = isinstance(reader, LocalExecutor) and is_empty(conn, schema, "rcdm_etl_file")
-            batches = _Batches(conn, schema, iter_files(path_list, file_list), root_dir, batch_size, secret,
-                               check_content, first_load)
+            batches = Batches(iter_files(path_list, file_list), root_dir, batch_size, secret,
+                              None if first_load else functools.partial(_known_files, conn, schema), check_content)
             batches.ramp = pool.workers if pool is not None else 0
             results = reader.map_batches(iter(batches))
-        paths = {} if addresses else batches.paths
+        paths = batches.paths if batches is not None else {}  # a PACS run has no batches of paths
         staged = _staged(results, _Stage(staging, lookup, paths, index, root_dir), counts, skipped_by, bar)
         with deferred_indexes(conn, schema) as deferred:
             if deferred:
