@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-PRELOAD = ("__main__", "rcdm.etl.transform", "pandas")
+PRELOAD = ("__main__", "rcdm.etl.no_pandas", "rcdm.etl.transform")
 """What the forkserver imports once, before it forks any worker: the worker code (``transform.process_batch``),
 a script's main module (multiprocessing imports it in every new worker otherwise: ~0.1 s less per pool
 measured with a main that imports rcdm) and pandas (``pa.table()`` of a dict imports it on first use, to ask
