@@ -2,6 +2,6 @@
 
 import sys
 
-from rcdm.cli import main
+from rcdm.cli import entry
 
-sys.exit(main())
+sys.exit(entry())
