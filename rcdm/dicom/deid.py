@@ -350,19 +350,30 @@ def may_hold(texts: Iterable[Any], patient_ids: tuple[str, ...], names: tuple[st
     case-insensitively, with runs of white space as one space (as ``scrub_text`` compares them), or four
     dot-separated numbers (what every ``UID_TOKEN`` match holds). A text or word beyond ASCII (case mappings
     beyond ASCII: the test would not be looser there): True."""
-    words = [" ".join(w.split()).lower() for w in patient_ids + names + birth_dates]
-    if not all(map(str.isascii, words)):
+    words = _loose_words(patient_ids + names + birth_dates)
+    if words is None:
         return True
-    words = [w for w in words if w]
     for text in texts:
         if not isinstance(text, str) or not text:
             continue
         if not text.isascii():
             return True
-        lowered = " ".join(text.split()).lower()
-        if any(w in lowered for w in words) or (lowered.count(".") >= 3 and _UID_LIKE_SEARCH(lowered)):
+        lowered = text.lower()
+        if "  " in lowered or not lowered.isprintable():  # white space other than single spaces: as one space
+            lowered = " ".join(lowered.split())
+        if any(map(lowered.__contains__, words)) or (lowered.count(".") >= 3 and _UID_LIKE_SEARCH(lowered)):
             return True
     return False
+
+
+@functools.lru_cache(maxsize=4096)
+def _loose_words(words: tuple[str, ...]) -> tuple[str, ...] | None:
+    """``may_hold``'s words, lower case with white space runs as one space, the empty ones left out; None when one
+    is beyond ASCII (cached per identity: a patient's files ask for the same words)."""
+    folded = [" ".join(w.split()).lower() for w in words]
+    if not all(map(str.isascii, folded)):
+        return None
+    return tuple(w for w in folded if w)
 
 
 @functools.lru_cache(maxsize=4096)
