@@ -155,7 +155,7 @@ def _map_persons(table: pa.Table, lookup: dict[str, int]) -> tuple[pa.Table, int
 @dataclass(frozen=True)
 class _Stage:
     """Where each read batch goes before the load: its staging folder, the person map, the path index (with
-    the real relative paths of the files in flight, ``_Batches.paths``) and the archive root."""
+    the real relative paths of the files in flight, ``start.Batches.paths``) and the archive root."""
 
     staging: Staging
     lookup: dict[str, int]
