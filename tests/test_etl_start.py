@@ -162,40 +162,43 @@ def test_an_error_of_the_feeding_thread_is_raised_to_the_caller(tmp_path):
         pool.close()
 
 
+_NO_PANDAS = "'pandas' not in __import__('sys').modules and not __import__('pyarrow').lib._pandas_api.have_pandas"
+"""In a process: pandas not imported, and pyarrow takes it for absent (an expression: ``eval`` pickles by name)."""
+
+
 def test_workers_never_import_pandas(tmp_path):
-    """The forkserver settles pyarrow's question about pandas with pandas hidden (``rcdm.etl.no_pandas``): a
+    """The forkserver settles pyarrow's question about pandas with pandas hidden (``rcdm.etl.preload``): a
     worker that has read and converted batches has not imported it, and builds the same tables."""
     if pool_context().get_start_method() != "forkserver":
         pytest.skip("no forkserver on this platform")
-    from rcdm.etl.no_pandas import answer_without_pandas
-
     batches = _entries(tmp_path, 6)
     pool = WorkerPool(2)
     try:
         running = pool.get()
         tables = [running.submit(read_batch, entries, BatchContext(SECRET)).result() for _tag, entries in batches]
-        # answer_without_pandas is True only where pandas is not imported and pyarrow takes it for absent
-        assert all(running.submit(answer_without_pandas).result() for _ in range(4))
+        assert all(running.submit(eval, _NO_PANDAS).result() for _ in range(4))
     finally:
         pool.close()
     assert [t.to_pylist() for t in tables] == [read_batch(entries, BatchContext(SECRET)).to_pylist()
                                                for _tag, entries in batches]
 
 
-def test_no_pandas_hides_pandas_from_pyarrow_only_at_its_first_question():
-    code = """
-import sys
+def test_the_preload_hides_pandas_from_pyarrow_only_at_its_first_question():
+    """In a new process as in the server: pyarrow settles that pandas is absent, a later ``import pandas`` still
+    works, the worker code is imported, the collector is on again with the imports frozen out of it."""
+    code = f"""
+import gc, sys
+import rcdm.etl.preload as preload
+print({_NO_PANDAS}, 'rcdm.etl.transform' in sys.modules, gc.isenabled(), gc.get_freeze_count() > 0)
 import pyarrow as pa
-from rcdm.etl.no_pandas import answer_without_pandas
-first = 'pandas' in sys.modules
-t = pa.table({'a': [1, 2], 'b': ['x', None]})
+t = pa.table({{'a': [1, 2], 'b': ['x', None]}})
 import pandas  # a later import still works; only pyarrow keeps its answer
-print(first, answer_without_pandas(), t.num_rows, pa.lib._pandas_api.have_pandas)
+print(preload.answer_without_pandas(), t.num_rows, pa.lib._pandas_api.have_pandas)
 """
     done = _python(code)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["False", "False", "2", "False"]
-    imported_first = _python("import pandas, sys; from rcdm.etl import no_pandas; import pyarrow as pa; "
+    assert done.stdout.split() == ["True", "True", "True", "True", "False", "2", "False"]
+    imported_first = _python("import pandas, sys; import rcdm.etl.preload; import pyarrow as pa; "
                              "print(pa.lib._pandas_api.have_pandas)")
     assert imported_first.returncode == 0, imported_first.stderr
     assert imported_first.stdout.split() == ["True"]  # pandas imported before: nothing hidden

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import click
 
 from rcdm._version import __version__
-from rcdm.cli.common import LazyGroup
+from rcdm.cli.common import LazyGroup, Program
 from rcdm.errors import RcdmError
 
 VERBS: dict[str, tuple[str, str, str]] = {
@@ -48,12 +48,13 @@ def cli() -> None:
     """Radiology Common Data Model (R-CDM) for OHDSI sites."""
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, program: bool = False) -> int:
     """Run the command; returns its exit code. ``--help`` and ``--version`` exit 0 and bad usage exits 2 (as
-    SystemExit, like argparse); an rcdm error prints one line and returns its exit code."""
+    SystemExit, like argparse); an rcdm error prints one line and returns its exit code. ``program``: the process
+    ends with the command (``entry``; verbs read it as ``Program.of(ctx)``)."""
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        with cli.make_context("rcdm", args) as ctx:
+        with cli.make_context("rcdm", args, obj=Program(program)) as ctx:
             return int(cli.invoke(ctx) or 0)
     except click.exceptions.Exit as exc:  # --help, --version
         raise SystemExit(exc.exit_code) from None
@@ -83,6 +84,6 @@ def entry() -> int:
     handlers (logging, temporary folders, multiprocessing) still run. Not for a process that goes on (tests and
     callers use ``main``)."""
     try:
-        return main()
+        return main(program=True)
     finally:
         gc.freeze()

@@ -8,7 +8,16 @@ from typing import Any
 
 import click
 
-from rcdm.cli.common import Command, db_option, db_options, existing_db, options_from, options_of
+from rcdm.cli.common import (
+    Command,
+    Program,
+    collector_paused,
+    db_option,
+    db_options,
+    existing_db,
+    options_from,
+    options_of,
+)
 from rcdm.cli.pacs import pacs_of, pacs_options
 from rcdm.errors import UsageError
 from rcdm.options import EtlOptions, merged
@@ -37,19 +46,19 @@ def etl(paths: tuple[str, ...], db: str | None, verify: bool, **params: Any) -> 
         raise click.UsageError("--person-map and --person-source exclude each other")
     if options.person_map is None and options.person_source is None:
         raise UsageError("rcdm etl needs --person-map FILE or --person-source cdm")
-    from rcdm.etl import forkserver
-    from rcdm.pacs.url import is_pacs_url
+    with collector_paused(freeze=Program.of(click.get_current_context()).ends_with_command):
+        from rcdm.etl import forkserver
+        from rcdm.pacs.url import is_pacs_url
 
-    if forkserver.pool_workers(options.executor, options.workers, any(is_pacs_url(p) for p in paths)):
-        forkserver.start()  # the workers' server imports the reader while this process imports the database layer
-    from rcdm.etl.start import begin
+        if forkserver.pool_workers(options.executor, options.workers, any(is_pacs_url(p) for p in paths)):
+            forkserver.start()  # the workers' server imports the reader while this process imports the rest
+        from rcdm.etl.start import begin
 
-    # the arguments checked, the workers starting and, into a new database file, sent the first batches: they read
-    # while this process imports the database layer (rcdm.etl.run); it opens the database (lock.open_database) and
-    # prints the summary, quarantine and report unless quiet
-    run = begin(list(paths), db, merged(EtlOptions, options, {"pacs": pacs_of(params)}))
-    from rcdm.etl.run import run_begun
-
+        # the arguments checked, the workers starting and, into a new database file, sent the first batches: they
+        # read while this process imports the database layer (rcdm.etl.run)
+        run = begin(list(paths), db, merged(EtlOptions, options, {"pacs": pacs_of(params)}))
+        from rcdm.etl.run import run_begun
+    # it opens the database (lock.open_database) and prints the summary, quarantine and report unless quiet
     run_begun(run, db)
     return 0
 

@@ -2,8 +2,8 @@
 
 Modules, one job each: ``discover`` (stream file paths), ``transform`` (a batch of files → de-identified Arrow
 rows; runs in the workers), ``executor`` (process pool, bounded and ordered), ``forkserver`` (how the workers
-start: a server that imports the reader once, started by ``rcdm etl`` before its own imports; ``no_pandas``,
-which it preloads), ``start`` (a run's arguments, its walk as batches, what it does before its database is
+start: a server that imports the reader once, started by ``rcdm etl`` before its own imports; ``preload``,
+what it imports), ``start`` (a run's arguments, its walk as batches, what it does before its database is
 open), ``stage`` (Parquet staging files), ``load`` (one transaction per batch), ``lock`` (one run per schema),
 ``run`` (``run_etl``, the whole pipeline).
 

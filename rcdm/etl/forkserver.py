@@ -13,11 +13,11 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-PRELOAD = ("__main__", "rcdm.etl.no_pandas", "rcdm.etl.transform")
-"""What the forkserver imports once, before it forks any worker: the worker code (``transform.process_batch``),
-a script's main module (multiprocessing imports it in every new worker otherwise: ~0.1 s less per pool
-measured with a main that imports rcdm) and pandas (``pa.table()`` of a dict imports it on first use, to ask
-whether it is a DataFrame, which made each worker's first batch 0.6-0.9 s slower than the next ones)."""
+PRELOAD = ("__main__", "rcdm.etl.preload")
+"""What the forkserver imports once, before it forks any worker: a script's main module (multiprocessing imports
+it in every new worker otherwise: ~0.1 s less per pool measured with a main that imports rcdm) and
+``rcdm.etl.preload``: the worker code (``transform.process_batch``), pyarrow settled without pandas (its first
+list conversion would import pandas in each worker: 0.6-0.9 s on a first batch), the collector kept out."""
 
 
 @contextlib.contextmanager
