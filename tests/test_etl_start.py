@@ -231,3 +231,33 @@ except SystemExit as exc:
 """
     done = _python(code)
     assert done.stdout.split()[-3:] == ["0", "0", "True"], done.stderr  # only entry() freezes, whatever the exit
+
+
+def test_the_collector_is_paused_over_the_imports_and_frozen_only_for_the_program(tmp_path):
+    """``rcdm etl`` pauses the collector over its imports; it freezes their objects out of it only when the
+    process ends with the command (``rcdm.cli.entry``): a caller of ``main`` (this test) keeps a collector that
+    collects everything."""
+    import gc
+
+    from rcdm.cli import main
+    from rcdm.cli.common import collector_paused
+
+    before = gc.get_freeze_count()
+    with collector_paused(freeze=False):
+        assert not gc.isenabled()
+    assert gc.isenabled() and gc.get_freeze_count() == before
+    gc.disable()
+    try:
+        with collector_paused(freeze=False):
+            pass
+        assert not gc.isenabled()  # a collector the caller disabled stays disabled
+    finally:
+        gc.enable()
+    tree, persons, images = _corpus(tmp_path)
+    assert main(["etl", str(tree), "--db", str(tmp_path / "x.duckdb"), "--person-map", str(persons),
+                 "--secret-file", str(tmp_path / "secret"), "--workers", "2", "--quiet"]) == 0
+    assert gc.isenabled() and gc.get_freeze_count() == before
+    frozen = _python("import gc; from rcdm.cli.common import collector_paused\n"
+                     "with collector_paused(freeze=True): import pandas\n"
+                     "print(gc.isenabled(), gc.get_freeze_count() > 0)")
+    assert frozen.stdout.split() == ["True", "True"], frozen.stderr
