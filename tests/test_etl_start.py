@@ -140,6 +140,9 @@ def test_the_feeding_thread_keeps_workers_busy_within_its_bounds(tmp_path):
         executor = LocalExecutor(BatchContext(SECRET), pool=pool)
         out = list(executor._map(pool.get(), rest, in_flight))  # the caller takes over where the thread stopped
         started = list(executor.start(iter(batches)))
+        dropped = executor.start(iter(batches))
+        dropped.close()  # before any result: the thread stops, nothing is read for it any more
+        assert not dropped.feeder.thread.is_alive()
     finally:
         pool.close()
     for got in (out, started):

@@ -101,25 +101,18 @@ class LocalExecutor:
             pool = self.pool or stack.enter_context(contextlib.closing(WorkerPool(self.workers)))
             yield from self._map(pool.get(), iter(batches), deque())
 
-    def start(self, batches: Iterator[tuple[T, list[FileEntry]]]) -> Generator[tuple[T, pa.Table], None, None]:
+    def start(self, batches: Iterator[tuple[T, list[FileEntry]]]) -> Started:
         """``map_batches`` with ``pool`` (the caller's, starting) whose batches a thread sends as soon as the workers
         run, while the caller goes on (a cold run's opening: imports, database, tables) until it asks for the
-        first result; an error of that thread is raised there.
+        first result; an error of that thread is raised there. ``close()`` the results not wanted.
 
         The thread keeps each worker busy as ``_map`` would (two batches a worker not yet read) and holds at most
         ``held`` batches read or in flight, so memory stays bounded however long the opening takes."""
         assert self.pool is not None and self.workers > 1
-        feeder = _Feeder(self.pool, batches, self.ctx, self._limit, self.held)
-        return self._fed(feeder, batches)
+        return Started(self, _Feeder(self.pool, batches, self.ctx, self._limit, self.held), batches)
 
     held = 16
     """Batches ``start``'s thread holds at most, read or in flight (16 x 5,000 files: ~50 MB of rows)."""
-
-    def _fed(self, feeder: _Feeder, batches: Iterator[tuple[T, list[FileEntry]]]
-             ) -> Generator[tuple[T, pa.Table], None, None]:
-        in_flight = feeder.stop()
-        assert self.pool is not None
-        yield from self._map(self.pool.get(), batches, in_flight)
 
     def _map(self, pool: ProcessPoolExecutor, batches: Iterator[tuple[T, list[FileEntry]]],
              in_flight: deque[tuple[Any, Future]]) -> Generator[tuple[T, pa.Table], None, None]:
@@ -135,6 +128,31 @@ class LocalExecutor:
                 yield done_tag, future.result()
         finally:
             for _tag, future in in_flight:
+                future.cancel()
+
+
+class Started(Iterator[tuple[Any, pa.Table]]):
+    """``LocalExecutor.start``'s results, in order: the first one asked for stops the thread that sends batches
+    and the caller's thread sends the rest (``_map``); ``close`` stops it without reading (the results dropped)."""
+
+    def __init__(self, executor: LocalExecutor, feeder: _Feeder, batches: Iterator[tuple[Any, list[FileEntry]]]
+                 ) -> None:
+        self.executor, self.feeder, self.batches = executor, feeder, batches
+        self._results: Generator[tuple[Any, pa.Table], None, None] | None = None
+
+    def __next__(self) -> tuple[Any, pa.Table]:
+        if self._results is None:
+            in_flight = self.feeder.stop()
+            assert self.executor.pool is not None
+            self._results = self.executor._map(self.executor.pool.get(), self.batches, in_flight)
+        return next(self._results)
+
+    def close(self) -> None:
+        if self._results is not None:
+            self._results.close()  # cancels what is in flight
+            return
+        with contextlib.suppress(Exception):  # dropped: its error, if any, does not matter
+            for _tag, future in self.feeder.stop():
                 future.cancel()
 
 

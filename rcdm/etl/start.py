@@ -18,7 +18,7 @@ import os
 import sys
 import time
 import warnings
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ import pyarrow as pa
 from rcdm.dicom.deid import load_or_create_secret
 from rcdm.errors import MissingSecretWarning, UsageError
 from rcdm.etl.discover import iter_files
-from rcdm.etl.executor import LocalExecutor, WorkerPool
+from rcdm.etl.executor import LocalExecutor, Started, WorkerPool
 from rcdm.etl.forkserver import pool_workers
 from rcdm.etl.transform import BatchContext, FileEntry, file_ids, file_key, relative_paths, stat_of
 from rcdm.identifiers import check_schema
@@ -163,7 +163,7 @@ class Opening:
 
     def close(self) -> None:
         """Drop the early results (another run recorded files before this one took the lock; or an error)."""
-        if isinstance(self.results, Generator):
+        if isinstance(self.results, Started):
             self.results.close()
         self.batches = self.results = None
 
