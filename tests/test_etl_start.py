@@ -16,7 +16,7 @@ import pytest
 from rcdm.db import connect, query_sql
 from rcdm.dicom.sample import write_sample_corpus
 from rcdm.etl.discover import iter_files
-from rcdm.etl.executor import LocalExecutor, WorkerPool, _Feeder, read_batch
+from rcdm.etl.executor import LocalExecutor, WorkerPool, _Feeder
 from rcdm.etl.forkserver import pool_context
 from rcdm.etl.start import Batches, begin, new_database_file
 from rcdm.etl.transform import BatchContext
@@ -107,6 +107,11 @@ def test_begin_checks_everything_before_it_creates_the_secret(tmp_path):
         begin([str(tree)], str(tmp_path / "new.duckdb"), bad)
     with pytest.raises(UsageError, match="No such file"):
         begin([str(tmp_path / "missing")], str(tmp_path / "new.duckdb"), EtlOptions(person_map=str(persons)))
+    for executor in (dict(staging_url=str(tmp_path / "stage")), dict(scheduler="tcp://h:8786"),
+                     dict(executor="spark")):  # the executor's options too, into a new file as into any
+        options = EtlOptions(person_map=str(persons), secret_file=str(tmp_path / "secret"), workers=2, **executor)
+        with pytest.raises(UsageError):
+            begin([str(tree)], str(tmp_path / "new.duckdb"), options)
     assert not (tmp_path / "secret").exists()
 
 
@@ -169,21 +174,43 @@ _NO_PANDAS = "'pandas' not in __import__('sys').modules and not __import__('pyar
 """In a process: pandas not imported, and pyarrow takes it for absent (an expression: ``eval`` pickles by name)."""
 
 
-def test_workers_never_import_pandas(tmp_path):
-    """The forkserver settles pyarrow's question about pandas with pandas hidden (``rcdm.etl.preload``): a
-    worker that has read and converted batches has not imported it, and builds the same tables."""
+_WORKERS_SCRIPT = """
+import sys
+NO_PANDAS = sys.argv[1]
+from rcdm.etl import forkserver
+from rcdm.etl.executor import WorkerPool, read_batch
+from rcdm.etl.start import Batches
+from rcdm.etl.transform import BatchContext
+if sys.argv[2] == "program":
+    forkserver.start(forkserver.PROGRAM_PRELOAD)
+files = sys.argv[4:]
+batches = list(Batches(iter(files), sys.argv[3], 2, b"s" * 32, None))
+pool = WorkerPool(2)
+try:
+    running = pool.get()
+    tables = [running.submit(read_batch, e, BatchContext(b"s" * 32)).result() for _t, e in batches]
+    answers = {running.submit(eval, NO_PANDAS).result() for _ in range(4)}
+finally:
+    pool.close()
+same = [t.to_pylist() for t in tables] == [read_batch(e, BatchContext(b"s" * 32)).to_pylist() for _t, e in batches]
+print(sorted(answers), same)
+"""
+
+
+@pytest.mark.parametrize("server", ["program", "library"])
+def test_only_the_programs_workers_do_without_pandas(tmp_path, server):
+    """``rcdm etl``'s forkserver settles pyarrow's question about pandas with pandas hidden
+    (``forkserver.PROGRAM_PRELOAD``, ``rcdm.etl.preload``): its workers, having read and converted batches, have
+    not imported pandas and build the same tables. The server of a process that goes on (R, a notebook; pools
+    made by ``run_etl``) imports pandas as before: it serves every pool made there."""
     if pool_context().get_start_method() != "forkserver":
         pytest.skip("no forkserver on this platform")
-    batches = _entries(tmp_path, 6)
-    pool = WorkerPool(2)
-    try:
-        running = pool.get()
-        tables = [running.submit(read_batch, entries, BatchContext(SECRET)).result() for _tag, entries in batches]
-        assert all(running.submit(eval, _NO_PANDAS).result() for _ in range(4))
-    finally:
-        pool.close()
-    assert [t.to_pylist() for t in tables] == [read_batch(entries, BatchContext(SECRET)).to_pylist()
-                                               for _tag, entries in batches]
+    tree, _persons, _ = _corpus(tmp_path)
+    files = sorted(str(p) for p in tree.rglob("*") if p.is_file())[:6]
+    done = subprocess.run([sys.executable, "-c", _WORKERS_SCRIPT, _NO_PANDAS, server, str(tree), *files],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == (["[True]", "True"] if server == "program" else ["[False]", "True"])
 
 
 def test_the_preload_hides_pandas_from_pyarrow_only_at_its_first_question():

@@ -198,7 +198,8 @@ def test_forkserver_preloads_the_worker_code_and_starts_once_before_the_pool():
     from rcdm.etl import forkserver
     from rcdm.etl.executor import WorkerPool
 
-    assert "rcdm.etl.preload" in forkserver.PRELOAD  # which imports process_batch's module (test_etl_start)
+    assert process_batch.__module__ in forkserver.PRELOAD
+    assert "rcdm.etl.preload" in forkserver.PROGRAM_PRELOAD  # which imports it too (test_etl_start)
     if forkserver.pool_context().get_start_method() != "forkserver":
         pytest.skip("no forkserver on this platform")
     forkserver.start()

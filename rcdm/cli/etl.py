@@ -51,13 +51,17 @@ def etl(paths: tuple[str, ...], db: str | None, verify: bool, **params: Any) -> 
         from rcdm.pacs.url import is_pacs_url
 
         if forkserver.pool_workers(options.executor, options.workers, any(is_pacs_url(p) for p in paths)):
-            forkserver.start()  # the workers' server imports the reader while this process imports the rest
+            forkserver.start(forkserver.PROGRAM_PRELOAD)  # it imports the reader while this process imports the rest
         from rcdm.etl.start import begin
 
         # the arguments checked, the workers starting and, into a new database file, sent the first batches: they
         # read while this process imports the database layer (rcdm.etl.run)
         run = begin(list(paths), db, merged(EtlOptions, options, {"pacs": pacs_of(params)}))
-        from rcdm.etl.run import run_begun
+        try:
+            from rcdm.etl.run import run_begun
+        except BaseException:  # an interrupt or a broken install: no worker left reading what was sent
+            run.close()
+            raise
     # it opens the database (lock.open_database) and prints the summary, quarantine and report unless quiet
     run_begun(run, db)
     return 0

@@ -224,12 +224,9 @@ class DaskExecutor:
         return tag, result
 
 
-def make_executor(kind: str, ctx: BatchContext, workers: int | None = None, scheduler: str | None = None,
-                  staging_url: str | os.PathLike[str] | None = None) -> Any:
-    """The executor ``run_etl`` uses: ``local`` (processes on this machine), ``dask-local`` (a LocalCluster of
-    ``workers`` processes) or ``dask`` (the cluster at ``scheduler``)."""
-    from rcdm.etl.executor import LocalExecutor
-
+def checked_executor(kind: str | None, scheduler: str | None, staging_url: str | os.PathLike[str] | None) -> str:
+    """The executor's name (``local``, ``dask-local`` or ``dask``) once ``kind``, ``scheduler`` and
+    ``staging_url`` are known to go together; UsageError otherwise."""
     name = str(kind or "local").strip().lower()
     if name not in EXECUTORS:
         raise UsageError(f"Unknown executor {kind!r}: use one of {', '.join(EXECUTORS)}")
@@ -238,9 +235,19 @@ def make_executor(kind: str, ctx: BatchContext, workers: int | None = None, sche
                          "use 'dask-local' for a cluster on this machine")
     if name != "dask" and scheduler:
         raise UsageError(f"A scheduler address is only used with the 'dask' executor, not {name!r}")
+    if name == "local" and staging_url is not None:
+        raise UsageError("staging_url (where Dask workers stage batches) needs a Dask executor")
+    return name
+
+
+def make_executor(kind: str, ctx: BatchContext, workers: int | None = None, scheduler: str | None = None,
+                  staging_url: str | os.PathLike[str] | None = None) -> Any:
+    """The executor ``run_etl`` uses: ``local`` (processes on this machine), ``dask-local`` (a LocalCluster of
+    ``workers`` processes) or ``dask`` (the cluster at ``scheduler``)."""
+    from rcdm.etl.executor import LocalExecutor
+
+    name = checked_executor(kind, scheduler, staging_url)
     if name == "local":
-        if staging_url is not None:
-            raise UsageError("staging_url (where Dask workers stage batches) needs a Dask executor")
         return LocalExecutor(ctx, workers)
     return DaskExecutor(ctx, scheduler=scheduler if name == "dask" else None, n_workers=workers,
                         staging_url=staging_url)

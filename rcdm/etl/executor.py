@@ -1,7 +1,8 @@
 """Run ``process_batch`` over a stream of batches: in this process, or in a pool of worker processes.
 
-Batches are submitted lazily with a bounded number in flight (twice the workers), and results come back in
-submission order, so memory stays flat however large the archive and the load order is deterministic. A
+Batches are submitted lazily with a bounded number in flight (twice the workers; before a run asks for its first
+results, ``LocalExecutor.start``'s thread holds at most ``held``), and results come back in submission order, so
+memory stays flat however large the archive and the load order is deterministic. A
 distributed executor only has to offer the same ``map_batches(batches) -> iterator of (batch, result)``.
 """
 
@@ -154,6 +155,7 @@ class Started(Iterator[tuple[Any, pa.Table]]):
         with contextlib.suppress(Exception):  # dropped: its error, if any, does not matter
             for _tag, future in self.feeder.stop():
                 future.cancel()
+        self.feeder.in_flight.clear()  # the futures' callbacks refer to the feeder: no cycle keeps their rows
 
 
 class _Feeder:

@@ -10,14 +10,20 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-PRELOAD = ("__main__", "rcdm.etl.preload")
+PRELOAD = ("__main__", "rcdm.etl.transform", "pandas")
 """What the forkserver imports once, before it forks any worker: a script's main module (multiprocessing imports
-it in every new worker otherwise: ~0.1 s less per pool measured with a main that imports rcdm) and
-``rcdm.etl.preload``: the worker code (``transform.process_batch``), pyarrow settled without pandas (its first
-list conversion would import pandas in each worker: 0.6-0.9 s on a first batch), the collector kept out."""
+it in every new worker otherwise: ~0.1 s less per pool measured with a main that imports rcdm), the worker code
+(``transform.process_batch``) and pandas (``pa.table()`` of a dict imports it on first use, to ask whether it is
+a DataFrame, which made each worker's first batch 0.6-0.9 s slower than the next ones)."""
+
+PROGRAM_PRELOAD = ("__main__", "rcdm.etl.preload")
+"""What the forkserver of the ``rcdm`` program imports instead (``start(PROGRAM_PRELOAD)``, by ``rcdm etl``):
+``rcdm.etl.preload`` has pyarrow settle without pandas and keeps the collector out. Only where the process ends
+with the command: the one forkserver of a process serves every pool made there (R, a notebook: their own work's
+pools too, and from Python 3.14 the default start method's), whose pyarrow would then take pandas for absent."""
 
 
 @contextlib.contextmanager
@@ -61,12 +67,16 @@ def pool_context() -> Any:
     return context
 
 
-def start() -> None:
-    """Start the forkserver now, if the platform has one and it does not run yet: it imports ``PRELOAD`` in its
-    own process while the caller goes on (a worker pool made later forks from it). Safe to call more than once."""
-    if pool_context().get_start_method() != "forkserver":
+def start(preload: Sequence[str] = PRELOAD) -> None:
+    """Start the forkserver now, if the platform has one and it does not run yet: it imports ``preload`` in its
+    own process while the caller goes on (a worker pool made later forks from it). Safe to call more than once
+    (a server that runs keeps what it preloaded)."""
+    context = pool_context()
+    if context.get_start_method() != "forkserver":
         return
     from multiprocessing import forkserver
+
+    context.set_forkserver_preload(list(preload))
 
     with child_environment():
         forkserver.ensure_running()

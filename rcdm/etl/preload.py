@@ -1,5 +1,6 @@
-"""What the workers' forkserver imports once, before it forks any worker (``forkserver.PRELOAD``): the worker code,
-pyarrow settled without pandas, the collector kept out of it.
+"""What the forkserver of ``rcdm etl`` imports once, before it forks any worker (``forkserver.PROGRAM_PRELOAD``):
+the worker code, pyarrow settled without pandas, the collector kept out of it. Not for the forkserver of a process
+that goes on (R, a notebook): it serves every pool made there.
 
 * The worker code (``transform.process_batch``), so that no worker imports it again.
 * pyarrow without pandas: the first time pyarrow converts a Python list (``pa.array``, ``pa.table`` of a dict)

@@ -27,6 +27,7 @@ import pyarrow as pa
 
 from rcdm.dicom.deid import load_or_create_secret
 from rcdm.errors import MissingSecretWarning, UsageError
+from rcdm.etl.dask_executor import checked_executor
 from rcdm.etl.discover import iter_files
 from rcdm.etl.executor import LocalExecutor, Started, WorkerPool
 from rcdm.etl.forkserver import pool_workers
@@ -193,7 +194,10 @@ def begin(paths: str | os.PathLike | Iterable[str | os.PathLike] | None, target:
     """Check a run's arguments, start its worker processes (they start while the database is opened) and, when
     ``target`` (``run_etl``'s ``conn``: a path, URL, open Connection or None) is a database file that does not
     exist yet (``new_database_file``), read the site secret and send the workers the first batches at once (a
-    run into an existing database probes it first: ``run._run``)."""
+    run into an existing database probes it first: ``run._run``).
+
+    So into a new file the secret is read (or created) before the database is opened, and an error of the walk
+    (an unreadable folder) is raised when the run asks for its first results, after its opening."""
     path_list, addresses, options = checked(paths_of(paths), options)
     workers = pool_workers(options.executor, options.workers, bool(addresses))
     run = Begun(path_list, addresses, options, WorkerPool(workers) if workers else None)
@@ -255,6 +259,7 @@ def checked(path_list: list[str], options: EtlOptions) -> tuple[list[str], list[
         raise UsageError(f"No such file or folder: {', '.join(missing[:5])}")
     if file_list is not None and not os.path.isfile(file_list):
         raise UsageError(f"No such file list: {file_list}")
+    checked_executor(options.executor, options.scheduler, options.staging_url)
     if person_map is not None and not os.path.isfile(person_map):
         raise UsageError(f"No person map at {person_map}: give a CSV file with the header 'patient_id,person_id'")
     workers = options.workers
@@ -265,9 +270,10 @@ def checked(path_list: list[str], options: EtlOptions) -> tuple[list[str], list[
 
 
 def new_database_file(target: Any) -> bool:
-    """Whether ``target`` is the path of a database file that does not exist yet (a run into it is a first load,
-    whatever the schema: checked again under the run's lock). URLs and the default database: False (the run
-    asks the database once it is open); a DuckDB or SQLite path: whether it exists."""
+    """Whether ``target`` is the path of a database file that does not exist yet: a run into it is most likely a
+    first load (not always: a SQLite schema's own file beside a missing main file, or another process creating
+    the file first; the run checks again under its lock and reads as a rerun then). URLs and the default
+    database: False (the run asks the database once it is open); a DuckDB or SQLite path: whether it exists."""
     if not isinstance(target, (str, os.PathLike)):
         return False  # the default database, or an open connection
     text = os.fspath(target)
