@@ -110,7 +110,7 @@ class LocalExecutor:
         The thread keeps each worker busy as ``_map`` would (two batches a worker not yet read) and holds at most
         ``held`` batches read or in flight, so memory stays bounded however long the opening takes."""
         assert self.pool is not None and self.workers > 1
-        return Started(self, _Feeder(self.pool, batches, self.ctx, self._limit, self.held), batches)
+        return Started(self, _Feeder(self.pool, batches, self.ctx, self._limit, self.held))
 
     held = 16
     """Batches ``start``'s thread holds at most, read or in flight (16 x 5,000 files: ~50 MB of rows)."""
@@ -136,16 +136,15 @@ class Started(Iterator[tuple[Any, pa.Table]]):
     """``LocalExecutor.start``'s results, in order: the first one asked for stops the thread that sends batches
     and the caller's thread sends the rest (``_map``); ``close`` stops it without reading (the results dropped)."""
 
-    def __init__(self, executor: LocalExecutor, feeder: _Feeder, batches: Iterator[tuple[Any, list[FileEntry]]]
-                 ) -> None:
-        self.executor, self.feeder, self.batches = executor, feeder, batches
+    def __init__(self, executor: LocalExecutor, feeder: _Feeder) -> None:
+        self.executor, self.feeder = executor, feeder
         self._results: Generator[tuple[Any, pa.Table], None, None] | None = None
 
     def __next__(self) -> tuple[Any, pa.Table]:
         if self._results is None:
             in_flight = self.feeder.stop()
             assert self.executor.pool is not None
-            self._results = self.executor._map(self.executor.pool.get(), self.batches, in_flight)
+            self._results = self.executor._map(self.executor.pool.get(), self.feeder.batches, in_flight)
         return next(self._results)
 
     def close(self) -> None:

@@ -427,8 +427,7 @@ def _run(run: Begun, conn: Connection) -> dict[str, Any]:
     opening = run.opening = run.opening or Opening.read(path_list, secret_file, options.root, quiet)
     secret, root_dir = opening.secret, opening.root
     if opening.results is None and pool is not None and not addresses and _knows_no_file(conn, schema):
-        # a first load into an existing database: the workers read while it opens
-        make_executor(executor, BatchContext(secret), workers, scheduler, staging_url)  # checks them
+        # a first load into an existing database: the workers read while it opens (the executor: begin checked it)
         opening.start_first_load(iter_files(path_list, file_list), batch_size, check_content, pool)
     early, batches = opening.results, opening.batches
     made = _create_tables(conn, schema)
@@ -479,7 +478,7 @@ def _run(run: Begun, conn: Connection) -> dict[str, Any]:
             results = source.batches(lambda ids: {k: v[2] for k, v in _known_files(conn, schema, ids).items()},
                                      FINAL_STATUSES)
         elif results is None:
-            reader = make_executor(executor, BatchContext(secret), workers, scheduler, staging_url)  # checks them
+            reader = make_executor(executor, BatchContext(secret), workers, scheduler, staging_url)
             if pool is not None:  # "local" with workers: those already started
                 reader = LocalExecutor(BatchContext(secret), pool=pool)
             first_load = isinstance(reader, LocalExecutor) and is_empty(conn, schema, "rcdm_etl_file")

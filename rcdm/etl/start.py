@@ -58,7 +58,6 @@ class Batches:
                  check_content: bool = True) -> None:
         self.files, self.root, self.size, self.secret = files, root, size, secret
         self.known, self.check_content = known, check_content
-        self.seen = 0
         self.paths: dict[str, str] = {}
         """file_key (hex) → real relative path of the files in flight (for the path index; popped when staged)."""
 
@@ -102,7 +101,6 @@ class Batches:
             fresh.append(e)
             self.paths[e.file_key] = e.file_path
             known_fresh += k is not None
-        self.seen += len(paths)
         tag = {"files": len(paths), "unchanged": len(paths) - len(fresh), "known": known_fresh, "final": final,
                "known_keys": known_keys}
         return tag, fresh
@@ -114,7 +112,6 @@ class Batches:
         tag holds the real relative paths, in the batch's order (``seq``), for the path index."""
         relative = relative_paths(paths, self.root)
         entries = list(zip(paths, relative, *(itertools.repeat(v) for v in ("", None, None, None))))
-        self.seen += len(paths)
         tag = {"files": len(paths), "unchanged": 0, "known": 0, "final": set(), "known_keys": set(),
                "relative": relative}
         return tag, entries
@@ -282,4 +279,5 @@ def new_database_file(target: Any) -> bool:
     return not os.path.lexists(Path(text).expanduser())
 
 
-__all__ = ["FINAL_STATUSES", "RAMP_STEPS", "Batches", "Opening", "default_root", "new_database_file"]
+__all__ = ["FINAL_STATUSES", "RAMP_STEPS", "Batches", "Begun", "Opening", "begin", "checked", "default_root",
+           "new_database_file", "paths_of", "whole_number"]
